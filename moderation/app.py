@@ -1,0 +1,52 @@
+"""The ASGI application: assembles routes, middleware and the lifespan, nothing more."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from moderation import db, logs
+from moderation.config import Settings, get_settings
+from moderation.cors import SiteCORSMiddleware
+from moderation.errors import EXCEPTION_HANDLERS
+from moderation.queue import ScoringQueue
+from moderation.routes import docs, health, public
+from moderation.sites import SiteCache
+from workers.celery_app import create_celery, publisher
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        pool = await db.create_pool(settings)
+        celery = create_celery(settings) if settings.broker_url else None
+        scoring = ScoringQueue(publisher(celery) if celery else None)
+        sender = asyncio.create_task(scoring.run())
+        try:
+            yield {
+                "settings": settings,
+                "pool": pool,
+                "sites": SiteCache(pool, settings.site_cache_seconds),
+                "scoring": scoring,
+            }
+        finally:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+            await pool.close()
+
+    middleware = [Middleware(SiteCORSMiddleware)]
+    if settings.access_log:
+        middleware.insert(0, Middleware(logs.AccessLogMiddleware))
+    return Starlette(
+        routes=[*health.routes, *docs.routes, *public.routes],
+        middleware=middleware,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )

@@ -1,0 +1,57 @@
+"""Settings: read once from the environment (and `.env`) into one typed object.
+
+API, CLI and workers all read the same `Settings`. Values are cast and validated on
+read, so a malformed variable fails at start with its name in the message.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Service configuration; every field is `MODERATION_<NAME>` in the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MODERATION_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "MODERATION_DATABASE_URL")
+    )
+    broker_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("BROKER_URL", "MODERATION_BROKER_URL")
+    )
+    # Where `moderation dev` keeps its embedded PostgreSQL and Redis, and the models folder.
+    data_dir: Path = Path(".moderation")
+    models_dir: Path | None = None
+    migrations_dir: Path = Path(__file__).resolve().parent.parent / "migrations"
+
+    db_pool_min: int = Field(default=2, ge=1)
+    db_pool_max: int = Field(default=10, ge=1)
+    # A request body larger than this is refused (413) before it is read whole.
+    max_request_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Sites (keys, origins, limits) are cached per API process for this long.
+    site_cache_seconds: float = Field(default=5.0, ge=0)
+
+    log_level: str = "INFO"
+    log_json: bool = True
+    access_log: bool = True
+
+    @property
+    def models_path(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

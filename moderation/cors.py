@@ -1,0 +1,83 @@
+"""CORS per site: only the origins a site lists may use its widget routes from a browser.
+
+Starlette's CORSMiddleware takes one fixed origin list; here each site has its own,
+so this middleware resolves the site from the path (through the site cache the routes
+use too) and answers preflights itself. A state-changing request that names a foreign
+origin is refused outright, not just left unreadable.
+"""
+
+from __future__ import annotations
+
+import re
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from moderation.errors import ModerationError, error_response
+from moderation.sites import Site, SiteCache
+
+_SITE_PATH = re.compile(r"^/v1/sites/([^/]+)/")
+_ALLOW_METHODS = "GET, POST, OPTIONS"
+_ALLOW_HEADERS = "Content-Type, X-Site-Key, Idempotency-Key, If-None-Match"
+_EXPOSE_HEADERS = "ETag, Retry-After"
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class SiteCORSMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = _SITE_PATH.match(scope.get("path", "")) if scope["type"] == "http" else None
+        origin = Headers(scope=scope).get("origin") if match else None
+        if match is None or origin is None:
+            await self.app(scope, receive, send)
+            return
+        sites: SiteCache = scope["state"]["sites"]
+        try:
+            site: Site | None = await sites.get(match.group(1))
+        except ModerationError:
+            site = None  # the route itself answers 404 for an unknown site
+        allowed = site is not None and site.allows_origin(origin)
+        method = scope["method"]
+        if method == "OPTIONS" and "access-control-request-method" in Headers(scope=scope):
+            await self._preflight(allowed, origin, scope, receive, send)
+            return
+        if not allowed and site is not None and method not in _SAFE_METHODS:
+            response = error_response(
+                403, "origin_not_allowed", f"{origin} may not post to this site", "Origin"
+            )
+            await response(scope, receive, send)
+            return
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start" and allowed:
+                response_headers = MutableHeaders(scope=message)
+                response_headers["Access-Control-Allow-Origin"] = origin
+                response_headers["Access-Control-Expose-Headers"] = _EXPOSE_HEADERS
+                response_headers.add_vary_header("Origin")
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
+
+    async def _preflight(
+        self, allowed: bool, origin: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        response: Response
+        if allowed:
+            response = Response(
+                status_code=204,
+                headers={
+                    "Access-Control-Allow-Origin": origin,
+                    "Access-Control-Allow-Methods": _ALLOW_METHODS,
+                    "Access-Control-Allow-Headers": _ALLOW_HEADERS,
+                    "Access-Control-Max-Age": "600",
+                    "Vary": "Origin",
+                },
+            )
+        else:
+            response = error_response(
+                403, "origin_not_allowed", f"{origin} is not allowed for this site", "Origin"
+            )
+        await response(scope, receive, send)

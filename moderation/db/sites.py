@@ -1,0 +1,57 @@
+"""Queries on sites."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+_COLUMNS = "id, slug, name, widget_key, allowed_origins, settings"
+
+
+async def get_by_slug(conn: asyncpg.Connection, slug: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT {_COLUMNS} FROM sites WHERE slug = $1", slug)
+
+
+async def create(
+    conn: asyncpg.Connection,
+    slug: str,
+    name: str,
+    widget_key: str,
+    allowed_origins: list[str],
+    settings: dict[str, Any],
+) -> asyncpg.Record | None:
+    """Insert a site; None when the slug is taken."""
+    return await conn.fetchrow(
+        f"""
+        INSERT INTO sites (slug, name, widget_key, allowed_origins, settings)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (slug) DO NOTHING
+        RETURNING {_COLUMNS}
+        """,
+        slug,
+        name,
+        widget_key,
+        allowed_origins,
+        settings,
+    )
+
+
+async def update(
+    conn: asyncpg.Connection,
+    site_id: int,
+    allowed_origins: list[str],
+    settings: dict[str, Any],
+) -> asyncpg.Record:
+    record = await conn.fetchrow(
+        f"""
+        UPDATE sites SET allowed_origins = $2, settings = $3, updated_at = now()
+        WHERE id = $1
+        RETURNING {_COLUMNS}
+        """,
+        site_id,
+        allowed_origins,
+        settings,
+    )
+    assert record is not None
+    return record

@@ -1,0 +1,52 @@
+"""Liveness and readiness for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from moderation.db import migrations
+from moderation.errors import Unavailable
+from moderation.responses import JSONResponse
+
+_READY_TIMEOUT = 2.0
+
+
+async def healthz(request: Request) -> Response:
+    """
+    summary: The process is alive
+    tags: [operations]
+    responses:
+      200: {description: Alive}
+    """
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """
+    summary: The process can serve traffic
+    description: The database answers and every migration this code ships has run.
+    tags: [operations]
+    responses:
+      200: {description: Ready}
+      503: {description: "Not ready; the error says why"}
+    """
+    try:
+        async with asyncio.timeout(_READY_TIMEOUT):
+            async with request.state.pool.acquire() as conn:
+                todo = await migrations.pending(conn, request.state.settings.migrations_dir)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        raise Unavailable(f"database unreachable: {exc or type(exc).__name__}") from exc
+    if todo:
+        raise Unavailable(f"migrations not applied: {', '.join(todo)}; run `moderation migrate`")
+    return JSONResponse({"status": "ready"})
+
+
+routes = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+]

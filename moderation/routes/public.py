@@ -1,0 +1,199 @@
+"""Routes for site widgets and readers: post, read threads, count, report."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from moderation import intake, threads
+from moderation.db import reports as report_queries
+from moderation.db import threads as thread_queries
+from moderation.errors import BadRequest, NotFound
+from moderation.payloads import Text, parse, read_json
+from moderation.queue import ScoringQueue
+from moderation.responses import JSONResponse
+from moderation.routes.params import path_id, query_int, query_choice
+from moderation.sites import Site, SiteCache
+
+_MAX_COUNTED_ARTICLES = 100
+_MAX_ARTICLE_ID = 200
+
+
+async def _site(request: Request) -> Site:
+    sites = cast(SiteCache, request.state.sites)
+    return await sites.get(request.path_params["site"])
+
+
+def _article(request: Request) -> str:
+    article = cast(str, request.path_params["article"])
+    if not 1 <= len(article) <= _MAX_ARTICLE_ID:
+        raise BadRequest(f"article ids are 1 to {_MAX_ARTICLE_ID} characters", field="article")
+    return article
+
+
+def _client(request: Request) -> intake.Client:
+    address = request.client.host if request.client else None
+    return intake.Client(address=address, user_agent=request.headers.get("user-agent"))
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is not None and not (1 <= len(key) <= 200 and key.isascii() and key.isprintable()):
+        raise BadRequest("Idempotency-Key must be 1 to 200 printable ASCII characters",
+                         field="Idempotency-Key")
+    return key
+
+
+async def post_comment(request: Request) -> Response:
+    """
+    summary: Post a comment on an article
+    description: >
+      Stores the comment as `pending` and answers 202; scoring decides it later.
+      Needs the site's widget key in `X-Site-Key`. An `Idempotency-Key` header makes a
+      retried request return the first result instead of storing a second comment.
+    tags: [widget]
+    requestBody:
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [author, body]
+            properties:
+              author:
+                type: object
+                required: [name]
+                properties: {id: {type: string}, name: {type: string}}
+              body: {type: string}
+              parent_id: {type: integer}
+    responses:
+      202: {description: "Accepted: `{id, status: pending}`"}
+      401: {description: Missing or wrong site key}
+      403: {description: Banned author}
+      409: {description: Article or site closed; Idempotency-Key reused for another comment}
+      413: {description: Request body too large}
+      415: {description: Not application/json}
+      422: {description: A field is missing, empty, too long or invalid}
+      429: {description: Rate limited; see Retry-After}
+    """
+    site = await _site(request)
+    site.check_key(request.headers.get("x-site-key"))
+    article = _article(request)
+    key = _idempotency_key(request)
+    comment = parse(intake.CommentIn, await read_json(request, request.state.settings.max_request_bytes))
+    async with request.state.pool.acquire() as conn:
+        accepted = await intake.accept(conn, site, article, comment, _client(request), key)
+    if accepted.created:
+        cast(ScoringQueue, request.state.scoring).notify(accepted.comment_id)
+    return JSONResponse({"id": accepted.comment_id, "status": "pending"}, status_code=202)
+
+
+async def get_thread(request: Request) -> Response:
+    """
+    summary: Read an article's approved comments as threads
+    description: >
+      Top-level comments with their replies nested, one page at a time. Pass the
+      `next_cursor` of a page as `cursor` for the next. Answers 304 to a matching
+      `If-None-Match`.
+    tags: [reader]
+    parameters:
+      - {name: sort, in: query, schema: {type: string, enum: [oldest, newest]}}
+      - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 100}}
+      - {name: cursor, in: query, schema: {type: string}}
+    responses:
+      200: {description: "`{article, threads, next_cursor}`"}
+      304: {description: Not modified}
+      404: {description: Unknown site}
+    """
+    site = await _site(request)
+    article_id = _article(request)
+    sort = cast(threads.Sort, query_choice(request, "sort", ("oldest", "newest"), "oldest"))
+    limit = query_int(request, "limit", default=20, low=1, high=100)
+    raw_cursor = request.query_params.get("cursor")
+    cursor = threads.Cursor.decode(raw_cursor, sort) if raw_cursor else None
+    async with request.state.pool.acquire() as conn:
+        article = await thread_queries.get_article(conn, site.id, article_id)
+        tag = threads.etag(article)
+        headers = {"ETag": tag, "Cache-Control": "public, max-age=5"}
+        if tag in _if_none_match(request):
+            return Response(status_code=304, headers=headers)
+        if article is None:
+            empty = {"id": article_id, "open": site.settings.comments_open, "approved_count": 0}
+            return JSONResponse(
+                {"article": empty, "threads": [], "next_cursor": None}, headers=headers
+            )
+        body = await threads.page(conn, article, sort, limit, cursor)
+    return JSONResponse(body, headers=headers)
+
+
+def _if_none_match(request: Request) -> set[str]:
+    header = request.headers.get("if-none-match", "")
+    return {tag.strip() for tag in header.split(",") if tag.strip()}
+
+
+async def get_counts(request: Request) -> Response:
+    """
+    summary: Approved-comment counts for many articles at once
+    tags: [reader]
+    parameters:
+      - {name: article, in: query, required: true, schema: {type: array, items: {type: string}},
+         style: form, explode: true}
+    responses:
+      200: {description: "`{counts: {article: n}}`; unknown articles count 0"}
+      400: {description: No article, or too many}
+    """
+    site = await _site(request)
+    articles = list(dict.fromkeys(request.query_params.getlist("article")))
+    if not articles or len(articles) > _MAX_COUNTED_ARTICLES:
+        raise BadRequest(
+            f"give 1 to {_MAX_COUNTED_ARTICLES} article parameters", field="article"
+        )
+    async with request.state.pool.acquire() as conn:
+        counts = await thread_queries.approved_counts(conn, site.id, articles)
+    return JSONResponse(
+        {"counts": {a: counts.get(a, 0) for a in articles}},
+        headers={"Cache-Control": "public, max-age=5"},
+    )
+
+
+class ReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Text = Field(min_length=1, max_length=500)
+
+
+async def post_report(request: Request) -> Response:
+    """
+    summary: Report a comment to the moderators
+    tags: [widget]
+    requestBody:
+      content:
+        application/json:
+          schema: {type: object, required: [reason], properties: {reason: {type: string}}}
+    responses:
+      202: {description: "Recorded (a repeat report from the same address counts once)"}
+      401: {description: Missing or wrong site key}
+      404: {description: No such visible comment on this site}
+    """
+    site = await _site(request)
+    site.check_key(request.headers.get("x-site-key"))
+    comment_id = path_id(request, "comment")
+    report = parse(ReportIn, await read_json(request, request.state.settings.max_request_bytes))
+    async with request.state.pool.acquire() as conn:
+        added = await report_queries.add(
+            conn, site.id, comment_id, report.reason, _client(request).address
+        )
+    if added is None:
+        raise NotFound(f"no visible comment {comment_id} on this site", field="comment")
+    return JSONResponse({"reported": True}, status_code=202)
+
+
+routes = [
+    Route("/v1/sites/{site}/articles/{article}/comments", post_comment, methods=["POST"]),
+    Route("/v1/sites/{site}/articles/{article}/comments", get_thread, methods=["GET"]),
+    Route("/v1/sites/{site}/counts", get_counts, methods=["GET"]),
+    Route("/v1/sites/{site}/comments/{comment}/reports", post_report, methods=["POST"]),
+]

@@ -1,0 +1,197 @@
+"""Sites: their settings (the per-site policy), and a short-lived per-process cache.
+
+A site's settings live in one JSONB column and are validated by `SiteSettings`, so a
+site created before a setting existed simply gets its default.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Literal, Self
+from urllib.parse import urlsplit
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from moderation.db import sites as site_queries
+from moderation.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+Label = Literal[
+    "toxicity",
+    "severe_toxicity",
+    "obscene",
+    "threat",
+    "insult",
+    "identity_attack",
+    "sexual_explicit",
+    "spam",
+]
+
+
+class Threshold(BaseModel):
+    """Scores at or above `hold` go to review; at or above `reject` are rejected outright."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hold: float = Field(ge=0, le=1)
+    reject: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _hold_not_above_reject(self) -> Self:
+        if self.hold > self.reject:
+            raise ValueError("hold must not be above reject")
+        return self
+
+
+# Severe labels are held earlier: a missed threat costs more than a second look.
+DEFAULT_THRESHOLDS: dict[Label, Threshold] = {
+    "toxicity": Threshold(hold=0.5, reject=0.9),
+    "severe_toxicity": Threshold(hold=0.3, reject=0.7),
+    "obscene": Threshold(hold=0.6, reject=0.95),
+    "threat": Threshold(hold=0.3, reject=0.8),
+    "insult": Threshold(hold=0.5, reject=0.9),
+    "identity_attack": Threshold(hold=0.3, reject=0.8),
+    "sexual_explicit": Threshold(hold=0.5, reject=0.9),
+    "spam": Threshold(hold=0.5, reject=0.9),
+}
+
+
+class SiteSettings(BaseModel):
+    """A site's policy: what intake accepts and how scores become decisions."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    comments_open: bool = True
+    allow_anonymous: bool = True
+    max_length: int = Field(default=5000, ge=1, le=20000)
+    # Comments per `rate_window_seconds`; 0 turns a limit off.
+    rate_per_author: int = Field(default=5, ge=0)
+    rate_per_address: int = Field(default=20, ge=0)
+    rate_window_seconds: int = Field(default=60, ge=1, le=86400)
+    premod: Literal["off", "new_authors", "links", "all"] = "off"
+    thresholds: dict[Label, Threshold] = Field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    banned_words: tuple[str, ...] = ()
+    suspect_words: tuple[str, ...] = ()
+    # An author with this many approved comments is trusted; 0 never trusts automatically.
+    trusted_after: int = Field(default=5, ge=0)
+    # Reports that hide an approved comment until a moderator acts; 0 never hides.
+    report_threshold: int = Field(default=3, ge=0)
+
+    @model_validator(mode="after")
+    def _fill_thresholds(self) -> Self:
+        # A partial thresholds object overrides only the labels it names.
+        merged = {**DEFAULT_THRESHOLDS, **self.thresholds}
+        object.__setattr__(self, "thresholds", merged)
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    id: int
+    slug: str
+    name: str
+    widget_key: str
+    allowed_origins: tuple[str, ...]
+    settings: SiteSettings
+
+    @classmethod
+    def from_record(cls, record: asyncpg.Record) -> Site:
+        return cls(
+            id=record["id"],
+            slug=record["slug"],
+            name=record["name"],
+            widget_key=record["widget_key"],
+            allowed_origins=tuple(record["allowed_origins"]),
+            settings=SiteSettings.model_validate(record["settings"]),
+        )
+
+    def check_key(self, key: str | None) -> None:
+        """Raise `Unauthorized` unless `key` is this site's widget key."""
+        if key is None:
+            raise Unauthorized("the X-Site-Key header is required", field="X-Site-Key")
+        if not hmac.compare_digest(key.encode(), self.widget_key.encode()):
+            raise Unauthorized("the site key does not match this site", field="X-Site-Key")
+
+    def allows_origin(self, origin: str) -> bool:
+        return origin in self.allowed_origins
+
+
+class SiteCache:
+    """Sites by slug, each kept for `ttl` seconds so hot paths skip a round trip.
+
+    A change made elsewhere (CLI, another process) is seen after at most `ttl` seconds.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, ttl: float) -> None:
+        self._pool = pool
+        self._ttl = ttl
+        self._entries: dict[str, tuple[float, Site]] = {}
+
+    async def get(self, slug: str) -> Site:
+        """The site, or `NotFound`."""
+        now = time.monotonic()
+        entry = self._entries.get(slug)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        async with self._pool.acquire() as conn:
+            record = await site_queries.get_by_slug(conn, slug)
+        # Unknown slugs are not cached: anyone can send them, and the cache must stay small.
+        if record is None:
+            raise NotFound(f"no site {slug!r}", field="site", code="site_not_found")
+        site = Site.from_record(record)
+        self._entries[slug] = (now + self._ttl, site)
+        return site
+
+    def forget(self, slug: str) -> None:
+        self._entries.pop(slug, None)
+
+
+def new_widget_key() -> str:
+    return "wk_" + secrets.token_urlsafe(18)
+
+
+async def create_site(
+    conn: asyncpg.Connection,
+    slug: str,
+    origins: list[str],
+    name: str | None = None,
+    settings: SiteSettings | None = None,
+) -> Site:
+    """Create a site with a fresh widget key; `Conflict` if the slug is taken."""
+    if not _SLUG.match(slug):
+        raise ValidationFailed(
+            f"slug {slug!r} must be lowercase letters, digits and dashes", field="slug"
+        )
+    for origin in origins:
+        check_origin(origin)
+    settings = settings or SiteSettings()
+    record = await site_queries.create(
+        conn, slug, name or slug, new_widget_key(), origins, settings.model_dump(mode="json")
+    )
+    if record is None:
+        raise Conflict(f"site {slug!r} already exists", field="slug", code="site_exists")
+    return Site.from_record(record)
+
+
+def check_origin(origin: str) -> str:
+    """An origin is scheme://host[:port], exactly as browsers send it in `Origin`."""
+    parts = urlsplit(origin)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or origin != origin.lower()
+    ):
+        raise ValidationFailed(
+            f"origin {origin!r} must look like https://news.example.org (no path)",
+            field="origin",
+        )
+    return origin

@@ -1,0 +1,127 @@
+"""The reader thread: approved comments as nested threads, one page of threads at a time.
+
+A page is a set of top-level comments (keyset-paginated by id) with every visible reply
+under them. A comment that is no longer approved but has an approved reply stays in
+place as a placeholder with `removed: true` and no author or text, so the reply keeps
+its context and the thread its shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import asyncpg
+import orjson
+
+from moderation.db import threads as thread_queries
+from moderation.errors import BadRequest
+
+Sort = Literal["oldest", "newest"]
+# Bumped when the response shape changes, so no cache keeps an old shape alive.
+_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    sort: Sort
+    after: int
+
+    def encode(self) -> str:
+        raw = orjson.dumps({"s": self.sort, "a": self.after})
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str, sort: Sort) -> Cursor:
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            data = orjson.loads(raw)
+            cursor = cls(sort=data["s"], after=int(data["a"]))
+        except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+            raise BadRequest("the cursor is not one this API gave out", field="cursor") from exc
+        if cursor.sort != sort:
+            raise BadRequest("the cursor belongs to another sort order", field="cursor")
+        return cursor
+
+
+def etag(article: asyncpg.Record | None) -> str:
+    """Changes whenever anything a reader of the article could see changes."""
+    if article is None:
+        return f'W/"{_FORMAT}-none"'
+    return f'W/"{_FORMAT}-{article["id"]}-{article["version"]}-{int(article["is_open"])}"'
+
+
+async def page(
+    conn: asyncpg.Connection,
+    article: asyncpg.Record,
+    sort: Sort,
+    limit: int,
+    cursor: Cursor | None,
+) -> dict[str, Any]:
+    roots = await thread_queries.roots_page(
+        conn,
+        article["id"],
+        after=cursor.after if cursor else None,
+        newest_first=sort == "newest",
+        limit=limit + 1,
+    )
+    more = len(roots) > limit
+    roots = roots[:limit]
+    replies = await thread_queries.thread_replies(conn, [r["id"] for r in roots]) if roots else []
+    next_cursor = Cursor(sort, roots[-1]["id"]).encode() if more else None
+    return {
+        "article": describe_article(article),
+        "threads": build(roots, replies),
+        "next_cursor": next_cursor,
+    }
+
+
+def describe_article(article: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": article["external_id"],
+        "open": article["is_open"],
+        "approved_count": article["approved_count"],
+    }
+
+
+def build(roots: list[asyncpg.Record], replies: list[asyncpg.Record]) -> list[dict[str, Any]]:
+    """Nest `replies` (oldest first) under `roots`, keeping the order of `roots`."""
+    nodes = {row["id"]: _node(row) for row in (*roots, *replies)}
+    children: dict[int, list[dict[str, Any]]] = {}
+    for row in replies:
+        children.setdefault(row["parent_id"], []).append(nodes[row["id"]])
+    # Replies always have larger ids than their parents, so walking ids downwards settles
+    # every child before its parent: counts and visibility flow up in one pass.
+    for node_id in sorted(nodes, reverse=True):
+        node = nodes[node_id]
+        visible = [child for child in children.get(node_id, ()) if child["visible"]]
+        node["replies"] = visible
+        # Approved comments anywhere below this one; placeholders do not count.
+        node["reply_count"] = sum(
+            int(not child["removed"]) + child["reply_count"] for child in visible
+        )
+        node["visible"] = not node["removed"] or bool(visible)
+    return [_public(nodes[row["id"]]) for row in roots if nodes[row["id"]]["visible"]]
+
+
+def _node(row: asyncpg.Record) -> dict[str, Any]:
+    removed = row["status"] != "approved"
+    return {
+        "id": row["id"],
+        "parent_id": row["parent_id"],
+        "removed": removed,
+        "author": None if removed else {"name": row["author_name"]},
+        "body": row["body"],
+        "created_at": row["created_at"].isoformat(),
+        "reply_count": 0,
+        "replies": [],
+        "visible": not removed,
+    }
+
+
+def _public(node: dict[str, Any]) -> dict[str, Any]:
+    node.pop("visible", None)
+    node["replies"] = [_public(child) for child in node["replies"]]
+    return node

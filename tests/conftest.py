@@ -1,0 +1,135 @@
+"""Shared fixtures: a real PostgreSQL (the configured server, else an embedded one),
+a fresh database per test session, the app over ASGI, and small factories.
+
+Tests isolate by data, not by rollback: each test makes its own site, so requests that
+commit through the app's pool (as they do in production) never see another test's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from moderation import db
+from moderation.app import create_app
+from moderation.config import Settings
+from moderation.db import migrations
+from moderation.embedded import EmbeddedPostgres
+from moderation.sites import Site, SiteSettings, create_site
+from tests.factories import Poster
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def with_database(url: str, name: str) -> str:
+    """`url` pointing at database `name` on the same server."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server: DATABASE_URL's when set, else an embedded one for the session."""
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("embedded"))
+    try:
+        yield embedded.url
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture(scope="session")
+async def make_database(server_url: str) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """Creates empty databases on the test server; drops them when the session ends."""
+    created: list[str] = []
+
+    async def make() -> str:
+        name = f"moderation_test_{uuid.uuid4().hex[:12]}"
+        admin = await asyncpg.connect(server_url)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        created.append(name)
+        return with_database(server_url, name)
+
+    yield make
+    admin = await asyncpg.connect(server_url)
+    try:
+        for name in created:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url(make_database: Callable[[], Awaitable[str]]) -> str:
+    """The session's database, migrated from empty."""
+    url = await make_database()
+    conn = await db.connect(url)
+    try:
+        await migrations.migrate(conn, REPO / "migrations")
+    finally:
+        await conn.close()
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        broker_url=None,
+        site_cache_seconds=0,
+        log_json=False,
+        access_log=False,
+    )
+
+
+@pytest.fixture
+async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, client=("203.0.113.7", 4711))
+        async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+            yield client
+
+
+@pytest.fixture
+async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection for setting up and checking state outside the app."""
+    connection = await db.connect(database_url)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+def make_site(conn: asyncpg.Connection) -> Callable[..., Awaitable[Site]]:
+    async def make(origins: tuple[str, ...] = ("https://news.example",), **policy: Any) -> Site:
+        slug = f"site-{uuid.uuid4().hex[:10]}"
+        return await create_site(conn, slug, list(origins), settings=SiteSettings(**policy))
+
+    return make
+
+
+@pytest.fixture
+async def site(make_site: Callable[..., Awaitable[Site]]) -> Site:
+    return await make_site()
+
+
+@pytest.fixture
+def poster(app_client: httpx.AsyncClient, site: Site) -> Poster:
+    return Poster(app_client, site)

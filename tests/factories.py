@@ -1,0 +1,54 @@
+"""Small helpers tests share: a widget-like poster and status changes as the scorer makes them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import httpx
+
+from moderation.db import comments as comment_queries
+from moderation.sites import Site
+
+
+class Poster:
+    """Posts comments to one site through the API, as a widget would."""
+
+    def __init__(self, client: httpx.AsyncClient, site: Site) -> None:
+        self.client = client
+        self.site = site
+
+    async def post(
+        self,
+        article: str = "story-1",
+        body: str = "A thoughtful comment.",
+        author: dict[str, Any] | None = None,
+        parent_id: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        payload: dict[str, Any] = {"author": author or {"id": "u1", "name": "Ann"}, "body": body}
+        if parent_id is not None:
+            payload["parent_id"] = parent_id
+        return await self.client.post(
+            f"/v1/sites/{self.site.slug}/articles/{article}/comments",
+            json=payload,
+            headers={"X-Site-Key": self.site.widget_key, **(headers or {})},
+        )
+
+    async def comment(self, **kwargs: Any) -> int:
+        response = await self.post(**kwargs)
+        assert response.status_code == 202, response.text
+        comment_id: int = response.json()["id"]
+        return comment_id
+
+    async def thread(self, article: str = "story-1", **params: Any) -> httpx.Response:
+        return await self.client.get(
+            f"/v1/sites/{self.site.slug}/articles/{article}/comments", params=params
+        )
+
+
+async def set_status(conn: asyncpg.Connection, ids: list[int], to: str, frm: str = "pending") -> None:
+    """Move comments between statuses the way the scorer and moderators do."""
+    changes = [comment_queries.Change(i, frm, to, f"test: {to}") for i in ids]
+    changed = await comment_queries.transition(conn, changes)
+    assert len(changed) == len(ids)

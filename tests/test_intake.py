@@ -1,0 +1,431 @@
+"""Posting comments: what is stored, and every way a bad request is refused."""
+
+from __future__ import annotations
+
+import asyncio
+import unicodedata
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from moderation.sites import Site
+from tests.factories import Poster, set_status
+
+
+async def stored(conn: asyncpg.Connection, comment_id: int) -> asyncpg.Record:
+    record = await conn.fetchrow(
+        """
+        SELECT c.*, a.external_id AS article, au.external_id AS author_external_id,
+               au.name AS author_display_name
+        FROM comments c JOIN articles a ON a.id = c.article_id
+        LEFT JOIN authors au ON au.id = c.author_id WHERE c.id = $1
+        """,
+        comment_id,
+    )
+    assert record is not None
+    return record
+
+
+def error(response: httpx.Response) -> dict[str, Any]:
+    body: dict[str, Any] = response.json()["error"]
+    return body
+
+
+async def test_a_posted_comment_is_stored_pending_and_answered_202(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    response = await poster.post(
+        body="First!", author={"id": "reader-9", "name": "Ann"},
+        headers={"User-Agent": "WidgetTest/1.0"},
+    )
+
+    assert response.status_code == 202
+    body = response.json()
+    assert body == {"id": body["id"], "status": "pending"}
+    row = await stored(conn, body["id"])
+    assert row["status"] == "pending"
+    assert row["body"] == "First!"
+    assert row["article"] == "story-1"
+    assert row["author_external_id"] == "reader-9"
+    assert row["author_name"] == "Ann"
+    assert str(row["client_addr"]) == "203.0.113.7"
+    assert row["user_agent"] == "WidgetTest/1.0"
+
+
+async def test_the_first_comment_creates_the_article_and_the_author_once(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    first = await poster.comment(article="new-story", author={"id": "u5", "name": "Bo"})
+    second = await poster.comment(article="new-story", author={"id": "u5", "name": "Bo B."})
+
+    rows = [await stored(conn, first), await stored(conn, second)]
+    assert rows[0]["article_id"] == rows[1]["article_id"]
+    assert rows[0]["author_id"] == rows[1]["author_id"]
+    # The author's display name follows their latest comment; each comment keeps its own.
+    assert rows[1]["author_display_name"] == "Bo B."
+    assert [r["author_name"] for r in rows] == ["Bo", "Bo B."]
+
+
+async def test_concurrent_first_comments_share_one_article(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    ids = await asyncio.gather(
+        *(poster.comment(article="breaking", author={"id": f"u{i}", "name": "N"})
+          for i in range(8))
+    )
+    articles = {(await stored(conn, i))["article_id"] for i in ids}
+    assert len(articles) == 1
+
+
+async def test_anonymous_comment_has_no_author_row(poster: Poster, conn: asyncpg.Connection) -> None:
+    comment_id = await poster.comment(author={"name": "Guest"})
+    row = await stored(conn, comment_id)
+    assert row["author_id"] is None
+    assert row["author_name"] == "Guest"
+
+
+async def test_text_is_stored_nfc_normalised_and_trimmed(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    decomposed = "Cafe\u0301 on the square\r\nsecond line  "
+    comment_id = await poster.comment(body=decomposed, author={"name": "Zoe\u0308"})
+    row = await stored(conn, comment_id)
+    assert row["body"] == "Caf\u00e9 on the square\nsecond line"
+    assert unicodedata.is_normalized("NFC", row["body"])
+    assert row["author_name"] == "Zo\u00eb"
+
+
+async def test_markup_is_stored_as_text_and_returned_as_text(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    payload = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+    comment_id = await poster.comment(body=payload)
+    assert (await stored(conn, comment_id))["body"] == payload
+    await set_status(conn, [comment_id], "approved")
+    thread = (await poster.thread()).json()
+    assert thread["threads"][0]["body"] == payload
+
+
+async def test_a_reply_is_stored_under_its_thread(poster: Poster, conn: asyncpg.Connection) -> None:
+    root = await poster.comment()
+    reply = await poster.comment(parent_id=root)
+    nested = await poster.comment(parent_id=reply)
+    assert (await stored(conn, reply))["root_id"] == root
+    assert (await stored(conn, nested))["root_id"] == root
+    assert (await stored(conn, nested))["parent_id"] == reply
+
+
+# --- idempotency ---------------------------------------------------------------------
+
+
+async def test_a_retried_post_with_the_same_idempotency_key_stores_one_comment(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    headers = {"Idempotency-Key": "retry-abc"}
+    first = await poster.post(body="Once only", headers=headers)
+    second = await poster.post(body="Once only", headers=headers)
+
+    assert first.status_code == second.status_code == 202
+    assert first.json() == second.json()
+    count = await conn.fetchval(
+        "SELECT count(*) FROM comments WHERE site_id = $1", poster.site.id
+    )
+    assert count == 1
+
+
+async def test_concurrent_retries_with_one_idempotency_key_store_one_comment(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    headers = {"Idempotency-Key": "burst-1"}
+    responses = await asyncio.gather(
+        *(poster.post(body="Same", headers=headers) for _ in range(10))
+    )
+    assert {r.status_code for r in responses} == {202}
+    assert len({r.json()["id"] for r in responses}) == 1
+    count = await conn.fetchval("SELECT count(*) FROM comments WHERE site_id = $1", poster.site.id)
+    assert count == 1
+
+
+async def test_an_idempotency_key_reused_for_another_comment_is_a_conflict(poster: Poster) -> None:
+    headers = {"Idempotency-Key": "k-1"}
+    assert (await poster.post(body="One", headers=headers)).status_code == 202
+    response = await poster.post(body="Two", headers=headers)
+    assert response.status_code == 409
+    assert error(response)["code"] == "idempotency_key_reused"
+
+
+# --- bad input -----------------------------------------------------------------------
+
+
+def url(site: Site, article: str = "story-1") -> str:
+    return f"/v1/sites/{site.slug}/articles/{article}/comments"
+
+
+async def raw_post(
+    client: httpx.AsyncClient, site: Site, content: bytes, content_type: str = "application/json"
+) -> httpx.Response:
+    headers = {"X-Site-Key": site.widget_key, "Content-Type": content_type}
+    return await client.post(url(site), content=content, headers=headers)
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status", "code"),
+    [
+        (b"", "application/json", 400, "invalid_json"),
+        (b"   ", "application/json", 400, "invalid_json"),
+        (b'{"author": {"name": "A"}, "body": ', "application/json", 400, "invalid_json"),
+        (b'{"author": {"name": "A"}, "body": "caf\xe9"}', "application/json", 400,
+         "invalid_encoding"),
+        (b'{"author": {"name": "A"}, "body": "hi"}', "text/plain", 415, "unsupported_media_type"),
+        (b'{"author": {"name": "A"}, "body": "hi"}', "application/json; charset=latin-1", 415,
+         "unsupported_media_type"),
+        (b"[1, 2]", "application/json", 422, "validation_failed"),
+    ],
+    ids=["empty", "blank", "truncated-json", "invalid-utf8", "text-plain", "latin1", "array"],
+)
+async def test_unreadable_bodies_are_refused(
+    app_client: httpx.AsyncClient, site: Site, conn: asyncpg.Connection,
+    content: bytes, content_type: str, status: int, code: str,
+) -> None:
+    response = await raw_post(app_client, site, content, content_type)
+    assert response.status_code == status
+    assert error(response)["code"] == code
+    assert set(error(response)) == {"code", "message", "field"}
+    assert await conn.fetchval("SELECT count(*) FROM comments WHERE site_id = $1", site.id) == 0
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"author": {"name": "A"}}, "body"),
+        ({"author": {"name": "A"}, "body": ""}, "body"),
+        ({"author": {"name": "A"}, "body": "   \n "}, "body"),
+        ({"author": {"name": "A"}, "body": 42}, "body"),
+        ({"body": "hi"}, "author"),
+        ({"author": {"name": ""}, "body": "hi"}, "author.name"),
+        ({"author": {"name": "A\nB"}, "body": "hi"}, "author.name"),
+        ({"author": {"name": "A", "id": ""}, "body": "hi"}, "author.id"),
+        ({"author": {"name": "A"}, "body": "bell \u0007 here"}, "body"),
+        ({"author": {"name": "A"}, "body": "nul \u0000 here"}, "body"),
+        ({"author": {"name": "A"}, "body": "c1 \u0085 here"}, "body"),
+        ({"author": {"name": "A"}, "body": "hi", "parent_id": "7"}, "parent_id"),
+        ({"author": {"name": "A"}, "body": "hi", "parent_id": 0}, "parent_id"),
+        ({"author": {"name": "A"}, "body": "hi", "extra": 1}, "extra"),
+    ],
+)
+async def test_invalid_fields_get_422_naming_the_field(
+    app_client: httpx.AsyncClient, site: Site, payload: dict[str, Any], field: str
+) -> None:
+    response = await app_client.post(
+        url(site), json=payload, headers={"X-Site-Key": site.widget_key}
+    )
+    assert response.status_code == 422
+    assert error(response)["field"] == field
+
+
+async def test_a_body_over_the_sites_length_limit_is_refused(
+    app_client: httpx.AsyncClient, make_site: Callable[..., Awaitable[Site]]
+) -> None:
+    site = await make_site(max_length=20)
+    poster = Poster(app_client, site)
+    assert (await poster.post(body="x" * 20)).status_code == 202
+    response = await poster.post(body="x" * 21)
+    assert response.status_code == 422
+    assert error(response) == {
+        "code": "too_long",
+        "message": "body is 21 characters; this site allows 20",
+        "field": "body",
+    }
+
+
+async def test_a_request_far_over_the_size_limit_is_refused_before_it_is_read(
+    app_client: httpx.AsyncClient, site: Site
+) -> None:
+    huge = b'{"author": {"name": "A"}, "body": "' + b"x" * 10_000_000 + b'"}'
+    response = await raw_post(app_client, site, huge)
+    assert response.status_code == 413
+    assert error(response)["code"] == "payload_too_large"
+
+
+async def test_a_streamed_body_without_length_is_cut_off_at_the_limit(
+    app_client: httpx.AsyncClient, site: Site
+) -> None:
+    chunks_sent = 0
+
+    async def endless() -> Any:
+        nonlocal chunks_sent
+        yield b'{"author": {"name": "A"}, "body": "'
+        for _ in range(10_000):
+            chunks_sent += 1
+            yield b"x" * 1024
+
+    response = await app_client.post(
+        url(site), content=endless(),
+        headers={"X-Site-Key": site.widget_key, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert chunks_sent < 10_000
+
+
+async def test_an_unknown_site_is_404(app_client: httpx.AsyncClient, site: Site) -> None:
+    response = await app_client.post(
+        "/v1/sites/no-such-site/articles/a/comments",
+        json={"author": {"name": "A"}, "body": "hi"},
+        headers={"X-Site-Key": site.widget_key},
+    )
+    assert response.status_code == 404
+    assert error(response)["code"] == "site_not_found"
+
+
+@pytest.mark.parametrize("key", [None, "wk_wrong"])
+async def test_a_missing_or_wrong_site_key_is_401(
+    app_client: httpx.AsyncClient, site: Site, key: str | None
+) -> None:
+    headers = {"X-Site-Key": key} if key else {}
+    response = await app_client.post(
+        url(site), json={"author": {"name": "A"}, "body": "hi"}, headers=headers
+    )
+    assert response.status_code == 401
+    assert error(response)["field"] == "X-Site-Key"
+
+
+async def test_another_sites_key_is_401(
+    app_client: httpx.AsyncClient, make_site: Callable[..., Awaitable[Site]]
+) -> None:
+    mine, theirs = await make_site(), await make_site()
+    response = await app_client.post(
+        url(mine), json={"author": {"name": "A"}, "body": "hi"},
+        headers={"X-Site-Key": theirs.widget_key},
+    )
+    assert response.status_code == 401
+
+
+async def test_a_parent_from_another_article_is_refused(poster: Poster) -> None:
+    elsewhere = await poster.comment(article="other-story")
+    response = await poster.post(article="story-1", parent_id=elsewhere)
+    assert response.status_code == 422
+    assert error(response)["field"] == "parent_id"
+
+
+async def test_a_parent_from_another_site_is_refused(
+    app_client: httpx.AsyncClient, make_site: Callable[..., Awaitable[Site]]
+) -> None:
+    other = Poster(app_client, await make_site())
+    foreign = await other.comment(article="story-1")
+    response = await Poster(app_client, await make_site()).post(parent_id=foreign)
+    assert response.status_code == 422
+
+
+async def test_a_missing_parent_is_refused(poster: Poster) -> None:
+    response = await poster.post(parent_id=2**62)
+    assert response.status_code == 422
+    assert error(response)["field"] == "parent_id"
+
+
+async def test_a_closed_article_takes_no_comments(poster: Poster, conn: asyncpg.Connection) -> None:
+    await poster.comment(article="closed-story")
+    await conn.execute(
+        "UPDATE articles SET is_open = false WHERE site_id = $1 AND external_id = 'closed-story'",
+        poster.site.id,
+    )
+    response = await poster.post(article="closed-story")
+    assert response.status_code == 409
+    assert error(response)["code"] == "article_closed"
+
+
+async def test_a_site_with_comments_closed_takes_none(
+    app_client: httpx.AsyncClient, make_site: Callable[..., Awaitable[Site]]
+) -> None:
+    response = await Poster(app_client, await make_site(comments_open=False)).post()
+    assert response.status_code == 409
+    assert error(response)["code"] == "comments_closed"
+
+
+async def test_a_banned_author_is_refused_and_a_lapsed_ban_is_not(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    await poster.comment(author={"id": "troll", "name": "T"})
+    await conn.execute(
+        "UPDATE authors SET status = 'banned' WHERE site_id = $1 AND external_id = 'troll'",
+        poster.site.id,
+    )
+    response = await poster.post(author={"id": "troll", "name": "T"})
+    assert response.status_code == 403
+    assert error(response)["code"] == "author_banned"
+
+    await conn.execute(
+        "UPDATE authors SET status_until = now() - interval '1 minute' "
+        "WHERE site_id = $1 AND external_id = 'troll'",
+        poster.site.id,
+    )
+    assert (await poster.post(author={"id": "troll", "name": "T"})).status_code == 202
+
+
+async def test_anonymous_comments_are_refused_where_the_site_needs_an_author(
+    app_client: httpx.AsyncClient, make_site: Callable[..., Awaitable[Site]]
+) -> None:
+    poster = Poster(app_client, await make_site(allow_anonymous=False))
+    response = await poster.post(author={"name": "Guest"})
+    assert response.status_code == 422
+    assert error(response)["field"] == "author.id"
+
+
+async def test_an_author_over_the_rate_limit_gets_429_with_retry_after(
+    app_client: httpx.AsyncClient, make_site: Callable[..., Awaitable[Site]],
+    conn: asyncpg.Connection,
+) -> None:
+    site = await make_site(rate_per_author=3, rate_per_address=0, rate_window_seconds=60)
+    poster = Poster(app_client, site)
+    for _ in range(3):
+        await poster.comment(author={"id": "fast", "name": "F"})
+
+    response = await poster.post(author={"id": "fast", "name": "F"})
+    assert response.status_code == 429
+    assert error(response)["code"] == "rate_limited"
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    # Another author on the same address is not held back by the author limit.
+    assert (await poster.post(author={"id": "calm", "name": "C"})).status_code == 202
+    count = await conn.fetchval("SELECT count(*) FROM comments WHERE site_id = $1", site.id)
+    assert count == 4
+
+
+async def test_an_address_over_the_rate_limit_gets_429(
+    app_client: httpx.AsyncClient, make_site: Callable[..., Awaitable[Site]]
+) -> None:
+    site = await make_site(rate_per_author=0, rate_per_address=2, rate_window_seconds=600)
+    poster = Poster(app_client, site)
+    await poster.comment(author={"name": "A"})
+    await poster.comment(author={"id": "x", "name": "B"})
+    response = await poster.post(author={"id": "y", "name": "C"})
+    assert response.status_code == 429
+    assert 540 <= int(response.headers["Retry-After"]) <= 600
+
+
+async def test_a_rate_limit_frees_up_as_the_window_slides(
+    app_client: httpx.AsyncClient, make_site: Callable[..., Awaitable[Site]],
+    conn: asyncpg.Connection,
+) -> None:
+    site = await make_site(rate_per_author=1, rate_window_seconds=60)
+    poster = Poster(app_client, site)
+    first = await poster.comment(author={"id": "p", "name": "P"})
+    assert (await poster.post(author={"id": "p", "name": "P"})).status_code == 429
+    await conn.execute(
+        "UPDATE comments SET created_at = now() - interval '61 seconds' WHERE id = $1", first
+    )
+    assert (await poster.post(author={"id": "p", "name": "P"})).status_code == 202
+
+
+@pytest.mark.parametrize("article", ["x" * 201])
+async def test_an_overlong_article_id_is_refused(poster: Poster, article: str) -> None:
+    response = await poster.post(article=article)
+    assert response.status_code == 400
+    assert error(response)["field"] == "article"
+
+
+async def test_a_bad_idempotency_key_is_refused(poster: Poster) -> None:
+    response = await poster.post(headers={"Idempotency-Key": "x" * 201})
+    assert response.status_code == 400
+    assert error(response)["field"] == "Idempotency-Key"

@@ -1,0 +1,1 @@
+"""Celery workers: scoring comments and the periodic sweep and retraining."""
