@@ -47,6 +47,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=[*health.routes, *docs.routes, *public.routes],
         middleware=middleware,
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

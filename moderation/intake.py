@@ -13,6 +13,7 @@ from datetime import datetime
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
+from moderation.db import Connection
 from moderation.db import comments as comment_queries
 from moderation.errors import Conflict, Forbidden, RateLimited, ValidationFailed
 from moderation.payloads import Line, Text
@@ -50,7 +51,7 @@ class Accepted:
 
 
 async def accept(
-    conn: asyncpg.Connection,
+    conn: Connection,
     site: Site,
     article: str,
     comment: CommentIn,
@@ -72,8 +73,9 @@ async def accept(
 
     context = await _context(conn, site, article, comment, client, idempotency_key)
     if context["earlier_id"] is not None:
-        same = (context["earlier_article_id"], context["earlier_body"])
-        return _replay(context["earlier_id"], same == (context["article_id"], comment.body))
+        earlier_request = (context["earlier_article_id"], context["earlier_body"])
+        this_request = (context["article_id"], comment.body)
+        return _replay(context["earlier_id"], earlier_request == this_request)
     _check(site, context, comment)
 
     comment_id = await comment_queries.insert(
@@ -100,7 +102,7 @@ async def accept(
 
 
 async def _context(
-    conn: asyncpg.Connection,
+    conn: Connection,
     site: Site,
     article: str,
     comment: CommentIn,
@@ -150,15 +152,19 @@ def _check(site: Site, context: asyncpg.Record, comment: CommentIn) -> None:
     now: datetime = context["now"]
     limits = (
         ("author", settings.rate_per_author, context["author_recent"], context["author_oldest"]),
-        ("address", settings.rate_per_address, context["address_recent"], context["address_oldest"]),
+        (
+            "address",
+            settings.rate_per_address,
+            context["address_recent"],
+            context["address_oldest"],
+        ),
     )
     for who, limit, recent, oldest in limits:
         if limit and recent >= limit:
             # The window slides: a slot frees when the oldest counted comment leaves it.
             retry_after = max(1, math.ceil(window - (now - oldest).total_seconds()))
             raise RateLimited(
-                f"at most {limit} comments per {window} s from one {who}; "
-                f"retry in {retry_after} s",
+                f"at most {limit} comments per {window} s from one {who}; retry in {retry_after} s",
                 retry_after=retry_after,
             )
 

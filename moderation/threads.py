@@ -16,6 +16,7 @@ from typing import Any, Literal
 import asyncpg
 import orjson
 
+from moderation.db import Connection
 from moderation.db import threads as thread_queries
 from moderation.errors import BadRequest
 
@@ -54,7 +55,7 @@ def etag(article: asyncpg.Record | None) -> str:
 
 
 async def page(
-    conn: asyncpg.Connection,
+    conn: Connection,
     article: asyncpg.Record,
     sort: Sort,
     limit: int,

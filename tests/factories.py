@@ -47,7 +47,9 @@ class Poster:
         )
 
 
-async def set_status(conn: asyncpg.Connection, ids: list[int], to: str, frm: str = "pending") -> None:
+async def set_status(
+    conn: asyncpg.Connection, ids: list[int], to: str, frm: str = "pending"
+) -> None:
     """Move comments between statuses the way the scorer and moderators do."""
     changes = [comment_queries.Change(i, frm, to, f"test: {to}") for i in ids]
     changed = await comment_queries.transition(conn, changes)

@@ -38,7 +38,8 @@ async def test_a_posted_comment_is_stored_pending_and_answered_202(
     poster: Poster, conn: asyncpg.Connection
 ) -> None:
     response = await poster.post(
-        body="First!", author={"id": "reader-9", "name": "Ann"},
+        body="First!",
+        author={"id": "reader-9", "name": "Ann"},
         headers={"User-Agent": "WidgetTest/1.0"},
     )
 
@@ -73,14 +74,15 @@ async def test_concurrent_first_comments_share_one_article(
     poster: Poster, conn: asyncpg.Connection
 ) -> None:
     ids = await asyncio.gather(
-        *(poster.comment(article="breaking", author={"id": f"u{i}", "name": "N"})
-          for i in range(8))
+        *(poster.comment(article="breaking", author={"id": f"u{i}", "name": "N"}) for i in range(8))
     )
     articles = {(await stored(conn, i))["article_id"] for i in ids}
     assert len(articles) == 1
 
 
-async def test_anonymous_comment_has_no_author_row(poster: Poster, conn: asyncpg.Connection) -> None:
+async def test_anonymous_comment_has_no_author_row(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
     comment_id = await poster.comment(author={"name": "Guest"})
     row = await stored(conn, comment_id)
     assert row["author_id"] is None
@@ -130,9 +132,7 @@ async def test_a_retried_post_with_the_same_idempotency_key_stores_one_comment(
 
     assert first.status_code == second.status_code == 202
     assert first.json() == second.json()
-    count = await conn.fetchval(
-        "SELECT count(*) FROM comments WHERE site_id = $1", poster.site.id
-    )
+    count = await conn.fetchval("SELECT count(*) FROM comments WHERE site_id = $1", poster.site.id)
     assert count == 1
 
 
@@ -177,18 +177,31 @@ async def raw_post(
         (b"", "application/json", 400, "invalid_json"),
         (b"   ", "application/json", 400, "invalid_json"),
         (b'{"author": {"name": "A"}, "body": ', "application/json", 400, "invalid_json"),
-        (b'{"author": {"name": "A"}, "body": "caf\xe9"}', "application/json", 400,
-         "invalid_encoding"),
+        (
+            b'{"author": {"name": "A"}, "body": "caf\xe9"}',
+            "application/json",
+            400,
+            "invalid_encoding",
+        ),
         (b'{"author": {"name": "A"}, "body": "hi"}', "text/plain", 415, "unsupported_media_type"),
-        (b'{"author": {"name": "A"}, "body": "hi"}', "application/json; charset=latin-1", 415,
-         "unsupported_media_type"),
+        (
+            b'{"author": {"name": "A"}, "body": "hi"}',
+            "application/json; charset=latin-1",
+            415,
+            "unsupported_media_type",
+        ),
         (b"[1, 2]", "application/json", 422, "validation_failed"),
     ],
     ids=["empty", "blank", "truncated-json", "invalid-utf8", "text-plain", "latin1", "array"],
 )
 async def test_unreadable_bodies_are_refused(
-    app_client: httpx.AsyncClient, site: Site, conn: asyncpg.Connection,
-    content: bytes, content_type: str, status: int, code: str,
+    app_client: httpx.AsyncClient,
+    site: Site,
+    conn: asyncpg.Connection,
+    content: bytes,
+    content_type: str,
+    status: int,
+    code: str,
 ) -> None:
     response = await raw_post(app_client, site, content, content_type)
     assert response.status_code == status
@@ -263,7 +276,8 @@ async def test_a_streamed_body_without_length_is_cut_off_at_the_limit(
             yield b"x" * 1024
 
     response = await app_client.post(
-        url(site), content=endless(),
+        url(site),
+        content=endless(),
         headers={"X-Site-Key": site.widget_key, "Content-Type": "application/json"},
     )
     assert response.status_code == 413
@@ -297,7 +311,8 @@ async def test_another_sites_key_is_401(
 ) -> None:
     mine, theirs = await make_site(), await make_site()
     response = await app_client.post(
-        url(mine), json={"author": {"name": "A"}, "body": "hi"},
+        url(mine),
+        json={"author": {"name": "A"}, "body": "hi"},
         headers={"X-Site-Key": theirs.widget_key},
     )
     assert response.status_code == 401
@@ -374,7 +389,8 @@ async def test_anonymous_comments_are_refused_where_the_site_needs_an_author(
 
 
 async def test_an_author_over_the_rate_limit_gets_429_with_retry_after(
-    app_client: httpx.AsyncClient, make_site: Callable[..., Awaitable[Site]],
+    app_client: httpx.AsyncClient,
+    make_site: Callable[..., Awaitable[Site]],
     conn: asyncpg.Connection,
 ) -> None:
     site = await make_site(rate_per_author=3, rate_per_address=0, rate_window_seconds=60)
@@ -405,7 +421,8 @@ async def test_an_address_over_the_rate_limit_gets_429(
 
 
 async def test_a_rate_limit_frees_up_as_the_window_slides(
-    app_client: httpx.AsyncClient, make_site: Callable[..., Awaitable[Site]],
+    app_client: httpx.AsyncClient,
+    make_site: Callable[..., Awaitable[Site]],
     conn: asyncpg.Connection,
 ) -> None:
     site = await make_site(rate_per_author=1, rate_window_seconds=60)

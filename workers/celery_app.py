@@ -29,8 +29,10 @@ def create_celery(settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_default_queue=SCORING_QUEUE,
-        task_routes={"workers.tasks.sweep_pending": {"queue": MAINTENANCE_QUEUE},
-                     "workers.tasks.retrain_spam": {"queue": MAINTENANCE_QUEUE}},
+        task_routes={
+            "workers.tasks.sweep_pending": {"queue": MAINTENANCE_QUEUE},
+            "workers.tasks.retrain_spam": {"queue": MAINTENANCE_QUEUE},
+        },
         # Publishing must fail fast when the broker is down: the comment is already safe
         # in PostgreSQL and the sweep will queue it again.
         broker_connection_timeout=2,

@@ -12,6 +12,9 @@ import orjson
 from moderation.config import Settings
 from moderation.errors import Unavailable
 
+# Query functions take either a plain connection or one borrowed from the pool.
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for type_name in ("json", "jsonb"):

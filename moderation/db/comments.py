@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from moderation.db import Connection
+
 
 async def intake_context(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     site_id: int,
     article: str,
@@ -96,7 +98,7 @@ async def intake_context(
 
 
 async def insert(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     site_id: int,
     article_id: int,
@@ -132,9 +134,7 @@ async def insert(
     return comment_id
 
 
-async def get_by_idempotency_key(
-    conn: asyncpg.Connection, site_id: int, key: str
-) -> asyncpg.Record | None:
+async def get_by_idempotency_key(conn: Connection, site_id: int, key: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT id, article_id, body FROM comments WHERE site_id = $1 AND idempotency_key = $2",
         site_id,
@@ -142,7 +142,7 @@ async def get_by_idempotency_key(
     )
 
 
-async def get_status(conn: asyncpg.Connection, site_id: int, comment_id: int) -> str | None:
+async def get_status(conn: Connection, site_id: int, comment_id: int) -> str | None:
     status: str | None = await conn.fetchval(
         "SELECT status FROM comments WHERE id = $1 AND site_id = $2", comment_id, site_id
     )
@@ -161,7 +161,7 @@ class Change:
     moderator_id: int | None = None
 
 
-async def transition(conn: asyncpg.Connection, changes: Sequence[Change]) -> list[asyncpg.Record]:
+async def transition(conn: Connection, changes: Sequence[Change]) -> list[asyncpg.Record]:
     """Apply status changes and write their audit rows, in one statement.
 
     A change whose comment is no longer in its expected status is skipped (and absent
@@ -206,4 +206,3 @@ async def transition(conn: asyncpg.Connection, changes: Sequence[Change]) -> lis
         [c.moderator_id for c in changes],
     )
     return list(rows)
-

@@ -13,8 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
-
+from moderation.db import Connection
 from moderation.errors import ModerationError
 
 # Any constant works; it only has to be the same for every runner of this schema.
@@ -44,7 +43,7 @@ def discover(directory: Path) -> list[Migration]:
     return [Migration(p.stem, p.read_text(encoding="utf-8")) for p in files]
 
 
-async def applied(conn: asyncpg.Connection) -> dict[str, str]:
+async def applied(conn: Connection) -> dict[str, str]:
     """Name → checksum of every migration the database has recorded."""
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
     if not exists:
@@ -68,7 +67,7 @@ def check(known: list[Migration], recorded: dict[str, str]) -> list[Migration]:
     return [m for m in known if m.name not in recorded]
 
 
-async def migrate(conn: asyncpg.Connection, directory: Path) -> list[str]:
+async def migrate(conn: Connection, directory: Path) -> list[str]:
     """Apply what has not run; returns the names applied (empty when up to date)."""
     known = discover(directory)
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
@@ -96,6 +95,6 @@ async def migrate(conn: asyncpg.Connection, directory: Path) -> list[str]:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
 
 
-async def pending(conn: asyncpg.Connection, directory: Path) -> list[str]:
+async def pending(conn: Connection, directory: Path) -> list[str]:
     """Names not yet applied; raises `MigrationError` like `migrate` would."""
     return [m.name for m in check(discover(directory), await applied(conn))]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncpg
+from moderation.db import Connection
 
 
 async def add(
-    conn: asyncpg.Connection, site_id: int, comment_id: int, reason: str, client_addr: str | None
+    conn: Connection, site_id: int, comment_id: int, reason: str, client_addr: str | None
 ) -> bool | None:
     """Record a report on a visible comment of the site.
 

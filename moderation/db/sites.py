@@ -6,15 +6,17 @@ from typing import Any
 
 import asyncpg
 
+from moderation.db import Connection
+
 _COLUMNS = "id, slug, name, widget_key, allowed_origins, settings"
 
 
-async def get_by_slug(conn: asyncpg.Connection, slug: str) -> asyncpg.Record | None:
+async def get_by_slug(conn: Connection, slug: str) -> asyncpg.Record | None:
     return await conn.fetchrow(f"SELECT {_COLUMNS} FROM sites WHERE slug = $1", slug)
 
 
 async def create(
-    conn: asyncpg.Connection,
+    conn: Connection,
     slug: str,
     name: str,
     widget_key: str,
@@ -38,7 +40,7 @@ async def create(
 
 
 async def update(
-    conn: asyncpg.Connection,
+    conn: Connection,
     site_id: int,
     allowed_origins: list[str],
     settings: dict[str, Any],

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncpg
 
+from moderation.db import Connection
 
-async def get_article(conn: asyncpg.Connection, site_id: int, article: str) -> asyncpg.Record | None:
+
+async def get_article(conn: Connection, site_id: int, article: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         """
         SELECT id, external_id, is_open, approved_count, version
@@ -17,7 +19,7 @@ async def get_article(conn: asyncpg.Connection, site_id: int, article: str) -> a
 
 
 async def roots_page(
-    conn: asyncpg.Connection, article_id: int, *, after: int | None, newest_first: bool, limit: int
+    conn: Connection, article_id: int, *, after: int | None, newest_first: bool, limit: int
 ) -> list[asyncpg.Record]:
     """Top-level comments a reader can see: approved, or removed with an approved reply.
 
@@ -43,7 +45,7 @@ async def roots_page(
     )
 
 
-async def thread_replies(conn: asyncpg.Connection, root_ids: list[int]) -> list[asyncpg.Record]:
+async def thread_replies(conn: Connection, root_ids: list[int]) -> list[asyncpg.Record]:
     """Every reply under the given threads, oldest first; only approved ones carry text."""
     return await conn.fetch(
         """
@@ -57,9 +59,7 @@ async def thread_replies(conn: asyncpg.Connection, root_ids: list[int]) -> list[
     )
 
 
-async def approved_counts(
-    conn: asyncpg.Connection, site_id: int, articles: list[str]
-) -> dict[str, int]:
+async def approved_counts(conn: Connection, site_id: int, articles: list[str]) -> dict[str, int]:
     rows = await conn.fetch(
         """
         SELECT external_id, approved_count FROM articles

@@ -16,7 +16,7 @@ from moderation.errors import BadRequest, NotFound
 from moderation.payloads import Text, parse, read_json
 from moderation.queue import ScoringQueue
 from moderation.responses import JSONResponse
-from moderation.routes.params import path_id, query_int, query_choice
+from moderation.routes.params import path_id, query_choice, query_int
 from moderation.sites import Site, SiteCache
 
 _MAX_COUNTED_ARTICLES = 100
@@ -43,8 +43,9 @@ def _client(request: Request) -> intake.Client:
 def _idempotency_key(request: Request) -> str | None:
     key = request.headers.get("idempotency-key")
     if key is not None and not (1 <= len(key) <= 200 and key.isascii() and key.isprintable()):
-        raise BadRequest("Idempotency-Key must be 1 to 200 printable ASCII characters",
-                         field="Idempotency-Key")
+        raise BadRequest(
+            "Idempotency-Key must be 1 to 200 printable ASCII characters", field="Idempotency-Key"
+        )
     return key
 
 
@@ -83,7 +84,9 @@ async def post_comment(request: Request) -> Response:
     site.check_key(request.headers.get("x-site-key"))
     article = _article(request)
     key = _idempotency_key(request)
-    comment = parse(intake.CommentIn, await read_json(request, request.state.settings.max_request_bytes))
+    comment = parse(
+        intake.CommentIn, await read_json(request, request.state.settings.max_request_bytes)
+    )
     async with request.state.pool.acquire() as conn:
         accepted = await intake.accept(conn, site, article, comment, _client(request), key)
     if accepted.created:
@@ -148,9 +151,7 @@ async def get_counts(request: Request) -> Response:
     site = await _site(request)
     articles = list(dict.fromkeys(request.query_params.getlist("article")))
     if not articles or len(articles) > _MAX_COUNTED_ARTICLES:
-        raise BadRequest(
-            f"give 1 to {_MAX_COUNTED_ARTICLES} article parameters", field="article"
-        )
+        raise BadRequest(f"give 1 to {_MAX_COUNTED_ARTICLES} article parameters", field="article")
     async with request.state.pool.acquire() as conn:
         counts = await thread_queries.approved_counts(conn, site.id, articles)
     return JSONResponse(

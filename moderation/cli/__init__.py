@@ -1,0 +1,19 @@
+"""The `moderation` command: run the service and manage it."""
+
+from __future__ import annotations
+
+import click
+
+from moderation import logs
+from moderation.cli import serve, sites
+from moderation.config import get_settings
+
+
+@click.group()
+def main() -> None:
+    """Comment moderation service for news sites."""
+    logs.configure(get_settings())
+
+
+for command in (*serve.commands, *sites.commands):
+    main.add_command(command)
