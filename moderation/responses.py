@@ -10,4 +10,5 @@ from starlette.responses import JSONResponse as StarletteJSONResponse
 
 class JSONResponse(StarletteJSONResponse):
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        # Non-string keys occur in the OpenAPI document (YAML reads status codes as ints).
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)

@@ -120,6 +120,9 @@ async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 def make_site(conn: asyncpg.Connection) -> Callable[..., Awaitable[Site]]:
     async def make(origins: tuple[str, ...] = ("https://news.example",), **policy: Any) -> Site:
         slug = f"site-{uuid.uuid4().hex[:10]}"
+        # Tests post many comments as one author from one address: no rate limits unless
+        # a test asks for them.
+        policy = {"rate_per_author": 0, "rate_per_address": 0, **policy}
         return await create_site(conn, slug, list(origins), settings=SiteSettings(**policy))
 
     return make

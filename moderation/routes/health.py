@@ -39,7 +39,7 @@ async def readyz(request: Request) -> Response:
         async with asyncio.timeout(_READY_TIMEOUT):
             async with request.state.pool.acquire() as conn:
                 todo = await migrations.pending(conn, request.state.settings.migrations_dir)
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise Unavailable(f"database unreachable: {exc or type(exc).__name__}") from exc
     if todo:
         raise Unavailable(f"migrations not applied: {', '.join(todo)}; run `moderation migrate`")

@@ -74,11 +74,11 @@ async def post_comment(request: Request) -> Response:
       202: {description: "Accepted: `{id, status: pending}`"}
       401: {description: Missing or wrong site key}
       403: {description: Banned author}
-      409: {description: Article or site closed; Idempotency-Key reused for another comment}
+      409: {description: "Article or site closed; Idempotency-Key reused for another comment"}
       413: {description: Request body too large}
       415: {description: Not application/json}
-      422: {description: A field is missing, empty, too long or invalid}
-      429: {description: Rate limited; see Retry-After}
+      422: {description: "A field is missing, empty, too long or invalid"}
+      429: {description: "Rate limited; see Retry-After"}
     """
     site = await _site(request)
     site.check_key(request.headers.get("x-site-key"))
@@ -146,7 +146,7 @@ async def get_counts(request: Request) -> Response:
          style: form, explode: true}
     responses:
       200: {description: "`{counts: {article: n}}`; unknown articles count 0"}
-      400: {description: No article, or too many}
+      400: {description: "No article, or too many"}
     """
     site = await _site(request)
     articles = list(dict.fromkeys(request.query_params.getlist("article")))

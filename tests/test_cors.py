@@ -1,0 +1,92 @@
+"""CORS: a site's widget routes answer only the browser origins that site lists."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from moderation.sites import Site
+from tests.factories import Poster
+
+ALLOWED = "https://news.example"
+
+
+def comments_url(site: Site) -> str:
+    return f"/v1/sites/{site.slug}/articles/story-1/comments"
+
+
+async def preflight(client: httpx.AsyncClient, site: Site, origin: str) -> httpx.Response:
+    return await client.options(
+        comments_url(site),
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type, x-site-key",
+        },
+    )
+
+
+async def test_preflight_from_an_allowed_origin_is_answered(
+    app_client: httpx.AsyncClient, site: Site
+) -> None:
+    response = await preflight(app_client, site, ALLOWED)
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == ALLOWED
+    assert "POST" in response.headers["Access-Control-Allow-Methods"]
+    allowed_headers = response.headers["Access-Control-Allow-Headers"].lower()
+    assert "x-site-key" in allowed_headers
+    assert "content-type" in allowed_headers
+
+
+async def test_preflight_from_another_origin_is_refused(
+    app_client: httpx.AsyncClient, site: Site
+) -> None:
+    response = await preflight(app_client, site, "https://evil.example")
+    assert response.status_code == 403
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+async def test_responses_to_an_allowed_origin_carry_cors_headers_even_on_errors(
+    poster: Poster,
+) -> None:
+    ok = await poster.post(headers={"Origin": ALLOWED})
+    assert ok.status_code == 202
+    assert ok.headers["Access-Control-Allow-Origin"] == ALLOWED
+    assert "Origin" in ok.headers["Vary"]
+
+    bad = await poster.post(body="", headers={"Origin": ALLOWED})
+    assert bad.status_code == 422
+    assert bad.headers["Access-Control-Allow-Origin"] == ALLOWED
+
+    thread = await poster.client.get(comments_url(poster.site), headers={"Origin": ALLOWED})
+    assert thread.headers["Access-Control-Allow-Origin"] == ALLOWED
+    assert "ETag" in thread.headers["Access-Control-Expose-Headers"]
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "http://news.example", "null"])
+async def test_a_post_from_a_foreign_origin_is_refused_and_not_stored(
+    poster: Poster, origin: str
+) -> None:
+    response = await poster.post(headers={"Origin": origin})
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "origin_not_allowed"
+    assert "Access-Control-Allow-Origin" not in response.headers
+    count = await poster.client.get(f"/v1/sites/{poster.site.slug}/counts?article=story-1")
+    assert count.json()["counts"]["story-1"] == 0
+
+
+async def test_reads_from_a_foreign_origin_get_no_cors_headers(
+    app_client: httpx.AsyncClient, site: Site
+) -> None:
+    response = await app_client.get(comments_url(site), headers={"Origin": "https://evil.example"})
+    assert response.status_code == 200
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+async def test_each_site_has_its_own_origins(
+    app_client: httpx.AsyncClient, make_site: object
+) -> None:
+    assert callable(make_site)
+    other: Site = await make_site(origins=("https://other.example",))
+    assert (await preflight(app_client, other, "https://other.example")).status_code == 204
+    assert (await preflight(app_client, other, ALLOWED)).status_code == 403

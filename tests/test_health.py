@@ -1,0 +1,87 @@
+"""Liveness, readiness and the OpenAPI description."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+import httpx
+from asgi_lifespan import LifespanManager
+from starlette.routing import Route
+
+from moderation.app import create_app
+from moderation.config import Settings
+
+
+async def test_healthz_answers_while_the_process_lives(app_client: httpx.AsyncClient) -> None:
+    response = await app_client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_readyz_is_ready_on_a_migrated_database(app_client: httpx.AsyncClient) -> None:
+    response = await app_client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready"}
+
+
+async def ready_response(settings: Settings) -> httpx.Response:
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+            return await client.get("/readyz")
+
+
+async def test_readyz_is_not_ready_before_migrations(
+    settings: Settings, make_database: Callable[[], Awaitable[str]]
+) -> None:
+    empty = settings.model_copy(update={"database_url": await make_database()})
+    response = await ready_response(empty)
+    assert response.status_code == 503
+    assert "0001_initial" in response.json()["error"]["message"]
+
+
+async def test_readyz_is_not_ready_when_the_database_goes_away(
+    settings: Settings, make_database: Callable[[], Awaitable[str]], server_url: str
+) -> None:
+    url = await make_database()
+    app = create_app(settings.model_copy(update={"database_url": url}))
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+            admin = await asyncpg.connect(server_url)
+            try:
+                await admin.execute(f'DROP DATABASE "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+            finally:
+                await admin.close()
+            response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "unavailable"
+
+
+async def test_openapi_describes_every_route(app_client: httpx.AsyncClient) -> None:
+    document = (await app_client.get("/openapi.json")).json()
+    assert document["openapi"].startswith("3.")
+    app = create_app(Settings(database_url="postgresql://unused/none"))
+    for route in app.routes:
+        assert isinstance(route, Route)
+        path = route.path.replace("{site}", "{site}")
+        assert path in document["paths"], path
+        for method in route.methods or ():
+            if method == "HEAD":
+                continue
+            operation = document["paths"][path][method.lower()]
+            assert operation["summary"], (method, path)
+            assert operation["responses"], (method, path)
+
+
+async def test_unknown_routes_and_methods_answer_in_the_error_shape(
+    app_client: httpx.AsyncClient,
+) -> None:
+    missing = await app_client.get("/nowhere")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+    wrong_method = await app_client.delete("/healthz")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"]["code"] == "method_not_allowed"
