@@ -1,0 +1,215 @@
+"""The `moderation` command as operators run it: real processes, real databases."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+MODERATION = str(Path(sys.executable).with_name("moderation"))
+
+
+def environment(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MODERATION_", "DATABASE_URL", "BROKER_URL"))
+    }
+    env.update({"MODERATION_DATA_DIR": str(tmp_path / "data"), "MODERATION_LOG_JSON": "false"})
+    env.update(extra)
+    return env
+
+
+def cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [MODERATION, *args],
+        cwd=tmp_path,
+        env=environment(tmp_path, **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+async def fresh_url(make_database: Callable[[], Awaitable[str]]) -> str:
+    return await make_database()
+
+
+def test_migrate_applies_then_reports_up_to_date(tmp_path: Path, fresh_url: str) -> None:
+    first = cli(tmp_path, "migrate", DATABASE_URL=fresh_url)
+    assert first.returncode == 0, first.stderr
+    assert "applied 0001_initial" in first.stdout
+    second = cli(tmp_path, "migrate", DATABASE_URL=fresh_url)
+    assert second.returncode == 0
+    assert "up to date" in second.stdout
+
+
+def test_commands_without_a_database_name_the_missing_variable(tmp_path: Path) -> None:
+    result = cli(tmp_path, "migrate")
+    assert result.returncode != 0
+    assert "DATABASE_URL is not set" in result.stderr
+
+
+def test_site_create_prints_a_key_and_json_for_scripts(tmp_path: Path, fresh_url: str) -> None:
+    cli(tmp_path, "migrate", DATABASE_URL=fresh_url)
+    plain = cli(
+        tmp_path,
+        "site",
+        "create",
+        "daily",
+        "--origin",
+        "https://daily.example",
+        DATABASE_URL=fresh_url,
+    )
+    assert plain.returncode == 0, plain.stderr
+    assert re.search(r"widget key: wk_\S+", plain.stdout)
+
+    scripted = cli(
+        tmp_path,
+        "site",
+        "create",
+        "weekly",
+        "--origin",
+        "https://weekly.example",
+        "--json",
+        DATABASE_URL=fresh_url,
+    )
+    created = json.loads(scripted.stdout)
+    assert created["site"] == "weekly"
+    assert created["key"].startswith("wk_")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("Bad Slug",), "slug"),
+        (("ok-slug", "--origin", "https://x.example/path"), "origin"),
+        (("ok-slug", "--origin", "ftp://x.example"), "origin"),
+    ],
+)
+def test_site_create_refuses_bad_input_clearly(
+    tmp_path: Path, fresh_url: str, args: tuple[str, ...], message: str
+) -> None:
+    cli(tmp_path, "migrate", DATABASE_URL=fresh_url)
+    result = cli(tmp_path, "site", "create", *args, DATABASE_URL=fresh_url)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_site_create_refuses_a_taken_slug(tmp_path: Path, fresh_url: str) -> None:
+    cli(tmp_path, "migrate", DATABASE_URL=fresh_url)
+    cli(tmp_path, "site", "create", "twice", DATABASE_URL=fresh_url)
+    again = cli(tmp_path, "site", "create", "twice", DATABASE_URL=fresh_url)
+    assert again.returncode != 0
+    assert "already exists" in again.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class DevInstance:
+    """`moderation dev` in a subprocess, with what it printed."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = (tmp_path / f"dev-{self.port}.log").open("w+")
+        self.process = subprocess.Popen(
+            [MODERATION, "dev", "--port", str(self.port)],
+            cwd=tmp_path,
+            env=environment(tmp_path),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.process.kill()
+            self.log.close()
+            raise
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.output()
+            try:
+                if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"dev instance never became ready:\n{self.output()}")
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    @property
+    def key(self) -> str:
+        match = re.search(r"widget key: (wk_\S+)", self.output())
+        assert match, self.output()
+        return match.group(1)
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout=30)
+        finally:
+            self.log.close()
+
+
+@pytest.fixture
+def dev_dir(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path
+    for proc in psutil.process_iter(["cmdline"]):
+        if str(tmp_path) in " ".join(proc.info["cmdline"] or ()):
+            proc.kill()
+
+
+def embedded_servers(data_dir: Path) -> list[psutil.Process]:
+    return [
+        p
+        for p in psutil.process_iter(["name", "cmdline"])
+        if p.info["name"] == "postgres" and str(data_dir) in " ".join(p.info["cmdline"] or ())
+    ]
+
+
+def test_dev_runs_on_an_embedded_database_and_keeps_its_data(dev_dir: Path) -> None:
+    first = DevInstance(dev_dir)
+    key = first.key
+    assert "embedded PostgreSQL" in first.output()
+    comment = {"author": {"name": "Ann"}, "body": "Hello from dev"}
+    headers = {"X-Site-Key": key, "Idempotency-Key": "dev-1"}
+    url = f"{first.base}/v1/sites/demo/articles/hello/comments"
+    posted = httpx.post(url, json=comment, headers=headers)
+    assert posted.status_code == 202
+    assert first.stop() == 0
+    assert embedded_servers(dev_dir) == [], "Ctrl-C left the embedded PostgreSQL running"
+
+    second = DevInstance(dev_dir)
+    try:
+        assert second.key == key
+        replay = httpx.post(
+            f"{second.base}/v1/sites/demo/articles/hello/comments", json=comment, headers=headers
+        )
+        assert replay.json() == posted.json(), "the comment did not survive the restart"
+    finally:
+        assert second.stop() == 0

@@ -1,0 +1,110 @@
+"""The migration runner: from empty, re-run, concurrent runners, and refusals."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from moderation import db
+from moderation.db import migrations
+
+REPO_MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+@pytest.fixture
+async def empty_db(make_database: Callable[[], Awaitable[str]]) -> str:
+    return await make_database()
+
+
+async def run(url: str, directory: Path = REPO_MIGRATIONS) -> list[str]:
+    conn = await db.connect(url)
+    try:
+        return await migrations.migrate(conn, directory)
+    finally:
+        await conn.close()
+
+
+async def test_migrating_an_empty_database_applies_everything_and_records_it(
+    empty_db: str,
+) -> None:
+    names = [m.name for m in migrations.discover(REPO_MIGRATIONS)]
+    assert names and names == sorted(names)
+    assert await run(empty_db) == names
+
+    conn = await asyncpg.connect(empty_db)
+    try:
+        recorded = await conn.fetch("SELECT name, checksum FROM schema_migrations ORDER BY name")
+        tables = {
+            r["tablename"]
+            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")
+        }
+    finally:
+        await conn.close()
+    assert [r["name"] for r in recorded] == names
+    assert all(len(r["checksum"]) == 64 for r in recorded)
+    expected = {
+        "sites",
+        "articles",
+        "authors",
+        "comments",
+        "comment_events",
+        "reports",
+        "moderators",
+        "moderator_sites",
+    }
+    assert expected <= tables
+
+
+async def test_running_again_changes_nothing(empty_db: str) -> None:
+    await run(empty_db)
+    assert await run(empty_db) == []
+
+
+async def test_two_concurrent_runners_apply_each_migration_once(empty_db: str) -> None:
+    first, second = await asyncio.gather(run(empty_db), run(empty_db))
+    assert sorted([first, second], key=len) == [
+        [],
+        [m.name for m in migrations.discover(REPO_MIGRATIONS)],
+    ]
+
+
+async def test_a_database_with_unknown_migrations_is_refused(empty_db: str) -> None:
+    await run(empty_db)
+    conn = await asyncpg.connect(empty_db)
+    try:
+        await conn.execute(
+            "INSERT INTO schema_migrations (name, checksum) VALUES ('9999_from_the_future', 'x')"
+        )
+    finally:
+        await conn.close()
+    with pytest.raises(migrations.MigrationError, match="9999_from_the_future"):
+        await run(empty_db)
+
+
+async def test_a_migration_edited_after_it_ran_is_refused(empty_db: str, tmp_path: Path) -> None:
+    (tmp_path / "0001_first.sql").write_text("CREATE TABLE first (id int);")
+    await run(empty_db, tmp_path)
+    (tmp_path / "0001_first.sql").write_text("CREATE TABLE first (id bigint);")
+    with pytest.raises(migrations.MigrationError, match="0001_first"):
+        await run(empty_db, tmp_path)
+
+
+async def test_a_failing_migration_leaves_nothing_half_applied(
+    empty_db: str, tmp_path: Path
+) -> None:
+    (tmp_path / "0001_good.sql").write_text("CREATE TABLE good (id int);")
+    (tmp_path / "0002_bad.sql").write_text("CREATE TABLE half (id int); SELECT broken syntax (;")
+    with pytest.raises(asyncpg.PostgresSyntaxError):
+        await run(empty_db, tmp_path)
+    conn = await asyncpg.connect(empty_db)
+    try:
+        assert await conn.fetchval("SELECT to_regclass('half')") is None
+        assert await conn.fetchval("SELECT to_regclass('good')") is not None
+        pending = await migrations.pending(conn, tmp_path)
+    finally:
+        await conn.close()
+    assert pending == ["0002_bad"]
