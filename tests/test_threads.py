@@ -265,7 +265,9 @@ async def test_a_reader_report_is_recorded_once_per_address(
     for _ in range(2):
         response = await poster.client.post(url, json={"reason": "insulting"}, headers=headers)
         assert response.status_code == 202
-    rows = await conn.fetch("SELECT reason, client_addr FROM reports WHERE comment_id = $1", comment)
+    rows = await conn.fetch(
+        "SELECT reason, client_addr FROM reports WHERE comment_id = $1", comment
+    )
     assert [(r["reason"], str(r["client_addr"])) for r in rows] == [("insulting", "203.0.113.7")]
 
 
@@ -283,7 +285,9 @@ async def test_reports_on_hidden_foreign_or_missing_comments_are_404(
         assert response.status_code == 404
 
 
-async def test_a_report_needs_a_reason_and_the_key(poster: Poster, conn: asyncpg.Connection) -> None:
+async def test_a_report_needs_a_reason_and_the_key(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
     comment = await approved(poster, conn)
     url = f"/v1/sites/{poster.site.slug}/comments/{comment}/reports"
     no_reason = await poster.client.post(
