@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -42,9 +43,32 @@ class Settings(BaseSettings):
     # Sites (keys, origins, limits) are cached per API process for this long.
     site_cache_seconds: float = Field(default=5.0, ge=0)
 
+    # Scoring (workers): toxicity models by name, first English one wins for English.
+    toxicity_models: Annotated[tuple[str, ...], NoDecode] = ("original",)
+    # Without weights a worker refuses to start; `moderation dev` alone may set this to
+    # fall back to a keyword scorer that it announces loudly.
+    dev_scorer: bool = False
+    scoring_batch: int = Field(default=32, ge=1, le=512)
+    # A claimed comment is someone else's to retry once this lease lapses (a dead worker).
+    scoring_lease_seconds: float = Field(default=120, gt=0)
+    scoring_max_attempts: int = Field(default=3, ge=1)
+    # The sweep re-queues comments pending for longer than this (a lost message).
+    sweep_after_seconds: float = Field(default=60, gt=0)
+    sweep_interval_seconds: float = Field(default=30, gt=0)
+    retrain_interval_seconds: float = Field(default=3600, gt=0)
+    torch_threads: int = Field(default=0, ge=0)
+
     log_level: str = "INFO"
     log_json: bool = True
     access_log: bool = True
+
+    @field_validator("toxicity_models", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        # An environment variable gives "original,multilingual".
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
 
     @property
     def models_path(self) -> Path:

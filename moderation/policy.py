@@ -1,0 +1,146 @@
+"""The per-site policy: turn what scoring found into a status and reasons in words.
+
+Every rule yields a finding of one severity: `spam` and `reject` end a comment at once,
+`hold` and `firm_hold` send it to a human. The strongest severity found decides, and
+every finding of that severity is kept as a reason. Trusted authors skip `hold` rules,
+never `firm_hold` (a language no model covers) or the reject rules. Scores are compared with `>=`: a threshold is the first score it catches.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from moderation.sites import SiteSettings, Threshold
+
+Status = Literal["approved", "review", "rejected", "spam"]
+Severity = Literal["spam", "reject", "firm_hold", "hold"]
+
+_ORDER: tuple[tuple[Status, frozenset[Severity]], ...] = (
+    ("spam", frozenset({"spam"})),
+    ("rejected", frozenset({"reject"})),
+    ("review", frozenset({"firm_hold", "hold"})),
+)
+_LINK = re.compile(
+    r"(?:https?://|www\.)\S+"
+    r"|\b(?:[a-z0-9-]+\.)+(?:com|net|org|ru|info|biz|io|ly|me|co|xyz|top|tk)\b\S*",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What is known about one comment when it is decided."""
+
+    body: str
+    language: str | None
+    # None when no configured toxicity model covers the language.
+    toxicity: Mapping[str, float] | None
+    spam_score: float
+    spam_reasons: Sequence[str] = ()
+    author_status: str | None = None  # None: anonymous
+    author_approved: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    status: Status
+    reasons: tuple[str, ...] = field(default=())
+
+
+def decide(settings: SiteSettings, facts: Facts) -> Decision:
+    """The status `facts` earn under `settings`, and why."""
+    trusted = _trusted(settings, facts)
+    findings = [
+        *_author_findings(facts),
+        *_word_findings(settings, facts.body),
+        *_spam_findings(settings, facts),
+        *_toxicity_findings(settings, facts),
+        *_premod_findings(settings, facts),
+    ]
+    if trusted:
+        findings = [(severity, reason) for severity, reason in findings if severity != "hold"]
+    for status, severities in _ORDER:
+        reasons = tuple(reason for severity, reason in findings if severity in severities)
+        if reasons:
+            return Decision(status, reasons)
+    if trusted:
+        return Decision("approved", (f"trusted author ({facts.author_approved} approved)",))
+    return Decision("approved", ("scores below every threshold",))
+
+
+def count_links(body: str) -> int:
+    return len(_LINK.findall(body))
+
+
+def _trusted(settings: SiteSettings, facts: Facts) -> bool:
+    if facts.author_status == "trusted":
+        return True
+    earned = settings.trusted_after and facts.author_approved >= settings.trusted_after
+    return bool(earned) and facts.author_status == "normal"
+
+
+def _author_findings(facts: Facts) -> list[tuple[Severity, str]]:
+    if facts.author_status == "banned":
+        return [("reject", "author is banned")]
+    if facts.author_status == "premod":
+        return [("hold", "author is on pre-moderation")]
+    return []
+
+
+def _word_findings(settings: SiteSettings, body: str) -> list[tuple[Severity, str]]:
+    words = set(re.findall(r"\w+", body.casefold()))
+    text = body.casefold()
+    lists: tuple[tuple[Severity, tuple[str, ...], str], ...] = (
+        ("reject", settings.banned_words, "banned word"),
+        ("hold", settings.suspect_words, "suspect word"),
+    )
+    findings: list[tuple[Severity, str]] = []
+    for severity, listed, label in lists:
+        for entry in listed:
+            # Single words match whole words ("ass" is not in "class"); phrases match as text.
+            needle = entry.casefold()
+            if (needle in words) if " " not in needle else (needle in text):
+                findings.append((severity, f"{label} {entry!r}"))
+    return findings
+
+
+def _spam_findings(settings: SiteSettings, facts: Facts) -> list[tuple[Severity, str]]:
+    threshold = settings.thresholds["spam"]
+    detail = f" ({'; '.join(facts.spam_reasons)})" if facts.spam_reasons else ""
+    if facts.spam_score >= threshold.reject:
+        return [("spam", f"spam {facts.spam_score:.2f} ≥ {threshold.reject:.2f}{detail}")]
+    if facts.spam_score >= threshold.hold:
+        return [("hold", f"spam {facts.spam_score:.2f} ≥ {threshold.hold:.2f}{detail}")]
+    return []
+
+
+def _toxicity_findings(settings: SiteSettings, facts: Facts) -> list[tuple[Severity, str]]:
+    if facts.toxicity is None:
+        language = facts.language or "unknown"
+        return [("firm_hold", f"language {language} not covered")]
+    thresholds: dict[str, Threshold] = {str(k): v for k, v in settings.thresholds.items()}
+    findings: list[tuple[Severity, str]] = []
+    for label, score in sorted(facts.toxicity.items(), key=lambda item: -item[1]):
+        threshold = thresholds.get(label)
+        if threshold is None:
+            continue
+        if score >= threshold.reject:
+            findings.append(("reject", f"{label} {score:.2f} ≥ {threshold.reject:.2f}"))
+        elif score >= threshold.hold:
+            findings.append(("hold", f"{label} {score:.2f} ≥ {threshold.hold:.2f}"))
+    return findings
+
+
+def _premod_findings(settings: SiteSettings, facts: Facts) -> list[tuple[Severity, str]]:
+    mode = settings.premod
+    if mode == "all":
+        return [("hold", "site pre-moderates every comment")]
+    if mode == "new_authors" and facts.author_approved == 0:
+        return [("hold", "new author (site pre-moderates new authors)")]
+    links = count_links(facts.body)
+    if mode == "links" and links:
+        return [("hold", f"{links} link{'s' * (links != 1)} (site pre-moderates links)")]
+    return []
