@@ -17,6 +17,7 @@ from moderation.errors import EXCEPTION_HANDLERS
 from moderation.queue import ScoringQueue
 from moderation.routes import docs, health, public
 from moderation.sites import SiteCache
+from moderation.threads import PageCache
 from workers.celery_app import create_celery, publisher
 
 
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "settings": settings,
                 "pool": pool,
                 "sites": SiteCache(pool, settings.site_cache_seconds),
+                "pages": PageCache(),
                 "scoring": scoring,
             }
         finally:

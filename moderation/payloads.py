@@ -6,6 +6,7 @@ normalised and may not carry control characters (tab and newline excepted).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Annotated, Any, TypeVar
 
@@ -23,7 +24,8 @@ from moderation.errors import (
 
 Model = TypeVar("Model", bound=BaseModel)
 
-_ALLOWED_CONTROLS = {"\n", "\t"}
+# Unicode category Cc is exactly U+0000-U+001F and U+007F-U+009F; tab and newline pass.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 async def read_json(request: Request, max_bytes: int) -> Any:
@@ -61,9 +63,9 @@ async def read_json(request: Request, max_bytes: int) -> Any:
 def clean_text(value: str) -> str:
     """NFC-normalise, unify line ends, refuse control characters, trim; never empty."""
     value = unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n"))
-    for char in value:
-        if unicodedata.category(char) == "Cc" and char not in _ALLOWED_CONTROLS:
-            raise ValueError(f"control character U+{ord(char):04X} is not allowed")
+    control = _CONTROL.search(value)
+    if control is not None:
+        raise ValueError(f"control character U+{ord(control.group()):04X} is not allowed")
     value = value.strip()
     if not value:
         raise ValueError("must not be empty")

@@ -3,7 +3,8 @@
 Every rule yields a finding of one severity: `spam` and `reject` end a comment at once,
 `hold` and `firm_hold` send it to a human. The strongest severity found decides, and
 every finding of that severity is kept as a reason. Trusted authors skip `hold` rules,
-never `firm_hold` (a language no model covers) or the reject rules. Scores are compared with `>=`: a threshold is the first score it catches.
+never `firm_hold` (a language no model covers) or the reject rules. Scores are compared
+with `>=`: a threshold is the first score it catches.
 """
 
 from __future__ import annotations

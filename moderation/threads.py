@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -126,3 +127,32 @@ def _public(node: dict[str, Any]) -> dict[str, Any]:
     node.pop("visible", None)
     node["replies"] = [_public(child) for child in node["replies"]]
     return node
+
+
+PageKey = tuple[str, Sort, int, str | None]
+
+
+class PageCache:
+    """Rendered thread pages of this process, by ETag and page parameters.
+
+    A page is a function of what its ETag covers (the article's id, version and open
+    flag) and of sort, limit and cursor, so an entry is never stale: any change a reader
+    could see bumps the version, and the next request misses. The oldest entries go
+    first; a breaking story's first pages stay.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._pages: OrderedDict[PageKey, bytes] = OrderedDict()
+
+    def get(self, key: PageKey) -> bytes | None:
+        body = self._pages.get(key)
+        if body is not None:
+            self._pages.move_to_end(key)
+        return body
+
+    def put(self, key: PageKey, body: bytes) -> None:
+        self._pages[key] = body
+        self._pages.move_to_end(key)
+        if len(self._pages) > self._size:
+            self._pages.popitem(last=False)

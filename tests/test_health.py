@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -52,7 +53,8 @@ async def test_readyz_is_not_ready_when_the_database_goes_away(
         async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
             admin = await asyncpg.connect(server_url)
             try:
-                await admin.execute(f'DROP DATABASE "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+                name = urlsplit(url).path.lstrip("/")
+                await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
             finally:
                 await admin.close()
             response = await client.get("/readyz")

@@ -26,6 +26,17 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release a connection to the pool without asyncpg's reset query.
+
+    The default reset (`SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`)
+    costs a round trip on every release, that is on every request. asyncpg still rolls
+    back a transaction left open and drops listeners; request code never leaves SET,
+    LISTEN, advisory locks or cursors behind on a pooled connection (LISTEN and the
+    migration lock use connections of their own).
+    """
+
+
 async def create_pool(settings: Settings) -> asyncpg.Pool:
     """Open the process's pool; the caller (a lifespan or a worker process) closes it."""
     if settings.database_url is None:
@@ -35,6 +46,7 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
         init=_init_connection,
+        reset=_keep_session,
     )
     return pool
 

@@ -31,25 +31,34 @@ async def intake_context(
     """
     record = await conn.fetchrow(
         """
-        WITH new_article AS (
-            INSERT INTO articles (site_id, external_id) VALUES ($1, $2)
+        WITH found_article AS (
+            SELECT id, is_open FROM articles WHERE site_id = $1 AND external_id = $2
+        ), new_article AS (
+            INSERT INTO articles (site_id, external_id)
+            SELECT $1, $2 WHERE NOT EXISTS (SELECT FROM found_article)
             ON CONFLICT (site_id, external_id) DO NOTHING
             RETURNING id, is_open
         ), article AS (
-            SELECT id, is_open FROM new_article
+            SELECT id, is_open FROM found_article
             UNION ALL
-            SELECT id, is_open FROM articles WHERE site_id = $1 AND external_id = $2
+            SELECT id, is_open FROM new_article
             LIMIT 1
+        ), found_author AS (
+            SELECT id, name, status, status_until FROM authors
+            WHERE site_id = $1 AND external_id = $3
         ), touched_author AS (
+            -- Only a new author or a changed name writes: the upsert locks the row it
+            -- meets, which made every comment a write transaction of its own.
             INSERT INTO authors (site_id, external_id, name)
-            SELECT $1, $3, $4 WHERE $3::text IS NOT NULL
+            SELECT $1, $3, $4
+            WHERE $3::text IS NOT NULL AND NOT EXISTS (SELECT FROM found_author WHERE name = $4)
             ON CONFLICT (site_id, external_id) DO UPDATE SET name = EXCLUDED.name
                 WHERE authors.name IS DISTINCT FROM EXCLUDED.name
             RETURNING id, status, status_until
         ), author AS (
             SELECT id, status, status_until FROM touched_author
             UNION ALL
-            SELECT id, status, status_until FROM authors WHERE site_id = $1 AND external_id = $3
+            SELECT id, status, status_until FROM found_author
             LIMIT 1
         ), window_start AS (
             SELECT now() - make_interval(secs => $8) AS at

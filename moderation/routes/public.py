@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import cast
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
@@ -117,6 +118,7 @@ async def get_thread(request: Request) -> Response:
     limit = query_int(request, "limit", default=20, low=1, high=100)
     raw_cursor = request.query_params.get("cursor")
     cursor = threads.Cursor.decode(raw_cursor, sort) if raw_cursor else None
+    pages = cast(threads.PageCache, request.state.pages)
     async with request.state.pool.acquire() as conn:
         article = await thread_queries.get_article(conn, site.id, article_id)
         tag = threads.etag(article)
@@ -128,8 +130,12 @@ async def get_thread(request: Request) -> Response:
             return JSONResponse(
                 {"article": empty, "threads": [], "next_cursor": None}, headers=headers
             )
-        body = await threads.page(conn, article, sort, limit, cursor)
-    return JSONResponse(body, headers=headers)
+        key = (tag, sort, limit, raw_cursor)
+        body = pages.get(key)
+        if body is None:
+            body = orjson.dumps(await threads.page(conn, article, sort, limit, cursor))
+            pages.put(key, body)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 def _if_none_match(request: Request) -> set[str]:
