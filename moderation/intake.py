@@ -6,7 +6,9 @@ only afterwards, and a lost request is recovered by the sweep, never by the post
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +19,10 @@ from moderation.db import Connection
 from moderation.db import comments as comment_queries
 from moderation.errors import Conflict, Forbidden, RateLimited, ValidationFailed
 from moderation.payloads import Line, Text
-from moderation.sites import Site
+from moderation.sites import Site, SiteSettings
+
+
+_NOT_ALNUM = re.compile(r"[\W_]+")
 
 
 class AuthorIn(BaseModel):
@@ -70,62 +75,43 @@ async def accept(
         )
     if comment.author.id is None and not settings.allow_anonymous:
         raise ValidationFailed("this site needs an author id", field="author.id")
-
-    context = await _context(conn, site, article, comment, client, idempotency_key)
-    if context["earlier_id"] is not None:
-        earlier_request = (context["earlier_article_id"], context["earlier_body"])
-        this_request = (context["article_id"], comment.body)
-        return _replay(context["earlier_id"], earlier_request == this_request)
-    _check(site, context, comment)
-
-    comment_id = await comment_queries.insert(
-        conn,
+    new = comment_queries.NewComment(
         site_id=site.id,
-        article_id=context["article_id"],
-        parent_id=comment.parent_id,
-        root_id=context["parent_root_id"],
-        author_id=context["author_id"],
+        article=article,
+        author_external_id=comment.author.id,
         author_name=comment.author.name,
         body=comment.body,
+        fingerprint=fingerprint(comment.body),
+        parent_id=comment.parent_id,
         client_addr=client.address,
         user_agent=client.user_agent,
         idempotency_key=idempotency_key,
+        rate_window_seconds=settings.rate_window_seconds,
+        rate_per_author=settings.rate_per_author,
+        rate_per_address=settings.rate_per_address,
     )
-    if comment_id is not None:
-        return Accepted(comment_id, created=True)
-    # The same key won a race with this request between the two statements.
-    assert idempotency_key is not None
-    earlier = await comment_queries.get_by_idempotency_key(conn, site.id, idempotency_key)
-    assert earlier is not None
-    same = (earlier["article_id"], earlier["body"]) == (context["article_id"], comment.body)
-    return _replay(earlier["id"], same)
-
-
-async def _context(
-    conn: Connection,
-    site: Site,
-    article: str,
-    comment: CommentIn,
-    client: Client,
-    idempotency_key: str | None,
-) -> asyncpg.Record:
+    # A second attempt only after losing the race to create the article or author.
     for _ in range(2):
-        context = await comment_queries.intake_context(
-            conn,
-            site_id=site.id,
-            article=article,
-            author_external_id=comment.author.id,
-            author_name=comment.author.name,
-            parent_id=comment.parent_id,
-            client_addr=client.address,
-            idempotency_key=idempotency_key,
-            window_seconds=site.settings.rate_window_seconds,
-        )
-        author_missing = comment.author.id is not None and context["author_id"] is None
-        if context["article_id"] is not None and not author_missing:
-            return context
-    # Two lost races in a row means something else is wrong; say so rather than guess.
+        result = await comment_queries.intake(conn, new)
+        if result["comment_id"] is not None:
+            return Accepted(result["comment_id"], created=True)
+        if result["earlier_id"] is not None:
+            return _replay(result["earlier_id"], result["earlier_same"])
+        if result["refusal"] is not None:
+            raise _refusal(result, comment, settings)
+        if idempotency_key is not None and result["article_id"] is not None:
+            # The same key won a race with this request inside the statement.
+            earlier = await comment_queries.get_by_idempotency_key(conn, site.id, idempotency_key)
+            if earlier is not None:
+                same = (earlier["article_id"], earlier["body"]) == (result["article_id"], new.body)
+                return _replay(earlier["id"], same)
     raise Conflict("the article or author could not be created; retry the request")
+
+
+def fingerprint(body: str) -> str:
+    """Equal for texts that differ only in case, spacing and punctuation: copy-paste spam."""
+    letters = _NOT_ALNUM.sub("", body.casefold())
+    return hashlib.md5(letters.encode(), usedforsecurity=False).hexdigest()
 
 
 def _replay(earlier_id: int, same_request: bool) -> Accepted:
@@ -138,37 +124,26 @@ def _replay(earlier_id: int, same_request: bool) -> Accepted:
     return Accepted(earlier_id, created=False)
 
 
-def _check(site: Site, context: asyncpg.Record, comment: CommentIn) -> None:
-    if not context["article_open"]:
-        raise Conflict("comments are closed on this article", code="article_closed")
-    if context["author_status"] == "banned" and _in_force(context):
-        raise Forbidden("this author may not comment on this site", code="author_banned")
-    if comment.parent_id is not None and context["parent_article_id"] != context["article_id"]:
-        raise ValidationFailed(
+def _refusal(result: asyncpg.Record, comment: CommentIn, settings: SiteSettings) -> Exception:
+    refusal = result["refusal"]
+    if refusal == "article_closed":
+        return Conflict("comments are closed on this article", code="article_closed")
+    if refusal == "author_banned":
+        return Forbidden("this author may not comment on this site", code="author_banned")
+    if refusal == "parent_elsewhere":
+        return ValidationFailed(
             f"comment {comment.parent_id} is not in this article", field="parent_id"
         )
-    settings = site.settings
-    window = settings.rate_window_seconds
-    now: datetime = context["now"]
-    limits = (
-        ("author", settings.rate_per_author, context["author_recent"], context["author_oldest"]),
-        (
-            "address",
-            settings.rate_per_address,
-            context["address_recent"],
-            context["address_oldest"],
-        ),
+    who, limit, oldest = (
+        ("author", settings.rate_per_author, result["author_oldest"])
+        if refusal == "author_rate"
+        else ("address", settings.rate_per_address, result["address_oldest"])
     )
-    for who, limit, recent, oldest in limits:
-        if limit and recent >= limit:
-            # The window slides: a slot frees when the oldest counted comment leaves it.
-            retry_after = max(1, math.ceil(window - (now - oldest).total_seconds()))
-            raise RateLimited(
-                f"at most {limit} comments per {window} s from one {who}; retry in {retry_after} s",
-                retry_after=retry_after,
-            )
-
-
-def _in_force(context: asyncpg.Record) -> bool:
-    until: datetime | None = context["author_status_until"]
-    return until is None or until > context["now"]
+    window = settings.rate_window_seconds
+    # The window slides: a slot frees when the oldest counted comment leaves it.
+    now: datetime = result["now"]
+    retry_after = max(1, math.ceil(window - (now - oldest).total_seconds()))
+    return RateLimited(
+        f"at most {limit} comments per {window} s from one {who}; retry in {retry_after} s",
+        retry_after=retry_after,
+    )

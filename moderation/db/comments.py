@@ -10,24 +10,37 @@ import asyncpg
 from moderation.db import Connection
 
 
-async def intake_context(
-    conn: Connection,
-    *,
-    site_id: int,
-    article: str,
-    author_external_id: str | None,
-    author_name: str,
-    parent_id: int | None,
-    client_addr: str | None,
-    idempotency_key: str | None,
-    window_seconds: int,
-) -> asyncpg.Record:
-    """Everything intake checks before it inserts, in one round trip.
+@dataclass(frozen=True, slots=True)
+class NewComment:
+    """A comment as intake received it, with the limits its site sets."""
 
-    Creates the article and the author on first sight (and keeps the author's display
-    name current). Under READ COMMITTED the fall-back SELECTs cannot see a row that a
-    concurrent first comment inserted after this statement began, so `article_id` (or
-    `author_id`) can come back NULL; the caller runs the statement again.
+    site_id: int
+    article: str
+    author_external_id: str | None
+    author_name: str
+    body: str
+    fingerprint: str
+    parent_id: int | None
+    client_addr: str | None
+    user_agent: str | None
+    idempotency_key: str | None
+    rate_window_seconds: int
+    rate_per_author: int  # 0: no limit
+    rate_per_address: int  # 0: no limit
+
+
+async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
+    """Check and store a pending comment in one statement (one round trip, one commit).
+
+    Creates the article and the author on first sight and keeps the author's display
+    name current. The comment is inserted only when `refusal` comes back NULL and no
+    earlier request used the idempotency key; otherwise `refusal` names the first rule
+    that refused it (`article_closed`, `author_banned`, `parent_elsewhere`,
+    `author_rate`, `address_rate`) and the record carries what explains it.
+
+    Under READ COMMITTED the look-ups cannot see an article or author that a concurrent
+    first comment inserted after this statement began, so `article_id` (or `author_id`)
+    can come back NULL with nothing stored; the caller runs the statement again.
     """
     record = await conn.fetchrow(
         """
@@ -48,7 +61,7 @@ async def intake_context(
             WHERE site_id = $1 AND external_id = $3
         ), touched_author AS (
             -- Only a new author or a changed name writes: the upsert locks the row it
-            -- meets, which made every comment a write transaction of its own.
+            -- meets, which would make every comment wait on its author's earlier one.
             INSERT INTO authors (site_id, external_id, name)
             SELECT $1, $3, $4
             WHERE $3::text IS NOT NULL AND NOT EXISTS (SELECT FROM found_author WHERE name = $4)
@@ -61,86 +74,79 @@ async def intake_context(
             SELECT id, status, status_until FROM found_author
             LIMIT 1
         ), window_start AS (
-            SELECT now() - make_interval(secs => $8) AS at
+            SELECT now() - make_interval(secs => $10) AS at
+        ), context AS (
+            SELECT
+                article.id AS article_id,
+                article.is_open AS article_open,
+                author.id AS author_id,
+                parent.article_id AS parent_article_id,
+                coalesce(parent.root_id, parent.id) AS parent_root_id,
+                by_author.n AS author_recent,
+                by_author.oldest AS author_oldest,
+                by_address.n AS address_recent,
+                by_address.oldest AS address_oldest,
+                earlier.id AS earlier_id,
+                earlier.article_id IS NOT DISTINCT FROM article.id
+                    AND earlier.body = $6 AS earlier_same,
+                CASE
+                    WHEN NOT article.is_open THEN 'article_closed'
+                    WHEN author.status = 'banned'
+                         AND (author.status_until IS NULL OR author.status_until > now())
+                        THEN 'author_banned'
+                    WHEN $5::bigint IS NOT NULL
+                         AND parent.article_id IS DISTINCT FROM article.id
+                        THEN 'parent_elsewhere'
+                    WHEN $11 > 0 AND by_author.n >= $11 THEN 'author_rate'
+                    WHEN $12 > 0 AND by_address.n >= $12 THEN 'address_rate'
+                END AS refusal,
+                now() AS now
+            FROM (SELECT 1) AS one
+            LEFT JOIN article ON true
+            LEFT JOIN author ON true
+            -- By id alone (the primary key); the article check covers the site.
+            LEFT JOIN comments AS parent ON parent.id = $5
+            LEFT JOIN comments AS earlier
+                ON earlier.site_id = $1 AND earlier.idempotency_key = $9
+            LEFT JOIN LATERAL (
+                SELECT count(*) AS n, min(c.created_at) AS oldest
+                FROM comments AS c, window_start
+                WHERE c.author_id = author.id AND c.created_at > window_start.at
+            ) AS by_author ON true
+            LEFT JOIN LATERAL (
+                SELECT count(*) AS n, min(c.created_at) AS oldest
+                FROM comments AS c, window_start
+                WHERE c.site_id = $1 AND c.client_addr = $7::inet
+                  AND c.created_at > window_start.at
+            ) AS by_address ON true
+        ), inserted AS (
+            INSERT INTO comments (site_id, article_id, parent_id, root_id, author_id, author_name,
+                                  body, fingerprint, client_addr, user_agent, idempotency_key)
+            SELECT $1, article_id, $5, parent_root_id, author_id, $4, $6, $13, $7::inet, $8, $9
+            FROM context
+            WHERE refusal IS NULL AND earlier_id IS NULL AND article_id IS NOT NULL
+              AND ($3::text IS NULL OR author_id IS NOT NULL)
+            ON CONFLICT (site_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+            RETURNING id
         )
-        SELECT
-            article.id AS article_id,
-            article.is_open AS article_open,
-            author.id AS author_id,
-            author.status AS author_status,
-            author.status_until AS author_status_until,
-            parent.article_id AS parent_article_id,
-            coalesce(parent.root_id, parent.id) AS parent_root_id,
-            by_author.n AS author_recent,
-            by_author.oldest AS author_oldest,
-            by_address.n AS address_recent,
-            by_address.oldest AS address_oldest,
-            earlier.id AS earlier_id,
-            earlier.article_id AS earlier_article_id,
-            earlier.body AS earlier_body,
-            now() AS now
-        FROM (SELECT 1) AS one
-        LEFT JOIN article ON true
-        LEFT JOIN author ON true
-        LEFT JOIN comments AS parent ON parent.id = $5 AND parent.site_id = $1
-        LEFT JOIN comments AS earlier ON earlier.site_id = $1 AND earlier.idempotency_key = $7
-        LEFT JOIN LATERAL (
-            SELECT count(*) AS n, min(c.created_at) AS oldest FROM comments AS c, window_start
-            WHERE c.author_id = author.id AND c.created_at > window_start.at
-        ) AS by_author ON true
-        LEFT JOIN LATERAL (
-            SELECT count(*) AS n, min(c.created_at) AS oldest FROM comments AS c, window_start
-            WHERE c.site_id = $1 AND c.client_addr = $6::inet AND c.created_at > window_start.at
-        ) AS by_address ON true
+        SELECT context.*, (SELECT id FROM inserted) AS comment_id FROM context
         """,
-        site_id,
-        article,
-        author_external_id,
-        author_name,
-        parent_id,
-        client_addr,
-        idempotency_key,
-        float(window_seconds),
+        new.site_id,
+        new.article,
+        new.author_external_id,
+        new.author_name,
+        new.parent_id,
+        new.body,
+        new.client_addr,
+        new.user_agent,
+        new.idempotency_key,
+        float(new.rate_window_seconds),
+        new.rate_per_author,
+        new.rate_per_address,
+        new.fingerprint,
     )
     assert record is not None
     return record
-
-
-async def insert(
-    conn: Connection,
-    *,
-    site_id: int,
-    article_id: int,
-    parent_id: int | None,
-    root_id: int | None,
-    author_id: int | None,
-    author_name: str,
-    body: str,
-    client_addr: str | None,
-    user_agent: str | None,
-    idempotency_key: str | None,
-) -> int | None:
-    """Store a pending comment; None when its idempotency key was taken meanwhile."""
-    comment_id: int | None = await conn.fetchval(
-        """
-        INSERT INTO comments (site_id, article_id, parent_id, root_id, author_id, author_name,
-                              body, client_addr, user_agent, idempotency_key)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8::inet, $9, $10)
-        ON CONFLICT (site_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-        RETURNING id
-        """,
-        site_id,
-        article_id,
-        parent_id,
-        root_id,
-        author_id,
-        author_name,
-        body,
-        client_addr,
-        user_agent,
-        idempotency_key,
-    )
-    return comment_id
 
 
 async def get_by_idempotency_key(conn: Connection, site_id: int, key: str) -> asyncpg.Record | None:
