@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from moderation.scoring.language import UNDETERMINED
 from moderation.sites import SiteSettings, Threshold
 
 Status = Literal["approved", "review", "rejected", "spam"]
@@ -120,8 +121,9 @@ def _spam_findings(settings: SiteSettings, facts: Facts) -> list[tuple[Severity,
 
 def _toxicity_findings(settings: SiteSettings, facts: Facts) -> list[tuple[Severity, str]]:
     if facts.toxicity is None:
-        language = facts.language or "unknown"
-        return [("firm_hold", f"language {language} not covered")]
+        if facts.language == UNDETERMINED:
+            return [("firm_hold", "language not determined")]
+        return [("firm_hold", f"language {facts.language} not covered")]
     thresholds: dict[str, Threshold] = {str(k): v for k, v in settings.thresholds.items()}
     findings: list[tuple[Severity, str]] = []
     for label, score in sorted(facts.toxicity.items(), key=lambda item: -item[1]):

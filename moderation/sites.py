@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from moderation.db import Connection
 from moderation.db import sites as site_queries
 from moderation.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 
@@ -58,7 +59,10 @@ DEFAULT_THRESHOLDS: dict[Label, Threshold] = {
     "insult": Threshold(hold=0.5, reject=0.9),
     "identity_attack": Threshold(hold=0.3, reject=0.8),
     "sexual_explicit": Threshold(hold=0.5, reject=0.9),
-    "spam": Threshold(hold=0.5, reject=0.9),
+    # bench/spam_eval.py chose hold 0.44 and reject 0.78 on YouTube comments; news
+    # comments are not YouTube's, and honest thanks already score near 0.6 there, so the
+    # hold is raised to keep the review queue for what deserves a look.
+    "spam": Threshold(hold=0.6, reject=0.8),
 }
 
 
@@ -157,7 +161,7 @@ def new_widget_key() -> str:
 
 
 async def create_site(
-    conn: asyncpg.Connection,
+    conn: Connection,
     slug: str,
     origins: list[str],
     name: str | None = None,
@@ -195,3 +199,42 @@ def check_origin(origin: str) -> str:
             field="origin",
         )
     return origin
+
+
+class SiteDocument(SiteSettings):
+    """A site's settings as admins read and replace them: the policy plus its origins."""
+
+    allowed_origins: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _origins_are_origins(self) -> Self:
+        for origin in self.allowed_origins:
+            try:
+                check_origin(origin)
+            except ValidationFailed as exc:
+                raise ValueError(exc.message) from exc
+        return self
+
+    @classmethod
+    def of(cls, site: Site) -> SiteDocument:
+        return cls(**site.settings.model_dump(), allowed_origins=site.allowed_origins)
+
+    def policy(self) -> SiteSettings:
+        return SiteSettings(**self.model_dump(exclude={"allowed_origins"}))
+
+
+async def replace_settings(
+    conn: Connection, site: Site, document: SiteDocument, moderator_id: int
+) -> Site:
+    """Store new settings and record the change; in effect for the next scored comment."""
+    before = SiteDocument.of(site).model_dump(mode="json")
+    after = document.model_dump(mode="json")
+    async with conn.transaction():
+        record = await site_queries.update_settings(
+            conn,
+            site.id,
+            list(document.allowed_origins),
+            document.policy().model_dump(mode="json"),
+        )
+        await site_queries.record_event(conn, site.id, moderator_id, "settings", before, after)
+    return Site.from_record(record)

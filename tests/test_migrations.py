@@ -32,7 +32,8 @@ async def test_migrating_an_empty_database_applies_everything_and_records_it(
     empty_db: str,
 ) -> None:
     names = [m.name for m in migrations.discover(REPO_MIGRATIONS)]
-    assert names and names == sorted(names)
+    assert names
+    assert names == sorted(names)
     assert await run(empty_db) == names
 
     conn = await asyncpg.connect(empty_db)

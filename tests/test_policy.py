@@ -66,7 +66,7 @@ def test_spam_over_reject_goes_to_spam_with_its_signals() -> None:
         SiteSettings(), facts(spam_score=0.97, spam_reasons=("3 links from a new author",))
     )
     assert decision.status == "spam"
-    assert decision.reasons == ("spam 0.97 ≥ 0.90 (3 links from a new author)",)
+    assert decision.reasons == ("spam 0.97 ≥ 0.80 (3 links from a new author)",)
 
 
 def test_spam_outranks_toxicity() -> None:

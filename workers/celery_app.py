@@ -39,7 +39,20 @@ def create_celery(settings: Settings) -> Celery:
         task_publish_retry=False,
         broker_connection_retry_on_startup=True,
         broker_transport_options={"socket_connect_timeout": 2, "socket_timeout": 5},
+        # Our structured logging writes to stderr; Celery's stdout redirection would turn
+        # that stderr back into a logger and swallow the pool processes' lines.
         worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        beat_schedule={
+            "sweep-pending": {
+                "task": "workers.tasks.sweep_pending",
+                "schedule": settings.sweep_interval_seconds,
+            },
+            "retrain-spam": {
+                "task": "workers.tasks.retrain_spam",
+                "schedule": settings.retrain_interval_seconds,
+            },
+        },
     )
     return app
 

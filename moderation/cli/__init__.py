@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from moderation import logs
-from moderation.cli import serve, sites
+from moderation.cli import models, moderators, serve, sites, workers
 from moderation.config import get_settings
 
 
@@ -15,5 +15,11 @@ def main() -> None:
     logs.configure(get_settings())
 
 
-for command in (*serve.commands, *sites.commands):
+for command in (
+    *serve.commands,
+    *sites.commands,
+    *moderators.commands,
+    *models.commands,
+    *workers.commands,
+):
     main.add_command(command)

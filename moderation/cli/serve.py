@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import subprocess
+import sys
 
 import asyncpg
 import click
 import uvicorn
+from starlette.applications import Starlette
 
+from moderation import logs
 from moderation.cli.common import database_url, with_connection
 from moderation.config import Settings, get_settings
 from moderation.db import migrations
@@ -26,6 +31,19 @@ def migrate() -> None:
     click.echo(f"applied {', '.join(applied)}" if applied else "database is up to date")
 
 
+def worker_app() -> Starlette:
+    """The app as each uvicorn worker process builds it.
+
+    Workers are fresh processes: the logging the CLI set up in the supervisor is not
+    theirs, and without this they logged in structlog's default format at every level.
+    """
+    from moderation.app import create_app
+
+    settings = get_settings()
+    logs.configure(settings)
+    return create_app(settings)
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)
@@ -34,7 +52,7 @@ def api(host: str, port: int, workers: int) -> None:
     """Serve the HTTP API (production: several workers behind a proxy)."""
     database_url(get_settings())
     uvicorn.run(
-        "moderation.app:create_app",
+        "moderation.cli.serve:worker_app",
         factory=True,
         host=host,
         port=port,
@@ -51,23 +69,62 @@ def dev(host: str, port: int) -> None:
     """Run a local instance: embedded services when none are configured, a demo site."""
     with contextlib.ExitStack() as services:
         settings = _dev_services(get_settings(), services)
-        _serve_dev(settings, host, port)
+        demo = with_connection(settings, lambda conn: _prepare_demo(conn, settings, host, port))
+        _dev_workers(settings, services)
+        _serve_dev(settings, demo, host, port)
 
 
 def _dev_services(settings: Settings, services: contextlib.ExitStack) -> Settings:
-    """Start an embedded database for whatever the environment does not configure."""
-    from moderation.embedded import EmbeddedPostgres
+    """Start embedded PostgreSQL and Redis for whatever the environment does not configure."""
+    from moderation.embedded import EmbeddedPostgres, EmbeddedRedis
 
     if settings.database_url is None:
         click.echo(f"starting embedded PostgreSQL in {settings.data_dir / 'postgres'}")
         postgres = EmbeddedPostgres(settings.data_dir)
         services.callback(postgres.stop)
         settings = settings.model_copy(update={"database_url": postgres.url})
+    if settings.broker_url is None:
+        click.echo(f"starting embedded Redis (broker) in {settings.data_dir / 'redis'}")
+        redis = EmbeddedRedis(settings.data_dir)
+        services.callback(redis.stop)
+        settings = settings.model_copy(update={"broker_url": redis.url})
     return settings
 
 
-def _serve_dev(settings: Settings, host: str, port: int) -> None:
-    demo = with_connection(settings, lambda conn: _prepare_demo(conn, settings, host, port))
+def _dev_workers(settings: Settings, services: contextlib.ExitStack) -> None:
+    """A scoring worker and beat beside the API, with the dev scorer if weights are absent."""
+    from moderation.scoring.toxicity import ModelMissing
+    from workers.runtime import check_models
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": str(settings.database_url),
+        "BROKER_URL": str(settings.broker_url),
+        "MODERATION_DATA_DIR": str(settings.data_dir),
+    }
+    try:
+        check_models(settings)
+    except ModelMissing as exc:
+        click.secho(
+            f"\n*** {exc.message}\n*** Using the DEVELOPMENT keyword scorer instead of detoxify: "
+            "decisions are for trying the service only. ***\n",
+            fg="yellow",
+        )
+        env["MODERATION_DEV_SCORER"] = "true"
+    for command in ("worker", "beat"):
+        process = subprocess.Popen([sys.executable, "-m", "moderation", command], env=env)
+        services.callback(_stop_process, process)
+
+
+def _stop_process(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def _serve_dev(settings: Settings, demo: Site, host: str, port: int) -> None:
     base = f"http://{host}:{port}"
     click.echo(
         f"\nAPI:       {base}\n"

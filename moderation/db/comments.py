@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
+import orjson
 
 from moderation.db import Connection
 
@@ -157,11 +158,12 @@ async def get_by_idempotency_key(conn: Connection, site_id: int, key: str) -> as
     )
 
 
-async def get_status(conn: Connection, site_id: int, comment_id: int) -> str | None:
-    status: str | None = await conn.fetchval(
-        "SELECT status FROM comments WHERE id = $1 AND site_id = $2", comment_id, site_id
+async def statuses(conn: Connection, ids: Sequence[int]) -> dict[int, tuple[int, str]]:
+    """Site and status of each existing comment among `ids`."""
+    rows = await conn.fetch(
+        "SELECT id, site_id, status FROM comments WHERE id = ANY($1::bigint[])", list(ids)
     )
-    return status
+    return {row["id"]: (row["site_id"], row["status"]) for row in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,13 +188,13 @@ async def transition(conn: Connection, changes: Sequence[Change]) -> list[asyncp
         """
         WITH change AS (
             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],
-                                 $5::jsonb[], $6::bigint[])
+                                 $5::text[], $6::bigint[])
                 AS c(comment_id, expected, to_status, reason, reasons, moderator_id)
         ), updated AS (
             UPDATE comments SET
                 status = change.to_status,
                 reasons = CASE WHEN change.reasons IS NULL THEN comments.reasons
-                               ELSE ARRAY(SELECT jsonb_array_elements_text(change.reasons))
+                               ELSE ARRAY(SELECT jsonb_array_elements_text(change.reasons::jsonb))
                           END,
                 decided_at = now(),
                 claimed_until = NULL,
@@ -216,8 +218,8 @@ async def transition(conn: Connection, changes: Sequence[Change]) -> list[asyncp
         [c.to for c in changes],
         [c.reason for c in changes],
         # Arrays of arrays must not be ragged in Postgres, so each change's reasons travel
-        # as one JSON array; NULL keeps the reasons already stored.
-        [list(c.reasons) if c.reasons else None for c in changes],
+        # as the text of one JSON array; NULL keeps the reasons already stored.
+        [orjson.dumps(list(c.reasons)).decode() if c.reasons else None for c in changes],
         [c.moderator_id for c in changes],
     )
     return list(rows)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import asyncpg
 
@@ -91,21 +90,26 @@ async def batch_context(conn: Connection, ids: Sequence[int]) -> list[asyncpg.Re
 async def store_scores(
     conn: Connection,
     ids: Sequence[int],
-    scores: Sequence[dict[str, Any]],
+    scores: Sequence[dict[str, float]],
     languages: Sequence[str | None],
     models: Sequence[str | None],
 ) -> None:
-    """Record what scoring found, on comments still pending (a redelivery finds none)."""
+    """Record what scoring found, on comments still pending (a redelivery finds none).
+
+    `risk`, the highest of the scores, orders the review queue riskiest first.
+    """
     await conn.execute(
         """
         UPDATE comments
-           SET scores = r.scores, language = r.language, model = r.model, scoring_error = NULL
-          FROM unnest($1::bigint[], $2::jsonb[], $3::text[], $4::text[])
-               AS r(id, scores, language, model)
+           SET scores = r.scores, risk = r.risk, language = r.language, model = r.model,
+               scoring_error = NULL
+          FROM unnest($1::bigint[], $2::jsonb[], $3::real[], $4::text[], $5::text[])
+               AS r(id, scores, risk, language, model)
          WHERE comments.id = r.id AND comments.status = 'pending'
         """,
         list(ids),
         list(scores),
+        [max(s.values(), default=0.0) for s in scores],
         list(languages),
         list(models),
     )

@@ -1,0 +1,156 @@
+"""Score pending comments in batches and decide them: the worker task's whole job.
+
+Claim (a committed lease), score outside any transaction, then write scores, statuses
+and audit rows in one transaction whose updates only touch comments still pending. A
+duplicated or redelivered wake-up therefore decides nothing twice, and a worker that
+dies mid-batch leaves its comments pending for the next claim once the lease lapses.
+A comment that makes scoring fail is retried later, and held for review with the error
+once it has failed `scoring_max_attempts` times, so one poison input never blocks the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+
+from moderation.config import Settings
+from moderation.db import comments as comment_queries
+from moderation.db import scoring as scoring_queries
+from moderation.policy import Facts, decide
+from moderation.scoring.scorer import Scorer, Scores
+from moderation.scoring.spam import SpamContext
+from moderation.sites import SiteSettings
+
+log = structlog.get_logger(__name__)
+
+# A comment that failed to score waits this long per failed attempt before its retry.
+_RETRY_BACKOFF_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    claimed: int
+    decided: int
+
+
+async def score_pending(
+    pool: asyncpg.Pool, scorer: Scorer, settings: Settings, hinted: Sequence[int] = ()
+) -> int:
+    """Score batches until fewer than a full batch is left; returns comments decided."""
+    decided = 0
+    while True:
+        outcome = await score_batch(pool, scorer, settings, hinted)
+        decided += outcome.decided
+        hinted = ()
+        if outcome.claimed < settings.scoring_batch:
+            return decided
+
+
+async def score_batch(
+    pool: asyncpg.Pool, scorer: Scorer, settings: Settings, hinted: Sequence[int] = ()
+) -> Outcome:
+    """Claim one batch (the hinted comments first), score it and decide it."""
+    async with pool.acquire() as conn:
+        ids = await scoring_queries.claim(
+            conn, hinted, settings.scoring_batch, settings.scoring_lease_seconds
+        )
+        if not ids:
+            return Outcome(0, 0)
+        rows = await scoring_queries.batch_context(conn, ids)
+    exhausted = [r for r in rows if r["score_attempts"] > settings.scoring_max_attempts]
+    fresh = [r for r in rows if r["score_attempts"] <= settings.scoring_max_attempts]
+    scored, failed = _score(scorer, fresh)
+
+    changes = [_give_up(row) for row in exhausted]
+    changes += [_decision(row, scores) for row, scores in scored]
+    async with pool.acquire() as conn, conn.transaction():
+        if scored:
+            await scoring_queries.store_scores(
+                conn,
+                [row["id"] for row, _ in scored],
+                [_stored_scores(scores) for _, scores in scored],
+                [scores.language for _, scores in scored],
+                [scores.model for _, scores in scored],
+            )
+        applied = await comment_queries.transition(conn, changes)
+        for row, error in failed:
+            await scoring_queries.postpone(
+                conn, [row["id"]], error, _RETRY_BACKOFF_SECONDS * row["score_attempts"]
+            )
+    log.info("batch_scored", claimed=len(ids), decided=len(applied), failed=len(failed))
+    return Outcome(len(ids), len(applied))
+
+
+def _score(
+    scorer: Scorer, rows: list[asyncpg.Record]
+) -> tuple[list[tuple[asyncpg.Record, Scores]], list[tuple[asyncpg.Record, str]]]:
+    """Score the batch at once; if that fails, one by one to isolate the poison input."""
+    if not rows:
+        return [], []
+    try:
+        return list(zip(rows, scorer.score([_spam_context(r) for r in rows]), strict=True)), []
+    except Exception:  # any model failure: find which comment causes it
+        log.warning("batch_scoring_failed", comments=len(rows), exc_info=True)
+    scored: list[tuple[asyncpg.Record, Scores]] = []
+    failed: list[tuple[asyncpg.Record, str]] = []
+    for row in rows:
+        try:
+            scored.append((row, scorer.score([_spam_context(row)])[0]))
+        except Exception as exc:  # recorded on the comment and retried with backoff
+            failed.append((row, f"{type(exc).__name__}: {exc}"[:500]))
+    return scored, failed
+
+
+def _spam_context(row: asyncpg.Record) -> SpamContext:
+    return SpamContext(
+        body=row["body"],
+        author_name=row["author_name"],
+        new_author=row["author_approved"] == 0,
+        author_recent=row["author_recent"],
+        address_recent=row["address_recent"],
+        duplicates=row["duplicates"],
+    )
+
+
+def _author_status(row: asyncpg.Record) -> str | None:
+    if row["author_id"] is None:
+        return None
+    status: str = row["author_status"]
+    # A suspension or trust with an expiry counts only while it lasts.
+    return status if row["author_status_in_force"] else "normal"
+
+
+def _decision(row: asyncpg.Record, scores: Scores) -> comment_queries.Change:
+    settings = SiteSettings.model_validate(row["site_settings"])
+    decision = decide(
+        settings,
+        Facts(
+            body=row["body"],
+            language=scores.language,
+            toxicity=scores.toxicity,
+            spam_score=scores.spam.score,
+            spam_reasons=scores.spam.reasons,
+            author_status=_author_status(row),
+            author_approved=row["author_approved"],
+        ),
+    )
+    return comment_queries.Change(
+        comment_id=row["id"],
+        expected="pending",
+        to=decision.status,
+        reason="; ".join(decision.reasons),
+        reasons=decision.reasons,
+    )
+
+
+def _give_up(row: asyncpg.Record) -> comment_queries.Change:
+    attempts = row["score_attempts"] - 1
+    reason = f"scoring failed {attempts} times ({row['scoring_error'] or 'worker lost'})"
+    return comment_queries.Change(row["id"], "pending", "review", reason, (reason,))
+
+
+def _stored_scores(scores: Scores) -> dict[str, float]:
+    return {**(scores.toxicity or {}), "spam": round(scores.spam.score, 4)}

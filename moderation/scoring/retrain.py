@@ -1,0 +1,38 @@
+"""Retraining the spam classifier from moderators' spam / not-spam decisions."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import structlog
+
+from moderation.db import scoring as scoring_queries
+from moderation.scoring.spam import SpamClassifier, load_seed_corpus
+
+log = structlog.get_logger(__name__)
+
+
+async def retrain_spam(pool: asyncpg.Pool) -> int | None:
+    """Train on the seed corpus plus every moderator verdict, store the model.
+
+    Returns the new model's id, or None when no moderator decided anything since the
+    last training (there is nothing new to learn).
+    """
+    async with pool.acquire() as conn:
+        latest = await scoring_queries.latest_spam_model(conn)
+        after = latest["last_event_id"] if latest else 0
+        labelled, newest = await scoring_queries.spam_labels(conn, after)
+    if not labelled:
+        return None
+    texts, labels = load_seed_corpus()
+    texts += [row["body"] for row in labelled]
+    labels += [row["label"] for row in labelled]
+    # Training takes seconds of CPU; keep the event loop (and its connections) responsive.
+    model = await asyncio.to_thread(SpamClassifier.train, texts, labels)
+    async with pool.acquire() as conn:
+        model_id = await scoring_queries.store_spam_model(
+            conn, model.to_bytes(), len(texts), len(labelled), newest
+        )
+    log.info("spam_model_trained", model_id=model_id, samples=len(texts), decisions=len(labelled))
+    return model_id

@@ -1,0 +1,266 @@
+"""Rule-based spam signals: what a comment and its author's recent behaviour give away.
+
+Each signal has a reason in words and a strength: how likely the comment is spam on that
+signal alone (see `spam.combine` for how strengths meet the classifier's probability).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SpamContext:
+    """What the worker knows about one comment besides its text."""
+
+    body: str
+    author_name: str
+    new_author: bool  # the author has no approved comment on this site yet (anonymous: True)
+    author_recent: int  # comments by the same author in the last 10 minutes, this one excluded
+    address_recent: int  # comments from the same client address in the last 10 minutes, same
+    duplicates: int  # same normalised text on other articles or by other authors in 24 h
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One piece of evidence: why, and how likely spam it makes the comment on its own."""
+
+    reason: str
+    strength: float
+
+
+# Bare domains ("murdev.com/free") count as links only with a lower-case TLD that prose does
+# not produce: "agreed.It was" (a missing space) must not read as a link to a .it site.
+_TLDS = "com|net|org|info|biz|ru|pl|io|cc|xyz|top|site|online|club|shop|store|click|ws|su|ua|uk|tv"
+SHORTENERS = frozenset(
+    {
+        "bit.ly", "goo.gl", "tinyurl.com", "t.co", "ow.ly", "is.gd", "cutt.ly", "buff.ly",
+        "rebrand.ly", "shorturl.at", "tiny.cc", "t.ly", "rb.gy", "bl.ink", "adf.ly", "shorte.st",
+        "v.gd", "s.id", "lnkd.in", "t.me", "wa.me", "linktr.ee", "shhort.com", "linkbucks.com",
+        "bc.vc", "ouo.io", "soo.gd", "clck.ru", "qps.ru", "u.to", "tr.im", "x.co",
+    }
+)  # fmt: skip
+_SHORTENER_HOSTS = "|".join(re.escape(host) for host in sorted(SHORTENERS))
+URL = re.compile(
+    r"(?:https?://|www\.)[^\s<>\"']+"
+    rf"|\b(?:[a-z0-9][a-z0-9-]*\.)+(?-i:{_TLDS})\b(?:/[^\s<>\"']*)?"
+    rf"|\b(?:{_SHORTENER_HOSTS})/[^\s<>\"']+",
+    re.IGNORECASE,
+)
+_SCHEME = re.compile(r"^(?:https?://)?(?:www\.)?", re.IGNORECASE)
+
+# Phrases that put a reader in touch with a seller, push money or promote a channel, each
+# with its strength; English plus the Russian that shows up on the same sites. Money talk
+# that news readers also use ("nurses earn $40,000 a year") stays weak on its own.
+_MESSENGERS = r"whats\s?app|telegram|viber|wechat|kik|skype|snapchat"
+# fmt: off
+_PHRASES: tuple[tuple[str, float, str], ...] = (
+    ("contact phrase", 0.5, rf"(?:{_MESSENGERS})\s*(?:me|us|now|:?\s*@\w+|"
+                            r":?\s*\+?\d[\d -]{6,})\b"),
+    ("contact phrase", 0.5, r"(?:message|contact|text|call|reach|dm|add|write to|chat with) "
+                            r"(?:me|us) (?:on|via|at|through) "
+                            rf"(?:{_MESSENGERS}|instagram|signal)\b"),
+    ("contact phrase", 0.4, r"call (?:now|today|me at|us at)\b"),
+    ("contact phrase", 0.5, r"(?:пиши|напиши)(?:те)? (?:мне |нам )?в (?:whats\s?app|telegram|"
+                            r"телеграм\w*|вацап\w*|ватсап\w*|личку|лс)"),
+    ("ad phrase", 0.3, r"earn (?:[$€£]\s?\d[\d,.]*k?|money|cash|extra)|financial freedom|"
+                       r"[$€£]\s?\d[\d,.]*k? (?:per|a|an|every) (?:day|week|hour)\b|"
+                       r"(?:buy|order) now\b"),
+    ("ad phrase", 0.3, r"click (?:here|the link|this link|my link|on my)\b|limited offer|"
+                       r"promo code"),
+    ("ad phrase", 0.5, r"work(?:ing)? from home|(?:passive|extra) income|guaranteed (?:profit|"
+                       r"returns?|income)|заработ\w* (?:от |до )?\d+|заработок в интернете"),
+    ("ad phrase", 0.5, r"(?:free|cheap|buy) (?:followers|likes|views|subscribers|gift ?cards?|"
+                       r"robux|v-?bucks|psn codes?)\b"),
+    ("ad phrase", 0.5, r"(?:bitcoin|btc|crypto|forex|binary options?)(?: \w+)? (?:investment|"
+                       r"trading|profits?|signals?|mining|platform|account manager)\b|"
+                       r"invest(?:ment)? (?:platform|opportunity|plan)\b|пассивный доход"),
+    ("self-promotion", 0.4, r"check (?:out )?my (?:new )?(?:channel|videos?|page|music|songs?|"
+                            r"blog|website|site|profile|account|mixtape|cover|app|track)\b"),
+    ("self-promotion", 0.4, r"subscribe to (?:my|me|our)\b|sub (?:4|for) sub\b|visit my "
+                            r"(?:channel|page|blog|website|site|profile)\b|"
+                            r"follow (?:me|my page) on\b"),
+)
+# fmt: on
+# (?<!\w) rather than \b: a phrase may start with a currency sign.
+_PHRASE_PATTERNS = tuple(
+    (kind, strength, re.compile(rf"(?<!\w)(?:{pattern})", re.IGNORECASE))
+    for kind, strength, pattern in _PHRASES
+)
+
+# Always suspicious in a comment: zero-width spaces and joiners of no script, invisible
+# operators, and bidi embeddings/overrides/isolates that reorder what a reader sees.
+_INVISIBLE = frozenset("\u200b\u2060\u2061\u2062\u2063\u2064\u180e\ufeff") | frozenset(
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+# ZWNJ/ZWJ are part of writing Persian, Indic scripts and emoji; only between letters of
+# scripts that never use them are they a trick.
+_JOINERS = frozenset("\u200c\u200d")
+_TAGS = re.compile("[\U000e0000-\U000e007f]")
+# A flag such as England's is a black flag followed by tag characters: that is an emoji.
+_FLAG_SEQUENCE = re.compile("\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f")
+
+_CONFUSABLE_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK", "ARMENIAN")
+
+
+def _letters(script: str, case: str, names: str) -> frozenset[str]:
+    return frozenset(unicodedata.lookup(f"{script} {case} LETTER {n}") for n in names.split(","))
+
+
+# Letters that pass for a letter of another script. A minority letter outside these sets
+# (the KA of "SMS" + Cyrillic "ka") is someone writing two languages, not a disguise.
+_LOOKALIKES = {
+    "CYRILLIC": _letters("CYRILLIC", "SMALL", "A,IE,O,ER,ES,U,HA,BYELORUSSIAN-UKRAINIAN I,JE,DZE")
+    | _letters("CYRILLIC", "SMALL", "KOMI DE,SHHA,QA,WE,PALOCHKA")
+    | _letters("CYRILLIC", "CAPITAL", "A,VE,IE,KA,EM,EN,O,ER,ES,TE,HA,JE,DZE")
+    | _letters("CYRILLIC", "CAPITAL", "BYELORUSSIAN-UKRAINIAN I"),
+    "GREEK": _letters("GREEK", "SMALL", "OMICRON,ALPHA,RHO,IOTA,NU")
+    | _letters("GREEK", "CAPITAL", "ALPHA,BETA,EPSILON,ZETA,ETA,IOTA,KAPPA,MU,NU,OMICRON,RHO")
+    | _letters("GREEK", "CAPITAL", "TAU,UPSILON,CHI"),
+    "LATIN": frozenset("aeopcyxijsABEKMHOPCTX"),
+    "ARMENIAN": _letters("ARMENIAN", "SMALL", "OH,SEH,VO,HO,CO,ZA"),
+}
+_WORD = re.compile(r"\w+")
+
+_SHOUTING_MIN_LETTERS = 25
+_SHOUTING_SHARE = 0.85
+_RUN = re.compile(r"(\S)\1{9,}")
+_DUPLICATE_MIN_CHARS = 20
+
+
+def urls(text: str) -> list[str]:
+    """The links in `text`, with or without a scheme."""
+    return URL.findall(text)
+
+
+def domain(url: str) -> str:
+    """The host of `url`, lower-cased, without scheme or a leading `www.`."""
+    rest = _SCHEME.sub("", url.lower())
+    return re.split(r"[/?#:]", rest, maxsplit=1)[0]
+
+
+def strip_invisible(text: str) -> str:
+    """`text` without zero-width, joiner, bidi-control and tag characters."""
+    return _TAGS.sub("", "".join(c for c in text if c not in _INVISIBLE and c not in _JOINERS))
+
+
+def link_signals(ctx: SpamContext) -> Iterator[Signal]:
+    """Links, more damning from an author the site has never approved; bare links; shorteners."""
+    # These carry the weight of links: the classifier counts a link as such for little
+    # (spam.LINK_LOGIT_CAP). One link from a new author may well be a reader citing a
+    # source, so alone it can send a comment to review but not mark it spam.
+    text = strip_invisible(ctx.body)
+    found = urls(text)
+    count = len(found)
+    if count:
+        noun = "link" if count == 1 else "links"
+        if ctx.new_author:
+            strength = {1: 0.4, 2: 0.6}.get(count, 0.8)
+            yield Signal(f"{count} {noun} from a new author", strength)
+        elif count >= 2:
+            yield Signal(f"{count} {noun}", 0.2 if count == 2 else 0.5)
+        if not any(char.isalpha() for char in URL.sub("", text)):
+            # A source is introduced ("Source:", "see"); a link dropped with no word is not.
+            yield Signal("nothing but a link" if count == 1 else "nothing but links", 0.3)
+    shorteners = sorted({domain(url) for url in found} & SHORTENERS)
+    for host in shorteners:
+        yield Signal(f"URL shortener {host}", 0.6)
+
+
+def phrase_signals(ctx: SpamContext) -> Iterator[Signal]:
+    """Contact, advertising and self-promotion phrases, each quoted once."""
+    text = unicodedata.normalize("NFKC", strip_invisible(ctx.body))
+    seen: set[str] = set()
+    for kind, strength, pattern in _PHRASE_PATTERNS:
+        for match in pattern.finditer(text):
+            phrase = " ".join(match.group(0).lower().split())
+            if phrase not in seen:
+                seen.add(phrase)
+                yield Signal(f"{kind} '{phrase}'", strength)
+
+
+def repetition_signals(ctx: SpamContext) -> Iterator[Signal]:
+    """Long runs of one character and mostly-capital text: weak alone, telling with others."""
+    run = max((len(m.group(0)) for m in _RUN.finditer(ctx.body)), default=0)
+    if run:
+        yield Signal(f"one character repeated {run} times", 0.15)
+    cased = [c for c in ctx.body if c.isupper() or c.islower()]
+    if len(cased) >= _SHOUTING_MIN_LETTERS and (
+        sum(c.isupper() for c in cased) >= _SHOUTING_SHARE * len(cased)
+    ):
+        yield Signal("mostly capital letters", 0.1)
+
+
+def behaviour_signals(ctx: SpamContext) -> Iterator[Signal]:
+    """The same text elsewhere, and how fast the author or the address is posting."""
+    if ctx.duplicates >= 2 and len(ctx.body.strip()) >= _DUPLICATE_MIN_CHARS:
+        # Short texts ("Agreed.", "Thank you!") repeat honestly; long ones rarely do.
+        strength = 0.9 if ctx.duplicates >= 9 else 0.7 if ctx.duplicates >= 4 else 0.4
+        yield Signal(f"same text posted {ctx.duplicates + 1} times", strength)
+    if ctx.author_recent >= 4:
+        strength = 0.6 if ctx.author_recent >= 9 else 0.3
+        yield Signal(f"{ctx.author_recent + 1} comments in 10 minutes by this author", strength)
+    # An address is often shared (offices, mobile networks), so it needs more to count.
+    if ctx.address_recent >= 9:
+        strength = 0.5 if ctx.address_recent >= 19 else 0.3
+        yield Signal(f"{ctx.address_recent + 1} comments in 10 minutes from this address", strength)
+
+
+def disguise_signals(ctx: SpamContext) -> Iterator[Signal]:
+    """Invisible characters and words spelled with letters of another script."""
+    hidden = list(hidden_characters(ctx.body))
+    if hidden:
+        # One that splits a word ("vi<ZWSP>agra") is made to slip past filters.
+        yield Signal("invisible characters", 0.6 if any(hidden) else 0.3)
+    if any(is_homoglyph_word(word) for word in _WORD.findall(strip_invisible(ctx.body))):
+        yield Signal("homoglyphs mixing scripts", 0.6)
+
+
+def hidden_characters(text: str) -> Iterator[bool]:
+    """For each invisible character that serves no script or emoji: whether it splits a word."""
+    # A byte-order mark at either end is a copy-paste artefact, not a disguise.
+    text = _FLAG_SEQUENCE.sub("", text.strip("\ufeff"))
+    for i, char in enumerate(text):
+        if char in _INVISIBLE or char in _JOINERS or _TAGS.match(char):
+            before = text[i - 1] if i else ""
+            after = text[i + 1 : i + 2]
+            if char in _JOINERS and not (_script(before) and _script(after)):
+                continue
+            yield before.isalpha() and after.isalpha()
+
+
+def is_homoglyph_word(word: str) -> bool:
+    """True when `word` mixes scripts and every minority letter mimics the majority script."""
+    scripts: dict[str, list[str]] = {}
+    for char in word:
+        script = _script(char)
+        if script:
+            scripts.setdefault(script, []).append(char)
+    if len(scripts) < 2:
+        return False
+    majority = max(scripts, key=lambda s: len(scripts[s]))
+    minority = [c for s, chars in scripts.items() if s != majority for c in chars]
+    return all(c in _LOOKALIKES[_script(c)] for c in minority)
+
+
+def _script(char: str) -> str:
+    """The confusable script `char` is a letter of, else ''."""
+    if not char.isalpha():
+        return ""
+    script = unicodedata.name(char, "").split(" ", 1)[0]
+    return script if script in _CONFUSABLE_SCRIPTS else ""
+
+
+def spam_signals(ctx: SpamContext) -> list[Signal]:
+    """Every rule-based signal that fires for `ctx`, strongest first."""
+    found = [
+        *link_signals(ctx),
+        *phrase_signals(ctx),
+        *repetition_signals(ctx),
+        *behaviour_signals(ctx),
+        *disguise_signals(ctx),
+    ]
+    return sorted(found, key=lambda s: -s.strength)

@@ -1,0 +1,150 @@
+"""Scoring batches against a real database: decisions, redelivery, poison inputs.
+
+The task body (`moderation.scoring.batch`) is plain async code; these tests call it
+directly, the way a worker's task does, with the real spam classifier and detector and
+a toxicity model that fails on one planted input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+import asyncpg
+import pytest
+
+from moderation import db
+from moderation.config import Settings
+from moderation.scoring import batch
+from moderation.scoring.dev import KeywordToxicity
+from moderation.scoring.language import detect
+from moderation.scoring.scorer import Scorer
+from moderation.scoring.spam import SpamClassifier
+from moderation.sites import Site
+from tests.factories import Poster
+
+POISON = "this exact text breaks the model"
+
+
+class BreaksOnPoison(KeywordToxicity):
+    """A toxicity model that fails whenever a batch holds the poison text."""
+
+    def predict(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        if any(POISON in text for text in texts):
+            raise RuntimeError("tensor shape mismatch")
+        return super().predict(texts)
+
+
+@pytest.fixture(scope="module")
+def scorer() -> Scorer:
+    return Scorer({"dev": BreaksOnPoison()}, SpamClassifier.seed(), detect)
+
+
+@pytest.fixture
+async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    pool = await db.create_pool(settings)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def statuses(conn: asyncpg.Connection, site: Site) -> dict[str, tuple[str, list[str]]]:
+    rows = await conn.fetch(
+        "SELECT body, status, reasons FROM comments WHERE site_id = $1", site.id
+    )
+    return {row["body"]: (row["status"], list(row["reasons"])) for row in rows}
+
+
+async def test_a_batch_is_decided_with_reasons_and_audit(
+    poster: Poster,
+    conn: asyncpg.Connection,
+    pool: asyncpg.Pool,
+    scorer: Scorer,
+    settings: Settings,
+) -> None:
+    ids = [
+        await poster.comment(body="I disagree with the mayor on this one."),
+        await poster.comment(body="You idiot, nobody cares"),
+    ]
+    assert await batch.score_pending(pool, scorer, settings, ids) >= 2
+    result = await statuses(conn, poster.site)
+    assert result["I disagree with the mayor on this one."][0] == "approved"
+    assert result["You idiot, nobody cares"] == (
+        "rejected",
+        ["toxicity 0.95 ≥ 0.90", "insult 0.95 ≥ 0.90"],
+    )
+    risk = await conn.fetchval("SELECT risk FROM comments WHERE id = $1", ids[1])
+    assert risk == pytest.approx(0.95)
+
+
+async def test_concurrent_deliveries_of_one_wake_up_decide_each_comment_once(
+    poster: Poster,
+    conn: asyncpg.Connection,
+    pool: asyncpg.Pool,
+    scorer: Scorer,
+    settings: Settings,
+) -> None:
+    ids = [await poster.comment(body=f"Point number {i} about the plan") for i in range(10)]
+    await asyncio.gather(*(batch.score_pending(pool, scorer, settings, ids) for _ in range(3)))
+    counts = await conn.fetch(
+        "SELECT comment_id, count(*) AS n FROM comment_events WHERE comment_id = ANY($1) "
+        "GROUP BY comment_id",
+        ids,
+    )
+    assert {row["comment_id"]: row["n"] for row in counts} == dict.fromkeys(ids, 1)
+
+
+async def test_a_poison_comment_is_retried_then_held_without_blocking_the_rest(
+    poster: Poster,
+    conn: asyncpg.Connection,
+    pool: asyncpg.Pool,
+    scorer: Scorer,
+    settings: Settings,
+) -> None:
+    poison = await poster.comment(body=POISON)
+    fine = [await poster.comment(body=f"An ordinary comment {i}") for i in range(3)]
+    attempts_allowed = settings.scoring_max_attempts
+
+    await batch.score_pending(pool, scorer, settings, [poison, *fine])
+    after_first = await statuses(conn, poster.site)
+    assert all(after_first[f"An ordinary comment {i}"][0] == "approved" for i in range(3))
+    assert after_first[POISON][0] == "pending"
+    error = await conn.fetchval("SELECT scoring_error FROM comments WHERE id = $1", poison)
+    assert error == "RuntimeError: tensor shape mismatch"
+
+    for _ in range(attempts_allowed):
+        # The retry backoff elapses (the sweep would re-queue it then).
+        await conn.execute("UPDATE comments SET claimed_until = NULL WHERE id = $1", poison)
+        await batch.score_pending(pool, scorer, settings, [poison])
+
+    status, reasons = (await statuses(conn, poster.site))[POISON]
+    assert status == "review"
+    assert reasons == [
+        f"scoring failed {attempts_allowed} times (RuntimeError: tensor shape mismatch)"
+    ]
+
+
+async def test_a_claim_whose_worker_died_is_taken_again_once_the_lease_lapses(
+    poster: Poster,
+    conn: asyncpg.Connection,
+    pool: asyncpg.Pool,
+    scorer: Scorer,
+    settings: Settings,
+) -> None:
+    comment = await poster.comment(body="Claimed by a worker that then died")
+    await conn.execute(
+        "UPDATE comments SET claimed_until = now() + interval '1 hour', score_attempts = 1 "
+        "WHERE id = $1",
+        comment,
+    )
+    await batch.score_pending(pool, scorer, settings, [comment])
+    assert (await statuses(conn, poster.site))["Claimed by a worker that then died"][0] == "pending"
+
+    await conn.execute(
+        "UPDATE comments SET claimed_until = now() - interval '1 second' WHERE id = $1", comment
+    )
+    await batch.score_pending(pool, scorer, settings, [comment])
+    assert (await statuses(conn, poster.site))["Claimed by a worker that then died"][
+        0
+    ] == "approved"

@@ -1,0 +1,317 @@
+"""The spam scorer as a specification: signals and their reasons, the classifier, its bytes."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from moderation.scoring.spam import (
+    FORMAT_VERSION,
+    SPAM_HOLD_THRESHOLD,
+    SPAM_REJECT_THRESHOLD,
+    SpamClassifier,
+    SpamContext,
+    SpamModelError,
+    combine,
+    load_seed_corpus,
+    score_spam,
+)
+from moderation.scoring.spam_signals import Signal, spam_signals
+
+# Each in its own script and punctuation; ruff's ambiguity check would flag the Armenian full
+# stop and the Turkish dotless i, which are exactly what these readers type.
+HONEST = {
+    "english": "Thanks for covering the council meeting; the library cuts deserve more attention.",
+    "russian": "Спасибо за статью, очень интересно. Надеюсь, мэрия прислушается к жителям.",
+    "armenian": "Շնորհակալություն հոդվածի համար, շատ կարևոր թեմա է։",  # noqa: RUF001
+    "turkish": "Çok güzel bir haber, teşekkürler. Belediye bu konuda ne yapacak?",
+    "azerbaijani": "Çox sağ olun, əla xəbərdir. Bu barədə daha çox yazın.",  # noqa: RUF001
+}
+SPAM = "Check out my channel and subscribe to my page!!! http://bit.ly/free-views whatsapp me"
+
+
+def context(body: str, *, new_author: bool = False, **counts: int) -> SpamContext:
+    base = {"author_recent": 0, "address_recent": 0, "duplicates": 0}
+    return SpamContext(body=body, author_name="Reader", new_author=new_author, **base | counts)
+
+
+def reasons(body: str, *, new_author: bool = False, **counts: int) -> list[str]:
+    return [s.reason for s in spam_signals(context(body, new_author=new_author, **counts))]
+
+
+@pytest.fixture(scope="module")
+def classifier() -> SpamClassifier:
+    return SpamClassifier.seed()
+
+
+def test_the_seed_corpus_is_all_three_videos_as_plain_text() -> None:
+    texts, labels = load_seed_corpus()
+    assert (len(texts), sum(labels)) == (350 + 350 + 438, 175 + 175 + 236)
+    assert set(labels) == {0, 1}
+    joined = "\n".join(texts)
+    for markup in ("&amp;", "&#39;", "&quot;", "<br", 'class="ot-hashtag"', "\ufeff"):
+        assert markup not in joined
+    assert "I'm a human." in joined
+
+
+def test_obvious_spam_scores_above_an_honest_comment(classifier: SpamClassifier) -> None:
+    spam, honest = score_spam(classifier, [context(SPAM), context(HONEST["english"])])
+    assert spam.score >= SPAM_REJECT_THRESHOLD
+    assert honest.score < SPAM_HOLD_THRESHOLD
+    assert spam.score > honest.score
+    assert "URL shortener bit.ly" in spam.reasons
+    assert honest.reasons == ()
+
+
+@pytest.mark.parametrize("language", sorted(HONEST))
+def test_an_honest_comment_in_any_language_fires_no_signal(language: str) -> None:
+    assert reasons(HONEST[language], new_author=True) == []
+
+
+@pytest.mark.parametrize("language", sorted(HONEST))
+def test_an_honest_comment_in_any_language_is_not_held(
+    classifier: SpamClassifier, language: str
+) -> None:
+    [verdict] = score_spam(classifier, [context(HONEST[language], new_author=True)])
+    assert verdict.score < SPAM_HOLD_THRESHOLD
+
+
+def test_links_count_against_a_new_author_more_than_a_known_one() -> None:
+    body = "See https://example.com/a and www.example.org/b and murdev.com/free"
+    assert "3 links from a new author" in reasons(body, new_author=True)
+    assert "3 links" in reasons(body)
+    assert reasons("Source: https://www.bbc.com/news/world-123") == []
+    assert reasons("Source: https://www.bbc.com/news/world-123", new_author=True) == [
+        "1 link from a new author"
+    ]
+
+
+# Readers citing their sources: test inputs written for these tests, not training data.
+SOURCED = [
+    "Source: https://www.bbc.com/news/uk-politics-68000000",
+    "The council's own budget says otherwise, see page 12: https://www.camden.gov.uk/budget-2024",
+    "Not true, the study was retracted last year: https://www.nature.com/articles/d41586-024-0001",
+    "Wikipedia has a decent summary of the green belt rules https://en.wikipedia.org/wiki/Green_belt",
+    "The mayor's full statement is here: https://www.facebook.com/citymayor/posts/12345",
+    "Reuters has the court filing if anyone wants to read it https://www.reuters.com/legal/filing-2024/",
+]
+# Channel promotion as the seed's YouTube spammers post it.
+PROMOTION = [
+    "Check out my channel for new music videos every week! http://www.youtube.com/user/xyzmusic",
+    "Hey guys please subscribe to my channel, I make gaming videos www.youtube.com/channel/abc123",
+    "Please visit my page and like it https://www.facebook.com/pages/cool-stuff/12345",
+]
+
+
+@pytest.mark.parametrize("body", SOURCED)
+def test_a_new_author_citing_a_source_is_held_at_most_never_marked_spam(
+    classifier: SpamClassifier, body: str
+) -> None:
+    [verdict] = score_spam(classifier, [context(body, new_author=True)])
+    assert verdict.score < SPAM_REJECT_THRESHOLD
+    assert "1 link from a new author" in verdict.reasons
+
+
+@pytest.mark.parametrize("body", SOURCED)
+def test_a_known_author_citing_a_source_is_not_held(classifier: SpamClassifier, body: str) -> None:
+    [verdict] = score_spam(classifier, [context(body)])
+    assert verdict.score < SPAM_HOLD_THRESHOLD
+
+
+@pytest.mark.parametrize("body", PROMOTION)
+def test_channel_promotion_with_a_link_is_still_spam(classifier: SpamClassifier, body: str) -> None:
+    [verdict] = score_spam(classifier, [context(body, new_author=True)])
+    assert verdict.score >= SPAM_REJECT_THRESHOLD
+
+
+@pytest.mark.xfail(
+    strict=True, reason="the seed's spammers say 'Facebook' so often that the word reads as spam"
+)
+def test_naming_the_site_a_source_is_on_is_not_spam(classifier: SpamClassifier) -> None:
+    body = "The mayor posted the full statement on Facebook: https://www.facebook.com/citymayor"
+    [verdict] = score_spam(classifier, [context(body, new_author=True)])
+    assert verdict.score < SPAM_REJECT_THRESHOLD
+
+
+def test_a_link_dropped_without_a_word_by_a_new_author_is_held(classifier: SpamClassifier) -> None:
+    [verdict] = score_spam(
+        classifier, [context("https://www.example-shop.com/p/123", new_author=True)]
+    )
+    assert verdict.score >= SPAM_HOLD_THRESHOLD
+    assert "nothing but a link" in verdict.reasons
+    assert "nothing but a link" not in reasons(
+        "Source: https://www.bbc.com/news/x", new_author=True
+    )
+
+
+def test_a_missing_space_after_a_full_stop_is_not_a_link() -> None:
+    assert reasons("I agree.It was the right call.Com on, council.", new_author=True) == []
+
+
+@pytest.mark.parametrize(
+    "url", ["http://bit.ly/3xYz", "goo.gl/abc", "https://t.co/Ab12", "cutt.ly/q"]
+)
+def test_a_url_shortener_is_named(url: str) -> None:
+    host = url.removeprefix("http://").removeprefix("https://").split("/")[0]
+    assert f"URL shortener {host}" in reasons(f"Amazing offer {url}")
+
+
+def test_the_same_long_text_elsewhere_counts_short_replies_do_not() -> None:
+    long_text = "Visit our store for the best deals on phones today"
+    assert "same text posted 4 times" in reasons(long_text, duplicates=3)
+    assert not any("same text" in r for r in reasons(long_text, duplicates=1))
+    assert not any("same text" in r for r in reasons("Agreed!", duplicates=50))
+
+
+def test_posting_fast_from_one_author_or_one_address_is_named() -> None:
+    assert "6 comments in 10 minutes by this author" in reasons("Hi", author_recent=5)
+    assert "12 comments in 10 minutes from this address" in reasons("Hi", address_recent=11)
+    # A few comments from a shared address (an office, a mobile network) are normal.
+    assert reasons("Hi", author_recent=2, address_recent=5) == []
+
+
+def test_contact_ad_and_self_promotion_phrases_are_quoted() -> None:
+    found = reasons(
+        "Earn $500 a day working from home, whatsapp me or message me on telegram. "
+        "Check out my channel!"
+    )
+    assert "contact phrase 'whatsapp me'" in found
+    assert "contact phrase 'message me on telegram'" in found
+    assert "ad phrase 'working from home'" in found
+    assert "ad phrase 'earn $500'" in found
+    assert "self-promotion 'check out my channel'" in found
+    assert "contact phrase 'пишите в телеграм'" in reasons("Заработок от 5000, пишите в телеграм")
+
+
+def test_news_talk_about_messengers_and_money_is_not_a_contact_phrase() -> None:
+    assert reasons("Telegram: the minister posted the decree on his channel at noon.") == []
+    assert reasons("The WhatsApp outage lasted two hours.") == []
+
+
+def test_invisible_characters_are_named_but_emoji_and_scripts_that_need_joiners_are_not() -> None:
+    assert "invisible characters" in reasons("Cheap vi\u200bagra here")
+    assert "invisible characters" in reasons("Totally normal \u202etxt.exe")
+    family = "My family \U0001f468\u200d\U0001f469\u200d\U0001f467 read this"
+    persian = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"  # ZWNJ is part of the word
+    england = "Go \U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f!"
+    for body in (family, persian, england, "\ufeffCopied from elsewhere\ufeff"):
+        assert reasons(body) == []
+
+
+def test_a_word_spelled_with_letters_of_two_scripts_is_a_homoglyph_trick() -> None:
+    assert "homoglyphs mixing scripts" in reasons("Best \u0441asino bonus")  # Cyrillic es
+    assert "homoglyphs mixing scripts" in reasons("\u0440aypal login")  # Cyrillic er
+    assert "homoglyphs mixing scripts" in reasons("B\u03bfnus")  # Greek omicron
+
+
+def test_mixed_languages_in_one_sentence_are_not_homoglyphs() -> None:
+    assert reasons("Я читал это в New York Times, и это правда.") == []
+    # Latin abbreviation with a Russian ending: no letter here is pretending.
+    assert reasons("SMSка пришла вчера") == []  # noqa: RUF001
+
+
+def test_long_runs_and_shouting_are_named() -> None:
+    assert "one character repeated 12 times" in reasons("Wow!!!!!!!!!!!!")
+    assert "mostly capital letters" in reasons("THIS IS AN OUTRAGE AND THE MAYOR MUST RESIGN NOW")
+    assert reasons("Sooo good, wow!!!") == []
+
+
+def test_signals_only_raise_the_classifier_probability() -> None:
+    assert combine(0.3, []) == pytest.approx(0.3)
+    assert combine(0.05, [Signal("URL shortener bit.ly", 0.6)]) == pytest.approx(0.62)
+    assert combine(0.5, [Signal("a", 0.5), Signal("b", 0.5)]) == pytest.approx(0.875)
+    assert combine(0.9, [Signal("weak", 0.1)]) > 0.9
+
+
+def test_a_strong_signal_lifts_a_comment_the_classifier_likes(classifier: SpamClassifier) -> None:
+    body = "Our store has the best prices in town on every phone model"
+    [alone, repeated] = score_spam(classifier, [context(body), context(body, duplicates=12)])
+    assert repeated.score >= 0.9 > alone.score
+    assert repeated.reasons[0] == "same text posted 13 times"
+
+
+def test_the_classifier_names_itself_only_when_it_leans_to_spam(
+    classifier: SpamClassifier,
+) -> None:
+    spam, honest = score_spam(classifier, [context(SPAM), context(HONEST["english"])])
+    assert any(
+        r.startswith("spam classifier 0.") or r == "spam classifier 1.00" for r in spam.reasons
+    )
+    assert not any(r.startswith("spam classifier") for r in honest.reasons)
+
+
+def test_an_empty_batch_scores_nothing(classifier: SpamClassifier) -> None:
+    assert score_spam(classifier, []) == []
+    assert classifier.predict([]) == []
+
+
+def test_bytes_round_trip_keeps_predictions_exactly(classifier: SpamClassifier) -> None:
+    texts = [SPAM, *HONEST.values()]
+    data = classifier.to_bytes()
+    assert len(data) < 3_000_000
+    assert SpamClassifier.from_bytes(data).predict(texts) == classifier.predict(texts)
+
+
+def with_header(data: bytes, **changes: object) -> bytes:
+    magic, header, payload = data.split(b"\n", 2)
+    return b"\n".join([magic, json.dumps(json.loads(header) | changes).encode(), payload])
+
+
+def test_a_blob_of_another_format_version_is_refused(classifier: SpamClassifier) -> None:
+    data = with_header(classifier.to_bytes(), format=FORMAT_VERSION + 1)
+    with pytest.raises(SpamModelError, match=f"format {FORMAT_VERSION + 1} is not"):
+        SpamClassifier.from_bytes(data)
+
+
+def test_a_blob_from_another_scikit_learn_is_refused(classifier: SpamClassifier) -> None:
+    data = with_header(classifier.to_bytes(), sklearn="0.24.2")
+    with pytest.raises(SpamModelError, match=re.escape("scikit-learn '0.24.2'")):
+        SpamClassifier.from_bytes(data)
+
+
+@pytest.mark.parametrize("data", [b"", b"not a model", b"moderation-spam-model\n{nope\n"])
+def test_bytes_that_are_not_a_model_are_refused(data: bytes) -> None:
+    with pytest.raises(SpamModelError):
+        SpamClassifier.from_bytes(data)
+
+
+def test_a_corrupt_payload_is_refused(classifier: SpamClassifier) -> None:
+    data = classifier.to_bytes()
+    with pytest.raises(SpamModelError, match="corrupt"):
+        SpamClassifier.from_bytes(data[:-100] + b"\x00" * 100)
+
+
+def test_training_refuses_mismatched_or_one_sided_labels() -> None:
+    with pytest.raises(ValueError, match="2 texts but 1 labels"):
+        SpamClassifier.train(["a", "b"], [1])
+    with pytest.raises(ValueError, match="both present"):
+        SpamClassifier.train(["a", "b"], [0, 0])
+
+
+def test_retraining_on_moderators_decisions_changes_what_it_flags(
+    classifier: SpamClassifier,
+) -> None:
+    # A campaign the seed never saw: praise signed with a business's name.
+    probe = "Interesting read. Regards from the Golden Maple Realty team"
+    decided = [
+        f"{opening} Regards from the Golden Maple Realty team, {town}"
+        for opening, town in zip(
+            ["Great article!", "Well said.", "So true.", "Thanks for this."] * 5,
+            ["Leeds", "York", "Hull", "Bath", "Ely"] * 4,
+            strict=True,
+        )
+    ]
+    texts, labels = load_seed_corpus()
+    retrained = SpamClassifier.train(texts + decided, labels + [1] * len(decided))
+    [before], [after] = classifier.predict([probe]), retrained.predict([probe])
+    assert before < SPAM_HOLD_THRESHOLD < SPAM_REJECT_THRESHOLD <= after
+
+
+def test_a_corpus_without_links_still_trains() -> None:
+    trained = SpamClassifier.train(
+        ["buy cheap pills now", "a fair point about the bus"] * 3, [1, 0] * 3
+    )
+    [spam, honest] = trained.predict(["cheap pills", "the bus"])
+    assert spam > honest

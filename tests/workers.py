@@ -1,0 +1,95 @@
+"""Real worker, beat and broker processes for integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+
+import asyncpg
+
+
+class Process:
+    """A `moderation ...` subprocess whose output goes to a log file the test can show."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log_path = log
+        self._log = log.open("w")
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "moderation", *args],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: a kill reaches its children
+        )
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text()
+
+    def kill(self) -> None:
+        """SIGKILL the whole group: the worker and its pool processes, mid-whatever."""
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+
+def worker_env(
+    database_url: str, broker_url: str, models_dir: Path, **extra: str
+) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MODERATION_", "DATABASE_URL", "BROKER_URL"))
+    }
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "BROKER_URL": broker_url,
+            "MODERATION_MODELS_DIR": str(models_dir),
+            "MODERATION_TOXICITY_MODELS": "original",
+            "MODERATION_LOG_JSON": "false",
+            "MODERATION_TORCH_THREADS": "1",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[bool]],
+    seconds: float = 60,
+    what: str = "condition",
+    processes: Iterable[Process] = (),
+) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        for process in processes:
+            if process.popen.poll() is not None:
+                raise AssertionError(f"{what}: a process exited:\n{process.output()[-4000:]}")
+        await asyncio.sleep(0.2)
+    logs = "\n".join(p.output()[-4000:] for p in processes)
+    raise AssertionError(f"timed out waiting for {what}\n{logs}")
+
+
+async def statuses(conn: asyncpg.Connection, ids: list[int]) -> dict[int, str]:
+    rows = await conn.fetch("SELECT id, status FROM comments WHERE id = ANY($1)", ids)
+    return {row["id"]: row["status"] for row in rows}

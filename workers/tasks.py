@@ -1,0 +1,62 @@
+"""Celery tasks: thin wrappers around the scoring, sweep and retraining functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from celery.signals import worker_process_init, worker_process_shutdown
+
+from moderation import logs
+from moderation.config import get_settings
+from moderation.db import scoring as scoring_queries
+from moderation.scoring.retrain import retrain_spam as retrain
+from workers import runtime
+from workers.celery_app import SCORE_TASK, SCORING_QUEUE, create_celery
+
+log = structlog.get_logger(__name__)
+settings = get_settings()
+app = create_celery(settings)
+
+
+@worker_process_init.connect
+def _start_runtime(**_: Any) -> None:
+    logs.configure(settings)
+    runtime.start(settings)
+
+
+@worker_process_shutdown.connect
+def _stop_runtime(**_: Any) -> None:
+    runtime.stop()
+
+
+@app.task(name=SCORE_TASK)
+def score_comments(comment_ids: list[int]) -> int:
+    """Wake-up: score pending comments, the given ones first. Returns how many were decided."""
+    worker = runtime.current()
+    return worker.run(worker.score(comment_ids))
+
+
+@app.task(name="workers.tasks.sweep_pending")
+def sweep_pending() -> int:
+    """Re-queue comments left pending too long (a lost message, a dead worker)."""
+    worker = runtime.current()
+
+    async def overdue() -> list[int]:
+        async with worker.pool.acquire() as conn:
+            return await scoring_queries.overdue(conn, settings.sweep_after_seconds, 10_000)
+
+    ids = worker.run(overdue())
+    size = settings.scoring_batch
+    for start in range(0, len(ids), size):
+        score_comments.apply_async(args=(ids[start : start + size],), queue=SCORING_QUEUE)
+    if ids:
+        log.info("sweep_requeued", comments=len(ids))
+    return len(ids)
+
+
+@app.task(name="workers.tasks.retrain_spam")
+def retrain_spam() -> int | None:
+    """Retrain the spam classifier if moderators decided anything since the last time."""
+    worker = runtime.current()
+    return worker.run(retrain(worker.pool))
