@@ -14,8 +14,9 @@ from moderation import db, logs
 from moderation.config import Settings, get_settings
 from moderation.cors import SiteCORSMiddleware
 from moderation.errors import EXCEPTION_HANDLERS
+from moderation.events import EventHub
 from moderation.queue import ScoringQueue
-from moderation.routes import docs, health, public
+from moderation.routes import authors, docs, events, health, public, queues, site_admin, stats
 from moderation.sites import SiteCache
 from moderation.threads import PageCache
 from workers.celery_app import create_celery, publisher
@@ -30,6 +31,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         celery = create_celery(settings) if settings.broker_url else None
         scoring = ScoringQueue(publisher(celery) if celery else None)
         sender = asyncio.create_task(scoring.run())
+        hub = EventHub(str(settings.database_url))
+        hub.start()
         try:
             yield {
                 "settings": settings,
@@ -37,17 +40,28 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "sites": SiteCache(pool, settings.site_cache_seconds),
                 "pages": PageCache(),
                 "scoring": scoring,
+                "events": hub,
             }
         finally:
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
+            await hub.stop()
             await pool.close()
 
     middleware = [Middleware(SiteCORSMiddleware)]
     if settings.access_log:
         middleware.insert(0, Middleware(logs.AccessLogMiddleware))
     return Starlette(
-        routes=[*health.routes, *docs.routes, *public.routes],
+        routes=[
+            *health.routes,
+            *docs.routes,
+            *public.routes,
+            *queues.routes,
+            *authors.routes,
+            *site_admin.routes,
+            *events.routes,
+            *stats.routes,
+        ],
         middleware=middleware,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

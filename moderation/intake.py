@@ -13,28 +13,23 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from moderation.db import Connection
 from moderation.db import comments as comment_queries
 from moderation.errors import Conflict, Forbidden, RateLimited, ValidationFailed
-from moderation.payloads import Line, Text
+from moderation.payloads import Line, Payload, Text
 from moderation.sites import Site, SiteSettings
-
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
 
 
-class AuthorIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AuthorIn(Payload):
     id: Line | None = Field(default=None, min_length=1, max_length=200)
     name: Line = Field(min_length=1, max_length=100)
 
 
-class CommentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CommentIn(Payload):
     author: AuthorIn
     body: Text = Field(min_length=1)
     parent_id: int | None = Field(default=None, ge=1, le=2**63 - 1)

@@ -11,7 +11,7 @@ import unicodedata
 from typing import Annotated, Any, TypeVar
 
 import orjson
-from pydantic import AfterValidator, BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
 
 from moderation.errors import (
@@ -21,6 +21,13 @@ from moderation.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+
+
+class Payload(BaseModel):
+    """Base of every request body: strict types (no "7" for 7), no unknown fields."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -89,9 +96,14 @@ def parse(model: type[Model], data: Any) -> Model:
     if not isinstance(data, dict):
         raise ValidationFailed("the body must be a JSON object")
     try:
-        return model.model_validate(data, strict=True)
+        return model.model_validate(data)
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         field = ".".join(str(part) for part in error["loc"]) or None
         message = error["msg"].removeprefix("Value error, ")
         raise ValidationFailed(f"{field}: {message}" if field else message, field=field) from exc
+
+
+async def read_payload(request: Request, model: type[Model]) -> Model:
+    """The request's JSON body validated into `model`, within the configured size limit."""
+    return parse(model, await read_json(request, request.state.settings.max_request_bytes))

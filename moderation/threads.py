@@ -1,22 +1,20 @@
 """The reader thread: approved comments as nested threads, one page of threads at a time.
 
 A page is a set of top-level comments (keyset-paginated by id) with every visible reply
-under them. A comment that is no longer approved but has an approved reply stays in
-place as a placeholder with `removed: true` and no author or text, so the reply keeps
-its context and the thread its shape.
+under them. A comment that is no longer visible (not approved, or hidden by reader
+reports) but has a visible reply stays in place as a placeholder with `removed: true`
+and no author or text, so the reply keeps its context and the thread its shape.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import asyncpg
-import orjson
 
+from moderation import cursors
 from moderation.db import Connection
 from moderation.db import threads as thread_queries
 from moderation.errors import BadRequest
@@ -32,20 +30,17 @@ class Cursor:
     after: int
 
     def encode(self) -> str:
-        raw = orjson.dumps({"s": self.sort, "a": self.after})
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return cursors.encode({"s": self.sort, "a": self.after})
 
     @classmethod
     def decode(cls, text: str, sort: Sort) -> Cursor:
-        try:
-            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            data = orjson.loads(raw)
-            cursor = cls(sort=data["s"], after=int(data["a"]))
-        except (binascii.Error, ValueError, KeyError, TypeError) as exc:
-            raise BadRequest("the cursor is not one this API gave out", field="cursor") from exc
-        if cursor.sort != sort:
+        position = cursors.decode(text)
+        after = position.get("a")
+        if not isinstance(after, int):
+            raise BadRequest("the cursor is not one this API gave out", field="cursor")
+        if position.get("s") != sort:
             raise BadRequest("the cursor belongs to another sort order", field="cursor")
-        return cursor
+        return cls(sort=sort, after=after)
 
 
 def etag(article: asyncpg.Record | None) -> str:
@@ -109,7 +104,7 @@ def build(roots: list[asyncpg.Record], replies: list[asyncpg.Record]) -> list[di
 
 
 def _node(row: asyncpg.Record) -> dict[str, Any]:
-    removed = row["status"] != "approved"
+    removed = not row["visible"]
     return {
         "id": row["id"],
         "parent_id": row["parent_id"],

@@ -39,7 +39,7 @@ async def create(
     )
 
 
-async def update(
+async def update_settings(
     conn: Connection,
     site_id: int,
     allowed_origins: list[str],
@@ -57,3 +57,24 @@ async def update(
     )
     assert record is not None
     return record
+
+
+async def record_event(
+    conn: Connection,
+    site_id: int,
+    moderator_id: int | None,
+    change: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO site_events (site_id, moderator_id, change, before, after)
+        VALUES ($1, $2, $3, $4, $5)
+        """,
+        site_id,
+        moderator_id,
+        change,
+        before,
+        after,
+    )

@@ -6,6 +6,9 @@ import asyncpg
 
 from moderation.db import Connection
 
+# What a reader may see: approved, and not hidden by reader reports awaiting a moderator.
+_VISIBLE = "({c}.status = 'approved' AND {c}.hidden_at IS NULL)"
+
 
 async def get_article(conn: Connection, site_id: int, article: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
@@ -29,13 +32,15 @@ async def roots_page(
     order, compare = ("DESC", "<") if newest_first else ("ASC", ">")
     return await conn.fetch(
         f"""
-        SELECT c.id, c.parent_id, c.status, c.author_name, c.created_at,
-               CASE WHEN c.status = 'approved' THEN c.body END AS body
+        SELECT c.id, c.parent_id, c.author_name, c.created_at,
+               {_VISIBLE.format(c="c")} AS visible,
+               CASE WHEN {_VISIBLE.format(c="c")} THEN c.body END AS body
         FROM comments AS c
         WHERE c.article_id = $1 AND c.parent_id IS NULL
           AND ($2::bigint IS NULL OR c.id {compare} $2)
-          AND (c.status = 'approved' OR EXISTS (
-                SELECT 1 FROM comments AS r WHERE r.root_id = c.id AND r.status = 'approved'))
+          AND ({_VISIBLE.format(c="c")} OR EXISTS (
+                SELECT 1 FROM comments AS r
+                WHERE r.root_id = c.id AND {_VISIBLE.format(c="r")}))
         ORDER BY c.id {order}
         LIMIT $3
         """,
@@ -46,11 +51,12 @@ async def roots_page(
 
 
 async def thread_replies(conn: Connection, root_ids: list[int]) -> list[asyncpg.Record]:
-    """Every reply under the given threads, oldest first; only approved ones carry text."""
+    """Every reply under the given threads, oldest first; only visible ones carry text."""
     return await conn.fetch(
-        """
-        SELECT id, parent_id, status, author_name, created_at,
-               CASE WHEN status = 'approved' THEN body END AS body
+        f"""
+        SELECT id, parent_id, author_name, created_at,
+               {_VISIBLE.format(c="comments")} AS visible,
+               CASE WHEN {_VISIBLE.format(c="comments")} THEN body END AS body
         FROM comments
         WHERE root_id = ANY($1::bigint[])
         ORDER BY id
@@ -69,3 +75,28 @@ async def approved_counts(conn: Connection, site_id: int, articles: list[str]) -
         articles,
     )
     return {row["external_id"]: row["approved_count"] for row in rows}
+
+
+async def set_open(conn: Connection, site_id: int, article: str, is_open: bool) -> bool | None:
+    """Open or close an article (creating it if no comment has yet); the previous state.
+
+    None when the article did not exist before. Bumps the version: readers see the flag.
+    """
+    record = await conn.fetchrow(
+        """
+        WITH before AS (
+            SELECT is_open FROM articles WHERE site_id = $1 AND external_id = $2
+        ), upserted AS (
+            INSERT INTO articles (site_id, external_id, is_open) VALUES ($1, $2, $3)
+            ON CONFLICT (site_id, external_id)
+            DO UPDATE SET is_open = EXCLUDED.is_open, version = articles.version + 1
+        )
+        SELECT (SELECT is_open FROM before) AS was_open
+        """,
+        site_id,
+        article,
+        is_open,
+    )
+    assert record is not None
+    was_open: bool | None = record["was_open"]
+    return was_open

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import cast
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -14,7 +14,7 @@ from moderation import intake, threads
 from moderation.db import reports as report_queries
 from moderation.db import threads as thread_queries
 from moderation.errors import BadRequest, NotFound
-from moderation.payloads import Text, parse, read_json
+from moderation.payloads import Payload, Text, read_payload
 from moderation.queue import ScoringQueue
 from moderation.responses import JSONResponse
 from moderation.routes.params import path_id, query_choice, query_int
@@ -85,9 +85,7 @@ async def post_comment(request: Request) -> Response:
     site.check_key(request.headers.get("x-site-key"))
     article = _article(request)
     key = _idempotency_key(request)
-    comment = parse(
-        intake.CommentIn, await read_json(request, request.state.settings.max_request_bytes)
-    )
+    comment = await read_payload(request, intake.CommentIn)
     async with request.state.pool.acquire() as conn:
         accepted = await intake.accept(conn, site, article, comment, _client(request), key)
     if accepted.created:
@@ -166,9 +164,7 @@ async def get_counts(request: Request) -> Response:
     )
 
 
-class ReportIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReportIn(Payload):
     reason: Text = Field(min_length=1, max_length=500)
 
 
@@ -188,10 +184,15 @@ async def post_report(request: Request) -> Response:
     site = await _site(request)
     site.check_key(request.headers.get("x-site-key"))
     comment_id = path_id(request, "comment")
-    report = parse(ReportIn, await read_json(request, request.state.settings.max_request_bytes))
+    report = await read_payload(request, ReportIn)
     async with request.state.pool.acquire() as conn:
         added = await report_queries.add(
-            conn, site.id, comment_id, report.reason, _client(request).address
+            conn,
+            site.id,
+            comment_id,
+            report.reason,
+            _client(request).address,
+            site.settings.report_threshold,
         )
     if added is None:
         raise NotFound(f"no visible comment {comment_id} on this site", field="comment")

@@ -1,0 +1,108 @@
+"""Authors as moderators manage them: their record, and ban / premod / trust / normal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, Field
+
+from moderation.db import Connection
+from moderation.db import authors as author_queries
+from moderation.db import comments as comment_queries
+from moderation.errors import NotFound, ValidationFailed
+from moderation.moderators import Moderator
+from moderation.payloads import Line, Payload
+
+
+class AuthorStatusIn(Payload):
+    status: Literal["normal", "trusted", "premod", "banned"]
+    # A suspension: the status lapses back to normal at this time.
+    # JSON has no datetime type: an ISO 8601 string is the strict form here.
+    until: AwareDatetime | None = Field(default=None, strict=False)
+    reason: Line | None = Field(default=None, max_length=500)
+    # With a ban: reject the author's pending and held comments in the same step.
+    reject_open: bool = False
+
+
+async def load(conn: Connection, moderator: Moderator, author_id: int) -> dict[str, Any]:
+    """The author's record, history and recent comments (404 outside the moderator's sites)."""
+    author = await author_queries.get(conn, author_id)
+    moderator.require_site(author["site_id"] if author else None, "author")
+    assert author is not None
+    recent = await author_queries.recent_comments(conn, author_id, 20)
+    events = await author_queries.events(conn, author_id)
+    return {
+        "id": author["id"],
+        "external_id": author["external_id"],
+        "name": author["name"],
+        "status": author["status"],
+        "status_until": _iso(author["status_until"]),
+        "created_at": _iso(author["created_at"]),
+        "history": {s: author[s] for s in ("approved", "review", "pending", "rejected", "spam")},
+        "recent_comments": [
+            {
+                "id": c["id"],
+                "status": c["status"],
+                "body": c["body"],
+                "reasons": list(c["reasons"]),
+                "article": {"id": c["article"]},
+                "created_at": _iso(c["created_at"]),
+            }
+            for c in recent
+        ],
+        "status_history": [
+            {
+                "from": e["from_status"],
+                "to": e["to_status"],
+                "until": _iso(e["until"]),
+                "reason": e["reason"],
+                "moderator": {"id": e["moderator_id"], "name": e["moderator"]},
+                "at": _iso(e["created_at"]),
+            }
+            for e in events
+        ],
+    }
+
+
+async def set_status(
+    conn: Connection, moderator: Moderator, author_id: int, change: AuthorStatusIn
+) -> dict[str, Any]:
+    """Apply a status change (and, for a ban, reject what is open) in one transaction."""
+    if change.reject_open and change.status != "banned":
+        raise ValidationFailed("reject_open goes with a ban only", field="reject_open")
+    if change.until is not None and change.status == "normal":
+        raise ValidationFailed("an expiry needs a status other than normal", field="until")
+    reason = change.reason or f"{change.status} by {moderator.name}"
+    async with conn.transaction():
+        author = await author_queries.get(conn, author_id)
+        if author is None or author["site_id"] not in moderator.site_ids:
+            raise NotFound("no such author", field="author")
+        previous = await author_queries.set_status(
+            conn, author_id, change.status, change.until, moderator.id, reason
+        )
+        rejected: list[int] = []
+        if change.reject_open:
+            open_comments = await author_queries.open_comments(conn, author_id)
+            changes = [
+                comment_queries.Change(
+                    c["id"],
+                    c["status"],
+                    "rejected",
+                    f"author banned: {reason}",
+                    moderator_id=moderator.id,
+                )
+                for c in open_comments
+            ]
+            rejected = [row["id"] for row in await comment_queries.transition(conn, changes)]
+    return {
+        "id": author_id,
+        "previous_status": previous,
+        "status": change.status,
+        "until": _iso(change.until),
+        "rejected_comments": rejected,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -1,0 +1,92 @@
+"""Queries on authors: their record, status changes and open comments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from moderation.db import Connection
+
+
+async def get(conn: Connection, author_id: int) -> asyncpg.Record | None:
+    """The author with a count of their comments per status."""
+    return await conn.fetchrow(
+        """
+        SELECT au.id, au.site_id, au.external_id, au.name, au.status, au.status_until,
+               au.created_at,
+               count(c.id) FILTER (WHERE c.status = 'approved') AS approved,
+               count(c.id) FILTER (WHERE c.status = 'review') AS review,
+               count(c.id) FILTER (WHERE c.status = 'pending') AS pending,
+               count(c.id) FILTER (WHERE c.status = 'rejected') AS rejected,
+               count(c.id) FILTER (WHERE c.status = 'spam') AS spam
+        FROM authors AS au LEFT JOIN comments AS c ON c.author_id = au.id
+        WHERE au.id = $1
+        GROUP BY au.id
+        """,
+        author_id,
+    )
+
+
+async def recent_comments(conn: Connection, author_id: int, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        SELECT c.id, c.status, c.body, c.reasons, c.created_at, a.external_id AS article
+        FROM comments AS c JOIN articles AS a ON a.id = c.article_id
+        WHERE c.author_id = $1 ORDER BY c.id DESC LIMIT $2
+        """,
+        author_id,
+        limit,
+    )
+
+
+async def events(conn: Connection, author_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        SELECT e.id, e.from_status, e.to_status, e.until, e.reason, e.created_at,
+               e.moderator_id, m.name AS moderator
+        FROM author_events AS e LEFT JOIN moderators AS m ON m.id = e.moderator_id
+        WHERE e.author_id = $1 ORDER BY e.id
+        """,
+        author_id,
+    )
+
+
+async def set_status(
+    conn: Connection,
+    author_id: int,
+    status: str,
+    until: datetime | None,
+    moderator_id: int,
+    reason: str,
+) -> str:
+    """Change the author's status and record who did it; returns the previous status."""
+    previous: str = await conn.fetchval(
+        """
+        WITH before AS (
+            SELECT id, status FROM authors WHERE id = $1 FOR UPDATE
+        ), changed AS (
+            UPDATE authors SET status = $2, status_until = $3 FROM before
+            WHERE authors.id = before.id
+        ), recorded AS (
+            INSERT INTO author_events (author_id, moderator_id, from_status, to_status,
+                                       until, reason)
+            SELECT id, $4, status, $2, $3, $5 FROM before
+        )
+        SELECT status FROM before
+        """,
+        author_id,
+        status,
+        until,
+        moderator_id,
+        reason,
+    )
+    return previous
+
+
+async def open_comments(conn: Connection, author_id: int) -> list[asyncpg.Record]:
+    """The author's comments still waiting for a decision (pending or held)."""
+    return await conn.fetch(
+        "SELECT id, status FROM comments WHERE author_id = $1 AND status IN ('pending', 'review')",
+        author_id,
+    )

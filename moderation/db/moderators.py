@@ -1,0 +1,67 @@
+"""Queries on moderators and their sites."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from moderation.db import Connection
+
+
+async def create(
+    conn: Connection, name: str, role: str, token_hash: bytes, site_ids: list[int]
+) -> int:
+    moderator_id: int = await conn.fetchval(
+        """
+        WITH moderator AS (
+            INSERT INTO moderators (name, role, token_hash) VALUES ($1, $2, $3) RETURNING id
+        ), sites AS (
+            INSERT INTO moderator_sites (moderator_id, site_id)
+            SELECT moderator.id, site_id FROM moderator, unnest($4::bigint[]) AS site_id
+        )
+        SELECT id FROM moderator
+        """,
+        name,
+        role,
+        token_hash,
+        site_ids,
+    )
+    return moderator_id
+
+
+async def by_token(conn: Connection, token_hash: bytes) -> asyncpg.Record | None:
+    """The moderator holding this token, with their site ids; None if unknown or revoked."""
+    return await conn.fetchrow(
+        """
+        SELECT m.id, m.name, m.role,
+               coalesce(array_agg(ms.site_id) FILTER (WHERE ms.site_id IS NOT NULL), '{}')
+                   AS site_ids
+        FROM moderators AS m LEFT JOIN moderator_sites AS ms ON ms.moderator_id = m.id
+        WHERE m.token_hash = $1 AND m.revoked_at IS NULL
+        GROUP BY m.id
+        """,
+        token_hash,
+    )
+
+
+async def revoke(conn: Connection, moderator_id: int) -> bool:
+    """Revoke the moderator's token; False if there is no such active moderator."""
+    revoked: int | None = await conn.fetchval(
+        "UPDATE moderators SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL "
+        "RETURNING id",
+        moderator_id,
+    )
+    return revoked is not None
+
+
+async def list_all(conn: Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        SELECT m.id, m.name, m.role, m.created_at, m.revoked_at,
+               coalesce(array_agg(s.slug ORDER BY s.slug) FILTER (WHERE s.slug IS NOT NULL),
+                        '{}') AS sites
+        FROM moderators AS m
+        LEFT JOIN moderator_sites AS ms ON ms.moderator_id = m.id
+        LEFT JOIN sites AS s ON s.id = ms.site_id
+        GROUP BY m.id ORDER BY m.id
+        """
+    )

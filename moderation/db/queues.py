@@ -1,0 +1,156 @@
+"""Queries behind the moderation queues: counts, pages of items, one comment in full."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from moderation.db import Connection
+
+QUEUES = ("review", "reported", "pending", "spam", "rejected", "approved")
+
+_OPEN_REPORTS = (
+    "EXISTS (SELECT 1 FROM reports AS r WHERE r.comment_id = c.id AND r.dismissed_at IS NULL)"
+)
+_QUEUE_CONDITION = {
+    "reported": f"c.status = 'approved' AND {_OPEN_REPORTS}",
+    **{queue: f"c.status = '{queue}'" for queue in QUEUES if queue != "reported"},
+}
+
+# Everything a moderator sees about an item: the text, why it was held, the author's
+# record, the parent for context and the readers' reports.
+_ITEM = """
+    SELECT c.id, c.site_id, c.status, c.body, c.language, c.scores, c.risk, c.reasons,
+           c.model, c.created_at, c.decided_at, c.version, c.hidden_at IS NOT NULL AS hidden,
+           a.external_id AS article, c.author_name, c.author_id,
+           au.external_id AS author_external_id, au.status AS author_status,
+           au.status_until AS author_status_until,
+           coalesce(history.approved, 0) AS author_approved,
+           coalesce(history.rejected, 0) AS author_rejected,
+           coalesce(history.spam, 0) AS author_spam,
+           p.id AS parent_id, p.author_name AS parent_author, p.status AS parent_status,
+           p.body AS parent_body,
+           coalesce(open_reports.n, 0) AS report_count,
+           coalesce(open_reports.reasons, '{}') AS report_reasons
+    FROM comments AS c
+    JOIN articles AS a ON a.id = c.article_id
+    LEFT JOIN authors AS au ON au.id = c.author_id
+    LEFT JOIN comments AS p ON p.id = c.parent_id
+    LEFT JOIN LATERAL (
+        SELECT count(*) AS n, array_agg(r.reason ORDER BY r.id DESC) AS reasons
+        FROM reports AS r WHERE r.comment_id = c.id AND r.dismissed_at IS NULL
+    ) AS open_reports ON true
+    LEFT JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE h.status = 'approved') AS approved,
+               count(*) FILTER (WHERE h.status = 'rejected') AS rejected,
+               count(*) FILTER (WHERE h.status = 'spam') AS spam
+        FROM comments AS h WHERE h.author_id = c.author_id
+    ) AS history ON c.author_id IS NOT NULL
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    article: str | None = None
+    author_id: int | None = None
+    reason: str | None = None
+    language: str | None = None
+
+
+async def counts(conn: Connection, site_id: int) -> dict[str, int]:
+    rows = await conn.fetch(
+        f"""
+        SELECT status AS queue, count(*) AS n FROM comments WHERE site_id = $1 GROUP BY status
+        UNION ALL
+        SELECT 'reported', count(*) FROM comments AS c
+        WHERE c.site_id = $1 AND c.status = 'approved' AND {_OPEN_REPORTS}
+        """,
+        site_id,
+    )
+    found = {row["queue"]: row["n"] for row in rows}
+    return {queue: found.get(queue, 0) for queue in QUEUES}
+
+
+async def page(
+    conn: Connection,
+    site_id: int,
+    queue: str,
+    filters: Filters,
+    sort: str,
+    after: list[Any] | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """One page of a queue in `sort` order, after the keyset `after` (see `sort_key`)."""
+    args: list[Any] = [site_id]
+
+    def param(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    conditions = ["c.site_id = $1", _QUEUE_CONDITION[queue]]
+    if filters.article is not None:
+        conditions.append(f"a.external_id = {param(filters.article)}")
+    if filters.author_id is not None:
+        conditions.append(f"c.author_id = {param(filters.author_id)}")
+    if filters.language is not None:
+        conditions.append(f"c.language = {param(filters.language)}")
+    if filters.reason is not None:
+        pattern = param("%" + _escape_like(filters.reason) + "%")
+        conditions.append(
+            f"EXISTS (SELECT 1 FROM unnest(c.reasons) AS why WHERE why ILIKE {pattern})"
+        )
+    order, keys = _ORDER[(sort, queue == "reported")]
+    outer = ""
+    if after is not None:
+        placeholders = ", ".join(param(value) for value in after)
+        comparison = "<" if "DESC" in order else ">"
+        outer = f"WHERE ({', '.join(keys)}) {comparison} ({placeholders})"
+    return await conn.fetch(
+        f"""
+        SELECT * FROM ({_ITEM} WHERE {" AND ".join(conditions)}) AS item
+        {outer}
+        ORDER BY {order}
+        LIMIT {param(limit)}
+        """,
+        *args,
+    )
+
+
+# Sort order and the columns of its keyset, by (sort, is the reported queue). Priority is
+# riskiest first: the most reports (reported queue), then the highest score, newest last.
+_ORDER: dict[tuple[str, bool], tuple[str, tuple[str, ...]]] = {
+    ("priority", False): ("risk DESC, id DESC", ("risk", "id")),
+    ("priority", True): ("report_count DESC, risk DESC, id DESC", ("report_count", "risk", "id")),
+    ("oldest", False): ("id ASC", ("id",)),
+    ("oldest", True): ("id ASC", ("id",)),
+    ("newest", False): ("id DESC", ("id",)),
+    ("newest", True): ("id DESC", ("id",)),
+}
+
+
+def sort_key(record: asyncpg.Record, sort: str, queue: str) -> list[Any]:
+    """The keyset values of `record` for a cursor that continues after it."""
+    _, keys = _ORDER[(sort, queue == "reported")]
+    return [record[key] for key in keys]
+
+
+async def item(conn: Connection, comment_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"{_ITEM} WHERE c.id = $1", comment_id)
+
+
+async def history(conn: Connection, comment_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        SELECT e.id, e.actor, e.moderator_id, m.name AS moderator, e.from_status, e.to_status,
+               e.reason, e.created_at
+        FROM comment_events AS e LEFT JOIN moderators AS m ON m.id = e.moderator_id
+        WHERE e.comment_id = $1 ORDER BY e.id
+        """,
+        comment_id,
+    )
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,0 +1,55 @@
+"""How moderators' decisions compare with the automatic ones, per rule."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from moderation.db import Connection
+
+
+async def overturns(conn: Connection, site_id: int, days: int) -> list[asyncpg.Record]:
+    """Per rule and automatic outcome: how many decisions, and what moderators did after.
+
+    A rule is a reason with its score taken out ("toxicity 0.93 ≥ 0.90" counts under
+    "toxicity ≥ 0.90"), so decisions group by the threshold a site can tune. Overturned:
+    an automatic approval a moderator removed, or an automatic removal a moderator
+    approved; a hold is no verdict, so for holds only the moderators' outcomes count.
+    """
+    return await conn.fetch(
+        """
+        WITH automatic AS (
+            SELECT DISTINCT ON (e.comment_id) e.comment_id, e.id AS event_id, e.to_status
+            FROM comment_events AS e JOIN comments AS c ON c.id = e.comment_id
+            WHERE c.site_id = $1 AND e.actor = 'system'
+              AND e.created_at > now() - make_interval(days => $2)
+            ORDER BY e.comment_id, e.id DESC
+        ), human AS (
+            SELECT DISTINCT ON (e.comment_id) e.comment_id, e.to_status
+            FROM comment_events AS e
+            JOIN automatic AS a ON a.comment_id = e.comment_id AND e.id > a.event_id
+            WHERE e.actor = 'moderator'
+            ORDER BY e.comment_id, e.id DESC
+        )
+        SELECT rule.name AS rule, automatic.to_status AS automatic,
+               count(*) AS decisions,
+               count(human.comment_id) AS reviewed,
+               count(*) FILTER (WHERE human.to_status = 'approved') AS approved_by_moderators,
+               count(*) FILTER (WHERE human.to_status IN ('rejected', 'spam'))
+                   AS removed_by_moderators,
+               count(*) FILTER (WHERE automatic.to_status <> 'review'
+                                  AND (automatic.to_status = 'approved')
+                                      <> (human.to_status = 'approved')) AS overturned
+        FROM automatic
+        JOIN comments AS c ON c.id = automatic.comment_id
+        LEFT JOIN human ON human.comment_id = automatic.comment_id
+        CROSS JOIN LATERAL unnest(c.reasons) AS reason
+        CROSS JOIN LATERAL (
+            SELECT regexp_replace(regexp_replace(reason, ' \\(.*\\)$', ''),
+                                  ' [0-9]+(\\.[0-9]+)? ≥', ' ≥') AS name
+        ) AS rule
+        GROUP BY rule.name, automatic.to_status
+        ORDER BY overturned DESC, decisions DESC, rule.name
+        """,
+        site_id,
+        days,
+    )

@@ -1,0 +1,179 @@
+"""Live updates for moderators, fed by PostgreSQL LISTEN/NOTIFY.
+
+Every audit row and every reader report is announced on the `moderation` channel by a
+trigger, whichever API process or worker wrote it. Each API process holds one LISTEN
+connection (the `EventHub`) and wakes the SSE streams of the site concerned; a stream
+then reads what is new from the database itself, after its own position, so a stream
+never misses or repeats an event, and one that reconnects with `Last-Event-ID` resumes
+where it stopped. The position is two ids, `<comment event>-<report>`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+import structlog
+from sse_starlette import ServerSentEvent
+
+from moderation.db import Connection
+from moderation.db import events as event_queries
+from moderation.db import queues as queue_queries
+
+log = structlog.get_logger(__name__)
+
+CHANNEL = "moderation"
+_RECONNECT_SECONDS = 2.0
+# A stream gathers what a burst of notifications announces for this long before it
+# reads: a bulk decision of 200 comments is one read and one counts event, not 200.
+_GATHER_SECONDS = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    comment_event: int
+    report: int
+
+    def encode(self) -> str:
+        return f"{self.comment_event}-{self.report}"
+
+    @classmethod
+    def decode(cls, text: str) -> Position | None:
+        first, _, second = text.partition("-")
+        if not (first.isascii() and first.isdigit() and second.isascii() and second.isdigit()):
+            return None
+        return cls(int(first[:19]), int(second[:19]))
+
+
+class EventHub:
+    """One LISTEN connection for the process; wakes the streams subscribed to a site."""
+
+    def __init__(self, database_url: str) -> None:
+        self._database_url = database_url
+        self._subscribers: dict[int, set[asyncio.Event]] = defaultdict(set)
+        self._listener: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._listener = asyncio.create_task(self._listen())
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, return_exceptions=True)
+
+    @contextlib.contextmanager
+    def subscription(self, site_id: int) -> Iterator[asyncio.Event]:
+        wake = asyncio.Event()
+        self._subscribers[site_id].add(wake)
+        try:
+            yield wake
+        finally:
+            self._subscribers[site_id].discard(wake)
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                conn = await asyncpg.connect(self._database_url)
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("event_listener_unavailable", error=str(exc))
+                await asyncio.sleep(_RECONNECT_SECONDS)
+                continue
+            lost = asyncio.Event()
+            conn.add_termination_listener(lambda _, lost=lost: lost.set())
+            try:
+                await conn.add_listener(CHANNEL, self._notified)
+                # Whatever happened while this connection was down is in the database:
+                # every stream looks again.
+                self._wake_all()
+                await lost.wait()
+            finally:
+                await conn.close()
+            log.warning("event_listener_reconnecting")
+
+    def _notified(self, conn: Connection, pid: int, channel: str, payload: object) -> None:
+        site_id = orjson.loads(str(payload)).get("site_id")
+        for wake in self._subscribers.get(site_id, ()):
+            wake.set()
+
+    def _wake_all(self) -> None:
+        for subscribers in self._subscribers.values():
+            for wake in subscribers:
+                wake.set()
+
+
+async def stream(
+    pool: asyncpg.Pool, hub: EventHub, site_id: int, start: Position | None
+) -> AsyncIterator[ServerSentEvent]:
+    """The site's feed from `start` (or from now): counts first, then events as they come."""
+    with hub.subscription(site_id) as wake:
+        async with pool.acquire() as conn:
+            position = start or Position(*await event_queries.positions(conn))
+            yield await _counts(conn, site_id, position)
+        while True:
+            async with pool.acquire() as conn:
+                events, position, more = await _after(conn, site_id, position)
+                for event in events:
+                    yield event
+                if events:
+                    yield await _counts(conn, site_id, position)
+            if not more:
+                await wake.wait()
+                wake.clear()
+                await asyncio.sleep(_GATHER_SECONDS)
+
+
+async def _after(
+    conn: Connection, site_id: int, position: Position
+) -> tuple[list[ServerSentEvent], Position, bool]:
+    """Events after `position`, the position after them, and whether more are waiting."""
+    comments = await event_queries.comment_events_after(conn, site_id, position.comment_event)
+    reports = await event_queries.reports_after(conn, site_id, position.report)
+    more = event_queries.CATCH_UP_LIMIT in (len(comments), len(reports))
+    events: list[ServerSentEvent] = []
+    for row in comments:
+        position = Position(row["id"], position.report)
+        events.append(_event(_comment_kind(row), _comment_data(row), position))
+    for row in reports:
+        position = Position(position.comment_event, row["id"])
+        data = {
+            "comment_id": row["comment_id"],
+            "reason": row["reason"],
+            "at": row["created_at"].isoformat(),
+        }
+        events.append(_event("reported", data, position))
+    return events, position, more
+
+
+def _comment_kind(row: asyncpg.Record) -> str:
+    # "held": a new item for the review queue; "decided": an item leaves a queue.
+    return "held" if row["to_status"] == "review" else "decided"
+
+
+def _comment_data(row: asyncpg.Record) -> dict[str, Any]:
+    moderator = None
+    if row["moderator_id"] is not None:
+        moderator = {"id": row["moderator_id"], "name": row["moderator"]}
+    return {
+        "comment_id": row["comment_id"],
+        "from": row["from_status"],
+        "to": row["to_status"],
+        "actor": row["actor"],
+        "moderator": moderator,
+        "reason": row["reason"],
+        "at": row["created_at"].isoformat(),
+    }
+
+
+async def _counts(conn: Connection, site_id: int, position: Position) -> ServerSentEvent:
+    counts = await queue_queries.counts(conn, site_id)
+    return _event("counts", {"counts": counts}, position)
+
+
+def _event(kind: str, data: dict[str, Any], position: Position) -> ServerSentEvent:
+    return ServerSentEvent(orjson.dumps(data).decode(), event=kind, id=position.encode())

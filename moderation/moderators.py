@@ -1,0 +1,81 @@
+"""Moderators: bearer tokens (only their hash is stored) and who may act on what.
+
+Every `/v1/moderation/...` route authenticates through `authenticate`, and reaches a
+site or a comment only through `require_site`, so a token for one site cannot even learn
+that another site's comment exists: it gets the same 404 as for a missing one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Literal, cast
+
+from starlette.requests import Request
+
+from moderation.db import Connection
+from moderation.db import moderators as moderator_queries
+from moderation.errors import Forbidden, NotFound, Unauthorized
+
+Role = Literal["admin", "moderator"]
+TOKEN_PREFIX = "mt_"  # noqa: S105 (a prefix that makes leaked tokens easy to spot)
+
+
+@dataclass(frozen=True, slots=True)
+class Moderator:
+    id: int
+    name: str
+    role: Role
+    site_ids: frozenset[int]
+
+    def require_site(self, site_id: int | None, what: str = "site") -> None:
+        """404 (never 403) for anything outside this moderator's sites."""
+        if site_id is None or site_id not in self.site_ids:
+            raise NotFound(f"no such {what}", field=what)
+
+    def require_admin(self) -> None:
+        if self.role != "admin":
+            raise Forbidden("only site admins may do this", code="admin_only")
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> bytes:
+    # Tokens are 256 random bits: a fast hash is enough, no salt or stretching needed.
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def create(conn: Connection, name: str, role: Role, site_ids: list[int]) -> tuple[int, str]:
+    """A new moderator and their token, which is shown this once and never stored."""
+    token = new_token()
+    moderator_id = await moderator_queries.create(conn, name, role, hash_token(token), site_ids)
+    return moderator_id, token
+
+
+async def authenticate(request: Request) -> Moderator:
+    """The moderator behind the request's bearer token; 401 when missing, wrong or revoked."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized(
+            "send a moderator token as 'Authorization: Bearer <token>'",
+            field="Authorization",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    async with request.state.pool.acquire() as conn:
+        record = await moderator_queries.by_token(conn, hash_token(token.strip()))
+    if record is None:
+        raise Unauthorized(
+            "the token is not valid (unknown or revoked)",
+            field="Authorization",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    return Moderator(
+        id=record["id"],
+        name=record["name"],
+        role=cast(Role, record["role"]),
+        site_ids=frozenset(record["site_ids"]),
+    )

@@ -1,0 +1,68 @@
+"""Moderation routes on authors: their record, and status changes."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from moderation import authors
+from moderation.moderators import authenticate
+from moderation.payloads import read_payload
+from moderation.responses import JSONResponse
+from moderation.routes.params import path_id
+
+
+async def author_detail(request: Request) -> Response:
+    """
+    summary: An author's record, comment history and status changes
+    tags: [moderation]
+    responses:
+      200:
+        description: "`{id, external_id, name, status, history, recent_comments, status_history}`"
+      401: {description: Missing, wrong or revoked token}
+      404: {description: "No such author, or not this moderator's"}
+    """
+    moderator = await authenticate(request)
+    author_id = path_id(request, "author")
+    async with request.state.pool.acquire() as conn:
+        body = await authors.load(conn, moderator, author_id)
+    return JSONResponse(body)
+
+
+async def author_status(request: Request) -> Response:
+    """
+    summary: Ban, pre-moderate, trust or reset an author
+    description: >
+      `until` makes the status lapse back to normal at that time (a suspension).
+      With a ban, `reject_open` also rejects the author's pending and held comments.
+    tags: [moderation]
+    requestBody:
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [status]
+            properties:
+              status: {type: string, enum: [normal, trusted, premod, banned]}
+              until: {type: string, format: date-time}
+              reason: {type: string}
+              reject_open: {type: boolean}
+    responses:
+      200: {description: "`{id, previous_status, status, until, rejected_comments}`"}
+      401: {description: Missing, wrong or revoked token}
+      404: {description: "No such author, or not this moderator's"}
+      422: {description: Invalid body}
+    """
+    moderator = await authenticate(request)
+    author_id = path_id(request, "author")
+    change = await read_payload(request, authors.AuthorStatusIn)
+    async with request.state.pool.acquire() as conn:
+        result = await authors.set_status(conn, moderator, author_id, change)
+    return JSONResponse(result)
+
+
+routes = [
+    Route("/v1/moderation/authors/{author}", author_detail, methods=["GET"]),
+    Route("/v1/moderation/authors/{author}/status", author_status, methods=["POST"]),
+]

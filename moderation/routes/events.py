@@ -1,0 +1,46 @@
+"""The moderators' live feed: Server-Sent Events of queue changes on a site."""
+
+from __future__ import annotations
+
+from sse_starlette import EventSourceResponse
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from moderation import events
+from moderation.errors import BadRequest
+from moderation.routes.access import moderator_and_site
+
+_PING_SECONDS = 15
+
+
+async def feed(request: Request) -> Response:
+    """
+    summary: Live queue changes for a site (Server-Sent Events)
+    description: >
+      Events: `counts` (queue counts; first, and after changes), `held` (a comment
+      entered the review queue), `decided` (a comment changed status: by the system or a
+      moderator, named in `moderator`), `reported` (a reader report). Each event's id is a
+      position; reconnect with `Last-Event-ID` (or `?last_event_id=`) to resume after it.
+    tags: [moderation]
+    parameters:
+      - {name: site, in: query, required: true, schema: {type: string}}
+      - {name: last_event_id, in: query, schema: {type: string}}
+    responses:
+      200: {description: "text/event-stream"}
+      400: {description: A malformed Last-Event-ID}
+      401: {description: Missing, wrong or revoked token}
+      404: {description: "No such site, or not this moderator's"}
+    """
+    _, site = await moderator_and_site(request)
+    raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
+    start = None
+    if raw:
+        start = events.Position.decode(raw)
+        if start is None:
+            raise BadRequest("Last-Event-ID is not an id this feed gave out", field="Last-Event-ID")
+    stream = events.stream(request.state.pool, request.state.events, site.id, start)
+    return EventSourceResponse(stream, ping=_PING_SECONDS, headers={"X-Accel-Buffering": "no"})
+
+
+routes = [Route("/v1/moderation/events", feed, methods=["GET"])]

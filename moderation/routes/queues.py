@@ -1,0 +1,207 @@
+"""Moderation routes: queue counts and pages, one comment in full, decisions."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from moderation import decisions, queues
+from moderation.db import queues as queue_queries
+from moderation.errors import Conflict, NotFound, ValidationFailed
+from moderation.moderators import authenticate
+from moderation.payloads import read_payload
+from moderation.responses import JSONResponse
+from moderation.routes.access import moderator_and_site
+from moderation.routes.params import path_id, query_choice, query_int
+
+
+async def queue_counts(request: Request) -> Response:
+    """
+    summary: How many comments wait in each queue of a site
+    tags: [moderation]
+    parameters:
+      - {name: site, in: query, required: true, schema: {type: string}}
+    responses:
+      200: {description: "`{site, counts: {review, reported, pending, spam, rejected, approved}}`"}
+      401: {description: Missing, wrong or revoked token}
+      404: {description: "No such site, or not this moderator's"}
+    """
+    _, site = await moderator_and_site(request)
+    async with request.state.pool.acquire() as conn:
+        counts = await queue_queries.counts(conn, site.id)
+    return JSONResponse({"site": site.slug, "counts": counts})
+
+
+async def queue_page(request: Request) -> Response:
+    """
+    summary: One page of a moderation queue
+    description: >
+      Items with text, scores, reasons, language, article, author and their history, the
+      parent comment and open report reasons. `priority` is riskiest first (most reports,
+      then highest score). Pass `next_cursor` back as `cursor` for the next page.
+    tags: [moderation]
+    parameters:
+      - {name: queue, in: path, required: true,
+         schema: {type: string, enum: [review, reported, pending, spam, rejected, approved]}}
+      - {name: site, in: query, required: true, schema: {type: string}}
+      - {name: article, in: query, schema: {type: string}}
+      - {name: author, in: query, schema: {type: integer}}
+      - {name: reason, in: query, schema: {type: string}}
+      - {name: language, in: query, schema: {type: string}}
+      - {name: sort, in: query, schema: {type: string, enum: [priority, oldest, newest]}}
+      - {name: cursor, in: query, schema: {type: string}}
+      - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 100}}
+    responses:
+      200: {description: "`{items, next_cursor}`"}
+      400: {description: A bad parameter}
+      401: {description: Missing, wrong or revoked token}
+      404: {description: "No such queue or site, or not this moderator's"}
+    """
+    _, site = await moderator_and_site(request)
+    queue = request.path_params["queue"]
+    if queue not in queues.QUEUES:
+        raise NotFound(f"no queue {queue!r}; queues are {', '.join(queues.QUEUES)}", field="queue")
+    params = request.query_params
+    author = params.get("author")
+    filters = queues.Filters(
+        article=params.get("article"),
+        author_id=query_int(request, "author", default=0, low=1, high=2**63 - 1)
+        if author
+        else None,
+        reason=params.get("reason") or None,
+        language=params.get("language") or None,
+    )
+    sort = query_choice(request, "sort", queues.SORTS, "priority")
+    limit = query_int(request, "limit", default=25, low=1, high=100)
+    async with request.state.pool.acquire() as conn:
+        body = await queues.page(conn, site.id, queue, filters, sort, params.get("cursor"), limit)
+    return JSONResponse(body)
+
+
+async def comment_detail(request: Request) -> Response:
+    """
+    summary: One comment in full, with its whole decision history
+    tags: [moderation]
+    responses:
+      200: {description: "The item as queues show it, plus `history`"}
+      401: {description: Missing, wrong or revoked token}
+      404: {description: "No such comment, or not this moderator's"}
+    """
+    moderator = await authenticate(request)
+    comment_id = path_id(request, "comment")
+    async with request.state.pool.acquire() as conn:
+        row = await queue_queries.item(conn, comment_id)
+        moderator.require_site(row["site_id"] if row else None, "comment")
+        assert row is not None
+        history = await queue_queries.history(conn, comment_id)
+    return JSONResponse(
+        {
+            **queues.describe(row),
+            "history": [
+                {
+                    "id": e["id"],
+                    "actor": e["actor"],
+                    "moderator": {"id": e["moderator_id"], "name": e["moderator"]}
+                    if e["moderator_id"]
+                    else None,
+                    "from": e["from_status"],
+                    "to": e["to_status"],
+                    "reason": e["reason"],
+                    "at": e["created_at"].isoformat(),
+                }
+                for e in history
+            ],
+        }
+    )
+
+
+async def decide_one(request: Request) -> Response:
+    """
+    summary: Decide one comment
+    description: >
+      `expected_status` is the status the moderator saw; if the comment has moved on
+      (someone else decided it), the answer is 409 with its current status. Approve and
+      restore publish to the reader thread at once; reject and spam remove it.
+    tags: [moderation]
+    requestBody:
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [action, expected_status]
+            properties:
+              action: {type: string, enum: [approve, reject, spam, restore]}
+              expected_status: {type: string, enum: [pending, review, approved, rejected, spam]}
+              reason: {type: string}
+    responses:
+      200: {description: "`{id, outcome: applied, status}`"}
+      401: {description: Missing, wrong or revoked token}
+      404: {description: "No such comment, or not this moderator's"}
+      409: {description: "Stale view: `error` plus the comment's `current` status"}
+      422: {description: "Invalid body, or an action the expected status does not allow"}
+    """
+    moderator = await authenticate(request)
+    comment_id = path_id(request, "comment")
+    decision = await read_payload(request, decisions.DecisionIn)
+    item = decisions.BulkItemIn(id=comment_id, **decision.model_dump())
+    async with request.state.pool.acquire() as conn:
+        [outcome] = await decisions.decide(conn, moderator, [item])
+    if outcome.result == "not_found":
+        raise NotFound("no such comment", field="comment")
+    if outcome.result == "invalid":
+        raise ValidationFailed(outcome.message, field="action", code="action_not_allowed")
+    if outcome.result == "conflict":
+        error = Conflict(outcome.message, field="expected_status", code="stale_decision")
+        return JSONResponse(
+            {
+                "error": {"code": error.code, "message": error.message, "field": error.field},
+                "current": {"id": comment_id, "status": outcome.status},
+            },
+            status_code=409,
+        )
+    return JSONResponse(outcome.as_dict())
+
+
+async def decide_many(request: Request) -> Response:
+    """
+    summary: Decide many comments at once
+    description: Each decision is checked and applied on its own; the answer reports each outcome.
+    tags: [moderation]
+    requestBody:
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [decisions]
+            properties:
+              decisions:
+                type: array
+                maxItems: 200
+                items:
+                  type: object
+                  required: [id, action, expected_status]
+                  properties:
+                    id: {type: integer}
+                    action: {type: string, enum: [approve, reject, spam, restore]}
+                    expected_status: {type: string}
+                    reason: {type: string}
+    responses:
+      200: {description: "`{results: [{id, outcome: applied|conflict|invalid|not_found, status}]}`"}
+      401: {description: Missing, wrong or revoked token}
+      422: {description: Invalid body}
+    """
+    moderator = await authenticate(request)
+    bulk = await read_payload(request, decisions.BulkIn)
+    async with request.state.pool.acquire() as conn:
+        outcomes = await decisions.decide(conn, moderator, bulk.decisions)
+    return JSONResponse({"results": [outcome.as_dict() for outcome in outcomes]})
+
+
+routes = [
+    Route("/v1/moderation/queues", queue_counts, methods=["GET"]),
+    Route("/v1/moderation/queues/{queue}", queue_page, methods=["GET"]),
+    Route("/v1/moderation/comments/{comment}", comment_detail, methods=["GET"]),
+    Route("/v1/moderation/comments/{comment}/decision", decide_one, methods=["POST"]),
+    Route("/v1/moderation/decisions", decide_many, methods=["POST"]),
+]

@@ -1,0 +1,99 @@
+"""Moderation routes on a site: its settings (admins) and opening or closing articles."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from moderation.db import sites as site_queries
+from moderation.db import threads as thread_queries
+from moderation.payloads import Payload, read_payload
+from moderation.responses import JSONResponse
+from moderation.routes.access import moderator_and_site
+from moderation.sites import SiteCache, SiteDocument, replace_settings
+
+
+async def get_settings(request: Request) -> Response:
+    """
+    summary: A site's settings (admins)
+    tags: [moderation]
+    responses:
+      200: {description: "The policy (thresholds, premod, word lists, limits...) and origins"}
+      401: {description: Missing, wrong or revoked token}
+      403: {description: Not an admin}
+      404: {description: "No such site, or not this moderator's"}
+    """
+    moderator, site = await moderator_and_site(request, request.path_params["site"])
+    moderator.require_admin()
+    return JSONResponse(SiteDocument.of(site).model_dump(mode="json"))
+
+
+async def put_settings(request: Request) -> Response:
+    """
+    summary: Replace a site's settings (admins)
+    description: >
+      The whole document, as GET returns it; an omitted field takes its default and a
+      partial `thresholds` overrides only the labels it names. In effect for the next
+      scored comment; the change is recorded with the admin's name.
+    tags: [moderation]
+    requestBody:
+      content:
+        application/json:
+          schema: {type: object}
+    responses:
+      200: {description: The settings now in effect}
+      401: {description: Missing, wrong or revoked token}
+      403: {description: Not an admin}
+      404: {description: "No such site, or not this moderator's"}
+      422: {description: "An invalid setting, named in `field`"}
+    """
+    moderator, site = await moderator_and_site(request, request.path_params["site"])
+    moderator.require_admin()
+    document = await read_payload(request, SiteDocument)
+    async with request.state.pool.acquire() as conn:
+        updated = await replace_settings(conn, site, document, moderator.id)
+    cast(SiteCache, request.state.sites).forget(site.slug)
+    return JSONResponse(SiteDocument.of(updated).model_dump(mode="json"))
+
+
+class ArticleIn(Payload):
+    open: bool
+
+
+async def put_article(request: Request) -> Response:
+    """
+    summary: Open or close an article for comments
+    tags: [moderation]
+    requestBody:
+      content:
+        application/json:
+          schema: {type: object, required: [open], properties: {open: {type: boolean}}}
+    responses:
+      200: {description: "`{id, open}`"}
+      401: {description: Missing, wrong or revoked token}
+      404: {description: "No such site, or not this moderator's"}
+    """
+    moderator, site = await moderator_and_site(request, request.path_params["site"])
+    article = request.path_params["article"]
+    change = await read_payload(request, ArticleIn)
+    async with request.state.pool.acquire() as conn, conn.transaction():
+        was_open = await thread_queries.set_open(conn, site.id, article, change.open)
+        await site_queries.record_event(
+            conn,
+            site.id,
+            moderator.id,
+            "article",
+            {"article": article, "open": was_open},
+            {"article": article, "open": change.open},
+        )
+    return JSONResponse({"id": article, "open": change.open})
+
+
+routes = [
+    Route("/v1/moderation/sites/{site}/settings", get_settings, methods=["GET"]),
+    Route("/v1/moderation/sites/{site}/settings", put_settings, methods=["PUT"]),
+    Route("/v1/moderation/sites/{site}/articles/{article}", put_article, methods=["PUT"]),
+]

@@ -1,0 +1,218 @@
+"""The moderators' live feed, served by a real API process and fed by LISTEN/NOTIFY.
+
+Changes are made through another app instance (a second API process, as far as
+PostgreSQL can tell), so an event only arrives if NOTIFY carried it across.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+import orjson
+import pytest
+
+from moderation import moderators
+from moderation.db import comments as comment_queries
+from moderation.sites import Site
+from tests.factories import Poster
+from tests.workers import Process, wait_until, worker_env
+
+
+@dataclass
+class Event:
+    kind: str
+    id: str
+    data: dict[str, object] = field(default_factory=dict)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def api_process(tmp_path: Path, database_url: str) -> Iterator[str]:
+    port = free_port()
+    env = worker_env(database_url, "redis://127.0.0.1:9/0", tmp_path)
+    process = Process(["api", "--port", str(port)], env, tmp_path / "api.log")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.stop()
+
+
+class Feed:
+    """An open SSE connection, read event by event."""
+
+    def __init__(self, lines: AsyncIterator[str]) -> None:
+        self._lines = lines
+
+    async def next(self, seconds: float = 15) -> Event:
+        async with asyncio.timeout(seconds):
+            kind, event_id, data = "message", "", ""
+            async for line in self._lines:
+                if line.startswith(":"):
+                    continue
+                if not line:
+                    if data:
+                        return Event(kind, event_id, orjson.loads(data))
+                    continue
+                name, _, value = line.partition(":")
+                value = value.removeprefix(" ")
+                if name == "event":
+                    kind = value
+                elif name == "id":
+                    event_id = value
+                elif name == "data":
+                    data += value
+        raise AssertionError("the feed ended")
+
+    async def until(self, kind: str, seconds: float = 15) -> Event:
+        while True:
+            event = await self.next(seconds)
+            if event.kind == kind:
+                return event
+
+
+async def open_feed(
+    client: httpx.AsyncClient, base: str, site: Site, token: str, last_id: str | None = None
+) -> AsyncIterator[Feed]:
+    headers = {"Authorization": f"Bearer {token}"}
+    if last_id:
+        headers["Last-Event-ID"] = last_id
+    async with client.stream(
+        "GET", f"{base}/v1/moderation/events?site={site.slug}", headers=headers
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        yield Feed(response.aiter_lines())
+
+
+async def wait_ready(base: str) -> None:
+    async def ready() -> bool:
+        try:
+            async with httpx.AsyncClient() as client:
+                return (await client.get(f"{base}/readyz")).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    await wait_until(ready, 60, "the API process")
+
+
+async def hold(poster: Poster, conn: asyncpg.Connection, body: str) -> int:
+    comment = await poster.comment(body=body)
+    change = comment_queries.Change(comment, "pending", "review", "insult 0.60 ≥ 0.50")
+    await comment_queries.transition(conn, [change])
+    return comment
+
+
+async def test_the_feed_of_one_process_receives_changes_made_by_another(
+    api_process: str, poster: Poster, conn: asyncpg.Connection
+) -> None:
+    await wait_ready(api_process)
+    _, token = await moderators.create(conn, "Desk", "moderator", [poster.site.id])
+    async with httpx.AsyncClient(timeout=30) as client:
+        feeds = open_feed(client, api_process, poster.site, token)
+        feed = await anext(feeds)
+        first = await feed.next()
+        assert first.kind == "counts"
+
+        comment = await hold(poster, conn, "Held while the desk watches")
+        held = await feed.until("held")
+        assert held.data["comment_id"] == comment
+        counts = await feed.until("counts")
+        assert counts.data["counts"]["review"] == 1  # type: ignore[index]
+
+        # Another moderator, through another app instance, decides it.
+        _, other = await moderators.create(conn, "Other", "moderator", [poster.site.id])
+        response = await poster.client.post(
+            f"/v1/moderation/comments/{comment}/decision",
+            json={"action": "approve", "expected_status": "review"},
+            headers={"Authorization": f"Bearer {other}"},
+        )
+        assert response.status_code == 200
+        decided = await feed.until("decided")
+        assert decided.data["comment_id"] == comment
+        assert decided.data["to"] == "approved"
+        assert decided.data["moderator"]["name"] == "Other"  # type: ignore[index]
+
+        reported = poster.client.post(
+            f"/v1/sites/{poster.site.slug}/comments/{comment}/reports",
+            json={"reason": "insulting"},
+            headers={"X-Site-Key": poster.site.widget_key},
+        )
+        assert (await reported).status_code == 202
+        report = await feed.until("reported")
+        assert report.data == {
+            "comment_id": comment,
+            "reason": "insulting",
+            "at": report.data["at"],
+        }
+        await feeds.aclose()
+
+
+async def test_a_reconnecting_feed_resumes_after_its_last_event(
+    api_process: str, poster: Poster, conn: asyncpg.Connection
+) -> None:
+    await wait_ready(api_process)
+    _, token = await moderators.create(conn, "Desk", "moderator", [poster.site.id])
+    async with httpx.AsyncClient(timeout=30) as client:
+        feeds = open_feed(client, api_process, poster.site, token)
+        feed = await anext(feeds)
+        await feed.next()
+        first = await hold(poster, conn, "before the drop")
+        seen = await feed.until("held")
+        assert seen.data["comment_id"] == first
+        await feeds.aclose()
+
+        # While the desk is offline, two more comments are held.
+        missed = [await hold(poster, conn, f"while offline {i}") for i in range(2)]
+
+        feeds = open_feed(client, api_process, poster.site, token, last_id=seen.id)
+        feed = await anext(feeds)
+        resumed = [await feed.until("held") for _ in missed]
+        assert [e.data["comment_id"] for e in resumed] == missed
+        await feeds.aclose()
+
+
+async def test_a_feed_shows_only_its_own_site(
+    api_process: str,
+    poster: Poster,
+    conn: asyncpg.Connection,
+    app_client: httpx.AsyncClient,
+    make_site: object,
+) -> None:
+    await wait_ready(api_process)
+    assert callable(make_site)
+    other_site: Site = await make_site()
+    other = Poster(app_client, other_site)
+    _, token = await moderators.create(conn, "Desk", "moderator", [poster.site.id])
+    async with httpx.AsyncClient(timeout=30) as client:
+        feeds = open_feed(client, api_process, poster.site, token)
+        feed = await anext(feeds)
+        await feed.next()
+        await hold(other, conn, "on the other site")
+        mine = await hold(poster, conn, "on my site")
+        held = await feed.until("held")
+        assert held.data["comment_id"] == mine
+        await feeds.aclose()
+
+
+async def test_a_malformed_last_event_id_is_400(
+    app_client: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
+) -> None:
+    _, token = await moderators.create(conn, "Desk", "moderator", [site.id])
+    response = await app_client.get(
+        f"/v1/moderation/events?site={site.slug}",
+        headers={"Authorization": f"Bearer {token}", "Last-Event-ID": "yesterday"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "Last-Event-ID"

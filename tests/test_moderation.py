@@ -1,0 +1,731 @@
+"""The moderation API: tokens and roles, queues, decisions, reports, site settings."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from moderation import moderators
+from moderation.db import comments as comment_queries
+from moderation.db import scoring as scoring_queries
+from moderation.sites import Site
+from tests.factories import Poster, set_status
+
+MakeModerator = Callable[..., Awaitable[dict[str, str]]]
+
+
+@pytest.fixture
+def make_moderator(conn: asyncpg.Connection) -> MakeModerator:
+    """Headers for a new moderator of `sites` with `role`."""
+
+    async def make(*sites: Site, role: str = "moderator", name: str = "Mo") -> dict[str, str]:
+        _, token = await moderators.create(conn, name, role, [s.id for s in sites])  # type: ignore[arg-type]
+        return {"Authorization": f"Bearer {token}"}
+
+    return make
+
+
+@pytest.fixture
+async def mod(make_moderator: MakeModerator, site: Site) -> dict[str, str]:
+    return await make_moderator(site)
+
+
+async def held(poster: Poster, conn: asyncpg.Connection, risk: float = 0.5, **kwargs: Any) -> int:
+    """A comment the scorer held for review, with `risk` as its highest score."""
+    comment_id = await poster.comment(**kwargs)
+    await scoring_queries.store_scores(conn, [comment_id], [{"toxicity": risk}], ["en"], ["t@1"])
+    reason = f"toxicity {risk:.2f} ≥ 0.50"
+    change = comment_queries.Change(comment_id, "pending", "review", reason, (reason,))
+    await comment_queries.transition(conn, [change])
+    return comment_id
+
+
+def queue_url(site: Site, queue: str = "review") -> str:
+    return f"/v1/moderation/queues/{queue}?site={site.slug}"
+
+
+# --- access ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer mt_wrong"}, {"Authorization": "Basic abc"}],
+    ids=["missing", "wrong", "not-bearer"],
+)
+async def test_moderation_needs_a_valid_bearer_token(
+    app_client: httpx.AsyncClient, site: Site, headers: dict[str, str]
+) -> None:
+    response = await app_client.get(f"/v1/moderation/queues?site={site.slug}", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"]["field"] == "Authorization"
+    assert "Bearer" in response.headers["WWW-Authenticate"]
+
+
+async def test_a_revoked_token_is_refused(
+    app_client: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
+) -> None:
+    moderator_id, token = await moderators.create(conn, "Leaver", "moderator", [site.id])
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"/v1/moderation/queues?site={site.slug}"
+    assert (await app_client.get(url, headers=headers)).status_code == 200
+    await conn.execute("UPDATE moderators SET revoked_at = now() WHERE id = $1", moderator_id)
+    assert (await app_client.get(url, headers=headers)).status_code == 401
+
+
+async def test_only_a_hash_of_the_token_is_stored(conn: asyncpg.Connection, site: Site) -> None:
+    _, token = await moderators.create(conn, "Hash", "moderator", [site.id])
+    stored = await conn.fetchval("SELECT token_hash FROM moderators WHERE name = 'Hash'")
+    assert token.encode() not in bytes(stored)
+    assert bytes(stored) == moderators.hash_token(token)
+
+
+async def test_a_moderator_of_site_a_sees_nothing_of_site_b(
+    app_client: httpx.AsyncClient,
+    make_site: Callable[..., Awaitable[Site]],
+    make_moderator: MakeModerator,
+    conn: asyncpg.Connection,
+) -> None:
+    site_a, site_b = await make_site(), await make_site()
+    headers = await make_moderator(site_a)
+    other = Poster(app_client, site_b)
+    secret = await held(other, conn, body="site B's private text")
+    b_author = await conn.fetchval("SELECT author_id FROM comments WHERE id = $1", secret)
+
+    responses = [
+        await app_client.get(f"/v1/moderation/queues?site={site_b.slug}", headers=headers),
+        await app_client.get(queue_url(site_b), headers=headers),
+        await app_client.get(f"/v1/moderation/comments/{secret}", headers=headers),
+        await app_client.post(
+            f"/v1/moderation/comments/{secret}/decision",
+            json={"action": "approve", "expected_status": "review"},
+            headers=headers,
+        ),
+        await app_client.get(f"/v1/moderation/authors/{b_author}", headers=headers),
+        await app_client.post(
+            f"/v1/moderation/authors/{b_author}/status", json={"status": "banned"}, headers=headers
+        ),
+        await app_client.get(f"/v1/moderation/events?site={site_b.slug}", headers=headers),
+        await app_client.get(f"/v1/moderation/stats?site={site_b.slug}", headers=headers),
+    ]
+    for response in responses:
+        assert response.status_code == 404, response.request.url
+        assert "private text" not in response.text
+    # Unknown and foreign look the same: no probing for which sites exist.
+    unknown = await app_client.get("/v1/moderation/queues?site=no-such-site", headers=headers)
+    assert unknown.json()["error"] == responses[0].json()["error"] | {
+        "message": unknown.json()["error"]["message"]
+    }
+    assert (await conn.fetchval("SELECT status FROM comments WHERE id = $1", secret)) == "review"
+
+    bulk = await app_client.post(
+        "/v1/moderation/decisions",
+        json={"decisions": [{"id": secret, "action": "approve", "expected_status": "review"}]},
+        headers=headers,
+    )
+    assert bulk.json()["results"][0]["outcome"] == "not_found"
+    assert bulk.json()["results"][0]["status"] is None
+
+
+async def test_a_moderator_with_two_sites_works_both(
+    app_client: httpx.AsyncClient,
+    make_site: Callable[..., Awaitable[Site]],
+    make_moderator: MakeModerator,
+) -> None:
+    site_a, site_b = await make_site(), await make_site()
+    headers = await make_moderator(site_a, site_b)
+    for site in (site_a, site_b):
+        response = await app_client.get(queue_url(site), headers=headers)
+        assert response.status_code == 200
+
+
+# --- queues ------------------------------------------------------------------------
+
+
+async def test_counts_per_queue(
+    poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
+) -> None:
+    await held(poster, conn)
+    await held(poster, conn)
+    await poster.comment()
+    approved = await poster.comment()
+    await set_status(conn, [approved], "approved")
+    spam = await poster.comment()
+    await set_status(conn, [spam], "spam")
+    await poster.client.post(
+        f"/v1/sites/{poster.site.slug}/comments/{approved}/reports",
+        json={"reason": "rude"},
+        headers={"X-Site-Key": poster.site.widget_key},
+    )
+
+    response = await poster.client.get(
+        f"/v1/moderation/queues?site={poster.site.slug}", headers=mod
+    )
+    assert response.json() == {
+        "site": poster.site.slug,
+        "counts": {
+            "review": 2,
+            "reported": 1,
+            "pending": 1,
+            "spam": 1,
+            "rejected": 0,
+            "approved": 1,
+        },
+    }
+
+
+async def test_queue_items_carry_what_a_moderator_needs(
+    poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
+) -> None:
+    parent = await poster.comment(body="The parent comment")
+    await set_status(conn, [parent], "approved")
+    author = {"id": "reader-7", "name": "Rae"}
+    earlier = await poster.comment(author=author)
+    await set_status(conn, [earlier], "approved")
+    item_id = await held(poster, conn, 0.7, body="A held reply", parent_id=parent, author=author)
+
+    [item] = (await poster.client.get(queue_url(poster.site), headers=mod)).json()["items"]
+    assert item["id"] == item_id
+    assert item["body"] == "A held reply"
+    assert item["status"] == "review"
+    assert item["reasons"] == ["toxicity 0.70 ≥ 0.50"]
+    assert item["scores"] == {"toxicity": 0.7}
+    assert item["language"] == "en"
+    assert item["article"] == {"id": "story-1"}
+    assert item["author"]["external_id"] == "reader-7"
+    assert item["author"]["history"] == {"approved": 1, "rejected": 0, "spam": 0}
+    assert item["parent"] == {
+        "id": parent,
+        "author_name": "Ann",
+        "status": "approved",
+        "body": "The parent comment",
+    }
+    assert item["reports"] == {"count": 0, "reasons": []}
+
+
+async def test_priority_puts_the_riskiest_first_and_pages_stably(
+    poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
+) -> None:
+    risks = [0.55, 0.95, 0.6, 0.8, 0.7, 0.65, 0.9]
+    ids = {risk: await held(poster, conn, risk) for risk in risks}
+    expected = [ids[r] for r in sorted(risks, reverse=True)]
+
+    seen: list[int] = []
+    cursor = None
+    while True:
+        url = queue_url(poster.site) + "&limit=3" + (f"&cursor={cursor}" if cursor else "")
+        page = (await poster.client.get(url, headers=mod)).json()
+        seen += [item["id"] for item in page["items"]]
+        if len(seen) == 3:
+            # Items come and go between pages: the order of the rest holds.
+            await held(poster, conn, 0.99)
+            await set_status(conn, [expected[4]], "approved", frm="review")
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [e for e in expected if e != expected[4]]
+
+
+async def test_reported_queue_puts_the_most_reported_first(
+    poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
+) -> None:
+    once, twice = await poster.comment(), await poster.comment()
+    await set_status(conn, [once, twice], "approved")
+    for comment, addresses in ((once, ["10.0.0.1"]), (twice, ["10.0.0.2", "10.0.0.3"])):
+        for address in addresses:
+            await conn.execute(
+                "INSERT INTO reports (comment_id, reason, client_addr) VALUES ($1, $2, $3)",
+                comment,
+                f"spam from {address}",
+                address,
+            )
+    items = (await poster.client.get(queue_url(poster.site, "reported"), headers=mod)).json()[
+        "items"
+    ]
+    assert [i["id"] for i in items] == [twice, once]
+    assert items[0]["reports"]["count"] == 2
+    assert sorted(items[0]["reports"]["reasons"]) == ["spam from 10.0.0.2", "spam from 10.0.0.3"]
+
+
+async def test_queue_filters(poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]) -> None:
+    other_article = await held(poster, conn, article="story-2")
+    by_bob = await held(poster, conn, author={"id": "bob", "name": "Bob"})
+    bob = await conn.fetchval("SELECT author_id FROM comments WHERE id = $1", by_bob)
+    french = await held(poster, conn)
+    await conn.execute("UPDATE comments SET language = 'fr' WHERE id = $1", french)
+    flagged = await poster.comment()
+    await conn.execute(
+        "UPDATE comments SET status = 'review', reasons = $2 WHERE id = $1",
+        flagged,
+        ["3 links from a new author"],
+    )
+
+    async def ids(params: str) -> list[int]:
+        response = await poster.client.get(queue_url(poster.site) + params, headers=mod)
+        return [i["id"] for i in response.json()["items"]]
+
+    assert await ids("&article=story-2") == [other_article]
+    assert await ids(f"&author={bob}") == [by_bob]
+    assert await ids("&language=fr") == [french]
+    assert await ids("&reason=links%20from") == [flagged]
+    assert await ids("&reason=100%25") == []
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "field"),
+    [
+        ("&sort=random", 400, "sort"),
+        ("&limit=0", 400, "limit"),
+        ("&cursor=garbage", 400, "cursor"),
+        ("&author=abc", 400, "author"),
+    ],
+)
+async def test_bad_queue_parameters(
+    poster: Poster, mod: dict[str, str], params: str, status: int, field: str
+) -> None:
+    response = await poster.client.get(queue_url(poster.site) + params, headers=mod)
+    assert response.status_code == status
+    assert response.json()["error"]["field"] == field
+
+
+async def test_an_unknown_queue_is_404(poster: Poster, mod: dict[str, str]) -> None:
+    response = await poster.client.get(queue_url(poster.site, "nonsense"), headers=mod)
+    assert response.status_code == 404
+
+
+# --- decisions ---------------------------------------------------------------------
+
+
+async def decide(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    comment: int,
+    action: str,
+    expected: str,
+    reason: str | None = None,
+) -> httpx.Response:
+    body: dict[str, Any] = {"action": action, "expected_status": expected}
+    if reason:
+        body["reason"] = reason
+    return await client.post(
+        f"/v1/moderation/comments/{comment}/decision", json=body, headers=headers
+    )
+
+
+async def test_approving_a_held_comment_publishes_it_and_records_who(
+    poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
+) -> None:
+    comment = await held(poster, conn, body="Held, then approved")
+    assert (await poster.thread()).json()["threads"] == []
+
+    response = await decide(poster.client, mod, comment, "approve", "review", "fair criticism")
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "applied"
+    assert response.json()["status"] == "approved"
+    assert [t["id"] for t in (await poster.thread()).json()["threads"]] == [comment]
+
+    detail = (await poster.client.get(f"/v1/moderation/comments/{comment}", headers=mod)).json()
+    last = detail["history"][-1]
+    assert (last["actor"], last["from"], last["to"], last["reason"]) == (
+        "moderator",
+        "review",
+        "approved",
+        "fair criticism",
+    )
+    assert last["moderator"]["name"] == "Mo"
+    assert detail["history"][0]["actor"] == "system"
+
+
+async def test_rejecting_an_approved_comment_removes_it_from_the_thread(
+    poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
+) -> None:
+    comment = await poster.comment(body="Visible for a while")
+    await set_status(conn, [comment], "approved")
+    tag = (await poster.thread()).headers["ETag"]
+    assert (await decide(poster.client, mod, comment, "reject", "approved")).status_code == 200
+    after = await poster.thread()
+    assert after.json()["threads"] == []
+    assert after.headers["ETag"] != tag
+
+
+async def test_spam_then_restore_brings_a_comment_back(
+    poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
+) -> None:
+    comment = await held(poster, conn)
+    assert (await decide(poster.client, mod, comment, "spam", "review")).status_code == 200
+    restored = await decide(poster.client, mod, comment, "restore", "spam")
+    assert restored.json()["status"] == "approved"
+    assert [t["id"] for t in (await poster.thread()).json()["threads"]] == [comment]
+
+
+async def test_a_decision_on_a_stale_view_is_a_409_with_the_current_state(
+    poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
+) -> None:
+    comment = await held(poster, conn)
+    await decide(poster.client, mod, comment, "approve", "review")
+    stale = await decide(poster.client, mod, comment, "reject", "review")
+    assert stale.status_code == 409
+    assert stale.json()["error"]["code"] == "stale_decision"
+    assert stale.json()["current"] == {"id": comment, "status": "approved"}
+
+
+async def test_two_moderators_deciding_at_once_exactly_one_wins(
+    poster: Poster,
+    conn: asyncpg.Connection,
+    make_moderator: MakeModerator,
+) -> None:
+    first = await make_moderator(poster.site, name="First")
+    second = await make_moderator(poster.site, name="Second")
+    for _ in range(5):
+        comment = await held(poster, conn)
+        responses = await asyncio.gather(
+            decide(poster.client, first, comment, "approve", "review"),
+            decide(poster.client, second, comment, "reject", "review"),
+        )
+        assert sorted(r.status_code for r in responses) == [200, 409]
+        events = await conn.fetchval(
+            "SELECT count(*) FROM comment_events WHERE comment_id = $1 AND actor = 'moderator'",
+            comment,
+        )
+        assert events == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"action": "delete", "expected_status": "review"}, "action"),
+        ({"action": "approve"}, "expected_status"),
+        ({"action": "approve", "expected_status": "review", "extra": 1}, "extra"),
+    ],
+)
+async def test_invalid_decisions_are_422(
+    poster: Poster, conn: asyncpg.Connection, mod: dict[str, str], body: dict[str, Any], field: str
+) -> None:
+    comment = await held(poster, conn)
+    response = await poster.client.post(
+        f"/v1/moderation/comments/{comment}/decision", json=body, headers=mod
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == field
+
+
+async def test_restore_is_only_for_removed_comments(
+    poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
+) -> None:
+    comment = await held(poster, conn)
+    response = await decide(poster.client, mod, comment, "restore", "review")
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "action_not_allowed"
+
+
+async def test_a_decision_on_a_missing_comment_is_404(poster: Poster, mod: dict[str, str]) -> None:
+    assert (await decide(poster.client, mod, 2**62, "approve", "review")).status_code == 404
+
+
+async def test_bulk_decisions_report_each_outcome(
+    poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
+) -> None:
+    a, b, c = [await held(poster, conn) for _ in range(3)]
+    await set_status(conn, [c], "approved", frm="review")
+    response = await poster.client.post(
+        "/v1/moderation/decisions",
+        json={
+            "decisions": [
+                {"id": a, "action": "spam", "expected_status": "review"},
+                {"id": b, "action": "reject", "expected_status": "review", "reason": "off topic"},
+                {"id": c, "action": "reject", "expected_status": "review"},
+                {"id": 2**62, "action": "approve", "expected_status": "review"},
+                {"id": a + 10**9, "action": "restore", "expected_status": "review"},
+            ]
+        },
+        headers=mod,
+    )
+    assert response.status_code == 200
+    outcomes = [(r["id"], r["outcome"], r["status"]) for r in response.json()["results"]]
+    assert outcomes == [
+        (a, "applied", "spam"),
+        (b, "applied", "rejected"),
+        (c, "conflict", "approved"),
+        (2**62, "not_found", None),
+        (a + 10**9, "not_found", None),
+    ]
+
+
+async def test_bulk_refuses_the_same_comment_twice(
+    poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
+) -> None:
+    comment = await held(poster, conn)
+    decision = {"id": comment, "action": "approve", "expected_status": "review"}
+    response = await poster.client.post(
+        "/v1/moderation/decisions", json={"decisions": [decision, decision]}, headers=mod
+    )
+    assert response.status_code == 422
+
+
+# --- reports -----------------------------------------------------------------------
+
+
+async def report(poster: Poster, comment: int, address: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=poster.client._transport.app, client=(address, 1))  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+        return await client.post(
+            f"/v1/sites/{poster.site.slug}/comments/{comment}/reports",
+            json={"reason": f"abusive ({address})"},
+            headers={"X-Site-Key": poster.site.widget_key},
+        )
+
+
+async def test_reports_hide_a_comment_at_the_sites_threshold_until_a_moderator_decides(
+    app_client: httpx.AsyncClient,
+    make_site: Callable[..., Awaitable[Site]],
+    make_moderator: MakeModerator,
+    conn: asyncpg.Connection,
+) -> None:
+    site = await make_site(report_threshold=2)
+    poster = Poster(app_client, site)
+    headers = await make_moderator(site)
+    comment = await poster.comment(body="Contested comment")
+    await set_status(conn, [comment], "approved")
+
+    assert (await report(poster, comment, "10.1.0.1")).status_code == 202
+    assert [t["id"] for t in (await poster.thread()).json()["threads"]] == [comment]
+    assert (await report(poster, comment, "10.1.0.2")).status_code == 202
+    hidden = (await poster.thread()).json()
+    assert hidden["threads"] == []
+    assert hidden["article"]["approved_count"] == 0
+
+    [item] = (await app_client.get(queue_url(site, "reported"), headers=headers)).json()["items"]
+    assert item["hidden"] is True
+    assert item["reports"]["count"] == 2
+
+    # Approving dismisses the reports and shows the comment again.
+    assert (await decide(app_client, headers, comment, "approve", "approved")).status_code == 200
+    assert [t["id"] for t in (await poster.thread()).json()["threads"]] == [comment]
+    assert (await app_client.get(queue_url(site, "reported"), headers=headers)).json()[
+        "items"
+    ] == []
+    open_reports = await conn.fetchval(
+        "SELECT count(*) FROM reports WHERE comment_id = $1 AND dismissed_at IS NULL", comment
+    )
+    assert open_reports == 0
+
+
+async def test_rejecting_a_reported_comment_closes_its_reports(
+    poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
+) -> None:
+    comment = await poster.comment()
+    await set_status(conn, [comment], "approved")
+    await report(poster, comment, "10.2.0.1")
+    assert (await decide(poster.client, mod, comment, "reject", "approved")).status_code == 200
+    counts = (
+        await poster.client.get(f"/v1/moderation/queues?site={poster.site.slug}", headers=mod)
+    ).json()["counts"]
+    assert counts["reported"] == 0
+    assert counts["rejected"] == 1
+
+
+# --- authors -----------------------------------------------------------------------
+
+
+async def test_banning_an_author_can_reject_their_open_comments(
+    poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
+) -> None:
+    troll = {"id": "troll", "name": "T"}
+    pending = await poster.comment(author=troll)
+    in_review = await held(poster, conn, author=troll)
+    approved = await poster.comment(author=troll)
+    await set_status(conn, [approved], "approved")
+    author_id = await conn.fetchval("SELECT author_id FROM comments WHERE id = $1", pending)
+
+    response = await poster.client.post(
+        f"/v1/moderation/authors/{author_id}/status",
+        json={"status": "banned", "reason": "harassment", "reject_open": True},
+        headers=mod,
+    )
+    assert response.status_code == 200
+    assert response.json()["previous_status"] == "normal"
+    assert sorted(response.json()["rejected_comments"]) == sorted([pending, in_review])
+    statuses = dict(
+        await conn.fetch("SELECT id, status FROM comments WHERE author_id = $1", author_id)
+    )
+    assert statuses == {pending: "rejected", in_review: "rejected", approved: "approved"}
+    # The ban is in force at intake.
+    assert (await poster.post(author=troll)).status_code == 403
+
+    detail = (await poster.client.get(f"/v1/moderation/authors/{author_id}", headers=mod)).json()
+    assert detail["status"] == "banned"
+    assert detail["history"]["rejected"] == 2
+    assert detail["status_history"][-1]["reason"] == "harassment"
+    assert detail["status_history"][-1]["moderator"]["name"] == "Mo"
+    assert len(detail["recent_comments"]) == 3
+
+
+async def test_a_suspension_lapses_at_its_expiry(
+    poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
+) -> None:
+    author = {"id": "hothead", "name": "H"}
+    await poster.comment(author=author)
+    author_id = await conn.fetchval(
+        "SELECT id FROM authors WHERE site_id = $1 AND external_id = 'hothead'", poster.site.id
+    )
+    response = await poster.client.post(
+        f"/v1/moderation/authors/{author_id}/status",
+        json={"status": "banned", "until": "2020-01-01T00:00:00Z"},
+        headers=mod,
+    )
+    assert response.status_code == 200
+    # The expiry is already past: the suspended author may comment again.
+    assert (await poster.post(author=author)).status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"status": "royalty"}, "status"),
+        ({"status": "premod", "reject_open": True}, "reject_open"),
+        ({"status": "normal", "until": "2030-01-01T00:00:00Z"}, "until"),
+        ({"status": "banned", "until": "next week"}, "until"),
+        ({"status": "banned", "until": "2030-01-01T00:00:00"}, "until"),
+    ],
+)
+async def test_invalid_author_changes_are_422(
+    poster: Poster, conn: asyncpg.Connection, mod: dict[str, str], body: dict[str, Any], field: str
+) -> None:
+    await poster.comment(author={"id": "x1", "name": "X"})
+    author_id = await conn.fetchval(
+        "SELECT id FROM authors WHERE site_id = $1 AND external_id = 'x1'", poster.site.id
+    )
+    response = await poster.client.post(
+        f"/v1/moderation/authors/{author_id}/status", json=body, headers=mod
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == field
+
+
+# --- site settings and articles ----------------------------------------------------
+
+
+async def test_only_admins_read_and_change_site_settings(
+    poster: Poster, mod: dict[str, str], make_moderator: MakeModerator
+) -> None:
+    url = f"/v1/moderation/sites/{poster.site.slug}/settings"
+    assert (await poster.client.get(url, headers=mod)).status_code == 403
+    assert (await poster.client.put(url, json={}, headers=mod)).status_code == 403
+    admin = await make_moderator(poster.site, role="admin")
+    current = (await poster.client.get(url, headers=admin)).json()
+    assert current["allowed_origins"] == ["https://news.example"]
+    assert current["thresholds"]["toxicity"] == {"hold": 0.5, "reject": 0.9}
+
+
+async def test_new_settings_apply_to_the_next_comment_without_a_restart(
+    poster: Poster, conn: asyncpg.Connection, make_moderator: MakeModerator
+) -> None:
+    admin = await make_moderator(poster.site, role="admin")
+    url = f"/v1/moderation/sites/{poster.site.slug}/settings"
+    document = (await poster.client.get(url, headers=admin)).json()
+    document.update(max_length=10, banned_words=["scoundrel"], premod="all")
+    document["thresholds"] = {"toxicity": {"hold": 0.2, "reject": 0.4}}
+    response = await poster.client.put(url, json=document, headers=admin)
+    assert response.status_code == 200
+    assert response.json()["thresholds"]["toxicity"] == {"hold": 0.2, "reject": 0.4}
+    assert response.json()["thresholds"]["insult"] == {"hold": 0.5, "reject": 0.9}
+
+    too_long = await poster.post(body="x" * 11)
+    assert too_long.status_code == 422
+    stored = await conn.fetchval("SELECT settings FROM sites WHERE id = $1", poster.site.id)
+    assert stored["banned_words"] == ["scoundrel"]
+    event = await conn.fetchrow(
+        "SELECT moderator_id, before, after FROM site_events WHERE site_id = $1", poster.site.id
+    )
+    assert event["before"]["max_length"] == 5000
+    assert event["after"]["max_length"] == 10
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"max_length": 0}, "max_length"),
+        ({"premod": "sometimes"}, "premod"),
+        ({"thresholds": {"toxicity": {"hold": 0.9, "reject": 0.5}}}, "thresholds.toxicity"),
+        ({"thresholds": {"sarcasm": {"hold": 0.1, "reject": 0.2}}}, "thresholds.sarcasm.[key]"),
+        ({"allowed_origins": ["https://x.example/path"]}, None),
+        ({"colour": "blue"}, "colour"),
+    ],
+)
+async def test_invalid_settings_are_422_and_change_nothing(
+    poster: Poster,
+    conn: asyncpg.Connection,
+    make_moderator: MakeModerator,
+    change: dict[str, Any],
+    field: str | None,
+) -> None:
+    admin = await make_moderator(poster.site, role="admin")
+    url = f"/v1/moderation/sites/{poster.site.slug}/settings"
+    response = await poster.client.put(url, json=change, headers=admin)
+    assert response.status_code == 422
+    if field is not None:
+        assert response.json()["error"]["field"] == field
+    stored = await conn.fetchval("SELECT settings FROM sites WHERE id = $1", poster.site.id)
+    assert stored["max_length"] == 5000
+
+
+async def test_closing_and_reopening_an_article(
+    poster: Poster, mod: dict[str, str], conn: asyncpg.Connection
+) -> None:
+    url = f"/v1/moderation/sites/{poster.site.slug}/articles/story-1"
+    assert (await poster.client.put(url, json={"open": False}, headers=mod)).status_code == 200
+    assert (await poster.post()).status_code == 409
+    assert (await poster.thread()).json()["article"]["open"] is False
+    assert (await poster.client.put(url, json={"open": True}, headers=mod)).status_code == 200
+    assert (await poster.post()).status_code == 202
+
+
+# --- stats -------------------------------------------------------------------------
+
+
+async def test_stats_count_automatic_decisions_moderators_overturned(
+    poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
+) -> None:
+    async def automatic(status: str, reason: str) -> int:
+        comment = await poster.comment()
+        await comment_queries.transition(
+            conn, [comment_queries.Change(comment, "pending", status, reason, (reason,))]
+        )
+        return comment
+
+    wrongly_rejected = await automatic("rejected", "toxicity 0.93 ≥ 0.90")
+    await automatic("rejected", "toxicity 0.97 ≥ 0.90")
+    wrongly_approved = await automatic("approved", "scores below every threshold")
+    held_then_approved = await automatic("review", "insult 0.55 ≥ 0.50")
+    await decide(poster.client, mod, wrongly_rejected, "restore", "rejected")
+    await decide(poster.client, mod, wrongly_approved, "spam", "approved")
+    await decide(poster.client, mod, held_then_approved, "approve", "review")
+
+    stats = (
+        await poster.client.get(f"/v1/moderation/stats?site={poster.site.slug}", headers=mod)
+    ).json()
+    rules = {(r["rule"], r["automatic"]): r for r in stats["rules"]}
+    assert rules[("toxicity ≥ 0.90", "rejected")]["decisions"] == 2
+    assert rules[("toxicity ≥ 0.90", "rejected")]["overturned"] == 1
+    assert rules[("scores below every threshold", "approved")]["overturned"] == 1
+    assert rules[("insult ≥ 0.50", "review")]["approved_by_moderators"] == 1
+    assert rules[("insult ≥ 0.50", "review")]["overturned"] == 0
+    assert stats["overturned"] == 2
+
+
+async def test_moderator_decisions_become_spam_labels_for_retraining(
+    poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
+) -> None:
+    spam = await held(poster, conn, body="buy cheap followers at example.biz")
+    fine = await held(poster, conn, body="a perfectly fine remark")
+    await decide(poster.client, mod, spam, "spam", "review")
+    await decide(poster.client, mod, fine, "approve", "review")
+    labelled, newest = await scoring_queries.spam_labels(conn, 0)
+    labels = {row["body"]: row["label"] for row in labelled}
+    assert labels["buy cheap followers at example.biz"] == 1
+    assert labels["a perfectly fine remark"] == 0
+    assert newest > 0
