@@ -55,6 +55,13 @@ async def create(conn: Connection, name: str, role: Role, site_ids: list[int]) -
     return moderator_id, token
 
 
+async def issue_token(conn: Connection, moderator_id: int) -> str:
+    """A new token for an existing moderator; the old one stops working at once."""
+    token = new_token()
+    await moderator_queries.replace_token(conn, moderator_id, hash_token(token))
+    return token
+
+
 async def authenticate(request: Request) -> Moderator:
     """The moderator behind the request's bearer token; 401 when missing, wrong or revoked."""
     header = request.headers.get("authorization", "")

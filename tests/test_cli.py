@@ -164,7 +164,14 @@ class DevInstance:
 
     @property
     def key(self) -> str:
-        match = re.search(r"widget key: (wk_\S+)", self.output())
+        return self._printed(r"widget key: (wk_\S+)")
+
+    @property
+    def token(self) -> str:
+        return self._printed(r"token: (mt_\S+)")
+
+    def _printed(self, pattern: str) -> str:
+        match = re.search(pattern, self.output())
         assert match, self.output()
         return match.group(1)
 
@@ -192,15 +199,40 @@ def embedded_servers(data_dir: Path) -> list[psutil.Process]:
     ]
 
 
-def test_dev_runs_on_an_embedded_database_and_keeps_its_data(dev_dir: Path) -> None:
+def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_dev_runs_the_whole_service_on_embedded_services_and_keeps_its_data(
+    dev_dir: Path,
+) -> None:
     first = DevInstance(dev_dir)
-    key = first.key
-    assert "embedded PostgreSQL" in first.output()
+    key, token = first.key, first.token
+    output = first.output()
+    assert "embedded PostgreSQL" in output
+    assert "embedded Redis" in output
+    # No weights here: the dev scorer is announced, never silently used.
+    assert "DEVELOPMENT keyword scorer" in output
     comment = {"author": {"name": "Ann"}, "body": "Hello from dev"}
     headers = {"X-Site-Key": key, "Idempotency-Key": "dev-1"}
     url = f"{first.base}/v1/sites/demo/articles/hello/comments"
     posted = httpx.post(url, json=comment, headers=headers)
     assert posted.status_code == 202
+
+    # The worker and beat that dev started score it; the demo token works the queues.
+    def published() -> bool:
+        threads = httpx.get(url).json()["threads"]
+        return [t["id"] for t in threads] == [posted.json()["id"]]
+
+    wait_for(published, 120, f"the dev worker to approve the comment:\n{first.output()}")
+    auth = {"Authorization": f"Bearer {token}"}
+    counts = httpx.get(f"{first.base}/v1/moderation/queues?site=demo", headers=auth)
+    assert counts.json()["counts"]["approved"] == 1
     assert first.stop() == 0
     assert embedded_servers(dev_dir) == [], "Ctrl-C left the embedded PostgreSQL running"
 
@@ -211,5 +243,59 @@ def test_dev_runs_on_an_embedded_database_and_keeps_its_data(dev_dir: Path) -> N
             f"{second.base}/v1/sites/demo/articles/hello/comments", json=comment, headers=headers
         )
         assert replay.json() == posted.json(), "the comment did not survive the restart"
+        # Each start prints a new demo token; the old one stops working.
+        old = httpx.get(f"{second.base}/v1/moderation/queues?site=demo", headers=auth)
+        assert old.status_code == 401
+        new = {"Authorization": f"Bearer {second.token}"}
+        assert httpx.get(f"{second.base}/v1/moderation/queues?site=demo", headers=new).is_success
     finally:
         assert second.stop() == 0
+
+
+def test_a_worker_without_model_weights_refuses_to_start_and_says_why(
+    tmp_path: Path, fresh_url: str
+) -> None:
+    result = cli(
+        tmp_path,
+        "worker",
+        DATABASE_URL=fresh_url,
+        BROKER_URL="redis://127.0.0.1:9/0",
+        MODERATION_MODELS_DIR=str(tmp_path / "models"),
+    )
+    assert result.returncode != 0
+    assert f"missing {tmp_path / 'models' / 'original'}" in result.stderr
+    assert "moderation models pull original" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_moderator_create_prints_a_token_once_and_revoke_ends_it(
+    tmp_path: Path, fresh_url: str
+) -> None:
+    cli(tmp_path, "migrate", DATABASE_URL=fresh_url)
+    cli(tmp_path, "site", "create", "paper", DATABASE_URL=fresh_url)
+    created = cli(
+        tmp_path,
+        "moderator",
+        "create",
+        "--site",
+        "paper",
+        "--role",
+        "admin",
+        "--json",
+        DATABASE_URL=fresh_url,
+    )
+    assert created.returncode == 0, created.stderr
+    body = json.loads(created.stdout)
+    assert body["token"].startswith("mt_")
+    listed = cli(tmp_path, "moderator", "list", DATABASE_URL=fresh_url)
+    assert "admin" in listed.stdout
+    assert "paper" in listed.stdout
+    assert body["token"] not in listed.stdout
+
+    revoked = cli(tmp_path, "moderator", "revoke", str(body["moderator"]), DATABASE_URL=fresh_url)
+    assert revoked.returncode == 0
+    again = cli(tmp_path, "moderator", "revoke", str(body["moderator"]), DATABASE_URL=fresh_url)
+    assert again.returncode != 0
+    unknown_site = cli(tmp_path, "moderator", "create", "--site", "nope", DATABASE_URL=fresh_url)
+    assert unknown_site.returncode != 0
+    assert "no site 'nope'" in unknown_site.stderr

@@ -36,11 +36,11 @@ def resolve(command: list[str]) -> click.Command:
 
 
 def test_the_stack_has_its_services(compose: dict[str, Any]) -> None:
-    assert {"postgres", "redis", "migrate", "api"} <= set(compose["services"])
+    assert {"postgres", "redis", "migrate", "api", "worker", "beat"} <= set(compose["services"])
 
 
 def test_long_running_services_have_health_checks(compose: dict[str, Any]) -> None:
-    for name in ("postgres", "redis", "api"):
+    for name in ("postgres", "redis", "api", "worker"):
         assert compose["services"][name]["healthcheck"]["test"], name
 
 
@@ -74,3 +74,12 @@ def test_services_share_one_configuration(compose: dict[str, Any]) -> None:
     postgres_env = compose["services"]["postgres"]["environment"]
     assert f"{postgres_env['POSTGRES_USER']}:{postgres_env['POSTGRES_PASSWORD']}@postgres" in url
     assert url.endswith("/" + postgres_env["POSTGRES_DB"])
+
+
+def test_the_worker_gets_its_models_from_a_volume(compose: dict[str, Any]) -> None:
+    worker = compose["services"]["worker"]
+    assert "models:/models" in worker["volumes"]
+    assert worker["environment"]["MODERATION_TOXICITY_MODELS"] == "original"
+    # The image points MODERATION_MODELS_DIR at /models.
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "MODERATION_MODELS_DIR=/models" in dockerfile

@@ -13,10 +13,11 @@ import click
 import uvicorn
 from starlette.applications import Starlette
 
-from moderation import logs
+from moderation import logs, moderators
 from moderation.cli.common import database_url, with_connection
 from moderation.config import Settings, get_settings
 from moderation.db import migrations
+from moderation.db import moderators as moderator_queries
 from moderation.db import sites as site_queries
 from moderation.sites import Site, create_site
 
@@ -69,9 +70,11 @@ def dev(host: str, port: int) -> None:
     """Run a local instance: embedded services when none are configured, a demo site."""
     with contextlib.ExitStack() as services:
         settings = _dev_services(get_settings(), services)
-        demo = with_connection(settings, lambda conn: _prepare_demo(conn, settings, host, port))
+        demo, token = with_connection(
+            settings, lambda conn: _prepare_demo(conn, settings, host, port)
+        )
         _dev_workers(settings, services)
-        _serve_dev(settings, demo, host, port)
+        _serve_dev(settings, demo, token, host, port)
 
 
 def _dev_services(settings: Settings, services: contextlib.ExitStack) -> Settings:
@@ -124,14 +127,17 @@ def _stop_process(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
-def _serve_dev(settings: Settings, demo: Site, host: str, port: int) -> None:
+def _serve_dev(settings: Settings, demo: Site, token: str, host: str, port: int) -> None:
     base = f"http://{host}:{port}"
     click.echo(
         f"\nAPI:       {base}\n"
         f"demo site: {demo.slug}  widget key: {demo.widget_key}\n"
+        f"moderator: demo (admin)  token: {token}\n"
         f"try:       curl -X POST {base}/v1/sites/{demo.slug}/articles/hello/comments "
         f"-H 'Content-Type: application/json' -H 'X-Site-Key: {demo.widget_key}' "
         '-d \'{"author": {"name": "Ann"}, "body": "Hello"}\'\n'
+        f"           curl -H 'Authorization: Bearer {token}' "
+        f"'{base}/v1/moderation/queues?site={demo.slug}'\n"
         "Ctrl-C stops it; data stays for the next start.\n"
     )
     from moderation.app import create_app
@@ -150,13 +156,23 @@ def _exit_cleanly_on_signals() -> None:
     signal.signal(signal.SIGTERM, leave)
 
 
-async def _prepare_demo(conn: asyncpg.Connection, settings: Settings, host: str, port: int) -> Site:
+async def _prepare_demo(
+    conn: asyncpg.Connection, settings: Settings, host: str, port: int
+) -> tuple[Site, str]:
+    """The demo site and a fresh token for its demo admin (tokens are never stored)."""
     await migrations.migrate(conn, settings.migrations_dir)
     record = await site_queries.get_by_slug(conn, "demo")
     if record is not None:
-        return Site.from_record(record)
-    origins = [f"http://{host}:{port}", f"http://localhost:{port}"]
-    return await create_site(conn, "demo", origins, "Demo News")
+        site = Site.from_record(record)
+    else:
+        origins = [f"http://{host}:{port}", f"http://localhost:{port}"]
+        site = await create_site(conn, "demo", origins, "Demo News")
+    moderator_id = await moderator_queries.by_name(conn, "demo")
+    if moderator_id is None:
+        _, token = await moderators.create(conn, "demo", "admin", [site.id])
+    else:
+        token = await moderators.issue_token(conn, moderator_id)
+    return site, token
 
 
 commands = [migrate, api, dev]

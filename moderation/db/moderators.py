@@ -65,3 +65,17 @@ async def list_all(conn: Connection) -> list[asyncpg.Record]:
         GROUP BY m.id ORDER BY m.id
         """
     )
+
+
+async def by_name(conn: Connection, name: str) -> int | None:
+    moderator_id: int | None = await conn.fetchval(
+        "SELECT id FROM moderators WHERE name = $1 AND revoked_at IS NULL ORDER BY id LIMIT 1",
+        name,
+    )
+    return moderator_id
+
+
+async def replace_token(conn: Connection, moderator_id: int, token_hash: bytes) -> None:
+    await conn.execute(
+        "UPDATE moderators SET token_hash = $2 WHERE id = $1", moderator_id, token_hash
+    )
