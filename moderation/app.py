@@ -18,6 +18,7 @@ from moderation.events import EventHub
 from moderation.queue import ScoringQueue
 from moderation.routes import authors, docs, events, health, public, queues, site_admin, stats
 from moderation.sites import SiteCache
+from moderation.web import widget
 from moderation.threads import PageCache
 from workers.celery_app import create_celery, publisher
 
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *site_admin.routes,
             *events.routes,
             *stats.routes,
+            *widget.routes,
         ],
         middleware=middleware,
         exception_handlers=EXCEPTION_HANDLERS,

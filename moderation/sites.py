@@ -224,7 +224,7 @@ class SiteDocument(SiteSettings):
 
 
 async def replace_settings(
-    conn: Connection, site: Site, document: SiteDocument, moderator_id: int
+    conn: Connection, site: Site, document: SiteDocument, moderator_id: int | None
 ) -> Site:
     """Store new settings and record the change; in effect for the next scored comment."""
     before = SiteDocument.of(site).model_dump(mode="json")

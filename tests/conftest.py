@@ -23,9 +23,10 @@ from moderation import db
 from moderation.app import create_app
 from moderation.config import Settings
 from moderation.db import migrations
-from moderation.embedded import EmbeddedPostgres
+from moderation.embedded import EmbeddedPostgres, EmbeddedRedis
 from moderation.sites import Site, SiteSettings, create_site
 from tests.factories import Poster
+from tests.tiny_model import make_tiny_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -136,3 +137,24 @@ async def site(make_site: Callable[..., Awaitable[Site]]) -> Site:
 @pytest.fixture
 def poster(app_client: httpx.AsyncClient, site: Site) -> Poster:
     return Poster(app_client, site)
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("models")
+    make_tiny_checkpoint(directory, "original")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The broker: BROKER_URL's Redis when set, else an embedded one for the session."""
+    configured = os.environ.get("BROKER_URL")
+    if configured:
+        yield configured
+        return
+    redis = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield redis.url
+    finally:
+        redis.stop()

@@ -19,10 +19,9 @@ from moderation import db
 from moderation.app import create_app
 from moderation.config import Settings
 from moderation.db import migrations
-from moderation.embedded import EmbeddedRedis
 from moderation.sites import Site, SiteSettings, create_site
 from tests.factories import Poster
-from tests.tiny_model import PLANTED_WORD, make_tiny_checkpoint
+from tests.tiny_model import PLANTED_WORD
 from tests.workers import Process, statuses, wait_until, worker_env
 from workers.celery_app import SCORE_TASK, SCORING_QUEUE, create_celery
 
@@ -34,27 +33,6 @@ SPAM = (
     "CHECK OUT MY CHANNEL!!! subscribe now http://bit.ly/free-money "
     "http://bit.ly/free-money2 earn $500 a day from home, whatsapp me"
 )
-
-
-@pytest.fixture(scope="session")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("models")
-    make_tiny_checkpoint(directory, "original")
-    return directory
-
-
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The broker: BROKER_URL's Redis when set, else an embedded one for the session."""
-    configured = os.environ.get("BROKER_URL")
-    if configured:
-        yield configured
-        return
-    redis = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
-    try:
-        yield redis.url
-    finally:
-        redis.stop()
 
 
 BROKERS = ["redis", "rabbitmq"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -19,7 +20,7 @@ from moderation.config import Settings, get_settings
 from moderation.db import migrations
 from moderation.db import moderators as moderator_queries
 from moderation.db import sites as site_queries
-from moderation.sites import Site, create_site
+from moderation.sites import Site, SiteDocument, create_site, replace_settings
 
 
 @click.command()
@@ -128,22 +129,36 @@ def _stop_process(process: subprocess.Popen[bytes]) -> None:
 
 
 def _serve_dev(settings: Settings, demo: Site, token: str, host: str, port: int) -> None:
-    base = f"http://{host}:{port}"
+    from moderation.app import create_app
+    from moderation.web.demo import by_port, create_demo_app
+
+    api = f"http://{host}:{port}"
+    demo_page = f"http://{host}:{port + 1}/demo/"
     click.echo(
-        f"\nAPI:       {base}\n"
-        f"demo site: {demo.slug}  widget key: {demo.widget_key}\n"
-        f"moderator: demo (admin)  token: {token}\n"
-        f"try:       curl -X POST {base}/v1/sites/{demo.slug}/articles/hello/comments "
+        f"\nAPI:        {api}\n"
+        f"demo page:  {demo_page}\n"
+        f"desk:       {api}/desk/  (sign in with the token below)\n"
+        f"demo site:  {demo.slug}  widget key: {demo.widget_key}\n"
+        f"moderator:  demo (admin)  token: {token}\n"
+        f"try:        curl -X POST {api}/v1/sites/{demo.slug}/articles/hello/comments "
         f"-H 'Content-Type: application/json' -H 'X-Site-Key: {demo.widget_key}' "
         '-d \'{"author": {"name": "Ann"}, "body": "Hello"}\'\n'
-        f"           curl -H 'Authorization: Bearer {token}' "
-        f"'{base}/v1/moderation/queues?site={demo.slug}'\n"
+        f"            curl -H 'Authorization: Bearer {token}' "
+        f"'{api}/v1/moderation/queues?site={demo.slug}'\n"
         "Ctrl-C stops it; data stays for the next start.\n"
     )
-    from moderation.app import create_app
-
+    app = by_port(create_app(settings), create_demo_app(api, demo.slug, demo.widget_key), port + 1)
+    sockets = [_listen(host, port), _listen(host, port + 1)]
     _exit_cleanly_on_signals()
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    uvicorn.Server(config).run(sockets=sockets)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
 
 
 def _exit_cleanly_on_signals() -> None:
@@ -162,11 +177,16 @@ async def _prepare_demo(
     """The demo site and a fresh token for its demo admin (tokens are never stored)."""
     await migrations.migrate(conn, settings.migrations_dir)
     record = await site_queries.get_by_slug(conn, "demo")
-    if record is not None:
-        site = Site.from_record(record)
-    else:
-        origins = [f"http://{host}:{port}", f"http://localhost:{port}"]
+    # The demo page is served one port above the API, on its own origin.
+    origins = [f"http://{host}:{port + 1}", f"http://localhost:{port + 1}"]
+    if record is None:
         site = await create_site(conn, "demo", origins, "Demo News")
+    else:
+        site = Site.from_record(record)
+        if not set(origins) <= set(site.allowed_origins):
+            merged = [*site.allowed_origins, *(o for o in origins if o not in site.allowed_origins)]
+            document = SiteDocument.of(site).model_copy(update={"allowed_origins": tuple(merged)})
+            site = await replace_settings(conn, site, document, moderator_id=None)
     moderator_id = await moderator_queries.by_name(conn, "demo")
     if moderator_id is None:
         _, token = await moderators.create(conn, "demo", "admin", [site.id])

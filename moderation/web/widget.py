@@ -1,0 +1,47 @@
+"""Serving the reader widget script: one file a news site embeds with a script tag."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+WIDGET = Path(__file__).parent / "static" / "widget.js"
+
+
+async def widget_js(request: Request) -> Response:
+    """
+    summary: The reader widget script
+    description: >
+      Embed with `<script src="https://HOST/widget.js" data-site="S" data-article="A"
+      data-key="K" async></script>`; it renders the article's approved thread in place.
+    tags: [widget]
+    responses:
+      200: {description: JavaScript}
+      304: {description: Not modified}
+    """
+    body, tag = _widget()
+    headers = {
+        "ETag": tag,
+        # Short: a fixed widget reaches every page within minutes; ETags make it cheap.
+        "Cache-Control": "public, max-age=300",
+        "X-Content-Type-Options": "nosniff",
+        # Any news page may load the script; what it may then do is CORS's business.
+        "Cross-Origin-Resource-Policy": "cross-origin",
+    }
+    if request.headers.get("if-none-match") == tag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
+
+
+@lru_cache(maxsize=1)
+def _widget() -> tuple[bytes, str]:
+    body = WIDGET.read_bytes()
+    return body, '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+
+
+routes = [Route("/widget.js", widget_js, methods=["GET"])]

@@ -1,0 +1,123 @@
+"""Browser tests' shared parts: headless Chromium via Playwright, and a running stack.
+
+The stack is `moderation dev` itself (API, demo page on its own port, a Celery worker
+with the tiny detoxify model, beat), against the test PostgreSQL and broker.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from tests.workers import Process, worker_env
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# CI keeps these as artifacts; README names the folder.
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+
+
+@dataclass(frozen=True)
+class Stack:
+    api: str
+    demo_page: str
+    desk: str
+    site: str
+    key: str
+    token: str
+    process: Process
+
+
+def _printed(output: str, pattern: str) -> str:
+    match = re.search(pattern, output)
+    assert match, output
+    return match.group(1)
+
+
+def start_stack(
+    tmp_path: Path, database_url: str, broker_url: str, models: Path, port: int
+) -> Stack:
+    env = worker_env(database_url, broker_url, models, MODERATION_DATA_DIR=str(tmp_path / "data"))
+    process = Process(["dev", "--port", str(port)], env, tmp_path / "dev.log")
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.popen.poll() is None, process.output()
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    else:
+        raise AssertionError(f"the dev stack never became ready:\n{process.output()}")
+    output = process.output()
+    return Stack(
+        api=base,
+        demo_page=_printed(output, r"demo page:\s+(\S+)"),
+        desk=_printed(output, r"desk:\s+(\S+)"),
+        site=_printed(output, r"demo site:\s+(\S+)"),
+        key=_printed(output, r"widget key: (\S+)"),
+        token=_printed(output, r"token: (\S+)"),
+        process=process,
+    )
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        yield await context.new_page()
+    finally:
+        await context.close()
+
+
+def screenshot_path(name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS / f"{name}.png"
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    make_database: Callable[[], Awaitable[str]],
+    redis_url: str,
+    models_dir: Path,
+) -> AsyncIterator[Stack]:
+    """`moderation dev` on a database of its own, with the tiny model in its worker."""
+    url = await make_database()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = start_stack(tmp_path_factory.mktemp("stack"), url, redis_url, models_dir, port)
+    try:
+        yield started
+    finally:
+        started.process.stop()
