@@ -6,7 +6,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint
+.PHONY: dev test lint browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,15 @@ $(STAMP): pyproject.toml
 dev: $(STAMP)
 	$(BIN)/moderation dev
 
-test: $(STAMP)
+# Browser tests drive Debian's Chromium (Playwright's own browser download cannot work here).
+browser:
+	@command -v chromium >/dev/null || { \
+		echo "installing Debian's chromium for the browser tests"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q chromium >/dev/null \
+		|| { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }
+
+test: $(STAMP) browser
 	$(BIN)/pytest
 
 lint: $(STAMP)
