@@ -76,15 +76,27 @@ async def make_database(server_url: str) -> AsyncIterator[Callable[[], Awaitable
 
 
 @pytest.fixture(scope="session")
-async def database_url(make_database: Callable[[], Awaitable[str]]) -> str:
-    """The session's database, migrated from empty."""
-    url = await make_database()
-    conn = await db.connect(url)
-    try:
-        await migrations.migrate(conn, REPO / "migrations")
-    finally:
-        await conn.close()
-    return url
+def make_migrated_database(
+    make_database: Callable[[], Awaitable[str]],
+) -> Callable[[], Awaitable[str]]:
+    """Creates databases migrated from empty, as `moderation migrate` would."""
+
+    async def make() -> str:
+        url = await make_database()
+        conn = await db.connect(url)
+        try:
+            await migrations.migrate(conn, REPO / "migrations")
+        finally:
+            await conn.close()
+        return url
+
+    return make
+
+
+@pytest.fixture(scope="session")
+async def database_url(make_migrated_database: Callable[[], Awaitable[str]]) -> str:
+    """The session's database."""
+    return await make_migrated_database()
 
 
 @pytest.fixture

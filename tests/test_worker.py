@@ -18,7 +18,6 @@ from celery import Celery
 from moderation import db
 from moderation.app import create_app
 from moderation.config import Settings
-from moderation.db import migrations
 from moderation.sites import Site, SiteSettings, create_site
 from tests.factories import Poster
 from tests.tiny_model import PLANTED_WORD
@@ -49,15 +48,9 @@ def broker_url(request: pytest.FixtureRequest, redis_url: str) -> str:
 
 
 @pytest.fixture
-async def worker_db(make_database: Callable[[], Awaitable[str]]) -> str:
+async def worker_db(make_migrated_database: Callable[[], Awaitable[str]]) -> str:
     """A database of its own: a worker claims every pending comment it can see."""
-    url = await make_database()
-    conn = await db.connect(url)
-    try:
-        await migrations.migrate(conn, REPO / "migrations")
-    finally:
-        await conn.close()
-    return url
+    return await make_migrated_database()
 
 
 @pytest.fixture

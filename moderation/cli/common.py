@@ -16,13 +16,26 @@ from moderation.errors import ModerationError
 T = TypeVar("T")
 
 
-def database_url(settings: Settings) -> str:
-    if settings.database_url is None:
+def required(value: str | None, variable: str, example: str) -> str:
+    """`value`, or a CLI error naming the unset variable and what it looks like."""
+    if value is None:
         raise click.ClickException(
-            "DATABASE_URL is not set (e.g. postgresql://user@host/db); "
-            "`moderation dev` starts an embedded database instead"
+            f"{variable} is not set (e.g. {example}); "
+            "`moderation dev` starts embedded services instead"
         )
-    return settings.database_url
+    return value
+
+
+def database_url(settings: Settings) -> str:
+    return required(settings.database_url, "DATABASE_URL", "postgresql://user@host/db")
+
+
+def broker_url(settings: Settings) -> str:
+    return required(
+        settings.broker_url,
+        "BROKER_URL",
+        "redis://localhost:6379/0 or amqp://guest:guest@localhost:5672//",
+    )
 
 
 def with_connection(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:

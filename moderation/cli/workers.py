@@ -4,17 +4,8 @@ from __future__ import annotations
 
 import click
 
-from moderation.cli.common import database_url
-from moderation.config import Settings, get_settings
-
-
-def broker_url(settings: Settings) -> str:
-    if settings.broker_url is None:
-        raise click.ClickException(
-            "BROKER_URL is not set (e.g. redis://localhost:6379/0 or "
-            "amqp://guest:guest@localhost:5672//); `moderation dev` starts an embedded one"
-        )
-    return settings.broker_url
+from moderation.cli.common import broker_url, database_url
+from moderation.config import get_settings
 
 
 @click.command()
