@@ -9,6 +9,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.routing import Mount
 
 from moderation import db, logs
 from moderation.config import Settings, get_settings
@@ -18,8 +19,10 @@ from moderation.events import EventHub
 from moderation.queue import ScoringQueue
 from moderation.routes import authors, docs, events, health, public, queues, site_admin, stats
 from moderation.sites import SiteCache
-from moderation.web import widget
 from moderation.threads import PageCache
+from moderation.web import widget
+from moderation.web.desk.app import PATH as DESK_PATH
+from moderation.web.desk.app import create_desk
 from workers.celery_app import create_celery, publisher
 
 
@@ -63,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *events.routes,
             *stats.routes,
             *widget.routes,
+            Mount(DESK_PATH, app=create_desk(settings)),
         ],
         middleware=middleware,
         exception_handlers=EXCEPTION_HANDLERS,

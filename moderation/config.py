@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -57,6 +57,15 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(default=30, gt=0)
     retrain_interval_seconds: float = Field(default=3600, gt=0)
     torch_threads: int = Field(default=0, ge=0)
+
+    # The moderator desk signs its session cookies with this. No default: without it the
+    # desk answers 503 and says so (the API is unaffected); `moderation dev` keeps one in
+    # the data dir. All API processes behind one address must share it.
+    session_secret: SecretStr | None = Field(default=None, min_length=32)
+    # Secure cookies (sent over HTTPS only); `moderation dev` turns this off for plain http.
+    session_cookie_secure: bool = True
+    # A desk session ends this long after sign-in, whatever happens meanwhile.
+    session_max_age_seconds: int = Field(default=12 * 3600, ge=60)
 
     log_level: str = "INFO"
     log_json: bool = True

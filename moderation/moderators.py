@@ -73,13 +73,21 @@ async def authenticate(request: Request) -> Moderator:
             headers={"WWW-Authenticate": "Bearer"},
         )
     async with request.state.pool.acquire() as conn:
-        record = await moderator_queries.by_token(conn, hash_token(token.strip()))
-    if record is None:
+        moderator = await lookup(conn, hash_token(token.strip()))
+    if moderator is None:
         raise Unauthorized(
             "the token is not valid (unknown or revoked)",
             field="Authorization",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
+    return moderator
+
+
+async def lookup(conn: Connection, token_hash: bytes) -> Moderator | None:
+    """The moderator whose current token has this hash; None if unknown or revoked."""
+    record = await moderator_queries.by_token(conn, token_hash)
+    if record is None:
+        return None
     return Moderator(
         id=record["id"],
         name=record["name"],

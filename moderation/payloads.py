@@ -47,6 +47,21 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     charset = params.strip().lower().removeprefix("charset=")
     if params.strip() and charset not in ("utf-8", "utf8"):
         raise UnsupportedMediaType(f"the body must be UTF-8, not {charset!r}", field="Content-Type")
+    body = await read_body(request, max_bytes)
+    if not body.strip():
+        raise InvalidJSON("the body is empty; send a JSON object")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidEncoding(f"the body is not valid UTF-8 (byte {exc.start})") from exc
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidJSON(f"the body is not valid JSON: {exc}") from exc
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The request's body; 413 as soon as it is known to be over `max_bytes`."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise PayloadTooLarge(f"the body is over {max_bytes} bytes")
@@ -55,16 +70,7 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         body += chunk
         if len(body) > max_bytes:
             raise PayloadTooLarge(f"the body is over {max_bytes} bytes")
-    if not body.strip():
-        raise InvalidJSON("the body is empty; send a JSON object")
-    try:
-        text = bytes(body).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidEncoding(f"the body is not valid UTF-8 (byte {exc.start})") from exc
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidJSON(f"the body is not valid JSON: {exc}") from exc
+    return bytes(body)
 
 
 def clean_text(value: str) -> str:

@@ -43,6 +43,8 @@ class Stack:
     key: str
     token: str
     process: Process
+    # The stack's own database, for tests that set up what no API does (a second moderator).
+    database_url: str = ""
 
 
 def _printed(output: str, pattern: str) -> str:
@@ -77,6 +79,7 @@ def start_stack(
         key=_printed(output, r"widget key: (\S+)"),
         token=_printed(output, r"token: (\S+)"),
         process=process,
+        database_url=database_url,
     )
 
 

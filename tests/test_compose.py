@@ -83,3 +83,9 @@ def test_the_worker_gets_its_models_from_a_volume(compose: dict[str, Any]) -> No
     # The image points MODERATION_MODELS_DIR at /models.
     dockerfile = (REPO / "Dockerfile").read_text()
     assert "MODERATION_MODELS_DIR=/models" in dockerfile
+
+
+def test_desk_sessions_need_a_secret_the_operator_provides(compose: dict[str, Any]) -> None:
+    secret = compose["services"]["api"]["environment"]["MODERATION_SESSION_SECRET"]
+    # Compose's "${VAR:?message}": refuse to start rather than run with a default secret.
+    assert secret.startswith("${MODERATION_SESSION_SECRET:?")

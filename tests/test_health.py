@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
 from asgi_lifespan import LifespanManager
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from moderation.app import create_app
 from moderation.config import Settings
@@ -62,13 +62,22 @@ async def test_readyz_is_not_ready_when_the_database_goes_away(
     assert response.json()["error"]["code"] == "unavailable"
 
 
+def api_routes(routes: Sequence[BaseRoute], prefix: str = "") -> Iterator[tuple[str, Route]]:
+    """Every route of the API with its full path; the desk's HTML pages are not part of it."""
+    for route in routes:
+        if isinstance(route, Mount):
+            yield from api_routes(route.routes, prefix + route.path)
+        else:
+            assert isinstance(route, Route)
+            if route.include_in_schema:
+                yield prefix + route.path, route
+
+
 async def test_openapi_describes_every_route(app_client: httpx.AsyncClient) -> None:
     document = (await app_client.get("/openapi.json")).json()
     assert document["openapi"].startswith("3.")
     app = create_app(Settings(database_url="postgresql://unused/none"))
-    for route in app.routes:
-        assert isinstance(route, Route)
-        path = route.path.replace("{site}", "{site}")
+    for path, route in api_routes(app.routes):
         assert path in document["paths"], path
         for method in route.methods or ():
             if method == "HEAD":

@@ -12,6 +12,7 @@ import sys
 import asyncpg
 import click
 import uvicorn
+from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from moderation import logs, moderators
@@ -70,7 +71,7 @@ def api(host: str, port: int, workers: int) -> None:
 def dev(host: str, port: int) -> None:
     """Run a local instance: embedded services when none are configured, a demo site."""
     with contextlib.ExitStack() as services:
-        settings = _dev_services(get_settings(), services)
+        settings = _dev_session(_dev_services(get_settings(), services))
         demo, token = with_connection(
             settings, lambda conn: _prepare_demo(conn, settings, host, port)
         )
@@ -93,6 +94,20 @@ def _dev_services(settings: Settings, services: contextlib.ExitStack) -> Setting
         services.callback(redis.stop)
         settings = settings.model_copy(update={"broker_url": redis.url})
     return settings
+
+
+def _dev_session(settings: Settings) -> Settings:
+    """The desk's session secret, kept in the data dir unless configured; plain-http cookies.
+
+    Kept across restarts so moderators stay signed in. The local instance serves plain
+    http, where a browser would never send back a Secure cookie.
+    """
+    from moderation.web.desk.sessions import stored_secret
+
+    secret = settings.session_secret or SecretStr(
+        stored_secret(settings.data_dir / "session-secret")
+    )
+    return settings.model_copy(update={"session_secret": secret, "session_cookie_secure": False})
 
 
 def _dev_workers(settings: Settings, services: contextlib.ExitStack) -> None:

@@ -78,3 +78,11 @@ async def record_event(
         before,
         after,
     )
+
+
+async def names(conn: Connection, site_ids: list[int]) -> list[asyncpg.Record]:
+    """Slug and name of each of these sites, by name: a moderator's list of sites."""
+    return await conn.fetch(
+        "SELECT id, slug, name FROM sites WHERE id = ANY($1::bigint[]) ORDER BY name, slug",
+        site_ids,
+    )

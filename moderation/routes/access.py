@@ -14,6 +14,11 @@ from moderation.sites import Site, SiteCache
 async def moderator_and_site(request: Request, slug: str | None = None) -> tuple[Moderator, Site]:
     """The authenticated moderator and the site named by `slug` (or `?site=`), theirs only."""
     moderator = await authenticate(request)
+    return moderator, await site_of(request, moderator, slug)
+
+
+async def site_of(request: Request, moderator: Moderator, slug: str | None = None) -> Site:
+    """The site named by `slug` (or `?site=`) if it is `moderator`'s; 404 alike otherwise."""
     slug = slug or request.query_params.get("site")
     if not slug:
         raise BadRequest("name the site with ?site=SLUG", field="site")
@@ -24,4 +29,4 @@ async def moderator_and_site(request: Request, slug: str | None = None) -> tuple
     # The same 404 for a missing site and someone else's: no probing for site names.
     moderator.require_site(site.id if site else None)
     assert site is not None
-    return moderator, site
+    return site

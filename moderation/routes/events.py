@@ -10,6 +10,7 @@ from starlette.routing import Route
 from moderation import events
 from moderation.errors import BadRequest
 from moderation.routes.access import moderator_and_site
+from moderation.sites import Site
 
 _PING_SECONDS = 15
 
@@ -33,6 +34,11 @@ async def feed(request: Request) -> Response:
       404: {description: "No such site, or not this moderator's"}
     """
     _, site = await moderator_and_site(request)
+    return site_feed(request, site)
+
+
+def site_feed(request: Request, site: Site) -> Response:
+    """The SSE response for `site`, resuming after the request's Last-Event-ID if any."""
     raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
     start = None
     if raw:

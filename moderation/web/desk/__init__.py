@@ -1,0 +1,1 @@
+"""The moderator desk: pages, their JSON routes, sessions and forms."""

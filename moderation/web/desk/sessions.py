@@ -1,0 +1,135 @@
+"""Moderator desk sessions: a signed cookie naming the moderator's token, and CSRF tokens.
+
+The cookie is Starlette's `SessionMiddleware` (signed with itsdangerous, HttpOnly,
+SameSite=Lax, Secure unless turned off for local http, path `/desk` only, so the
+public API never sees it). It holds two things: the hash of the token the moderator
+signed in with, and the session's CSRF token. The hash is looked up on every request,
+so revoking or re-issuing a token ends its desk sessions at once; and the cookie is
+worth nothing without the server's secret, since it cannot be forged or altered.
+
+Lax rather than Strict: a moderator following a link to a comment from chat or mail
+arrives signed in. That is safe because no GET changes anything, and every request that
+does must carry the session's CSRF token (a form field or the `X-CSRF-Token` header),
+which another site can neither read nor guess.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+
+from moderation import moderators
+from moderation.config import Settings
+from moderation.errors import Forbidden, Unauthorized
+from moderation.moderators import Moderator
+
+COOKIE = "desk_session"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+_TOKEN = "token_hash"  # noqa: S105 (a session key name, not a secret)
+_CSRF = "csrf"
+
+
+def middleware(settings: Settings, path: str) -> Middleware:
+    """The session cookie for the desk mounted at `path`; the settings must hold a secret."""
+    assert settings.session_secret is not None
+    return Middleware(
+        SessionMiddleware,
+        secret_key=settings.session_secret.get_secret_value(),
+        session_cookie=COOKIE,
+        max_age=settings.session_max_age_seconds,
+        path=path,
+        same_site="lax",
+        https_only=settings.session_cookie_secure,
+    )
+
+
+async def sign_in(request: Request, token: str) -> Moderator | None:
+    """Start a session for the moderator holding `token`; None if it is unknown or revoked."""
+    token_hash = moderators.hash_token(token.strip())
+    async with request.state.pool.acquire() as conn:
+        moderator = await moderators.lookup(conn, token_hash)
+    if moderator is not None:
+        # A fresh session and CSRF token: nothing set before sign-in carries over.
+        request.session.clear()
+        request.session.update({_TOKEN: token_hash.hex(), _CSRF: secrets.token_urlsafe(32)})
+    return moderator
+
+
+def sign_out(request: Request) -> None:
+    request.session.clear()
+
+
+async def signed_in(request: Request) -> Moderator | None:
+    """The session's moderator, looked up again now; a revoked token ends the session."""
+    stored = request.session.get(_TOKEN)
+    if not isinstance(stored, str):
+        return None
+    try:
+        token_hash = bytes.fromhex(stored)
+    except ValueError:
+        return None
+    async with request.state.pool.acquire() as conn:
+        moderator = await moderators.lookup(conn, token_hash)
+    if moderator is None:
+        request.session.clear()
+    return moderator
+
+
+async def require_moderator(request: Request) -> Moderator:
+    """The signed-in moderator, or `Unauthorized` (pages turn it into the sign-in page)."""
+    moderator = await signed_in(request)
+    if moderator is None:
+        raise Unauthorized("sign in to the desk first", code="signed_out")
+    return moderator
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token, made on first use (the sign-in form needs one too)."""
+    token = request.session.get(_CSRF)
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        request.session[_CSRF] = token
+    return token
+
+
+def check_csrf(request: Request, supplied: str | None) -> None:
+    """`Forbidden` unless `supplied` is this session's CSRF token."""
+    expected = request.session.get(_CSRF)
+    if (
+        not isinstance(expected, str)
+        or not supplied
+        or not hmac.compare_digest(expected.encode(), supplied.encode())
+    ):
+        raise Forbidden(
+            "the request did not carry this session's CSRF token; reload the page",
+            field=CSRF_HEADER,
+            code="csrf_failed",
+        )
+
+
+def stored_secret(path: Path) -> str:
+    """The secret kept in `path`, made on first use and readable by its owner only.
+
+    For `moderation dev`: sessions then survive restarts of the local instance.
+    """
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        # Another process made it first: theirs is the secret.
+        return path.read_text().strip()
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secret)
+    return secret
