@@ -22,6 +22,7 @@ from moderation.sites import Site, SiteCache
 
 _MAX_COUNTED_ARTICLES = 100
 _MAX_ARTICLE_ID = 200
+_MAX_USER_AGENT = 512
 
 
 async def _site(request: Request) -> Site:
@@ -38,7 +39,9 @@ def _article(request: Request) -> str:
 
 def _client(request: Request) -> intake.Client:
     address = request.client.host if request.client else None
-    return intake.Client(address=address, user_agent=request.headers.get("user-agent"))
+    user_agent = request.headers.get("user-agent")
+    # Kept for spam scoring; no honest browser sends more than this.
+    return intake.Client(address, user_agent[:_MAX_USER_AGENT] if user_agent else None)
 
 
 def _idempotency_key(request: Request) -> str | None:
