@@ -1,0 +1,681 @@
+"""The reader widget: served small and cacheable, and driven in headless Chromium against
+`moderation dev` (the API, the demo page on its own origin, a real scoring worker).
+
+Pages other than the demo article come from a small server of the test's own, on an
+origin the demo site is told to allow (or, for one test, on one it does not), so every
+request the widget makes crosses origins to the real API and CORS is in play.
+"""
+
+from __future__ import annotations
+
+import gzip
+import html
+import re
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.async_api import Locator, Page, Request, Route, expect
+
+from moderation.web.demo import ARTICLE
+from moderation.web.widget import WIDGET
+from tests import browser as chromium
+from tests.browser import Stack, screenshot_path
+from tests.workers import wait_until
+
+# The shared browser fixtures, bound here so that pytest finds them for this module.
+browser, page, stack = chromium.browser, chromium.page, chromium.stack
+
+HOST = "moderation-comments"  # the element the widget inserts after its script tag
+HOTPINK = "rgb(255, 105, 180)"
+PURPLE = "rgb(128, 0, 128)"
+OFFLINE = "Could not reach the comment service"
+XSS_BODIES = [
+    "<script>window.__pwned=1</script>",
+    '<img src=x onerror="window.__pwned=1">',
+    "[click](javascript:window.__pwned=1)",
+    "javascript:window.__pwned=1",
+]
+XSS_NAME = '<b onmouseover="window.__pwned=1">Mallory</b>'
+
+
+@pytest.fixture(autouse=True, scope="module")
+def patient_assertions() -> Iterator[None]:
+    """Two shared cores run the API, the worker and Chromium here: give each assertion
+    more than Playwright's 5 s default before it fails, and put the default back after."""
+    expect.set_options(timeout=15_000)
+    yield
+    expect.set_options(timeout=None)
+
+
+def plural(n: int) -> str:
+    return f"{n} comment{'' if n == 1 else 's'}"
+
+
+@dataclass
+class Demo:
+    """The running stack, and its demo moderator's view of it through the moderation API."""
+
+    stack: Stack
+    moderator: httpx.AsyncClient
+    pages: _Pages
+
+    @property
+    def origin(self) -> str:
+        """The demo page's origin."""
+        parts = urlsplit(self.stack.demo_page)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def pages_origin(self) -> str:
+        return f"http://127.0.0.1:{self.pages.port}"
+
+    async def post(self, article: str, body: str, parent_id: int | None = None) -> int:
+        payload: dict[str, Any] = {"author": {"id": "api-poster", "name": "Ann"}, "body": body}
+        if parent_id is not None:
+            payload["parent_id"] = parent_id
+        response = await self.moderator.post(
+            f"/v1/sites/{self.stack.site}/articles/{article}/comments",
+            json=payload,
+            headers={"X-Site-Key": self.stack.key},
+        )
+        assert response.status_code == 202, response.text
+        return int(response.json()["id"])
+
+    async def status(self, comment_id: int) -> str:
+        response = await self.moderator.get(f"/v1/moderation/comments/{comment_id}")
+        assert response.status_code == 200, response.text
+        return str(response.json()["status"])
+
+    async def approve(self, *ids: int) -> None:
+        """Wait for the worker's decisions; approve whatever it did not approve itself."""
+        for comment_id in ids:
+
+            async def decided(comment_id: int = comment_id) -> bool:
+                return await self.status(comment_id) != "pending"
+
+            await wait_until(decided, 30, f"a decision on {comment_id}", [self.stack.process])
+            status = await self.status(comment_id)
+            if status != "approved":
+                response = await self.moderator.post(
+                    f"/v1/moderation/comments/{comment_id}/decision",
+                    json={"action": "approve", "expected_status": status},
+                )
+                assert response.status_code == 200, response.text
+
+    async def approved(self, article: str, *bodies: str) -> list[int]:
+        ids = [await self.post(article, body) for body in bodies]
+        await self.approve(*ids)
+        return ids
+
+    async def stored(self) -> int:
+        """Comments of the demo site in any status."""
+        response = await self.moderator.get("/v1/moderation/queues", params={"site": "demo"})
+        assert response.status_code == 200, response.text
+        counts = response.json()["counts"]
+        return sum(counts[s] for s in ("pending", "review", "approved", "rejected", "spam"))
+
+    async def policy(self, **changes: Any) -> dict[str, Any]:
+        """Change the demo site's settings; returns them as they were."""
+        url = f"/v1/moderation/sites/{self.stack.site}/settings"
+        before = (await self.moderator.get(url)).json()
+        if changes:
+            response = await self.moderator.put(url, json={**before, **changes})
+            assert response.status_code == 200, response.text
+        return dict(before)
+
+
+class _Pages(ThreadingHTTPServer):
+    """Serves the HTML registered for a path: pages of a news site on an origin of its own.
+
+    A real server rather than Playwright's route fulfilment: Chromium treats a fulfilled
+    page as public, and its local-network protection would then refuse the API on loopback.
+    """
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.html: dict[str, bytes] = {}
+        pages = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = pages.html.get(self.path)
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.end_headers()
+                self.wfile.write(body or b"not found")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+
+@pytest.fixture(scope="module")
+async def demo(stack: Stack) -> AsyncIterator[Demo]:
+    pages = _Pages()
+    thread = threading.Thread(target=pages.serve_forever, daemon=True)
+    thread.start()
+    headers = {"Authorization": f"Bearer {stack.token}"}
+    try:
+        async with httpx.AsyncClient(base_url=stack.api, headers=headers, timeout=10) as client:
+            found = Demo(stack, client, pages)
+            before = await found.policy()
+            # The test pages' origin joins the demo page's. The tests post many comments from
+            # one address within a minute; the rate limit has a test of its own.
+            await found.policy(
+                allowed_origins=[*before["allowed_origins"], found.pages_origin],
+                rate_per_author=0,
+                rate_per_address=0,
+            )
+            yield found
+    finally:
+        pages.shutdown()
+        pages.server_close()
+        thread.join()
+
+
+def widget(page: Page) -> Locator:
+    return page.locator(HOST)
+
+
+def serve(demo: Demo, path: str, content: str, foreign: bool = False) -> str:
+    """Serves a news page with `content` in its comments section; returns its URL, on an
+    origin the demo site allows unless `foreign` (same server, another host name)."""
+    demo.pages.html[path] = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<link rel="stylesheet" href="{demo.origin}/demo/gazette.css"></head>'
+        '<body><main class="story"><section class="comments"><h2>Comments</h2>'
+        f"{content}</section></main></body></html>"
+    ).encode()
+    origin = f"http://localhost:{demo.pages.port}" if foreign else demo.pages_origin
+    return origin + path
+
+
+def data_attributes(**values: str) -> str:
+    return " ".join(f'data-{k}="{html.escape(v)}"' for k, v in values.items())
+
+
+async def open_widget(
+    page: Page,
+    demo: Demo,
+    article: str,
+    foreign: bool = False,
+    **attributes: str,
+) -> None:
+    """A page embedding the widget for `article` with its script tag."""
+    tag = data_attributes(site=demo.stack.site, article=article, key=demo.stack.key, **attributes)
+    script = f'<script src="{demo.stack.api}/widget.js" {tag} async></script>'
+    await page.goto(serve(demo, f"/test/{article}", script, foreign))
+    await expect(widget(page).locator(".count")).to_be_visible()
+
+
+def is_post(request: Request) -> bool:
+    return request.method == "POST" and "/comments" in request.url
+
+
+async def post_through_widget(
+    page: Page,
+    body: str,
+    name: str = "Ann Reader",
+    scope: Locator | None = None,
+    button: str = "Post comment",
+) -> int:
+    form = scope or widget(page).locator(".post-form")
+    await form.get_by_label("Name").fill(name)
+    await form.locator("textarea").fill(body)
+    async with page.expect_response(lambda r: is_post(r.request)) as answer:
+        await form.get_by_role("button", name=button).click()
+    response = await answer.value
+    assert response.status == 202, await response.text()
+    return int((await response.json())["id"])
+
+
+def comment(page: Page, comment_id: int) -> Locator:
+    return widget(page).locator(f'article[data-id="{comment_id}"]')
+
+
+def new_article(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+# --- served script --------------------------------------------------------------------
+
+
+async def test_widget_script_is_small_cacheable_and_loadable_from_any_site(
+    app_client: httpx.AsyncClient,
+) -> None:
+    response = await app_client.get("/widget.js")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert response.headers["cross-origin-resource-policy"] == "cross-origin"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    # Small enough for every article page; the README states the size.
+    assert len(response.content) < 20_000
+    assert len(gzip.compress(response.content)) < 8_000
+
+    again = await app_client.get("/widget.js", headers={"If-None-Match": response.headers["etag"]})
+    assert again.status_code == 304
+
+
+def test_widget_never_turns_strings_into_markup_or_code() -> None:
+    source = WIDGET.read_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in source, sink
+    assert source.lstrip().startswith("/*")
+    assert "'use strict';" in source
+
+
+# --- in the browser -------------------------------------------------------------------
+
+
+async def test_a_reader_posts_a_comment_and_sees_it_once_the_worker_approves_it(
+    page: Page,
+    demo: Demo,
+) -> None:
+    thread = await demo.moderator.get(
+        f"/v1/sites/{demo.stack.site}/articles/{ARTICLE}/comments", params={"limit": 1}
+    )
+    before = thread.json()["article"]["approved_count"]
+    thread_requests: list[Request] = []
+    page.on("request", lambda r: thread_requests.append(r) if r.method == "GET" else None)
+    await page.goto(demo.stack.demo_page)
+    await expect(widget(page).locator(".count")).to_have_text(plural(before))
+
+    text = "Good to see the library funded. The bus route should stay too."
+    comment_id = await post_through_widget(page, text)
+    mine = comment(page, comment_id)
+    await expect(mine).to_contain_text("Awaiting moderation")
+    await expect(mine).to_contain_text(text)
+    await expect(widget(page).locator(".post-form textarea")).to_have_value("")
+
+    # The real worker approves it; the widget's own refresh shows it without a reload.
+    await expect(mine.locator(".badge")).to_have_count(0, timeout=30_000)
+    await expect(mine.locator(".author")).to_have_text("Ann Reader")
+    await expect(widget(page).locator(".count")).to_have_text(plural(before + 1))
+    assert await demo.status(comment_id) == "approved"
+    # The refreshes revalidated the thread with its ETag rather than fetching it whole.
+    sent = [await r.all_headers() for r in thread_requests if "/comments?" in r.url]
+    assert any("if-none-match" in headers for headers in sent[1:]), sent
+
+    await page.reload()
+    await expect(mine.locator(".body")).to_have_text(text)
+    await expect(mine.locator(".badge")).to_have_count(0)
+    # The name is remembered for the next comment.
+    await expect(widget(page).locator(".post-form").get_by_label("Name")).to_have_value(
+        "Ann Reader"
+    )
+    await page.screenshot(path=screenshot_path("demo-page"), full_page=True)
+
+    await page.set_viewport_size({"width": 375, "height": 812})
+    await expect(mine).to_be_visible()
+    # Readable at phone width: nothing pushes the page sideways.
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 375
+    await page.screenshot(path=screenshot_path("demo-page-phone"), full_page=True)
+
+
+async def test_own_comment_stays_awaiting_moderation_across_a_reload_until_approved(
+    page: Page,
+    demo: Demo,
+) -> None:
+    await demo.policy(premod="all")
+    try:
+        article = new_article("held")
+        await open_widget(page, demo, article, refresh="0")
+        comment_id = await post_through_widget(page, "A careful point about the budget.")
+        await wait_until(
+            lambda: _is(demo, comment_id, "review"), 30, "the hold", [demo.stack.process]
+        )
+        await page.reload()
+        await expect(comment(page, comment_id)).to_contain_text("Awaiting moderation")
+        await expect(widget(page).locator(".count")).to_have_text(plural(0))
+
+        await demo.approve(comment_id)
+        await page.reload()
+        await expect(comment(page, comment_id).locator(".badge")).to_have_count(0)
+        await expect(widget(page).locator(".count")).to_have_text(plural(1))
+    finally:
+        await demo.policy(premod="off")
+
+
+async def _is(demo: Demo, comment_id: int, status: str) -> bool:
+    return await demo.status(comment_id) == status
+
+
+async def test_markup_in_comments_and_names_renders_as_inert_text(
+    page: Page,
+    demo: Demo,
+) -> None:
+    article = new_article("xss")
+    await open_widget(page, demo, article, refresh="0")
+    ids = [await post_through_widget(page, body, name=XSS_NAME) for body in XSS_BODIES]
+    await demo.approve(*ids)
+
+    await page.reload()
+    for comment_id, body in zip(ids, XSS_BODIES, strict=True):
+        await expect(comment(page, comment_id).locator(".body")).to_have_text(body)
+        await expect(comment(page, comment_id).locator(".author")).to_have_text(XSS_NAME)
+    await comment(page, ids[0]).locator(".author").hover()
+    found = await page.evaluate(
+        """host => {
+            const root = document.querySelector(host).shadowRoot;
+            const live = root.querySelectorAll(
+                'img, script, iframe, b, a, [onerror], [onmouseover], [href]');
+            return {live: live.length, pwned: typeof window.__pwned};
+        }""",
+        HOST,
+    )
+    assert found == {"live": 0, "pwned": "undefined"}
+
+
+async def test_a_page_on_a_foreign_origin_can_neither_read_nor_post(
+    page: Page,
+    demo: Demo,
+) -> None:
+    article = new_article("foreign")
+    await open_widget(page, demo, article, foreign=True)
+    # Reading: the API answers without CORS headers, so the browser withholds the thread.
+    await expect(widget(page).locator(".status")).to_contain_text(OFFLINE)
+    before = await demo.stored()
+
+    form = widget(page).locator(".post-form")
+    await form.get_by_label("Name").fill("Eve")
+    await form.locator("textarea").fill("Posted from a site that is not allowed.")
+    await form.get_by_role("button", name="Post comment").click()
+    await expect(form.locator(".msg")).to_contain_text(OFFLINE)
+    await expect(form.locator(".msg")).to_have_class("msg error")
+
+    assert await demo.stored() == before
+    # The same request from an allowed origin goes through: the origin made the difference.
+    allowed = await demo.moderator.options(
+        f"/v1/sites/{demo.stack.site}/articles/{article}/comments",
+        headers={"Origin": demo.origin, "Access-Control-Request-Method": "POST"},
+    )
+    assert allowed.status_code == 204
+
+
+HOST_STYLES = """() => {
+    const props = ['font-family', 'font-size', 'color', 'background-color', 'border-top-style',
+                   'line-height', 'text-transform', 'letter-spacing', 'margin-top'];
+    const out = {};
+    for (const selector of ['body', '.subscribe', '.story p', '#comments-title', '.comments']) {
+        const style = getComputedStyle(document.querySelector(selector));
+        out[selector] = props.map(p => style.getPropertyValue(p));
+    }
+    return out;
+}"""
+
+WIDGET_STYLES = """host => {
+    const root = document.querySelector(host).shadowRoot;
+    const read = (selector, props) => {
+        const style = getComputedStyle(root.querySelector(selector));
+        return Object.fromEntries(props.map(p => [p, style.getPropertyValue(p)]));
+    };
+    return {
+        button: read('.post-form button[type=submit]',
+                     ['background-color', 'border-top-style', 'font-size', 'font-family']),
+        count: read('.count', ['color', 'text-transform', 'letter-spacing', 'font-family']),
+        textarea: read('.post-form textarea', ['border-top-color', 'font-family']),
+        list: read('.threads', ['list-style-type', 'margin-left']),
+    };
+}"""
+
+
+async def test_host_page_styles_and_widget_styles_stay_apart(
+    page: Page,
+    demo: Demo,
+) -> None:
+    # The demo page as it looks without the widget is the baseline.
+    async def refuse(route: Route) -> None:
+        await route.abort()
+
+    await page.route("**/widget.js", refuse)
+    await page.goto(demo.stack.demo_page)
+    baseline = await page.evaluate(HOST_STYLES)
+    globals_before = await page.evaluate("Object.keys(window).sort()")
+    assert baseline[".subscribe"][3] == HOTPINK
+
+    await page.unroute("**/widget.js", refuse)
+    await page.goto(demo.stack.demo_page)
+    await expect(widget(page).locator(".count")).to_contain_text(re.compile(r"\d+ comment"))
+    assert await page.evaluate(HOST_STYLES) == baseline
+    assert await page.evaluate("Object.keys(window).sort()") == globals_before
+
+    inside = await page.evaluate(WIDGET_STYLES, HOST)
+    assert inside["button"]["background-color"] != HOTPINK
+    assert inside["button"]["border-top-style"] == "solid"
+    assert inside["button"]["font-size"] == "14px"
+    assert "Georgia" not in inside["button"]["font-family"]
+    assert inside["count"]["color"] != PURPLE
+    assert inside["count"]["text-transform"] == "none"
+    assert inside["count"]["letter-spacing"] == "normal"
+    assert "Comic Sans" not in inside["textarea"]["font-family"]
+    assert inside["textarea"]["border-top-color"] != "rgb(255, 0, 0)"
+    assert inside["list"] == {"list-style-type": "none", "margin-left": "0px"}
+
+
+async def test_reply_shows_awaiting_moderation_under_its_parent_and_report_is_recorded(
+    page: Page,
+    demo: Demo,
+) -> None:
+    article = new_article("reply")
+    [parent] = await demo.approved(article, "The riverside bus route matters to many of us.")
+    await open_widget(page, demo, article, refresh="0")
+    parent_item = comment(page, parent)
+
+    await parent_item.get_by_role("button", name="Reply").click()
+    reply_form = parent_item.locator(".reply-form")
+    await expect(reply_form.locator("textarea")).to_be_focused()
+    reply_id = await post_through_widget(
+        page, "Agreed, it should stay.", name="Ben", scope=reply_form, button="Post reply"
+    )
+    nested = widget(page).locator(
+        f'li:has(> article[data-id="{parent}"]) > ol.replies > li > article[data-id="{reply_id}"]'
+    )
+    await expect(nested).to_contain_text("Awaiting moderation")
+    await expect(nested).to_contain_text("Agreed, it should stay.")
+    await expect(reply_form).to_have_count(0)
+
+    await parent_item.get_by_role("button", name="Report").click()
+    await parent_item.get_by_label("Spam or advertising").check()
+    async with page.expect_response(lambda r: "/reports" in r.url) as answer:
+        await parent_item.get_by_role("button", name="Send report").click()
+    assert (await answer.value).status == 202
+    await expect(parent_item).to_contain_text("Thanks for the report")
+    await expect(parent_item.get_by_role("button", name="Reported")).to_be_disabled()
+
+    reported = await demo.moderator.get(
+        "/v1/moderation/queues/reported", params={"site": demo.stack.site, "article": article}
+    )
+    assert [item["id"] for item in reported.json()["items"]] == [parent]
+
+    # Once the worker approves the reply it shows in place, no longer pending; the report
+    # is remembered in this browser.
+    await demo.approve(reply_id)
+    await page.reload()
+    await expect(nested.locator(".body")).to_have_text("Agreed, it should stay.")
+    await expect(nested.locator(".badge")).to_have_count(0)
+    await expect(parent_item.get_by_role("button", name="Reported")).to_be_disabled()
+
+
+async def test_removed_comment_shows_as_a_placeholder_with_its_replies(
+    page: Page,
+    demo: Demo,
+) -> None:
+    article = new_article("removed")
+    [parent] = await demo.approved(article, "The first comment on the budget.")
+    reply = await demo.post(article, "A reply that stays.", parent_id=parent)
+    await demo.approve(reply)
+    rejected = await demo.moderator.post(
+        f"/v1/moderation/comments/{parent}/decision",
+        json={"action": "reject", "expected_status": "approved"},
+    )
+    assert rejected.status_code == 200, rejected.text
+
+    await open_widget(page, demo, article, refresh="0")
+    placeholder = comment(page, parent)
+    await expect(placeholder.locator(".body")).to_have_text("[removed]")
+    await expect(placeholder.get_by_role("button")).to_have_count(0)
+    await expect(comment(page, reply).locator(".body")).to_have_text("A reply that stays.")
+
+
+async def test_sort_switch_and_load_more_page_through_threads(
+    page: Page,
+    demo: Demo,
+) -> None:
+    article = new_article("paging")
+    bodies = [f"Comment number {n} on the budget." for n in range(1, 6)]
+    await demo.approved(article, *bodies)
+    await open_widget(page, demo, article, refresh="0", **{"page-size": "2"})
+    shown = widget(page).locator("ol.threads > li > article .body")
+    more = widget(page).get_by_role("button", name="Load more comments")
+
+    await expect(widget(page).locator(".count")).to_have_text(plural(5))
+    await expect(shown).to_have_text(bodies[::-1][:2])
+    await more.click()
+    await expect(shown).to_have_text(bodies[::-1][:4])
+    await more.click()
+    await expect(shown).to_have_text(bodies[::-1])
+    await expect(more).to_be_hidden()
+
+    oldest = widget(page).get_by_role("button", name="Oldest")
+    await oldest.click()
+    await expect(oldest).to_have_attribute("aria-pressed", "true")
+    await expect(shown).to_have_text(bodies[:2])
+    await more.click()
+    await expect(shown).to_have_text(bodies[:4])
+
+
+async def test_a_double_click_or_a_retry_after_a_lost_answer_stores_one_comment(
+    page: Page,
+    demo: Demo,
+) -> None:
+    article = new_article("once")
+    await open_widget(page, demo, article, refresh="0")
+    form = widget(page).locator(".post-form")
+    before = await demo.stored()
+
+    await form.get_by_label("Name").fill("Ann")
+    await form.locator("textarea").fill("Posted with a double click.")
+    await form.get_by_role("button", name="Post comment").dblclick()
+    await expect(widget(page).locator(".pending")).to_have_count(1)
+    assert await demo.stored() == before + 1
+
+    # The comment reaches the API, but the answer is lost on the way back.
+    keys: list[str | None] = []
+
+    async def lose_first_answer(route: Route) -> None:
+        keys.append(await route.request.header_value("idempotency-key"))
+        if len(keys) == 1:
+            await route.fetch()
+            await route.abort()
+        else:
+            await route.continue_()
+
+    await page.route(f"{demo.stack.api}/v1/sites/*/articles/*/comments", lose_first_answer)
+    await form.locator("textarea").fill("Posted once, answered on the retry.")
+    await form.get_by_role("button", name="Post comment").click()
+    await expect(form.locator(".msg")).to_contain_text(OFFLINE)
+    await form.get_by_role("button", name="Post comment").click()
+    await expect(form.locator(".msg")).to_contain_text("awaiting moderation")
+    await expect(widget(page).locator(".pending")).to_have_count(2)
+    assert keys[0] is not None
+    assert keys == [keys[0], keys[0]]
+    assert await demo.stored() == before + 2
+
+
+async def test_rate_limit_tells_the_reader_how_long_to_wait(
+    page: Page,
+    demo: Demo,
+) -> None:
+    await demo.policy(rate_per_author=1, rate_per_address=0)
+    try:
+        await open_widget(page, demo, new_article("rate"), refresh="0")
+        await post_through_widget(page, "The first comment is fine.")
+        form = widget(page).locator(".post-form")
+        await form.locator("textarea").fill("The second one comes too soon.")
+        await form.get_by_role("button", name="Post comment").click()
+        await expect(form.locator(".msg")).to_have_text(
+            re.compile(r"^Too many comments in a short time: please wait \d+ s and try again\.$")
+        )
+    finally:
+        await demo.policy(rate_per_author=0, rate_per_address=0)
+
+
+async def test_a_closed_article_shows_its_thread_without_forms(
+    page: Page,
+    demo: Demo,
+) -> None:
+    article = new_article("closed")
+    [comment_id] = await demo.approved(article, "Said before the article closed.")
+    closing = await demo.moderator.put(
+        f"/v1/moderation/sites/{demo.stack.site}/articles/{article}", json={"open": False}
+    )
+    assert closing.status_code == 200, closing.text
+
+    await open_widget(page, demo, article, refresh="0")
+    await expect(widget(page).locator(".closed")).to_have_text(
+        "Comments are closed on this article."
+    )
+    await expect(widget(page).locator(".post-form")).to_be_hidden()
+    await expect(comment(page, comment_id).locator(".body")).to_have_text(
+        "Said before the article closed."
+    )
+    await expect(comment(page, comment_id).get_by_role("button", name="Reply")).to_have_count(0)
+    await expect(comment(page, comment_id).get_by_role("button", name="Report")).to_be_visible()
+
+
+async def test_comments_carry_the_sites_author_id_or_one_kept_per_browser(
+    page: Page,
+    demo: Demo,
+) -> None:
+    article = new_article("authors")
+    await open_widget(page, demo, article, refresh="0")
+    first = await post_through_widget(page, "An anonymous reader writes.")
+    await page.reload()
+    second = await post_through_widget(page, "The same reader, after a reload.")
+
+    async def author(comment_id: int) -> str:
+        response = await demo.moderator.get(f"/v1/moderation/comments/{comment_id}")
+        return str(response.json()["author"]["external_id"])
+
+    anonymous = await author(first)
+    assert anonymous.startswith("anon-")
+    assert await author(second) == anonymous
+
+    await open_widget(page, demo, article, refresh="0", **{"author-id": "site-user-42"})
+    signed_in = await post_through_widget(page, "A signed-in reader writes.")
+    assert await author(signed_in) == "site-user-42"
+
+
+async def test_containers_on_a_page_each_show_their_own_article(
+    page: Page,
+    demo: Demo,
+) -> None:
+    first, second = new_article("box"), new_article("box")
+    await demo.approved(first, "Only on the first article.")
+    boxes = "".join(
+        f"<div data-moderation-comments {data_attributes(article=a)}></div>"
+        for a in (first, second)
+    )
+    # The script tag names no article: it only loads the widget and gives site and key.
+    tag = data_attributes(site=demo.stack.site, key=demo.stack.key, refresh="0")
+    script = f'<script src="{demo.stack.api}/widget.js" {tag} async></script>'
+    await page.goto(serve(demo, "/test/boxes", boxes + script))
+    counts = page.locator("[data-moderation-comments] .count")
+    await expect(counts).to_have_text([plural(1), plural(0)])
+    await expect(page.locator("[data-moderation-comments]").first).to_contain_text(
+        "Only on the first article."
+    )
