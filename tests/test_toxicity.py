@@ -11,7 +11,13 @@ import pytest
 import torch
 
 from moderation.models import open_detoxify
-from moderation.scoring.toxicity import ModelBroken, ModelMissing, ToxicityModel, require_model
+from moderation.scoring.toxicity import (
+    ModelBroken,
+    ModelMissing,
+    ToxicityModel,
+    micro_batches,
+    require_model,
+)
 from tests.tiny_model import PLANTED_LABELS, PLANTED_WORD, WORDS, make_tiny_checkpoint
 
 LABELS = ("toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack")
@@ -158,3 +164,19 @@ def test_corrupt_checkpoint_is_reported_as_broken(models_dir: Path, tmp_path: Pa
 
     with pytest.raises(ModelBroken, match="does not load"):
         ToxicityModel.load(tmp_path, "original")
+
+
+def test_micro_batches_fill_a_token_budget_shortest_first() -> None:
+    lengths = [10, 500, 40, 12, 700, 30, 11, 90]
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+
+    batches = list(micro_batches(order, lengths, 32, 128))
+
+    assert [[lengths[i] for i in batch] for batch in batches] == [
+        [10, 11, 12, 30],
+        [40],
+        [90],
+        [500],
+        [700],
+    ]
+    assert next(micro_batches(order, lengths, 3, 10_000)) == order[:3]

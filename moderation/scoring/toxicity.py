@@ -9,7 +9,7 @@ are detoxify's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,14 @@ import torch
 from moderation.errors import Unavailable
 from moderation.models import ENTRY_FILES, PUBLISHED, Manifest, open_detoxify
 
-# Tuned with bench/toxicity_speed.py (bert-base, 2 CPU cores, claims of 32): per token,
-# batches of 4 and 8 run equally fast and 4 pads a quarter less; batches of 1 or 2 run
-# several times slower per token, and 16 pads a long comment's neighbours again.
-DEFAULT_BATCH_SIZE = 4
+# Tuned with bench/scoring_bench.py (bert-base, 2 CPU cores): the model runs near its
+# best speed per token once a forward pass holds about 512 tokens, padding included, and
+# several times slower per token far below that. A fixed count (4) leaves short comments
+# (20-40 tokens) in passes of 100 tokens and gives a 512-token one company it does not
+# need; so a micro-batch takes comments, shortest first, while count x longest fits the
+# budget, and at most DEFAULT_BATCH_SIZE of them.
+DEFAULT_TOKEN_BUDGET = 512
+DEFAULT_BATCH_SIZE = 32
 
 
 class ModelMissing(Unavailable):
@@ -40,13 +44,18 @@ class ToxicityModel:
     """A loaded detoxify model: its name, version, labels and the languages it covers."""
 
     def __init__(
-        self, detoxify: Any, manifest: Manifest, batch_size: int = DEFAULT_BATCH_SIZE
+        self,
+        detoxify: Any,
+        manifest: Manifest,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        token_budget: int = DEFAULT_TOKEN_BUDGET,
     ) -> None:
         self.name = manifest.name
         self.version = manifest.version
         self.labels: tuple[str, ...] = tuple(detoxify.class_names)
         self.languages = frozenset(manifest.languages)
         self.batch_size = batch_size
+        self.token_budget = token_budget
         self._detoxify = detoxify
 
     @classmethod
@@ -78,8 +87,7 @@ class ToxicityModel:
         order = sorted(range(len(texts)), key=lengths.__getitem__)
         results: list[dict[str, float]] = [{} for _ in texts]
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start : start + self.batch_size]
+            for batch in micro_batches(order, lengths, self.batch_size, self.token_budget):
                 scores = self._detoxify.predict([texts[index] for index in batch])
                 for column, index in enumerate(batch):
                     results[index] = {label: _score(scores[label], column) for label in self.labels}
@@ -91,6 +99,22 @@ class ToxicityModel:
             return []
         encoded = self._detoxify.tokenizer(list(texts), truncation=True)
         return [len(ids) for ids in encoded["input_ids"]]
+
+
+def micro_batches(
+    order: list[int], lengths: list[int], most: int, budget: int
+) -> Iterator[list[int]]:
+    """`order` (indices by ascending length) cut into runs of at most `most` comments
+    whose padded size, count x the last (longest) one's length, stays within `budget`;
+    a comment longer than the budget runs alone."""
+    batch: list[int] = []
+    for index in order:
+        if batch and (len(batch) == most or (len(batch) + 1) * lengths[index] > budget):
+            yield batch
+            batch = []
+        batch.append(index)
+    if batch:
+        yield batch
 
 
 def require_model(models_dir: Path, name: str) -> Path:

@@ -1,0 +1,169 @@
+"""What bench/scoring_bench.py measures against the running service: a burst of POSTs
+until every comment is decided, and POST-to-decision times at a steady arrival rate.
+
+Times come from PostgreSQL (`created_at` is stamped by the INSERT, `decided_at` by the
+transaction that writes the decision) and from this process's clock, the same machine's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import httpx
+
+from moderation.sites import Site
+
+_POLL_SECONDS = 0.2
+
+
+@dataclass
+class Poster:
+    """Posts comments as a site's widget does, each from a reader and address of its own
+    (X-Forwarded-For, which uvicorn trusts from 127.0.0.1), so that the spam signals see
+    ordinary readers rather than one address posting hundreds of comments."""
+
+    client: httpx.AsyncClient
+    site: Site
+    run: str
+
+    async def post(self, article: str, number: int, body: str) -> int:
+        address = f"10.{number // 65536 % 256}.{number // 256 % 256}.{number % 256}"
+        response = await self.client.post(
+            f"/v1/sites/{self.site.slug}/articles/{article}/comments",
+            json={
+                "author": {"id": f"{self.run}-{number}", "name": f"Reader {number}"},
+                "body": body,
+            },
+            headers={"X-Site-Key": self.site.widget_key, "X-Forwarded-For": address},
+        )
+        if response.status_code != 202:
+            raise RuntimeError(f"POST answered {response.status_code}: {response.text[:300]}")
+        comment_id: int = response.json()["id"]
+        return comment_id
+
+
+@dataclass
+class Burst:
+    ids: list[int]
+    seconds: float  # from the first POST to the last decision
+    posting_seconds: float  # from the first POST to the last 202
+    decided: bool  # False: the wait timed out with comments still pending
+
+
+@dataclass
+class Steady:
+    rate: float
+    seconds: float
+    latencies: list[float]  # POST (created_at) to decision, seconds, in posting order
+    pending: int  # still pending when the wait gave up
+    post_ms: list[float] = field(default_factory=list)  # the POSTs' own response times
+    claims: list[int] = field(default_factory=list)  # comments per batch the worker scored
+
+    def percentile(self, share: float) -> float:
+        return percentile(self.latencies, share)
+
+
+async def burst(
+    poster: Poster,
+    conn: asyncpg.Connection,
+    article: str,
+    texts: Sequence[str],
+    connections: int,
+    give_up_after: float,
+) -> Burst:
+    """POST every text at once (at most `connections` in flight), then wait for decisions."""
+    gate = asyncio.Semaphore(connections)
+
+    async def one(number: int, text: str) -> int:
+        async with gate:
+            return await poster.post(article, number, text)
+
+    started = time.time()
+    ids = list(await asyncio.gather(*(one(n, text) for n, text in enumerate(texts))))
+    posted = time.time() - started
+    last = await wait_decided(conn, ids, give_up_after)
+    end = last.timestamp() if last else time.time()
+    return Burst(ids, end - started, posted, last is not None)
+
+
+async def steady(
+    poster: Poster,
+    conn: asyncpg.Connection,
+    article: str,
+    texts: Sequence[str],
+    rate: float,
+    give_up_after: float,
+) -> tuple[Steady, list[int]]:
+    """POST text i at i / rate seconds (on schedule, however slow an answer), then wait."""
+    post_ms: list[float] = []
+
+    async def one(number: int, text: str) -> int:
+        sent = time.perf_counter()
+        comment_id = await poster.post(article, number, text)
+        post_ms.append((time.perf_counter() - sent) * 1000)
+        return comment_id
+
+    started = time.monotonic()
+    tasks: list[asyncio.Task[int]] = []
+    for number, text in enumerate(texts):
+        await asyncio.sleep(max(0.0, started + number / rate - time.monotonic()))
+        tasks.append(asyncio.create_task(one(number, text)))
+    ids = list(await asyncio.gather(*tasks))
+    seconds = time.monotonic() - started
+    await wait_decided(conn, ids, give_up_after)
+    rows = await conn.fetch(
+        "SELECT id, extract(epoch FROM decided_at - created_at)::float8 AS latency "
+        "FROM comments WHERE id = ANY($1::bigint[]) AND status <> 'pending' ORDER BY id",
+        ids,
+    )
+    latencies = [row["latency"] for row in rows]
+    return Steady(rate, seconds, latencies, len(ids) - len(rows), post_ms), ids
+
+
+async def wait_decided(
+    conn: asyncpg.Connection, ids: Sequence[int], give_up_after: float
+) -> datetime | None:
+    """When the last of `ids` was decided; None if any is pending after `give_up_after` s."""
+    deadline = time.monotonic() + give_up_after
+    while True:
+        row = await conn.fetchrow(
+            "SELECT count(*) FILTER (WHERE status = 'pending') AS pending, "
+            "max(decided_at) AS last FROM comments WHERE id = ANY($1::bigint[])",
+            list(ids),
+        )
+        assert row is not None
+        if row["pending"] == 0:
+            last: datetime = row["last"]
+            return last
+        if time.monotonic() > deadline:
+            return None
+        await asyncio.sleep(_POLL_SECONDS)
+
+
+async def stored(conn: asyncpg.Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
+    """What the worker wrote for each comment, in the order of `ids`."""
+    rows = await conn.fetch(
+        "SELECT id, status, language, model, scores FROM comments WHERE id = ANY($1::bigint[])",
+        list(ids),
+    )
+    by_id = {row["id"]: dict(row) for row in rows}
+    return [by_id[i] for i in ids]
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """Nearest-rank percentile: a value that was measured, not an interpolation."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
