@@ -87,6 +87,35 @@ async def test_openapi_describes_every_route(app_client: httpx.AsyncClient) -> N
             assert operation["responses"], (method, path)
 
 
+def references(node: object) -> Iterator[str]:
+    if isinstance(node, dict):
+        if isinstance(node.get("$ref"), str):
+            yield node["$ref"]
+        for value in node.values():
+            yield from references(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from references(value)
+
+
+async def test_openapi_request_bodies_are_the_validating_models(
+    app_client: httpx.AsyncClient,
+) -> None:
+    document = (await app_client.get("/openapi.json")).json()
+    components = document["components"]["schemas"]
+    refs = set(references(document))
+    assert "#/components/schemas/CommentIn" in refs
+    for ref in refs:
+        assert ref.removeprefix("#/components/schemas/") in components, ref
+    intake = document["paths"]["/v1/sites/{site}/articles/{article}/comments"]["post"]
+    body = intake["requestBody"]["content"]["application/json"]["schema"]
+    comment = components[body["$ref"].rsplit("/", 1)[1]]
+    assert set(comment["required"]) == {"author", "body"}
+    assert comment["additionalProperties"] is False
+    decision = components["BulkIn"]["properties"]["decisions"]
+    assert decision["maxItems"] == 200
+
+
 async def test_unknown_routes_and_methods_answer_in_the_error_shape(
     app_client: httpx.AsyncClient,
 ) -> None:

@@ -40,14 +40,7 @@ async def author_status(request: Request) -> Response:
     requestBody:
       content:
         application/json:
-          schema:
-            type: object
-            required: [status]
-            properties:
-              status: {type: string, enum: [normal, trusted, premod, banned]}
-              until: {type: string, format: date-time}
-              reason: {type: string}
-              reject_open: {type: boolean}
+          schema: {$ref: '#/components/schemas/AuthorStatusIn'}
     responses:
       200: {description: "`{id, previous_status, status, until, rejected_comments}`"}
       401: {description: Missing, wrong or revoked token}

@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
+from moderation.authors import AuthorStatusIn
+from moderation.decisions import BulkIn, DecisionIn
+from moderation.intake import CommentIn
 from moderation.responses import JSONResponse
+from moderation.routes.public import ReportIn
+from moderation.routes.site_admin import ArticleIn
+from moderation.sites import SiteDocument
+
+# Request bodies are described by the very models that validate them; a route's
+# docstring names one as `schema: {$ref: '#/components/schemas/CommentIn'}`.
+PAYLOADS: tuple[type[BaseModel], ...] = (
+    ArticleIn,
+    AuthorStatusIn,
+    BulkIn,
+    CommentIn,
+    DecisionIn,
+    ReportIn,
+    SiteDocument,
+)
+
+
+def payload_schemas() -> dict[str, Any]:
+    _, document = models_json_schema(
+        [(model, "validation") for model in PAYLOADS],
+        ref_template="#/components/schemas/{model}",
+    )
+    return dict(document["$defs"])
+
 
 schemas = SchemaGenerator(
     {
@@ -15,6 +46,7 @@ schemas = SchemaGenerator(
         "info": {"title": "Comment moderation API", "version": "1"},
         "components": {
             "schemas": {
+                **payload_schemas(),
                 "Error": {
                     "type": "object",
                     "properties": {
@@ -27,7 +59,7 @@ schemas = SchemaGenerator(
                             },
                         }
                     },
-                }
+                },
             }
         },
     }

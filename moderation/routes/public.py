@@ -64,16 +64,7 @@ async def post_comment(request: Request) -> Response:
     requestBody:
       content:
         application/json:
-          schema:
-            type: object
-            required: [author, body]
-            properties:
-              author:
-                type: object
-                required: [name]
-                properties: {id: {type: string}, name: {type: string}}
-              body: {type: string}
-              parent_id: {type: integer}
+          schema: {$ref: '#/components/schemas/CommentIn'}
     responses:
       202: {description: "Accepted: `{id, status: pending}`"}
       401: {description: Missing or wrong site key}
@@ -178,7 +169,7 @@ async def post_report(request: Request) -> Response:
     requestBody:
       content:
         application/json:
-          schema: {type: object, required: [reason], properties: {reason: {type: string}}}
+          schema: {$ref: '#/components/schemas/ReportIn'}
     responses:
       202: {description: "Recorded (a repeat report from the same address counts once)"}
       401: {description: Missing or wrong site key}

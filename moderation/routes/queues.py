@@ -127,13 +127,7 @@ async def decide_one(request: Request) -> Response:
     requestBody:
       content:
         application/json:
-          schema:
-            type: object
-            required: [action, expected_status]
-            properties:
-              action: {type: string, enum: [approve, reject, spam, restore]}
-              expected_status: {type: string, enum: [pending, review, approved, rejected, spam]}
-              reason: {type: string}
+          schema: {$ref: '#/components/schemas/DecisionIn'}
     responses:
       200: {description: "`{id, outcome: applied, status}`"}
       401: {description: Missing, wrong or revoked token}
@@ -171,21 +165,7 @@ async def decide_many(request: Request) -> Response:
     requestBody:
       content:
         application/json:
-          schema:
-            type: object
-            required: [decisions]
-            properties:
-              decisions:
-                type: array
-                maxItems: 200
-                items:
-                  type: object
-                  required: [id, action, expected_status]
-                  properties:
-                    id: {type: integer}
-                    action: {type: string, enum: [approve, reject, spam, restore]}
-                    expected_status: {type: string}
-                    reason: {type: string}
+          schema: {$ref: '#/components/schemas/BulkIn'}
     responses:
       200: {description: "`{results: [{id, outcome: applied|conflict|invalid|not_found, status}]}`"}
       401: {description: Missing, wrong or revoked token}

@@ -42,7 +42,7 @@ async def put_settings(request: Request) -> Response:
     requestBody:
       content:
         application/json:
-          schema: {type: object}
+          schema: {$ref: '#/components/schemas/SiteDocument'}
     responses:
       200: {description: The settings now in effect}
       401: {description: Missing, wrong or revoked token}
@@ -70,7 +70,7 @@ async def put_article(request: Request) -> Response:
     requestBody:
       content:
         application/json:
-          schema: {type: object, required: [open], properties: {open: {type: boolean}}}
+          schema: {$ref: '#/components/schemas/ArticleIn'}
     responses:
       200: {description: "`{id, open}`"}
       401: {description: Missing, wrong or revoked token}

@@ -87,21 +87,7 @@ async def decide(request: Request) -> Response:
     requestBody:
       content:
         application/json:
-          schema:
-            type: object
-            required: [decisions]
-            properties:
-              decisions:
-                type: array
-                maxItems: 200
-                items:
-                  type: object
-                  required: [id, action, expected_status]
-                  properties:
-                    id: {type: integer}
-                    action: {type: string, enum: [approve, reject, spam, restore]}
-                    expected_status: {type: string}
-                    reason: {type: string}
+          schema: {$ref: '#/components/schemas/BulkIn'}
     responses:
       200: {description: "`{results: [{id, outcome: applied|conflict|invalid|not_found, status}]}`"}
       401: {description: Not signed in to the desk}
