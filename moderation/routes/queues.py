@@ -9,7 +9,7 @@ from starlette.routing import Route
 from moderation import decisions, queues
 from moderation.db import queues as queue_queries
 from moderation.errors import Conflict, NotFound, ValidationFailed
-from moderation.moderators import authenticate
+from moderation.moderators import Moderator, authenticate
 from moderation.payloads import read_payload
 from moderation.responses import JSONResponse
 from moderation.routes.access import moderator_and_site
@@ -171,7 +171,11 @@ async def decide_many(request: Request) -> Response:
       401: {description: Missing, wrong or revoked token}
       422: {description: Invalid body}
     """
-    moderator = await authenticate(request)
+    return await apply_bulk(request, await authenticate(request))
+
+
+async def apply_bulk(request: Request, moderator: Moderator) -> Response:
+    """The request's decisions applied as `moderator`: the API's and the desk's bulk answer."""
     bulk = await read_payload(request, decisions.BulkIn)
     async with request.state.pool.acquire() as conn:
         outcomes = await decisions.decide(conn, moderator, bulk.decisions)

@@ -11,14 +11,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from moderation import decisions, queues
+from moderation import queues
 from moderation.db import queues as queue_queries
 from moderation.errors import NotFound
-from moderation.payloads import read_payload
 from moderation.responses import JSONResponse
 from moderation.routes.access import site_of
 from moderation.routes.events import site_feed
 from moderation.routes.params import path_id
+from moderation.routes.queues import apply_bulk
 from moderation.web.desk import sessions
 
 _PAGE = 25
@@ -96,10 +96,7 @@ async def decide(request: Request) -> Response:
     """
     moderator = await sessions.require_moderator(request)
     sessions.check_csrf(request, request.headers.get(sessions.CSRF_HEADER))
-    bulk = await read_payload(request, decisions.BulkIn)
-    async with request.state.pool.acquire() as conn:
-        outcomes = await decisions.decide(conn, moderator, bulk.decisions)
-    return JSONResponse({"results": [outcome.as_dict() for outcome in outcomes]})
+    return await apply_bulk(request, moderator)
 
 
 async def feed(request: Request) -> Response:
