@@ -167,15 +167,28 @@ def _maps(pid: int) -> str:
         return ""
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User plus system CPU time of the processes, from /proc (0 for one that is gone)."""
-    ticks = 0
+def cpu_ticks(pids: list[int]) -> dict[int, int]:
+    """User plus system CPU ticks of each process still there, from /proc."""
+    ticks = {}
     for pid in pids:
         with contextlib.suppress(OSError):
             # Fields after the command name, which may itself hold spaces or parentheses.
             fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / _CLOCK_TICKS
+            ticks[pid] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time of the processes (0 for one that is gone)."""
+    return sum(cpu_ticks(pids).values()) / _CLOCK_TICKS
+
+
+def cpu_seconds_since(before: dict[int, int], pids: list[int]) -> float:
+    """CPU time `pids` spent since `before` was taken. A process started meanwhile counts
+    all its time; one that ended meanwhile counts none (its ticks went with it), rather
+    than taking its whole past off the sum."""
+    after = cpu_ticks(pids)
+    return sum(ticks - before.get(pid, 0) for pid, ticks in after.items()) / _CLOCK_TICKS
 
 
 def settle(pids: list[int], window: float = 0.5, busy: float = 0.1, limit: float = 60.0) -> None:

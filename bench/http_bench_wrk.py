@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 from http_bench_db import BIG_ARTICLE, ORIGIN, SITE
-from http_bench_servers import Server, backends, cpu_seconds, settle
+from http_bench_servers import Server, backends, cpu_seconds, cpu_seconds_since, cpu_ticks, settle
 
 LUA = Path(__file__).resolve().parent / "http_bench.lua"
 POST_ARTICLES = 50
@@ -193,7 +193,7 @@ class Runner:
         self._settle()
         workers = target.server.workers()
         app_before = cpu_seconds(workers)
-        db_before = cpu_seconds(backends(self.database))
+        db_before = cpu_ticks(backends(self.database))
         wrk_before = _children_cpu_seconds()
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
@@ -202,9 +202,9 @@ class Runner:
             if process.poll() is None:
                 process.kill()
                 process.wait()
-        # Backends the pool opened during the run count from zero: all their time is in it.
         app_cpu = cpu_seconds(workers) - app_before
-        db_cpu = cpu_seconds(backends(self.database)) - db_before
+        # Pools open and close backends between and during runs: count per process.
+        db_cpu = cpu_seconds_since(db_before, backends(self.database))
         wrk_cpu = _children_cpu_seconds() - wrk_before
         line = next(
             (ln for ln in out.decode().splitlines() if ln.startswith("BENCH_RESULT ")), None
