@@ -24,19 +24,19 @@ else an embedded PostgreSQL is started; BROKER_URL names the broker (give the be
 Redis database of its own: its scoring queue is purged), else an embedded Redis. Every
 process started here is stopped on exit and on Ctrl-C.
 
-Measured on the 2-core development VM (load average 1-1.8 during the runs, mostly the
-bench's own processes; other work on the machine moves every figure), four full runs:
-raw `Detoxify.predict` at batch 32 scores 2.7-2.9 comments/s: the long tail pads most
-batches of 32 to 300-512 tokens (89,440 tokens run for 17,098 real ones). The worker end
-to end scores 9.8-10.5/s with the default MODERATION_SCORING_BATCH=32, 3.5-3.6x the raw
-baseline (target 3x: met), ToxicityModel's sorted micro-batches of 4 running 22,256
-tokens; its scores are within 2.4e-7 of detoxify's, and all 256 comments are stored as
-English and scored by `original`. Claims of 8 give 7.5-8.7/s (less to sort), claims of
-64 give 12.6/s. At 5 comments/s the worker claims about one comment at a time and keeps
-up: POST to decision p50 114-141 ms, p99 0.5-1.7 s (the 400-token comments and what
-queues behind them), with no rise from the first third of the minute to the last.
-Absolute rates here are about a third of the issue's (8/s raw, 30/s micro-batched):
-bench/toxicity_speed.py's own comments gave 1.8/s and 6.8/s on the same afternoon.
+Measured on the 2-core development VM (2026-11-25, load average 1.1-1.5 during the run,
+mostly the bench's own processes; other work on the machine moves every figure): raw
+`Detoxify.predict` at batch 32 scores 2.3 comments/s: the long tail pads most batches of
+32 to 300-512 tokens (89,440 tokens run for 17,098 real ones). The worker end to end
+scores 10.8/s with the default MODERATION_SCORING_BATCH=32, 4.70x the raw baseline
+(target 3x: met): ToxicityModel sorts each claim by length and fills micro-batches up to
+512 tokens, running 20,309 tokens. Its scores are within 1.5e-7 of detoxify's, and all
+256 comments are stored as English and scored by `original`. At 5 comments/s the worker
+claims about one comment at a time and keeps up: POST to decision p50 119 ms, p90 345 ms,
+p99 793 ms (the 400-token comments and what queues behind them), the median no higher in
+the last third of the minute than in the first. Before the token budget (fixed
+micro-batches of 4) the same bench gave 9.8-10.5/s, 3.5-3.6x. Absolute rates here are
+about a third of the issue's (8/s raw, 30/s micro-batched) on the same kind of machine.
 """
 
 from __future__ import annotations
