@@ -22,6 +22,7 @@ import orjson
 import structlog
 from sse_starlette import ServerSentEvent
 
+from moderation import moderators
 from moderation.db import Connection
 from moderation.db import events as event_queries
 from moderation.db import queues as queue_queries
@@ -33,6 +34,8 @@ _RECONNECT_SECONDS = 2.0
 # A stream gathers what a burst of notifications announces for this long before it
 # reads: a bulk decision of 200 comments is one read and one counts event, not 200.
 _GATHER_SECONDS = 0.25
+# An idle stream still looks this often whether its moderator may go on watching.
+_RECHECK_SECONDS = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,22 +111,35 @@ class EventHub:
 
 
 async def stream(
-    pool: asyncpg.Pool, hub: EventHub, site_id: int, start: Position | None
+    pool: asyncpg.Pool,
+    hub: EventHub,
+    moderator: moderators.Moderator,
+    site_id: int,
+    start: Position | None,
 ) -> AsyncIterator[ServerSentEvent]:
-    """The site's feed from `start` (or from now): counts first, then events as they come."""
+    """The site's feed from `start` (or from now): counts first, then events as they come.
+
+    It ends once the moderator's token is revoked or no longer reaches the site, checked
+    before every read; the client's reconnect then gets the 401 or 404.
+    """
     with hub.subscription(site_id) as wake:
         async with pool.acquire() as conn:
             position = start or Position(*await event_queries.positions(conn))
             yield await _counts(conn, site_id, position)
         while True:
             async with pool.acquire() as conn:
+                if not await moderators.still_watching(conn, moderator, site_id):
+                    log.info("feed_closed", moderator=moderator.id, reason="access ended")
+                    return
                 events, position, more = await _after(conn, site_id, position)
                 for event in events:
                     yield event
                 if events:
                     yield await _counts(conn, site_id, position)
             if not more:
-                await wake.wait()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(_RECHECK_SECONDS):
+                        await wake.wait()
                 wake.clear()
                 await asyncio.sleep(_GATHER_SECONDS)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, cast
 
 from starlette.requests import Request
@@ -28,6 +28,9 @@ class Moderator:
     name: str
     role: Role
     site_ids: frozenset[int]
+    # The credential this moderator was found by, so that a long-lived request (the live
+    # feed) can look again and stop once the token is revoked.
+    token_hash: bytes = field(repr=False)
 
     def require_site(self, site_id: int | None, what: str = "site") -> None:
         """404 (never 403) for anything outside this moderator's sites."""
@@ -83,6 +86,12 @@ async def authenticate(request: Request) -> Moderator:
     return moderator
 
 
+async def still_watching(conn: Connection, moderator: Moderator, site_id: int) -> bool:
+    """Whether `moderator`'s token still works and still reaches `site_id`."""
+    current = await lookup(conn, moderator.token_hash)
+    return current is not None and site_id in current.site_ids
+
+
 async def lookup(conn: Connection, token_hash: bytes) -> Moderator | None:
     """The moderator whose current token has this hash; None if unknown or revoked."""
     record = await moderator_queries.by_token(conn, token_hash)
@@ -93,4 +102,5 @@ async def lookup(conn: Connection, token_hash: bytes) -> Moderator | None:
         name=record["name"],
         role=cast(Role, record["role"]),
         site_ids=frozenset(record["site_ids"]),
+        token_hash=token_hash,
     )

@@ -183,6 +183,34 @@ async def test_a_reconnecting_feed_resumes_after_its_last_event(
         await feeds.aclose()
 
 
+@pytest.mark.parametrize("change", ["revoked", "site_removed"])
+async def test_a_feed_ends_when_its_moderator_loses_access(
+    api_process: str, poster: Poster, conn: asyncpg.Connection, change: str
+) -> None:
+    await wait_ready(api_process)
+    moderator_id, token = await moderators.create(conn, "Desk", "moderator", [poster.site.id])
+    async with httpx.AsyncClient(timeout=30) as client:
+        feeds = open_feed(client, api_process, poster.site, token)
+        feed = await anext(feeds)
+        await feed.next()
+        if change == "revoked":
+            await conn.execute(
+                "UPDATE moderators SET revoked_at = now() WHERE id = $1", moderator_id
+            )
+        else:
+            await conn.execute("DELETE FROM moderator_sites WHERE moderator_id = $1", moderator_id)
+        await hold(poster, conn, "held after access ended")
+        with pytest.raises(AssertionError, match="the feed ended"):
+            await feed.until("held")
+        await feeds.aclose()
+
+        reconnect = await client.get(
+            f"{api_process}/v1/moderation/events?site={poster.site.slug}",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert reconnect.status_code == (401 if change == "revoked" else 404)
+
+
 async def test_a_feed_shows_only_its_own_site(
     api_process: str,
     poster: Poster,

@@ -9,6 +9,7 @@ from starlette.routing import Route
 
 from moderation import events
 from moderation.errors import BadRequest
+from moderation.moderators import Moderator
 from moderation.routes.access import moderator_and_site
 from moderation.sites import Site
 
@@ -33,19 +34,19 @@ async def feed(request: Request) -> Response:
       401: {description: Missing, wrong or revoked token}
       404: {description: "No such site, or not this moderator's"}
     """
-    _, site = await moderator_and_site(request)
-    return site_feed(request, site)
+    moderator, site = await moderator_and_site(request)
+    return site_feed(request, moderator, site)
 
 
-def site_feed(request: Request, site: Site) -> Response:
-    """The SSE response for `site`, resuming after the request's Last-Event-ID if any."""
+def site_feed(request: Request, moderator: Moderator, site: Site) -> Response:
+    """`moderator`'s SSE response for `site`, resuming after the request's Last-Event-ID."""
     raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
     start = None
     if raw:
         start = events.Position.decode(raw)
         if start is None:
             raise BadRequest("Last-Event-ID is not an id this feed gave out", field="Last-Event-ID")
-    stream = events.stream(request.state.pool, request.state.events, site.id, start)
+    stream = events.stream(request.state.pool, request.state.events, moderator, site.id, start)
     return EventSourceResponse(stream, ping=_PING_SECONDS, headers={"X-Accel-Buffering": "no"})
 
 

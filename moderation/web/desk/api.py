@@ -114,7 +114,7 @@ async def feed(request: Request) -> Response:
     """
     moderator = await sessions.require_moderator(request)
     site = await site_of(request, moderator, request.path_params["site"])
-    return site_feed(request, site)
+    return site_feed(request, moderator, site)
 
 
 routes = [
