@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import re
 import socket
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.workers import Process, worker_env
+from tests.workers import Process, wait_http_ready, worker_env
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -59,17 +57,7 @@ def start_stack(
     env = worker_env(database_url, broker_url, models, MODERATION_DATA_DIR=str(tmp_path / "data"))
     process = Process(["dev", "--port", str(port)], env, tmp_path / "dev.log")
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert process.popen.poll() is None, process.output()
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    else:
-        raise AssertionError(f"the dev stack never became ready:\n{process.output()}")
+    wait_http_ready(base, lambda: process.popen.poll() is None, process.output, 120)
     output = process.output()
     return Stack(
         api=base,

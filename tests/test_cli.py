@@ -17,6 +17,8 @@ import httpx
 import psutil
 import pytest
 
+from tests.workers import wait_http_ready
+
 MODERATION = str(Path(sys.executable).with_name("moderation"))
 
 
@@ -139,23 +141,11 @@ class DevInstance:
             stderr=subprocess.STDOUT,
         )
         try:
-            self._wait_ready()
+            wait_http_ready(self.base, lambda: self.process.poll() is None, self.output, 90)
         except BaseException:
             self.process.kill()
             self.log.close()
             raise
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.output()
-            try:
-                if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"dev instance never became ready:\n{self.output()}")
 
     def output(self) -> str:
         self.log.flush()

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 import asyncpg
+import httpx
 
 
 class Process:
@@ -88,6 +89,23 @@ async def wait_until(
         await asyncio.sleep(0.2)
     logs = "\n".join(p.output()[-4000:] for p in processes)
     raise AssertionError(f"timed out waiting for {what}\n{logs}")
+
+
+def wait_http_ready(
+    base: str, running: Callable[[], bool], output: Callable[[], str], seconds: float
+) -> None:
+    """Block until `base`/readyz answers 200; fail at once, with its output, if the
+    process serving it exits."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert running(), output()
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{base} never became ready:\n{output()}")
 
 
 async def statuses(conn: asyncpg.Connection, ids: list[int]) -> dict[int, str]:
