@@ -35,14 +35,11 @@ import asyncio
 import contextlib
 import os
 import platform
-import secrets
 import shutil
 import signal
 import sys
-import tempfile
 from pathlib import Path
 from types import FrameType
-from urllib.parse import urlsplit
 
 import http_bench_db as scratch
 from http_bench_servers import Server, baseline_command, service_command
@@ -82,17 +79,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGINT, _exit_on_signal)
     with contextlib.ExitStack() as stack:
-        work = Path(tempfile.mkdtemp(prefix="moderation-bench-"))
-        if args.keep_logs:
-            print(f"server logs stay in {work}")
-        else:
-            stack.callback(shutil.rmtree, work, ignore_errors=True)
-        admin_url = os.environ.get("DATABASE_URL") or scratch.embedded_postgres(stack, work)
-        name = f"moderation_bench_{secrets.token_hex(4)}"
-        url = scratch.with_database(admin_url, name)
-        asyncio.run(scratch.create_database(admin_url, name))
-        stack.callback(lambda: asyncio.run(scratch.drop_database(admin_url, name)))
-        print(f"database {name} on {urlsplit(admin_url).hostname or 'a local socket'}")
+        bench_db = scratch.open_scratch(stack, "moderation_bench", args.keep_logs)
+        work, name, url = bench_db.work, bench_db.name, bench_db.url
+        print(f"database {name} on {bench_db.host}")
         key = asyncio.run(scratch.prepare(url))
 
         servers = _start_servers(stack, args, url, work)

@@ -1,9 +1,15 @@
-"""The scratch database for bench/http_bench.py: created, migrated, seeded, dropped."""
+"""Scratch databases for the benches: created, migrated, seeded (http_bench), dropped."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
+import secrets
+import shutil
 import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -32,6 +38,33 @@ def embedded_postgres(stack: contextlib.ExitStack, work: Path) -> str:
     postgres = EmbeddedPostgres(work)
     stack.callback(postgres.stop)
     return postgres.url
+
+
+@dataclass(frozen=True, slots=True)
+class Scratch:
+    """A bench's temporary folder and its own fresh database."""
+
+    work: Path
+    name: str
+    url: str
+    host: str
+
+
+def open_scratch(stack: contextlib.ExitStack, prefix: str, keep_logs: bool) -> Scratch:
+    """A temporary folder (kept with `keep_logs`) and an empty database `PREFIX_xxxx` on
+    DATABASE_URL's server, else on an embedded PostgreSQL in the folder; both go when
+    `stack` closes."""
+    work = Path(tempfile.mkdtemp(prefix=prefix.replace("_", "-") + "-"))
+    if keep_logs:
+        print(f"logs stay in {work}")
+    else:
+        stack.callback(shutil.rmtree, work, ignore_errors=True)
+    admin_url = os.environ.get("DATABASE_URL") or embedded_postgres(stack, work)
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    asyncio.run(create_database(admin_url, name))
+    stack.callback(lambda: asyncio.run(drop_database(admin_url, name)))
+    host = urlsplit(admin_url).hostname or "a local socket"
+    return Scratch(work, name, with_database(admin_url, name), host)
 
 
 def with_database(url: str, name: str) -> str:

@@ -48,12 +48,9 @@ import os
 import platform
 import random
 import re
-import secrets
-import shutil
 import signal
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -146,22 +143,11 @@ def main() -> int:
     raw, model = in_process(models, burst_texts, args.raw_batch, args.rounds)
     configs = worker_configs(args)
     with contextlib.ExitStack() as stack:
-        work = Path(tempfile.mkdtemp(prefix="moderation-scoring-bench-"))
-        if args.keep_logs:
-            print(f"logs stay in {work}")
-        else:
-            stack.callback(shutil.rmtree, work, ignore_errors=True)
-        admin_url = os.environ.get("DATABASE_URL") or scratch.embedded_postgres(stack, work)
-        name = f"moderation_scoring_bench_{secrets.token_hex(4)}"
-        url = scratch.with_database(admin_url, name)
-        asyncio.run(scratch.create_database(admin_url, name))
-        stack.callback(lambda: asyncio.run(scratch.drop_database(admin_url, name)))
+        bench_db = scratch.open_scratch(stack, "moderation_scoring_bench", args.keep_logs)
+        work, name, url = bench_db.work, bench_db.name, bench_db.url
         site = asyncio.run(prepare(url))
         broker_url = broker(stack, work)
-        print(
-            f"database {name} on {urlsplit(admin_url).hostname or 'a local socket'}; "
-            f"broker {_redacted(broker_url)}"
-        )
+        print(f"database {name} on {bench_db.host}; broker {_redacted(broker_url)}")
         env = service_env(url, broker_url, models)
         api = stack.enter_context(Server.start("api", service_command(), env, work, "/readyz"))
         print(api.describe())
