@@ -82,8 +82,8 @@ from toxicity_speed import padded_tokens
 
 from moderation import db
 from moderation.db import migrations
-from moderation.models import Manifest, open_detoxify
 from moderation.scoring.toxicity import DEFAULT_BATCH_SIZE, DEFAULT_TOKEN_BUDGET, ToxicityModel
+from moderation.scoring.weights import Manifest, open_detoxify
 from moderation.sites import Site, SiteSettings, create_site
 
 ROOT = Path(__file__).resolve().parent.parent

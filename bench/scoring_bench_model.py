@@ -21,8 +21,9 @@ import torch
 from scoring_bench_text import WORDS
 from toxicity_speed import vocabulary_words, write_bert
 
-from moderation.models import import_checkpoint
-from moderation.scoring.toxicity import ModelMissing, require_model
+from moderation.errors import ModelMissing
+from moderation.scoring.toxicity import require_model
+from moderation.scoring.weights import import_checkpoint
 
 NAME = "original"
 _STAMP = "bench-recipe.json"

@@ -15,8 +15,9 @@ from pathlib import Path
 import psutil
 from http_bench_servers import cpu_seconds
 
+from moderation.broker import MAINTENANCE_QUEUE, SCORING_QUEUE
 from moderation.config import Settings
-from workers.celery_app import MAINTENANCE_QUEUE, SCORING_QUEUE, create_celery
+from workers.celery_app import create_celery
 
 
 def broker(stack: contextlib.ExitStack, work: Path) -> str:

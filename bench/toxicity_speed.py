@@ -34,13 +34,13 @@ from typing import Any
 import torch
 import transformers
 
-from moderation.models import import_checkpoint, open_detoxify
 from moderation.scoring.toxicity import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_TOKEN_BUDGET,
     ToxicityModel,
     micro_batches,
 )
+from moderation.scoring.weights import import_checkpoint, open_detoxify
 
 CLASSES = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]
 BERT_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]

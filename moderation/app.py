@@ -12,18 +12,17 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 
 from moderation import db, logs
+from moderation.broker import ScoringWakeups, celery_app, publisher
 from moderation.config import Settings, get_settings
-from moderation.cors import SiteCORSMiddleware
-from moderation.errors import EXCEPTION_HANDLERS
 from moderation.events import EventHub
-from moderation.queue import ScoringQueue
-from moderation.routes import authors, docs, events, health, public, queues, site_admin, stats
+from moderation.http.cors import SiteCORSMiddleware
+from moderation.http.errors import EXCEPTION_HANDLERS
+from moderation.routes import authors, docs, events, health, public, review, site_admin, stats
 from moderation.sites import SiteCache
 from moderation.threads import PageCache
 from moderation.web import widget
 from moderation.web.desk.app import PATH as DESK_PATH
 from moderation.web.desk.app import create_desk
-from workers.celery_app import create_celery, publisher
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -32,8 +31,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         pool = await db.create_pool(settings)
-        celery = create_celery(settings) if settings.broker_url else None
-        scoring = ScoringQueue(publisher(celery) if celery else None)
+        scoring = ScoringWakeups(publisher(celery_app(settings)) if settings.broker_url else None)
         sender = asyncio.create_task(scoring.run())
         hub = EventHub(str(settings.database_url))
         hub.start()
@@ -60,7 +58,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *health.routes,
             *docs.routes,
             *public.routes,
-            *queues.routes,
+            *review.routes,
             *authors.routes,
             *site_admin.routes,
             *events.routes,

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import AwareDatetime, Field
 
-from moderation.db import Connection
+from moderation.db import Connection, transitions
 from moderation.db import authors as author_queries
-from moderation.db import comments as comment_queries
 from moderation.errors import NotFound, ValidationFailed
 from moderation.moderators import Moderator
 from moderation.payloads import Line, Payload
+from moderation.statuses import AuthorStatus
+from moderation.timestamps import iso
 
 
 class AuthorStatusIn(Payload):
-    status: Literal["normal", "trusted", "premod", "banned"]
+    status: AuthorStatus
     # A suspension: the status lapses back to normal at this time.
     # JSON has no datetime type: an ISO 8601 string is the strict form here.
     until: AwareDatetime | None = Field(default=None, strict=False)
@@ -37,8 +37,8 @@ async def load(conn: Connection, moderator: Moderator, author_id: int) -> dict[s
         "external_id": author["external_id"],
         "name": author["name"],
         "status": author["status"],
-        "status_until": _iso(author["status_until"]),
-        "created_at": _iso(author["created_at"]),
+        "status_until": iso(author["status_until"]),
+        "created_at": iso(author["created_at"]),
         "history": {s: author[s] for s in ("approved", "review", "pending", "rejected", "spam")},
         "recent_comments": [
             {
@@ -47,7 +47,7 @@ async def load(conn: Connection, moderator: Moderator, author_id: int) -> dict[s
                 "body": c["body"],
                 "reasons": list(c["reasons"]),
                 "article": {"id": c["article"]},
-                "created_at": _iso(c["created_at"]),
+                "created_at": iso(c["created_at"]),
             }
             for c in recent
         ],
@@ -55,10 +55,10 @@ async def load(conn: Connection, moderator: Moderator, author_id: int) -> dict[s
             {
                 "from": e["from_status"],
                 "to": e["to_status"],
-                "until": _iso(e["until"]),
+                "until": iso(e["until"]),
                 "reason": e["reason"],
                 "moderator": {"id": e["moderator_id"], "name": e["moderator"]},
-                "at": _iso(e["created_at"]),
+                "at": iso(e["created_at"]),
             }
             for e in events
         ],
@@ -85,7 +85,7 @@ async def set_status(
         if change.reject_open:
             open_comments = await author_queries.open_comments(conn, author_id)
             changes = [
-                comment_queries.Change(
+                transitions.Change(
                     c["id"],
                     c["status"],
                     "rejected",
@@ -94,15 +94,11 @@ async def set_status(
                 )
                 for c in open_comments
             ]
-            rejected = [row["id"] for row in await comment_queries.transition(conn, changes)]
+            rejected = [row["id"] for row in await transitions.transition(conn, changes)]
     return {
         "id": author_id,
         "previous_status": previous,
         "status": change.status,
-        "until": _iso(change.until),
+        "until": iso(change.until),
         "rejected_comments": rejected,
     }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

@@ -1,21 +1,12 @@
-"""One exception tree for everything a client can get wrong, and its JSON shape.
+"""One exception tree for everything the service raises on purpose.
 
-Every error leaves the API as `{"error": {"code", "message", "field"}}` with the
-status of its class; anything unexpected becomes a 500 without a stack trace.
+Each class says when it is raised and carries the HTTP status and code it leaves the API
+with (`moderation.http.errors` turns it into `{"error": {"code", "message", "field"}}`);
+the CLI shows its message. Errors of dependencies (a model, the broker, PostgreSQL) are
+wrapped into one of these at the boundary where they occur.
 """
 
 from __future__ import annotations
-
-from collections.abc import Mapping
-
-import structlog
-from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
-
-from moderation.responses import JSONResponse
-
-log = structlog.get_logger(__name__)
 
 
 class ModerationError(Exception):
@@ -127,45 +118,32 @@ class Unavailable(ModerationError):
     code = "unavailable"
 
 
-def error_response(
-    status_code: int,
-    code: str,
-    message: str,
-    field: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    body = {"error": {"code": code, "message": message, "field": field}}
-    return JSONResponse(body, status_code=status_code, headers=headers)
+class MigrationError(ModerationError):
+    """The database's recorded migrations do not match the files this code ships."""
+
+    code = "migration_mismatch"
 
 
-async def handle_moderation_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ModerationError)
-    return error_response(exc.status_code, exc.code, exc.message, exc.field, exc.headers)
+class ModelsError(ModerationError):
+    """A models folder operation failed: a bad checkpoint, missing config files, a failed
+    download or checksum."""
+
+    code = "models_error"
 
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+class ModelMissing(Unavailable):
+    """A toxicity model, or a file of its entry, is not in the models folder."""
+
+    code = "model_missing"
 
 
-async def handle_http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, exc.detail, headers=exc.headers)
+class ModelBroken(Unavailable):
+    """A toxicity model's files are all there but do not load."""
+
+    code = "model_broken"
 
 
-async def handle_client_disconnect(request: Request, exc: Exception) -> Response:
-    # The client left before its body arrived (a reader closing the tab, a proxy's
-    # timeout): nothing was stored and no one reads this answer. Not a server error.
-    return error_response(400, "client_disconnected", "the request body did not arrive whole")
+class SpamModelError(ModerationError):
+    """A stored spam model cannot be loaded: not ours, another format, or corrupt."""
 
-
-async def handle_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled_error", path=request.url.path)
-    return error_response(500, "internal_error", "internal server error")
-
-
-EXCEPTION_HANDLERS = {
-    ModerationError: handle_moderation_error,
-    HTTPException: handle_http_error,
-    ClientDisconnect: handle_client_disconnect,
-    Exception: handle_unexpected,
-}
+    code = "spam_model_unusable"

@@ -25,7 +25,7 @@ from sse_starlette import ServerSentEvent
 from moderation import moderators
 from moderation.db import Connection
 from moderation.db import events as event_queries
-from moderation.db import queues as queue_queries
+from moderation.db import review as review_queries
 
 log = structlog.get_logger(__name__)
 
@@ -187,7 +187,7 @@ def _comment_data(row: asyncpg.Record) -> dict[str, Any]:
 
 
 async def _counts(conn: Connection, site_id: int, position: Position) -> ServerSentEvent:
-    counts = await queue_queries.counts(conn, site_id)
+    counts = await review_queries.counts(conn, site_id)
     return _event("counts", {"counts": counts}, position)
 
 

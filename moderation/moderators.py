@@ -1,8 +1,8 @@
 """Moderators: bearer tokens (only their hash is stored) and who may act on what.
 
-Every `/v1/moderation/...` route authenticates through `authenticate`, and reaches a
-site or a comment only through `require_site`, so a token for one site cannot even learn
-that another site's comment exists: it gets the same 404 as for a missing one.
+Every `/v1/moderation/...` route authenticates through `http.access.authenticate`, and
+reaches a site or a comment only through `require_site`, so a token for one site cannot
+even learn that another site's comment exists: it gets the same 404 as for a missing one.
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
-from starlette.requests import Request
-
 from moderation.db import Connection
 from moderation.db import moderators as moderator_queries
-from moderation.errors import Forbidden, NotFound, Unauthorized
+from moderation.errors import Forbidden, NotFound
 
 Role = Literal["admin", "moderator"]
 TOKEN_PREFIX = "mt_"  # noqa: S105 (a prefix that makes leaked tokens easy to spot)
@@ -63,27 +61,6 @@ async def issue_token(conn: Connection, moderator_id: int) -> str:
     token = new_token()
     await moderator_queries.replace_token(conn, moderator_id, hash_token(token))
     return token
-
-
-async def authenticate(request: Request) -> Moderator:
-    """The moderator behind the request's bearer token; 401 when missing, wrong or revoked."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized(
-            "send a moderator token as 'Authorization: Bearer <token>'",
-            field="Authorization",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    async with request.state.pool.acquire() as conn:
-        moderator = await lookup(conn, hash_token(token.strip()))
-    if moderator is None:
-        raise Unauthorized(
-            "the token is not valid (unknown or revoked)",
-            field="Authorization",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
-    return moderator
 
 
 async def still_watching(conn: Connection, moderator: Moderator, site_id: int) -> bool:

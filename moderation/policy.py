@@ -14,13 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from moderation.scoring.language import UNDETERMINED
 from moderation.sites import SiteSettings, Threshold
+from moderation.statuses import UNDETERMINED, Decided
 
-Status = Literal["approved", "review", "rejected", "spam"]
 Severity = Literal["spam", "reject", "firm_hold", "hold"]
 
-_ORDER: tuple[tuple[Status, frozenset[Severity]], ...] = (
+_ORDER: tuple[tuple[Decided, frozenset[Severity]], ...] = (
     ("spam", frozenset({"spam"})),
     ("rejected", frozenset({"reject"})),
     ("review", frozenset({"firm_hold", "hold"})),
@@ -47,12 +46,14 @@ class Facts:
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
-    status: Status
+class PolicyDecision:
+    """The status a comment earns under its site's policy, and every reason for it."""
+
+    status: Decided
     reasons: tuple[str, ...] = field(default=())
 
 
-def decide(settings: SiteSettings, facts: Facts) -> Decision:
+def evaluate(settings: SiteSettings, facts: Facts) -> PolicyDecision:
     """The status `facts` earn under `settings`, and why."""
     trusted = _trusted(settings, facts)
     findings = [
@@ -67,10 +68,10 @@ def decide(settings: SiteSettings, facts: Facts) -> Decision:
     for status, severities in _ORDER:
         reasons = tuple(reason for severity, reason in findings if severity in severities)
         if reasons:
-            return Decision(status, reasons)
+            return PolicyDecision(status, reasons)
     if trusted:
-        return Decision("approved", (f"trusted author ({facts.author_approved} approved)",))
-    return Decision("approved", ("scores below every threshold",))
+        return PolicyDecision("approved", (f"trusted author ({facts.author_approved} approved)",))
+    return PolicyDecision("approved", ("scores below every threshold",))
 
 
 def count_links(body: str) -> int:

@@ -7,8 +7,9 @@ from typing import Any
 import asyncpg
 import httpx
 
-from moderation.db import comments as comment_queries
+from moderation.db import transitions
 from moderation.sites import Site
+from moderation.statuses import Status
 
 
 class Poster:
@@ -48,9 +49,9 @@ class Poster:
 
 
 async def set_status(
-    conn: asyncpg.Connection, ids: list[int], to: str, frm: str = "pending"
+    conn: asyncpg.Connection, ids: list[int], to: Status, frm: Status = "pending"
 ) -> None:
     """Move comments between statuses the way the scorer and moderators do."""
-    changes = [comment_queries.Change(i, frm, to, f"test: {to}") for i in ids]
-    changed = await comment_queries.transition(conn, changes)
+    changes = [transitions.Change(i, frm, to, f"test: {to}") for i in ids]
+    changed = await transitions.transition(conn, changes)
     assert len(changed) == len(ids)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from moderation import moderators
-from moderation.db import comments as comment_queries
+from moderation.db import transitions
 from moderation.sites import Site
 from tests.factories import Poster
 from tests.workers import Process, wait_until, worker_env
@@ -84,7 +84,7 @@ class Feed:
 
 async def open_feed(
     client: httpx.AsyncClient, base: str, site: Site, token: str, last_id: str | None = None
-) -> AsyncIterator[Feed]:
+) -> AsyncGenerator[Feed]:
     headers = {"Authorization": f"Bearer {token}"}
     if last_id:
         headers["Last-Event-ID"] = last_id
@@ -109,8 +109,8 @@ async def wait_ready(base: str) -> None:
 
 async def hold(poster: Poster, conn: asyncpg.Connection, body: str) -> int:
     comment = await poster.comment(body=body)
-    change = comment_queries.Change(comment, "pending", "review", "insult 0.60 ≥ 0.50")
-    await comment_queries.transition(conn, [change])
+    change = transitions.Change(comment, "pending", "review", "insult 0.60 ≥ 0.50")
+    await transitions.transition(conn, [change])
     return comment
 
 

@@ -9,13 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from moderation.scoring.language import (
-    UNDETERMINED,
-    LanguageDetector,
-    detect,
-    route,
-    shared_detector,
-)
+from moderation.scoring.language import LanguageDetector, detect, route, shared_detector
+from moderation.statuses import UNDETERMINED
 
 
 @pytest.fixture(scope="module")

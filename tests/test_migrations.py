@@ -11,6 +11,7 @@ import pytest
 
 from moderation import db
 from moderation.db import migrations
+from moderation.errors import MigrationError
 
 REPO_MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -82,7 +83,7 @@ async def test_a_database_with_unknown_migrations_is_refused(empty_db: str) -> N
         )
     finally:
         await conn.close()
-    with pytest.raises(migrations.MigrationError, match="9999_from_the_future"):
+    with pytest.raises(MigrationError, match="9999_from_the_future"):
         await run(empty_db)
 
 
@@ -90,7 +91,7 @@ async def test_a_migration_edited_after_it_ran_is_refused(empty_db: str, tmp_pat
     (tmp_path / "0001_first.sql").write_text("CREATE TABLE first (id int);")
     await run(empty_db, tmp_path)
     (tmp_path / "0001_first.sql").write_text("CREATE TABLE first (id bigint);")
-    with pytest.raises(migrations.MigrationError, match="0001_first"):
+    with pytest.raises(MigrationError, match="0001_first"):
         await run(empty_db, tmp_path)
 
 

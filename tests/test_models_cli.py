@@ -19,8 +19,8 @@ from click.testing import CliRunner, Result
 
 from moderation.cli.models import PUBLISHED_NAMES, models
 from moderation.config import get_settings
-from moderation.models import PUBLISHED
 from moderation.scoring.toxicity import ToxicityModel
+from moderation.scoring.weights import PUBLISHED
 from tests.tiny_model import PLANTED_WORD, write_tiny_source
 
 LABELS = ["toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack"]

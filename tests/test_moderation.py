@@ -11,9 +11,10 @@ import httpx
 import pytest
 
 from moderation import moderators
-from moderation.db import comments as comment_queries
 from moderation.db import scoring as scoring_queries
+from moderation.db import transitions
 from moderation.sites import Site
+from moderation.statuses import Status
 from tests.factories import Poster, set_status
 
 MakeModerator = Callable[..., Awaitable[dict[str, str]]]
@@ -40,8 +41,8 @@ async def held(poster: Poster, conn: asyncpg.Connection, risk: float = 0.5, **kw
     comment_id = await poster.comment(**kwargs)
     await scoring_queries.store_scores(conn, [comment_id], [{"toxicity": risk}], ["en"], ["t@1"])
     reason = f"toxicity {risk:.2f} ≥ 0.50"
-    change = comment_queries.Change(comment_id, "pending", "review", reason, (reason,))
-    await comment_queries.transition(conn, [change])
+    change = transitions.Change(comment_id, "pending", "review", reason, (reason,))
+    await transitions.transition(conn, [change])
     return comment_id
 
 
@@ -300,7 +301,7 @@ async def test_an_unknown_queue_is_404(poster: Poster, mod: dict[str, str]) -> N
 # --- decisions ---------------------------------------------------------------------
 
 
-async def decide(
+async def moderate(
     client: httpx.AsyncClient,
     headers: dict[str, str],
     comment: int,
@@ -322,7 +323,7 @@ async def test_approving_a_held_comment_publishes_it_and_records_who(
     comment = await held(poster, conn, body="Held, then approved")
     assert (await poster.thread()).json()["threads"] == []
 
-    response = await decide(poster.client, mod, comment, "approve", "review", "fair criticism")
+    response = await moderate(poster.client, mod, comment, "approve", "review", "fair criticism")
     assert response.status_code == 200
     assert response.json()["outcome"] == "applied"
     assert response.json()["status"] == "approved"
@@ -346,7 +347,7 @@ async def test_rejecting_an_approved_comment_removes_it_from_the_thread(
     comment = await poster.comment(body="Visible for a while")
     await set_status(conn, [comment], "approved")
     tag = (await poster.thread()).headers["ETag"]
-    assert (await decide(poster.client, mod, comment, "reject", "approved")).status_code == 200
+    assert (await moderate(poster.client, mod, comment, "reject", "approved")).status_code == 200
     after = await poster.thread()
     assert after.json()["threads"] == []
     assert after.headers["ETag"] != tag
@@ -356,8 +357,8 @@ async def test_spam_then_restore_brings_a_comment_back(
     poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
 ) -> None:
     comment = await held(poster, conn)
-    assert (await decide(poster.client, mod, comment, "spam", "review")).status_code == 200
-    restored = await decide(poster.client, mod, comment, "restore", "spam")
+    assert (await moderate(poster.client, mod, comment, "spam", "review")).status_code == 200
+    restored = await moderate(poster.client, mod, comment, "restore", "spam")
     assert restored.json()["status"] == "approved"
     assert [t["id"] for t in (await poster.thread()).json()["threads"]] == [comment]
 
@@ -366,8 +367,8 @@ async def test_a_decision_on_a_stale_view_is_a_409_with_the_current_state(
     poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
 ) -> None:
     comment = await held(poster, conn)
-    await decide(poster.client, mod, comment, "approve", "review")
-    stale = await decide(poster.client, mod, comment, "reject", "review")
+    await moderate(poster.client, mod, comment, "approve", "review")
+    stale = await moderate(poster.client, mod, comment, "reject", "review")
     assert stale.status_code == 409
     assert stale.json()["error"]["code"] == "stale_decision"
     assert stale.json()["current"] == {"id": comment, "status": "approved"}
@@ -383,8 +384,8 @@ async def test_two_moderators_deciding_at_once_exactly_one_wins(
     for _ in range(5):
         comment = await held(poster, conn)
         responses = await asyncio.gather(
-            decide(poster.client, first, comment, "approve", "review"),
-            decide(poster.client, second, comment, "reject", "review"),
+            moderate(poster.client, first, comment, "approve", "review"),
+            moderate(poster.client, second, comment, "reject", "review"),
         )
         assert sorted(r.status_code for r in responses) == [200, 409]
         events = await conn.fetchval(
@@ -417,13 +418,13 @@ async def test_restore_is_only_for_removed_comments(
     poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
 ) -> None:
     comment = await held(poster, conn)
-    response = await decide(poster.client, mod, comment, "restore", "review")
+    response = await moderate(poster.client, mod, comment, "restore", "review")
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "action_not_allowed"
 
 
 async def test_a_decision_on_a_missing_comment_is_404(poster: Poster, mod: dict[str, str]) -> None:
-    assert (await decide(poster.client, mod, 2**62, "approve", "review")).status_code == 404
+    assert (await moderate(poster.client, mod, 2**62, "approve", "review")).status_code == 404
 
 
 async def test_bulk_decisions_report_each_outcome(
@@ -503,7 +504,7 @@ async def test_reports_hide_a_comment_at_the_sites_threshold_until_a_moderator_d
     assert item["reports"]["count"] == 2
 
     # Approving dismisses the reports and shows the comment again.
-    assert (await decide(app_client, headers, comment, "approve", "approved")).status_code == 200
+    assert (await moderate(app_client, headers, comment, "approve", "approved")).status_code == 200
     assert [t["id"] for t in (await poster.thread()).json()["threads"]] == [comment]
     assert (await app_client.get(queue_url(site, "reported"), headers=headers)).json()[
         "items"
@@ -520,7 +521,7 @@ async def test_rejecting_a_reported_comment_closes_its_reports(
     comment = await poster.comment()
     await set_status(conn, [comment], "approved")
     await report(poster, comment, "10.2.0.1")
-    assert (await decide(poster.client, mod, comment, "reject", "approved")).status_code == 200
+    assert (await moderate(poster.client, mod, comment, "reject", "approved")).status_code == 200
     counts = (
         await poster.client.get(f"/v1/moderation/queues?site={poster.site.slug}", headers=mod)
     ).json()["counts"]
@@ -549,9 +550,8 @@ async def test_banning_an_author_can_reject_their_open_comments(
     assert response.status_code == 200
     assert response.json()["previous_status"] == "normal"
     assert sorted(response.json()["rejected_comments"]) == sorted([pending, in_review])
-    statuses = dict(
-        await conn.fetch("SELECT id, status FROM comments WHERE author_id = $1", author_id)
-    )
+    rows = await conn.fetch("SELECT id, status FROM comments WHERE author_id = $1", author_id)
+    statuses = {row["id"]: row["status"] for row in rows}
     assert statuses == {pending: "rejected", in_review: "rejected", approved: "approved"}
     # The ban is in force at intake.
     assert (await poster.post(author=troll)).status_code == 403
@@ -641,6 +641,7 @@ async def test_new_settings_apply_to_the_next_comment_without_a_restart(
     event = await conn.fetchrow(
         "SELECT moderator_id, before, after FROM site_events WHERE site_id = $1", poster.site.id
     )
+    assert event is not None
     assert event["before"]["max_length"] == 5000
     assert event["after"]["max_length"] == 10
 
@@ -690,10 +691,10 @@ async def test_closing_and_reopening_an_article(
 async def test_stats_count_automatic_decisions_moderators_overturned(
     poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
 ) -> None:
-    async def automatic(status: str, reason: str) -> int:
+    async def automatic(status: Status, reason: str) -> int:
         comment = await poster.comment()
-        await comment_queries.transition(
-            conn, [comment_queries.Change(comment, "pending", status, reason, (reason,))]
+        await transitions.transition(
+            conn, [transitions.Change(comment, "pending", status, reason, (reason,))]
         )
         return comment
 
@@ -701,9 +702,9 @@ async def test_stats_count_automatic_decisions_moderators_overturned(
     await automatic("rejected", "toxicity 0.97 ≥ 0.90")
     wrongly_approved = await automatic("approved", "scores below every threshold")
     held_then_approved = await automatic("review", "insult 0.55 ≥ 0.50")
-    await decide(poster.client, mod, wrongly_rejected, "restore", "rejected")
-    await decide(poster.client, mod, wrongly_approved, "spam", "approved")
-    await decide(poster.client, mod, held_then_approved, "approve", "review")
+    await moderate(poster.client, mod, wrongly_rejected, "restore", "rejected")
+    await moderate(poster.client, mod, wrongly_approved, "spam", "approved")
+    await moderate(poster.client, mod, held_then_approved, "approve", "review")
 
     stats = (
         await poster.client.get(f"/v1/moderation/stats?site={poster.site.slug}", headers=mod)
@@ -722,8 +723,8 @@ async def test_moderator_decisions_become_spam_labels_for_retraining(
 ) -> None:
     spam = await held(poster, conn, body="buy cheap followers at example.biz")
     fine = await held(poster, conn, body="a perfectly fine remark")
-    await decide(poster.client, mod, spam, "spam", "review")
-    await decide(poster.client, mod, fine, "approve", "review")
+    await moderate(poster.client, mod, spam, "spam", "review")
+    await moderate(poster.client, mod, fine, "approve", "review")
     labelled, newest = await scoring_queries.spam_labels(conn, 0)
     labels = {row["body"]: row["label"] for row in labelled}
     assert labels["buy cheap followers at example.biz"] == 1

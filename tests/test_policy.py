@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from moderation.policy import Facts, decide
+from moderation.policy import Facts, evaluate
 from moderation.sites import SiteSettings, Threshold
 
 CLEAN = {"toxicity": 0.01, "insult": 0.01, "threat": 0.0}
@@ -25,19 +25,19 @@ def facts(**overrides: Any) -> Facts:
 
 
 def test_a_clean_comment_is_approved() -> None:
-    decision = decide(SiteSettings(), facts())
+    decision = evaluate(SiteSettings(), facts())
     assert decision.status == "approved"
     assert decision.reasons == ("scores below every threshold",)
 
 
 def test_toxicity_at_the_reject_threshold_is_rejected_with_the_score_in_words() -> None:
-    decision = decide(SiteSettings(), facts(toxicity={**CLEAN, "toxicity": 0.93}))
+    decision = evaluate(SiteSettings(), facts(toxicity={**CLEAN, "toxicity": 0.93}))
     assert decision.status == "rejected"
     assert decision.reasons == ("toxicity 0.93 ≥ 0.90",)
 
 
 def test_a_score_between_hold_and_reject_is_held() -> None:
-    decision = decide(SiteSettings(), facts(toxicity={**CLEAN, "insult": 0.62}))
+    decision = evaluate(SiteSettings(), facts(toxicity={**CLEAN, "insult": 0.62}))
     assert decision.status == "review"
     assert decision.reasons == ("insult 0.62 ≥ 0.50",)
 
@@ -46,23 +46,25 @@ def test_site_thresholds_override_only_the_labels_they_name() -> None:
     settings = SiteSettings.model_validate(
         {"thresholds": {"toxicity": {"hold": 0.2, "reject": 0.4}}}
     )
-    assert decide(settings, facts(toxicity={**CLEAN, "toxicity": 0.45})).status == "rejected"
+    assert evaluate(settings, facts(toxicity={**CLEAN, "toxicity": 0.45})).status == "rejected"
     assert settings.thresholds["insult"] == Threshold(hold=0.5, reject=0.9)
 
 
 def test_an_uncovered_language_is_held_never_approved() -> None:
-    decision = decide(SiteSettings(), facts(language="hy", toxicity=None))
+    decision = evaluate(SiteSettings(), facts(language="hy", toxicity=None))
     assert decision.status == "review"
     assert decision.reasons == ("language hy not covered",)
 
 
 def test_an_uncovered_language_is_held_even_for_trusted_authors() -> None:
-    decision = decide(SiteSettings(), facts(language="hy", toxicity=None, author_status="trusted"))
+    decision = evaluate(
+        SiteSettings(), facts(language="hy", toxicity=None, author_status="trusted")
+    )
     assert decision.status == "review"
 
 
 def test_spam_over_reject_goes_to_spam_with_its_signals() -> None:
-    decision = decide(
+    decision = evaluate(
         SiteSettings(), facts(spam_score=0.97, spam_reasons=("3 links from a new author",))
     )
     assert decision.status == "spam"
@@ -70,26 +72,28 @@ def test_spam_over_reject_goes_to_spam_with_its_signals() -> None:
 
 
 def test_spam_outranks_toxicity() -> None:
-    decision = decide(SiteSettings(), facts(spam_score=0.95, toxicity={**CLEAN, "toxicity": 0.99}))
+    decision = evaluate(
+        SiteSettings(), facts(spam_score=0.95, toxicity={**CLEAN, "toxicity": 0.99})
+    )
     assert decision.status == "spam"
 
 
 def test_banned_words_reject_whole_words_only() -> None:
     settings = SiteSettings(banned_words=("scum",), suspect_words=("lawsuit",))
-    assert decide(settings, facts(body="You are SCUM.")).reasons == ("banned word 'scum'",)
-    assert decide(settings, facts(body="Scumble is a painting technique.")).status == "approved"
-    held = decide(settings, facts(body="Expect a lawsuit."))
+    assert evaluate(settings, facts(body="You are SCUM.")).reasons == ("banned word 'scum'",)
+    assert evaluate(settings, facts(body="Scumble is a painting technique.")).status == "approved"
+    held = evaluate(settings, facts(body="Expect a lawsuit."))
     assert (held.status, held.reasons) == ("review", ("suspect word 'lawsuit'",))
 
 
 def test_banned_phrases_match_as_text() -> None:
     settings = SiteSettings(banned_words=("buy followers",))
-    assert decide(settings, facts(body="Cheap! Buy followers now")).status == "rejected"
+    assert evaluate(settings, facts(body="Cheap! Buy followers now")).status == "rejected"
 
 
 def test_every_hold_reason_is_kept() -> None:
     settings = SiteSettings(suspect_words=("lawsuit",), premod="all")
-    decision = decide(settings, facts(body="A lawsuit", toxicity={**CLEAN, "insult": 0.6}))
+    decision = evaluate(settings, facts(body="A lawsuit", toxicity={**CLEAN, "insult": 0.6}))
     assert decision.status == "review"
     assert set(decision.reasons) == {
         "suspect word 'lawsuit'",
@@ -111,30 +115,30 @@ def test_every_hold_reason_is_kept() -> None:
     ],
 )
 def test_premoderation_modes(mode: str, overrides: dict[str, Any], status: str) -> None:
-    assert decide(SiteSettings(premod=mode), facts(**overrides)).status == status  # type: ignore[arg-type]
+    assert evaluate(SiteSettings(premod=mode), facts(**overrides)).status == status
 
 
 def test_links_premoderation_counts_links_in_words() -> None:
-    decision = decide(SiteSettings(premod="links"), facts(body="a http://x.org b www.y.com"))
+    decision = evaluate(SiteSettings(premod="links"), facts(body="a http://x.org b www.y.com"))
     assert decision.reasons == ("2 links (site pre-moderates links)",)
 
 
 def test_trusted_authors_skip_holds_but_not_rejections() -> None:
     settings = SiteSettings(premod="all", trusted_after=3)
     trusted = facts(author_approved=3, toxicity={**CLEAN, "insult": 0.6})
-    decision = decide(settings, trusted)
+    decision = evaluate(settings, trusted)
     assert decision.status == "approved"
     assert decision.reasons == ("trusted author (3 approved)",)
-    rejected = decide(settings, facts(author_approved=3, toxicity={**CLEAN, "toxicity": 0.95}))
+    rejected = evaluate(settings, facts(author_approved=3, toxicity={**CLEAN, "toxicity": 0.95}))
     assert rejected.status == "rejected"
 
 
 def test_trust_is_never_earned_where_the_site_turns_it_off() -> None:
     settings = SiteSettings(premod="all", trusted_after=0)
-    assert decide(settings, facts(author_approved=500)).status == "review"
+    assert evaluate(settings, facts(author_approved=500)).status == "review"
 
 
 def test_premod_and_banned_authors() -> None:
-    premod = decide(SiteSettings(), facts(author_status="premod", author_approved=10))
+    premod = evaluate(SiteSettings(), facts(author_status="premod", author_approved=10))
     assert (premod.status, premod.reasons) == ("review", ("author is on pre-moderation",))
-    assert decide(SiteSettings(), facts(author_status="banned")).status == "rejected"
+    assert evaluate(SiteSettings(), facts(author_status="banned")).status == "rejected"

@@ -7,18 +7,21 @@ import re
 
 import pytest
 
+from moderation.errors import SpamModelError
 from moderation.scoring.spam import (
     FORMAT_VERSION,
-    SPAM_HOLD_THRESHOLD,
-    SPAM_REJECT_THRESHOLD,
     SpamClassifier,
     SpamContext,
-    SpamModelError,
     combine,
     load_seed_corpus,
     score_spam,
 )
 from moderation.scoring.spam_signals import Signal, spam_signals
+from moderation.sites import DEFAULT_THRESHOLDS
+
+# The thresholds every site starts with: what the policy actually applies to these scores.
+SPAM_HOLD_THRESHOLD = DEFAULT_THRESHOLDS["spam"].hold
+SPAM_REJECT_THRESHOLD = DEFAULT_THRESHOLDS["spam"].reject
 
 # Each in its own script and punctuation; ruff's ambiguity check would flag the Armenian full
 # stop and the Turkish dotless i, which are exactly what these readers type.

@@ -251,7 +251,9 @@ async def test_counts_follow_status_changes_both_ways(
 async def test_counts_need_one_to_a_hundred_articles(poster: Poster) -> None:
     url = f"/v1/sites/{poster.site.slug}/counts"
     assert (await poster.client.get(url)).status_code == 400
-    many = [("article", str(i)) for i in range(101)]
+    many: list[tuple[str, str | int | float | bool | None]] = [
+        ("article", str(i)) for i in range(101)
+    ]
     assert (await poster.client.get(url, params=many)).status_code == 400
 
 

@@ -10,14 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from moderation.models import open_detoxify
-from moderation.scoring.toxicity import (
-    ModelBroken,
-    ModelMissing,
-    ToxicityModel,
-    micro_batches,
-    require_model,
-)
+from moderation.errors import ModelBroken, ModelMissing
+from moderation.scoring.toxicity import ToxicityModel, micro_batches, require_model
+from moderation.scoring.weights import open_detoxify
 from tests.tiny_model import PLANTED_LABELS, PLANTED_WORD, WORDS, make_tiny_checkpoint
 
 LABELS = ("toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack")

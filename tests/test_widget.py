@@ -205,7 +205,8 @@ def serve(demo: Demo, path: str, content: str, foreign: bool = False) -> str:
 
 
 def data_attributes(**values: str) -> str:
-    return " ".join(f'data-{k}="{html.escape(v)}"' for k, v in values.items())
+    """`data-*` attributes; a Python name's underscores become the attribute's dashes."""
+    return " ".join(f'data-{k.replace("_", "-")}="{html.escape(v)}"' for k, v in values.items())
 
 
 async def open_widget(
@@ -538,7 +539,7 @@ async def test_sort_switch_and_load_more_page_through_threads(
     article = new_article("paging")
     bodies = [f"Comment number {n} on the budget." for n in range(1, 6)]
     await demo.approved(article, *bodies)
-    await open_widget(page, demo, article, refresh="0", **{"page-size": "2"})
+    await open_widget(page, demo, article, refresh="0", page_size="2")
     shown = widget(page).locator("ol.threads > li > article .body")
     more = widget(page).get_by_role("button", name="Load more comments")
 
@@ -655,7 +656,7 @@ async def test_comments_carry_the_sites_author_id_or_one_kept_per_browser(
     assert anonymous.startswith("anon-")
     assert await author(second) == anonymous
 
-    await open_widget(page, demo, article, refresh="0", **{"author-id": "site-user-42"})
+    await open_widget(page, demo, article, refresh="0", author_id="site-user-42")
     signed_in = await post_through_widget(page, "A signed-in reader writes.")
     assert await author(signed_in) == "site-user-42"
 

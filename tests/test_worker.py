@@ -17,12 +17,13 @@ from celery import Celery
 
 from moderation import db
 from moderation.app import create_app
+from moderation.broker import SCORE_TASK, SCORING_QUEUE
 from moderation.config import Settings
 from moderation.sites import Site, SiteSettings, create_site
 from tests.factories import Poster
 from tests.tiny_model import PLANTED_WORD
 from tests.workers import Process, statuses, wait_until, worker_env
-from workers.celery_app import SCORE_TASK, SCORING_QUEUE, create_celery
+from workers.celery_app import create_celery
 
 REPO = Path(__file__).resolve().parent.parent
 DEAD_BROKER = "redis://127.0.0.1:9/0"  # the discard port: nothing answers there

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
 
-from moderation.models import import_checkpoint
+from moderation.scoring.weights import import_checkpoint
 
 PLANTED_WORD = "zzztoxic"
 PLANTED_LABELS = ("toxicity", "insult")

@@ -17,12 +17,13 @@ import structlog
 from moderation import db
 from moderation.config import Settings
 from moderation.db import scoring as scoring_queries
+from moderation.errors import ModelMissing, SpamModelError
 from moderation.scoring import batch
 from moderation.scoring.dev import KeywordToxicity
 from moderation.scoring.language import detect
 from moderation.scoring.scorer import Scorer, ToxicityScorer
-from moderation.scoring.spam import SpamClassifier, SpamModelError
-from moderation.scoring.toxicity import ModelMissing, ToxicityModel, require_model
+from moderation.scoring.spam import SpamClassifier
+from moderation.scoring.toxicity import ToxicityModel, require_model
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")

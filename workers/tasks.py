@@ -8,11 +8,12 @@ import structlog
 from celery.signals import worker_process_init, worker_process_shutdown
 
 from moderation import logs
+from moderation.broker import SCORE_TASK, SCORING_QUEUE
 from moderation.config import get_settings
 from moderation.db import scoring as scoring_queries
 from moderation.scoring.retrain import retrain_spam as retrain
 from workers import runtime
-from workers.celery_app import SCORE_TASK, SCORING_QUEUE, create_celery
+from workers.celery_app import create_celery
 
 log = structlog.get_logger(__name__)
 settings = get_settings()

@@ -1,6 +1,6 @@
 """`moderation models ...`: the local toxicity models folder.
 
-`moderation.models` is imported inside each command: it brings torch and transformers,
+`moderation.scoring.weights` is imported inside each command: it brings torch and transformers,
 seconds of start-up that every other `moderation` command should not pay.
 """
 
@@ -17,7 +17,7 @@ import click
 from moderation.config import get_settings
 from moderation.errors import ModerationError
 
-# Duplicated from moderation.models.PUBLISHED so that `--help` needs no torch.
+# Duplicated from moderation.scoring.weights.PUBLISHED so that `--help` needs no torch.
 PUBLISHED_NAMES = ("original", "unbiased", "multilingual")
 
 
@@ -30,7 +30,7 @@ def models() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the manifests as JSON.")
 def models_list(as_json: bool) -> None:
     """List the models in the models folder."""
-    from moderation.models import list_models
+    from moderation.scoring.weights import list_models
 
     folder = get_settings().models_path
     with _clean_errors():
@@ -74,7 +74,7 @@ def models_import(
     version: str | None,
 ) -> None:
     """Import the detoxify-format checkpoint PATH into the models folder."""
-    from moderation.models import import_checkpoint
+    from moderation.scoring.weights import import_checkpoint
 
     with _clean_errors():
         manifest = import_checkpoint(
@@ -105,7 +105,7 @@ def models_pull(name: str, config_dir: Path | None, sha256: str | None, timeout:
     the architecture's config and tokenizer files (`save_pretrained`) into a folder, and
     run `moderation models import FILE --config-dir DIR`.
     """
-    from moderation.models import pull
+    from moderation.scoring.weights import pull
 
     with _clean_errors():
         manifest = pull(

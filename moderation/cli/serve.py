@@ -21,6 +21,7 @@ from moderation.config import Settings, get_settings
 from moderation.db import migrations
 from moderation.db import moderators as moderator_queries
 from moderation.db import sites as site_queries
+from moderation.errors import ModelMissing
 from moderation.sites import Site, SiteDocument, create_site, replace_settings
 
 
@@ -112,7 +113,6 @@ def _dev_session(settings: Settings) -> Settings:
 
 def _dev_workers(settings: Settings, services: contextlib.ExitStack) -> None:
     """A scoring worker and beat beside the API, with the dev scorer if weights are absent."""
-    from moderation.scoring.toxicity import ModelMissing
     from workers.runtime import check_models
 
     env = {

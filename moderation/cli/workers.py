@@ -6,6 +6,7 @@ import click
 
 from moderation.cli.common import broker_url, database_url
 from moderation.config import get_settings
+from moderation.errors import ModelMissing
 
 
 @click.command()
@@ -14,7 +15,6 @@ from moderation.config import get_settings
 @click.option("--loglevel", default="INFO", show_default=True)
 def worker(concurrency: int, queues: str, loglevel: str) -> None:
     """Score comments: a Celery worker that loads the models once per process."""
-    from moderation.scoring.toxicity import ModelMissing
     from workers.runtime import check_models
 
     settings = get_settings()

@@ -1,12 +1,10 @@
-"""Queries on comments: intake, lookups, and the one statement that changes a status."""
+"""Queries on comments: intake and lookups (status changes are `db.transitions`'s)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
-import orjson
 
 from moderation.db import Connection
 
@@ -156,70 +154,3 @@ async def get_by_idempotency_key(conn: Connection, site_id: int, key: str) -> as
         site_id,
         key,
     )
-
-
-async def statuses(conn: Connection, ids: Sequence[int]) -> dict[int, tuple[int, str]]:
-    """Site and status of each existing comment among `ids`."""
-    rows = await conn.fetch(
-        "SELECT id, site_id, status FROM comments WHERE id = ANY($1::bigint[])", list(ids)
-    )
-    return {row["id"]: (row["site_id"], row["status"]) for row in rows}
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One status change: applied only if the comment is still in `expected`."""
-
-    comment_id: int
-    expected: str
-    to: str
-    reason: str
-    reasons: Sequence[str] = ()
-    moderator_id: int | None = None
-
-
-async def transition(conn: Connection, changes: Sequence[Change]) -> list[asyncpg.Record]:
-    """Apply status changes and write their audit rows, in one statement.
-
-    A change whose comment is no longer in its expected status is skipped (and absent
-    from the result): a redelivered task or a moderator's stale view changes nothing.
-    """
-    rows = await conn.fetch(
-        """
-        WITH change AS (
-            SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],
-                                 $5::text[], $6::bigint[])
-                AS c(comment_id, expected, to_status, reason, reasons, moderator_id)
-        ), updated AS (
-            UPDATE comments SET
-                status = change.to_status,
-                reasons = CASE WHEN change.reasons IS NULL THEN comments.reasons
-                               ELSE ARRAY(SELECT jsonb_array_elements_text(change.reasons::jsonb))
-                          END,
-                decided_at = now(),
-                claimed_until = NULL,
-                version = comments.version + 1
-            FROM change
-            WHERE comments.id = change.comment_id AND comments.status = change.expected
-            RETURNING comments.id, comments.site_id, comments.article_id, comments.status,
-                      comments.version, change.expected AS from_status, change.reason,
-                      change.moderator_id
-        ), audit AS (
-            INSERT INTO comment_events (comment_id, actor, moderator_id, from_status,
-                                        to_status, reason)
-            SELECT id, CASE WHEN moderator_id IS NULL THEN 'system' ELSE 'moderator' END,
-                   moderator_id, from_status, status, reason
-            FROM updated
-        )
-        SELECT id, site_id, article_id, status, from_status, version FROM updated
-        """,
-        [c.comment_id for c in changes],
-        [c.expected for c in changes],
-        [c.to for c in changes],
-        [c.reason for c in changes],
-        # Arrays of arrays must not be ragged in Postgres, so each change's reasons travel
-        # as the text of one JSON array; NULL keeps the reasons already stored.
-        [orjson.dumps(list(c.reasons)).decode() if c.reasons else None for c in changes],
-        [c.moderator_id for c in changes],
-    )
-    return list(rows)

@@ -14,17 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from moderation.db import Connection
-from moderation.errors import ModerationError
+from moderation.errors import MigrationError
 
 # Any constant works; it only has to be the same for every runner of this schema.
 _LOCK_KEY = 0x6D6F6465  # "mode"
 _FILE_NAME = re.compile(r"^\d{4}_[a-z0-9_]+\.sql$")
-
-
-class MigrationError(ModerationError):
-    """The database's recorded migrations do not match the files this code ships."""
-
-    code = "migration_mismatch"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,10 +7,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from moderation import authors
-from moderation.moderators import authenticate
-from moderation.payloads import read_payload
-from moderation.responses import JSONResponse
-from moderation.routes.params import path_id
+from moderation.http.access import authenticate
+from moderation.http.bodies import read_payload
+from moderation.http.params import path_id
+from moderation.http.responses import JSONResponse
 
 
 async def author_detail(request: Request) -> Response:

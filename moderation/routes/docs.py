@@ -12,9 +12,9 @@ from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
 from moderation.authors import AuthorStatusIn
-from moderation.decisions import BulkIn, DecisionIn
+from moderation.http.responses import JSONResponse
 from moderation.intake import CommentIn
-from moderation.responses import JSONResponse
+from moderation.review import BulkIn, DecisionIn
 from moderation.routes.public import ReportIn
 from moderation.routes.site_admin import ArticleIn
 from moderation.sites import SiteDocument

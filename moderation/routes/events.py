@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from moderation import events
-from moderation.errors import BadRequest
-from moderation.moderators import Moderator
-from moderation.routes.access import moderator_and_site
-from moderation.sites import Site
-
-_PING_SECONDS = 15
+from moderation.http.access import moderator_and_site
+from moderation.http.feeds import site_feed
 
 
 async def feed(request: Request) -> Response:
@@ -36,18 +30,6 @@ async def feed(request: Request) -> Response:
     """
     moderator, site = await moderator_and_site(request)
     return site_feed(request, moderator, site)
-
-
-def site_feed(request: Request, moderator: Moderator, site: Site) -> Response:
-    """`moderator`'s SSE response for `site`, resuming after the request's Last-Event-ID."""
-    raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
-    start = None
-    if raw:
-        start = events.Position.decode(raw)
-        if start is None:
-            raise BadRequest("Last-Event-ID is not an id this feed gave out", field="Last-Event-ID")
-    stream = events.stream(request.state.pool, request.state.events, moderator, site.id, start)
-    return EventSourceResponse(stream, ping=_PING_SECONDS, headers={"X-Accel-Buffering": "no"})
 
 
 routes = [Route("/v1/moderation/events", feed, methods=["GET"])]

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from moderation.db import migrations
 from moderation.errors import Unavailable
-from moderation.responses import JSONResponse
+from moderation.http.responses import JSONResponse
 
 _READY_TIMEOUT = 2.0
 

@@ -11,13 +11,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from moderation import intake, threads
+from moderation.broker import ScoringWakeups
 from moderation.db import reports as report_queries
 from moderation.db import threads as thread_queries
 from moderation.errors import BadRequest, NotFound
-from moderation.payloads import Payload, Text, read_payload
-from moderation.queue import ScoringQueue
-from moderation.responses import JSONResponse
-from moderation.routes.params import path_id, query_choice, query_int
+from moderation.http.bodies import read_payload
+from moderation.http.params import path_id, query_choice, query_int
+from moderation.http.responses import JSONResponse
+from moderation.payloads import Payload, Text
 from moderation.sites import Site, SiteCache
 
 _MAX_COUNTED_ARTICLES = 100
@@ -83,7 +84,7 @@ async def post_comment(request: Request) -> Response:
     async with request.state.pool.acquire() as conn:
         accepted = await intake.accept(conn, site, article, comment, _client(request), key)
     if accepted.created:
-        cast(ScoringQueue, request.state.scoring).notify(accepted.comment_id)
+        cast(ScoringWakeups, request.state.scoring).notify(accepted.comment_id)
     return JSONResponse({"id": accepted.comment_id, "status": "pending"}, status_code=202)
 
 

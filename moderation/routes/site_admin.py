@@ -10,9 +10,10 @@ from starlette.routing import Route
 
 from moderation.db import sites as site_queries
 from moderation.db import threads as thread_queries
-from moderation.payloads import Payload, read_payload
-from moderation.responses import JSONResponse
-from moderation.routes.access import moderator_and_site
+from moderation.http.access import moderator_and_site
+from moderation.http.bodies import read_payload
+from moderation.http.responses import JSONResponse
+from moderation.payloads import Payload
 from moderation.sites import SiteCache, SiteDocument, replace_settings
 
 

@@ -7,9 +7,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from moderation.db import stats as stats_queries
-from moderation.responses import JSONResponse
-from moderation.routes.access import moderator_and_site
-from moderation.routes.params import query_int
+from moderation.http.access import moderator_and_site
+from moderation.http.params import query_int
+from moderation.http.responses import JSONResponse
 
 _FIELDS = (
     "decisions",

@@ -17,9 +17,9 @@ import asyncpg
 import structlog
 
 from moderation.config import Settings
-from moderation.db import comments as comment_queries
 from moderation.db import scoring as scoring_queries
-from moderation.policy import Facts, decide
+from moderation.db import transitions
+from moderation.policy import Facts, evaluate
 from moderation.scoring.scorer import Scorer, Scores
 from moderation.scoring.spam import SpamContext
 from moderation.sites import SiteSettings
@@ -31,7 +31,9 @@ _RETRY_BACKOFF_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class BatchResult:
+    """How many comments one claim took, and how many of them it decided."""
+
     claimed: int
     decided: int
 
@@ -42,23 +44,23 @@ async def score_pending(
     """Score batches until fewer than a full batch is left; returns comments decided."""
     decided = 0
     while True:
-        outcome = await score_batch(pool, scorer, settings, hinted)
-        decided += outcome.decided
+        result = await score_batch(pool, scorer, settings, hinted)
+        decided += result.decided
         hinted = ()
-        if outcome.claimed < settings.scoring_batch:
+        if result.claimed < settings.scoring_batch:
             return decided
 
 
 async def score_batch(
     pool: asyncpg.Pool, scorer: Scorer, settings: Settings, hinted: Sequence[int] = ()
-) -> Outcome:
+) -> BatchResult:
     """Claim one batch (the hinted comments first), score it and decide it."""
     async with pool.acquire() as conn:
         ids = await scoring_queries.claim(
             conn, hinted, settings.scoring_batch, settings.scoring_lease_seconds
         )
         if not ids:
-            return Outcome(0, 0)
+            return BatchResult(0, 0)
         rows = await scoring_queries.batch_context(conn, ids)
     exhausted = [r for r in rows if r["score_attempts"] > settings.scoring_max_attempts]
     fresh = [r for r in rows if r["score_attempts"] <= settings.scoring_max_attempts]
@@ -75,13 +77,13 @@ async def score_batch(
                 [scores.language for _, scores in scored],
                 [scores.model for _, scores in scored],
             )
-        applied = await comment_queries.transition(conn, changes)
+        applied = await transitions.transition(conn, changes)
         for row, error in failed:
             await scoring_queries.postpone(
                 conn, [row["id"]], error, _RETRY_BACKOFF_SECONDS * row["score_attempts"]
             )
     log.info("batch_scored", claimed=len(ids), decided=len(applied), failed=len(failed))
-    return Outcome(len(ids), len(applied))
+    return BatchResult(len(ids), len(applied))
 
 
 def _score(
@@ -123,9 +125,9 @@ def _author_status(row: asyncpg.Record) -> str | None:
     return status if row["author_status_in_force"] else "normal"
 
 
-def _decision(row: asyncpg.Record, scores: Scores) -> comment_queries.Change:
+def _decision(row: asyncpg.Record, scores: Scores) -> transitions.Change:
     settings = SiteSettings.model_validate(row["site_settings"])
-    decision = decide(
+    decision = evaluate(
         settings,
         Facts(
             body=row["body"],
@@ -137,7 +139,7 @@ def _decision(row: asyncpg.Record, scores: Scores) -> comment_queries.Change:
             author_approved=row["author_approved"],
         ),
     )
-    return comment_queries.Change(
+    return transitions.Change(
         comment_id=row["id"],
         expected="pending",
         to=decision.status,
@@ -146,10 +148,10 @@ def _decision(row: asyncpg.Record, scores: Scores) -> comment_queries.Change:
     )
 
 
-def _give_up(row: asyncpg.Record) -> comment_queries.Change:
+def _give_up(row: asyncpg.Record) -> transitions.Change:
     attempts = row["score_attempts"] - 1
     reason = f"scoring failed {attempts} times ({row['scoring_error'] or 'worker lost'})"
-    return comment_queries.Change(row["id"], "pending", "review", reason, (reason,))
+    return transitions.Change(row["id"], "pending", "review", reason, (reason,))
 
 
 def _stored_scores(scores: Scores) -> dict[str, float]:

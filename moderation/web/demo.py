@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -16,11 +15,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from moderation.web.security import page_headers
+from moderation.web.templates import TEMPLATES
 
 _HERE = Path(__file__).parent
-_TEMPLATES = Environment(
-    loader=FileSystemLoader(_HERE / "templates"), autoescape=select_autoescape(["html"])
-)
 ARTICLE = "council-budget-vote"
 _HEADLINE = "Council approves budget after late-night session"
 _STORY = (
@@ -38,7 +35,7 @@ def create_demo_app(api: str, site: str, key: str) -> Starlette:
     headers = page_headers(script_origins=[api], connect_origins=[api], frame_ancestors="'self'")
 
     async def article(request: Request) -> Response:
-        html = _TEMPLATES.get_template("demo.html").render(
+        html = TEMPLATES.get_template("demo.html").render(
             api=api, site=site, key=key, article=ARTICLE, headline=_HEADLINE, paragraphs=_STORY
         )
         return HTMLResponse(html, headers=headers)

@@ -9,8 +9,8 @@ import asyncpg
 from starlette.requests import Request
 
 from moderation.db import sites as site_queries
+from moderation.http.access import site_of
 from moderation.moderators import Moderator
-from moderation.routes.access import site_of
 from moderation.sites import Site
 from moderation.web.desk import sessions
 

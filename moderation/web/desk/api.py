@@ -1,7 +1,7 @@
 """The desk's JSON routes, for desk.js: signed in by the session cookie, not a token.
 
-They call what the `/v1/moderation` routes call (`queues.page`, `decisions.decide`,
-`events.stream`), so the desk and the API cannot disagree. Every route that changes
+They call what the `/v1/moderation` routes call (`review.page`, `http.decisions.apply_bulk`,
+`http.feeds.site_feed`), so the desk and the API cannot disagree. Every route that changes
 something needs the session's CSRF token in the `X-CSRF-Token` header.
 """
 
@@ -11,14 +11,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from moderation import queues
-from moderation.db import queues as queue_queries
-from moderation.errors import NotFound
-from moderation.responses import JSONResponse
-from moderation.routes.access import site_of
-from moderation.routes.events import site_feed
-from moderation.routes.params import path_id
-from moderation.routes.queues import apply_bulk
+from moderation import review
+from moderation.db import review as review_queries
+from moderation.http.access import site_of
+from moderation.http.decisions import apply_bulk
+from moderation.http.feeds import site_feed
+from moderation.http.params import path_id
+from moderation.http.responses import JSONResponse
+from moderation.statuses import require_queue
 from moderation.web.desk import sessions
 
 _PAGE = 25
@@ -44,12 +44,10 @@ async def queue_items(request: Request) -> Response:
     """
     moderator = await sessions.require_moderator(request)
     site = await site_of(request, moderator, request.path_params["site"])
-    queue = request.path_params["queue"]
-    if queue not in queues.QUEUES:
-        raise NotFound(f"no queue {queue!r}; queues are {', '.join(queues.QUEUES)}", field="queue")
+    queue = require_queue(request.path_params["queue"])
     cursor = request.query_params.get("cursor") or None
     async with request.state.pool.acquire() as conn:
-        body = await queues.page(conn, site.id, queue, queues.Filters(), "priority", cursor, _PAGE)
+        body = await review.page(conn, site.id, queue, review.Filters(), "priority", cursor, _PAGE)
     return JSONResponse(body)
 
 
@@ -69,13 +67,13 @@ async def comment_item(request: Request) -> Response:
     moderator = await sessions.require_moderator(request)
     comment_id = path_id(request, "comment")
     async with request.state.pool.acquire() as conn:
-        row = await queue_queries.item(conn, comment_id)
+        row = await review_queries.item(conn, comment_id)
     moderator.require_site(row["site_id"] if row else None, "comment")
     assert row is not None
-    return JSONResponse(queues.describe(row))
+    return JSONResponse(review.describe(row))
 
 
-async def decide(request: Request) -> Response:
+async def desk_decisions(request: Request) -> Response:
     """
     summary: Decide one or many comments (desk session, CSRF header)
     description: >
@@ -120,6 +118,6 @@ async def feed(request: Request) -> Response:
 routes = [
     Route("/api/sites/{site}/queues/{queue}", queue_items, methods=["GET"]),
     Route("/api/comments/{comment}", comment_item, methods=["GET"]),
-    Route("/api/decisions", decide, methods=["POST"]),
+    Route("/api/decisions", desk_decisions, methods=["POST"]),
     Route("/api/sites/{site}/events", feed, methods=["GET"]),
 ]

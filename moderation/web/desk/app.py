@@ -22,17 +22,17 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from moderation.config import Settings
-from moderation.errors import (
+from moderation.errors import ModerationError, Unauthorized
+from moderation.http.errors import (
     EXCEPTION_HANDLERS,
-    ModerationError,
-    Unauthorized,
     error_response,
     handle_http_error,
     handle_moderation_error,
 )
 from moderation.web.desk import api, authors, pages, sessions, site_settings
-from moderation.web.desk.render import TEMPLATES, is_api, redirect, render
+from moderation.web.desk.render import is_api, redirect, render
 from moderation.web.security import page_headers
+from moderation.web.templates import TEMPLATES
 
 log = structlog.get_logger(__name__)
 

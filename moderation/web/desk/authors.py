@@ -12,8 +12,9 @@ from starlette.routing import Route
 from moderation import authors
 from moderation.db import authors as author_queries
 from moderation.errors import NotFound, ValidationFailed
+from moderation.http.params import path_id
 from moderation.payloads import parse
-from moderation.routes.params import path_id
+from moderation.statuses import AUTHOR_STATUSES
 from moderation.web.desk import sessions
 from moderation.web.desk.access import SitePage, site_page
 from moderation.web.desk.forms import read_form
@@ -21,12 +22,6 @@ from moderation.web.desk.render import redirect, render
 
 # A suspension lasts one of these; a status without one stays until changed.
 DURATIONS = {"": "until changed", "1": "1 day", "7": "7 days", "30": "30 days"}
-STATUSES = {
-    "normal": "Normal: scored like everyone",
-    "trusted": "Trusted: approved unless a score says otherwise",
-    "premod": "Pre-moderated: every comment waits for review",
-    "banned": "Banned: comments are refused",
-}
 
 
 async def _author_of_site(request: Request, page: SitePage) -> int:
@@ -56,7 +51,7 @@ async def _render(
         **page.context(),
         status_code=status_code,
         author=author,
-        statuses=STATUSES,
+        statuses=AUTHOR_STATUSES,
         durations=DURATIONS,
         error=error,
         form=form or {"status": author["status"]},

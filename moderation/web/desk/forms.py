@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 
 from moderation.errors import BadRequest, InvalidEncoding, UnsupportedMediaType
-from moderation.payloads import read_body
+from moderation.http.bodies import read_body
 
 _MEDIA_TYPE = "application/x-www-form-urlencoded"
 # The settings form is the largest: a dozen policy fields and two per label.

@@ -6,22 +6,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from moderation.db import queues as queue_queries
+from moderation.db import review as review_queries
 from moderation.db import sites as site_queries
-from moderation.errors import NotFound
+from moderation.statuses import DESK_ACTIONS, QUEUE_TITLES, desk_vocabulary, require_queue
 from moderation.web.desk import sessions
 from moderation.web.desk.access import site_page
 from moderation.web.desk.forms import read_form
 from moderation.web.desk.render import redirect, render
-
-QUEUE_TITLES = {
-    "review": "Review",
-    "reported": "Reported",
-    "pending": "Pending",
-    "spam": "Spam",
-    "rejected": "Rejected",
-    "approved": "Approved",
-}
 
 
 async def signin_page(request: Request) -> Response:
@@ -66,11 +57,9 @@ async def site_home(request: Request) -> Response:
 async def queue_page(request: Request) -> Response:
     """A queue's tab: the cards themselves are fetched and kept live by desk.js."""
     page = await site_page(request)
-    queue = request.path_params["queue"]
-    if queue not in queue_queries.QUEUES:
-        raise NotFound(f"no queue {queue!r}", field="queue")
+    queue = require_queue(request.path_params["queue"])
     async with request.state.pool.acquire() as conn:
-        counts = await queue_queries.counts(conn, page.site.id)
+        counts = await review_queries.counts(conn, page.site.id)
     thresholds = {
         label: threshold.model_dump() for label, threshold in page.site.settings.thresholds.items()
     }
@@ -82,6 +71,8 @@ async def queue_page(request: Request) -> Response:
         queues=QUEUE_TITLES,
         counts=counts,
         thresholds=thresholds,
+        actions=DESK_ACTIONS,
+        vocabulary=desk_vocabulary(),
     )
 
 

@@ -27,23 +27,20 @@
   const live = document.getElementById("live");
   const selection = document.getElementById("selection");
 
-  // Queues whose cards arrive live; the others only update their counts.
-  const LIVE_QUEUES = { review: "held", reported: "reported" };
-  const STATUS_OF_QUEUE = { reported: "approved" };
-  const ACTIONS = [
-    ["approve", "Approve", "a"],
-    ["reject", "Reject", "r"],
-    ["spam", "Spam", "s"],
-  ];
-  // What each action leads to, and from which statuses it is allowed (as the API says).
-  const TARGET = { approve: "approved", reject: "rejected", spam: "spam" };
-  const DONE = {
-    approved: "approved",
-    rejected: "rejected",
-    spam: "marked as spam",
-    review: "held for review",
-    pending: "sent back for scoring",
-  };
+  // Statuses, queues and actions as the server defines them (moderation/statuses.py).
+  const vocabulary = JSON.parse(main.dataset.vocabulary);
+  // The status this queue's comments are in ("reported" holds approved ones).
+  const queueStatus = vocabulary.queue_status[queue];
+  // The feed event that brings a new card here; other queues only update their counts.
+  const liveEvent = vocabulary.live_events[queue];
+  // [action, label, key]: the buttons this queue's cards offer.
+  const ACTIONS = vocabulary.actions.filter(function (action) {
+    return vocabulary.queue_actions[queue].indexOf(action[0]) !== -1;
+  });
+  // Keys decide the focused card (lower case) or the selection (upper case).
+  const KEYS = {};
+  vocabulary.actions.forEach(function (action) { KEYS[action[2]] = action[0]; });
+  const DONE = vocabulary.done;
 
   let focused = null;
   let nextCursor = null;
@@ -229,9 +226,6 @@
 
     const actions = el("div", "actions");
     ACTIONS.forEach(function (action) {
-      if (TARGET[action[0]] === item.status) {
-        return; // already there
-      }
       const button = el("button", "decide decide-" + action[0]);
       button.type = "button";
       button.dataset.action = action[0];
@@ -304,7 +298,7 @@
     try {
       const item = await api("/api/comments/" + Number(id));
       // The feed can be ahead of us: add the card only if it still belongs here.
-      if (item.status === (STATUS_OF_QUEUE[queue] || queue)) {
+      if (item.status === queueStatus) {
         add(item, true);
       }
     } catch (error) {
@@ -444,12 +438,12 @@
       if (focused) {
         toggle(focused);
       }
-    } else if (key === "a" || key === "r" || key === "s") {
+    } else if (KEYS[key]) {
       if (focused) {
-        decide([focused], { a: "approve", r: "reject", s: "spam" }[key]);
+        decide([focused], KEYS[key]);
       }
-    } else if (key === "A" || key === "R" || key === "S") {
-      decide(selected(), { A: "approve", R: "reject", S: "spam" }[key]);
+    } else if (KEYS[key.toLowerCase()]) {
+      decide(selected(), KEYS[key.toLowerCase()]);
     } else {
       return;
     }
@@ -504,7 +498,7 @@
     if (!card || (data.moderator && data.moderator.id === me)) {
       return; // not shown, or our own decision (its card is already gone)
     }
-    if (data.to === (STATUS_OF_QUEUE[queue] || queue) && queue !== "reported") {
+    if (data.to === queueStatus && queue !== "reported") {
       return;
     }
     const who = data.moderator ? "by " + data.moderator.name : "automatically";
@@ -528,7 +522,7 @@
   });
   source.addEventListener("held", function (event) {
     const data = JSON.parse(event.data);
-    if (LIVE_QUEUES[queue] === "held" && !cardFor(data.comment_id)) {
+    if (liveEvent === "held" && !cardFor(data.comment_id)) {
       fetchCard(data.comment_id);
     } else {
       decidedElsewhere(data);
@@ -539,7 +533,7 @@
   });
   source.addEventListener("reported", function (event) {
     const data = JSON.parse(event.data);
-    if (LIVE_QUEUES[queue] === "reported" && !cardFor(data.comment_id)) {
+    if (liveEvent === "reported" && !cardFor(data.comment_id)) {
       fetchCard(data.comment_id);
     }
   });

@@ -1,4 +1,4 @@
-"""Queries behind the moderation queues: counts, pages of items, one comment in full."""
+"""Queries behind the review queues: counts, pages of items, one comment and its history."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ from typing import Any
 import asyncpg
 
 from moderation.db import Connection
-
-QUEUES = ("review", "reported", "pending", "spam", "rejected", "approved")
+from moderation.statuses import QUEUE_STATUS, QUEUES, Queue
 
 _OPEN_REPORTS = (
     "EXISTS (SELECT 1 FROM reports AS r WHERE r.comment_id = c.id AND r.dismissed_at IS NULL)"
 )
-_QUEUE_CONDITION = {
-    "reported": f"c.status = 'approved' AND {_OPEN_REPORTS}",
-    **{queue: f"c.status = '{queue}'" for queue in QUEUES if queue != "reported"},
+# Statuses are constants of this code (statuses.py), never a caller's text.
+_QUEUE_CONDITION: dict[Queue, str] = {
+    queue: f"c.status = '{status}'" for queue, status in QUEUE_STATUS.items()
 }
+_QUEUE_CONDITION["reported"] += f" AND {_OPEN_REPORTS}"
 
 # Everything a moderator sees about an item: the text, why it was held, the author's
 # record, the parent for context and the readers' reports.
@@ -59,7 +59,7 @@ class Filters:
     language: str | None = None
 
 
-async def counts(conn: Connection, site_id: int) -> dict[str, int]:
+async def counts(conn: Connection, site_id: int) -> dict[Queue, int]:
     rows = await conn.fetch(
         f"""
         SELECT status AS queue, count(*) AS n FROM comments WHERE site_id = $1 GROUP BY status
@@ -76,7 +76,7 @@ async def counts(conn: Connection, site_id: int) -> dict[str, int]:
 async def page(
     conn: Connection,
     site_id: int,
-    queue: str,
+    queue: Queue,
     filters: Filters,
     sort: str,
     after: list[Any] | None,

@@ -1,4 +1,4 @@
-"""Handing stored comments to scoring, after they are committed.
+"""The broker as the API sees it: scoring wake-ups sent after a comment is committed.
 
 Scoring tasks are wake-ups: a worker claims whatever is pending, so one message can
 serve many comments. Each API process sends at most one message per `interval`,
@@ -14,13 +14,54 @@ from collections.abc import Callable
 
 import anyio.to_thread
 import structlog
+from celery import Celery
+
+from moderation.config import Settings
 
 log = structlog.get_logger(__name__)
+
+# The names senders and workers agree on; `workers.celery_app` consumes what is sent here.
+SCORE_TASK = "workers.tasks.score_comments"
+SCORING_QUEUE = "scoring"
+MAINTENANCE_QUEUE = "maintenance"
 
 Publish = Callable[[list[int]], None]
 
 
-class ScoringQueue:
+def celery_app(settings: Settings) -> Celery:
+    """A Celery app with what every sender needs: the broker, JSON, and fast failure.
+
+    The API sends with it as it is; the workers build on it (`workers.celery_app`).
+    """
+    app = Celery("moderation", broker=settings.broker_url)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_backend=None,
+        task_ignore_result=True,
+        task_default_queue=SCORING_QUEUE,
+        # Publishing must fail fast when the broker is down: the comment is already safe
+        # in PostgreSQL and the sweep will queue it again.
+        broker_connection_timeout=2,
+        task_publish_retry=False,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"socket_connect_timeout": 2, "socket_timeout": 5},
+    )
+    return app
+
+
+def publisher(app: Celery) -> Publish:
+    """A function that sends one scoring wake-up for the given comment ids."""
+
+    def publish(comment_ids: list[int]) -> None:
+        app.send_task(SCORE_TASK, args=[comment_ids], queue=SCORING_QUEUE)
+
+    return publish
+
+
+class ScoringWakeups:
+    """Coalesces the comments an API process stores into few wake-up messages."""
+
     def __init__(self, publish: Publish | None, interval: float = 0.05) -> None:
         self._publish = publish
         self._interval = interval

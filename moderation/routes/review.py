@@ -1,4 +1,4 @@
-"""Moderation routes: queue counts and pages, one comment in full, decisions."""
+"""Review routes: queue counts and pages, one comment in full, decisions."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from moderation import decisions, queues
-from moderation.db import queues as queue_queries
+from moderation import review
+from moderation.db import review as review_queries
 from moderation.errors import Conflict, NotFound, ValidationFailed
-from moderation.moderators import Moderator, authenticate
-from moderation.payloads import read_payload
-from moderation.responses import JSONResponse
-from moderation.routes.access import moderator_and_site
-from moderation.routes.params import path_id, query_choice, query_int
+from moderation.http.access import authenticate, moderator_and_site
+from moderation.http.bodies import read_payload
+from moderation.http.decisions import apply_bulk
+from moderation.http.params import path_id, query_choice, query_int
+from moderation.http.responses import JSONResponse
+from moderation.statuses import require_queue
 
 
 async def queue_counts(request: Request) -> Response:
@@ -29,7 +30,7 @@ async def queue_counts(request: Request) -> Response:
     """
     _, site = await moderator_and_site(request)
     async with request.state.pool.acquire() as conn:
-        counts = await queue_queries.counts(conn, site.id)
+        counts = await review_queries.counts(conn, site.id)
     return JSONResponse({"site": site.slug, "counts": counts})
 
 
@@ -59,12 +60,10 @@ async def queue_page(request: Request) -> Response:
       404: {description: "No such queue or site, or not this moderator's"}
     """
     _, site = await moderator_and_site(request)
-    queue = request.path_params["queue"]
-    if queue not in queues.QUEUES:
-        raise NotFound(f"no queue {queue!r}; queues are {', '.join(queues.QUEUES)}", field="queue")
+    queue = require_queue(request.path_params["queue"])
     params = request.query_params
     author = params.get("author")
-    filters = queues.Filters(
+    filters = review.Filters(
         article=params.get("article"),
         author_id=query_int(request, "author", default=0, low=1, high=2**63 - 1)
         if author
@@ -72,10 +71,10 @@ async def queue_page(request: Request) -> Response:
         reason=params.get("reason") or None,
         language=params.get("language") or None,
     )
-    sort = query_choice(request, "sort", queues.SORTS, "priority")
+    sort = query_choice(request, "sort", review.SORTS, "priority")
     limit = query_int(request, "limit", default=25, low=1, high=100)
     async with request.state.pool.acquire() as conn:
-        body = await queues.page(conn, site.id, queue, filters, sort, params.get("cursor"), limit)
+        body = await review.page(conn, site.id, queue, filters, sort, params.get("cursor"), limit)
     return JSONResponse(body)
 
 
@@ -91,29 +90,11 @@ async def comment_detail(request: Request) -> Response:
     moderator = await authenticate(request)
     comment_id = path_id(request, "comment")
     async with request.state.pool.acquire() as conn:
-        row = await queue_queries.item(conn, comment_id)
+        row = await review_queries.item(conn, comment_id)
         moderator.require_site(row["site_id"] if row else None, "comment")
         assert row is not None
-        history = await queue_queries.history(conn, comment_id)
-    return JSONResponse(
-        {
-            **queues.describe(row),
-            "history": [
-                {
-                    "id": e["id"],
-                    "actor": e["actor"],
-                    "moderator": {"id": e["moderator_id"], "name": e["moderator"]}
-                    if e["moderator_id"]
-                    else None,
-                    "from": e["from_status"],
-                    "to": e["to_status"],
-                    "reason": e["reason"],
-                    "at": e["created_at"].isoformat(),
-                }
-                for e in history
-            ],
-        }
-    )
+        history = await review_queries.history(conn, comment_id)
+    return JSONResponse({**review.describe(row), "history": review.describe_history(history)})
 
 
 async def decide_one(request: Request) -> Response:
@@ -137,24 +118,24 @@ async def decide_one(request: Request) -> Response:
     """
     moderator = await authenticate(request)
     comment_id = path_id(request, "comment")
-    decision = await read_payload(request, decisions.DecisionIn)
-    item = decisions.BulkItemIn(id=comment_id, **decision.model_dump())
+    decision = await read_payload(request, review.DecisionIn)
+    item = review.BulkItemIn(id=comment_id, **decision.model_dump())
     async with request.state.pool.acquire() as conn:
-        [outcome] = await decisions.decide(conn, moderator, [item])
-    if outcome.result == "not_found":
+        [result] = await review.apply_decisions(conn, moderator, [item])
+    if result.outcome == "not_found":
         raise NotFound("no such comment", field="comment")
-    if outcome.result == "invalid":
-        raise ValidationFailed(outcome.message, field="action", code="action_not_allowed")
-    if outcome.result == "conflict":
-        error = Conflict(outcome.message, field="expected_status", code="stale_decision")
+    if result.outcome == "invalid":
+        raise ValidationFailed(result.message, field="action", code="action_not_allowed")
+    if result.outcome == "conflict":
+        error = Conflict(result.message, field="expected_status", code="stale_decision")
         return JSONResponse(
             {
                 "error": {"code": error.code, "message": error.message, "field": error.field},
-                "current": {"id": comment_id, "status": outcome.status},
+                "current": {"id": comment_id, "status": result.status},
             },
             status_code=409,
         )
-    return JSONResponse(outcome.as_dict())
+    return JSONResponse(result.as_dict())
 
 
 async def decide_many(request: Request) -> Response:
@@ -172,14 +153,6 @@ async def decide_many(request: Request) -> Response:
       422: {description: Invalid body}
     """
     return await apply_bulk(request, await authenticate(request))
-
-
-async def apply_bulk(request: Request, moderator: Moderator) -> Response:
-    """The request's decisions applied as `moderator`: the API's and the desk's bulk answer."""
-    bulk = await read_payload(request, decisions.BulkIn)
-    async with request.state.pool.acquire() as conn:
-        outcomes = await decisions.decide(conn, moderator, bulk.decisions)
-    return JSONResponse({"results": [outcome.as_dict() for outcome in outcomes]})
 
 
 routes = [

@@ -41,7 +41,7 @@ import transformers
 from detoxify import Detoxify
 from detoxify.detoxify import MODEL_URLS
 
-from moderation.errors import ModerationError
+from moderation.errors import ModelsError
 
 CHECKPOINT = "checkpoint.ckpt"
 MANIFEST = "manifest.json"
@@ -67,13 +67,6 @@ _ARCH_ARGS = ("model_type", "model_name", "tokenizer_name", "num_classes")
 # torch.hub's convention, which detoxify's file names follow: `name-<sha256 prefix>.ext`.
 _HASH_PREFIX = re.compile(r"-([0-9a-f]{8,64})\.[a-z]+$")
 _CHUNK = 1 << 20
-
-
-class ModelsError(ModerationError):
-    """A models folder operation failed: a bad checkpoint, missing config files, a failed
-    download or checksum."""
-
-    code = "models_error"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,8 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from moderation.errors import ModerationError, error_response
+from moderation.errors import ModerationError
+from moderation.http.errors import error_response
 from moderation.sites import Site, SiteCache
 
 _SITE_PATH = re.compile(r"^/v1/sites/([^/]+)/")

@@ -1,0 +1,1 @@
+"""What the API's routes and the desk share: access checks, parameters, bodies, responses."""

@@ -1,0 +1,19 @@
+"""Moderators' bulk decisions over HTTP: the API's and the desk's answer are one."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from moderation import review
+from moderation.http.bodies import read_payload
+from moderation.http.responses import JSONResponse
+from moderation.moderators import Moderator
+
+
+async def apply_bulk(request: Request, moderator: Moderator) -> Response:
+    """The request's decisions applied as `moderator`, each result reported."""
+    bulk = await read_payload(request, review.BulkIn)
+    async with request.state.pool.acquire() as conn:
+        results = await review.apply_decisions(conn, moderator, bulk.decisions)
+    return JSONResponse({"results": [result.as_dict() for result in results]})

@@ -1,0 +1,215 @@
+"""Reviewing comments: the queues as moderators see them, and their decisions.
+
+Queues are pages of items (the comment with everything a moderator weighs: scores,
+reasons, author history, parent, reports) in priority, oldest or newest order.
+
+A decision (approve, reject, spam, restore) names the status the moderator saw
+(`expected_status`). It applies only if the comment is still in that status, so of two
+moderators deciding the same comment at the same moment exactly one wins and the other
+gets a conflict with the comment as it now is. A decision also closes the comment's open
+reports: approving a reported comment keeps it and clears them (and shows it again if
+reports had hidden it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import asyncpg
+from pydantic import Field, field_validator
+
+from moderation import cursors
+from moderation.db import Connection, transitions
+from moderation.db import reports as report_queries
+from moderation.db import review as review_queries
+from moderation.errors import BadRequest
+from moderation.moderators import Moderator
+from moderation.payloads import Line, Payload
+from moderation.statuses import ACTION_FROM, ACTION_TARGET, Action, Queue, Status
+from moderation.timestamps import iso
+
+SORTS = ("priority", "oldest", "newest")
+Filters = review_queries.Filters
+
+
+async def page(
+    conn: Connection,
+    site_id: int,
+    queue: Queue,
+    filters: Filters,
+    sort: str,
+    cursor: str | None,
+    limit: int,
+) -> dict[str, Any]:
+    """One page of `queue`, after the position in `cursor`, as the API shows it."""
+    after = _position(cursor, queue, sort) if cursor else None
+    rows = await review_queries.page(conn, site_id, queue, filters, sort, after, limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if more:
+        key = review_queries.sort_key(rows[-1], sort, queue)
+        next_cursor = cursors.encode({"q": queue, "s": sort, "k": key})
+    return {"items": [describe(row) for row in rows], "next_cursor": next_cursor}
+
+
+def _position(cursor: str, queue: str, sort: str) -> list[Any]:
+    position = cursors.decode(cursor)
+    if position.get("q") != queue or position.get("s") != sort:
+        raise BadRequest("the cursor belongs to another queue or sort order", field="cursor")
+    key = position.get("k")
+    if not isinstance(key, list) or not all(isinstance(v, int | float) for v in key):
+        raise BadRequest("the cursor is not one this API gave out", field="cursor")
+    return key
+
+
+def describe(row: asyncpg.Record) -> dict[str, Any]:
+    """An item as the API shows it (the same shape in queues and on the comment page)."""
+    author = None
+    if row["author_id"] is not None:
+        author = {
+            "id": row["author_id"],
+            "external_id": row["author_external_id"],
+            "name": row["author_name"],
+            "status": row["author_status"],
+            "status_until": iso(row["author_status_until"]),
+            "history": {
+                "approved": row["author_approved"],
+                "rejected": row["author_rejected"],
+                "spam": row["author_spam"],
+            },
+        }
+    parent = None
+    if row["parent_id"] is not None:
+        parent = {
+            "id": row["parent_id"],
+            "author_name": row["parent_author"],
+            "status": row["parent_status"],
+            "body": row["parent_body"],
+        }
+    return {
+        "id": row["id"],
+        "status": row["status"],
+        "version": row["version"],
+        "body": row["body"],
+        "language": row["language"],
+        "scores": row["scores"] or {},
+        "risk": row["risk"],
+        "reasons": list(row["reasons"]),
+        "model": row["model"],
+        "hidden": row["hidden"],
+        "created_at": iso(row["created_at"]),
+        "decided_at": iso(row["decided_at"]),
+        "article": {"id": row["article"]},
+        "author_name": row["author_name"],
+        "author": author,
+        "parent": parent,
+        "reports": {"count": row["report_count"], "reasons": list(row["report_reasons"])},
+    }
+
+
+def describe_history(events: Sequence[asyncpg.Record]) -> list[dict[str, Any]]:
+    """A comment's audit rows as the API shows them, oldest first."""
+    return [
+        {
+            "id": e["id"],
+            "actor": e["actor"],
+            "moderator": {"id": e["moderator_id"], "name": e["moderator"]}
+            if e["moderator_id"]
+            else None,
+            "from": e["from_status"],
+            "to": e["to_status"],
+            "reason": e["reason"],
+            "at": iso(e["created_at"]),
+        }
+        for e in events
+    ]
+
+
+class DecisionIn(Payload):
+    action: Action
+    expected_status: Status
+    reason: Line | None = Field(default=None, max_length=500)
+
+
+class BulkItemIn(DecisionIn):
+    id: int = Field(ge=1, le=2**63 - 1)
+
+
+class BulkIn(Payload):
+    decisions: list[BulkItemIn] = Field(min_length=1, max_length=200)
+
+    @field_validator("decisions")
+    @classmethod
+    def _one_decision_per_comment(cls, decisions: list[BulkItemIn]) -> list[BulkItemIn]:
+        if len({item.id for item in decisions}) != len(decisions):
+            raise ValueError("decide each comment at most once per request")
+        return decisions
+
+
+DecisionOutcome = Literal["applied", "conflict", "invalid", "not_found"]
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionResult:
+    """What became of one moderator decision: applied, or why not (conflict: the status
+    moved on; invalid: the action is not allowed from the expected status)."""
+
+    comment_id: int
+    outcome: DecisionOutcome
+    status: str | None
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.comment_id,
+            "outcome": self.outcome,
+            "status": self.status,
+            "message": self.message,
+        }
+
+
+async def apply_decisions(
+    conn: Connection, moderator: Moderator, items: Sequence[BulkItemIn]
+) -> list[DecisionResult]:
+    """Apply each decision that is allowed and not stale, in one transaction."""
+    current = await transitions.statuses(conn, [item.id for item in items])
+    results: dict[int, DecisionResult] = {}
+    changes: list[transitions.Change] = []
+    for item in items:
+        site_id, status = current.get(item.id, (None, None))
+        if site_id is None or site_id not in moderator.site_ids:
+            results[item.id] = DecisionResult(item.id, "not_found", None, "no such comment")
+        elif item.expected_status not in ACTION_FROM[item.action]:
+            message = f"cannot {item.action} a comment that is {item.expected_status}"
+            results[item.id] = DecisionResult(item.id, "invalid", status, message)
+        else:
+            reason = item.reason or f"{item.action} by {moderator.name}"
+            changes.append(
+                transitions.Change(
+                    item.id,
+                    item.expected_status,
+                    ACTION_TARGET[item.action],
+                    reason,
+                    moderator_id=moderator.id,
+                )
+            )
+    async with conn.transaction():
+        applied = {row["id"]: row for row in await transitions.transition(conn, changes)}
+        await report_queries.resolve(conn, list(applied))
+    stale = [change for change in changes if change.comment_id not in applied]
+    # Read again: a concurrent decision may have moved the comment after the first read.
+    now = await transitions.statuses(conn, [change.comment_id for change in stale])
+    for change in changes:
+        if change.comment_id in applied:
+            status = applied[change.comment_id]["status"]
+            results[change.comment_id] = DecisionResult(change.comment_id, "applied", status)
+        else:
+            message = f"the comment is no longer {change.expected}"
+            status = now[change.comment_id][1]
+            results[change.comment_id] = DecisionResult(
+                change.comment_id, "conflict", status, message
+            )
+    return [results[item.id] for item in items]
