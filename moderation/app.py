@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        pool = await db.create_pool(settings)
+        pool = await db.open_database(settings)
         scoring = ScoringWakeups(publisher(celery_app(settings)) if settings.broker_url else None)
         sender = asyncio.create_task(scoring.run())
         hub = EventHub(str(settings.database_url))

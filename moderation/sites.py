@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from moderation.db import Connection
+from moderation.db import Connection, Database
 from moderation.db import sites as site_queries
 from moderation.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 
@@ -132,7 +132,7 @@ class SiteCache:
     A change made elsewhere (CLI, another process) is seen after at most `ttl` seconds.
     """
 
-    def __init__(self, pool: asyncpg.Pool, ttl: float) -> None:
+    def __init__(self, pool: Database, ttl: float) -> None:
         self._pool = pool
         self._ttl = ttl
         self._entries: dict[str, tuple[float, Site]] = {}

@@ -7,7 +7,6 @@ with the tiny detoxify model, beat), against the test PostgreSQL and broker.
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.workers import Process, wait_http_ready, worker_env
+from tests.workers import Process, free_port, wait_http_ready, worker_env
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -104,10 +103,7 @@ async def stack(
 ) -> AsyncIterator[Stack]:
     """`moderation dev` on a database of its own, with the tiny model in its worker."""
     url = await make_database()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    started = start_stack(tmp_path_factory.mktemp("stack"), url, redis_url, models_dir, port)
+    started = start_stack(tmp_path_factory.mktemp("stack"), url, redis_url, models_dir, free_port())
     try:
         yield started
     finally:

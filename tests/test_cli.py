@@ -6,7 +6,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.workers import wait_http_ready
+from tests.workers import free_port, wait_http_ready
 
 MODERATION = str(Path(sys.executable).with_name("moderation"))
 
@@ -117,13 +116,6 @@ def test_site_create_refuses_a_taken_slug(tmp_path: Path, fresh_url: str) -> Non
     again = cli(tmp_path, "site", "create", "twice", DATABASE_URL=fresh_url)
     assert again.returncode != 0
     assert "already exists" in again.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class DevInstance:

@@ -7,7 +7,6 @@ PostgreSQL can tell), so an event only arrives if NOTIFY carried it across.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from moderation import moderators
 from moderation.db import transitions
 from moderation.sites import Site
 from tests.factories import Poster
-from tests.workers import Process, wait_until, worker_env
+from tests.workers import Process, free_port, wait_until, worker_env
 
 
 @dataclass
@@ -29,13 +28,6 @@ class Event:
     kind: str
     id: str
     data: dict[str, object] = field(default_factory=dict)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture

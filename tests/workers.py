@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -49,28 +52,57 @@ class Process:
         self._log.close()
 
 
-def worker_env(
-    database_url: str, broker_url: str, models_dir: Path, **extra: str
-) -> dict[str, str]:
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def service_env(database_url: str, **extra: str) -> dict[str, str]:
+    """This process's environment with the service's own settings replaced by these."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("MODERATION_", "DATABASE_URL", "BROKER_URL"))
     }
-    env.update(
-        {
-            "DATABASE_URL": database_url,
-            "BROKER_URL": broker_url,
-            "MODERATION_MODELS_DIR": str(models_dir),
-            "MODERATION_TOXICITY_MODELS": "original",
-            "MODERATION_LOG_JSON": "false",
-            "MODERATION_TORCH_THREADS": "1",
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-        }
-    )
-    env.update(extra)
+    env.update({"DATABASE_URL": database_url, "MODERATION_LOG_JSON": "false", **extra})
     return env
+
+
+def worker_env(
+    database_url: str, broker_url: str, models_dir: Path, **extra: str
+) -> dict[str, str]:
+    return service_env(
+        database_url,
+        BROKER_URL=broker_url,
+        MODERATION_MODELS_DIR=str(models_dir),
+        MODERATION_TOXICITY_MODELS="original",
+        MODERATION_TORCH_THREADS="1",
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        **extra,
+    )
+
+
+@contextlib.contextmanager
+def live_api(tmp_path: Path, database_url: str, **extra: str) -> Iterator[tuple[str, Process]]:
+    """`moderation api` on a free port, ready, with the desk on over plain http; no broker
+    (intake stores comments and nothing wakes a scorer)."""
+    port = free_port()
+    env = service_env(
+        database_url,
+        MODERATION_SESSION_SECRET=secrets.token_urlsafe(32),
+        MODERATION_SESSION_COOKIE_SECURE="false",
+        **extra,
+    )
+    process = Process(["api", "--port", str(port)], env, tmp_path / "api.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http_ready(base, lambda: process.popen.poll() is None, process.output, 60)
+        yield base, process
+    finally:
+        process.stop()
 
 
 async def wait_until(

@@ -74,15 +74,18 @@ async def _error_page(request: Request, exc: Exception) -> Response:
     if isinstance(exc, ModerationError):
         if is_api(request):
             return await handle_moderation_error(request, exc)
-        status, message = exc.status_code, exc.message
+        status, message, headers = exc.status_code, exc.message, dict(exc.headers)
     else:
         assert isinstance(exc, HTTPException)
         if is_api(request):
             return await handle_http_error(request, exc)
-        status, message = exc.status_code, exc.detail
+        status, message, headers = exc.status_code, exc.detail, dict(exc.headers or {})
     if isinstance(exc, Unauthorized):
         return redirect(request, "/signin")
-    return render(request, "desk/error.html", status_code=status, status=status, message=message)
+    page = render(request, "desk/error.html", status_code=status, status=status, message=message)
+    # Retry-After of a 503, Allow of a 405: the page says it, the headers too.
+    page.headers.update(headers)
+    return page
 
 
 def _static(name: str, media_type: str) -> Callable[[Request], Awaitable[Response]]:

@@ -1,0 +1,304 @@
+"""The database unavailable: every request is answered, 503 with Retry-After while it
+lasts, and the API recovers by itself.
+
+PostgreSQL is stopped and restarted on a cluster of the tests' own (never the machine's
+service), under load: every 202 is stored, one warning is logged for the outage and no
+traceback. A pool with every connection busy answers 503 within its bound too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from moderation import db, moderators
+from moderation.app import create_app
+from moderation.config import Settings
+from moderation.db import migrations
+from moderation.embedded import EmbeddedPostgres
+from moderation.sites import Site, SiteSettings, create_site
+from tests.conftest import REPO
+from tests.factories import Poster
+from tests.workers import Process, live_api, wait_until
+
+_CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+_WRITERS = 6
+
+
+@dataclass
+class Cluster:
+    postgres: EmbeddedPostgres
+    site: Site
+    token: str
+    comment_id: int
+    author_id: int
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("outage"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+async def cluster(postgres: EmbeddedPostgres) -> Cluster:
+    conn = await db.connect(postgres.url)
+    try:
+        await migrations.migrate(conn, REPO / "migrations")
+        site = await create_site(
+            conn, "outage", [], settings=SiteSettings(rate_per_author=0, rate_per_address=0)
+        )
+        _, token = await moderators.create(conn, "Ops", "admin", [site.id])
+        author_id = await conn.fetchval(
+            "INSERT INTO authors (site_id, external_id, name) VALUES ($1, 'a', 'A') RETURNING id",
+            site.id,
+        )
+        comment_id = await conn.fetchval(
+            """
+            INSERT INTO articles (site_id, external_id) VALUES ($1, 'story') RETURNING id
+            """,
+            site.id,
+        )
+        comment_id = await conn.fetchval(
+            """
+            INSERT INTO comments (site_id, article_id, author_id, author_name, body, fingerprint)
+            VALUES ($1, $2, $3, 'A', 'Before the outage.', 'x') RETURNING id
+            """,
+            site.id,
+            comment_id,
+            author_id,
+        )
+    finally:
+        await conn.close()
+    return Cluster(postgres, site, token, comment_id, author_id)
+
+
+@pytest.fixture
+def api(tmp_path: Path, cluster: Cluster) -> Iterator[tuple[str, Process]]:
+    with live_api(tmp_path, cluster.postgres.url) as started:
+        yield started
+
+
+@pytest.fixture
+async def client(api: tuple[str, Process]) -> AsyncIterator[httpx.AsyncClient]:
+    # A request may wait for its connection at most db_acquire_timeout_seconds (5 s):
+    # 30 s would only pass a request the service failed to answer.
+    async with httpx.AsyncClient(base_url=api[0], timeout=30) as client:
+        yield client
+
+
+@dataclass
+class Load:
+    """Comments posted by concurrent writers, each answer kept with when it came."""
+
+    client: httpx.AsyncClient
+    site: Site
+    answers: list[tuple[float, httpx.Response]] = field(default_factory=list)
+    failures: list[BaseException] = field(default_factory=list)
+    running: bool = True
+
+    async def writer(self, number: int) -> None:
+        sequence = 0
+        while self.running:
+            sequence += 1
+            payload = {"author": {"id": f"w{number}", "name": "W"}, "body": f"{number}/{sequence}"}
+            try:
+                response = await self.client.post(
+                    f"/v1/sites/{self.site.slug}/articles/story/comments",
+                    json=payload,
+                    headers={"X-Site-Key": self.site.widget_key},
+                )
+            except httpx.HTTPError as exc:  # no answer at all: what must never happen
+                self.failures.append(exc)
+            else:
+                self.answers.append((time.monotonic(), response))
+            await asyncio.sleep(0.01)
+
+
+def assert_unavailable(response: httpx.Response) -> None:
+    assert response.status_code == 503, (response.request.url, response.text)
+    assert int(response.headers["retry-after"]) > 0
+    if response.headers["content-type"].startswith("application/json"):
+        error = response.json()["error"]
+        assert error["code"] == "unavailable"
+        assert set(error) == {"code", "message", "field"}
+
+
+async def sign_in(client: httpx.AsyncClient, token: str) -> str:
+    """Signs `client` in to the desk; the session's CSRF token."""
+    form = await client.get("/desk/signin")
+    match = _CSRF_FIELD.search(form.text)
+    assert match, form.text
+    signed = await client.post("/desk/signin", data={"csrf_token": match.group(1), "token": token})
+    assert signed.status_code == 303, signed.text
+    return match.group(1)
+
+
+def requests_of_every_route(cluster: Cluster, csrf: str) -> list[tuple[str, str, Any]]:
+    """A well-formed request for each API route that reads the database."""
+    site, comment, author = cluster.site.slug, cluster.comment_id, cluster.author_id
+    decision = {"action": "approve", "expected_status": "pending"}
+    return [
+        (
+            "POST",
+            f"/v1/sites/{site}/articles/story/comments",
+            {"author": {"name": "A"}, "body": "b"},
+        ),
+        ("GET", f"/v1/sites/{site}/articles/story/comments", None),
+        ("GET", f"/v1/sites/{site}/counts?article=story", None),
+        ("POST", f"/v1/sites/{site}/comments/{comment}/reports", {"reason": "rude"}),
+        ("GET", f"/v1/moderation/queues?site={site}", None),
+        ("GET", f"/v1/moderation/queues/review?site={site}", None),
+        ("GET", f"/v1/moderation/comments/{comment}", None),
+        ("POST", f"/v1/moderation/comments/{comment}/decision", decision),
+        ("POST", "/v1/moderation/decisions", {"decisions": [{"id": comment, **decision}]}),
+        ("GET", f"/v1/moderation/authors/{author}", None),
+        ("POST", f"/v1/moderation/authors/{author}/status", {"status": "trusted"}),
+        ("GET", f"/v1/moderation/stats?site={site}", None),
+        ("GET", f"/v1/moderation/sites/{site}/settings", None),
+        ("PUT", f"/v1/moderation/sites/{site}/settings", {}),
+        ("PUT", f"/v1/moderation/sites/{site}/articles/story", {"open": True}),
+        ("GET", f"/v1/moderation/events?site={site}", None),
+        ("GET", "/readyz", None),
+        ("GET", f"/desk/api/sites/{site}/queues/review", None),
+        ("GET", f"/desk/api/comments/{comment}", None),
+        ("POST", "/desk/api/decisions", {"decisions": [{"id": comment, **decision}]}),
+        ("GET", f"/desk/api/sites/{site}/events", None),
+        ("GET", f"/desk/sites/{site}/queues/review", None),
+    ]
+
+
+async def test_every_route_answers_503_while_the_database_is_down_and_recovers(
+    client: httpx.AsyncClient, cluster: Cluster, api: tuple[str, Process]
+) -> None:
+    csrf = await sign_in(client, cluster.token)
+    headers = {
+        "X-Site-Key": cluster.site.widget_key,
+        "Authorization": f"Bearer {cluster.token}",
+        "X-CSRF-Token": csrf,
+    }
+    routes = requests_of_every_route(cluster, csrf)
+    cluster.postgres.stop()
+    try:
+        for method, path, body in routes:
+            response = await client.request(method, path, json=body, headers=headers)
+            assert_unavailable(response)
+        # What needs no database still answers.
+        assert (await client.get("/healthz")).status_code == 200
+        assert (await client.get("/openapi.json")).status_code == 200
+    finally:
+        cluster.postgres.start()
+    for method, path, _ in routes:
+        if method == "GET" and "events" not in path:
+            response = await client.request(method, path, headers=headers)
+            assert response.status_code == 200, (path, response.text)
+    log = api[1].output()
+    assert "Traceback" not in log, log
+    assert log.count("database_unavailable") == 1, log
+    assert log.count("database_available") == 1, log
+
+
+async def test_a_restart_under_load_answers_every_post_and_stores_every_202(
+    client: httpx.AsyncClient, cluster: Cluster, api: tuple[str, Process]
+) -> None:
+    load = Load(client, cluster.site)
+    writers = [asyncio.create_task(load.writer(n)) for n in range(_WRITERS)]
+    await asyncio.sleep(1)
+    down = time.monotonic()
+    await asyncio.to_thread(cluster.postgres.stop)
+    await asyncio.sleep(2)
+    await asyncio.to_thread(cluster.postgres.start)
+    up = time.monotonic()
+    # Recovered: posts are accepted again without restarting the API.
+    while not any(at > up and r.status_code == 202 for at, r in load.answers):
+        assert time.monotonic() - up < 30, "the API did not recover"
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)
+    load.running = False
+    await asyncio.gather(*writers)
+
+    assert load.failures == []
+    statuses = {r.status_code for _, r in load.answers}
+    assert statuses == {202, 503}, statuses
+    for _, response in load.answers:
+        if response.status_code == 503:
+            assert_unavailable(response)
+    during = [r for at, r in load.answers if down < at < up]
+    assert any(r.status_code == 503 for r in during)
+
+    accepted = [r.json()["id"] for _, r in load.answers if r.status_code == 202]
+    conn = await asyncpg.connect(cluster.postgres.url)
+    try:
+        stored = await conn.fetchval(
+            "SELECT count(*) FROM comments WHERE id = ANY($1::bigint[])", accepted
+        )
+    finally:
+        await conn.close()
+    assert stored == len(accepted)
+    log = api[1].output()
+    assert "Traceback" not in log, log
+    assert log.count("database_unavailable") == 1, log
+
+
+async def test_a_request_that_finds_every_connection_busy_answers_503_in_time(
+    settings: Settings, site: Site, conn: asyncpg.Connection
+) -> None:
+    bounded = settings.model_copy(
+        update={"db_pool_min": 1, "db_pool_max": 1, "db_acquire_timeout_seconds": 0.2}
+    )
+    app = create_app(bounded)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+            poster = Poster(client, site)
+            await poster.comment(article="locked")
+            token = await moderator_token(conn, site)
+            # The pool's one connection waits on this lock inside an article update.
+            async with conn.transaction():
+                await conn.execute("SELECT 1 FROM articles WHERE site_id = $1 FOR UPDATE", site.id)
+                closing = asyncio.create_task(
+                    client.put(
+                        f"/v1/moderation/sites/{site.slug}/articles/locked",
+                        json={"open": False},
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                )
+                await wait_for_lock_waiter(conn)
+                started = time.monotonic()
+                response = await poster.thread(article="locked")
+                waited = time.monotonic() - started
+            assert (await closing).status_code == 200
+    assert_unavailable(response)
+    # Bounded by db_acquire_timeout_seconds, not by the lock holder.
+    assert waited < 5
+
+
+async def moderator_token(conn: asyncpg.Connection, site: Site) -> str:
+    _, token = await moderators.create(conn, "Busy", "moderator", [site.id])
+    return token
+
+
+async def wait_for_lock_waiter(conn: asyncpg.Connection) -> None:
+    async def waiting() -> bool:
+        # Activity is read once per transaction unless its snapshot is cleared.
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        waiters: int = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return waiters > 0
+
+    await wait_until(waiting, 10, "the article update to wait on the lock")
