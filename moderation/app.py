@@ -15,6 +15,7 @@ from moderation import db, logs
 from moderation.broker import ScoringWakeups, celery_app, publisher
 from moderation.config import Settings, get_settings
 from moderation.events import EventHub
+from moderation.http.characters import ControlCharacters
 from moderation.http.cors import SiteCORSMiddleware
 from moderation.http.errors import EXCEPTION_HANDLERS
 from moderation.routes import authors, docs, events, health, public, review, site_admin, stats
@@ -50,7 +51,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await hub.stop()
             await pool.close()
 
-    middleware = [Middleware(SiteCORSMiddleware)]
+    # Outermost first: nothing reads a URL with a control character in it.
+    middleware = [Middleware(ControlCharacters), Middleware(SiteCORSMiddleware)]
     if settings.access_log:
         middleware.insert(0, Middleware(logs.AccessLogMiddleware))
     return Starlette(

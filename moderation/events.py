@@ -22,7 +22,7 @@ import orjson
 import structlog
 from sse_starlette import ServerSentEvent
 
-from moderation import moderators
+from moderation import cursors, moderators
 from moderation.db import OUTAGE, Connection, Database, Outage
 from moderation.db import events as event_queries
 from moderation.db import review as review_queries
@@ -52,9 +52,13 @@ class Position:
     @classmethod
     def decode(cls, text: str) -> Position | None:
         first, _, second = text.partition("-")
-        if not (first.isascii() and first.isdigit() and second.isascii() and second.isdigit()):
+        if not all(
+            part.isascii() and part.isdigit() and len(part) <= 19 for part in (first, second)
+        ):
             return None
-        return cls(int(first[:19]), int(second[:19]))
+        position = cls(int(first), int(second))
+        # Ids are bigints: a larger number is no position this feed gave out.
+        return position if max(position.comment_event, position.report) <= cursors.MAX_ID else None
 
 
 class EventHub:

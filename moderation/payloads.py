@@ -23,8 +23,16 @@ class Payload(BaseModel):
 
 Model = TypeVar("Model", bound=BaseModel)
 
-# Unicode category Cc is exactly U+0000-U+001F and U+007F-U+009F; tab and newline pass.
+# Unicode category Cc is exactly U+0000-U+001F and U+007F-U+009F; in text, tab and
+# newline pass. PostgreSQL's text cannot hold NUL at all.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def control_character(text: str) -> str | None:
+    """The first control character in `text`, tab and newline included, as U+XXXX."""
+    found = _ANY_CONTROL.search(text)
+    return f"U+{ord(found.group()):04X}" if found else None
 
 
 def clean_text(value: str) -> str:

@@ -60,9 +60,13 @@ def _position(cursor: str, queue: str, sort: str) -> list[Any]:
     if position.get("q") != queue or position.get("s") != sort:
         raise BadRequest("the cursor belongs to another queue or sort order", field="cursor")
     key = position.get("k")
-    if not isinstance(key, list) or not all(isinstance(v, int | float) for v in key):
-        raise BadRequest("the cursor is not one this API gave out", field="cursor")
-    return key
+    columns = review_queries.keyset(sort, queue)
+    if not isinstance(key, list) or len(key) != len(columns):
+        raise cursors.forged()
+    return [
+        cursors.number(value) if column == "risk" else cursors.whole(value)
+        for column, value in zip(columns, key, strict=True)
+    ]
 
 
 def describe(row: asyncpg.Record) -> dict[str, Any]:

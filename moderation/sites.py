@@ -20,8 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from moderation.db import Connection, Database
 from moderation.db import sites as site_queries
 from moderation.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from moderation.payloads import Line
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_MAX_COUNT = 1_000_000
 
 Label = Literal[
     "toxicity",
@@ -74,18 +76,19 @@ class SiteSettings(BaseModel):
     comments_open: bool = True
     allow_anonymous: bool = True
     max_length: int = Field(default=5000, ge=1, le=20000)
-    # Comments per `rate_window_seconds`; 0 turns a limit off.
-    rate_per_author: int = Field(default=5, ge=0)
-    rate_per_address: int = Field(default=20, ge=0)
+    # Comments per `rate_window_seconds`; 0 turns a limit off. The upper bounds of these
+    # counts are far beyond any sensible policy, and keep them within PostgreSQL's integer.
+    rate_per_author: int = Field(default=5, ge=0, le=_MAX_COUNT)
+    rate_per_address: int = Field(default=20, ge=0, le=_MAX_COUNT)
     rate_window_seconds: int = Field(default=60, ge=1, le=86400)
     premod: Literal["off", "new_authors", "links", "all"] = "off"
     thresholds: dict[Label, Threshold] = Field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
-    banned_words: tuple[str, ...] = ()
-    suspect_words: tuple[str, ...] = ()
+    banned_words: tuple[Line, ...] = ()
+    suspect_words: tuple[Line, ...] = ()
     # An author with this many approved comments is trusted; 0 never trusts automatically.
-    trusted_after: int = Field(default=5, ge=0)
+    trusted_after: int = Field(default=5, ge=0, le=_MAX_COUNT)
     # Reports that hide an approved comment until a moderator acts; 0 never hides.
-    report_threshold: int = Field(default=3, ge=0)
+    report_threshold: int = Field(default=3, ge=0, le=_MAX_COUNT)
 
     @model_validator(mode="after")
     def _fill_thresholds(self) -> Self:
@@ -204,7 +207,7 @@ def check_origin(origin: str) -> str:
 class SiteDocument(SiteSettings):
     """A site's settings as admins read and replace them: the policy plus its origins."""
 
-    allowed_origins: tuple[str, ...] = ()
+    allowed_origins: tuple[Line, ...] = ()
 
     @model_validator(mode="after")
     def _origins_are_origins(self) -> Self:

@@ -35,9 +35,7 @@ class Cursor:
     @classmethod
     def decode(cls, text: str, sort: Sort) -> Cursor:
         position = cursors.decode(text)
-        after = position.get("a")
-        if not isinstance(after, int):
-            raise BadRequest("the cursor is not one this API gave out", field="cursor")
+        after = cursors.whole(position.get("a"))
         if position.get("s") != sort:
             raise BadRequest("the cursor belongs to another sort order", field="cursor")
         return cls(sort=sort, after=after)

@@ -130,10 +130,14 @@ _ORDER: dict[tuple[str, bool], tuple[str, tuple[str, ...]]] = {
 }
 
 
+def keyset(sort: str, queue: str) -> tuple[str, ...]:
+    """The columns a page in `sort` order continues after: ids and counts, or `risk`."""
+    return _ORDER[(sort, queue == "reported")][1]
+
+
 def sort_key(record: asyncpg.Record, sort: str, queue: str) -> list[Any]:
     """The keyset values of `record` for a cursor that continues after it."""
-    _, keys = _ORDER[(sort, queue == "reported")]
-    return [record[key] for key in keys]
+    return [record[key] for key in keyset(sort, queue)]
 
 
 async def item(conn: Connection, comment_id: int) -> asyncpg.Record | None:

@@ -9,6 +9,8 @@ from starlette.requests import Request
 from moderation.errors import BadRequest
 
 _MAX_ID = 2**63 - 1
+# A site's own article ids (slugs, paths, CMS ids); the unique index on them needs a bound.
+MAX_ARTICLE_ID = 200
 
 
 def _whole(raw: str | None) -> int | None:
@@ -40,3 +42,10 @@ def path_id(request: Request, name: str) -> int:
     if value is None or not 1 <= value <= _MAX_ID:
         raise BadRequest(f"{name} must be a positive whole number", field=name)
     return value
+
+
+def path_article(request: Request) -> str:
+    article = str(request.path_params["article"])
+    if not 1 <= len(article) <= MAX_ARTICLE_ID:
+        raise BadRequest(f"article ids are 1 to {MAX_ARTICLE_ID} characters", field="article")
+    return article

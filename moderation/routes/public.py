@@ -16,26 +16,18 @@ from moderation.db import reports as report_queries
 from moderation.db import threads as thread_queries
 from moderation.errors import BadRequest, NotFound
 from moderation.http.bodies import read_payload
-from moderation.http.params import path_id, query_choice, query_int
+from moderation.http.params import path_article, path_id, query_choice, query_int
 from moderation.http.responses import JSONResponse
 from moderation.payloads import Payload, Text
 from moderation.sites import Site, SiteCache
 
 _MAX_COUNTED_ARTICLES = 100
-_MAX_ARTICLE_ID = 200
 _MAX_USER_AGENT = 512
 
 
 async def _site(request: Request) -> Site:
     sites = cast(SiteCache, request.state.sites)
     return await sites.get(request.path_params["site"])
-
-
-def _article(request: Request) -> str:
-    article = cast(str, request.path_params["article"])
-    if not 1 <= len(article) <= _MAX_ARTICLE_ID:
-        raise BadRequest(f"article ids are 1 to {_MAX_ARTICLE_ID} characters", field="article")
-    return article
 
 
 def _client(request: Request) -> intake.Client:
@@ -78,7 +70,7 @@ async def post_comment(request: Request) -> Response:
     """
     site = await _site(request)
     site.check_key(request.headers.get("x-site-key"))
-    article = _article(request)
+    article = path_article(request)
     key = _idempotency_key(request)
     comment = await read_payload(request, intake.CommentIn)
     async with request.state.pool.acquire() as conn:
@@ -106,7 +98,7 @@ async def get_thread(request: Request) -> Response:
       404: {description: Unknown site}
     """
     site = await _site(request)
-    article_id = _article(request)
+    article_id = path_article(request)
     sort = cast(threads.Sort, query_choice(request, "sort", ("oldest", "newest"), "oldest"))
     limit = query_int(request, "limit", default=20, low=1, high=100)
     raw_cursor = request.query_params.get("cursor")

@@ -12,6 +12,7 @@ from moderation.db import sites as site_queries
 from moderation.db import threads as thread_queries
 from moderation.http.access import moderator_and_site
 from moderation.http.bodies import read_payload
+from moderation.http.params import path_article
 from moderation.http.responses import JSONResponse
 from moderation.payloads import Payload
 from moderation.sites import SiteCache, SiteDocument, replace_settings
@@ -78,7 +79,7 @@ async def put_article(request: Request) -> Response:
       404: {description: "No such site, or not this moderator's"}
     """
     moderator, site = await moderator_and_site(request, request.path_params["site"])
-    article = request.path_params["article"]
+    article = path_article(request)
     change = await read_payload(request, ArticleIn)
     async with request.state.pool.acquire() as conn, conn.transaction():
         was_open = await thread_queries.set_open(conn, site.id, article, change.open)
