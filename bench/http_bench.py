@@ -6,8 +6,9 @@ with the same uvicorn settings, both against one fresh PostgreSQL database, and 
 them in turn with wrk (bench/http_bench.lua):
 
 - POST a comment, spread over articles, each reader posting twice from an address of
-  their own (X-Forwarded-For), so the site's default rate limits run their queries
-  without refusing anyone;
+  their own (X-Forwarded-For), so the site's default rate limits run their queries and
+  take their locks without refusing anyone; then the same to a site with its rate
+  limits off, which takes no locks: the two rows show what exact limits cost;
 - GET the first page of an article with 10,000 approved comments, without and with
   If-None-Match (304s);
 - the baseline's POST (one INSERT) and GET (50 rows) at the same connection counts,
@@ -46,6 +47,7 @@ from http_bench_servers import Server, baseline_command, service_command
 from http_bench_wrk import (
     HEADER,
     TARGET_CONNECTIONS,
+    UNLIMITED_POST,
     Result,
     Runner,
     py_spy,
@@ -82,15 +84,15 @@ def main() -> int:
         bench_db = scratch.open_scratch(stack, "moderation_bench", args.keep_logs)
         work, name, url = bench_db.work, bench_db.name, bench_db.url
         print(f"database {name} on {bench_db.host}")
-        key = asyncio.run(scratch.prepare(url))
+        keys = asyncio.run(scratch.prepare(url))
 
         servers = _start_servers(stack, args, url, work)
-        page = sanity_check(servers["service"].base, servers["baseline"].base, key)
+        page = sanity_check(servers["service"].base, servers["baseline"].base, keys)
         print(
             f"thread page: {page.comments} comments in {page.threads} threads, "
             f"{page.size} bytes; ETag {page.etag}"
         )
-        loads = targets(servers, key, page.etag)
+        loads = targets(servers, keys, page.etag)
         bench = Runner(wrk, list(servers.values()), name, args.threads, args.duration, args.timeout)
         for target in loads:
             bench.warm_up(target, args.warmup)
@@ -208,7 +210,23 @@ def _print_report(
     for server in servers.values():
         print(server.log_summary())
     print()
+    _print_lock_cost(results)
     _print_targets(results)
+
+
+def _print_lock_cost(results: list[Result]) -> None:
+    """The two POST rows of the service, to the site with rate limits and to the one
+    without: the difference is the rate-limit locks (a transaction around intake)."""
+    limited = {r.connections: r for r in results if r.label == "POST comment"}
+    unlimited = {r.connections: r for r in results if r.label == UNLIMITED_POST}
+    for connections in sorted(limited.keys() & unlimited.keys()):
+        on, off = limited[connections], unlimited[connections]
+        print(
+            f"rate-limit locks at {connections} connections: {on.rps:.0f} req/s with, "
+            f"{off.rps:.0f} without ({on.rps / off.rps - 1:+.1%}); server CPU per request "
+            f"{on.app_cpu_ms + on.db_cpu_ms:.3f} ms with, {off.app_cpu_ms + off.db_cpu_ms:.3f} "
+            "ms without"
+        )
 
 
 def _print_targets(results: list[Result]) -> None:

@@ -22,6 +22,9 @@ from moderation.sites import SiteSettings, create_site
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 SITE = "bench"
+# The same site with its rate limits off: intake then takes no rate-limit locks, so the
+# POST rows of the two sites, run one after the other, show what the locks cost.
+UNLIMITED_SITE = "bench-unlimited"
 ORIGIN = "https://bench.example"
 BIG_ARTICLE = "big"
 SEED_TOP_LEVEL = 7000
@@ -88,17 +91,25 @@ async def drop_database(admin_url: str, name: str) -> None:
         await conn.close()
 
 
-async def prepare(url: str) -> str:
-    """Migrate, create the site, seed the big article and the baseline table; the site key."""
+async def prepare(url: str) -> dict[str, str]:
+    """Migrate, create the sites, seed the big article and the baseline table; the sites'
+    keys by slug."""
     conn = await db.connect(url)
     try:
         await migrations.migrate(conn, ROOT / "migrations")
         # Default settings: the rate limits stay on, as on a real site.
         site = await create_site(conn, SITE, [ORIGIN], "Bench News", settings=SiteSettings())
+        unlimited = await create_site(
+            conn,
+            UNLIMITED_SITE,
+            [ORIGIN],
+            "Bench News, no limits",
+            settings=SiteSettings(rate_per_author=0, rate_per_address=0),
+        )
         await _seed_thread(conn, site.id)
         await _seed_baseline(conn)
         await conn.execute("ANALYZE")
-        return site.widget_key
+        return {SITE: site.widget_key, UNLIMITED_SITE: unlimited.widget_key}
     finally:
         await conn.close()
 

@@ -13,13 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from http_bench_db import BIG_ARTICLE, ORIGIN, SITE
+from http_bench_db import BIG_ARTICLE, ORIGIN, SITE, UNLIMITED_SITE
 from http_bench_servers import Server, backends, cpu_seconds, cpu_seconds_since, cpu_ticks, settle
 
 LUA = Path(__file__).resolve().parent / "http_bench.lua"
 POST_ARTICLES = 50
 # Warm-ups and profiles run at the connection count the targets are checked at.
 TARGET_CONNECTIONS = 32
+# The service's POST to a site without rate limits: no rate-limit locks to take.
+UNLIMITED_POST = "POST comment, no rate limits"
 
 
 @dataclass
@@ -70,13 +72,17 @@ class Result:
         return (self.baseline.app_cpu_ms + self.baseline.db_cpu_ms) / own
 
 
-def targets(servers: dict[str, Server], key: str, etag: str) -> list[Target]:
+def targets(servers: dict[str, Server], keys: dict[str, str], etag: str) -> list[Target]:
     """What each table row loads, in the order run at each connection count."""
-    comments = f"path=/v1/sites/{SITE}/articles/{{article}}/comments"
     thread = f"path=/v1/sites/{SITE}/articles/{BIG_ARTICLE}/comments"
+
+    def post_to(site: str) -> list[str]:
+        path = f"path=/v1/sites/{site}/articles/{{article}}/comments"
+        return ["mode=post", "expect=202", f"key={keys[site]}", f"articles={POST_ARTICLES}", path]
+
     # Widget requests come from readers' browsers on the news site: cross-origin, so
     # they carry Origin and go through the per-site CORS middleware.
-    post = ["mode=post", "expect=202", f"key={key}", f"articles={POST_ARTICLES}", comments]
+    post = post_to(SITE)
     get = ["mode=get", "expect=200", thread]
     not_modified = ["mode=get", "expect=304", thread, f"etag={etag}"]
     widget = f"origin={ORIGIN}"
@@ -95,6 +101,7 @@ def targets(servers: dict[str, Server], key: str, etag: str) -> list[Target]:
     return [
         Target("baseline POST", baseline, ["mode=post", "expect=202", "path=/items"]),
         *(Target(f"POST comment{suffix}", server, [*post, widget]) for suffix, server in variants),
+        Target(UNLIMITED_POST, servers["service"], [*post_to(UNLIMITED_SITE), widget]),
         Target("baseline GET 50 rows", baseline, ["mode=get", "expect=200", "path=/items"]),
         *(Target(f"GET thread{suffix}", server, [*get, widget]) for suffix, server in variants),
         *(
@@ -287,11 +294,12 @@ class Page:
     etag: str
 
 
-def sanity_check(service: str, baseline: str, key: str) -> Page:
+def sanity_check(service: str, baseline: str, keys: dict[str, str]) -> Page:
     """One request of each kind by hand, so a broken setup fails before minutes of load."""
     body = json.dumps({"author": {"id": "sanity", "name": "Sanity"}, "body": "Hello"}).encode()
-    headers = {"Content-Type": "application/json", "X-Site-Key": key, "Origin": ORIGIN}
-    _expect(f"{service}/v1/sites/{SITE}/articles/news-0/comments", 202, body, headers)
+    for site, key in keys.items():
+        headers = {"Content-Type": "application/json", "X-Site-Key": key, "Origin": ORIGIN}
+        _expect(f"{service}/v1/sites/{site}/articles/news-0/comments", 202, body, headers)
     _expect(f"{baseline}/items", 202, body, {"Content-Type": "application/json"})
     items = _expect(f"{baseline}/items", 200).json()["items"]
     assert len(items) == 50, f"baseline GET returned {len(items)} rows"

@@ -85,22 +85,27 @@ async def accept(
         rate_per_author=settings.rate_per_author,
         rate_per_address=settings.rate_per_address,
     )
-    # A second attempt only after losing the race to create the article or author.
+    # A second attempt only after losing a race inside the statement: to create the
+    # article or the author, or to store the same Idempotency-Key. The winner has
+    # committed by then, and the next statement sees it.
     for _ in range(2):
-        result = await comment_queries.intake(conn, new)
+        result = await _intake(conn, new)
         if result["comment_id"] is not None:
             return Accepted(result["comment_id"], created=True)
         if result["earlier_id"] is not None:
             return _replay(result["earlier_id"], result["earlier_same"])
         if result["refusal"] is not None:
             raise _refusal(result, comment, settings)
-        if idempotency_key is not None and result["article_id"] is not None:
-            # The same key won a race with this request inside the statement.
-            earlier = await comment_queries.get_by_idempotency_key(conn, site.id, idempotency_key)
-            if earlier is not None:
-                same = (earlier["article_id"], earlier["body"]) == (result["article_id"], new.body)
-                return _replay(earlier["id"], same)
     raise Conflict("the article or author could not be created; retry the request")
+
+
+async def _intake(conn: Connection, new: comment_queries.NewComment) -> asyncpg.Record:
+    """The intake statement, after the rate-limit locks where a limit applies."""
+    if new.rate_keys == (None, None):
+        return await comment_queries.intake(conn, new)
+    async with conn.transaction():
+        await comment_queries.lock_rate_limits(conn, new)
+        return await comment_queries.intake(conn, new)
 
 
 def fingerprint(body: str) -> str:
@@ -111,10 +116,12 @@ def fingerprint(body: str) -> str:
 
 def _replay(earlier_id: int, same_request: bool) -> Accepted:
     if not same_request:
+        # Never the earlier comment's id: it may be someone else's.
         raise Conflict(
-            "this Idempotency-Key was used for a different comment",
+            "this Idempotency-Key was used for a different request (another author, "
+            "article, parent or text); send a new key for a new comment",
             field="Idempotency-Key",
-            code="idempotency_key_reused",
+            code="idempotency_conflict",
         )
     return Accepted(earlier_id, created=False)
 

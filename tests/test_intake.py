@@ -154,7 +154,54 @@ async def test_an_idempotency_key_reused_for_another_comment_is_a_conflict(poste
     assert (await poster.post(body="One", headers=headers)).status_code == 202
     response = await poster.post(body="Two", headers=headers)
     assert response.status_code == 409
-    assert error(response)["code"] == "idempotency_key_reused"
+    assert error(response)["code"] == "idempotency_conflict"
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ({"author": {"id": "u1", "name": "Ann"}}, {"author": {"id": "u2", "name": "Ann"}}),
+        ({"author": {"name": "Ann"}}, {"author": {"name": "Bob"}}),
+        ({"author": {"name": "Ann"}}, {"author": {"id": "u1", "name": "Ann"}}),
+        ({"article": "story-1"}, {"article": "story-2"}),
+    ],
+    ids=["another-author", "another-anonymous-name", "anonymous-then-identified", "article"],
+)
+async def test_an_idempotency_key_reused_by_another_request_never_returns_its_comment(
+    poster: Poster, conn: asyncpg.Connection, first: dict[str, Any], second: dict[str, Any]
+) -> None:
+    headers = {"Idempotency-Key": "shared-key"}
+    accepted = await poster.post(body="Same words", headers=headers, **first)
+    assert accepted.status_code == 202
+    response = await poster.post(body="Same words", headers=headers, **second)
+    assert response.status_code == 409
+    assert error(response)["code"] == "idempotency_conflict"
+    assert error(response)["field"] == "Idempotency-Key"
+    assert str(accepted.json()["id"]) not in response.text
+    count = await conn.fetchval("SELECT count(*) FROM comments WHERE site_id = $1", poster.site.id)
+    assert count == 1
+
+
+async def test_two_authors_racing_with_one_idempotency_key_get_one_comment_and_one_conflict(
+    poster: Poster,
+) -> None:
+    headers = {"Idempotency-Key": "race-key"}
+    responses = await asyncio.gather(
+        *(
+            poster.post(body="Same", author={"id": f"u{n % 2}", "name": "N"}, headers=headers)
+            for n in range(10)
+        )
+    )
+    accepted = {r.json()["id"] for r in responses if r.status_code == 202}
+    assert len(accepted) == 1
+    winners = {
+        author
+        for author, r in zip((n % 2 for n in range(10)), responses, strict=True)
+        if r.status_code == 202
+    }
+    # The winning author's retries replay; the other author's requests all conflict.
+    assert len(winners) == 1
+    assert sorted(r.status_code for r in responses) == [202] * 5 + [409] * 5
 
 
 # --- bad input -----------------------------------------------------------------------
@@ -433,6 +480,36 @@ async def test_a_rate_limit_frees_up_as_the_window_slides(
         "UPDATE comments SET created_at = now() - interval '61 seconds' WHERE id = $1", first
     )
     assert (await poster.post(author={"id": "p", "name": "P"})).status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("limits", "author_of"),
+    [
+        ({"rate_per_author": 5, "rate_per_address": 0}, lambda n: {"id": "eager", "name": "E"}),
+        ({"rate_per_author": 0, "rate_per_address": 20}, lambda n: {"id": f"r{n}", "name": "R"}),
+    ],
+    ids=["per-author", "per-address"],
+)
+async def test_parallel_posts_store_exactly_the_rate_limit(
+    app_client: httpx.AsyncClient,
+    make_site: Callable[..., Awaitable[Site]],
+    conn: asyncpg.Connection,
+    limits: dict[str, int],
+    author_of: Callable[[int], dict[str, str]],
+) -> None:
+    site = await make_site(**limits, rate_window_seconds=600)
+    limit = max(limits.values())
+    poster = Poster(app_client, site)
+    # Far more posts than the limit, all at once, over the app's pool of connections:
+    # without the lock several checks count the same stored comments and overshoot.
+    responses = await asyncio.gather(
+        *(poster.post(author=author_of(n), body=f"Post {n}") for n in range(limit * 4))
+    )
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(202) == limit
+    assert statuses.count(429) == limit * 3
+    count = await conn.fetchval("SELECT count(*) FROM comments WHERE site_id = $1", site.id)
+    assert count == limit
 
 
 @pytest.mark.parametrize("article", ["x" * 201])

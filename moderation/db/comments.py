@@ -27,6 +27,39 @@ class NewComment:
     rate_per_author: int  # 0: no limit
     rate_per_address: int  # 0: no limit
 
+    @property
+    def rate_keys(self) -> tuple[str | None, str | None]:
+        """What the site's limits count this comment by: its author and its address, each
+        None where no limit applies (turned off, an anonymous author, no address)."""
+        author = self.author_external_id if self.rate_per_author else None
+        address = self.client_addr if self.rate_per_address else None
+        return author, address
+
+
+async def lock_rate_limits(conn: Connection, new: NewComment) -> None:
+    """Make `new` wait for every intake of its author and its address on its site to commit.
+
+    `intake` counts the comments already stored; two posts checked at the same moment
+    would both see room for one more. This transaction-level advisory lock per author and
+    per address makes them take turns (released at commit), so a limit holds exactly
+    under any concurrency. The caller runs `intake` after it in the same transaction,
+    whose next statement sees what the previous holder committed. Author locks are always
+    taken before address locks, so two posts can never wait on each other.
+    """
+    author, address = new.rate_keys
+    await conn.execute(
+        """
+        SELECT pg_advisory_xact_lock(hashtext(kind), hashtext($1::bigint || ' ' || key))
+        FROM (VALUES (1, 'intake author', $2::text), (2, 'intake address', $3::text))
+            AS limits (rank, kind, key)
+        WHERE key IS NOT NULL
+        ORDER BY rank
+        """,
+        new.site_id,
+        author,
+        address,
+    )
+
 
 async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
     """Check and store a pending comment in one statement (one round trip, one commit).
@@ -86,7 +119,11 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
                 by_address.n AS address_recent,
                 by_address.oldest AS address_oldest,
                 earlier.id AS earlier_id,
+                -- A replay is the same request: same article, author, parent and text.
                 earlier.article_id IS NOT DISTINCT FROM article.id
+                    AND earlier.author_id IS NOT DISTINCT FROM author.id
+                    AND earlier.author_name = $4
+                    AND earlier.parent_id IS NOT DISTINCT FROM $5
                     AND earlier.body = $6 AS earlier_same,
                 CASE
                     WHEN NOT article.is_open THEN 'article_closed'
@@ -146,11 +183,3 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
     )
     assert record is not None
     return record
-
-
-async def get_by_idempotency_key(conn: Connection, site_id: int, key: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT id, article_id, body FROM comments WHERE site_id = $1 AND idempotency_key = $2",
-        site_id,
-        key,
-    )
