@@ -42,9 +42,13 @@ class Poster:
         comment_id: int = response.json()["id"]
         return comment_id
 
-    async def thread(self, article: str = "story-1", **params: Any) -> httpx.Response:
+    async def thread(
+        self, article: str = "story-1", headers: dict[str, str] | None = None, **params: Any
+    ) -> httpx.Response:
         return await self.client.get(
-            f"/v1/sites/{self.site.slug}/articles/{article}/comments", params=params
+            f"/v1/sites/{self.site.slug}/articles/{article}/comments",
+            params=params,
+            headers=headers,
         )
 
 

@@ -90,3 +90,35 @@ async def test_each_site_has_its_own_origins(
     other: Site = await make_site(origins=("https://other.example",))
     assert (await preflight(app_client, other, "https://other.example")).status_code == 204
     assert (await preflight(app_client, other, ALLOWED)).status_code == 403
+
+
+@pytest.mark.parametrize("origin", [None, ALLOWED, "https://evil.example"])
+async def test_every_answer_on_site_paths_varies_by_origin(
+    poster: Poster, origin: str | None
+) -> None:
+    """Whether CORS headers are there depends on Origin, and thread pages are publicly
+    cacheable: a copy made for one Origin (or none) must not be served to another."""
+    headers = {"Origin": origin} if origin else {}
+    await poster.comment()
+    responses = [
+        await poster.thread(headers=headers),
+        await poster.client.get(
+            f"/v1/sites/{poster.site.slug}/counts", params={"article": "story-1"}, headers=headers
+        ),
+        await poster.post(headers=headers),
+        await poster.thread(article="x" * 201, headers=headers),
+        await poster.client.get("/v1/sites/no-such-site/counts?article=a", headers=headers),
+    ]
+    if origin:
+        responses.append(await preflight(poster.client, poster.site, origin))
+    for response in responses:
+        vary = {v.strip().lower() for v in response.headers.get("Vary", "").split(",")}
+        assert "origin" in vary, (response.request.url, response.status_code)
+    assert responses[0].headers["Cache-Control"] == "public, max-age=5"
+
+
+async def test_paths_outside_the_sites_do_not_vary_by_origin(
+    app_client: httpx.AsyncClient,
+) -> None:
+    response = await app_client.get("/healthz", headers={"Origin": ALLOWED})
+    assert "Vary" not in response.headers

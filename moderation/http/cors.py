@@ -23,6 +23,7 @@ _ALLOW_METHODS = "GET, POST, OPTIONS"
 _ALLOW_HEADERS = "Content-Type, X-Site-Key, Idempotency-Key, If-None-Match"
 _EXPOSE_HEADERS = "ETag, Retry-After"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+_VARY = {"Vary": "Origin"}
 
 
 class SiteCORSMiddleware:
@@ -31,33 +32,39 @@ class SiteCORSMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         match = _SITE_PATH.match(scope.get("path", "")) if scope["type"] == "http" else None
-        origin = Headers(scope=scope).get("origin") if match else None
-        if match is None or origin is None:
+        if match is None:
             await self.app(scope, receive, send)
             return
-        sites: SiteCache = scope["state"]["sites"]
-        try:
-            site: Site | None = await sites.get(match.group(1))
-        except ModerationError:
-            site = None  # the route itself answers 404 for an unknown site
-        allowed = site is not None and site.allows_origin(origin)
-        method = scope["method"]
-        if method == "OPTIONS" and "access-control-request-method" in Headers(scope=scope):
-            await self._preflight(allowed, origin, scope, receive, send)
-            return
-        if not allowed and site is not None and method not in _SAFE_METHODS:
-            response = error_response(
-                403, "origin_not_allowed", f"{origin} may not post to this site", "Origin"
-            )
-            await response(scope, receive, send)
-            return
+        origin = Headers(scope=scope).get("origin")
+        allowed = False
+        if origin is not None:
+            sites: SiteCache = scope["state"]["sites"]
+            try:
+                site: Site | None = await sites.get(match.group(1))
+            except ModerationError:
+                site = None  # the route itself answers (404 for an unknown site, 503...)
+            allowed = site is not None and site.allows_origin(origin)
+            method = scope["method"]
+            if method == "OPTIONS" and "access-control-request-method" in Headers(scope=scope):
+                await self._preflight(allowed, origin, scope, receive, send)
+                return
+            if not allowed and site is not None and method not in _SAFE_METHODS:
+                message = f"{origin} may not post to this site"
+                response = error_response(403, "origin_not_allowed", message, "Origin", _VARY)
+                await response(scope, receive, send)
+                return
 
         async def send_with_cors(message: Message) -> None:
-            if message["type"] == "http.response.start" and allowed:
+            if message["type"] == "http.response.start":
                 response_headers = MutableHeaders(scope=message)
-                response_headers["Access-Control-Allow-Origin"] = origin
-                response_headers["Access-Control-Expose-Headers"] = _EXPOSE_HEADERS
+                # Every answer on these paths, with an Origin or without, allowed or not:
+                # a shared cache (thread pages are public for 5 s) must not hand a copy
+                # made for one Origin, or for none, to another.
                 response_headers.add_vary_header("Origin")
+                if allowed:
+                    assert origin is not None
+                    response_headers["Access-Control-Allow-Origin"] = origin
+                    response_headers["Access-Control-Expose-Headers"] = _EXPOSE_HEADERS
             await send(message)
 
         await self.app(scope, receive, send_with_cors)
@@ -74,11 +81,10 @@ class SiteCORSMiddleware:
                     "Access-Control-Allow-Methods": _ALLOW_METHODS,
                     "Access-Control-Allow-Headers": _ALLOW_HEADERS,
                     "Access-Control-Max-Age": "600",
-                    "Vary": "Origin",
+                    **_VARY,
                 },
             )
         else:
-            response = error_response(
-                403, "origin_not_allowed", f"{origin} is not allowed for this site", "Origin"
-            )
+            message = f"{origin} is not allowed for this site"
+            response = error_response(403, "origin_not_allowed", message, "Origin", _VARY)
         await response(scope, receive, send)
