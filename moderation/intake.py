@@ -89,7 +89,7 @@ async def accept(
     # article or the author, or to store the same Idempotency-Key. The winner has
     # committed by then, and the next statement sees it.
     for _ in range(2):
-        result = await _intake(conn, new)
+        result = await comment_queries.intake(conn, new)
         if result["comment_id"] is not None:
             return Accepted(result["comment_id"], created=True)
         if result["earlier_id"] is not None:
@@ -97,15 +97,6 @@ async def accept(
         if result["refusal"] is not None:
             raise _refusal(result, comment, settings)
     raise Conflict("the article or author could not be created; retry the request")
-
-
-async def _intake(conn: Connection, new: comment_queries.NewComment) -> asyncpg.Record:
-    """The intake statement, after the rate-limit locks where a limit applies."""
-    if new.rate_keys == (None, None):
-        return await comment_queries.intake(conn, new)
-    async with conn.transaction():
-        await comment_queries.lock_rate_limits(conn, new)
-        return await comment_queries.intake(conn, new)
 
 
 def fingerprint(body: str) -> str:
@@ -142,9 +133,10 @@ def _refusal(result: asyncpg.Record, comment: CommentIn, settings: SiteSettings)
         else ("address", settings.rate_per_address, result["address_oldest"])
     )
     window = settings.rate_window_seconds
-    # The window slides: a slot frees when the oldest counted comment leaves it.
+    # The window slides: a slot frees when the oldest counted comment leaves it. (That
+    # comment may be a concurrent one, committed after this statement's `now`.)
     now: datetime = result["now"]
-    retry_after = max(1, math.ceil(window - (now - oldest).total_seconds()))
+    retry_after = min(window, max(1, math.ceil(window - (now - oldest).total_seconds())))
     return RateLimited(
         f"at most {limit} comments per {window} s from one {who}; retry in {retry_after} s",
         retry_after=retry_after,

@@ -12,6 +12,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
+import asyncpg
+
 from moderation.db import Connection
 from moderation.db import moderators as moderator_queries
 from moderation.errors import Forbidden, NotFound
@@ -71,7 +73,16 @@ async def still_watching(conn: Connection, moderator: Moderator, site_id: int) -
 
 async def lookup(conn: Connection, token_hash: bytes) -> Moderator | None:
     """The moderator whose current token has this hash; None if unknown or revoked."""
-    record = await moderator_queries.by_token(conn, token_hash)
+    return _moderator(await moderator_queries.by_token(conn, token_hash))
+
+
+async def in_session(conn: Connection, session_hash: bytes) -> Moderator | None:
+    """The moderator of a live desk session; None once it ended, expired, or its token
+    was revoked or re-issued."""
+    return _moderator(await moderator_queries.by_session(conn, session_hash))
+
+
+def _moderator(record: asyncpg.Record | None) -> Moderator | None:
     if record is None:
         return None
     return Moderator(
@@ -79,5 +90,5 @@ async def lookup(conn: Connection, token_hash: bytes) -> Moderator | None:
         name=record["name"],
         role=cast(Role, record["role"]),
         site_ids=frozenset(record["site_ids"]),
-        token_hash=token_hash,
+        token_hash=bytes(record["token_hash"]),
     )

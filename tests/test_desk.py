@@ -144,6 +144,57 @@ async def test_signing_out_ends_the_session_and_needs_the_csrf_token(
     assert queue.headers["location"] == "/desk/signin"
 
 
+async def test_a_cookie_copied_before_sign_out_is_refused_after_it(
+    desk: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
+) -> None:
+    await sign_in(desk, await moderator(conn, site))
+    token = await csrf(desk, site)
+    copied = dict(desk.cookies)
+    api = f"/desk/api/sites/{site.slug}/queues/review"
+    assert (await desk.get(api)).status_code == 200
+    await desk.post("/desk/signout", data={"csrf_token": token})
+
+    desk.cookies.clear()
+    desk.cookies.update(copied)
+    refused = await desk.get(api)
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "signed_out"
+    page = await desk.get(f"/desk/sites/{site.slug}/queues/review")
+    assert page.headers["location"] == "/desk/signin"
+
+
+async def test_signing_out_ends_only_that_session(
+    settings: Settings, site: Site, conn: asyncpg.Connection
+) -> None:
+    """Another browser signed in with the same token stays signed in."""
+    secret = SecretStr(secrets.token_urlsafe(32))
+    app = create_app(settings.model_copy(update={"session_secret": secret}))
+    token = await moderator(conn, site)
+    api = f"/desk/api/sites/{site.slug}/queues/review"
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="https://desk.test") as laptop,
+            httpx.AsyncClient(transport=transport, base_url="https://desk.test") as phone,
+        ):
+            await sign_in(laptop, token)
+            await sign_in(phone, token)
+            await laptop.post("/desk/signout", data={"csrf_token": await csrf(laptop, site)})
+            assert (await laptop.get(api)).status_code == 401
+            assert (await phone.get(api)).status_code == 200
+
+
+async def test_reissuing_the_token_ends_its_desk_sessions(
+    desk: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
+) -> None:
+    moderator_id, token = await moderators.create(conn, "Rotated", "moderator", [site.id])
+    await sign_in(desk, token)
+    api = f"/desk/api/sites/{site.slug}/queues/review"
+    assert (await desk.get(api)).status_code == 200
+    await moderators.issue_token(conn, moderator_id)
+    assert (await desk.get(api)).status_code == 401
+
+
 async def test_signing_in_needs_the_csrf_token_of_the_form(
     desk: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
 ) -> None:

@@ -6,6 +6,7 @@ parameterised SQL. Callers own the transaction.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -26,11 +27,15 @@ Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 # already closed), the server is starting or shutting down (57P01-57P03), has no
 # connection slot left (53300), no connection came within the bound (TimeoutError), or
 # a new connection is refused its database or role (3D000, 28000: dropped or changed).
+# InternalClientError too: a pooled connection whose server sent its farewell while it
+# sat idle is lent before its socket is seen closed, and the next statement finds the
+# protocol still consuming that error ("another operation (2) is in progress").
 OUTAGE: tuple[type[Exception], ...] = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.CannotConnectNowError,
@@ -79,17 +84,23 @@ class Outage:
     """Logs a dependency's outage once when it begins and once when it ends, however
     many requests meet it meanwhile (each of them is answered, not logged)."""
 
+    # While a server shuts down or starts, some connections still work and others fail:
+    # an outage ends only with a success this long after its last failure.
+    SETTLE_SECONDS = 1.0
+
     def __init__(self, name: str) -> None:
         self.name = name
         self.down = False
+        self._last_failure = 0.0
 
     def began(self, error: BaseException | str) -> None:
+        self._last_failure = time.monotonic()
         if not self.down:
             self.down = True
             log.warning(f"{self.name}_unavailable", error=str(error) or type(error).__name__)
 
     def ended(self) -> None:
-        if self.down:
+        if self.down and time.monotonic() - self._last_failure >= self.SETTLE_SECONDS:
             self.down = False
             log.info(f"{self.name}_available")
 

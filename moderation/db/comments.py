@@ -27,39 +27,6 @@ class NewComment:
     rate_per_author: int  # 0: no limit
     rate_per_address: int  # 0: no limit
 
-    @property
-    def rate_keys(self) -> tuple[str | None, str | None]:
-        """What the site's limits count this comment by: its author and its address, each
-        None where no limit applies (turned off, an anonymous author, no address)."""
-        author = self.author_external_id if self.rate_per_author else None
-        address = self.client_addr if self.rate_per_address else None
-        return author, address
-
-
-async def lock_rate_limits(conn: Connection, new: NewComment) -> None:
-    """Make `new` wait for every intake of its author and its address on its site to commit.
-
-    `intake` counts the comments already stored; two posts checked at the same moment
-    would both see room for one more. This transaction-level advisory lock per author and
-    per address makes them take turns (released at commit), so a limit holds exactly
-    under any concurrency. The caller runs `intake` after it in the same transaction,
-    whose next statement sees what the previous holder committed. Author locks are always
-    taken before address locks, so two posts can never wait on each other.
-    """
-    author, address = new.rate_keys
-    await conn.execute(
-        """
-        SELECT pg_advisory_xact_lock(hashtext(kind), hashtext($1::bigint || ' ' || key))
-        FROM (VALUES (1, 'intake author', $2::text), (2, 'intake address', $3::text))
-            AS limits (rank, kind, key)
-        WHERE key IS NOT NULL
-        ORDER BY rank
-        """,
-        new.site_id,
-        author,
-        address,
-    )
-
 
 async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
     """Check and store a pending comment in one statement (one round trip, one commit).
@@ -73,6 +40,10 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
     Under READ COMMITTED the look-ups cannot see an article or author that a concurrent
     first comment inserted after this statement began, so `article_id` (or `author_id`)
     can come back NULL with nothing stored; the caller runs the statement again.
+
+    The rate limits count after waiting for every concurrent intake of the same author
+    and address to commit (`intake_rate_window`), so they hold exactly: of N posts sent
+    at once, exactly the limit is stored.
     """
     record = await conn.fetchrow(
         """
@@ -105,8 +76,6 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
             UNION ALL
             SELECT id, status, status_until FROM found_author
             LIMIT 1
-        ), window_start AS (
-            SELECT now() - make_interval(secs => $10) AS at
         ), context AS (
             SELECT
                 article.id AS article_id,
@@ -114,10 +83,10 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
                 author.id AS author_id,
                 parent.article_id AS parent_article_id,
                 coalesce(parent.root_id, parent.id) AS parent_root_id,
-                by_author.n AS author_recent,
-                by_author.oldest AS author_oldest,
-                by_address.n AS address_recent,
-                by_address.oldest AS address_oldest,
+                recent.author_recent,
+                recent.author_oldest,
+                recent.address_recent,
+                recent.address_oldest,
                 earlier.id AS earlier_id,
                 -- A replay is the same request: same article, author, parent and text.
                 earlier.article_id IS NOT DISTINCT FROM article.id
@@ -133,8 +102,8 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
                     WHEN $5::bigint IS NOT NULL
                          AND parent.article_id IS DISTINCT FROM article.id
                         THEN 'parent_elsewhere'
-                    WHEN $11 > 0 AND by_author.n >= $11 THEN 'author_rate'
-                    WHEN $12 > 0 AND by_address.n >= $12 THEN 'address_rate'
+                    WHEN recent.author_recent >= $11 THEN 'author_rate'
+                    WHEN recent.address_recent >= $12 THEN 'address_rate'
                 END AS refusal,
                 now() AS now
             FROM (SELECT 1) AS one
@@ -144,17 +113,15 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
             LEFT JOIN comments AS parent ON parent.id = $5
             LEFT JOIN comments AS earlier
                 ON earlier.site_id = $1 AND earlier.idempotency_key = $9
-            LEFT JOIN LATERAL (
-                SELECT count(*) AS n, min(c.created_at) AS oldest
-                FROM comments AS c, window_start
-                WHERE c.author_id = author.id AND c.created_at > window_start.at
-            ) AS by_author ON true
-            LEFT JOIN LATERAL (
-                SELECT count(*) AS n, min(c.created_at) AS oldest
-                FROM comments AS c, window_start
-                WHERE c.site_id = $1 AND c.client_addr = $7::inet
-                  AND c.created_at > window_start.at
-            ) AS by_address ON true
+            -- Waits for the other intakes of this author and address to commit, then
+            -- counts (see the function in migrations/0007_contract.sql): exact limits.
+            LEFT JOIN LATERAL intake_rate_window(
+                $1,
+                CASE WHEN $11 > 0 THEN $3::text END,
+                author.id,
+                CASE WHEN $12 > 0 THEN $7::inet END,
+                now() - make_interval(secs => $10)
+            ) AS recent ON true
         ), inserted AS (
             INSERT INTO comments (site_id, article_id, parent_id, root_id, author_id, author_name,
                                   body, fingerprint, client_addr, user_agent, idempotency_key)

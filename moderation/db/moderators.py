@@ -28,19 +28,60 @@ async def create(
     return moderator_id
 
 
+_MODERATOR = """
+    SELECT m.id, m.name, m.role, m.token_hash,
+           coalesce(array_agg(ms.site_id) FILTER (WHERE ms.site_id IS NOT NULL), '{}')
+               AS site_ids
+    FROM moderators AS m LEFT JOIN moderator_sites AS ms ON ms.moderator_id = m.id
+"""
+
+
 async def by_token(conn: Connection, token_hash: bytes) -> asyncpg.Record | None:
     """The moderator holding this token, with their site ids; None if unknown or revoked."""
     return await conn.fetchrow(
-        """
-        SELECT m.id, m.name, m.role,
-               coalesce(array_agg(ms.site_id) FILTER (WHERE ms.site_id IS NOT NULL), '{}')
-                   AS site_ids
-        FROM moderators AS m LEFT JOIN moderator_sites AS ms ON ms.moderator_id = m.id
-        WHERE m.token_hash = $1 AND m.revoked_at IS NULL
-        GROUP BY m.id
-        """,
+        f"{_MODERATOR} WHERE m.token_hash = $1 AND m.revoked_at IS NULL GROUP BY m.id",
         token_hash,
     )
+
+
+async def start_session(
+    conn: Connection, session_hash: bytes, token_hash: bytes, max_age_seconds: int
+) -> bool:
+    """A desk session for the holder of this token; False if it is unknown or revoked.
+
+    Sessions past their time are cleared on the way: sign-ins are rare, sessions few.
+    """
+    started: int | None = await conn.fetchval(
+        """
+        WITH expired AS (DELETE FROM desk_sessions WHERE expires_at < now())
+        INSERT INTO desk_sessions (id_hash, moderator_id, token_hash, expires_at)
+        SELECT $1, id, token_hash, now() + make_interval(secs => $3)
+        FROM moderators WHERE token_hash = $2 AND revoked_at IS NULL
+        RETURNING moderator_id
+        """,
+        session_hash,
+        token_hash,
+        float(max_age_seconds),
+    )
+    return started is not None
+
+
+async def by_session(conn: Connection, session_hash: bytes) -> asyncpg.Record | None:
+    """The moderator of a live desk session (not ended, not expired, and signed in with the
+    token they still hold), as `by_token` gives it; None otherwise."""
+    return await conn.fetchrow(
+        f"""
+        {_MODERATOR}
+        JOIN desk_sessions AS s ON s.moderator_id = m.id AND s.token_hash = m.token_hash
+        WHERE s.id_hash = $1 AND s.expires_at > now() AND m.revoked_at IS NULL
+        GROUP BY m.id
+        """,
+        session_hash,
+    )
+
+
+async def end_session(conn: Connection, session_hash: bytes) -> None:
+    await conn.execute("DELETE FROM desk_sessions WHERE id_hash = $1", session_hash)
 
 
 async def revoke(conn: Connection, moderator_id: int) -> bool:

@@ -35,7 +35,7 @@ async def signin(request: Request) -> Response:
 async def signout(request: Request) -> Response:
     form = await read_form(request)
     sessions.check_csrf(request, form.get(sessions.CSRF_FIELD))
-    sessions.sign_out(request)
+    await sessions.sign_out(request)
     return redirect(request, "/signin")
 
 

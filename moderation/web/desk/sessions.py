@@ -1,11 +1,12 @@
-"""Moderator desk sessions: a signed cookie naming the moderator's token, and CSRF tokens.
+"""Moderator desk sessions: a signed cookie naming a session kept on the server, and CSRF.
 
 The cookie is Starlette's `SessionMiddleware` (signed with itsdangerous, HttpOnly,
 SameSite=Lax, Secure unless turned off for local http, path `/desk` only, so the
-public API never sees it). It holds two things: the hash of the token the moderator
-signed in with, and the session's CSRF token. The hash is looked up on every request,
-so revoking or re-issuing a token ends its desk sessions at once; and the cookie is
-worth nothing without the server's secret, since it cannot be forged or altered.
+public API never sees it). It holds two things: a random session id, and the session's
+CSRF token. The session itself is a row (`desk_sessions`, keyed by the id's hash) looked
+up on every request: signing out deletes it, so a copy of the cookie is worth nothing
+afterwards; revoking or re-issuing the moderator's token ends it too; and it expires
+with the cookie. The cookie cannot be forged or altered without the server's secret.
 
 Lax rather than Strict: a moderator following a link to a comment from chat or mail
 arrives signed in. That is safe because no GET changes anything, and every request that
@@ -26,13 +27,14 @@ from starlette.requests import Request
 
 from moderation import moderators
 from moderation.config import Settings
+from moderation.db import moderators as moderator_queries
 from moderation.errors import Forbidden, Unauthorized
 from moderation.moderators import Moderator
 
 COOKIE = "desk_session"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
-_TOKEN = "token_hash"  # noqa: S105 (a session key name, not a secret)
+_SESSION = "session"
 _CSRF = "csrf"
 
 
@@ -53,30 +55,36 @@ def middleware(settings: Settings, path: str) -> Middleware:
 async def sign_in(request: Request, token: str) -> Moderator | None:
     """Start a session for the moderator holding `token`; None if it is unknown or revoked."""
     token_hash = moderators.hash_token(token.strip())
+    session_id = secrets.token_urlsafe(32)
+    max_age = request.state.settings.session_max_age_seconds
     async with request.state.pool.acquire() as conn:
         moderator = await moderators.lookup(conn, token_hash)
-    if moderator is not None:
-        # A fresh session and CSRF token: nothing set before sign-in carries over.
-        request.session.clear()
-        request.session.update({_TOKEN: token_hash.hex(), _CSRF: secrets.token_urlsafe(32)})
+        if moderator is None or not await moderator_queries.start_session(
+            conn, moderators.hash_token(session_id), token_hash, max_age
+        ):
+            return None
+    # A fresh session and CSRF token: nothing set before sign-in carries over.
+    request.session.clear()
+    request.session.update({_SESSION: session_id, _CSRF: secrets.token_urlsafe(32)})
     return moderator
 
 
-def sign_out(request: Request) -> None:
+async def sign_out(request: Request) -> None:
+    """End the session on the server, then forget the cookie."""
+    session_id = request.session.get(_SESSION)
+    if isinstance(session_id, str):
+        async with request.state.pool.acquire() as conn:
+            await moderator_queries.end_session(conn, moderators.hash_token(session_id))
     request.session.clear()
 
 
 async def signed_in(request: Request) -> Moderator | None:
-    """The session's moderator, looked up again now; a revoked token ends the session."""
-    stored = request.session.get(_TOKEN)
-    if not isinstance(stored, str):
-        return None
-    try:
-        token_hash = bytes.fromhex(stored)
-    except ValueError:
+    """The session's moderator, looked up again now; None once the session has ended."""
+    session_id = request.session.get(_SESSION)
+    if not isinstance(session_id, str):
         return None
     async with request.state.pool.acquire() as conn:
-        moderator = await moderators.lookup(conn, token_hash)
+        moderator = await moderators.in_session(conn, moderators.hash_token(session_id))
     if moderator is None:
         request.session.clear()
     return moderator
