@@ -11,7 +11,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from moderation.db import Connection
 from moderation.db import sites as site_queries
 from moderation.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from moderation.payloads import Line
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -66,6 +67,17 @@ DEFAULT_THRESHOLDS: dict[Label, Threshold] = {
 }
 
 
+# What a moderator picks from when rejecting (plus words of their own); a site edits the list.
+DEFAULT_REJECT_REASONS = (
+    "Insult or abuse",
+    "Hate or discrimination",
+    "Threat or violence",
+    "Personal information",
+    "Off topic",
+    "Advertising",
+)
+
+
 class SiteSettings(BaseModel):
     """A site's policy: what intake accepts and how scores become decisions."""
 
@@ -86,6 +98,12 @@ class SiteSettings(BaseModel):
     trusted_after: int = Field(default=5, ge=0)
     # Reports that hide an approved comment until a moderator acts; 0 never hides.
     report_threshold: int = Field(default=3, ge=0)
+    reject_reasons: tuple[Annotated[Line, Field(max_length=100)], ...] = Field(
+        default=DEFAULT_REJECT_REASONS, max_length=20
+    )
+    # Readers may edit (re-moderated) or delete their own comment for this long after
+    # posting it; 0 never.
+    own_edit_seconds: int = Field(default=900, ge=0, le=7 * 86400)
 
     @model_validator(mode="after")
     def _fill_thresholds(self) -> Self:

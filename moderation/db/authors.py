@@ -90,3 +90,30 @@ async def open_comments(conn: Connection, author_id: int) -> list[asyncpg.Record
         "SELECT id, status FROM comments WHERE author_id = $1 AND status IN ('pending', 'review')",
         author_id,
     )
+
+
+async def notes(conn: Connection, author_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        SELECT n.id, n.body, n.created_at, n.moderator_id, m.name AS moderator
+        FROM author_notes AS n JOIN moderators AS m ON m.id = n.moderator_id
+        WHERE n.author_id = $1 ORDER BY n.id DESC
+        """,
+        author_id,
+    )
+
+
+async def add_note(
+    conn: Connection, author_id: int, moderator_id: int, body: str
+) -> asyncpg.Record:
+    record = await conn.fetchrow(
+        """
+        INSERT INTO author_notes (author_id, moderator_id, body) VALUES ($1, $2, $3)
+        RETURNING id, created_at
+        """,
+        author_id,
+        moderator_id,
+        body,
+    )
+    assert record is not None
+    return record
