@@ -78,6 +78,7 @@ async def test_the_state_route_needs_the_site_key_and_a_sane_body(poster: Poster
     body = {"comments": [{"id": comment[0], "secret": comment[1]}]}
     no_key = await poster.client.post(states_url(poster.site), json=body)
     assert no_key.status_code == 401
+    bad: dict[str, Any]
     for bad in ({"comments": []}, {"comments": [{"id": 1, "secret": "short"}]}, {"x": 1}):
         response = await poster.client.post(
             states_url(poster.site), json=bad, headers={"X-Site-Key": poster.site.widget_key}
@@ -175,6 +176,7 @@ async def test_deleting_keeps_replies_under_a_placeholder_and_no_moderator_can_u
         "SELECT actor, reason FROM comment_events WHERE comment_id = $1 ORDER BY id DESC LIMIT 1",
         parent,
     )
+    assert row is not None
     assert tuple(row) == ("reader", "deleted by its author")
 
 
