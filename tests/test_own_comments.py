@@ -105,6 +105,7 @@ async def test_an_edit_is_moderated_again_and_the_old_text_kept_for_moderators(
     row = await conn.fetchrow(
         "SELECT status, body, edited_at FROM comments WHERE id = $1", comment_id
     )
+    assert row is not None
     assert (row["status"], row["body"]) == ("pending", "The council got it wrong")
     assert row["edited_at"] is not None
     events = await conn.fetch(
