@@ -52,7 +52,7 @@ async def load(conn: Connection, moderator: Moderator, author_id: int) -> dict[s
                 "status": c["status"],
                 "body": c["body"],
                 "reasons": list(c["reasons"]),
-                "article": {"id": c["article"]},
+                "article": {"id": c["article"], "title": c["article_title"]},
                 "created_at": iso(c["created_at"]),
             }
             for c in recent

@@ -31,7 +31,8 @@ async def get(conn: Connection, author_id: int) -> asyncpg.Record | None:
 async def recent_comments(conn: Connection, author_id: int, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         """
-        SELECT c.id, c.status, c.body, c.reasons, c.created_at, a.external_id AS article
+        SELECT c.id, c.status, c.body, c.reasons, c.created_at, a.external_id AS article,
+               a.title AS article_title
         FROM comments AS c JOIN articles AS a ON a.id = c.article_id
         WHERE c.author_id = $1 ORDER BY c.id DESC LIMIT $2
         """,

@@ -29,7 +29,7 @@ from moderation.http.errors import (
     handle_http_error,
     handle_moderation_error,
 )
-from moderation.web.desk import api, authors, pages, sessions, site_settings
+from moderation.web.desk import api, authors, comments, pages, sessions, site_settings
 from moderation.web.desk.render import is_api, redirect, render
 from moderation.web.security import page_headers
 from moderation.web.templates import TEMPLATES
@@ -53,6 +53,7 @@ def create_desk(settings: Settings) -> Starlette:
         routes=[
             *pages.routes,
             *authors.routes,
+            *comments.routes,
             *site_settings.routes,
             *api.routes,
             Route(
