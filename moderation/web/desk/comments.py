@@ -6,7 +6,8 @@ It works without script: decisions and featuring are plain forms, applied by the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,7 +18,7 @@ from moderation.db import review as review_queries
 from moderation.errors import NotFound, ValidationFailed
 from moderation.http.params import path_id
 from moderation.payloads import parse
-from moderation.statuses import ACTION_FROM, ACTION_TARGET, DESK_ACTIONS, DONE, Action
+from moderation.statuses import ACTION_FROM, ACTION_TARGET, DESK_ACTIONS, DONE, Action, Status
 from moderation.web.desk import sessions
 from moderation.web.desk.access import SitePage, site_page
 from moderation.web.desk.forms import read_form
@@ -79,9 +80,7 @@ async def _render(
         actions=actions_for(item),
         reject_reasons=page.site.settings.reject_reasons,
         error=error,
-        done=request.query_params.get("done")
-        if request.query_params.get("done") in _DONE
-        else None,
+        done=done if done in _DONE else None,
     )
 
 
@@ -113,7 +112,8 @@ async def decide(request: Request) -> Response:
         [result] = await review.apply_decisions(conn, page.moderator, [decision])
     if result.outcome != "applied":
         return await _render(request, page, status_code=409, error=result.message)
-    path = f"/sites/{page.site.slug}/comments/{item['id']}?done={DONE.get(result.status or '')}"
+    done = DONE[cast(Status, result.status)]
+    path = f"/sites/{page.site.slug}/comments/{item['id']}?done={quote(done)}"
     return redirect(request, path)
 
 
@@ -126,7 +126,8 @@ async def feature(request: Request) -> Response:
     async with request.state.pool.acquire() as conn:
         await review.feature(conn, page.moderator, item["id"], featured)
     done = "featured" if featured else "no longer featured"
-    return redirect(request, f"/sites/{page.site.slug}/comments/{item['id']}?done={done}")
+    path = f"/sites/{page.site.slug}/comments/{item['id']}?done={quote(done)}"
+    return redirect(request, path)
 
 
 routes = [
