@@ -38,7 +38,7 @@ def reject_reason(choice: str, note: str) -> str | None:
 def actions_for(item: dict[str, Any]) -> list[tuple[str, str]]:
     """The decisions that make sense for the comment as it is now, as (action, label)."""
     status = item["status"]
-    offered = []
+    offered: list[tuple[str, str]] = []
     for action, label, *_ in DESK_ACTIONS:
         if status not in ACTION_FROM[action]:
             continue
