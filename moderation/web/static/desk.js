@@ -698,6 +698,11 @@
       event.preventDefault();
       return;
     }
+    if (openDialog === rejectDialog && key === "Enter" && event.target.tagName !== "BUTTON") {
+      rejectForm.requestSubmit();
+      event.preventDefault();
+      return;
+    }
     if (openDialog === rejectDialog && /^[1-9]$/.test(key) && !typing(event.target)) {
       const options = rejectForm.querySelectorAll("input[name=reject-reason]");
       const option = options[Number(key)];
