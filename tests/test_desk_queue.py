@@ -18,17 +18,14 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, expect
 
 from moderation import db, moderators
 from moderation.sites import create_site
 from tests import browser as chromium
-from tests.browser import Stack, screenshot_path
+from tests.browser import PHONE, Stack, screenshot_path, serious
 
 browser, page, stack = chromium.browser, chromium.page, chromium.stack
-
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 
 
 @dataclass
@@ -336,23 +333,6 @@ async def test_the_comment_page_shows_its_thread_and_whole_history(page: Page, d
 
 
 # --- accessibility ----------------------------------------------------------------------
-
-
-async def serious(page: Page) -> list[str]:
-    """axe-core's serious and critical violations on the page (target size included)."""
-    results = await Axe().run(
-        page,
-        options={
-            "resultTypes": ["violations"],
-            "rules": {"target-size": {"enabled": True}},
-        },
-    )
-    return [
-        f"{v['id']}: {node['target']} {node.get('failureSummary', '')}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-        for node in v["nodes"]
-    ]
 
 
 @pytest.mark.parametrize("device", ["desktop", "phone"])
