@@ -865,6 +865,7 @@ async def test_the_featured_tab_shows_what_moderators_featured(page: Page, demo:
     await expect(tab).to_have_attribute("aria-pressed", "true")
     await expect(comment(page, picked)).to_be_visible()
     await expect(comment(page, other)).to_have_count(0)
+    await page.screenshot(path=screenshot_path("widget-featured"), full_page=True)
     await widget(page).get_by_role("button", name="All comments").click()
     await expect(comment(page, other)).to_be_visible()
 
