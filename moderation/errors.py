@@ -99,6 +99,12 @@ class ValidationFailed(ModerationError):
     code = "validation_failed"
 
 
+class ImportFailed(ValidationFailed):
+    """An import file is malformed; the message names the line or element, nothing is kept."""
+
+    code = "import_failed"
+
+
 class RateLimited(ModerationError):
     """Too many comments from one author or address; `Retry-After` says when to retry."""
 
