@@ -21,7 +21,17 @@ import orjson
 
 from moderation.db import Connection
 from moderation.db import imports as import_queries
-from moderation.imports import Author, Comment, Record, Skipped, Thread, disqus, isso, jsonl, wordpress
+from moderation.imports import (
+    Author,
+    Comment,
+    Record,
+    Skipped,
+    Thread,
+    disqus,
+    isso,
+    jsonl,
+    wordpress,
+)
 from moderation.intake import fingerprint
 from moderation.sites import Site
 
@@ -50,7 +60,9 @@ class _Metered:
         return data
 
 
-def _streamed(read: Callable[[BinaryIO], Iterator[Record]]) -> Callable[[Path, Progress], Iterator[Record]]:
+def _streamed(
+    read: Callable[[BinaryIO], Iterator[Record]],
+) -> Callable[[Path, Progress], Iterator[Record]]:
     def from_path(path: Path, advance: Progress) -> Iterator[Record]:
         with path.open("rb") as file:
             yield from read(_Metered(file, advance))  # type: ignore[arg-type]
@@ -143,7 +155,15 @@ _COLUMNS = {
 
 def _row(record: Thread | Author | Comment, seq: int) -> tuple[str, tuple[Any, ...]]:
     if isinstance(record, Thread):
-        row = (seq, record.key, record.article, record.title, record.url, record.open, record.deleted)
+        row = (
+            seq,
+            record.key,
+            record.article,
+            record.title,
+            record.url,
+            record.open,
+            record.deleted,
+        )
         return "threads", row
     if isinstance(record, Author):
         return "authors", (record.external_id, record.name, record.status, record.status_until)
@@ -207,9 +227,7 @@ async def run(
         summary.skipped = skipped
         summary.to_score = added.get("pending", 0) if score else 0
         if not dry_run:
-            await import_queries.record(
-                conn, site.id, format_name, str(path), summary.as_dict()
-            )
+            await import_queries.record(conn, site.id, format_name, str(path), summary.as_dict())
     except BaseException:
         await transaction.rollback()
         raise

@@ -156,6 +156,14 @@ class SiteCache:
         self._entries.pop(slug, None)
 
 
+async def load_site(conn: Connection, slug: str) -> Site:
+    """The site named `slug`, read now (no cache), or `NotFound`."""
+    record = await site_queries.get_by_slug(conn, slug)
+    if record is None:
+        raise NotFound(f"no site {slug!r}", field="site", code="site_not_found")
+    return Site.from_record(record)
+
+
 def new_widget_key() -> str:
     return "wk_" + secrets.token_urlsafe(18)
 

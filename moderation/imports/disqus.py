@@ -18,7 +18,7 @@ from lxml import etree
 from moderation.errors import ImportFailed
 from moderation.imports import Comment, Record, Skipped, Thread, address, article_id, html_text
 from moderation.imports import name as display_name
-from moderation.imports.xmlstream import child, child_text, elements, flag, local, utc, where
+from moderation.imports.xmlstream import child, child_text, elements, flag, line, local, utc, where
 
 _DSQ_ID = "{http://disqus.com/disqus-internals}id"
 _TIME = "%Y-%m-%dT%H:%M:%SZ"
@@ -27,11 +27,7 @@ WHAT = "Disqus export"
 
 def _top_level(element: etree._Element) -> bool:
     parent = element.getparent()
-    return (
-        parent is not None
-        and local(parent) == "disqus"
-        and local(element) in ("thread", "post")
-    )
+    return parent is not None and local(parent) == "disqus" and local(element) in ("thread", "post")
 
 
 def read(source: BinaryIO) -> Iterator[Record]:
@@ -74,20 +70,26 @@ def _post(element: etree._Element) -> Comment | Skipped:
     spam = flag(element, "isSpam")
     body = "" if deleted else html_text(child_text(element, "message"))
     if not body and not deleted:
-        return Skipped("empty comment", element.sourceline or 0)
+        return Skipped("empty comment", line(element))
     reasons = (
-        "deleted in Disqus" if deleted else "marked spam in Disqus" if spam else "imported from Disqus",
+        "deleted in Disqus"
+        if deleted
+        else "marked spam in Disqus"
+        if spam
+        else "imported from Disqus",
     )
     return Comment(
         key=f"disqus:{dsq_id}" if dsq_id else f"disqus:id:{own_id}",
         thread=str(thread.get(_DSQ_ID)),
-        parent=f"disqus:{parent.get(_DSQ_ID)}" if parent is not None and parent.get(_DSQ_ID) else None,
+        parent=f"disqus:{parent.get(_DSQ_ID)}"
+        if parent is not None and parent.get(_DSQ_ID)
+        else None,
         author_id=None if anonymous else f"disqus:{username}",
         author_name=display_name(child_text(author, "name") if author is not None else None),
         body=body,
         created_at=utc(child_text(element, "createdAt"), element, WHAT, "createdAt", _TIME),
         status="rejected" if deleted else "spam" if spam else "approved",
-        line=element.sourceline or 0,
+        line=line(element),
         deleted=deleted,
         client_addr=address(child_text(element, "ipAddress")),
         reasons=reasons,

@@ -162,4 +162,3 @@ def _record(entry: ArticleLine | AuthorLine | CommentLine, number: int) -> Recor
 def comment_key(source_id: str | None, site: str, comment_id: int) -> str:
     """The portable id an export gives a comment (see the module's docstring)."""
     return source_id or f"moderation:{site}:{comment_id}"
-

@@ -31,7 +31,7 @@ from moderation.imports import (
     html_text,
 )
 from moderation.imports import name as display_name
-from moderation.imports.xmlstream import child_text, elements, local, utc, where
+from moderation.imports.xmlstream import child_text, elements, line, local, utc, where
 
 _WP = "http://wordpress.org/export/"
 _TIME = "%Y-%m-%d %H:%M:%S"
@@ -74,10 +74,10 @@ def read(source: BinaryIO) -> Iterator[Record]:
 
 
 def _comment(element: etree._Element, thread: str) -> Comment | Skipped:
-    line = element.sourceline or 0
+    at = line(element)
     kind = (child_text(element, "comment_type") or "").strip()
     if kind not in ("", "comment"):
-        return Skipped(kind, line)
+        return Skipped(kind, at)
     comment_id = (child_text(element, "comment_id") or "").strip()
     if not comment_id.isdigit():
         raise ImportFailed(f"{where(element, WHAT)}: <wp:comment_id> {describe(comment_id)}")
@@ -90,7 +90,7 @@ def _comment(element: etree._Element, thread: str) -> Comment | Skipped:
     status, deleted, reason = _STATUS[approved]
     body = "" if deleted else html_text(child_text(element, "comment_content"))
     if not body and not deleted:
-        return Skipped("empty comment", line)
+        return Skipped("empty comment", at)
     parent = (child_text(element, "comment_parent") or "0").strip()
     user = (child_text(element, "comment_user_id") or "0").strip()
     return Comment(
@@ -102,7 +102,7 @@ def _comment(element: etree._Element, thread: str) -> Comment | Skipped:
         body=body,
         created_at=_created(element),
         status=status,
-        line=line,
+        line=at,
         deleted=deleted,
         client_addr=address(child_text(element, "comment_author_IP")),
         reasons=(reason,),

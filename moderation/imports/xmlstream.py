@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from lxml import etree
 
 from moderation.errors import ImportFailed
 from moderation.imports import describe
+
+# libxml2 ends its messages with the position, which ours puts first.
+_POSITION = re.compile(r", line \d+, column \d+$")
 
 
 def elements(
@@ -38,7 +42,8 @@ def elements(
                     del parent[0]
     except etree.XMLSyntaxError as exc:
         line, column = exc.position
-        raise ImportFailed(f"{what}: line {line}, column {column}: {exc.msg}") from exc
+        message = _POSITION.sub("", exc.msg)
+        raise ImportFailed(f"{what}: line {line}, column {column}: {message}") from exc
 
 
 def local(element: etree._Element) -> str:
@@ -64,8 +69,14 @@ def flag(element: etree._Element, tag: str) -> bool:
     return (child_text(element, tag) or "").strip().lower() == "true"
 
 
+def line(element: etree._Element) -> int:
+    # lxml-stubs leave `sourceline` untyped; lxml gives the element's first line.
+    number = cast(int | None, element.sourceline)
+    return number or 0
+
+
 def where(element: etree._Element, what: str) -> str:
-    return f"{what}: <{local(element)}> at line {element.sourceline}"
+    return f"{what}: <{local(element)}> at line {line(element)}"
 
 
 def utc(value: str | None, element: etree._Element, what: str, tag: str, fmt: str) -> datetime:
