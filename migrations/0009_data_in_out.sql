@@ -1,11 +1,5 @@
 -- Data in and out: imported comments, erased authors, address retention, webhooks.
 
--- What an article is, for moderators and for whoever moves the site again: imports
--- bring each thread's title and page address.
-ALTER TABLE articles
-    ADD COLUMN title text,
-    ADD COLUMN url text;
-
 -- Where an imported comment came from ("disqus:299619020"): running an import again
 -- finds it here and adds nothing, and an export carries it on to the next system.
 ALTER TABLE comments ADD COLUMN source_id text;
