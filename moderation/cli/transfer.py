@@ -12,6 +12,7 @@ import asyncpg
 import click
 
 from moderation import exports, importer
+from moderation.broker import celery_app, publisher
 from moderation.cli.common import with_connection
 from moderation.config import get_settings
 from moderation.importer import FORMATS
@@ -62,9 +63,7 @@ def _wake_scoring(wake_ups: int) -> None:
     if settings.broker_url is None:
         click.echo("BROKER_URL is not set: the workers' sweep will score them once running.")
         return
-    from workers.celery_app import create_celery, publisher
-
-    publish = publisher(create_celery(settings))
+    publish = publisher(celery_app(settings))
     try:
         for _ in range(min(wake_ups, _MAX_WAKE_UPS)):
             publish([])
