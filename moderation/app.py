@@ -17,7 +17,17 @@ from moderation.config import Settings, get_settings
 from moderation.events import EventHub
 from moderation.http.cors import SiteCORSMiddleware
 from moderation.http.errors import EXCEPTION_HANDLERS
-from moderation.routes import authors, docs, events, health, public, review, site_admin, stats
+from moderation.routes import (
+    authors,
+    docs,
+    events,
+    health,
+    privacy,
+    public,
+    review,
+    site_admin,
+    stats,
+)
 from moderation.sites import SiteCache
 from moderation.threads import PageCache
 from moderation.web import widget
@@ -60,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *public.routes,
             *review.routes,
             *authors.routes,
+            *privacy.routes,
             *site_admin.routes,
             *events.routes,
             *stats.routes,

@@ -105,6 +105,12 @@ class ImportFailed(ValidationFailed):
     code = "import_failed"
 
 
+class WebhookTargetRefused(ValidationFailed):
+    """A webhook URL is not one the service sends to (not http(s), or not public)."""
+
+    code = "webhook_target_refused"
+
+
 class RateLimited(ModerationError):
     """Too many comments from one author or address; `Retry-After` says when to retry."""
 

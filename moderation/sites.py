@@ -66,6 +66,9 @@ DEFAULT_THRESHOLDS: dict[Label, Threshold] = {
 }
 
 
+IP_RETENTION_DAYS = 30
+
+
 class SiteSettings(BaseModel):
     """A site's policy: what intake accepts and how scores become decisions."""
 
@@ -86,6 +89,9 @@ class SiteSettings(BaseModel):
     trusted_after: int = Field(default=5, ge=0)
     # Reports that hide an approved comment until a moderator acts; 0 never hides.
     report_threshold: int = Field(default=3, ge=0)
+    # Client addresses and user agents are cleared once this old. At least a day: the
+    # rate limits and spam velocity look back at most that far.
+    ip_retention_days: int = Field(default=IP_RETENTION_DAYS, ge=1, le=3650)
 
     @model_validator(mode="after")
     def _fill_thresholds(self) -> Self:

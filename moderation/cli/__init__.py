@@ -5,7 +5,16 @@ from __future__ import annotations
 import click
 
 from moderation import logs
-from moderation.cli import models, moderators, serve, sites, transfer, workers
+from moderation.cli import (
+    authors,
+    models,
+    moderators,
+    serve,
+    sites,
+    transfer,
+    webhooks,
+    workers,
+)
 from moderation.config import get_settings
 
 
@@ -22,5 +31,7 @@ for command in (
     *models.commands,
     *workers.commands,
     *transfer.commands,
+    *authors.commands,
+    *webhooks.commands,
 ):
     main.add_command(command)

@@ -34,6 +34,7 @@ _NUMBERS = (
     "rate_window_seconds",
     "trusted_after",
     "report_threshold",
+    "ip_retention_days",
 )
 _SWITCHES = ("comments_open", "allow_anonymous")
 _LISTS = ("banned_words", "suspect_words", "allowed_origins")
