@@ -27,6 +27,7 @@ from moderation.routes import (
     review,
     site_admin,
     stats,
+    webhooks,
 )
 from moderation.sites import SiteCache
 from moderation.threads import PageCache
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *review.routes,
             *authors.routes,
             *privacy.routes,
+            *webhooks.routes,
             *site_admin.routes,
             *events.routes,
             *stats.routes,
