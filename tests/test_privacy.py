@@ -103,7 +103,10 @@ async def test_erasing_keeps_the_thread_shape_and_records_who_and_when(
         (first, "rejected", "", "", None, None, None),
         (held, "rejected", "", "", None, None, None),
     ]
-    author = await conn.fetchrow("SELECT name, erased_at, erased_by FROM authors WHERE id = $1", ann)
+    author = await conn.fetchrow(
+        "SELECT name, erased_at, erased_by FROM authors WHERE id = $1", ann
+    )
+    assert author is not None
     assert author["name"] == ""
     assert author["erased_at"] is not None
     assert author["erased_by"] == result["erased_by"]
@@ -112,6 +115,7 @@ async def test_erasing_keeps_the_thread_shape_and_records_who_and_when(
         "WHERE comment_id = $1 ORDER BY id DESC LIMIT 1",
         first,
     )
+    assert audit is not None
     assert audit["actor"] == "moderator"
     assert audit["reason"] == f"author's data erased by {result['erased_by']}"
     # Bob's reply stays, under a placeholder that shows nothing of Ann.
@@ -181,9 +185,10 @@ async def test_retention_clears_addresses_and_agents_past_each_sites_days(
 ) -> None:
     default_site = await make_site()
     keeps_longer = await make_site(ip_retention_days=60)
-    old, recent = await Poster(app_client, default_site).comment(), await Poster(
-        app_client, default_site
-    ).comment()
+    old, recent = (
+        await Poster(app_client, default_site).comment(),
+        await Poster(app_client, default_site).comment(),
+    )
     kept = await Poster(app_client, keeps_longer).comment()
     await set_status(conn, [old, recent, kept], "approved")
     reported = await app_client.post(

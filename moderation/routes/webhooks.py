@@ -20,7 +20,7 @@ async def list_webhooks(request: Request) -> Response:
     summary: A site's webhooks and how their deliveries stand (admins)
     tags: [moderation]
     responses:
-      200: {description: "`{webhooks: [{id, url, events, created_at, rotating_until, deliveries}]}`"}
+      200: {description: "`{webhooks: [{id, url, events, rotating_until, deliveries, ...}]}`"}
       401: {description: Missing, wrong or revoked token}
       403: {description: Not an admin}
       404: {description: "No such site, or not this moderator's"}
