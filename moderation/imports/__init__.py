@@ -11,13 +11,12 @@ from __future__ import annotations
 import html.parser
 import ipaddress
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from moderation.payloads import clean_line, clean_text
+from moderation.payloads import CONTROL, clean_line, clean_text
 
 Status = Literal["pending", "approved", "review", "rejected", "spam"]
 
@@ -106,7 +105,7 @@ def text(value: str | None) -> str:
     if not value:
         return ""
     value = value.replace("\r\n", "\n").replace("\r", "\n")
-    value = "".join(c for c in value if c in "\t\n" or unicodedata.category(c) != "Cc")
+    value = CONTROL.sub("", value)
     try:
         return clean_text(value)
     except ValueError:  # nothing left

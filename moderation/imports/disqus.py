@@ -21,7 +21,7 @@ from moderation.imports import name as display_name
 from moderation.imports.xmlstream import child, child_text, elements, flag, line, local, utc, where
 
 _DSQ_ID = "{http://disqus.com/disqus-internals}id"
-_TIME = "%Y-%m-%dT%H:%M:%SZ"
+_TAGS = ("{http://disqus.com}thread", "{http://disqus.com}post")
 WHAT = "Disqus export"
 
 
@@ -31,7 +31,7 @@ def _top_level(element: etree._Element) -> bool:
 
 
 def read(source: BinaryIO) -> Iterator[Record]:
-    for element in elements(source, _top_level, WHAT):
+    for element in elements(source, _TAGS, _top_level, WHAT):
         if local(element) == "thread":
             yield _thread(element)
         else:
@@ -87,7 +87,7 @@ def _post(element: etree._Element) -> Comment | Skipped:
         author_id=None if anonymous else f"disqus:{username}",
         author_name=display_name(child_text(author, "name") if author is not None else None),
         body=body,
-        created_at=utc(child_text(element, "createdAt"), element, WHAT, "createdAt", _TIME),
+        created_at=utc(child_text(element, "createdAt"), element, WHAT, "createdAt"),
         status="rejected" if deleted else "spam" if spam else "approved",
         line=line(element),
         deleted=deleted,

@@ -34,7 +34,6 @@ from moderation.imports import name as display_name
 from moderation.imports.xmlstream import child_text, elements, line, local, utc, where
 
 _WP = "http://wordpress.org/export/"
-_TIME = "%Y-%m-%d %H:%M:%S"
 _NEVER_SET = "0000-00-00 00:00:00"
 WHAT = "WordPress export"
 _STATUS: dict[str, tuple[Status, bool, str]] = {
@@ -51,7 +50,7 @@ def _is_item(element: etree._Element) -> bool:
 
 
 def read(source: BinaryIO) -> Iterator[Record]:
-    for item in elements(source, _is_item, WHAT):
+    for item in elements(source, ("item",), _is_item, WHAT):
         key = (child_text(item, "post_id") or "").strip()
         if not key:
             raise ImportFailed(f"{where(item, WHAT)} has no <wp:post_id>")
@@ -114,5 +113,5 @@ def _created(element: etree._Element) -> datetime:
     # is the only one there is.
     gmt = (child_text(element, "comment_date_gmt") or "").strip()
     if gmt and gmt != _NEVER_SET:
-        return utc(gmt, element, WHAT, "wp:comment_date_gmt", _TIME)
-    return utc(child_text(element, "comment_date"), element, WHAT, "wp:comment_date", _TIME)
+        return utc(gmt, element, WHAT, "wp:comment_date_gmt")
+    return utc(child_text(element, "comment_date"), element, WHAT, "wp:comment_date")
