@@ -64,10 +64,34 @@ POST = """    <post dsq:id="{id}">
         <thread dsq:id="{thread}"/>{parent}
     </post>
 """
-WORDS = (
-    "the council budget river flood school market election road bridge mayor vote "
-    "agree disagree think people city years money plan new old good bad why how"
-).split()
+WORDS = [
+    "the",
+    "council",
+    "budget",
+    "river",
+    "flood",
+    "school",
+    "market",
+    "election",
+    "road",
+    "bridge",
+    "mayor",
+    "vote",
+    "agree",
+    "disagree",
+    "think",
+    "people",
+    "city",
+    "years",
+    "money",
+    "plan",
+    "new",
+    "old",
+    "good",
+    "bad",
+    "why",
+    "how",
+]
 
 
 def generate(path: Path, comments: int) -> int:
