@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from http_bench_db import open_scratch  # type: ignore[import-not-found]
+from http_bench_db import open_scratch
 
 MODERATION = str(Path(sys.executable).with_name("moderation"))
 HEADER = """<?xml version="1.0" encoding="utf-8"?>
@@ -65,32 +65,9 @@ POST = """    <post dsq:id="{id}">
     </post>
 """
 WORDS = [
-    "the",
-    "council",
-    "budget",
-    "river",
-    "flood",
-    "school",
-    "market",
-    "election",
-    "road",
-    "bridge",
-    "mayor",
-    "vote",
-    "agree",
-    "disagree",
-    "think",
-    "people",
-    "city",
-    "years",
-    "money",
-    "plan",
-    "new",
-    "old",
-    "good",
-    "bad",
-    "why",
-    "how",
+    *("the", "council", "budget", "river", "flood", "school", "market", "election"),
+    *("road", "bridge", "mayor", "vote", "agree", "disagree", "think", "people", "city"),
+    *("years", "money", "plan", "new", "old", "good", "bad", "why", "how"),
 ]
 
 
