@@ -24,6 +24,7 @@ from asgi_lifespan import LifespanManager
 
 from moderation import db, webhooks
 from moderation.app import create_app
+from moderation.broker import MAINTENANCE_QUEUE, celery_app
 from moderation.config import Settings
 from moderation.db import transitions
 from moderation.errors import WebhookTargetRefused
@@ -320,6 +321,23 @@ async def test_webhooks_are_signed_retried_logged_and_replayed_by_a_real_worker(
                 )
                 assert json.loads(last["body"])["type"] == "author.status_changed"
                 assert state.bad_signatures == 0
+
+        # Retention runs in the same workers: an address past the site's days is cleared.
+        await wconn.execute(
+            "UPDATE comments SET client_addr = '198.51.100.7', user_agent = 'UA', "
+            "created_at = now() - interval '40 days' WHERE id = $1",
+            comment_id,
+        )
+        broker = celery_app(Settings(database_url="unused", broker_url=redis_url))
+        broker.send_task("workers.tasks.apply_retention", queue=MAINTENANCE_QUEUE)
+
+        async def cleared() -> bool:
+            row = await wconn.fetchrow(
+                "SELECT client_addr, user_agent FROM comments WHERE id = $1", comment_id
+            )
+            return row is not None and row["client_addr"] is None and row["user_agent"] is None
+
+        await wait_until(cleared, 30, "retention", processes)
 
         listed = json.loads(
             (await cli(env, "webhook", "list", "--site", "webhooks", "--json")).stdout
