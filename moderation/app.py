@@ -23,10 +23,12 @@ from moderation.routes import (
     events,
     health,
     own_comments,
+    privacy,
     public,
     review,
     site_admin,
     stats,
+    webhooks,
 )
 from moderation.sites import SiteCache
 from moderation.threads import PageCache
@@ -71,6 +73,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *public.routes,
             *review.routes,
             *authors.routes,
+            *privacy.routes,
+            *webhooks.routes,
             *site_admin.routes,
             *events.routes,
             *stats.routes,

@@ -67,6 +67,8 @@ DEFAULT_THRESHOLDS: dict[Label, Threshold] = {
 }
 
 
+IP_RETENTION_DAYS = 30
+
 # What a moderator picks from when rejecting (plus words of their own); a site edits the list.
 DEFAULT_REJECT_REASONS = (
     "Insult or abuse",
@@ -98,6 +100,10 @@ class SiteSettings(BaseModel):
     trusted_after: int = Field(default=5, ge=0)
     # Reports that hide an approved comment until a moderator acts; 0 never hides.
     report_threshold: int = Field(default=3, ge=0)
+    # Client addresses and user agents are cleared once this old. At least a day: the
+    # rate limits and spam velocity look back at most that far.
+    ip_retention_days: int = Field(default=IP_RETENTION_DAYS, ge=1, le=3650)
+
     reject_reasons: tuple[Annotated[Line, Field(max_length=100)], ...] = Field(
         default=DEFAULT_REJECT_REASONS, max_length=20
     )
@@ -172,6 +178,14 @@ class SiteCache:
 
     def forget(self, slug: str) -> None:
         self._entries.pop(slug, None)
+
+
+async def load_site(conn: Connection, slug: str) -> Site:
+    """The site named `slug`, read now (no cache), or `NotFound`."""
+    record = await site_queries.get_by_slug(conn, slug)
+    if record is None:
+        raise NotFound(f"no site {slug!r}", field="site", code="site_not_found")
+    return Site.from_record(record)
 
 
 def new_widget_key() -> str:

@@ -8,6 +8,7 @@ import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -17,10 +18,11 @@ from asgi_lifespan import LifespanManager
 from playwright.async_api import Browser, Page, expect
 from pydantic import SecretStr
 
-from moderation import moderators
+from moderation import moderators, webhooks
 from moderation.app import create_app
 from moderation.config import Settings
 from moderation.db import sites as site_queries
+from moderation.db import webhooks as webhook_queries
 from moderation.sites import Site
 from moderation.web.demo import create_demo_app
 from tests import browser as chromium
@@ -602,3 +604,42 @@ async def test_an_admin_edits_the_site_settings_in_the_desk(page: Page, stack: S
     settings = response.json()
     assert settings["thresholds"]["threat"]["hold"] == 0.25
     assert settings["suspect_words"] == ["bribe", "kickback"]
+
+
+async def test_admins_see_webhook_deliveries_and_replay_them(
+    desk: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
+) -> None:
+    settings = Settings(database_url="unused", webhook_allow_private=True)
+    created = await webhooks.add(
+        conn, site, "http://127.0.0.1:9/hook", ["comment.decided"], settings
+    )
+    await held(desk, conn, site)  # its decision is the event
+    delivery: int = await conn.fetchval(
+        "SELECT id FROM webhook_deliveries WHERE webhook_id = $1", created.webhook["id"]
+    )
+    await webhook_queries.record_attempt(
+        conn, delivery, 1, datetime.now(UTC), 12, 500, "<script>boom</script>", "failed", None
+    )
+    url = f"/desk/sites/{site.slug}/webhooks"
+    # Admins only: the page shares the settings page's check (tested above).
+    await sign_in(desk, await moderator(conn, site, role="admin"))
+    page = await desk.get(url)
+    assert page.status_code == 200
+    assert "http://127.0.0.1:9/hook" in page.text
+    assert "500 in 12 ms" in page.text
+    assert "&lt;script&gt;boom&lt;/script&gt;" in page.text
+    assert "<script>boom" not in page.text
+    replay_url = f"{url}/deliveries/{delivery}/replay"
+    refused = await desk.post(replay_url, data={"nothing": "here"})
+    assert refused.status_code == 403
+    replayed = await desk.post(replay_url, data={"csrf_token": await csrf(desk, site)})
+    assert replayed.status_code == 303
+    again = await conn.fetchrow(
+        "SELECT id, state FROM webhook_deliveries WHERE replay_of = $1", delivery
+    )
+    assert again is not None
+    assert again["state"] == "pending"
+    assert (
+        f"Replay queued as delivery {again['id']}"
+        in (await desk.get(replayed.headers["location"])).text
+    )

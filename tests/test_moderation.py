@@ -15,7 +15,7 @@ from moderation.db import scoring as scoring_queries
 from moderation.db import transitions
 from moderation.sites import Site
 from moderation.statuses import Status
-from tests.factories import Poster, set_status
+from tests.factories import Poster, moderator_headers, set_status
 
 MakeModerator = Callable[..., Awaitable[dict[str, str]]]
 
@@ -25,8 +25,7 @@ def make_moderator(conn: asyncpg.Connection) -> MakeModerator:
     """Headers for a new moderator of `sites` with `role`."""
 
     async def make(*sites: Site, role: str = "moderator", name: str = "Mo") -> dict[str, str]:
-        _, token = await moderators.create(conn, name, role, [s.id for s in sites])  # type: ignore[arg-type]
-        return {"Authorization": f"Bearer {token}"}
+        return await moderator_headers(conn, *sites, role=role, name=name)
 
     return make
 

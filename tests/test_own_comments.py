@@ -10,7 +10,9 @@ import httpx
 import pytest
 
 from moderation.sites import Site
-from tests.factories import Poster, set_status
+from tests.factories import Poster, moderator_headers, set_status
+
+ANN = {"id": "reader-ann", "name": "Ann"}
 
 
 async def posted(poster: Poster, **kwargs: Any) -> tuple[int, str]:
@@ -225,3 +227,28 @@ async def test_a_foreign_origin_cannot_edit_or_delete(poster: Poster, method: st
     )
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "origin_not_allowed"
+
+
+async def test_erasing_an_author_also_erases_the_texts_their_edits_replaced_and_notes(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    comment_id, secret = await posted(poster, body="My number is 555-0100", author=ANN)
+    await edit(poster, comment_id, secret, "Call the council instead")
+    admin = await moderator_headers(conn, poster.site, role="admin")
+    author = await conn.fetchval("SELECT author_id FROM comments WHERE id = $1", comment_id)
+    note = await poster.client.post(
+        f"/v1/moderation/authors/{author}/notes",
+        json={"body": "Posts phone numbers"},
+        headers=admin,
+    )
+    assert note.status_code == 201
+    erased = await poster.client.post(f"/v1/moderation/authors/{author}/erase", headers=admin)
+    assert erased.status_code == 200, erased.text
+    kept = await conn.fetch(
+        "SELECT previous_body FROM comment_events WHERE comment_id = $1 AND previous_body IS NOT NULL",
+        comment_id,
+    )
+    assert kept == []
+    assert (
+        await conn.fetchval("SELECT count(*) FROM author_notes WHERE author_id = $1", author) == 0
+    )

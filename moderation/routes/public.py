@@ -237,10 +237,12 @@ async def post_report(request: Request) -> Response:
     return JSONResponse({"reported": True}, status_code=202)
 
 
+# An article id may hold slashes (imported threads are named by their page's path, as
+# `/2021/05/market-day/`): the widget sends it URL-encoded, the server sees it decoded.
 routes = [
-    Route("/v1/sites/{site}/articles/{article}/comments", post_comment, methods=["POST"]),
-    Route("/v1/sites/{site}/articles/{article}/comments", get_thread, methods=["GET"]),
-    Route("/v1/sites/{site}/articles/{article}/featured", get_featured, methods=["GET"]),
+    Route("/v1/sites/{site}/articles/{article:path}/comments", post_comment, methods=["POST"]),
+    Route("/v1/sites/{site}/articles/{article:path}/comments", get_thread, methods=["GET"]),
+    Route("/v1/sites/{site}/articles/{article:path}/featured", get_featured, methods=["GET"]),
     Route("/v1/sites/{site}/counts", get_counts, methods=["GET"]),
     Route("/v1/sites/{site}/comments/{comment}/reports", post_report, methods=["POST"]),
 ]

@@ -35,6 +35,7 @@ _NUMBERS = (
     "trusted_after",
     "report_threshold",
     "own_edit_seconds",
+    "ip_retention_days",
 )
 _SWITCHES = ("comments_open", "allow_anonymous")
 _LISTS = ("banned_words", "suspect_words", "allowed_origins", "reject_reasons")
