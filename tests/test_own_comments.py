@@ -245,7 +245,8 @@ async def test_erasing_an_author_also_erases_the_texts_their_edits_replaced_and_
     erased = await poster.client.post(f"/v1/moderation/authors/{author}/erase", headers=admin)
     assert erased.status_code == 200, erased.text
     kept = await conn.fetch(
-        "SELECT previous_body FROM comment_events WHERE comment_id = $1 AND previous_body IS NOT NULL",
+        "SELECT previous_body FROM comment_events "
+        "WHERE comment_id = $1 AND previous_body IS NOT NULL",
         comment_id,
     )
     assert kept == []
