@@ -129,7 +129,12 @@ async def test_disqus_export_becomes_articles_threads_and_authors(
         (True, ["Replying to the deleted one.\nSecond line."]),
     ]
     closed = (await thread(app_client, site, "/2019/03/river-flood/")).json()
-    assert closed["article"] == {"id": "/2019/03/river-flood/", "open": False, "approved_count": 1}
+    assert closed["article"] == {
+        "id": "/2019/03/river-flood/",
+        "open": False,
+        "approved_count": 1,
+        "featured_count": 0,
+    }
 
 
 async def test_wordpress_statuses_types_and_dates(conn: asyncpg.Connection, site: Site) -> None:
