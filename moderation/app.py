@@ -18,7 +18,19 @@ from moderation.events import EventHub
 from moderation.http.characters import ControlCharacters
 from moderation.http.cors import SiteCORSMiddleware
 from moderation.http.errors import EXCEPTION_HANDLERS
-from moderation.routes import authors, docs, events, health, public, review, site_admin, stats
+from moderation.routes import (
+    authors,
+    docs,
+    events,
+    health,
+    own_comments,
+    privacy,
+    public,
+    review,
+    site_admin,
+    stats,
+    webhooks,
+)
 from moderation.sites import SiteCache
 from moderation.threads import PageCache
 from moderation.web import widget
@@ -59,9 +71,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             *health.routes,
             *docs.routes,
+            *own_comments.routes,
             *public.routes,
             *review.routes,
             *authors.routes,
+            *privacy.routes,
+            *webhooks.routes,
             *site_admin.routes,
             *events.routes,
             *stats.routes,

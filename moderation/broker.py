@@ -24,6 +24,9 @@ log = structlog.get_logger(__name__)
 SCORE_TASK = "workers.tasks.score_comments"
 SCORING_QUEUE = "scoring"
 MAINTENANCE_QUEUE = "maintenance"
+# Webhook deliveries have a queue of their own: a slow receiver never delays scoring.
+WEBHOOKS_QUEUE = "webhooks"
+DELIVER_WEBHOOKS_TASK = "workers.tasks.deliver_webhooks"
 
 Publish = Callable[[list[int]], None]
 

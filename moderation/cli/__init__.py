@@ -5,7 +5,16 @@ from __future__ import annotations
 import click
 
 from moderation import logs
-from moderation.cli import models, moderators, serve, sites, workers
+from moderation.cli import (
+    authors,
+    models,
+    moderators,
+    serve,
+    sites,
+    transfer,
+    webhooks,
+    workers,
+)
 from moderation.config import get_settings
 
 
@@ -21,5 +30,8 @@ for command in (
     *moderators.commands,
     *models.commands,
     *workers.commands,
+    *transfer.commands,
+    *authors.commands,
+    *webhooks.commands,
 ):
     main.add_command(command)

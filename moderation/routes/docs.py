@@ -11,10 +11,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
-from moderation.authors import AuthorStatusIn
+from moderation.authors import AuthorStatusIn, NoteIn
 from moderation.http.responses import JSONResponse
 from moderation.intake import CommentIn
-from moderation.review import BulkIn, DecisionIn
+from moderation.own_comments import EditIn, StatesIn
+from moderation.review import BulkIn, DecisionIn, FeatureIn
 from moderation.routes.public import ReportIn
 from moderation.routes.site_admin import ArticleIn
 from moderation.sites import SiteDocument
@@ -27,8 +28,12 @@ PAYLOADS: tuple[type[BaseModel], ...] = (
     BulkIn,
     CommentIn,
     DecisionIn,
+    EditIn,
+    FeatureIn,
+    NoteIn,
     ReportIn,
     SiteDocument,
+    StatesIn,
 )
 
 
