@@ -159,8 +159,10 @@ _ORDER: dict[tuple[str, bool], tuple[str, tuple[str, ...]]] = {
 
 
 def keyset(sort: str, queue: str) -> tuple[str, ...]:
-    """The columns a page in `sort` order continues after: ids and counts, or `risk`."""
-    return _ORDER[(sort, queue == "reported")][1]
+    """The columns a page in `sort` order continues after: ids and counts, or `risk`;
+    none for a random sample, which has no next page."""
+    order = _ORDER.get((sort, queue == "reported"))
+    return order[1] if order else ()
 
 
 def sort_key(record: asyncpg.Record, sort: str, queue: str) -> list[Any]:
