@@ -86,6 +86,12 @@ class SiteSettings(BaseModel):
     trusted_after: int = Field(default=5, ge=0)
     # Reports that hide an approved comment until a moderator acts; 0 never hides.
     report_threshold: int = Field(default=3, ge=0)
+    # Perspective-style scoring clients: requests per minute each API key may send (the
+    # default is Perspective's own default quota, 1 per second); 0 sets no limit.
+    analyze_requests_per_minute: int = Field(default=60, ge=0)
+    # Keep the texts of scored requests whose client allows it (not `doNotStore`) with
+    # their scoring records; off, the records hold scores only.
+    analyze_keep_text: bool = False
 
     @model_validator(mode="after")
     def _fill_thresholds(self) -> Self:

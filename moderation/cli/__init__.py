@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from moderation import logs
-from moderation.cli import models, moderators, serve, sites, workers
+from moderation.cli import models, moderators, perspective, serve, sites, workers
 from moderation.config import get_settings
 
 
@@ -21,5 +21,6 @@ for command in (
     *moderators.commands,
     *models.commands,
     *workers.commands,
+    *perspective.commands,
 ):
     main.add_command(command)

@@ -14,6 +14,8 @@ from starlette.schemas import SchemaGenerator
 from moderation.authors import AuthorStatusIn
 from moderation.http.responses import JSONResponse
 from moderation.intake import CommentIn
+from moderation.perspective.api import AnalyzeIn, SuggestIn
+from moderation.perspective.coral import ExternalModerationRequest
 from moderation.review import BulkIn, DecisionIn
 from moderation.routes.public import ReportIn
 from moderation.routes.site_admin import ArticleIn
@@ -22,13 +24,16 @@ from moderation.sites import SiteDocument
 # Request bodies are described by the very models that validate them; a route's
 # docstring names one as `schema: {$ref: '#/components/schemas/CommentIn'}`.
 PAYLOADS: tuple[type[BaseModel], ...] = (
+    AnalyzeIn,
     ArticleIn,
     AuthorStatusIn,
     BulkIn,
     CommentIn,
     DecisionIn,
+    ExternalModerationRequest,
     ReportIn,
     SiteDocument,
+    SuggestIn,
 )
 
 

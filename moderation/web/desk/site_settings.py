@@ -34,8 +34,9 @@ _NUMBERS = (
     "rate_window_seconds",
     "trusted_after",
     "report_threshold",
+    "analyze_requests_per_minute",
 )
-_SWITCHES = ("comments_open", "allow_anonymous")
+_SWITCHES = ("comments_open", "allow_anonymous", "analyze_keep_text")
 _LISTS = ("banned_words", "suspect_words", "allowed_origins")
 
 
