@@ -7,8 +7,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import json
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -23,6 +27,7 @@ from moderation.config import Settings
 from moderation.db import perspective as perspective_queries
 from moderation.perspective import coral, keys
 from moderation.sites import Site
+from tests.test_cli import cli
 
 ANALYZE = "/v1alpha1/comments:analyze"
 DEAD_BROKER = "redis://127.0.0.1:9/0"  # the discard port: nothing answers there
@@ -264,3 +269,59 @@ async def test_the_coral_phase_fails_closed_without_a_valid_signature(
     response = await app_client.post(PHASE, params={"site": slug}, content=body, headers=headers)
     assert response.status_code == 401
     assert response.json()["error"]["field"] == coral.SIGNATURE_HEADER
+
+
+def test_apikey_commands_create_list_and_revoke_keys(tmp_path: Path, fresh_url: str) -> None:
+    cli(tmp_path, "migrate", DATABASE_URL=fresh_url)
+    cli(tmp_path, "site", "create", "paper", DATABASE_URL=fresh_url)
+    created = cli(tmp_path, "apikey", "create", "--site", "paper", "--json", DATABASE_URL=fresh_url)
+    assert created.returncode == 0, created.stderr
+    body = json.loads(created.stdout)
+    assert set(body) == {"id", "key"}
+    assert body["key"].startswith("ak_")
+    listed = cli(tmp_path, "apikey", "list", "--site", "paper", DATABASE_URL=fresh_url)
+    assert re.search(rf"^\s*{body['id']}\s+paper\s+active", listed.stdout, re.M), listed.stdout
+    assert body["key"] not in listed.stdout
+
+    revoked = cli(tmp_path, "apikey", "revoke", str(body["id"]), DATABASE_URL=fresh_url)
+    assert revoked.returncode == 0
+    assert "revoked" in cli(tmp_path, "apikey", "list", DATABASE_URL=fresh_url).stdout
+    again = cli(tmp_path, "apikey", "revoke", str(body["id"]), DATABASE_URL=fresh_url)
+    assert again.returncode != 0
+    unknown = cli(tmp_path, "apikey", "create", "--site", "nope", DATABASE_URL=fresh_url)
+    assert "no site 'nope'" in unknown.stderr
+
+
+def test_coral_secret_creates_then_rotates_with_a_grace_period(
+    tmp_path: Path, fresh_url: str
+) -> None:
+    cli(tmp_path, "migrate", DATABASE_URL=fresh_url)
+    cli(tmp_path, "site", "create", "paper", DATABASE_URL=fresh_url)
+    first = json.loads(
+        cli(tmp_path, "coral", "secret", "--site", "paper", "--json", DATABASE_URL=fresh_url).stdout
+    )
+    assert first["secret"].startswith("ssc_")
+    assert first["previous_valid_until"] is None
+    from_coral = "ssc_" + "ab" * 32  # the secret Coral's admin shows for the phase
+    second = cli(
+        tmp_path,
+        "coral",
+        "secret",
+        "--site",
+        "paper",
+        "--secret",
+        from_coral,
+        "--keep-previous",
+        "600",
+        "--json",
+        DATABASE_URL=fresh_url,
+    )
+    rotated = json.loads(second.stdout)
+    assert rotated["secret"] == from_coral
+    until = datetime.fromisoformat(rotated["previous_valid_until"])
+    assert timedelta(seconds=590) < until - datetime.now(UTC) < timedelta(seconds=610)
+    short = cli(
+        tmp_path, "coral", "secret", "--site", "paper", "--secret", "short", DATABASE_URL=fresh_url
+    )
+    assert short.returncode != 0
+    assert "at least 16 characters" in short.stderr
