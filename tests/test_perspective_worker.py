@@ -361,22 +361,40 @@ async def test_suggested_spam_labels_are_training_data_for_the_next_retraining(
     labels = {
         SPAM: {"SPAM": {"summaryScore": {"value": 1}}},
         CLEAN: {"SPAM": {"summaryScore": {"value": 0}}, "TOXICITY": {"summaryScore": {"value": 0}}},
-        "Coral says a moderator approved this one": {"APPROVED": {"summaryScore": {"value": 1}}},
     }
     for text, scores in labels.items():
         response = await http.post(
             "/v1alpha1/comments:suggestscore",
             params={"key": key},
-            json={
-                "comment": {"text": text},
-                "attributeScores": scores,
-                "languages": ["en"],
-                "communityId": "Coral:https://news.example",
-                "clientToken": f"comment:{len(text)}",
-            },
+            json={"comment": {"text": text}, "attributeScores": scores, "languages": ["en"]},
         )
         assert response.status_code == 200, response.text
-        assert response.json()["clientToken"] == f"comment:{len(text)}"
+    # Coral's moderation feedback, as Coral's server builds it.
+    coral_feedback = {
+        "comment": {"text": "Coral says a moderator approved this one"},
+        "context": {
+            "entries": [
+                {
+                    "text": orjson.dumps(
+                        {
+                            "url": "https://news.example/story-1?commentID=c-1",
+                            "reply_to_id_Coral_comment_id": None,
+                            "Coral_comment_id": "c-1",
+                        }
+                    ).decode()
+                }
+            ]
+        },
+        "attributeScores": {"APPROVED": {"summaryScore": {"value": 1}}},
+        "languages": ["EN"],
+        "communityId": "Coral:https://news.example/",
+        "clientToken": "comment:c-1",
+    }
+    response = await http.post(
+        "/v1alpha1/comments:suggestscore", params={"key": key}, json=coral_feedback
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["clientToken"] == "comment:c-1"  # Coral checks it comes back
     stored = await sconn.fetch(
         "SELECT attribute, value, body, community_id FROM analysis_labels WHERE site_id = $1",
         site.id,
@@ -387,7 +405,7 @@ async def test_suggested_spam_labels_are_training_data_for_the_next_retraining(
         ("TOXICITY", 0.0),
         ("APPROVED", 1.0),
     }
-    assert {r["community_id"] for r in stored} == {"Coral:https://news.example"}
+    assert {r["community_id"] for r in stored} == {None, "Coral:https://news.example/"}
 
     pool = await db.create_pool(_settings(service))
     try:
