@@ -103,27 +103,33 @@ class AnalyzeServer:
 
     def _gather(self, connection: Any) -> list[AnalyzeRequest]:
         """The next batch: the first request, then whatever comes within the gather time or
-        until the token budget fills. Requests past their deadline are dropped."""
+        until the token budget fills (what came beyond it waits for the next batch).
+        Requests past their deadline are dropped."""
         if not self._received and not _drain(connection, _IDLE_SECONDS):
             return []
         closes = time.monotonic() + self._settings.analyze_gather_ms / 1000
-        while not self._full():
+        while self._fits(len(self._received)) == len(self._received):
             left = closes - time.monotonic()
             if left <= 0 or not _drain(connection, left):
                 break
+        taken = max(1, self._fits(len(self._received)))
+        batch, self._received = self._received[:taken], self._received[taken:]
         now = time.time()
-        batch, self._received = self._received, []
         fresh = [request for request in batch if request.deadline > now]
         if len(fresh) < len(batch):
             log.info("analyze_requests_expired", dropped=len(batch) - len(fresh))
         return fresh
 
-    def _full(self) -> bool:
-        characters = sum(len(request.text) for request in self._received)
-        return (
-            len(self._received) >= self._settings.scoring_batch
-            or characters >= self._settings.analyze_batch_tokens * _CHARACTERS_PER_TOKEN
-        )
+    def _fits(self, available: int) -> int:
+        """How many of the first `available` requests received make a batch within the
+        count and token limits."""
+        budget = self._settings.analyze_batch_tokens * _CHARACTERS_PER_TOKEN
+        characters = 0
+        for count, request in enumerate(self._received[:available]):
+            characters += len(request.text)
+            if count == self._settings.scoring_batch or characters > budget:
+                return count
+        return available
 
     def _answer(self, batch: list[AnalyzeRequest]) -> None:
         started = time.perf_counter()
