@@ -11,6 +11,8 @@ import hashlib
 import hmac
 import os
 import re
+import signal
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +28,10 @@ from googleapiclient.errors import HttpError
 
 from moderation import db
 from moderation.broker import analyze_queue, broker_connection
+from moderation.db.listen import Listener
+from moderation.errors import DeadlineExceeded, Unavailable
 from moderation.perspective import coral, keys
+from moderation.perspective.analyzer import Analyzer
 from moderation.scoring.retrain import retrain_spam
 from moderation.sites import Site, SiteSettings, create_site
 from tests.test_cli import free_port
@@ -520,3 +525,42 @@ async def test_a_rotated_coral_secret_stays_valid_for_its_grace_period(
     body, headers = signed_request(TOXIC, third)
     del headers["X-Coral-Signature"]
     assert (await phase(http, site, body, headers)).status_code == 401
+
+
+async def test_a_worker_that_stops_mid_batch_gives_deadline_exceeded_not_a_hang(
+    service: Service, sconn: asyncpg.Connection
+) -> None:
+    """The analyzer as the API process runs it, against the real worker, frozen (SIGSTOP)
+    the moment it announces it has started a batch."""
+    listener = Listener(service.database_url)
+    analyzer = Analyzer(service.broker_url, timeout=3.0)
+    analyzer.attach(listener)
+    listener.start()
+    sender = asyncio.create_task(analyzer.run())
+    frozen = asyncio.Event()
+
+    def freeze(conn: object, pid: int, channel: str, payload: object) -> None:
+        if "started" in orjson.loads(str(payload)) and not frozen.is_set():
+            os.killpg(service.worker.popen.pid, signal.SIGSTOP)
+            frozen.set()
+
+    await sconn.add_listener(analyzer.channel, freeze)
+    # Long texts: the spam classifier's n-grams take the worker a while on each, long
+    # enough for the freeze to land before the answers are sent.
+    texts = [f"{CLEAN} {n} " * 120 for n in range(8)]
+    started = time.monotonic()
+    try:
+        outcomes = await asyncio.gather(
+            *(analyzer.analyze(text, "en") for text in texts), return_exceptions=True
+        )
+    finally:
+        os.killpg(service.worker.popen.pid, signal.SIGCONT)
+        await sconn.remove_listener(analyzer.channel, freeze)
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+        await listener.stop()
+    assert frozen.is_set()
+    assert time.monotonic() - started < 10
+    kinds = {type(outcome) for outcome in outcomes}
+    assert DeadlineExceeded in kinds, outcomes
+    assert kinds <= {DeadlineExceeded, Unavailable}, outcomes
