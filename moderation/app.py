@@ -25,11 +25,14 @@ from moderation.routes import (
     docs,
     events,
     health,
+    own_comments,
     perspective,
+    privacy,
     public,
     review,
     site_admin,
     stats,
+    webhooks,
 )
 from moderation.sites import SiteCache
 from moderation.threads import PageCache
@@ -75,9 +78,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             *health.routes,
             *docs.routes,
+            *own_comments.routes,
             *public.routes,
             *review.routes,
             *authors.routes,
+            *privacy.routes,
+            *webhooks.routes,
             *site_admin.routes,
             *events.routes,
             *stats.routes,

@@ -1,4 +1,5 @@
-"""Authors as moderators manage them: their record, and ban / premod / trust / normal."""
+"""Authors as moderators manage them: their record, ban / premod / trust / normal, and
+moderators' notes on them (each kept with who wrote it and when)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from moderation.db import Connection, transitions
 from moderation.db import authors as author_queries
 from moderation.errors import NotFound, ValidationFailed
 from moderation.moderators import Moderator
-from moderation.payloads import Line, Payload
+from moderation.payloads import Line, Payload, Text
 from moderation.statuses import AuthorStatus
 from moderation.timestamps import iso
 
@@ -25,6 +26,10 @@ class AuthorStatusIn(Payload):
     reject_open: bool = False
 
 
+class NoteIn(Payload):
+    body: Text = Field(min_length=1, max_length=2000)
+
+
 async def load(conn: Connection, moderator: Moderator, author_id: int) -> dict[str, Any]:
     """The author's record, history and recent comments (404 outside the moderator's sites)."""
     author = await author_queries.get(conn, author_id)
@@ -32,6 +37,7 @@ async def load(conn: Connection, moderator: Moderator, author_id: int) -> dict[s
     assert author is not None
     recent = await author_queries.recent_comments(conn, author_id, 20)
     events = await author_queries.events(conn, author_id)
+    notes = await author_queries.notes(conn, author_id)
     return {
         "id": author["id"],
         "external_id": author["external_id"],
@@ -46,7 +52,7 @@ async def load(conn: Connection, moderator: Moderator, author_id: int) -> dict[s
                 "status": c["status"],
                 "body": c["body"],
                 "reasons": list(c["reasons"]),
-                "article": {"id": c["article"]},
+                "article": {"id": c["article"], "title": c["article_title"]},
                 "created_at": iso(c["created_at"]),
             }
             for c in recent
@@ -62,6 +68,30 @@ async def load(conn: Connection, moderator: Moderator, author_id: int) -> dict[s
             }
             for e in events
         ],
+        "notes": [
+            {
+                "id": n["id"],
+                "body": n["body"],
+                "moderator": {"id": n["moderator_id"], "name": n["moderator"]},
+                "at": iso(n["created_at"]),
+            }
+            for n in notes
+        ],
+    }
+
+
+async def add_note(
+    conn: Connection, moderator: Moderator, author_id: int, note: NoteIn
+) -> dict[str, Any]:
+    """A moderator's note on an author of their sites (404 for anyone else's)."""
+    author = await author_queries.get(conn, author_id)
+    moderator.require_site(author["site_id"] if author else None, "author")
+    row = await author_queries.add_note(conn, author_id, moderator.id, note.body)
+    return {
+        "id": row["id"],
+        "body": note.body,
+        "moderator": {"id": moderator.id, "name": moderator.name},
+        "at": iso(row["created_at"]),
     }
 
 

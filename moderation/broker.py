@@ -29,6 +29,9 @@ MAINTENANCE_QUEUE = "maintenance"
 ANALYZE_QUEUE = "analyze"
 # Every connection to the broker fails fast when it is down.
 TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+# Webhook deliveries have a queue of their own: a slow receiver never delays scoring.
+WEBHOOKS_QUEUE = "webhooks"
+DELIVER_WEBHOOKS_TASK = "workers.tasks.deliver_webhooks"
 
 Publish = Callable[[list[int]], None]
 

@@ -80,6 +80,23 @@ class Settings(BaseSettings):
     # A desk session ends this long after sign-in, whatever happens meanwhile.
     session_max_age_seconds: int = Field(default=12 * 3600, ge=60)
 
+    # Readers' privacy: how often beat clears client addresses and user agents past each
+    # site's `ip_retention_days` (and forgets webhook events past `webhook_log_days`).
+    retention_interval_seconds: float = Field(default=3600, gt=0)
+
+    # Webhooks. Targets on loopback or private networks are refused unless this is set
+    # (tests, development, a receiver the operator runs on the same private network).
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = Field(default=10, gt=0, le=60)
+    # Retries wait base, 2x base, 4x base... (each at most 4 h) for up to `retry_for`
+    # after the first attempt; then the delivery is marked failed.
+    webhook_retry_base_seconds: float = Field(default=30, gt=0)
+    webhook_retry_for_seconds: float = Field(default=24 * 3600, gt=0)
+    # How often beat looks for deliveries that are due (the first attempt and retries).
+    webhook_poll_seconds: float = Field(default=5, gt=0)
+    # The delivery log (events, deliveries, attempts) is kept this long.
+    webhook_log_days: int = Field(default=30, ge=1)
+
     log_level: str = "INFO"
     log_json: bool = True
     access_log: bool = True

@@ -99,6 +99,18 @@ class ValidationFailed(ModerationError):
     code = "validation_failed"
 
 
+class ImportFailed(ValidationFailed):
+    """An import file is malformed; the message names the line or element, nothing is kept."""
+
+    code = "import_failed"
+
+
+class WebhookTargetRefused(ValidationFailed):
+    """A webhook URL is not one the service sends to (not http(s), or not public)."""
+
+    code = "webhook_target_refused"
+
+
 class RateLimited(ModerationError):
     """Too many comments from one author or address; `Retry-After` says when to retry."""
 

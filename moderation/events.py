@@ -140,7 +140,10 @@ async def _after(
 
 
 def _comment_kind(row: asyncpg.Record) -> str:
-    # "held": a new item for the review queue; "decided": an item leaves a queue.
+    # "held": a new item for the review queue; "decided": an item leaves a queue; events
+    # that change no status go by their own kind ("featured", "unfeatured", "edited").
+    if row["kind"] != "status":
+        return str(row["kind"])
     return "held" if row["to_status"] == "review" else "decided"
 
 

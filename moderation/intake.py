@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import asyncpg
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from moderation.db import Connection
 from moderation.db import comments as comment_queries
@@ -29,10 +31,27 @@ class AuthorIn(Payload):
     name: Line = Field(min_length=1, max_length=100)
 
 
+class ArticlePage(Payload):
+    """The page the comment was written on, as the widget finds it: moderators see it."""
+
+    title: Line | None = Field(default=None, max_length=300)
+    url: Line | None = Field(default=None, max_length=2000)
+
+    @field_validator("url")
+    @classmethod
+    def _web_address(cls, url: str | None) -> str | None:
+        if url is not None:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("must be an http or https address")
+        return url
+
+
 class CommentIn(Payload):
     author: AuthorIn
     body: Text = Field(min_length=1)
     parent_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    article: ArticlePage | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +67,8 @@ class Accepted:
     comment_id: int
     # False when an Idempotency-Key matched an earlier request: nothing new was stored.
     created: bool
+    # For the poster alone: it lets them ask the comment's state, edit and delete it.
+    secret: str
 
 
 async def accept(
@@ -70,6 +91,8 @@ async def accept(
         )
     if comment.author.id is None and not settings.allow_anonymous:
         raise ValidationFailed("this site needs an author id", field="author.id")
+    page = comment.article or ArticlePage()
+    secret = owner_secret()
     new = comment_queries.NewComment(
         site_id=site.id,
         article=article,
@@ -84,14 +107,17 @@ async def accept(
         rate_window_seconds=settings.rate_window_seconds,
         rate_per_author=settings.rate_per_author,
         rate_per_address=settings.rate_per_address,
+        article_title=page.title,
+        article_url=_own_address(site, page.url),
+        owner_secret_hash=secret_hash(secret),
     )
     # A second attempt only after losing the race to create the article or author.
     for _ in range(2):
         result = await comment_queries.intake(conn, new)
         if result["comment_id"] is not None:
-            return Accepted(result["comment_id"], created=True)
+            return Accepted(result["comment_id"], created=True, secret=secret)
         if result["earlier_id"] is not None:
-            return _replay(result["earlier_id"], result["earlier_same"])
+            return await _replay(conn, result["earlier_id"], result["earlier_same"], secret)
         if result["refusal"] is not None:
             raise _refusal(result, comment, settings)
         if idempotency_key is not None and result["article_id"] is not None:
@@ -99,7 +125,7 @@ async def accept(
             earlier = await comment_queries.get_by_idempotency_key(conn, site.id, idempotency_key)
             if earlier is not None:
                 same = (earlier["article_id"], earlier["body"]) == (result["article_id"], new.body)
-                return _replay(earlier["id"], same)
+                return await _replay(conn, earlier["id"], same, secret)
     raise Conflict("the article or author could not be created; retry the request")
 
 
@@ -109,14 +135,35 @@ def fingerprint(body: str) -> str:
     return hashlib.md5(letters.encode(), usedforsecurity=False).hexdigest()
 
 
-def _replay(earlier_id: int, same_request: bool) -> Accepted:
+def owner_secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def secret_hash(secret: str) -> bytes:
+    # 192 random bits: a plain hash suffices, as for moderator tokens.
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def _own_address(site: Site, url: str | None) -> str | None:
+    """The page address, if it is on one of the site's origins: moderators click it."""
+    if url is None or not site.allowed_origins:
+        return url
+    parts = urlsplit(url)
+    return url if site.allows_origin(f"{parts.scheme}://{parts.netloc}".lower()) else None
+
+
+async def _replay(conn: Connection, earlier_id: int, same_request: bool, secret: str) -> Accepted:
     if not same_request:
         raise Conflict(
             "this Idempotency-Key was used for a different comment",
             field="Idempotency-Key",
             code="idempotency_key_reused",
         )
-    return Accepted(earlier_id, created=False)
+    # Only a hash of the first answer's secret is kept, and that answer may be the one
+    # that got lost: the retry gets a new secret, which replaces it. Only the holder of
+    # the idempotency key (the poster's browser) can ask for that.
+    await comment_queries.replace_secret(conn, earlier_id, secret_hash(secret))
+    return Accepted(earlier_id, created=False, secret=secret)
 
 
 def _refusal(result: asyncpg.Record, comment: CommentIn, settings: SiteSettings) -> Exception:

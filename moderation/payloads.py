@@ -24,13 +24,13 @@ class Payload(BaseModel):
 Model = TypeVar("Model", bound=BaseModel)
 
 # Unicode category Cc is exactly U+0000-U+001F and U+007F-U+009F; tab and newline pass.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def clean_text(value: str) -> str:
     """NFC-normalise, unify line ends, refuse control characters, trim; never empty."""
     value = unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n"))
-    control = _CONTROL.search(value)
+    control = CONTROL.search(value)
     if control is not None:
         raise ValueError(f"control character U+{ord(control.group()):04X} is not allowed")
     value = value.strip()

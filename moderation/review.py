@@ -24,13 +24,13 @@ from moderation import cursors
 from moderation.db import Connection, transitions
 from moderation.db import reports as report_queries
 from moderation.db import review as review_queries
-from moderation.errors import BadRequest
+from moderation.errors import BadRequest, Conflict
 from moderation.moderators import Moderator
 from moderation.payloads import Line, Payload
 from moderation.statuses import ACTION_FROM, ACTION_TARGET, Action, Queue, Status
 from moderation.timestamps import iso
 
-SORTS = ("priority", "oldest", "newest")
+SORTS = ("priority", "oldest", "newest", "sample")
 Filters = review_queries.Filters
 
 
@@ -46,7 +46,7 @@ async def page(
     """One page of `queue`, after the position in `cursor`, as the API shows it."""
     after = _position(cursor, queue, sort) if cursor else None
     rows = await review_queries.page(conn, site_id, queue, filters, sort, after, limit + 1)
-    more = len(rows) > limit
+    more = len(rows) > limit and sort != "sample"
     rows = rows[:limit]
     next_cursor = None
     if more:
@@ -60,7 +60,11 @@ def _position(cursor: str, queue: str, sort: str) -> list[Any]:
     if position.get("q") != queue or position.get("s") != sort:
         raise BadRequest("the cursor belongs to another queue or sort order", field="cursor")
     key = position.get("k")
-    if not isinstance(key, list) or not all(isinstance(v, int | float) for v in key):
+    if (
+        not isinstance(key, list)
+        or not key
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in key)
+    ):
         raise BadRequest("the cursor is not one this API gave out", field="cursor")
     return key
 
@@ -102,7 +106,9 @@ def describe(row: asyncpg.Record) -> dict[str, Any]:
         "hidden": row["hidden"],
         "created_at": iso(row["created_at"]),
         "decided_at": iso(row["decided_at"]),
-        "article": {"id": row["article"]},
+        "article": {"id": row["article"], "title": row["article_title"], "url": row["article_url"]},
+        "featured": row["featured_at"] is not None,
+        "edited_at": iso(row["edited_at"]),
         "author_name": row["author_name"],
         "author": author,
         "parent": parent,
@@ -115,6 +121,7 @@ def describe_history(events: Sequence[asyncpg.Record]) -> list[dict[str, Any]]:
     return [
         {
             "id": e["id"],
+            "kind": e["kind"],
             "actor": e["actor"],
             "moderator": {"id": e["moderator_id"], "name": e["moderator"]}
             if e["moderator_id"]
@@ -122,10 +129,51 @@ def describe_history(events: Sequence[asyncpg.Record]) -> list[dict[str, Any]]:
             "from": e["from_status"],
             "to": e["to_status"],
             "reason": e["reason"],
+            "previous_body": e["previous_body"],
             "at": iso(e["created_at"]),
         }
         for e in events
     ]
+
+
+def describe_thread(rows: Sequence[asyncpg.Record]) -> list[dict[str, Any]]:
+    """A thread for moderators, oldest first: every comment whatever its status."""
+    return [
+        {
+            "id": r["id"],
+            "parent_id": r["parent_id"],
+            "author_name": r["author_name"],
+            "author_id": r["author_id"],
+            "body": r["body"],
+            "status": r["status"],
+            "featured": r["featured"],
+            "hidden": r["hidden"],
+            "created_at": iso(r["created_at"]),
+        }
+        for r in rows
+    ]
+
+
+class FeatureIn(Payload):
+    featured: bool
+
+
+async def feature(
+    conn: Connection, moderator: Moderator, comment_id: int, featured: bool
+) -> dict[str, Any]:
+    """Feature an approved comment of the moderator's sites for readers (or stop)."""
+    current = await transitions.statuses(conn, [comment_id])
+    site_id, status = current.get(comment_id, (None, None))
+    moderator.require_site(site_id, "comment")
+    async with conn.transaction():
+        row = await review_queries.set_featured(conn, comment_id, moderator.id, featured)
+    if row is None:
+        raise Conflict(
+            f"only approved comments can be featured; this one is {status}",
+            field="featured",
+            code="not_approved",
+        )
+    return {"id": comment_id, "featured": featured}
 
 
 class DecisionIn(Payload):

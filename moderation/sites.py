@@ -11,7 +11,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from moderation.db import Connection
 from moderation.db import sites as site_queries
 from moderation.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from moderation.payloads import Line
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -66,6 +67,19 @@ DEFAULT_THRESHOLDS: dict[Label, Threshold] = {
 }
 
 
+IP_RETENTION_DAYS = 30
+
+# What a moderator picks from when rejecting (plus words of their own); a site edits the list.
+DEFAULT_REJECT_REASONS = (
+    "Insult or abuse",
+    "Hate or discrimination",
+    "Threat or violence",
+    "Personal information",
+    "Off topic",
+    "Advertising",
+)
+
+
 class SiteSettings(BaseModel):
     """A site's policy: what intake accepts and how scores become decisions."""
 
@@ -86,6 +100,16 @@ class SiteSettings(BaseModel):
     trusted_after: int = Field(default=5, ge=0)
     # Reports that hide an approved comment until a moderator acts; 0 never hides.
     report_threshold: int = Field(default=3, ge=0)
+    # Client addresses and user agents are cleared once this old. At least a day: the
+    # rate limits and spam velocity look back at most that far.
+    ip_retention_days: int = Field(default=IP_RETENTION_DAYS, ge=1, le=3650)
+
+    reject_reasons: tuple[Annotated[Line, Field(max_length=100)], ...] = Field(
+        default=DEFAULT_REJECT_REASONS, max_length=20
+    )
+    # Readers may edit (re-moderated) or delete their own comment for this long after
+    # posting it; 0 never.
+    own_edit_seconds: int = Field(default=900, ge=0, le=7 * 86400)
     # Perspective-style scoring clients: requests per minute each API key may send (the
     # default is Perspective's own default quota, 1 per second); 0 sets no limit.
     analyze_requests_per_minute: int = Field(default=60, ge=0)
@@ -160,6 +184,14 @@ class SiteCache:
 
     def forget(self, slug: str) -> None:
         self._entries.pop(slug, None)
+
+
+async def load_site(conn: Connection, slug: str) -> Site:
+    """The site named `slug`, read now (no cache), or `NotFound`."""
+    record = await site_queries.get_by_slug(conn, slug)
+    if record is None:
+        raise NotFound(f"no site {slug!r}", field="site", code="site_not_found")
+    return Site.from_record(record)
 
 
 def new_widget_key() -> str:

@@ -12,18 +12,21 @@ from typing import Any, Literal, get_args
 from moderation.errors import NotFound
 
 # A comment is `pending` until scoring decides it; moderators move it between the others.
-Status = Literal["pending", "approved", "review", "rejected", "spam"]
+# `deleted` is its author's doing, and final: no moderator action leaves it.
+Status = Literal["pending", "approved", "review", "rejected", "spam", "deleted"]
 STATUSES: tuple[Status, ...] = get_args(Status)
 # What scoring and the site policy can decide for a pending comment.
 Decided = Literal["approved", "review", "rejected", "spam"]
 
 # The queues, in the order moderators see their tabs. `reported` holds approved comments
-# with open reader reports; every other queue holds the comments of its own status.
-Queue = Literal["review", "reported", "pending", "spam", "rejected", "approved"]
+# with open reader reports; `auto` approved comments no person has looked at (scoring
+# approved them), to spot-check the model; every other queue holds its own status.
+Queue = Literal["review", "reported", "auto", "pending", "spam", "rejected", "approved"]
 QUEUES: tuple[Queue, ...] = get_args(Queue)
 QUEUE_TITLES: dict[Queue, str] = {
     "review": "Review",
     "reported": "Reported",
+    "auto": "Auto-approved",
     "pending": "Pending",
     "spam": "Spam",
     "rejected": "Rejected",
@@ -32,6 +35,7 @@ QUEUE_TITLES: dict[Queue, str] = {
 QUEUE_STATUS: dict[Queue, Status] = {
     "review": "review",
     "reported": "approved",
+    "auto": "approved",
     "pending": "pending",
     "spam": "spam",
     "rejected": "rejected",
@@ -58,16 +62,26 @@ DESK_ACTIONS: tuple[tuple[Action, str, str, str], ...] = (
     ("reject", "Reject", "r", "reject it"),
     ("spam", "Spam", "s", "mark it as spam"),
 )
-# The actions a queue's cards offer: those that move a comment out of the queue's status.
+# The actions a queue's cards offer, as buttons and keys. In `reported` and `auto` the
+# comment is approved already: approving it again is a person's verdict that it stays
+# (the reports are dismissed; the automatic approval is confirmed), which takes it out.
 QUEUE_ACTIONS: dict[Queue, tuple[Action, ...]] = {
-    queue: tuple(
-        action
-        for action, *_ in DESK_ACTIONS
-        if ACTION_TARGET[action] != QUEUE_STATUS[queue]
-        and QUEUE_STATUS[queue] in ACTION_FROM[action]
-    )
-    for queue in QUEUES
+    "review": ("approve", "reject", "spam"),
+    "reported": ("approve", "reject", "spam"),
+    "auto": ("approve", "reject", "spam"),
+    "pending": ("approve", "reject", "spam"),
+    "spam": ("approve", "reject"),
+    "rejected": ("approve", "spam"),
+    "approved": ("reject", "spam"),
 }
+# Where an action means more than its name, the desk says so on its button.
+QUEUE_ACTION_LABELS: dict[Queue, dict[Action, str]] = {
+    "reported": {"approve": "Keep, dismiss reports"},
+    "auto": {"approve": "Looks right"},
+    "spam": {"approve": "Not spam"},
+}
+# The order a queue opens in: a spot check wants a random sample, not the newest.
+DEFAULT_SORT: dict[Queue, str] = {"auto": "sample"}
 # What a status change is called when the desk tells a moderator about it.
 DONE: dict[Status, str] = {
     "approved": "approved",
@@ -75,6 +89,7 @@ DONE: dict[Status, str] = {
     "spam": "marked as spam",
     "review": "held for review",
     "pending": "sent back for scoring",
+    "deleted": "deleted",
 }
 # The live-feed event that brings a new card into a queue; other queues update counts only.
 LIVE_EVENTS: dict[Queue, str] = {"review": "held", "reported": "reported"}
@@ -104,6 +119,7 @@ def desk_vocabulary() -> dict[str, Any]:
     return {
         "queue_status": QUEUE_STATUS,
         "queue_actions": QUEUE_ACTIONS,
+        "queue_labels": QUEUE_ACTION_LABELS,
         "actions": [list(action) for action in DESK_ACTIONS],
         "targets": ACTION_TARGET,
         "done": DONE,

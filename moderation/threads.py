@@ -21,7 +21,7 @@ from moderation.errors import BadRequest
 
 Sort = Literal["oldest", "newest"]
 # Bumped when the response shape changes, so no cache keeps an old shape alive.
-_FORMAT = 1
+_FORMAT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +80,25 @@ def describe_article(article: asyncpg.Record) -> dict[str, Any]:
         "id": article["external_id"],
         "open": article["is_open"],
         "approved_count": article["approved_count"],
+        "featured_count": article["featured_count"],
+    }
+
+
+async def featured(conn: Connection, article: asyncpg.Record) -> dict[str, Any]:
+    """The article's featured comments as readers see them, most recently featured first."""
+    rows = await thread_queries.featured(conn, article["id"], 50)
+    return {
+        "article": describe_article(article),
+        "comments": [
+            {
+                "id": r["id"],
+                "parent_id": r["parent_id"],
+                "author": {"name": r["author_name"]},
+                "body": r["body"],
+                "created_at": r["created_at"].isoformat(),
+            }
+            for r in rows
+        ],
     }
 
 

@@ -11,8 +11,10 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.workers import Process, wait_http_ready, worker_env
@@ -28,6 +30,12 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# A phone as the browser tests hold one.
+PHONE: dict[str, Any] = {
+    "viewport": {"width": 390, "height": 844},
+    "is_mobile": True,
+    "has_touch": True,
+}
 # CI keeps these as artifacts; README names the folder.
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
 
@@ -88,6 +96,21 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
         yield await context.new_page()
     finally:
         await context.close()
+
+
+async def serious(page: Page) -> list[str]:
+    """axe-core's serious and critical violations on the page, WCAG 2.2 target size included
+    (axe-core runs inside the page, open shadow roots such as the widget's included)."""
+    results = await Axe().run(
+        page,
+        options={"resultTypes": ["violations"], "rules": {"target-size": {"enabled": True}}},
+    )
+    return [
+        f"{violation['id']}: {node['target']} {node.get('failureSummary', '')}"
+        for violation in results.response["violations"]
+        if violation["impact"] in ("serious", "critical")
+        for node in violation["nodes"]
+    ]
 
 
 def screenshot_path(name: str) -> Path:

@@ -7,6 +7,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from moderation import moderators
 from moderation.db import transitions
 from moderation.sites import Site
 from moderation.statuses import Status
@@ -55,3 +56,11 @@ async def set_status(
     changes = [transitions.Change(i, frm, to, f"test: {to}") for i in ids]
     changed = await transitions.transition(conn, changes)
     assert len(changed) == len(ids)
+
+
+async def moderator_headers(
+    conn: asyncpg.Connection, *sites: Site, role: str = "moderator", name: str = "Mo"
+) -> dict[str, str]:
+    """Authorization headers of a new moderator of `sites` with `role`."""
+    _, token = await moderators.create(conn, name, role, [s.id for s in sites])  # type: ignore[arg-type]
+    return {"Authorization": f"Bearer {token}"}

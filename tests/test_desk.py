@@ -8,6 +8,7 @@ import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -17,10 +18,11 @@ from asgi_lifespan import LifespanManager
 from playwright.async_api import Browser, Page, expect
 from pydantic import SecretStr
 
-from moderation import moderators
+from moderation import moderators, webhooks
 from moderation.app import create_app
 from moderation.config import Settings
 from moderation.db import sites as site_queries
+from moderation.db import webhooks as webhook_queries
 from moderation.sites import Site
 from moderation.web.demo import create_demo_app
 from tests import browser as chromium
@@ -447,19 +449,30 @@ async def test_keys_move_select_and_decide_the_selection_in_bulk(page: Page, sta
     first, second = await post(stack, armenian()), await post(stack, armenian())
     await expect(card(page, first)).to_be_visible(timeout=60_000)
     await expect(card(page, second)).to_be_visible(timeout=60_000)
-    # New cards arrive on top, in the order the worker held them.
-    order = await page.locator("li.card").evaluate_all("cards => cards.map(c => +c.dataset.id)")
-    top, below = order[:2]
-    assert {top, below} == {first, second}
+    # Live cards take their place in the queue's order (riskiest first), not the top.
+    ranks = await page.locator("li.card").evaluate_all(
+        "cards => cards.map(c => [+c.dataset.risk, +c.dataset.id])"
+    )
+    assert ranks == sorted(ranks, reverse=True)
+    order = [rank[1] for rank in ranks]
+    top, below = sorted((first, second), key=order.index)
+    steps = order.index(below) - order.index(top)
     await card(page, top).locator(".body").click()
     await page.keyboard.press("x")
-    await page.keyboard.press("j")
+    for _ in range(steps):
+        await page.keyboard.press("j")
     await expect(card(page, below)).to_have_class(re.compile(r"\bfocused\b"))
     await page.keyboard.press("x")
     await expect(page.locator("#selection")).to_have_text("2 selected")
-    await page.keyboard.press("k")
+    for _ in range(steps):
+        await page.keyboard.press("k")
     await expect(card(page, top)).to_have_class(re.compile(r"\bfocused\b"))
+    # Reject asks for a reason: a digit picks one of the site's, Enter confirms.
     await page.keyboard.press("Shift+R")
+    await expect(page.locator("#reject-dialog")).to_be_visible()
+    await page.keyboard.press("1")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#reject-dialog")).to_be_hidden()
     await expect(card(page, first)).to_have_count(0)
     await expect(card(page, second)).to_have_count(0)
     async with httpx.AsyncClient(base_url=stack.api) as client:
@@ -469,6 +482,7 @@ async def test_keys_move_select_and_decide_the_selection_in_bulk(page: Page, sta
                 headers={"Authorization": f"Bearer {stack.token}"},
             )
             assert response.json()["status"] == "rejected"
+            assert response.json()["history"][-1]["reason"] == "Insult or abuse"
 
 
 async def test_a_comment_decided_by_someone_else_leaves_with_a_note(
@@ -490,11 +504,19 @@ async def test_a_comment_decided_by_someone_else_leaves_with_a_note(
         await expect(card(page, comment_id)).to_be_visible(timeout=60_000)
         await expect(card(other, comment_id)).to_be_visible(timeout=10_000)
         await card(other, comment_id).locator("button.decide-reject").click()
+        await other.locator("#reject-form").get_by_label("Off topic").check()
+        await other.fill("#reject-note", "about the weather")
+        await other.locator("#reject-form button[type=submit]").click()
         await expect(card(other, comment_id)).to_have_count(0)
     finally:
         await context.close()
     await expect(card(page, comment_id)).to_have_count(0, timeout=10_000)
     await expect(page.locator("li.gone")).to_contain_text(f"#{comment_id} rejected by Other")
+    # The reason and the note are in the comment's history on its page.
+    await page.goto(f"{stack.desk}sites/{stack.site}/comments/{comment_id}")
+    await expect(page.locator(".history-list")).to_contain_text(
+        "review → rejected by Other: Off topic: about the weather"
+    )
 
 
 async def test_script_in_a_comment_or_a_name_stays_text_in_the_desk(
@@ -512,7 +534,11 @@ async def test_script_in_a_comment_or_a_name_stays_text_in_the_desk(
     assert await held_card.locator("img, script, b").count() == 0
     assert await page.locator("#injected").count() == 0
     assert await page.evaluate("window.__xss") is None
+    # The author opens beside the queue, the name still text; the full record is a link away.
     await held_card.locator(".author-name").click()
+    await expect(page.locator("#author-panel-title")).to_have_text(name)
+    assert await page.locator("#author-panel b, #injected").count() == 0
+    await page.locator("#author-panel a.author-page").click()
     await expect(page.locator("h1.author-name")).to_have_text(name)
     await expect(page.locator("ol.recent .body").first).to_contain_text(payload)
     assert await page.locator("#injected, main img, main script").count() == 0
@@ -525,7 +551,14 @@ async def test_question_mark_shows_the_keys(page: Page, stack: Stack) -> None:
     await expect(help_overlay).to_be_hidden()
     await page.keyboard.press("?")
     await expect(help_overlay).to_be_visible()
-    await expect(help_overlay).to_contain_text("approve")
+    await expect(help_overlay).to_contain_text("Approve")
+    # A modal dialog keeps the focus: Tab and Shift+Tab never reach the page behind it.
+    for key in ["Tab"] * 4 + ["Shift+Tab"] * 4:
+        await page.keyboard.press(key)
+        inside = await page.evaluate(
+            "document.getElementById('help').contains(document.activeElement)"
+        )
+        assert inside, key
     await page.keyboard.press("?")
     await expect(help_overlay).to_be_hidden()
     await page.keyboard.press("?")
@@ -571,3 +604,42 @@ async def test_an_admin_edits_the_site_settings_in_the_desk(page: Page, stack: S
     settings = response.json()
     assert settings["thresholds"]["threat"]["hold"] == 0.25
     assert settings["suspect_words"] == ["bribe", "kickback"]
+
+
+async def test_admins_see_webhook_deliveries_and_replay_them(
+    desk: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
+) -> None:
+    settings = Settings(database_url="unused", webhook_allow_private=True)
+    created = await webhooks.add(
+        conn, site, "http://127.0.0.1:9/hook", ["comment.decided"], settings
+    )
+    await held(desk, conn, site)  # its decision is the event
+    delivery: int = await conn.fetchval(
+        "SELECT id FROM webhook_deliveries WHERE webhook_id = $1", created.webhook["id"]
+    )
+    await webhook_queries.record_attempt(
+        conn, delivery, 1, datetime.now(UTC), 12, 500, "<script>boom</script>", "failed", None
+    )
+    url = f"/desk/sites/{site.slug}/webhooks"
+    # Admins only: the page shares the settings page's check (tested above).
+    await sign_in(desk, await moderator(conn, site, role="admin"))
+    page = await desk.get(url)
+    assert page.status_code == 200
+    assert "http://127.0.0.1:9/hook" in page.text
+    assert "500 in 12 ms" in page.text
+    assert "&lt;script&gt;boom&lt;/script&gt;" in page.text
+    assert "<script>boom" not in page.text
+    replay_url = f"{url}/deliveries/{delivery}/replay"
+    refused = await desk.post(replay_url, data={"nothing": "here"})
+    assert refused.status_code == 403
+    replayed = await desk.post(replay_url, data={"csrf_token": await csrf(desk, site)})
+    assert replayed.status_code == 303
+    again = await conn.fetchrow(
+        "SELECT id, state FROM webhook_deliveries WHERE replay_of = $1", delivery
+    )
+    assert again is not None
+    assert again["state"] == "pending"
+    assert (
+        f"Replay queued as delivery {again['id']}"
+        in (await desk.get(replayed.headers["location"])).text
+    )

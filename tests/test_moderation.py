@@ -15,7 +15,7 @@ from moderation.db import scoring as scoring_queries
 from moderation.db import transitions
 from moderation.sites import Site
 from moderation.statuses import Status
-from tests.factories import Poster, set_status
+from tests.factories import Poster, moderator_headers, set_status
 
 MakeModerator = Callable[..., Awaitable[dict[str, str]]]
 
@@ -25,8 +25,7 @@ def make_moderator(conn: asyncpg.Connection) -> MakeModerator:
     """Headers for a new moderator of `sites` with `role`."""
 
     async def make(*sites: Site, role: str = "moderator", name: str = "Mo") -> dict[str, str]:
-        _, token = await moderators.create(conn, name, role, [s.id for s in sites])  # type: ignore[arg-type]
-        return {"Authorization": f"Bearer {token}"}
+        return await moderator_headers(conn, *sites, role=role, name=name)
 
     return make
 
@@ -171,6 +170,8 @@ async def test_counts_per_queue(
         "counts": {
             "review": 2,
             "reported": 1,
+            # Approved by set_status with no moderator: as scoring approves.
+            "auto": 1,
             "pending": 1,
             "spam": 1,
             "rejected": 0,
@@ -196,7 +197,7 @@ async def test_queue_items_carry_what_a_moderator_needs(
     assert item["reasons"] == ["toxicity 0.70 ≥ 0.50"]
     assert item["scores"] == {"toxicity": 0.7}
     assert item["language"] == "en"
-    assert item["article"] == {"id": "story-1"}
+    assert item["article"] == {"id": "story-1", "title": None, "url": None}
     assert item["author"]["external_id"] == "reader-7"
     assert item["author"]["history"] == {"approved": 1, "rejected": 0, "spam": 0}
     assert item["parent"] == {
@@ -274,6 +275,185 @@ async def test_queue_filters(poster: Poster, conn: asyncpg.Connection, mod: dict
     assert await ids("&language=fr") == [french]
     assert await ids("&reason=links%20from") == [flagged]
     assert await ids("&reason=100%25") == []
+
+
+async def test_text_search_finds_words_in_any_language_and_keeps_other_filters(
+    poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
+) -> None:
+    bridge = await held(poster, conn, body="The new bridge is a waste of money.")
+    armenian = await held(poster, conn, body="Կամուրջը շատ թանկ է")
+    elsewhere = await held(poster, conn, body="The bridge again", article="story-2")
+    await held(poster, conn, body="Nothing to see here.")
+
+    async def ids(params: dict[str, str]) -> list[int]:
+        response = await poster.client.get(
+            "/v1/moderation/queues/review",
+            params={"site": poster.site.slug, "sort": "oldest", **params},
+            headers=mod,
+        )
+        assert response.status_code == 200, response.text
+        return [i["id"] for i in response.json()["items"]]
+
+    assert await ids({"q": "bridge"}) == [bridge, elsewhere]
+    assert await ids({"q": "BRIDGE money"}) == [bridge]
+    assert await ids({"q": "bridge -money"}) == [elsewhere]
+    assert await ids({"q": '"waste of money"'}) == [bridge]
+    assert await ids({"q": "Կամուրջը"}) == [armenian]
+    assert await ids({"q": "bridge", "article": "story-2"}) == [elsewhere]
+    # Search syntax a person may mistype is never an error: it just finds less.
+    assert await ids({"q": "\"' & | ! ( :*"}) == []
+    too_long = await poster.client.get(queue_url(poster.site) + "&q=" + "x" * 201, headers=mod)
+    assert too_long.status_code == 400
+    assert too_long.json()["error"]["field"] == "q"
+
+
+async def test_auto_queue_samples_what_scoring_approved_until_a_person_confirms(
+    poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
+) -> None:
+    automatic = [await poster.comment(body=f"Fine comment {n}") for n in range(3)]
+    await set_status(conn, automatic, "approved")
+    by_person = await held(poster, conn)
+    approve = {"action": "approve", "expected_status": "review"}
+    decided = await poster.client.post(
+        f"/v1/moderation/comments/{by_person}/decision", json=approve, headers=mod
+    )
+    assert decided.status_code == 200
+
+    url = queue_url(poster.site, "auto")
+    sample = (await poster.client.get(url, headers=mod)).json()
+    assert sorted(i["id"] for i in sample["items"]) == automatic
+    assert sample["next_cursor"] is None
+    # A moderator's "looks right" is a person's approval: it leaves the sample.
+    looks_right = {"action": "approve", "expected_status": "approved"}
+    response = await poster.client.post(
+        f"/v1/moderation/comments/{automatic[0]}/decision", json=looks_right, headers=mod
+    )
+    assert response.json()["status"] == "approved"
+    after = (await poster.client.get(url, headers=mod)).json()
+    assert sorted(i["id"] for i in after["items"]) == automatic[1:]
+    counts = await poster.client.get(f"/v1/moderation/queues?site={poster.site.slug}", headers=mod)
+    assert counts.json()["counts"]["auto"] == 2
+    assert counts.json()["counts"]["approved"] == 4
+
+
+async def test_featuring_an_approved_comment_is_audited_and_shown_to_readers(
+    poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
+) -> None:
+    first = await poster.comment(body="Worth reading")
+    second = await poster.comment(body="Also good")
+    await set_status(conn, [first, second], "approved")
+    held_one = await held(poster, conn)
+    before = await poster.thread()
+    assert before.json()["article"]["featured_count"] == 0
+
+    for comment_id in (first, second):
+        response = await poster.client.post(
+            f"/v1/moderation/comments/{comment_id}/feature", json={"featured": True}, headers=mod
+        )
+        assert response.json() == {"id": comment_id, "featured": True}
+    refused = await poster.client.post(
+        f"/v1/moderation/comments/{held_one}/feature", json={"featured": True}, headers=mod
+    )
+    assert refused.status_code == 409
+    featured = await poster.client.get(
+        f"/v1/sites/{poster.site.slug}/articles/story-1/featured",
+        headers={"If-None-Match": before.headers["etag"]},
+    )
+    assert featured.status_code == 200
+    assert [c["id"] for c in featured.json()["comments"]] == [second, first]
+    assert featured.json()["article"]["featured_count"] == 2
+    assert (await poster.thread()).json()["article"]["featured_count"] == 2
+
+    await poster.client.post(
+        f"/v1/moderation/comments/{first}/feature", json={"featured": False}, headers=mod
+    )
+    again = await poster.client.get(f"/v1/sites/{poster.site.slug}/articles/story-1/featured")
+    assert [c["id"] for c in again.json()["comments"]] == [second]
+    detail = await poster.client.get(f"/v1/moderation/comments/{first}", headers=mod)
+    kinds = [(e["kind"], e["reason"]) for e in detail.json()["history"]]
+    assert kinds[-2:] == [("featured", "featured"), ("unfeatured", "no longer featured")]
+    assert detail.json()["featured"] is False
+
+
+async def test_a_reject_reason_is_kept_in_the_comments_history(
+    poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
+) -> None:
+    comment_id = await held(poster, conn)
+    decision = {
+        "action": "reject",
+        "expected_status": "review",
+        "reason": "Off topic: about another story",
+    }
+    response = await poster.client.post(
+        f"/v1/moderation/comments/{comment_id}/decision", json=decision, headers=mod
+    )
+    assert response.status_code == 200
+    detail = (await poster.client.get(f"/v1/moderation/comments/{comment_id}", headers=mod)).json()
+    last = detail["history"][-1]
+    assert (last["actor"], last["to"], last["reason"]) == (
+        "moderator",
+        "rejected",
+        "Off topic: about another story",
+    )
+    assert last["moderator"]["name"] == "Mo"
+
+
+async def test_notes_on_an_author_are_kept_with_who_wrote_them(
+    poster: Poster,
+    conn: asyncpg.Connection,
+    mod: dict[str, str],
+    make_moderator: MakeModerator,
+    make_site: Callable[..., Awaitable[Site]],
+) -> None:
+    comment_id = await held(poster, conn, author={"id": "noted", "name": "Noted"})
+    author = await conn.fetchval("SELECT author_id FROM comments WHERE id = $1", comment_id)
+    url = f"/v1/moderation/authors/{author}/notes"
+    response = await poster.client.post(url, json={"body": "Warned by email on 3 May"}, headers=mod)
+    assert response.status_code == 201
+    assert response.json()["moderator"]["name"] == "Mo"
+    detail = (await poster.client.get(f"/v1/moderation/authors/{author}", headers=mod)).json()
+    assert [n["body"] for n in detail["notes"]] == ["Warned by email on 3 May"]
+    assert (await poster.client.post(url, json={"body": " "}, headers=mod)).status_code == 422
+    other = await make_moderator(await make_site())
+    assert (await poster.client.post(url, json={"body": "x"}, headers=other)).status_code == 404
+
+
+async def test_an_article_carries_the_title_and_address_its_page_sent(
+    poster: Poster, mod: dict[str, str]
+) -> None:
+    origin = poster.site.allowed_origins[0]
+    page = {"title": "Council votes", "url": f"{origin}/politics/council-votes"}
+    first = await poster.client.post(
+        f"/v1/sites/{poster.site.slug}/articles/council/comments",
+        json={"author": {"id": "a", "name": "A"}, "body": "Hi", "article": page},
+        headers={"X-Site-Key": poster.site.widget_key},
+    )
+    assert first.status_code == 202, first.text
+    # A later page with a new headline updates it; a page on a foreign origin keeps its
+    # address out of moderators' links.
+    renamed = {"title": "Council votes 7 to 4", "url": "https://evil.example/phish"}
+    second = await poster.client.post(
+        f"/v1/sites/{poster.site.slug}/articles/council/comments",
+        json={"author": {"id": "a", "name": "A"}, "body": "Again", "article": renamed},
+        headers={"X-Site-Key": poster.site.widget_key},
+    )
+    assert second.status_code == 202
+    response = await poster.client.get(
+        f"/v1/moderation/queues/pending?site={poster.site.slug}", headers=mod
+    )
+    articles = {item["id"]: item["article"] for item in response.json()["items"]}
+    assert articles[second.json()["id"]] == {
+        "id": "council",
+        "title": "Council votes 7 to 4",
+        "url": page["url"],
+    }
+    bad = await poster.client.post(
+        f"/v1/sites/{poster.site.slug}/articles/council/comments",
+        json={"author": {"id": "a", "name": "A"}, "body": "x", "article": {"url": "javascript:1"}},
+        headers={"X-Site-Key": poster.site.widget_key},
+    )
+    assert bad.status_code == 422
+    assert bad.json()["error"]["field"] == "article.url"
 
 
 @pytest.mark.parametrize(

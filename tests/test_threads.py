@@ -31,7 +31,12 @@ async def test_only_approved_comments_are_shown(poster: Poster, conn: asyncpg.Co
 
     body = (await poster.thread()).json()
     assert ids(body["threads"]) == [shown]
-    assert body["article"] == {"id": "story-1", "open": True, "approved_count": 1}
+    assert body["article"] == {
+        "id": "story-1",
+        "open": True,
+        "approved_count": 1,
+        "featured_count": 0,
+    }
     text = (await poster.thread()).text
     for hidden in ("waiting", "held", "rejected"):
         assert hidden not in text
@@ -191,7 +196,7 @@ async def test_an_article_without_comments_reads_as_empty(poster: Poster) -> Non
     response = await poster.thread(article="quiet-story")
     assert response.status_code == 200
     assert response.json() == {
-        "article": {"id": "quiet-story", "open": True, "approved_count": 0},
+        "article": {"id": "quiet-story", "open": True, "approved_count": 0, "featured_count": 0},
         "threads": [],
         "next_cursor": None,
     }

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from celery import Celery
 
-from moderation.broker import MAINTENANCE_QUEUE, celery_app
+from moderation.broker import (
+    DELIVER_WEBHOOKS_TASK,
+    MAINTENANCE_QUEUE,
+    WEBHOOKS_QUEUE,
+    celery_app,
+)
 from moderation.config import Settings
 
 
@@ -24,6 +29,8 @@ def create_celery(settings: Settings) -> Celery:
         task_routes={
             "workers.tasks.sweep_pending": {"queue": MAINTENANCE_QUEUE},
             "workers.tasks.retrain_spam": {"queue": MAINTENANCE_QUEUE},
+            "workers.tasks.apply_retention": {"queue": MAINTENANCE_QUEUE},
+            DELIVER_WEBHOOKS_TASK: {"queue": WEBHOOKS_QUEUE},
         },
         # Our structured logging writes to stderr; Celery's stdout redirection would turn
         # that stderr back into a logger and swallow the pool processes' lines.
@@ -37,6 +44,18 @@ def create_celery(settings: Settings) -> Celery:
             "retrain-spam": {
                 "task": "workers.tasks.retrain_spam",
                 "schedule": settings.retrain_interval_seconds,
+            },
+            "apply-retention": {
+                "task": "workers.tasks.apply_retention",
+                "schedule": settings.retention_interval_seconds,
+            },
+            # Deliveries are recorded with their change (an outbox); this finds them once
+            # committed, and finds retries once their backoff is over.
+            "deliver-webhooks": {
+                "task": DELIVER_WEBHOOKS_TASK,
+                "schedule": settings.webhook_poll_seconds,
+                # A tick that waited longer than the next one is not worth sending.
+                "options": {"expires": settings.webhook_poll_seconds},
             },
         },
     )

@@ -1,4 +1,5 @@
-"""Celery tasks: thin wrappers around the scoring, sweep and retraining functions."""
+"""Celery tasks: thin wrappers around scoring, the sweep, retraining, retention and
+webhook delivery."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from typing import Any
 import structlog
 from celery.signals import worker_process_init, worker_process_shutdown
 
-from moderation import logs
-from moderation.broker import SCORE_TASK, SCORING_QUEUE
+from moderation import logs, privacy, webhooks
+from moderation.broker import DELIVER_WEBHOOKS_TASK, SCORE_TASK, SCORING_QUEUE
 from moderation.config import get_settings
 from moderation.db import scoring as scoring_queries
 from moderation.scoring.retrain import retrain_spam as retrain
@@ -61,3 +62,26 @@ def retrain_spam() -> int | None:
     """Retrain the spam classifier if moderators decided anything since the last time."""
     worker = runtime.current()
     return worker.run(retrain(worker.pool))
+
+
+@app.task(name="workers.tasks.apply_retention")
+def apply_retention() -> int:
+    """Clear client addresses and user agents past each site's retention; forget old
+    webhook events. Returns how many rows were cleared."""
+    worker = runtime.current()
+
+    async def run() -> int:
+        async with worker.pool.acquire() as conn:
+            cleared = await privacy.apply_retention(conn)
+            forgotten = await webhooks.forget_old(conn, settings)
+        log.info("retention_applied", cleared=cleared, webhook_events_forgotten=forgotten)
+        return cleared
+
+    return worker.run(run())
+
+
+@app.task(name=DELIVER_WEBHOOKS_TASK)
+def deliver_webhooks() -> int:
+    """Wake-up: send every webhook delivery that is due. Returns the attempts made."""
+    worker = runtime.current()
+    return worker.run(webhooks.deliver_due(worker.pool, settings))

@@ -5,7 +5,17 @@ from __future__ import annotations
 import click
 
 from moderation import logs
-from moderation.cli import models, moderators, perspective, serve, sites, workers
+from moderation.cli import (
+    authors,
+    models,
+    moderators,
+    perspective,
+    serve,
+    sites,
+    transfer,
+    webhooks,
+    workers,
+)
 from moderation.config import get_settings
 
 
@@ -22,5 +32,8 @@ for command in (
     *models.commands,
     *workers.commands,
     *perspective.commands,
+    *transfer.commands,
+    *authors.commands,
+    *webhooks.commands,
 ):
     main.add_command(command)

@@ -11,7 +11,7 @@ from moderation.errors import ModelMissing
 
 @click.command()
 @click.option("--concurrency", default=1, show_default=True, help="Worker processes.")
-@click.option("--queues", default="scoring,maintenance", show_default=True)
+@click.option("--queues", default="scoring,maintenance,webhooks", show_default=True)
 @click.option("--loglevel", default="INFO", show_default=True)
 def worker(concurrency: int, queues: str, loglevel: str) -> None:
     """Score comments: a Celery worker that loads the models once per process."""

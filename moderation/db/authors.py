@@ -31,7 +31,8 @@ async def get(conn: Connection, author_id: int) -> asyncpg.Record | None:
 async def recent_comments(conn: Connection, author_id: int, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         """
-        SELECT c.id, c.status, c.body, c.reasons, c.created_at, a.external_id AS article
+        SELECT c.id, c.status, c.body, c.reasons, c.created_at, a.external_id AS article,
+               a.title AS article_title
         FROM comments AS c JOIN articles AS a ON a.id = c.article_id
         WHERE c.author_id = $1 ORDER BY c.id DESC LIMIT $2
         """,
@@ -90,3 +91,30 @@ async def open_comments(conn: Connection, author_id: int) -> list[asyncpg.Record
         "SELECT id, status FROM comments WHERE author_id = $1 AND status IN ('pending', 'review')",
         author_id,
     )
+
+
+async def notes(conn: Connection, author_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        SELECT n.id, n.body, n.created_at, n.moderator_id, m.name AS moderator
+        FROM author_notes AS n JOIN moderators AS m ON m.id = n.moderator_id
+        WHERE n.author_id = $1 ORDER BY n.id DESC
+        """,
+        author_id,
+    )
+
+
+async def add_note(
+    conn: Connection, author_id: int, moderator_id: int, body: str
+) -> asyncpg.Record:
+    record = await conn.fetchrow(
+        """
+        INSERT INTO author_notes (author_id, moderator_id, body) VALUES ($1, $2, $3)
+        RETURNING id, created_at
+        """,
+        author_id,
+        moderator_id,
+        body,
+    )
+    assert record is not None
+    return record

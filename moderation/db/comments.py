@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -26,16 +27,20 @@ class NewComment:
     rate_window_seconds: int
     rate_per_author: int  # 0: no limit
     rate_per_address: int  # 0: no limit
+    article_title: str | None = None
+    article_url: str | None = None
+    owner_secret_hash: bytes | None = None
 
 
 async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
     """Check and store a pending comment in one statement (one round trip, one commit).
 
     Creates the article and the author on first sight and keeps the author's display
-    name current. The comment is inserted only when `refusal` comes back NULL and no
-    earlier request used the idempotency key; otherwise `refusal` names the first rule
-    that refused it (`article_closed`, `author_banned`, `parent_elsewhere`,
-    `author_rate`, `address_rate`) and the record carries what explains it.
+    name and the article's title and address current. The comment is inserted only when
+    `refusal` comes back NULL and no earlier request used the idempotency key; otherwise
+    `refusal` names the first rule that refused it (`article_closed`, `author_banned`,
+    `parent_elsewhere`, `author_rate`, `address_rate`) and the record carries what
+    explains it.
 
     Under READ COMMITTED the look-ups cannot see an article or author that a concurrent
     first comment inserted after this statement began, so `article_id` (or `author_id`)
@@ -46,10 +51,17 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
         WITH found_article AS (
             SELECT id, is_open FROM articles WHERE site_id = $1 AND external_id = $2
         ), new_article AS (
-            INSERT INTO articles (site_id, external_id)
-            SELECT $1, $2 WHERE NOT EXISTS (SELECT FROM found_article)
+            INSERT INTO articles (site_id, external_id, title, url)
+            SELECT $1, $2, $14, $15 WHERE NOT EXISTS (SELECT FROM found_article)
             ON CONFLICT (site_id, external_id) DO NOTHING
             RETURNING id, is_open
+        ), retitled AS (
+            -- Writes only when the page says something new (a headline was changed).
+            UPDATE articles SET title = coalesce($14, title), url = coalesce($15, url)
+            FROM found_article
+            WHERE articles.id = found_article.id
+              AND (articles.title IS DISTINCT FROM coalesce($14, articles.title)
+                   OR articles.url IS DISTINCT FROM coalesce($15, articles.url))
         ), article AS (
             SELECT id, is_open FROM found_article
             UNION ALL
@@ -120,8 +132,10 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
             ) AS by_address ON true
         ), inserted AS (
             INSERT INTO comments (site_id, article_id, parent_id, root_id, author_id, author_name,
-                                  body, fingerprint, client_addr, user_agent, idempotency_key)
-            SELECT $1, article_id, $5, parent_root_id, author_id, $4, $6, $13, $7::inet, $8, $9
+                                  body, fingerprint, client_addr, user_agent, idempotency_key,
+                                  owner_secret_hash)
+            SELECT $1, article_id, $5, parent_root_id, author_id, $4, $6, $13, $7::inet, $8, $9,
+                   $16
             FROM context
             WHERE refusal IS NULL AND earlier_id IS NULL AND article_id IS NOT NULL
               AND ($3::text IS NULL OR author_id IS NOT NULL)
@@ -143,6 +157,9 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
         new.rate_per_author,
         new.rate_per_address,
         new.fingerprint,
+        new.article_title,
+        new.article_url,
+        new.owner_secret_hash,
     )
     assert record is not None
     return record
@@ -153,4 +170,63 @@ async def get_by_idempotency_key(conn: Connection, site_id: int, key: str) -> as
         "SELECT id, article_id, body FROM comments WHERE site_id = $1 AND idempotency_key = $2",
         site_id,
         key,
+    )
+
+
+async def replace_secret(conn: Connection, comment_id: int, secret_hash: bytes) -> None:
+    await conn.execute(
+        "UPDATE comments SET owner_secret_hash = $2 WHERE id = $1", comment_id, secret_hash
+    )
+
+
+async def owned(conn: Connection, site_id: int, ids: Sequence[int]) -> list[asyncpg.Record]:
+    """The site's comments among `ids` with what their posters may learn and check."""
+    return await conn.fetch(
+        """
+        SELECT id, status, hidden_at IS NOT NULL AS hidden, body, created_at, edited_at,
+               owner_secret_hash
+        FROM comments WHERE site_id = $1 AND id = ANY($2::bigint[])
+        """,
+        site_id,
+        list(ids),
+    )
+
+
+async def lock_owned(conn: Connection, site_id: int, comment_id: int) -> asyncpg.Record | None:
+    """The comment with its author's standing, locked for its poster's edit or deletion."""
+    return await conn.fetchrow(
+        """
+        SELECT c.id, c.status, c.body, c.created_at, c.owner_secret_hash,
+               c.claimed_until > now() AS being_scored,
+               (au.status = 'banned' AND (au.status_until IS NULL OR au.status_until > now()))
+                   AS author_banned
+        FROM comments AS c LEFT JOIN authors AS au ON au.id = c.author_id
+        WHERE c.site_id = $1 AND c.id = $2
+        FOR UPDATE OF c
+        """,
+        site_id,
+        comment_id,
+    )
+
+
+async def replace_body(
+    conn: Connection, comment_id: int, body: str, fingerprint: str, previous: str, status: str
+) -> None:
+    """Store its poster's new text and keep the old one in the audit trail."""
+    await conn.execute(
+        """
+        WITH edited AS (
+            UPDATE comments SET body = $2, fingerprint = $3, edited_at = now(),
+                                scores = NULL, risk = 0, language = NULL, model = NULL
+            WHERE id = $1
+        )
+        INSERT INTO comment_events (comment_id, actor, from_status, to_status, reason, kind,
+                                    previous_body)
+        VALUES ($1, 'reader', $5, $5, 'edited by its author', 'edited', $4)
+        """,
+        comment_id,
+        body,
+        fingerprint,
+        previous,
+        status,
     )

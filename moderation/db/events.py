@@ -14,7 +14,7 @@ async def comment_events_after(conn: Connection, site_id: int, after: int) -> li
     return await conn.fetch(
         """
         SELECT e.id, e.comment_id, e.actor, e.moderator_id, m.name AS moderator,
-               e.from_status, e.to_status, e.reason, e.created_at
+               e.from_status, e.to_status, e.reason, e.created_at, e.kind
         FROM comment_events AS e
         JOIN comments AS c ON c.id = e.comment_id
         LEFT JOIN moderators AS m ON m.id = e.moderator_id

@@ -1,4 +1,5 @@
-"""Queries behind the review queues: counts, pages of items, one comment and its history."""
+"""Queries behind the review queues: counts, pages of items, one comment, its thread and
+its history, and featuring."""
 
 from __future__ import annotations
 
@@ -18,13 +19,20 @@ _QUEUE_CONDITION: dict[Queue, str] = {
     queue: f"c.status = '{status}'" for queue, status in QUEUE_STATUS.items()
 }
 _QUEUE_CONDITION["reported"] += f" AND {_OPEN_REPORTS}"
+# Approved by scoring, and no person has decided it since (see transitions: decided_by).
+_AUTO = "c.decided_by IS NULL AND c.decided_at IS NOT NULL"
+_QUEUE_CONDITION["auto"] += f" AND {_AUTO}"
+# The words of a moderator's search: the expression of the `comments_search` index.
+_SEARCH = "to_tsvector('simple', c.body) @@ websearch_to_tsquery('simple', {})"
 
 # Everything a moderator sees about an item: the text, why it was held, the author's
 # record, the parent for context and the readers' reports.
 _ITEM = """
     SELECT c.id, c.site_id, c.status, c.body, c.language, c.scores, c.risk, c.reasons,
            c.model, c.created_at, c.decided_at, c.version, c.hidden_at IS NOT NULL AS hidden,
-           a.external_id AS article, c.author_name, c.author_id,
+           a.external_id AS article, a.title AS article_title, a.url AS article_url,
+           c.featured_at, c.edited_at, c.parent_id IS NULL AS top_level,
+           c.author_name, c.author_id,
            au.external_id AS author_external_id, au.status AS author_status,
            au.status_until AS author_status_until,
            coalesce(history.approved, 0) AS author_approved,
@@ -57,6 +65,14 @@ class Filters:
     author_id: int | None = None
     reason: str | None = None
     language: str | None = None
+    # Words to find in the text (web search syntax: "a phrase", -without, or).
+    text: str | None = None
+
+    def __bool__(self) -> bool:
+        return any(
+            v is not None
+            for v in (self.article, self.author_id, self.reason, self.language, self.text)
+        )
 
 
 async def counts(conn: Connection, site_id: int) -> dict[Queue, int]:
@@ -66,6 +82,9 @@ async def counts(conn: Connection, site_id: int) -> dict[Queue, int]:
         UNION ALL
         SELECT 'reported', count(*) FROM comments AS c
         WHERE c.site_id = $1 AND c.status = 'approved' AND {_OPEN_REPORTS}
+        UNION ALL
+        SELECT 'auto', count(*) FROM comments AS c
+        WHERE c.site_id = $1 AND {_QUEUE_CONDITION["auto"]}
         """,
         site_id,
     )
@@ -82,7 +101,10 @@ async def page(
     after: list[Any] | None,
     limit: int,
 ) -> list[asyncpg.Record]:
-    """One page of a queue in `sort` order, after the keyset `after` (see `sort_key`)."""
+    """One page of a queue in `sort` order, after the keyset `after` (see `sort_key`).
+
+    `sample` is a random draw of the queue (no keyset: each call draws anew).
+    """
     args: list[Any] = [site_id]
 
     def param(value: Any) -> str:
@@ -101,9 +123,15 @@ async def page(
         conditions.append(
             f"EXISTS (SELECT 1 FROM unnest(c.reasons) AS why WHERE why ILIKE {pattern})"
         )
-    order, keys = _ORDER[(sort, queue == "reported")]
+    if filters.text is not None:
+        conditions.append(_SEARCH.format(param(filters.text)))
+    keys: tuple[str, ...] = ()
+    if sort == "sample":
+        order = "random()"
+    else:
+        order, keys = _ORDER[(sort, queue == "reported")]
     outer = ""
-    if after is not None:
+    if after is not None and keys:
         placeholders = ", ".join(param(value) for value in after)
         comparison = "<" if "DESC" in order else ">"
         outer = f"WHERE ({', '.join(keys)}) {comparison} ({placeholders})"
@@ -143,12 +171,63 @@ async def item(conn: Connection, comment_id: int) -> asyncpg.Record | None:
 async def history(conn: Connection, comment_id: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         """
-        SELECT e.id, e.actor, e.moderator_id, m.name AS moderator, e.from_status, e.to_status,
-               e.reason, e.created_at
+        SELECT e.id, e.kind, e.actor, e.moderator_id, m.name AS moderator, e.from_status,
+               e.to_status, e.reason, e.previous_body, e.created_at
         FROM comment_events AS e LEFT JOIN moderators AS m ON m.id = e.moderator_id
         WHERE e.comment_id = $1 ORDER BY e.id
         """,
         comment_id,
+    )
+
+
+async def thread(conn: Connection, comment_id: int) -> list[asyncpg.Record]:
+    """Every comment of `comment_id`'s thread in any status, oldest first: its context."""
+    return await conn.fetch(
+        """
+        SELECT t.id, t.parent_id, t.author_name, t.author_id, t.body, t.status, t.created_at,
+               t.featured_at IS NOT NULL AS featured, t.hidden_at IS NOT NULL AS hidden
+        FROM comments AS c
+        JOIN comments AS t
+          ON t.id = coalesce(c.root_id, c.id) OR t.root_id = coalesce(c.root_id, c.id)
+        WHERE c.id = $1
+        ORDER BY t.id
+        """,
+        comment_id,
+    )
+
+
+async def set_featured(
+    conn: Connection, comment_id: int, moderator_id: int, featured: bool
+) -> asyncpg.Record | None:
+    """Feature an approved comment (or stop), with its audit row; None if it is not approved.
+
+    Featuring it again changes nothing and records nothing.
+    """
+    return await conn.fetchrow(
+        """
+        WITH target AS (
+            SELECT id, status, featured_at IS NOT NULL AS was_featured FROM comments
+            WHERE id = $1 AND status = 'approved' FOR UPDATE
+        ), changed AS (
+            UPDATE comments
+               SET featured_at = CASE WHEN $3 THEN now() END,
+                   featured_by = CASE WHEN $3 THEN $2::bigint END
+              FROM target
+             WHERE comments.id = target.id AND target.was_featured <> $3
+            RETURNING comments.id
+        ), audit AS (
+            INSERT INTO comment_events (comment_id, actor, moderator_id, from_status, to_status,
+                                        reason, kind)
+            SELECT changed.id, 'moderator', $2, 'approved', 'approved',
+                   CASE WHEN $3 THEN 'featured' ELSE 'no longer featured' END,
+                   CASE WHEN $3 THEN 'featured' ELSE 'unfeatured' END
+            FROM changed
+        )
+        SELECT id, $3 AS featured FROM target
+        """,
+        comment_id,
+        moderator_id,
+        featured,
     )
 
 

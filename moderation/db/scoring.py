@@ -51,8 +51,15 @@ async def claim(
     return claimed
 
 
-async def batch_context(conn: Connection, ids: Sequence[int]) -> list[asyncpg.Record]:
-    """Each claimed comment with what policy and spam scoring need to know about it."""
+async def batch_context(
+    conn: Connection, ids: Sequence[int], retention_days: int
+) -> list[asyncpg.Record]:
+    """Each claimed comment with what policy and spam scoring need to know about it.
+
+    Addresses are kept for the site's `ip_retention_days` (`retention_days` where the
+    site never set it): the address velocity counts only the part of its window that
+    retention still covers, so a comment scored late is not judged on a cleared window.
+    """
     return await conn.fetch(
         f"""
         SELECT c.id, c.site_id, c.body, c.author_name, c.author_id, c.score_attempts,
@@ -66,7 +73,10 @@ async def batch_context(conn: Connection, ids: Sequence[int]) -> list[asyncpg.Re
                                         AND c.created_at) AS author_recent,
                (SELECT count(*) FROM comments AS p
                  WHERE p.site_id = c.site_id AND p.client_addr = c.client_addr AND p.id <> c.id
-                   AND p.created_at BETWEEN c.created_at - interval '{_VELOCITY_WINDOW}'
+                   AND p.created_at BETWEEN greatest(
+                           c.created_at - interval '{_VELOCITY_WINDOW}',
+                           now() - make_interval(days => coalesce(
+                               (s.settings ->> 'ip_retention_days')::int, $2)))
                                         AND c.created_at) AS address_recent,
                (SELECT count(*) FROM comments AS d
                  WHERE d.site_id = c.site_id AND d.fingerprint = c.fingerprint AND d.id <> c.id
@@ -84,6 +94,7 @@ async def batch_context(conn: Connection, ids: Sequence[int]) -> list[asyncpg.Re
         ORDER BY c.id
         """,
         list(ids),
+        retention_days,
     )
 
 
@@ -182,6 +193,8 @@ async def spam_labels(
               FROM comment_events AS e JOIN comments AS c ON c.id = e.comment_id
              WHERE e.actor = 'moderator' AND e.to_status IN ('spam', 'approved', 'rejected')
                AND e.id <= $1
+               -- An erased comment has no text left to learn from.
+               AND c.body <> ''
              ORDER BY e.comment_id, e.id DESC
         ) AS moderators
         UNION ALL

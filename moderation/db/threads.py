@@ -12,9 +12,12 @@ _VISIBLE = "({c}.status = 'approved' AND {c}.hidden_at IS NULL)"
 
 async def get_article(conn: Connection, site_id: int, article: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        """
-        SELECT id, external_id, is_open, approved_count, version
-        FROM articles WHERE site_id = $1 AND external_id = $2
+        f"""
+        SELECT a.id, a.external_id, a.is_open, a.approved_count, a.version,
+               (SELECT count(*) FROM comments AS c
+                 WHERE c.article_id = a.id AND c.featured_at IS NOT NULL
+                   AND {_VISIBLE.format(c="c")}) AS featured_count
+        FROM articles AS a WHERE a.site_id = $1 AND a.external_id = $2
         """,
         site_id,
         article,
@@ -62,6 +65,21 @@ async def thread_replies(conn: Connection, root_ids: list[int]) -> list[asyncpg.
         ORDER BY id
         """,
         root_ids,
+    )
+
+
+async def featured(conn: Connection, article_id: int, limit: int) -> list[asyncpg.Record]:
+    """Visible comments of the article that moderators featured, latest featured first."""
+    return await conn.fetch(
+        f"""
+        SELECT c.id, c.parent_id, c.author_name, c.body, c.created_at
+        FROM comments AS c
+        WHERE c.article_id = $1 AND c.featured_at IS NOT NULL AND {_VISIBLE.format(c="c")}
+        ORDER BY c.featured_at DESC, c.id DESC
+        LIMIT $2
+        """,
+        article_id,
+        limit,
     )
 
 

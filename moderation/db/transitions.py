@@ -36,6 +36,14 @@ class Change:
     reason: str
     reasons: Sequence[str] = ()
     moderator_id: int | None = None
+    # The comment's author changed it (an edit, a deletion), not scoring or a moderator.
+    by_reader: bool = False
+
+    @property
+    def actor(self) -> str:
+        if self.by_reader:
+            return "reader"
+        return "system" if self.moderator_id is None else "moderator"
 
 
 async def transition(conn: Connection, changes: Sequence[Change]) -> list[asyncpg.Record]:
@@ -48,8 +56,8 @@ async def transition(conn: Connection, changes: Sequence[Change]) -> list[asyncp
         """
         WITH change AS (
             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],
-                                 $5::text[], $6::bigint[])
-                AS c(comment_id, expected, to_status, reason, reasons, moderator_id)
+                                 $5::text[], $6::bigint[], $7::text[])
+                AS c(comment_id, expected, to_status, reason, reasons, moderator_id, actor)
         ), updated AS (
             UPDATE comments SET
                 status = change.to_status,
@@ -57,18 +65,18 @@ async def transition(conn: Connection, changes: Sequence[Change]) -> list[asyncp
                                ELSE ARRAY(SELECT jsonb_array_elements_text(change.reasons::jsonb))
                           END,
                 decided_at = now(),
+                decided_by = change.moderator_id,
                 claimed_until = NULL,
                 version = comments.version + 1
             FROM change
             WHERE comments.id = change.comment_id AND comments.status = change.expected
             RETURNING comments.id, comments.site_id, comments.article_id, comments.status,
                       comments.version, change.expected AS from_status, change.reason,
-                      change.moderator_id
+                      change.moderator_id, change.actor
         ), audit AS (
             INSERT INTO comment_events (comment_id, actor, moderator_id, from_status,
                                         to_status, reason)
-            SELECT id, CASE WHEN moderator_id IS NULL THEN 'system' ELSE 'moderator' END,
-                   moderator_id, from_status, status, reason
+            SELECT id, actor, moderator_id, from_status, status, reason
             FROM updated
         )
         SELECT id, site_id, article_id, status, from_status, version FROM updated
@@ -81,5 +89,6 @@ async def transition(conn: Connection, changes: Sequence[Change]) -> list[asyncp
         # as the text of one JSON array; NULL keeps the reasons already stored.
         [orjson.dumps(list(c.reasons)).decode() if c.reasons else None for c in changes],
         [c.moderator_id for c in changes],
+        [c.actor for c in changes],
     )
     return list(rows)

@@ -19,8 +19,8 @@ from moderation.http.errors import error_response
 from moderation.sites import Site, SiteCache
 
 _SITE_PATH = re.compile(r"^/v1/sites/([^/]+)/")
-_ALLOW_METHODS = "GET, POST, OPTIONS"
-_ALLOW_HEADERS = "Content-Type, X-Site-Key, Idempotency-Key, If-None-Match"
+_ALLOW_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
+_ALLOW_HEADERS = "Content-Type, X-Site-Key, Idempotency-Key, If-None-Match, X-Comment-Secret"
 _EXPOSE_HEADERS = "ETag, Retry-After"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 

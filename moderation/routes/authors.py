@@ -19,7 +19,8 @@ async def author_detail(request: Request) -> Response:
     tags: [moderation]
     responses:
       200:
-        description: "`{id, external_id, name, status, history, recent_comments, status_history}`"
+        description: >
+          `{id, external_id, name, status, history, recent_comments, status_history, notes}`
       401: {description: Missing, wrong or revoked token}
       404: {description: "No such author, or not this moderator's"}
     """
@@ -55,7 +56,36 @@ async def author_status(request: Request) -> Response:
     return JSONResponse(result)
 
 
+async def author_note(request: Request) -> Response:
+    """
+    summary: Add a moderator's note on an author
+    description: Notes are kept with who wrote them and when, and shown on the author's record.
+    tags: [moderation]
+    parameters:
+      - {name: author, in: path, required: true, schema: {type: integer, minimum: 1}}
+    requestBody:
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/NoteIn'}
+    responses:
+      201: {description: "`{id, body, moderator: {id, name}, at}`"}
+      400: {description: "Unreadable body, or not an author id"}
+      401: {description: Missing, wrong or revoked token}
+      404: {description: "No such author, or not this moderator's"}
+      413: {description: Request body too large}
+      415: {description: Not application/json}
+      422: {description: Invalid body}
+    """
+    moderator = await authenticate(request)
+    author_id = path_id(request, "author")
+    note = await read_payload(request, authors.NoteIn)
+    async with request.state.pool.acquire() as conn:
+        result = await authors.add_note(conn, moderator, author_id, note)
+    return JSONResponse(result, status_code=201)
+
+
 routes = [
     Route("/v1/moderation/authors/{author}", author_detail, methods=["GET"]),
     Route("/v1/moderation/authors/{author}/status", author_status, methods=["POST"]),
+    Route("/v1/moderation/authors/{author}/notes", author_note, methods=["POST"]),
 ]

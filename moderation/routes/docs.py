@@ -11,12 +11,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
-from moderation.authors import AuthorStatusIn
+from moderation.authors import AuthorStatusIn, NoteIn
 from moderation.http.responses import JSONResponse
 from moderation.intake import CommentIn
+from moderation.own_comments import EditIn, StatesIn
 from moderation.perspective.api import AnalyzeIn, SuggestIn
 from moderation.perspective.coral import ExternalModerationRequest
-from moderation.review import BulkIn, DecisionIn
+from moderation.review import BulkIn, DecisionIn, FeatureIn
 from moderation.routes.public import ReportIn
 from moderation.routes.site_admin import ArticleIn
 from moderation.sites import SiteDocument
@@ -30,9 +31,13 @@ PAYLOADS: tuple[type[BaseModel], ...] = (
     BulkIn,
     CommentIn,
     DecisionIn,
+    EditIn,
     ExternalModerationRequest,
+    FeatureIn,
+    NoteIn,
     ReportIn,
     SiteDocument,
+    StatesIn,
     SuggestIn,
 )
 

@@ -61,13 +61,16 @@ async def post_comment(request: Request) -> Response:
       Stores the comment as `pending` and answers 202; scoring decides it later.
       Needs the site's widget key in `X-Site-Key`. An `Idempotency-Key` header makes a
       retried request return the first result instead of storing a second comment.
+      The answer's `secret` is the poster's alone: with it they can ask the comment's
+      state (`POST .../comments/states`), edit or delete it (a retry's answer carries a
+      new secret that replaces the first).
     tags: [widget]
     requestBody:
       content:
         application/json:
           schema: {$ref: '#/components/schemas/CommentIn'}
     responses:
-      202: {description: "Accepted: `{id, status: pending}`"}
+      202: {description: "Accepted: `{id, status: pending, secret}`"}
       401: {description: Missing or wrong site key}
       403: {description: Banned author}
       409: {description: "Article or site closed; Idempotency-Key reused for another comment"}
@@ -85,7 +88,11 @@ async def post_comment(request: Request) -> Response:
         accepted = await intake.accept(conn, site, article, comment, _client(request), key)
     if accepted.created:
         cast(ScoringWakeups, request.state.scoring).notify(accepted.comment_id)
-    return JSONResponse({"id": accepted.comment_id, "status": "pending"}, status_code=202)
+    return JSONResponse(
+        {"id": accepted.comment_id, "status": "pending", "secret": accepted.secret},
+        status_code=202,
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 async def get_thread(request: Request) -> Response:
@@ -119,7 +126,12 @@ async def get_thread(request: Request) -> Response:
         if tag in _if_none_match(request):
             return Response(status_code=304, headers=headers)
         if article is None:
-            empty = {"id": article_id, "open": site.settings.comments_open, "approved_count": 0}
+            empty = {
+                "id": article_id,
+                "open": site.settings.comments_open,
+                "approved_count": 0,
+                "featured_count": 0,
+            }
             return JSONResponse(
                 {"article": empty, "threads": [], "next_cursor": None}, headers=headers
             )
@@ -129,6 +141,37 @@ async def get_thread(request: Request) -> Response:
             body = orjson.dumps(await threads.page(conn, article, sort, limit, cursor))
             pages.put(key, body)
     return Response(body, media_type="application/json", headers=headers)
+
+
+async def get_featured(request: Request) -> Response:
+    """
+    summary: An article's featured comments
+    description: >
+      Approved comments the moderators featured, most recently featured first (at most
+      50). Answers 304 to a matching `If-None-Match` (the thread's ETag).
+    tags: [reader]
+    parameters:
+      - {name: site, in: path, required: true, schema: {type: string}}
+      - {name: article, in: path, required: true, schema: {type: string}}
+    responses:
+      200:
+        description: "`{article, comments: [{id, parent_id, author: {name}, body, created_at}]}`"
+      304: {description: Not modified}
+      400: {description: A bad article id}
+      404: {description: Unknown site}
+    """
+    site = await _site(request)
+    article_id = _article(request)
+    async with request.state.pool.acquire() as conn:
+        article = await thread_queries.get_article(conn, site.id, article_id)
+        tag = threads.etag(article)
+        headers = {"ETag": tag, "Cache-Control": "public, max-age=5"}
+        if tag in _if_none_match(request):
+            return Response(status_code=304, headers=headers)
+        if article is None:
+            return JSONResponse({"article": None, "comments": []}, headers=headers)
+        body = await threads.featured(conn, article)
+    return JSONResponse(body, headers=headers)
 
 
 def _if_none_match(request: Request) -> set[str]:
@@ -194,9 +237,12 @@ async def post_report(request: Request) -> Response:
     return JSONResponse({"reported": True}, status_code=202)
 
 
+# An article id may hold slashes (imported threads are named by their page's path, as
+# `/2021/05/market-day/`): the widget sends it URL-encoded, the server sees it decoded.
 routes = [
-    Route("/v1/sites/{site}/articles/{article}/comments", post_comment, methods=["POST"]),
-    Route("/v1/sites/{site}/articles/{article}/comments", get_thread, methods=["GET"]),
+    Route("/v1/sites/{site}/articles/{article:path}/comments", post_comment, methods=["POST"]),
+    Route("/v1/sites/{site}/articles/{article:path}/comments", get_thread, methods=["GET"]),
+    Route("/v1/sites/{site}/articles/{article:path}/featured", get_featured, methods=["GET"]),
     Route("/v1/sites/{site}/counts", get_counts, methods=["GET"]),
     Route("/v1/sites/{site}/comments/{comment}/reports", post_report, methods=["POST"]),
 ]

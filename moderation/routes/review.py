@@ -12,7 +12,8 @@ from moderation.errors import Conflict, NotFound, ValidationFailed
 from moderation.http.access import authenticate, moderator_and_site
 from moderation.http.bodies import read_payload
 from moderation.http.decisions import apply_bulk
-from moderation.http.params import path_id, query_choice, query_int
+from moderation.http.params import path_id, query_int
+from moderation.http.queues import queue_filters, queue_sort
 from moderation.http.responses import JSONResponse
 from moderation.statuses import require_queue
 
@@ -38,19 +39,23 @@ async def queue_page(request: Request) -> Response:
     """
     summary: One page of a moderation queue
     description: >
-      Items with text, scores, reasons, language, article, author and their history, the
-      parent comment and open report reasons. `priority` is riskiest first (most reports,
-      then highest score). Pass `next_cursor` back as `cursor` for the next page.
+      Items with text, scores, reasons, language, article (id, title, url), author and
+      their history, the parent comment and open report reasons. `priority` is riskiest
+      first (most reports, then highest score); `sample` is a random draw (no cursor), the
+      default of `auto` (approvals no person has looked at, to spot-check scoring). `q`
+      finds words in the text (`"a phrase"`, `-without`, `or`). Pass `next_cursor` back
+      as `cursor` for the next page.
     tags: [moderation]
     parameters:
       - {name: queue, in: path, required: true,
-         schema: {type: string, enum: [review, reported, pending, spam, rejected, approved]}}
+         schema: {type: string, enum: [review, reported, auto, pending, spam, rejected, approved]}}
       - {name: site, in: query, required: true, schema: {type: string}}
-      - {name: article, in: query, schema: {type: string}}
-      - {name: author, in: query, schema: {type: integer}}
-      - {name: reason, in: query, schema: {type: string}}
-      - {name: language, in: query, schema: {type: string}}
-      - {name: sort, in: query, schema: {type: string, enum: [priority, oldest, newest]}}
+      - {name: article, in: query, schema: {type: string, maxLength: 200}}
+      - {name: author, in: query, schema: {type: integer, minimum: 1}}
+      - {name: reason, in: query, schema: {type: string, maxLength: 200}}
+      - {name: language, in: query, schema: {type: string, maxLength: 200}}
+      - {name: q, in: query, schema: {type: string, maxLength: 200}}
+      - {name: sort, in: query, schema: {type: string, enum: [priority, oldest, newest, sample]}}
       - {name: cursor, in: query, schema: {type: string}}
       - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 100}}
     responses:
@@ -61,20 +66,12 @@ async def queue_page(request: Request) -> Response:
     """
     _, site = await moderator_and_site(request)
     queue = require_queue(request.path_params["queue"])
-    params = request.query_params
-    author = params.get("author")
-    filters = review.Filters(
-        article=params.get("article"),
-        author_id=query_int(request, "author", default=0, low=1, high=2**63 - 1)
-        if author
-        else None,
-        reason=params.get("reason") or None,
-        language=params.get("language") or None,
-    )
-    sort = query_choice(request, "sort", review.SORTS, "priority")
+    filters = queue_filters(request)
+    sort = queue_sort(request, queue)
     limit = query_int(request, "limit", default=25, low=1, high=100)
+    cursor = request.query_params.get("cursor") or None
     async with request.state.pool.acquire() as conn:
-        body = await review.page(conn, site.id, queue, filters, sort, params.get("cursor"), limit)
+        body = await review.page(conn, site.id, queue, filters, sort, cursor, limit)
     return JSONResponse(body)
 
 
@@ -138,6 +135,35 @@ async def decide_one(request: Request) -> Response:
     return JSONResponse(result.as_dict())
 
 
+async def feature_one(request: Request) -> Response:
+    """
+    summary: Feature an approved comment for readers (or stop featuring it)
+    description: Featured comments show in the widget's Featured tab; each change is audited.
+    tags: [moderation]
+    parameters:
+      - {name: comment, in: path, required: true, schema: {type: integer, minimum: 1}}
+    requestBody:
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/FeatureIn'}
+    responses:
+      200: {description: "`{id, featured}`"}
+      400: {description: "Unreadable body, or not a comment id"}
+      401: {description: Missing, wrong or revoked token}
+      404: {description: "No such comment, or not this moderator's"}
+      409: {description: The comment is not approved}
+      413: {description: Request body too large}
+      415: {description: Not application/json}
+      422: {description: Invalid body}
+    """
+    moderator = await authenticate(request)
+    comment_id = path_id(request, "comment")
+    change = await read_payload(request, review.FeatureIn)
+    async with request.state.pool.acquire() as conn:
+        result = await review.feature(conn, moderator, comment_id, change.featured)
+    return JSONResponse(result)
+
+
 async def decide_many(request: Request) -> Response:
     """
     summary: Decide many comments at once
@@ -160,5 +186,6 @@ routes = [
     Route("/v1/moderation/queues/{queue}", queue_page, methods=["GET"]),
     Route("/v1/moderation/comments/{comment}", comment_detail, methods=["GET"]),
     Route("/v1/moderation/comments/{comment}/decision", decide_one, methods=["POST"]),
+    Route("/v1/moderation/comments/{comment}/feature", feature_one, methods=["POST"]),
     Route("/v1/moderation/decisions", decide_many, methods=["POST"]),
 ]

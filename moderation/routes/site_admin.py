@@ -96,5 +96,5 @@ async def put_article(request: Request) -> Response:
 routes = [
     Route("/v1/moderation/sites/{site}/settings", get_settings, methods=["GET"]),
     Route("/v1/moderation/sites/{site}/settings", put_settings, methods=["PUT"]),
-    Route("/v1/moderation/sites/{site}/articles/{article}", put_article, methods=["PUT"]),
+    Route("/v1/moderation/sites/{site}/articles/{article:path}", put_article, methods=["PUT"]),
 ]

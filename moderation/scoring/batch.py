@@ -22,7 +22,7 @@ from moderation.db import transitions
 from moderation.policy import Facts, evaluate
 from moderation.scoring.scorer import Scorer, Scores
 from moderation.scoring.spam import SpamContext
-from moderation.sites import SiteSettings
+from moderation.sites import IP_RETENTION_DAYS, SiteSettings
 
 log = structlog.get_logger(__name__)
 
@@ -61,7 +61,7 @@ async def score_batch(
         )
         if not ids:
             return BatchResult(0, 0)
-        rows = await scoring_queries.batch_context(conn, ids)
+        rows = await scoring_queries.batch_context(conn, ids, IP_RETENTION_DAYS)
     exhausted = [r for r in rows if r["score_attempts"] > settings.scoring_max_attempts]
     fresh = [r for r in rows if r["score_attempts"] <= settings.scoring_max_attempts]
     scored, failed = _score(scorer, fresh)

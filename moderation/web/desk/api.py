@@ -11,12 +11,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from moderation import review
+from moderation import authors, review
 from moderation.db import review as review_queries
 from moderation.http.access import site_of
+from moderation.http.bodies import read_payload
 from moderation.http.decisions import apply_bulk
 from moderation.http.feeds import site_feed
 from moderation.http.params import path_id
+from moderation.http.queues import queue_filters, queue_sort
 from moderation.http.responses import JSONResponse
 from moderation.statuses import require_queue
 from moderation.web.desk import sessions
@@ -26,28 +28,36 @@ _PAGE = 25
 
 async def queue_items(request: Request) -> Response:
     """
-    summary: One page of a queue, riskiest first (desk session)
+    summary: One page of a queue (desk session)
     description: >
-      The items as `/v1/moderation/queues/{queue}` shows them. Signed in with the desk's
-      session cookie; pass `next_cursor` back as `cursor` for the next page.
+      The items, filters and orders of `/v1/moderation/queues/{queue}`. Signed in with
+      the desk's session cookie; pass `next_cursor` back as `cursor` for the next page.
     tags: [desk]
     parameters:
       - {name: site, in: path, required: true, schema: {type: string}}
       - {name: queue, in: path, required: true,
-         schema: {type: string, enum: [review, reported, pending, spam, rejected, approved]}}
+         schema: {type: string, enum: [review, reported, auto, pending, spam, rejected, approved]}}
+      - {name: article, in: query, schema: {type: string, maxLength: 200}}
+      - {name: author, in: query, schema: {type: integer, minimum: 1}}
+      - {name: reason, in: query, schema: {type: string, maxLength: 200}}
+      - {name: language, in: query, schema: {type: string, maxLength: 200}}
+      - {name: q, in: query, schema: {type: string, maxLength: 200}}
+      - {name: sort, in: query, schema: {type: string, enum: [priority, oldest, newest, sample]}}
       - {name: cursor, in: query, schema: {type: string}}
     responses:
       200: {description: "`{items, next_cursor}`"}
-      400: {description: A bad cursor}
+      400: {description: A bad filter, sort or cursor}
       401: {description: Not signed in to the desk}
       404: {description: "No such queue or site, or not this moderator's"}
     """
     moderator = await sessions.require_moderator(request)
     site = await site_of(request, moderator, request.path_params["site"])
     queue = require_queue(request.path_params["queue"])
+    filters = queue_filters(request)
+    sort = queue_sort(request, queue)
     cursor = request.query_params.get("cursor") or None
     async with request.state.pool.acquire() as conn:
-        body = await review.page(conn, site.id, queue, review.Filters(), "priority", cursor, _PAGE)
+        body = await review.page(conn, site.id, queue, filters, sort, cursor, _PAGE)
     return JSONResponse(body)
 
 
@@ -97,6 +107,87 @@ async def desk_decisions(request: Request) -> Response:
     return await apply_bulk(request, moderator)
 
 
+async def feature(request: Request) -> Response:
+    """
+    summary: Feature an approved comment, or stop (desk session, CSRF header)
+    tags: [desk]
+    parameters:
+      - {name: comment, in: path, required: true, schema: {type: integer, minimum: 1}}
+      - {name: X-CSRF-Token, in: header, required: true, schema: {type: string}}
+    requestBody:
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/FeatureIn'}
+    responses:
+      200: {description: "`{id, featured}`"}
+      400: {description: "Unreadable body, or not a comment id"}
+      401: {description: Not signed in to the desk}
+      403: {description: Missing or wrong CSRF token}
+      404: {description: "No such comment, or not this moderator's"}
+      409: {description: The comment is not approved}
+      413: {description: Request body too large}
+      415: {description: Not application/json}
+      422: {description: Invalid body}
+    """
+    moderator = await sessions.require_moderator(request)
+    sessions.check_csrf(request, request.headers.get(sessions.CSRF_HEADER))
+    comment_id = path_id(request, "comment")
+    change = await read_payload(request, review.FeatureIn)
+    async with request.state.pool.acquire() as conn:
+        result = await review.feature(conn, moderator, comment_id, change.featured)
+    return JSONResponse(result)
+
+
+async def author(request: Request) -> Response:
+    """
+    summary: An author's record, history and notes (desk session)
+    description: What the desk's author panel shows beside the queue.
+    tags: [desk]
+    parameters:
+      - {name: author, in: path, required: true, schema: {type: integer, minimum: 1}}
+    responses:
+      200: {description: "As `GET /v1/moderation/authors/{author}`"}
+      400: {description: Not an author id}
+      401: {description: Not signed in to the desk}
+      404: {description: "No such author, or not this moderator's"}
+    """
+    moderator = await sessions.require_moderator(request)
+    author_id = path_id(request, "author")
+    async with request.state.pool.acquire() as conn:
+        body = await authors.load(conn, moderator, author_id)
+    return JSONResponse(body)
+
+
+async def author_note(request: Request) -> Response:
+    """
+    summary: Add a note on an author (desk session, CSRF header)
+    tags: [desk]
+    parameters:
+      - {name: author, in: path, required: true, schema: {type: integer, minimum: 1}}
+      - {name: X-CSRF-Token, in: header, required: true, schema: {type: string}}
+    requestBody:
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/NoteIn'}
+    responses:
+      201: {description: "`{id, body, moderator: {id, name}, at}`"}
+      400: {description: "Unreadable body, or not an author id"}
+      401: {description: Not signed in to the desk}
+      403: {description: Missing or wrong CSRF token}
+      404: {description: "No such author, or not this moderator's"}
+      413: {description: Request body too large}
+      415: {description: Not application/json}
+      422: {description: Invalid body}
+    """
+    moderator = await sessions.require_moderator(request)
+    sessions.check_csrf(request, request.headers.get(sessions.CSRF_HEADER))
+    author_id = path_id(request, "author")
+    note = await read_payload(request, authors.NoteIn)
+    async with request.state.pool.acquire() as conn:
+        result = await authors.add_note(conn, moderator, author_id, note)
+    return JSONResponse(result, status_code=201)
+
+
 async def feed(request: Request) -> Response:
     """
     summary: Live queue changes for a site (desk session, Server-Sent Events)
@@ -118,6 +209,9 @@ async def feed(request: Request) -> Response:
 routes = [
     Route("/api/sites/{site}/queues/{queue}", queue_items, methods=["GET"]),
     Route("/api/comments/{comment}", comment_item, methods=["GET"]),
+    Route("/api/comments/{comment}/feature", feature, methods=["POST"]),
+    Route("/api/authors/{author}", author, methods=["GET"]),
+    Route("/api/authors/{author}/notes", author_note, methods=["POST"]),
     Route("/api/decisions", desk_decisions, methods=["POST"]),
     Route("/api/sites/{site}/events", feed, methods=["GET"]),
 ]

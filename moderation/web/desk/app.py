@@ -29,7 +29,15 @@ from moderation.http.errors import (
     handle_http_error,
     handle_moderation_error,
 )
-from moderation.web.desk import api, authors, pages, sessions, site_settings
+from moderation.web.desk import (
+    api,
+    authors,
+    comments,
+    pages,
+    sessions,
+    site_settings,
+    webhooks,
+)
 from moderation.web.desk.render import is_api, redirect, render
 from moderation.web.security import page_headers
 from moderation.web.templates import TEMPLATES
@@ -53,7 +61,9 @@ def create_desk(settings: Settings) -> Starlette:
         routes=[
             *pages.routes,
             *authors.routes,
+            *comments.routes,
             *site_settings.routes,
+            *webhooks.routes,
             *api.routes,
             Route(
                 "/static/desk.js", _static("desk.js", "text/javascript"), include_in_schema=False

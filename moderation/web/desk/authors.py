@@ -80,6 +80,20 @@ async def author_status(request: Request) -> Response:
     return redirect(request, f"/sites/{page.site.slug}/authors/{author_id}?changed=1")
 
 
+async def author_note(request: Request) -> Response:
+    page = await site_page(request)
+    author_id = await _author_of_site(request, page)
+    form = await read_form(request)
+    sessions.check_csrf(request, form.get(sessions.CSRF_FIELD))
+    try:
+        note = parse(authors.NoteIn, {"body": form.get("note", "")})
+        async with request.state.pool.acquire() as conn:
+            await authors.add_note(conn, page.moderator, author_id, note)
+    except ValidationFailed as exc:
+        return await _render(request, page, author_id, status_code=422, error=exc.message)
+    return redirect(request, f"/sites/{page.site.slug}/authors/{author_id}#notes")
+
+
 def _status_change(form: dict[str, str]) -> dict[str, Any]:
     duration = form.get("duration", "")
     if duration not in DURATIONS:
@@ -95,6 +109,12 @@ def _status_change(form: dict[str, str]) -> dict[str, Any]:
 
 routes = [
     Route("/sites/{site}/authors/{author}", author_page, methods=["GET"], include_in_schema=False),
+    Route(
+        "/sites/{site}/authors/{author}/notes",
+        author_note,
+        methods=["POST"],
+        include_in_schema=False,
+    ),
     Route(
         "/sites/{site}/authors/{author}/status",
         author_status,

@@ -6,9 +6,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from moderation import review
 from moderation.db import review as review_queries
 from moderation.db import sites as site_queries
-from moderation.statuses import DESK_ACTIONS, QUEUE_TITLES, desk_vocabulary, require_queue
+from moderation.http.queues import queue_filters, queue_sort
+from moderation.statuses import (
+    DESK_ACTIONS,
+    QUEUE_ACTION_LABELS,
+    QUEUE_ACTIONS,
+    QUEUE_TITLES,
+    desk_vocabulary,
+    require_queue,
+)
 from moderation.web.desk import sessions
 from moderation.web.desk.access import site_page
 from moderation.web.desk.forms import read_form
@@ -55,9 +64,15 @@ async def site_home(request: Request) -> Response:
 
 
 async def queue_page(request: Request) -> Response:
-    """A queue's tab: the cards themselves are fetched and kept live by desk.js."""
+    """A queue's tab: the cards themselves are fetched and kept live by desk.js.
+
+    The filters live in the address (a GET form), so a filtered queue can be reloaded,
+    bookmarked and shared; desk.js passes them on to the JSON route as they are.
+    """
     page = await site_page(request)
     queue = require_queue(request.path_params["queue"])
+    filters = queue_filters(request)
+    sort = queue_sort(request, queue)
     async with request.state.pool.acquire() as conn:
         counts = await review_queries.counts(conn, page.site.id)
     thresholds = {
@@ -71,8 +86,17 @@ async def queue_page(request: Request) -> Response:
         queues=QUEUE_TITLES,
         counts=counts,
         thresholds=thresholds,
-        actions=DESK_ACTIONS,
+        actions=[
+            (action, QUEUE_ACTION_LABELS.get(queue, {}).get(action, label), key, text)
+            for action, label, key, text in DESK_ACTIONS
+            if action in QUEUE_ACTIONS[queue]
+        ],
         vocabulary=desk_vocabulary(),
+        filters=filters,
+        filtered=bool(filters),
+        sort=sort,
+        sorts=review.SORTS,
+        reject_reasons=page.site.settings.reject_reasons,
     )
 
 

@@ -34,10 +34,12 @@ _NUMBERS = (
     "rate_window_seconds",
     "trusted_after",
     "report_threshold",
+    "own_edit_seconds",
+    "ip_retention_days",
     "analyze_requests_per_minute",
 )
 _SWITCHES = ("comments_open", "allow_anonymous", "analyze_keep_text")
-_LISTS = ("banned_words", "suspect_words", "allowed_origins")
+_LISTS = ("banned_words", "suspect_words", "allowed_origins", "reject_reasons")
 
 
 def form_of(document: SiteDocument) -> dict[str, str]:

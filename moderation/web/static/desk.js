@@ -1,20 +1,23 @@
-// The moderator desk's queue page: cards, one-key decisions and live updates.
+// The moderator desk's queue page: cards, one-key decisions, filters and live updates.
 //
 // Plain JavaScript, no build step. Everything a reader wrote is put on the page with
-// textContent, never as HTML. Requests that change something carry the session's CSRF
-// token (from the page's meta tag) in the X-CSRF-Token header.
+// textContent, never as HTML, and marked dir="auto" so right-to-left text reads right.
+// Requests that change something carry the session's CSRF token (from the page's meta
+// tag) in the X-CSRF-Token header.
 (function () {
   "use strict";
 
   const main = document.querySelector("main.queue-page");
   if (!main) {
-    return; // sign-in, author and settings pages are plain forms
+    return; // sign-in, comment, author and settings pages are plain forms
   }
 
   const base = main.dataset.base;
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const site = main.dataset.site;
   const queue = main.dataset.queue;
+  const sort = main.dataset.sort;
+  const filtered = main.dataset.filtered === "1";
   const me = Number(main.dataset.me);
   const thresholds = JSON.parse(main.dataset.thresholds || "{}");
 
@@ -26,25 +29,46 @@
   const help = document.getElementById("help");
   const live = document.getElementById("live");
   const selection = document.getElementById("selection");
+  const rejectDialog = document.getElementById("reject-dialog");
+  const rejectForm = document.getElementById("reject-form");
+  const panel = document.getElementById("author-panel");
+  const panelBody = document.getElementById("author-body");
+  const noteForm = document.getElementById("note-form");
 
   // Statuses, queues and actions as the server defines them (moderation/statuses.py).
   const vocabulary = JSON.parse(main.dataset.vocabulary);
-  // The status this queue's comments are in ("reported" holds approved ones).
+  // The status this queue's comments are in ("reported" and "auto" hold approved ones).
   const queueStatus = vocabulary.queue_status[queue];
   // The feed event that brings a new card here; other queues only update their counts.
   const liveEvent = vocabulary.live_events[queue];
-  // [action, label, key]: the buttons this queue's cards offer.
-  const ACTIONS = vocabulary.actions.filter(function (action) {
-    return vocabulary.queue_actions[queue].indexOf(action[0]) !== -1;
-  });
+  const labels = vocabulary.queue_labels[queue] || {};
+  // [action, label, key]: the buttons this queue's cards offer, labelled for this queue.
+  const ACTIONS = vocabulary.actions
+    .filter(function (action) { return vocabulary.queue_actions[queue].indexOf(action[0]) !== -1; })
+    .map(function (action) { return [action[0], labels[action[0]] || action[1], action[2]]; });
   // Keys decide the focused card (lower case) or the selection (upper case).
   const KEYS = {};
-  vocabulary.actions.forEach(function (action) { KEYS[action[2]] = action[0]; });
+  ACTIONS.forEach(function (action) { KEYS[action[2]] = action[0]; });
   const DONE = vocabulary.done;
+  const FEATURABLE = queueStatus === "approved" && queue !== "reported";
+  // The API's filters, exactly as the address gives them.
+  const FILTERS = ["q", "article", "author", "reason", "language", "sort"];
+  const filterQuery = new URLSearchParams();
+  new URLSearchParams(window.location.search).forEach(function (value, name) {
+    if (FILTERS.indexOf(name) !== -1 && value) {
+      filterQuery.set(name, value);
+    }
+  });
+  // Fetch the next page while this many cards are still ahead of the focused one.
+  const AHEAD = 8;
 
   let focused = null;
   let nextCursor = null;
   let loaded = false;
+  let pageLoad = null;
+  let queueCount = Number((document.querySelector('.count[data-queue="' + queue + '"]') || {}).textContent) || 0;
+  // Set by each counts event: an empty page may be looked at again.
+  let countsChanged = true;
 
   // --- small helpers -------------------------------------------------------------
 
@@ -59,10 +83,24 @@
     return node;
   }
 
+  // Readers' words: any script, any direction.
+  function userText(tag, className, text) {
+    const node = el(tag, className, text);
+    node.dir = "auto";
+    return node;
+  }
+
+  function link(className, text, href) {
+    const anchor = el("a", className, text);
+    anchor.href = href;
+    return anchor;
+  }
+
   function note(text, kind) {
     const item = el("p", "note" + (kind ? " " + kind : ""), text);
     notes.prepend(item);
     setTimeout(function () { item.remove(); }, 8000);
+    return item;
   }
 
   async function api(path, options) {
@@ -78,6 +116,18 @@
     return body;
   }
 
+  function send(path, payload) {
+    return api(path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify(payload),
+    });
+  }
+
+  function sitePath(rest) {
+    return "/sites/" + encodeURIComponent(site) + rest;
+  }
+
   function cards() {
     return Array.from(list.querySelectorAll("li.card"));
   }
@@ -88,7 +138,12 @@
 
   function refresh() {
     const count = cards().length;
-    empty.hidden = !loaded || count > 0;
+    const busy = pageLoad !== null;
+    // "Nothing waits" only when nothing does: while the queue still counts comments, an
+    // empty list means the next page is on its way.
+    const waiting = !filtered && queueCount > 0;
+    empty.hidden = !loaded || busy || count > 0 || waiting;
+    loading.hidden = count > 0 || (loaded && !busy && !waiting);
     const chosen = list.querySelectorAll("li.card.selected").length;
     selection.textContent = chosen + " selected";
     main.classList.toggle("has-selection", chosen > 0);
@@ -98,6 +153,7 @@
     if (!focused && count > 0) {
       focus(cards()[0], false);
     }
+    keepAhead();
   }
 
   // --- cards ---------------------------------------------------------------------
@@ -142,12 +198,12 @@
 
   function scores(item) {
     const box = el("div", "scores");
-    const labels = Object.keys(item.scores || {}).filter(function (label) {
+    const names = Object.keys(item.scores || {}).filter(function (label) {
       return typeof item.scores[label] === "number";
     });
-    labels.sort(function (a, b) { return item.scores[b] - item.scores[a]; });
-    labels.forEach(function (label) { box.append(scoreRow(label, item.scores[label])); });
-    if (!labels.length) {
+    names.sort(function (a, b) { return item.scores[b] - item.scores[a]; });
+    names.forEach(function (label) { box.append(scoreRow(label, item.scores[label])); });
+    if (!names.length) {
       box.append(el("p", "hint", "No scores."));
     }
     return box;
@@ -157,12 +213,15 @@
     const line = el("p", "author");
     const author = item.author;
     if (!author) {
-      line.append(el("span", "author-name", item.author_name || "anonymous"), " · no author record");
+      line.append(userText("span", "author-name", item.author_name || "anonymous"), " · no author record");
       return line;
     }
-    const link = el("a", "author-name", author.name || author.external_id);
-    link.href = base + "/sites/" + encodeURIComponent(site) + "/authors/" + Number(author.id);
-    line.append(link);
+    const name = link("author-name", author.name || author.external_id,
+      base + sitePath("/authors/" + Number(author.id)));
+    name.dir = "auto";
+    name.dataset.author = author.id;
+    name.setAttribute("aria-haspopup", "true");
+    line.append(name);
     if (author.status !== "normal") {
       line.append(" ", el("span", "badge status-" + author.status, author.status));
     }
@@ -172,11 +231,36 @@
     return line;
   }
 
+  function articleLine(item) {
+    const line = el("p", "article-line");
+    const article = item.article;
+    const title = article.title || article.id;
+    let name;
+    if (article.url) {
+      name = link("article", title, article.url);
+      name.rel = "noopener noreferrer";
+      name.target = "_blank";
+    } else {
+      name = el("span", "article", title);
+    }
+    name.dir = "auto";
+    const story = new URLSearchParams({ article: article.id });
+    line.append("On ", name, " · ",
+      link("story-filter", "this story's queue", base + sitePath("/queues/" + queue + "?" + story)),
+      " · ",
+      link("thread-link", "thread & history", base + sitePath("/comments/" + Number(item.id))));
+    return line;
+  }
+
   function buildCard(item) {
     const card = el("li", "card");
     card.dataset.id = item.id;
     card.dataset.status = item.status;
+    card.dataset.risk = item.risk;
+    card.dataset.reports = item.reports.count;
+    card.dataset.featured = item.featured ? "1" : "";
     card.tabIndex = -1;
+    card.setAttribute("aria-label", "Comment " + item.id);
 
     const head = el("div", "card-head");
     const pick = el("label", "pick");
@@ -186,38 +270,44 @@
     box.setAttribute("aria-label", "Select comment " + item.id);
     pick.append(box, " #" + item.id);
     head.append(pick, el("span", "badge status-" + item.status, item.status));
+    if (item.featured) {
+      head.append(el("span", "badge featured-badge", "featured"));
+    }
     if (item.hidden) {
       head.append(el("span", "badge hidden-badge", "hidden by reports"));
+    }
+    if (item.edited_at) {
+      head.append(el("span", "badge", "edited"));
     }
     if (item.language) {
       head.append(el("span", "badge lang", item.language));
     }
-    head.append(el("span", "article", item.article.id), when(item.created_at));
-    card.append(head);
+    head.append(when(item.created_at));
+    card.append(head, articleLine(item));
 
     if (item.parent) {
       const parent = el("blockquote", "parent");
       parent.append(el("span", "parent-head",
         "In reply to " + (item.parent.author_name || "anonymous") +
         (item.parent.status !== "approved" ? " (" + item.parent.status + ")" : "") + ":"));
-      parent.append(el("span", "parent-body", item.parent.body || ""));
+      parent.append(userText("span", "parent-body", item.parent.body || ""));
       card.append(parent);
     }
 
-    card.append(el("p", "body", item.body));
+    card.append(userText("p", "body", item.body));
     card.append(authorLine(item));
 
     const why = el("div", "why");
     if (item.reasons.length) {
       const reasons = el("ul", "reasons");
-      item.reasons.forEach(function (reason) { reasons.append(el("li", null, reason)); });
+      item.reasons.forEach(function (reason) { reasons.append(userText("li", null, reason)); });
       why.append(reasons);
     }
     if (item.reports.count) {
       const reports = el("div", "reports");
       reports.append(el("strong", null, item.reports.count + (item.reports.count === 1 ? " report" : " reports")));
       const reasons = el("ul", "report-reasons");
-      item.reports.reasons.forEach(function (reason) { reasons.append(el("li", null, reason)); });
+      item.reports.reasons.forEach(function (reason) { reasons.append(userText("li", null, reason)); });
       reports.append(reasons);
       why.append(reports);
     }
@@ -232,21 +322,62 @@
       button.append(action[1] + " ", el("kbd", null, action[2]));
       actions.append(button);
     });
+    if (FEATURABLE) {
+      const feature = el("button", "feature");
+      feature.type = "button";
+      feature.setAttribute("aria-pressed", item.featured ? "true" : "false");
+      feature.append("Feature ", el("kbd", null, "f"));
+      actions.append(feature);
+    }
     card.append(actions);
     return card;
   }
 
-  function add(item, atTop) {
-    if (cardFor(item.id)) {
+  // Where a card stands in this queue's order: cards sort by these, largest first.
+  function rank(card) {
+    const id = Number(card.dataset.id);
+    if (sort === "oldest") {
+      return [-id];
+    }
+    if (sort === "newest") {
+      return [id];
+    }
+    const risk = Number(card.dataset.risk);
+    return queue === "reported" ? [Number(card.dataset.reports), risk, id] : [risk, id];
+  }
+
+  function before(a, b) {
+    for (let i = 0; i < a.length; i++) {
+      if (a[i] !== b[i]) {
+        return a[i] > b[i];
+      }
+    }
+    return false;
+  }
+
+  function add(item) {
+    if (!cardFor(item.id)) {
+      list.append(buildCard(item));
+    }
+  }
+
+  // A card that arrives live goes where the queue's order puts it; one that belongs
+  // after every loaded card waits for its page, unless there is no further page.
+  function insertLive(item) {
+    if (cardFor(item.id) || sort === "sample") {
       return;
     }
     const card = buildCard(item);
-    if (atTop) {
-      card.classList.add("fresh");
-      list.prepend(card);
-    } else {
+    const mine = rank(card);
+    const next = cards().find(function (other) { return before(mine, rank(other)); });
+    if (next) {
+      next.before(card);
+    } else if (!nextCursor) {
       list.append(card);
+    } else {
+      return;
     }
+    card.classList.add("fresh");
     refresh();
   }
 
@@ -269,38 +400,91 @@
     refresh();
   }
 
-  async function loadPage() {
-    const query = nextCursor ? "?cursor=" + encodeURIComponent(nextCursor) : "";
+  // One page load at a time; `fresh` starts the queue over (a new sample, or a list
+  // emptied by decisions while the queue still counts comments).
+  function loadPage(fresh) {
+    if (pageLoad) {
+      return pageLoad;
+    }
+    if (fresh) {
+      nextCursor = null;
+    }
+    const query = new URLSearchParams(filterQuery);
+    if (nextCursor) {
+      query.set("cursor", nextCursor);
+    }
     more.disabled = true;
-    try {
-      const body = await api("/api/sites/" + encodeURIComponent(site) + "/queues/" + queue + query);
-      body.items.forEach(function (item) { add(item, false); });
-      nextCursor = body.next_cursor;
-    } catch (error) {
-      note("Could not load the queue: " + error.message, "bad");
-    } finally {
-      loaded = true;
-      loading.hidden = true;
-      more.hidden = !nextCursor;
-      more.disabled = false;
-      refresh();
+    pageLoad = (async function () {
+      try {
+        const body = await api("/api" + sitePath("/queues/" + queue) + "?" + query);
+        body.items.forEach(add);
+        nextCursor = body.next_cursor;
+      } catch (error) {
+        note("Could not load the queue: " + error.message, "bad");
+      } finally {
+        loaded = true;
+        pageLoad = null;
+        more.hidden = !nextCursor;
+        more.disabled = false;
+        refresh();
+      }
+    })();
+    refresh();
+    return pageLoad;
+  }
+
+  // Keeps cards ahead of the moderator: the next page comes before the last card goes.
+  function keepAhead() {
+    if (!loaded || pageLoad) {
+      return;
+    }
+    const all = cards();
+    const at = focused ? all.indexOf(focused) : 0;
+    if (nextCursor && all.length - at <= AHEAD) {
+      loadPage(false);
+    } else if (!all.length && !nextCursor && queueCount > 0 && countsChanged) {
+      countsChanged = false;
+      loadPage(true);
     }
   }
 
-  // One at a time, in the feed's order, so that cards stack up as comments arrived.
+  // One at a time, in the feed's order.
   let arrivals = Promise.resolve();
 
   function fetchCard(id) {
     arrivals = arrivals.then(function () { return loadCard(id); });
   }
 
+  function matches(item) {
+    const author = filterQuery.get("author");
+    const reason = (filterQuery.get("reason") || "").toLowerCase();
+    return (!filterQuery.get("article") || item.article.id === filterQuery.get("article")) &&
+      (!author || (item.author && String(item.author.id) === author)) &&
+      (!filterQuery.get("language") || item.language === filterQuery.get("language")) &&
+      (!reason || item.reasons.some(function (r) { return r.toLowerCase().indexOf(reason) !== -1; }));
+  }
+
+  let searchNote = null;
+
   async function loadCard(id) {
     try {
       const item = await api("/api/comments/" + Number(id));
       // The feed can be ahead of us: add the card only if it still belongs here.
-      if (item.status === queueStatus) {
-        add(item, true);
+      if (item.status !== queueStatus || !matches(item)) {
+        return;
       }
+      if (filterQuery.get("q")) {
+        // Whether new text matches a search is the server's to say: offer a reload.
+        if (!searchNote || !searchNote.isConnected) {
+          searchNote = note("New comments arrived. ", null);
+          const again = el("button", "link", "Search again");
+          again.type = "button";
+          again.addEventListener("click", function () { window.location.reload(); });
+          searchNote.append(again);
+        }
+        return;
+      }
+      insertLive(item);
     } catch (error) {
       note("Could not load comment #" + id + ": " + error.message, "bad");
     }
@@ -340,6 +524,7 @@
     if (next) {
       focus(next, true);
     }
+    keepAhead();
   }
 
   function toggle(card) {
@@ -349,22 +534,22 @@
     refresh();
   }
 
-  async function decide(chosen, action) {
+  async function decide(chosen, action, reason) {
     chosen = chosen.filter(function (card) { return !card.classList.contains("busy"); });
     if (!chosen.length) {
       return;
     }
     chosen.forEach(function (card) { card.classList.add("busy"); });
     const decisions = chosen.map(function (card) {
-      return { id: Number(card.dataset.id), action: action, expected_status: card.dataset.status };
+      const decision = { id: Number(card.dataset.id), action: action, expected_status: card.dataset.status };
+      if (reason) {
+        decision.reason = reason;
+      }
+      return decision;
     });
     let body;
     try {
-      body = await api("/api/decisions", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-        body: JSON.stringify({ decisions: decisions }),
-      });
+      body = await send("/api/decisions", { decisions: decisions });
     } catch (error) {
       chosen.forEach(function (card) { card.classList.remove("busy"); });
       note("Nothing was decided: " + error.message, "bad");
@@ -389,20 +574,107 @@
     });
   }
 
+  // Reject asks for a reason first (the site's list, or words of one's own).
+  function act(chosen, action) {
+    if (!chosen.length) {
+      return;
+    }
+    if (action === "reject") {
+      askReason(chosen);
+    } else {
+      decide(chosen, action);
+    }
+  }
+
+  async function feature(card) {
+    const featured = card.dataset.featured !== "1";
+    try {
+      await send("/api/comments/" + Number(card.dataset.id) + "/feature", { featured: featured });
+    } catch (error) {
+      note("#" + card.dataset.id + ": " + error.message, "bad");
+      return;
+    }
+    card.dataset.featured = featured ? "1" : "";
+    card.querySelector("button.feature").setAttribute("aria-pressed", featured ? "true" : "false");
+    const badge = card.querySelector(".featured-badge");
+    if (featured && !badge) {
+      card.querySelector(".card-head .badge").after(el("span", "badge featured-badge", "featured"));
+    } else if (!featured && badge) {
+      badge.remove();
+    }
+    note("#" + card.dataset.id + (featured ? " is featured for readers" : " is no longer featured"));
+  }
+
   function selected() {
     return Array.from(list.querySelectorAll("li.card.selected"));
   }
 
-  // --- help overlay and keys ------------------------------------------------------
+  // --- dialogs: keys, reject reasons (modal, focus kept inside) --------------------
 
-  function showHelp(show) {
-    help.hidden = !show;
-    if (show) {
-      document.getElementById("help-close").focus();
-    } else if (focused) {
-      focused.focus({ preventScroll: true });
+  let openDialog = null;
+  let dialogReturn = null;
+
+  function showDialog(dialog, first) {
+    dialogReturn = document.activeElement;
+    openDialog = dialog;
+    dialog.hidden = false;
+    first.focus();
+  }
+
+  function closeDialog() {
+    if (!openDialog) {
+      return;
+    }
+    openDialog.hidden = true;
+    openDialog = null;
+    const back = focused || dialogReturn;
+    if (back && back.isConnected) {
+      back.focus({ preventScroll: true });
     }
   }
+
+  // Tab and Shift+Tab cycle within the open dialog: focus never leaves it for the page.
+  function trapFocus(event) {
+    const focusable = Array.from(openDialog.querySelectorAll(
+      "button, input, select, textarea, a[href], [tabindex]:not([tabindex='-1'])"))
+      .filter(function (node) { return !node.disabled && node.offsetParent !== null; });
+    if (!focusable.length) {
+      return;
+    }
+    const first = focusable[0];
+    const last = focusable[focusable.length - 1];
+    const inside = openDialog.contains(document.activeElement);
+    if (event.shiftKey && (document.activeElement === first || !inside)) {
+      last.focus();
+      event.preventDefault();
+    } else if (!event.shiftKey && (document.activeElement === last || !inside)) {
+      first.focus();
+      event.preventDefault();
+    }
+  }
+
+  let rejecting = [];
+
+  function askReason(chosen) {
+    rejecting = chosen;
+    rejectForm.reset();
+    showDialog(rejectDialog, rejectForm.querySelector("input[name=reject-reason]:checked"));
+  }
+
+  rejectForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    const choice = rejectForm.querySelector("input[name=reject-reason]:checked").value;
+    const words = document.getElementById("reject-note").value.trim();
+    const reason = [choice, words].filter(Boolean).join(": ");
+    const chosen = rejecting;
+    rejecting = [];
+    closeDialog();
+    decide(chosen, "reject", reason || null);
+  });
+  document.getElementById("reject-cancel").addEventListener("click", function () {
+    rejecting = [];
+    closeDialog();
+  });
 
   function typing(target) {
     if (!target || !target.tagName) {
@@ -415,21 +687,53 @@
       !["checkbox", "radio", "button", "submit", "reset"].includes(target.type);
   }
 
+  function dialogKeys(event) {
+    const key = event.key;
+    if (key === "Tab") {
+      trapFocus(event);
+      return;
+    }
+    if (key === "Escape" || (key === "?" && openDialog === help)) {
+      closeDialog();
+      event.preventDefault();
+      return;
+    }
+    if (openDialog === rejectDialog && key === "Enter" && event.target.tagName !== "BUTTON") {
+      rejectForm.requestSubmit();
+      event.preventDefault();
+      return;
+    }
+    if (openDialog === rejectDialog && /^[1-9]$/.test(key) && !typing(event.target)) {
+      const options = rejectForm.querySelectorAll("input[name=reject-reason]");
+      const option = options[Number(key)];
+      if (option) {
+        option.checked = true;
+        option.focus();
+      }
+      event.preventDefault();
+    }
+  }
+
   document.addEventListener("keydown", function (event) {
+    if (openDialog) {
+      dialogKeys(event);
+      return;
+    }
     if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) {
+      if (event.key === "Escape" && !panel.hidden) {
+        closePanel();
+      }
       return;
     }
     const key = event.key;
     if (key === "?") {
-      showHelp(help.hidden);
+      showDialog(help, document.getElementById("help-close"));
     } else if (key === "Escape") {
-      if (!help.hidden) {
-        showHelp(false);
+      if (!panel.hidden) {
+        closePanel();
       } else {
         selected().forEach(toggle);
       }
-    } else if (!help.hidden) {
-      return;
     } else if (key === "j") {
       move(1);
     } else if (key === "k") {
@@ -438,12 +742,27 @@
       if (focused) {
         toggle(focused);
       }
+    } else if (key === "/") {
+      document.querySelector(".filters input[name=q]").focus();
+    } else if (key === "o") {
+      if (focused) {
+        window.location.assign(base + sitePath("/comments/" + Number(focused.dataset.id)));
+      }
+    } else if (key === "u") {
+      const author = focused && focused.querySelector("a.author-name");
+      if (author) {
+        openAuthor(author.dataset.author);
+      }
+    } else if (key === "f" && FEATURABLE) {
+      if (focused) {
+        feature(focused);
+      }
     } else if (KEYS[key]) {
       if (focused) {
-        decide([focused], KEYS[key]);
+        act([focused], KEYS[key]);
       }
     } else if (KEYS[key.toLowerCase()]) {
-      decide(selected(), KEYS[key.toLowerCase()]);
+      act(selected(), KEYS[key.toLowerCase()]);
     } else {
       return;
     }
@@ -457,8 +776,14 @@
     }
     focus(card, false);
     const button = event.target.closest("button.decide");
+    const author = event.target.closest("a.author-name");
     if (button) {
-      decide([card], button.dataset.action);
+      act([card], button.dataset.action);
+    } else if (event.target.closest("button.feature")) {
+      feature(card);
+    } else if (author && !event.ctrlKey && !event.metaKey && !event.shiftKey) {
+      event.preventDefault();
+      openAuthor(author.dataset.author);
     } else if (event.target.matches("input.select")) {
       card.classList.toggle("selected", event.target.checked);
       refresh();
@@ -466,16 +791,109 @@
   });
 
   document.querySelectorAll("button.bulk").forEach(function (button) {
-    button.addEventListener("click", function () { decide(selected(), button.dataset.action); });
+    button.addEventListener("click", function () { act(selected(), button.dataset.action); });
   });
-  document.getElementById("help-button").addEventListener("click", function () { showHelp(true); });
-  document.getElementById("help-close").addEventListener("click", function () { showHelp(false); });
-  help.addEventListener("click", function (event) {
-    if (event.target === help) {
-      showHelp(false);
+  document.getElementById("help-button").addEventListener("click", function () {
+    showDialog(help, document.getElementById("help-close"));
+  });
+  document.getElementById("help-close").addEventListener("click", closeDialog);
+  [help, rejectDialog].forEach(function (dialog) {
+    dialog.addEventListener("click", function (event) {
+      if (event.target === dialog) {
+        closeDialog();
+      }
+    });
+  });
+  more.addEventListener("click", function () { loadPage(false); });
+  const resample = document.getElementById("resample");
+  if (resample) {
+    resample.addEventListener("click", function () {
+      cards().forEach(function (card) { card.remove(); });
+      focused = null;
+      loadPage(true);
+    });
+  }
+
+  // --- the author beside the queue ------------------------------------------------
+
+  let panelAuthor = null;
+
+  function closePanel() {
+    panel.hidden = true;
+    main.classList.remove("with-panel");
+    panelAuthor = null;
+    if (focused) {
+      focused.focus({ preventScroll: true });
+    }
+  }
+
+  function noteItem(entry) {
+    const item = el("li", "author-note");
+    item.append(userText("p", "body", entry.body),
+      el("p", "meta", (entry.moderator ? entry.moderator.name : "") + " · " + new Date(entry.at).toLocaleString()));
+    return item;
+  }
+
+  async function openAuthor(id) {
+    let author;
+    try {
+      author = await api("/api/authors/" + Number(id));
+    } catch (error) {
+      note("Could not load the author: " + error.message, "bad");
+      return;
+    }
+    panelAuthor = author.id;
+    panelBody.replaceChildren();
+    document.getElementById("author-panel-title").textContent = author.name || author.external_id;
+    document.getElementById("author-panel-title").dir = "auto";
+    const standing = el("p", "meta");
+    standing.append(el("span", "badge status-" + author.status, author.status), " · id ",
+      userText("code", null, author.external_id));
+    const h = author.history;
+    const history = el("p", "meta", h.approved + " approved · " + h.review + " held · " +
+      h.rejected + " rejected · " + h.spam + " spam");
+    const page = link("author-page", "Full record and status (ban, trust…)",
+      base + sitePath("/authors/" + Number(author.id)));
+    const notesTitle = el("h3", null, "Notes");
+    const list = el("ol", "author-notes");
+    author.notes.forEach(function (entry) { list.append(noteItem(entry)); });
+    if (!author.notes.length) {
+      list.append(el("li", "hint none", "No notes yet."));
+    }
+    const recentTitle = el("h3", null, "Recent comments");
+    const recent = el("ol", "author-recent");
+    author.recent_comments.slice(0, 5).forEach(function (comment) {
+      const item = el("li");
+      item.append(el("span", "badge status-" + comment.status, comment.status), " ",
+        userText("span", "body", comment.body));
+      recent.append(item);
+    });
+    panelBody.append(standing, history, page, notesTitle, list, recentTitle, recent);
+    panel.hidden = false;
+    main.classList.add("with-panel");
+    panel.focus();
+  }
+
+  noteForm.addEventListener("submit", async function (event) {
+    event.preventDefault();
+    const text = document.getElementById("note-text");
+    if (!panelAuthor || !text.value.trim()) {
+      return;
+    }
+    try {
+      const saved = await send("/api/authors/" + Number(panelAuthor) + "/notes", { body: text.value });
+      const notesList = panelBody.querySelector(".author-notes");
+      const none = notesList.querySelector(".none");
+      if (none) {
+        none.remove();
+      }
+      notesList.prepend(noteItem(saved));
+      text.value = "";
+    } catch (error) {
+      note("The note was not saved: " + error.message, "bad");
     }
   });
-  more.addEventListener("click", loadPage);
+  document.getElementById("author-close").addEventListener("click", closePanel);
 
   // --- live updates ---------------------------------------------------------------
 
@@ -491,6 +909,11 @@
         badge.textContent = count;
       }
     });
+    if (typeof counts[queue] === "number") {
+      queueCount = counts[queue];
+    }
+    countsChanged = true;
+    refresh();
   }
 
   function decidedElsewhere(data) {
@@ -498,23 +921,32 @@
     if (!card || (data.moderator && data.moderator.id === me)) {
       return; // not shown, or our own decision (its card is already gone)
     }
-    if (data.to === queueStatus && queue !== "reported") {
+    // Approving an approved comment takes it out of `reported` and `auto` only.
+    if (data.to === queueStatus && data.from !== data.to) {
       return;
     }
-    const who = data.moderator ? "by " + data.moderator.name : "automatically";
+    if (data.to === queueStatus && queue !== "reported" && queue !== "auto") {
+      return;
+    }
+    let who = "automatically";
+    if (data.moderator) {
+      who = "by " + data.moderator.name;
+    } else if (data.actor === "reader") {
+      who = "by its author";
+    }
     remove(card, "#" + data.comment_id + " " + (DONE[data.to] || data.to) + " " + who);
   }
 
   function firstLoad() {
     if (!loaded && !loading.dataset.started) {
       loading.dataset.started = "1";
-      loadPage();
+      loadPage(false);
     }
   }
 
   // The feed starts "now" when it connects; loading the queue after its first event
   // means a comment held in between is in the page or in the feed, never in neither.
-  const source = new EventSource(base + "/api/sites/" + encodeURIComponent(site) + "/events");
+  const source = new EventSource(base + "/api" + sitePath("/events"));
   source.addEventListener("counts", function (event) {
     setLive("live", "● live");
     updateCounts(JSON.parse(event.data).counts);

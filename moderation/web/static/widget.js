@@ -1,9 +1,10 @@
 /* Reader comment widget, no library. Embed where the comments go:
  * <script src="https://HOST/widget.js" data-site="S" data-article="A" data-key="K" async></script>
  * (or <div data-moderation-comments data-article="A"> containers anywhere). Optional: data-author-id
- * (the site's signed-in user; else a random id per browser), data-page-size (20), data-sort
- * (newest|oldest), data-refresh (seconds, 15; 0: off). A Shadow DOM keeps page and widget
- * styles apart; what readers write only ever goes in as text, never as markup. */
+ * (the site's signed-in user; else a random id per browser), data-title and data-url (else the
+ * page's title and canonical link), data-page-size (20), data-sort (newest|oldest), data-refresh
+ * (seconds, 15; 0: off). A Shadow DOM keeps page and widget styles apart; what readers write
+ * only ever goes in as text, never as markup. */
 (() => {
   'use strict';
 
@@ -15,7 +16,16 @@
   const DAY = 864e5;
   const OFFLINE = 'Could not reach the comment service. Check your connection and try again.';
   const REASONS = [['Insulting or abusive', 'abusive'], ['Spam or advertising', 'spam'],
-    ['Off topic', 'off topic'], ['Something else', 'other']];
+    ['Off topic', 'off topic'], ['Something else', '']];
+  // The API's refusals a reader can do nothing about, in words for readers.
+  const REFUSALS = {
+    author_banned: 'You can no longer post comments on this site.',
+    article_closed: 'Comments are closed on this article.',
+    comments_closed: 'Comments are closed on this site.',
+    edit_window_closed: 'This comment can no longer be changed.',
+  };
+  const STATES = { awaiting: 'Awaiting moderation', published: 'Published',
+    not_published: 'Not published' };
   const CSS = `:host{all:initial!important;display:block!important}
 [hidden]{display:none!important}
 .mc{--a:var(--moderation-accent,#0b57d0);font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
@@ -23,11 +33,12 @@ color:#1f2328;background:#fff;border:1px solid #d0d7de;border-radius:8px;padding
 *{box-sizing:border-box}
 p{margin:0}
 button,input,textarea{font:inherit;color:inherit;margin:0}
-button{font-size:14px;line-height:1.3;padding:6px 12px;border:1px solid #c4c8cf;border-radius:6px;
+button{font-size:14px;line-height:1.3;min-height:28px;padding:5px 12px;border:1px solid #c4c8cf;border-radius:6px;
 background:#f6f8fa;cursor:pointer}
 button:disabled{opacity:.6;cursor:default}
 .primary{background:var(--a);border-color:var(--a);color:#fff}
-.link{border:0;background:none;padding:2px 4px;color:#57606a;font-size:13px}
+.link{border:0;background:none;min-height:24px;padding:3px 6px;color:#57606a;font-size:13px;text-decoration:none}
+a.link{display:inline-block}
 .link:hover{color:var(--a)}
 :focus-visible{outline:2px solid var(--a);outline-offset:2px}
 .bar,.row{display:flex;flex-wrap:wrap;gap:8px;align-items:center;justify-content:space-between}
@@ -51,12 +62,16 @@ ol{list-style:none;margin:0;padding:0}
 .replies>li{padding:6px 0}
 .author{font-weight:600;margin-right:6px}
 time,.badge{font-size:13px}
-.badge{background:#fff8c5;border-radius:10px;padding:1px 8px;color:#7d4e00}
+.badge{background:#fff8c5;border-radius:10px;padding:1px 8px;color:#6b4300}
+.badge.not_published{background:#ffebe9;color:#a40e26}
+.badge.published{background:#dafbe1;color:#116329}
 .body{white-space:pre-wrap;margin:2px 0}
-.removed .body{color:#8c959f;font-style:italic}
+.removed .body{color:#6e7781;font-style:italic}
+.comment.target{outline:2px solid var(--a);outline-offset:4px;border-radius:4px;background:#f1f6fe}
+.news{width:100%;margin:8px 0;background:#ddf4ff;border-color:#54aeff}
 fieldset{border:1px solid #d0d7de;border-radius:6px;margin:0;padding:8px 10px;display:grid;gap:4px}
 legend{font-size:13px;font-weight:600}
-fieldset label{display:flex;gap:6px;align-items:center;font-weight:400;color:inherit;font-size:14px}
+fieldset label{display:flex;gap:6px;align-items:center;font-weight:400;color:inherit;font-size:14px;min-height:24px}
 fieldset input{width:auto}
 .more{margin-top:10px;width:100%}`;
 
@@ -86,20 +101,31 @@ fieldset input{width:auto}
   }
   const button = (text, onclick, props) => el('button', { type: 'button', text, onclick, ...props });
   const when = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
   function say(node, text, error) {
     node.textContent = text || '';
     node.classList.toggle('error', !!error);
   }
 
-  // Errors in the API's own words; a refused or unreachable request has no answer to read.
+  // Errors in the API's own words, or in a reader's where they can do nothing about it; a
+  // refused or unreachable request has no answer to read.
   async function failure(response) {
     if (response.status === 429) {
       const wait = Number(response.headers.get('Retry-After')) || 60;
       return `Too many comments in a short time: please wait ${wait} s and try again.`;
     }
     const data = await response.json().catch(() => null);
-    return data?.error?.message || `The comment service answered ${response.status}; try again later.`;
+    return REFUSALS[data?.error?.code] || data?.error?.message
+      || `The comment service answered ${response.status}; try again later.`;
+  }
+
+  // The page as moderators should see it: the site's words first, else the page's own.
+  function pageInfo(config) {
+    const canonical = document.querySelector('link[rel="canonical"]')?.href;
+    const url = config.url || canonical || location.href.split('#')[0];
+    const title = (config.title || document.title || '').trim().slice(0, 300);
+    return { ...(title && { title }), ...(/^https?:/.test(url) && url.length <= 2000 && { url }) };
   }
 
   function mount(host, config) {
@@ -115,28 +141,38 @@ fieldset input{width:auto}
     const refreshSeconds = config.refresh === undefined ? 15 : Number(config.refresh) || 0;
     const sitePath = `v1/sites/${encodeURIComponent(site)}/`;
     const threadURL = new URL(`${sitePath}articles/${encodeURIComponent(article)}/comments`, base);
-    const post = (url, payload, extra) => fetch(url, {
-      method: 'POST', credentials: 'omit', body: payload,
+    const request = (url, method, payload, extra) => fetch(url, {
+      method, credentials: 'omit', body: payload,
       headers: { 'Content-Type': 'application/json', 'X-Site-Key': key, ...extra },
     });
-    const pendingKey = `moderation:pending:${site}:${article}`;
+    const post = (url, payload, extra) => request(url, 'POST', payload, extra);
+    const ownURL = (id) => new URL(`${sitePath}comments/${id}`, base);
+    const mineKey = `moderation:mine:${site}:${article}`;
     const reportedKey = `moderation:reported:${site}`;
     // A real site passes its signed-in user's id; anonymous readers get one per browser.
     const authorId = config.authorId || recall('moderation:author', null) || `anon-${uuid()}`;
     if (!config.authorId) keep('moderation:author', authorId);
 
     const state = { sort: config.sort === 'oldest' ? 'oldest' : 'newest', threads: [],
-      cursor: null, pages: 1, etag: null, open: true, count: null, generation: 0 };
-    // The reader's own comments until they show up approved, or for a day: held or
-    // rejected ones never appear, and the public API does not say which they are.
-    let pending = recall(pendingKey, []).filter((c) => Date.now() - c.at < DAY);
+      cursor: null, pages: 1, etag: null, open: true, count: null, featured: 0,
+      generation: 0, tab: 'all', picks: [], incoming: null };
+    // The reader's own comments of the last day, with the secret each POST answered: the
+    // state route tells which are awaiting, published or not published.
+    let mine = recall(mineKey, []).filter((c) => Date.now() - c.at < DAY && c.secret);
     const reported = new Set(recall(reportedKey, []));
+    const keepMine = () => keep(mineKey, mine);
 
     const count = el('p', { class: 'count', text: 'Comments' });
     const sorts = [['newest', 'Newest'], ['oldest', 'Oldest']].map(([sort, text]) => button(text, () => {
       if (state.sort !== sort) { state.sort = sort; render(); load(1); }
     }, { 'data-sort': sort }));
+    const tabs = [['all', 'All comments'], ['featured', 'Featured']].map(([tab, text]) => button(text, () => {
+      if (state.tab !== tab) { state.tab = tab; render(); if (tab === 'featured') loadFeatured(); }
+    }, { 'data-tab': tab }));
+    const tabGroup = el('div', { class: 'row', role: 'group', 'aria-label': 'Show' }, tabs);
+    const sortGroup = el('div', { class: 'row', role: 'group', 'aria-label': 'Sort comments' }, sorts);
     const status = el('p', { class: 'status', role: 'status' });
+    const news = button('', () => applyIncoming(), { class: 'news', hidden: true });
     const list = el('ol', { class: 'threads', 'aria-label': 'Comments' });
     const more = button('Load more comments', () => loadMore(), { class: 'more', hidden: true });
     const closed = el('p', { class: 'closed', text: 'Comments are closed on this article.', hidden: true });
@@ -150,9 +186,8 @@ fieldset input{width:auto}
       root.append(el('style', { text: CSS }));
     }
     root.append(el('div', { class: 'mc' }, [
-      el('div', { class: 'bar' }, [count,
-        el('div', { class: 'row', role: 'group', 'aria-label': 'Sort comments' }, sorts)]),
-      mainForm, closed, status, list, more,
+      el('div', { class: 'bar' }, [count, tabGroup, sortGroup]),
+      mainForm, closed, status, news, list, more,
     ]));
 
     // A form that sends one request at a time and tells the outcome in its own line.
@@ -162,11 +197,11 @@ fieldset input{width:auto}
       const form = el('form', props, [...fields, el('div', { class: 'row' }, [submit, cancel]), msg]);
       form.addEventListener('submit', async (event) => {
         event.preventDefault();
-        const request = !submit.disabled && send(msg);
-        if (!request) return;
+        const sent = !submit.disabled && send(msg);
+        if (!sent) return;
         submit.disabled = true;
         try {
-          const response = await request;
+          const response = await sent;
           if (response.ok) done(await response.json(), msg);
           else say(msg, await failure(response), true);
         } catch (e) {
@@ -181,7 +216,7 @@ fieldset input{width:auto}
     function commentForm(parentId, close) {
       const name = el('input', { name: 'name', autocomplete: 'nickname', maxlength: 100 });
       name.value = recall('moderation:name', '');
-      const body = el('textarea', { name: 'body', rows: parentId ? 3 : 4 });
+      const body = el('textarea', { name: 'body', rows: parentId ? 3 : 4, dir: 'auto' });
       // One key per comment, kept until it is stored: a double click, or a retry after an
       // answer was lost, stores it once.
       let attempt = null;
@@ -191,7 +226,8 @@ fieldset input{width:auto}
         [el('label', {}, ['Name', name]), el('label', {}, [parentId ? 'Reply' : 'Comment', body])],
         parentId ? 'Post reply' : 'Post comment', close && button('Cancel', close),
         (msg) => {
-          const comment = { author: { id: authorId, name: name.value.trim() }, body: body.value.trim() };
+          const comment = { author: { id: authorId, name: name.value.trim() }, body: body.value.trim(),
+            article: pageInfo(config) };
           if (parentId) comment.parent_id = parentId;
           if (!comment.author.name) { say(msg, 'Please enter your name.', true); name.focus(); return null; }
           if (!comment.body) { say(msg, 'Please write a comment first.', true); body.focus(); return null; }
@@ -200,31 +236,41 @@ fieldset input{width:auto}
           say(msg, 'Posting…');
           return post(threadURL, payload, { 'Idempotency-Key': attempt.key });
         },
-        ({ id }, msg) => {
+        ({ id, secret }, msg) => {
           const { comment } = attempt;
           attempt = null;
           keep('moderation:name', comment.author.name);
-          if (!pending.some((c) => c.id === id)) {
-            pending.push({ id, parent: parentId, name: comment.author.name, body: comment.body,
-              at: Date.now() });
-            keep(pendingKey, pending);
-          }
+          // A retry's answer carries a new secret that replaces the first one.
+          mine = mine.filter((c) => c.id !== id);
+          mine.push({ id, secret, parent: parentId, name: comment.author.name, body: comment.body,
+            at: Date.now(), state: 'awaiting', until: null });
+          keepMine();
           body.value = '';
           const what = parentId ? 'reply' : 'comment';
           say(parentId ? status : msg, `Thanks! Your ${what} is awaiting moderation.`);
           render();
+          checkMine();
           schedule();
         });
     }
 
     function reportForm(id, reportButton, slot) {
+      const other = el('input', { name: 'other', maxlength: 400, dir: 'auto' });
+      const otherLabel = el('label', { hidden: true }, ['What is wrong with it?', other]);
       const reasons = REASONS.map(([label, value], i) => el('label', {}, [
-        el('input', { type: 'radio', name: 'reason', value, checked: i === 0 }), label]));
+        el('input', { type: 'radio', name: 'reason', value, checked: i === 0,
+          onchange: () => { otherLabel.hidden = value !== ''; } }), label]));
       return sender({ class: 'report-form', 'aria-label': 'Report comment' },
-        [el('fieldset', {}, [el('legend', { text: 'Why should the moderators look at this?' }), ...reasons])],
+        [el('fieldset', {}, [el('legend', { text: 'Why should the moderators look at this?' }), ...reasons]),
+          otherLabel],
         'Send report', button('Cancel', () => slot.replaceChildren()),
-        () => post(new URL(`${sitePath}comments/${id}/reports`, base),
-          JSON.stringify({ reason: slot.querySelector(':checked').value })),
+        (msg) => {
+          const choice = slot.querySelector(':checked').value;
+          const words = other.value.trim();
+          if (!choice && !words) { say(msg, 'Please say what is wrong.', true); other.focus(); return null; }
+          const reason = choice || `Something else: ${words}`;
+          return post(new URL(`${sitePath}comments/${id}/reports`, base), JSON.stringify({ reason }));
+        },
         () => {
           reported.add(id);
           keep(reportedKey, [...reported].slice(-200));
@@ -235,6 +281,49 @@ fieldset input{width:auto}
         });
     }
 
+    function editForm(own, slot) {
+      const body = el('textarea', { name: 'body', rows: 4, dir: 'auto' });
+      body.value = own.body;
+      return sender({ class: 'edit-form', 'aria-label': 'Edit your comment' },
+        [el('label', {}, ['Your comment', body])], 'Save changes',
+        button('Cancel', () => slot.replaceChildren()),
+        (msg) => {
+          if (!body.value.trim()) { say(msg, 'Please write a comment first.', true); return null; }
+          return request(ownURL(own.id), 'PUT', JSON.stringify({ body: body.value.trim() }),
+            { 'X-Comment-Secret': own.secret });
+        },
+        (answer) => {
+          Object.assign(own, { body: answer.body, state: 'awaiting' });
+          keepMine();
+          // Out of the thread until it is moderated again.
+          drop(state.threads, own.id);
+          say(status, 'Your comment was changed and is awaiting moderation again.');
+          render();
+        });
+    }
+
+    function deleteForm(own, slot) {
+      return sender({ class: 'delete-form', 'aria-label': 'Delete your comment' },
+        [el('p', { text: 'Delete your comment? This cannot be undone.' })], 'Delete',
+        button('Keep it', () => slot.replaceChildren()),
+        () => request(ownURL(own.id), 'DELETE', null, { 'X-Comment-Secret': own.secret }),
+        () => {
+          mine = mine.filter((c) => c.id !== own.id);
+          keepMine();
+          drop(state.threads, own.id);
+          say(status, 'Your comment was deleted.');
+          render();
+          load(state.pages, true);
+        });
+    }
+
+    function drop(threads, id) {
+      for (const [i, c] of threads.entries()) {
+        if (c.id === id) threads.splice(i, 1);
+        else drop(c.replies || [], id);
+      }
+    }
+
     // One inline form under a comment at a time; its button clicked again closes it.
     function toggle(slot, kind, make) {
       const open = slot.firstChild?.dataset.kind === kind;
@@ -243,48 +332,82 @@ fieldset input{width:auto}
       const form = make();
       form.dataset.kind = kind;
       slot.append(form);
-      form.querySelector('textarea, :checked').focus();
+      form.querySelector('textarea, :checked, button')?.focus();
     }
 
+    const editable = (own) => own && own.until && Date.parse(own.until) > Date.now();
+
+    // A comment as readers see it, or the reader's own with its state and their controls.
     function item(c, own) {
-      const node = el('article', { class: own ? 'comment pending' : 'comment', 'data-id': c.id }, [
-        el('p', {}, [el('span', { class: 'author', text: own ? c.name : c.author.name }), own
-          ? el('span', { class: 'badge', text: 'Awaiting moderation' })
-          : el('time', { datetime: c.created_at, text: when.format(new Date(c.created_at)) })]),
-        el('p', { class: 'body', text: c.body }),
+      const shown = own && !c.author;
+      const badge = shown && STATES[own.state];
+      const node = el('article', { class: shown ? 'comment own' : 'comment', 'data-id': c.id }, [
+        el('p', {}, [el('span', { class: 'author', text: shown ? own.name : c.author.name, dir: 'auto' }),
+          badge ? el('span', { class: `badge ${own.state}`, text: badge })
+            : el('time', { datetime: c.created_at, text: when.format(new Date(c.created_at)) })]),
+        el('p', { class: 'body', text: c.body, dir: 'auto' }),
       ]);
-      if (!own) {
-        const slot = el('div', { class: 'slot' });
+      if (shown && own.state === 'not_published') {
+        node.append(el('p', { class: 'closed', text: 'The moderators did not publish this comment.' }));
+      }
+      const slot = el('div', { class: 'slot' });
+      const controls = [];
+      if (!shown) {
         const close = () => slot.replaceChildren();
         const done = reported.has(c.id);
-        const report = button(done ? 'Reported' : 'Report',
+        const report = !own && button(done ? 'Reported' : 'Report',
           () => toggle(slot, 'report', () => reportForm(c.id, report, slot)),
           { class: 'link', disabled: done });
-        const reply = state.open
-          && button('Reply', () => toggle(slot, 'reply', () => commentForm(c.id, close)), { class: 'link' });
-        node.append(el('div', {}, [reply, report]), slot);
+        controls.push(state.open && button('Reply', () => toggle(slot, 'reply', () => commentForm(c.id, close)),
+          { class: 'link' }), report,
+        el('a', { class: 'link permalink', href: `#comment-${c.id}`, text: 'Link',
+          'aria-label': `Link to the comment by ${c.author.name}` }));
       }
+      if (editable(own)) {
+        controls.push(button('Edit', () => toggle(slot, 'edit', () => editForm(own, slot)), { class: 'link' }),
+          button('Delete', () => toggle(slot, 'delete', () => deleteForm(own, slot)), { class: 'link' }));
+      }
+      if (controls.some(Boolean)) node.append(el('div', {}, controls));
+      node.append(slot);
       return el('li', {}, [node]);
     }
 
     // A removed comment with visible replies stays as a placeholder: the replies keep their place.
-    function thread(c) {
+    function thread(c, seen) {
+      seen.add(c.id);
       const li = c.removed ? el('li', {}, [el('article', { class: 'comment removed', 'data-id': c.id },
-        [el('p', { class: 'body', text: '[removed]' })])]) : item(c);
-      const replies = [...c.replies.map(thread), ...mine(c.id)];
+        [el('p', { class: 'body', text: '[removed]' })])]) : item(c, mine.find((m) => m.id === c.id));
+      const replies = [...c.replies.map((r) => thread(r, seen)), ...own(c.id, seen)];
       if (replies.length) li.append(el('ol', { class: 'replies' }, replies));
       return li;
     }
-    const mine = (parent) => pending.filter((c) => (c.parent || null) === parent).map((c) => item(c, true));
+    // The reader's comments that the thread does not show (yet, or ever), under their parent.
+    const own = (parent, seen) => mine.filter((c) => (c.parent || null) === parent && !seen.has(c.id)
+      && c.state !== 'deleted').map((c) => item({ id: c.id, body: c.body }, c));
 
     function render() {
-      const n = state.count;
-      count.textContent = n === null ? 'Comments' : `${n} comment${n === 1 ? '' : 's'}`;
+      const featuredTab = state.tab === 'featured';
+      count.textContent = state.count === null ? 'Comments' : plural(state.count, 'comment');
       for (const b of sorts) b.setAttribute('aria-pressed', b.dataset.sort === state.sort);
+      for (const b of tabs) b.setAttribute('aria-pressed', b.dataset.tab === state.tab);
+      tabs[1].textContent = `Featured (${state.featured})`;
+      tabGroup.hidden = !state.featured && !featuredTab;
+      sortGroup.hidden = featuredTab;
       mainForm.hidden = !state.open;
       closed.hidden = state.open;
-      list.replaceChildren(...mine(null), ...state.threads.map(thread));
+      if (featuredTab) {
+        list.replaceChildren(...state.picks.map((c) => item({ ...c, replies: [] })));
+        more.hidden = true;
+        news.hidden = true;
+        return;
+      }
+      const seen = new Set();
+      const threads = state.threads.map((c) => thread(c, seen));
+      list.replaceChildren(...own(null, seen), ...threads);
       more.hidden = !state.cursor;
+      const fresh = state.incoming?.fresh || 0;
+      news.hidden = !fresh;
+      news.textContent = `${plural(fresh, 'new comment')}: show`;
     }
 
     async function fetchPage(cursor) {
@@ -297,8 +420,14 @@ fieldset input{width:auto}
       return { ...(await response.json()), etag: response.headers.get('ETag') };
     }
 
+    const ids = (threads, into = new Set()) => {
+      for (const c of threads) { if (!c.removed) into.add(c.id); ids(c.replies, into); }
+      return into;
+    };
+
     // (Re)loads the first `pages` pages; a refresh stops at an unchanged ETag. Answers to
-    // an older load (the sort switched meanwhile) are dropped.
+    // an older load (the sort switched meanwhile) are dropped. A refresh that brings other
+    // readers' new comments does not slip them in under the reader's eyes: it offers them.
     async function load(pages, refresh) {
       const generation = ++state.generation;
       if (!refresh) say(status, 'Loading comments…');
@@ -312,14 +441,31 @@ fieldset input{width:auto}
           threads.push(...data.threads);
         }
         if (generation !== state.generation) return;
-        Object.assign(state, { threads, pages, cursor: data.next_cursor, etag: first.etag,
-          open: first.article.open, count: first.article.approved_count });
+        const next = { threads, pages, cursor: data.next_cursor, etag: first.etag,
+          open: first.article.open, count: first.article.approved_count,
+          featured: first.article.featured_count };
+        const shown = ids(state.threads);
+        const yours = new Set(mine.map((c) => c.id));
+        next.fresh = [...ids(threads)].filter((id) => !shown.has(id) && !yours.has(id)).length;
+        if (refresh && next.fresh && state.etag) {
+          state.incoming = next;
+          render();
+          return;
+        }
+        Object.assign(state, next, { incoming: null });
         if (!refresh || status.classList.contains('error')) say(status, '');
-        settle();
+        render();
       } catch (e) {
         const text = e instanceof TypeError ? OFFLINE : `Comments could not be loaded: ${e.message}`;
         if (generation === state.generation) say(status, text, true);
       }
+    }
+
+    function applyIncoming() {
+      Object.assign(state, state.incoming, { incoming: null });
+      render();
+      list.querySelector('article')?.setAttribute('tabindex', '-1');
+      list.querySelector('article')?.focus();
     }
 
     async function loadMore() {
@@ -327,32 +473,73 @@ fieldset input{width:auto}
       more.disabled = true;
       try {
         const data = await fetchPage(state.cursor);
-        if (generation !== state.generation) return;
+        if (generation !== state.generation) return false;
         state.threads.push(...data.threads);
         state.cursor = data.next_cursor;
         state.pages += 1;
-        settle();
+        render();
         // Keyboard and screen reader users carry on reading at the first new thread.
         const fresh = data.threads[0] && list.querySelector(`[data-id="${data.threads[0].id}"]`);
         fresh?.setAttribute('tabindex', '-1');
         fresh?.focus();
+        return true;
       } catch (e) {
         say(status, e instanceof TypeError ? OFFLINE : e.message, true);
+        return false;
       } finally {
         more.disabled = false;
       }
     }
 
-    // Own comments that now appear in the thread are approved: no longer pending.
-    function settle() {
-      const seen = new Set();
-      const walk = (c) => { seen.add(c.id); c.replies.forEach(walk); };
-      state.threads.forEach(walk);
-      const left = pending.filter((c) => !seen.has(c.id) && Date.now() - c.at < DAY);
-      if (left.length !== pending.length) keep(pendingKey, left);
-      pending = left;
-      render();
+    async function loadFeatured() {
+      try {
+        const response = await fetch(new URL(`${sitePath}articles/${encodeURIComponent(article)}/featured`, base),
+          { credentials: 'omit', cache: 'no-cache' });
+        if (!response.ok) throw new Error(await failure(response));
+        state.picks = (await response.json()).comments;
+        render();
+      } catch (e) {
+        say(status, e instanceof TypeError ? OFFLINE : e.message, true);
+      }
     }
+
+    // What became of the reader's own comments: only their secrets can ask.
+    async function checkMine() {
+      if (!mine.length) return;
+      try {
+        const response = await post(new URL(`${sitePath}comments/states`, base),
+          JSON.stringify({ comments: mine.map(({ id, secret }) => ({ id, secret })) }));
+        if (!response.ok) return;
+        const found = new Map((await response.json()).comments.map((c) => [c.id, c]));
+        mine = mine.filter((c) => found.has(c.id) && found.get(c.id).state !== 'deleted');
+        for (const c of mine) {
+          const now = found.get(c.id);
+          Object.assign(c, { state: now.state, body: now.body, until: now.editable_until });
+        }
+        keepMine();
+        render();
+      } catch (e) { /* the next check tells */ }
+    }
+
+    // A link to one comment (#comment-ID): its page is loaded until it shows, then it is
+    // scrolled to, highlighted and focused.
+    async function reveal() {
+      const id = /^#comment-(\d+)$/.exec(location.hash)?.[1];
+      if (!id) return;
+      if (state.tab !== 'all') { state.tab = 'all'; render(); }
+      const find = () => list.querySelector(`article[data-id="${id}"]:not(.removed)`);
+      for (let page = 0; !find() && state.cursor && page < 50; page++) {
+        if (!(await loadMore())) break;
+      }
+      const target = find();
+      if (!target) { say(status, 'The comment this link points to is not shown here.', true); return; }
+      list.querySelector('.target')?.classList.remove('target');
+      target.classList.add('target');
+      target.setAttribute('tabindex', '-1');
+      target.focus({ preventScroll: true });
+      target.scrollIntoView({ block: 'center' });
+    }
+    window.addEventListener('hashchange', reveal);
 
     // Checks for news while the page is visible, sooner just after the reader posted. Never
     // under an open reply or report form: a re-render would lose what is being typed.
@@ -360,12 +547,15 @@ fieldset input{width:auto}
     function schedule() {
       clearTimeout(timer);
       if (!refreshSeconds) return;
-      const recent = pending.some((c) => Date.now() - c.at < 12e4);
+      const recent = mine.some((c) => c.state === 'awaiting' && Date.now() - c.at < 12e4);
       timer = setTimeout(tick, (recent ? Math.min(5, refreshSeconds) : refreshSeconds) * 1000);
     }
     async function tick() {
       const typing = list.querySelector('.slot > form');
-      if (document.visibilityState === 'visible' && !typing) await load(state.pages, true);
+      if (document.visibilityState === 'visible' && !typing) {
+        await checkMine();
+        await load(state.pages, true);
+      }
       schedule();
     }
     document.addEventListener('visibilitychange', () => {
@@ -373,7 +563,7 @@ fieldset input{width:auto}
     });
 
     render();
-    load(1).then(schedule);
+    Promise.all([load(1), checkMine()]).then(reveal).then(schedule);
   }
 
   // A script tag naming an article mounts right after itself; containers mount once the

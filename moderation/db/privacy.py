@@ -1,0 +1,141 @@
+"""Queries behind readers' privacy: an author's data, its erasure, and retention."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from moderation.db import Connection
+
+# Rows cleared per statement: retention runs beside live traffic, in short steps.
+_RETENTION_BATCH = 5000
+
+
+async def author(conn: Connection, site_id: int, external_id: str) -> asyncpg.Record | None:
+    """The site's author known by `external_id` (the id the site gives the reader)."""
+    return await conn.fetchrow(
+        "SELECT id, site_id FROM authors WHERE site_id = $1 AND external_id = $2",
+        site_id,
+        external_id,
+    )
+
+
+async def author_record(conn: Connection, author_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """
+        SELECT au.id, au.site_id, s.slug AS site, au.external_id, au.name, au.status,
+               au.status_until, au.created_at, au.erased_at, au.erased_by
+          FROM authors AS au JOIN sites AS s ON s.id = au.site_id
+         WHERE au.id = $1
+        """,
+        author_id,
+    )
+
+
+async def author_comments(conn: Connection, author_id: int) -> list[asyncpg.Record]:
+    """Everything stored with each of the author's comments, oldest first."""
+    return await conn.fetch(
+        """
+        SELECT c.id, a.external_id AS article, a.title AS article_title, a.url AS article_url,
+               c.parent_id, c.author_name, c.body, c.status, c.reasons, c.language,
+               c.created_at, c.decided_at, host(c.client_addr) AS client_addr, c.user_agent,
+               c.source_id
+          FROM comments AS c JOIN articles AS a ON a.id = c.article_id
+         WHERE c.author_id = $1
+         ORDER BY c.id
+        """,
+        author_id,
+    )
+
+
+async def open_statuses(conn: Connection, author_id: int) -> list[asyncpg.Record]:
+    """The author's comments that readers see or may yet see (not rejected, not spam)."""
+    return await conn.fetch(
+        """
+        SELECT id, status FROM comments
+         WHERE author_id = $1 AND status IN ('pending', 'review', 'approved')
+        """,
+        author_id,
+    )
+
+
+async def scrub_author(conn: Connection, author_id: int, erased_by: str) -> int:
+    """Remove the author's name, texts, addresses and user agents; returns comments scrubbed.
+
+    Webhook events that named them lose the name and text too, so a replay cannot
+    send them again, and so do the texts their edits replaced and moderators' notes on
+    them. The author row stays (ids and standing), marked erased.
+    """
+    scrubbed: int = await conn.fetchval(
+        """
+        WITH comments_scrubbed AS (
+            UPDATE comments
+               SET author_name = '', body = '', fingerprint = NULL, client_addr = NULL,
+                   user_agent = NULL, idempotency_key = NULL
+             WHERE author_id = $1
+            RETURNING 1
+        ), events_scrubbed AS (
+            UPDATE webhook_events
+               SET payload = jsonb_set(jsonb_set(jsonb_set(payload,
+                       '{comment,body}', '""', false),
+                       '{comment,author,name}', '""', false),
+                       '{author,name}', '""', false)
+             WHERE author_id = $1
+        ), edits_scrubbed AS (
+            UPDATE comment_events SET previous_body = NULL
+             WHERE previous_body IS NOT NULL
+               AND comment_id IN (SELECT id FROM comments WHERE author_id = $1)
+        ), notes_removed AS (
+            DELETE FROM author_notes WHERE author_id = $1
+        ), author_scrubbed AS (
+            UPDATE authors SET name = '', erased_at = now(), erased_by = $2 WHERE id = $1
+        )
+        SELECT count(*) FROM comments_scrubbed
+        """,
+        author_id,
+        erased_by,
+    )
+    return scrubbed
+
+
+async def clear_expired_clients(conn: Connection, default_days: int) -> int:
+    """Clear addresses and user agents older than each site keeps them; how many rows.
+
+    Comments and reader reports alike; in batches, each its own short statement.
+    """
+    cleared = 0
+    for statement in (_CLEAR_COMMENTS, _CLEAR_REPORTS):
+        while True:
+            done: int = await conn.fetchval(statement, default_days, _RETENTION_BATCH)
+            cleared += done
+            if done < _RETENTION_BATCH:
+                break
+    return cleared
+
+
+_KEPT_DAYS = "coalesce((s.settings ->> 'ip_retention_days')::int, $1)"
+_CLEAR_COMMENTS = f"""
+    WITH expired AS (
+        SELECT c.id FROM comments AS c JOIN sites AS s ON s.id = c.site_id
+         WHERE (c.client_addr IS NOT NULL OR c.user_agent IS NOT NULL)
+           AND c.created_at < now() - make_interval(days => {_KEPT_DAYS})
+         LIMIT $2
+    ), cleared AS (
+        UPDATE comments SET client_addr = NULL, user_agent = NULL
+          FROM expired WHERE comments.id = expired.id
+        RETURNING 1
+    )
+    SELECT count(*) FROM cleared
+"""
+_CLEAR_REPORTS = f"""
+    WITH expired AS (
+        SELECT r.id FROM reports AS r
+          JOIN comments AS c ON c.id = r.comment_id JOIN sites AS s ON s.id = c.site_id
+         WHERE r.client_addr IS NOT NULL
+           AND r.created_at < now() - make_interval(days => {_KEPT_DAYS})
+         LIMIT $2
+    ), cleared AS (
+        UPDATE reports SET client_addr = NULL FROM expired WHERE reports.id = expired.id
+        RETURNING 1
+    )
+    SELECT count(*) FROM cleared
+"""

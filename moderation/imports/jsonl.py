@@ -1,0 +1,164 @@
+"""This service's own export: JSON lines, written by `moderation export`.
+
+The first line describes the site and the format; then every article, every author,
+and every comment (parents before their replies), one JSON object per line:
+
+    {"type": "site", "format": "moderation-export", "version": 1, "slug": ..., ...}
+    {"type": "article", "id": "story-42", "title": ..., "url": ..., "open": true}
+    {"type": "author", "id": "reader-1", "name": "Ann", "status": "normal", ...}
+    {"type": "comment", "key": "moderation:daily:17", "article": "story-42",
+     "parent": null, "author": "reader-1", "author_name": "Ann", "body": ..., ...}
+
+A comment's `key` is the id it was imported under, or `moderation:<site>:<id>`, so
+moving a site on again and re-importing stay idempotent. `history` (the audit log)
+is written for the record; importing keeps each comment's last status and reasons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from moderation.errors import ImportFailed
+from moderation.imports import (
+    MAX_ARTICLE_ID,
+    Author,
+    Comment,
+    Record,
+    Status,
+    Thread,
+    address,
+    text,
+)
+from moderation.imports import name as display_name
+
+FORMAT = "moderation-export"
+VERSION = 1
+WHAT = "JSON-lines export"
+AuthorStatus = Literal["normal", "trusted", "premod", "banned"]
+
+
+class _Line(BaseModel):
+    # Lines may carry more than this version reads (the audit history, ids for reference).
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class SiteLine(_Line):
+    type: Literal["site"]
+    format: Literal["moderation-export"]
+    version: Literal[1]
+    slug: str
+
+
+class ArticleLine(_Line):
+    type: Literal["article"]
+    id: str = Field(min_length=1, max_length=MAX_ARTICLE_ID)
+    title: str | None = None
+    url: str | None = None
+    open: bool = True
+
+
+class AuthorLine(_Line):
+    type: Literal["author"]
+    id: str = Field(min_length=1, max_length=200)
+    name: str
+    status: AuthorStatus = "normal"
+    status_until: AwareDatetime | None = None
+
+
+class CommentLine(_Line):
+    type: Literal["comment"]
+    key: str = Field(min_length=1)
+    article: str = Field(min_length=1, max_length=MAX_ARTICLE_ID)
+    parent: str | None = None
+    author: str | None = None
+    author_name: str
+    body: str
+    status: Status
+    reasons: list[str] = []
+    language: str | None = None
+    scores: dict[str, float] | None = None
+    model: str | None = None
+    created_at: AwareDatetime
+    decided_at: AwareDatetime | None = None
+    hidden: bool = False
+    client_addr: str | None = None
+    user_agent: str | None = None
+
+
+_ENTRY: TypeAdapter[ArticleLine | AuthorLine | CommentLine] = TypeAdapter(
+    Annotated[ArticleLine | AuthorLine | CommentLine, Field(discriminator="type")]
+)
+
+
+def read(path: Path, advance: Callable[[int], None]) -> Iterator[Record]:
+    with path.open("rb") as lines:
+        header = False
+        for number, raw in enumerate(lines, start=1):
+            advance(len(raw))
+            if not raw.strip():
+                continue
+            data = _json(raw, number)
+            if not header:
+                _parse(SiteLine, data, number)
+                header = True
+                continue
+            entry = _parse(_ENTRY, data, number)
+            yield _record(entry, number)
+        if not header:
+            raise ImportFailed(f"{WHAT}: the file is empty")
+
+
+def _json(raw: bytes, number: int) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ImportFailed(f"{WHAT}: line {number}: not JSON ({exc})") from exc
+
+
+def _parse(model: Any, data: Any, number: int) -> Any:
+    adapter = model if isinstance(model, TypeAdapter) else TypeAdapter(model)
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in error["loc"])
+        hint = " (the first line must be this service's export header)" if number == 1 else ""
+        raise ImportFailed(f"{WHAT}: line {number}: {where}: {error['msg']}{hint}") from exc
+
+
+def _record(entry: ArticleLine | AuthorLine | CommentLine, number: int) -> Record:
+    if isinstance(entry, ArticleLine):
+        return Thread(
+            key=entry.id, article=entry.id, title=entry.title, url=entry.url, open=entry.open
+        )
+    if isinstance(entry, AuthorLine):
+        return Author(entry.id, display_name(entry.name), entry.status, entry.status_until)
+    return Comment(
+        key=entry.key,
+        thread=entry.article,
+        parent=entry.parent,
+        author_id=entry.author,
+        author_name=display_name(entry.author_name),
+        body=text(entry.body),
+        created_at=entry.created_at,
+        status=entry.status,
+        line=number,
+        client_addr=address(entry.client_addr),
+        user_agent=entry.user_agent,
+        reasons=tuple(entry.reasons),
+        language=entry.language,
+        scores=entry.scores,
+        model=entry.model,
+        decided_at=entry.decided_at,
+        hidden=entry.hidden,
+    )
+
+
+def comment_key(source_id: str | None, site: str, comment_id: int) -> str:
+    """The portable id an export gives a comment (see the module's docstring)."""
+    return source_id or f"moderation:{site}:{comment_id}"

@@ -1,0 +1,119 @@
+"""Readers' privacy: what is stored about an author, erasing it, and address retention.
+
+Erasure removes the author's name, their comments' text, client addresses and user
+agents, and takes their comments out of readers' sight through the usual transition
+(so each has an audit row); replies stay, under removed placeholders, so threads keep
+their shape. The author row is kept, marked with who erased it and when.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asyncpg import Record
+
+from moderation.db import Connection, transitions
+from moderation.db import privacy as privacy_queries
+from moderation.errors import NotFound
+from moderation.moderators import Moderator
+from moderation.sites import IP_RETENTION_DAYS, Site
+from moderation.timestamps import iso
+
+
+async def find_author(conn: Connection, site: Site, external_id: str) -> int:
+    """The id of the site's author known to the site as `external_id`, or `NotFound`."""
+    record = await privacy_queries.author(conn, site.id, external_id)
+    if record is None:
+        raise NotFound(f"no author {external_id!r} on site {site.slug!r}", field="author")
+    author_id: int = record["id"]
+    return author_id
+
+
+async def _reach(conn: Connection, author_id: int, moderator: Moderator | None) -> Record:
+    """The author's record; for a moderator, only on their sites (404) and as admin (403)."""
+    author = await privacy_queries.author_record(conn, author_id)
+    if moderator is not None:
+        moderator.require_site(author["site_id"] if author else None, "author")
+        moderator.require_admin()
+    if author is None:
+        raise NotFound("no such author", field="author")
+    return author
+
+
+async def author_data(
+    conn: Connection, author_id: int, moderator: Moderator | None = None
+) -> dict[str, Any]:
+    """Everything stored about the author, as a JSON-ready document (an access request)."""
+    author = await _reach(conn, author_id, moderator)
+    comments = await privacy_queries.author_comments(conn, author_id)
+    return {
+        "author": {
+            "id": author["id"],
+            "site": author["site"],
+            "external_id": author["external_id"],
+            "name": author["name"],
+            "status": author["status"],
+            "status_until": iso(author["status_until"]),
+            "created_at": iso(author["created_at"]),
+            "erased_at": iso(author["erased_at"]),
+            "erased_by": author["erased_by"],
+        },
+        "comments": [
+            {
+                "id": c["id"],
+                "article": {
+                    "id": c["article"],
+                    "title": c["article_title"],
+                    "url": c["article_url"],
+                },
+                "parent_id": c["parent_id"],
+                "name": c["author_name"],
+                "body": c["body"],
+                "status": c["status"],
+                "reasons": list(c["reasons"]),
+                "language": c["language"],
+                "created_at": iso(c["created_at"]),
+                "decided_at": iso(c["decided_at"]),
+                "client_addr": c["client_addr"],
+                "user_agent": c["user_agent"],
+                "imported_from": c["source_id"],
+            }
+            for c in comments
+        ],
+    }
+
+
+async def erase(
+    conn: Connection, author_id: int, erased_by: str, moderator: Moderator | None = None
+) -> dict[str, Any]:
+    """Erase the author's data in one transaction; says what was done."""
+    moderator_id = moderator.id if moderator else None
+    async with conn.transaction():
+        await _reach(conn, author_id, moderator)
+        # Scrubbed first: the audit rows and webhook events of the removals below then
+        # carry no text either. The scrub also locks the author's comments, so a worker
+        # deciding one of them now waits, and the statuses read next stay as read.
+        scrubbed = await privacy_queries.scrub_author(conn, author_id, erased_by)
+        visible = await privacy_queries.open_statuses(conn, author_id)
+        reason = f"author's data erased by {erased_by}"
+        changes = [
+            transitions.Change(
+                row["id"], row["status"], "rejected", reason, (reason,), moderator_id
+            )
+            for row in visible
+        ]
+        removed = await transitions.transition(conn, changes)
+        author = await privacy_queries.author_record(conn, author_id)
+    assert author is not None
+    return {
+        "id": author_id,
+        "erased_at": iso(author["erased_at"]),
+        "erased_by": author["erased_by"],
+        "comments_scrubbed": scrubbed,
+        "comments_removed": len(removed),
+    }
+
+
+async def apply_retention(conn: Connection) -> int:
+    """Clear client addresses and user agents past each site's retention; how many rows."""
+    return await privacy_queries.clear_expired_clients(conn, IP_RETENTION_DAYS)

@@ -1,0 +1,133 @@
+"""Routes for a reader's own comments: their state, an edit, a deletion.
+
+Each needs the site's widget key and the comment's secret (from the POST that stored it),
+in the body for the state of many comments at once, else in `X-Comment-Secret`.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from moderation import own_comments
+from moderation.broker import ScoringWakeups
+from moderation.http.bodies import read_payload
+from moderation.http.params import path_id
+from moderation.http.responses import JSONResponse
+from moderation.sites import Site, SiteCache
+
+SECRET_HEADER = "X-Comment-Secret"  # noqa: S105 (a header name, not a secret)
+
+
+async def _site(request: Request) -> Site:
+    site = await cast(SiteCache, request.state.sites).get(request.path_params["site"])
+    site.check_key(request.headers.get("x-site-key"))
+    return site
+
+
+async def own_states(request: Request) -> Response:
+    """
+    summary: The state of a reader's own comments
+    description: >
+      For each `{id, secret}` whose secret is the one its POST answered with: `awaiting`
+      (not decided yet, or hidden until a moderator looks), `published`, `not_published`
+      or `deleted`, the current text, and until when it can be edited or deleted. Comments
+      whose secret does not match are left out, exactly like unknown ones.
+    tags: [widget]
+    parameters:
+      - {name: site, in: path, required: true, schema: {type: string}}
+      - {name: X-Site-Key, in: header, required: true, schema: {type: string}}
+    requestBody:
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/StatesIn'}
+    responses:
+      200: {description: "`{comments: [{id, state, body, edited, editable_until}]}`"}
+      400: {description: Unreadable body}
+      401: {description: Missing or wrong site key}
+      404: {description: Unknown site}
+      413: {description: Request body too large}
+      415: {description: Not application/json}
+      422: {description: Invalid body}
+    """
+    site = await _site(request)
+    refs = await read_payload(request, own_comments.StatesIn)
+    async with request.state.pool.acquire() as conn:
+        found = await own_comments.states(conn, site, refs.comments)
+    # Private to this reader: no shared cache may keep it.
+    return JSONResponse({"comments": found}, headers={"Cache-Control": "no-store"})
+
+
+async def edit_own(request: Request) -> Response:
+    """
+    summary: Edit one's own comment (moderated again)
+    description: >
+      Within the site's `own_edit_seconds` of posting, while the comment is awaiting or
+      published; it goes back to `pending` and is scored again like a new comment.
+    tags: [widget]
+    parameters:
+      - {name: site, in: path, required: true, schema: {type: string}}
+      - {name: comment, in: path, required: true, schema: {type: integer, minimum: 1}}
+      - {name: X-Site-Key, in: header, required: true, schema: {type: string}}
+      - {name: X-Comment-Secret, in: header, required: true, schema: {type: string}}
+    requestBody:
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/EditIn'}
+    responses:
+      200: {description: "`{id, state: awaiting, body}`"}
+      400: {description: "Unreadable body, or not a comment id"}
+      401: {description: Missing or wrong site key}
+      403: {description: Banned author}
+      404: {description: "No such comment, or the secret is not its own"}
+      409: {description: "Too late to edit, not editable in its state, or being scored right now"}
+      413: {description: Request body too large}
+      415: {description: Not application/json}
+      422: {description: "Empty or too long"}
+    """
+    site = await _site(request)
+    comment_id = path_id(request, "comment")
+    edit = await read_payload(request, own_comments.EditIn)
+    secret = request.headers.get(SECRET_HEADER)
+    async with request.state.pool.acquire() as conn:
+        result = await own_comments.edit(conn, site, comment_id, secret, edit.body)
+    cast(ScoringWakeups, request.state.scoring).notify(comment_id)
+    return JSONResponse(result)
+
+
+async def delete_own(request: Request) -> Response:
+    """
+    summary: Delete one's own comment
+    description: >
+      Within the site's `own_edit_seconds` of posting. Final: replies keep their place
+      under a `removed` placeholder.
+    tags: [widget]
+    parameters:
+      - {name: site, in: path, required: true, schema: {type: string}}
+      - {name: comment, in: path, required: true, schema: {type: integer, minimum: 1}}
+      - {name: X-Site-Key, in: header, required: true, schema: {type: string}}
+      - {name: X-Comment-Secret, in: header, required: true, schema: {type: string}}
+    responses:
+      200: {description: "`{id, state: deleted}`"}
+      400: {description: Not a comment id}
+      401: {description: Missing or wrong site key}
+      403: {description: Banned author}
+      404: {description: "No such comment, or the secret is not its own"}
+      409: {description: Too late to delete}
+    """
+    site = await _site(request)
+    comment_id = path_id(request, "comment")
+    secret = request.headers.get(SECRET_HEADER)
+    async with request.state.pool.acquire() as conn:
+        result = await own_comments.delete(conn, site, comment_id, secret)
+    return JSONResponse(result)
+
+
+routes = [
+    Route("/v1/sites/{site}/comments/states", own_states, methods=["POST"]),
+    Route("/v1/sites/{site}/comments/{comment}", edit_own, methods=["PUT"]),
+    Route("/v1/sites/{site}/comments/{comment}", delete_own, methods=["DELETE"]),
+]

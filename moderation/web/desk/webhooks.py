@@ -1,0 +1,60 @@
+"""The desk's webhooks page (admins): each webhook's recent deliveries and their
+attempts, with a replay button. Webhooks themselves are added with the CLI, which
+shows the signing secret once."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from moderation import webhooks
+from moderation.db import webhooks as webhook_queries
+from moderation.http.params import path_id
+from moderation.web.desk import sessions
+from moderation.web.desk.forms import read_form
+from moderation.web.desk.render import redirect, render
+from moderation.web.desk.site_settings import admin_page
+
+_RECENT = 20
+_NEWEST = 2**63 - 1
+
+
+async def webhooks_page(request: Request) -> Response:
+    page = await admin_page(request)
+    async with request.state.pool.acquire() as conn:
+        hooks = [
+            {
+                **webhooks.describe(row),
+                "log": await webhooks.delivery_log(conn, row["id"], _NEWEST, _RECENT),
+            }
+            for row in await webhook_queries.list_for_site(conn, page.site.id)
+        ]
+    return render(
+        request,
+        "desk/webhooks.html",
+        **page.context(),
+        hooks=hooks,
+        replayed=request.query_params.get("replayed"),
+    )
+
+
+async def replay(request: Request) -> Response:
+    page = await admin_page(request)
+    form = await read_form(request)
+    sessions.check_csrf(request, form.get(sessions.CSRF_FIELD))
+    delivery_id = path_id(request, "delivery")
+    async with request.state.pool.acquire() as conn:
+        new_id = await webhooks.replay(conn, delivery_id, page.moderator)
+    return redirect(request, f"/sites/{page.site.slug}/webhooks?replayed={new_id}")
+
+
+routes = [
+    Route("/sites/{site}/webhooks", webhooks_page, methods=["GET"], include_in_schema=False),
+    Route(
+        "/sites/{site}/webhooks/deliveries/{delivery}/replay",
+        replay,
+        methods=["POST"],
+        include_in_schema=False,
+    ),
+]

@@ -1,0 +1,71 @@
+"""Where webhooks may point: public http(s) addresses, never this network's insides.
+
+A webhook URL is chosen by a site admin, and the workers that send to it sit inside
+the operator's network: a URL naming a loopback, private, link-local or otherwise
+non-public address (or a name that resolves to one) would let it reach internal
+services. Such targets are refused, at `add` and again at every delivery (names can
+change what they resolve to), unless `MODERATION_WEBHOOK_ALLOW_PRIVATE` is set (tests,
+development, a receiver on the same private network by the operator's choice). The
+sender connects to the very address that was checked.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from moderation.errors import WebhookTargetRefused
+
+MAX_URL = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    scheme: str
+    host: str
+    port: int
+    path: str  # with its query
+
+
+def parse(url: str) -> Target:
+    """`url` as a target, or `WebhookTargetRefused` saying what is wrong with it."""
+    if len(url) > MAX_URL:
+        raise WebhookTargetRefused(f"the URL is over {MAX_URL} characters", field="url")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise WebhookTargetRefused(f"{url!r} is not a URL: {exc}", field="url") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WebhookTargetRefused(f"{url!r} must be an http:// or https:// URL", field="url")
+    if parts.username or parts.password:
+        raise WebhookTargetRefused(
+            "put no credentials in the URL; verify the signature", field="url"
+        )
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    default = 443 if parts.scheme == "https" else 80
+    return Target(parts.scheme, parts.hostname, port or default, path)
+
+
+def addresses(target: Target, allow_private: bool) -> list[str]:
+    """The addresses `target`'s host resolves to, all of them allowed, or `WebhookTargetRefused`."""
+    try:
+        infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise WebhookTargetRefused(
+            f"{target.host} does not resolve: {exc.strerror}", field="url"
+        ) from exc
+    found = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not allow_private:
+        for address in found:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+            mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+            if not (mapped or ip).is_global:
+                raise WebhookTargetRefused(
+                    f"{target.host} resolves to {address}, a loopback, private or reserved "
+                    "address (set MODERATION_WEBHOOK_ALLOW_PRIVATE=true to allow it)",
+                    field="url",
+                )
+    return found

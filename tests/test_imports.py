@@ -1,0 +1,378 @@
+"""Importing Disqus, WordPress, Isso and this service's own exports, from fixture files
+written to each format's schema with the cases real exports hold."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import asyncpg
+import httpx
+import pytest
+
+from moderation import importer
+from moderation.errors import ImportFailed
+from moderation.sites import Site
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "imports"
+MODERATION = str(Path(sys.executable).with_name("moderation"))
+
+
+def isso_database(tmp_path: Path) -> Path:
+    path = tmp_path / "comments.db"
+    db = sqlite3.connect(path)
+    db.executescript((FIXTURES / "isso.sql").read_text())
+    db.close()
+    return path
+
+
+async def comments_of(conn: asyncpg.Connection, site: Site) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        SELECT c.id, c.parent_id, c.root_id, c.status, c.author_name, c.body, c.created_at,
+               host(c.client_addr) AS client_addr, c.source_id, c.reasons, c.decided_at,
+               a.external_id AS article, au.external_id AS author
+          FROM comments AS c JOIN articles AS a ON a.id = c.article_id
+          LEFT JOIN authors AS au ON au.id = c.author_id
+         WHERE c.site_id = $1 ORDER BY c.id
+        """,
+        site.id,
+    )
+
+
+async def articles_of(conn: asyncpg.Connection, site: Site) -> dict[str, asyncpg.Record]:
+    rows = await conn.fetch(
+        "SELECT external_id, title, url, is_open, approved_count, version FROM articles "
+        "WHERE site_id = $1",
+        site.id,
+    )
+    return {row["external_id"]: row for row in rows}
+
+
+def by_source(rows: list[asyncpg.Record]) -> dict[str, asyncpg.Record]:
+    return {row["source_id"]: row for row in rows}
+
+
+async def thread(client: httpx.AsyncClient, site: Site, article: str) -> httpx.Response:
+    # As the widget sends it: encodeURIComponent.
+    return await client.get(f"/v1/sites/{site.slug}/articles/{quote(article, safe='')}/comments")
+
+
+async def test_disqus_export_becomes_articles_threads_and_authors(
+    conn: asyncpg.Connection, site: Site, app_client: httpx.AsyncClient
+) -> None:
+    before = await thread(app_client, site, "story-1042")
+    summary = await importer.run(conn, site, "disqus", FIXTURES / "disqus.xml")
+
+    assert (summary.threads, summary.new_articles, summary.comments, summary.authors) == (
+        2,
+        2,
+        6,
+        4,
+    )
+    assert summary.by_status == {"approved": 4, "rejected": 1, "spam": 1}
+    assert summary.skipped == {
+        "unknown thread": 1,
+        "deleted thread": 1,
+        "deleted, without replies": 1,
+    }
+    rows = by_source(await comments_of(conn, site))
+    top = rows["disqus:299619020"]
+    # A reply listed before its parent still lands under it, with a larger id.
+    reply = rows["disqus:299744310"]
+    assert reply["parent_id"] == top["id"] < reply["id"]
+    assert reply["author"] == "disqus:mikhail-k"
+    assert reply["body"] == "Agreed, & the parks budget too."
+    assert reply["created_at"] == datetime(2019, 3, 8, 9, 30, tzinfo=UTC)
+    assert reply["client_addr"] == "195.195.195.139"
+    # HTML becomes text; a shortened link label gives way to its address.
+    assert top["body"] == (
+        "The schools line went up 4%.\n\nSource: https://gazette.example/budget-2019.pdf"
+    )
+    spam = rows["disqus:299986073"]
+    assert (spam["status"], spam["reasons"]) == ("spam", ["marked spam in Disqus"])
+    deleted = rows["disqus:299800001"]
+    assert (deleted["status"], deleted["body"]) == ("rejected", "")
+    guest = rows["disqus:299800002"]
+    assert (guest["author"], guest["author_name"], guest["parent_id"]) == (
+        None,
+        "A Guest",
+        deleted["id"],
+    )
+    # Not anonymous, but without a username there is nothing to know the author by.
+    russian = rows["disqus:299986072"]
+    assert (russian["author"], russian["client_addr"]) == (None, None)
+    assert russian["article"] == "/2019/03/river-flood/"
+
+    articles = await articles_of(conn, site)
+    assert articles["story-1042"]["title"] == "Council passes the 2019 budget"
+    assert articles["story-1042"]["url"] == "https://gazette.example/2019/03/council-budget/"
+    assert articles["story-1042"]["approved_count"] == 3
+    assert articles["/2019/03/river-flood/"]["is_open"] is False
+
+    # Readers see it at once: the count, a new ETag, the deleted comment as a placeholder.
+    after = await thread(app_client, site, "story-1042")
+    assert after.headers["etag"] != before.headers["etag"]
+    page = after.json()
+    assert page["article"]["approved_count"] == 3
+    shapes = [(t["removed"], [r["body"] for r in t["replies"]]) for t in page["threads"]]
+    assert shapes == [
+        (False, ["Agreed, & the parks budget too."]),
+        (True, ["Replying to the deleted one.\nSecond line."]),
+    ]
+    closed = (await thread(app_client, site, "/2019/03/river-flood/")).json()
+    assert closed["article"] == {
+        "id": "/2019/03/river-flood/",
+        "open": False,
+        "approved_count": 1,
+        "featured_count": 0,
+    }
+
+
+async def test_wordpress_statuses_types_and_dates(conn: asyncpg.Connection, site: Site) -> None:
+    summary = await importer.run(conn, site, "wordpress", FIXTURES / "wordpress.xml")
+
+    assert summary.by_status == {"approved": 4, "review": 1, "rejected": 1, "spam": 1}
+    assert summary.skipped == {"pingback": 1, "trackback": 1}
+    assert (summary.threads, summary.authors) == (2, 1)
+    rows = by_source(await comments_of(conn, site))
+    assert rows["wordpress:2"]["body"] == (
+        "Finally! It took them two years.\nStill no cycle lane though."
+    )
+    # IPv4 clients come as IPv4-mapped IPv6; the GMT time is the one kept.
+    assert rows["wordpress:2"]["client_addr"] == "82.119.20.7"
+    assert rows["wordpress:2"]["created_at"] == datetime(2022, 6, 6, 8, 32, 12, tzinfo=UTC)
+    assert rows["wordpress:6"]["author"] == "wordpress:1"
+    held = rows["wordpress:7"]
+    assert (held["status"], held["parent_id"]) == ("review", rows["wordpress:6"]["id"])
+    # WordPress left the GMT date unset: the site's local time is the only one there is.
+    assert held["created_at"] == datetime(2022, 6, 6, 11, 40, tzinfo=UTC)
+    assert held["decided_at"] == held["created_at"]
+    trashed = rows["wordpress:8"]
+    assert (trashed["status"], trashed["body"]) == ("rejected", "")
+    assert rows["wordpress:9"]["parent_id"] == trashed["id"]
+    assert rows["wordpress:10"]["status"] == "spam"
+    articles = await articles_of(conn, site)
+    assert articles["/?p=4"]["is_open"] is False
+    assert articles["/2022/06/bridge-reopens/"]["approved_count"] == 3
+    assert "/2022/06/quiet/" not in articles
+
+
+async def test_isso_database_modes(
+    conn: asyncpg.Connection, site: Site, tmp_path: Path, app_client: httpx.AsyncClient
+) -> None:
+    summary = await importer.run(conn, site, "isso", isso_database(tmp_path))
+
+    assert summary.by_status == {"approved": 3, "rejected": 1, "review": 1}
+    assert summary.skipped == {"deleted, without replies": 1}
+    assert summary.authors == 0
+    rows = by_source(await comments_of(conn, site))
+    assert rows["isso:1"]["created_at"] == datetime(2021, 5, 13, 10, 0, 0, 250000, tzinfo=UTC)
+    assert rows["isso:2"]["parent_id"] == rows["isso:1"]["id"]
+    assert rows["isso:4"]["author_name"] == "Anonymous"
+    assert rows["isso:5"]["status"] == "review"
+    page = (await thread(app_client, site, "/2021/05/market-day/")).json()
+    assert [t["removed"] for t in page["threads"]] == [False, True]
+    assert page["threads"][1]["replies"][0]["body"] == "That was uncalled for."
+
+
+@pytest.mark.parametrize("format_name", ["disqus", "wordpress", "isso"])
+async def test_running_an_import_again_adds_nothing(
+    conn: asyncpg.Connection,
+    make_site: Callable[..., Awaitable[Site]],
+    tmp_path: Path,
+    format_name: str,
+) -> None:
+    site = await make_site()
+    path = isso_database(tmp_path) if format_name == "isso" else FIXTURES / f"{format_name}.xml"
+    first = await importer.run(conn, site, format_name, path)
+    counts = await articles_of(conn, site)
+    again = await importer.run(conn, site, format_name, path)
+
+    assert first.comments > 0
+    assert (again.comments, again.authors, again.new_articles) == (0, 0, 0)
+    assert again.already_imported == first.comments
+    assert await articles_of(conn, site) == counts
+
+
+async def test_dry_run_reports_and_keeps_nothing(conn: asyncpg.Connection, site: Site) -> None:
+    summary = await importer.run(conn, site, "disqus", FIXTURES / "disqus.xml", dry_run=True)
+
+    assert summary.comments == 6
+    assert await comments_of(conn, site) == []
+    assert await articles_of(conn, site) == {}
+
+
+async def test_score_stores_published_and_held_comments_pending(
+    conn: asyncpg.Connection, site: Site
+) -> None:
+    summary = await importer.run(conn, site, "wordpress", FIXTURES / "wordpress.xml", score=True)
+
+    assert summary.by_status == {"pending": 5, "rejected": 1, "spam": 1}
+    assert summary.to_score == 5
+    rows = by_source(await comments_of(conn, site))
+    assert rows["wordpress:2"]["decided_at"] is None
+    assert (await articles_of(conn, site))["/2022/06/bridge-reopens/"]["approved_count"] == 0
+
+
+BROKEN_DISQUS = """<?xml version="1.0" encoding="utf-8"?>
+<disqus xmlns="http://disqus.com" xmlns:dsq="http://disqus.com/disqus-internals">
+    <thread dsq:id="1"><id>a</id><link>https://x.example/a</link><title>A</title></thread>
+    <post dsq:id="2">
+        <message>fine</message>
+        <createdAt>2019-03-08T09:30:00Z</createdAt>
+        <author><name>Ann</name><isAnonymous>true</isAnonymous></author>
+        <thread dsq:id="1"/>
+    </post>
+    <post dsq:id="3">
+        <message>{message}</message>
+        <createdAt>{created}</createdAt>
+        <author><name>Bob</name><isAnonymous>true</isAnonymous></author>
+        <thread dsq:id="1"/>
+    </post>
+</disqus>
+"""
+
+
+@pytest.mark.parametrize(
+    ("message", "created", "expected"),
+    [
+        ("fine", "yesterday", "<post> at line 10: <createdAt> 'yesterday' is not a time"),
+        (
+            "<b>unclosed",
+            "2019-03-08T09:30:00Z",
+            "line 11, column 39: Opening and ending tag mismatch: b line 11 and message",
+        ),
+    ],
+)
+async def test_a_malformed_file_names_where_and_keeps_nothing(
+    conn: asyncpg.Connection,
+    site: Site,
+    tmp_path: Path,
+    message: str,
+    created: str,
+    expected: str,
+) -> None:
+    path = tmp_path / "broken.xml"
+    path.write_text(BROKEN_DISQUS.format(message=message, created=created))
+
+    with pytest.raises(ImportFailed) as failed:
+        await importer.run(conn, site, "disqus", path)
+
+    assert expected in failed.value.message
+    assert await comments_of(conn, site) == []
+    assert await articles_of(conn, site) == {}
+
+
+async def test_a_bad_json_line_is_named(
+    conn: asyncpg.Connection, site: Site, tmp_path: Path
+) -> None:
+    path = tmp_path / "site.jsonl"
+    header = {"type": "site", "format": "moderation-export", "version": 1, "slug": "x"}
+    article = {"type": "article", "id": "a"}
+    comment = {"type": "comment", "key": "k1", "article": "a", "author_name": "Ann",
+               "body": "Hi", "status": "approved", "created_at": "not a time"}  # fmt: skip
+    path.write_text("\n".join(json.dumps(line) for line in (header, article, comment)) + "\n")
+
+    with pytest.raises(ImportFailed, match=r"line 3: comment.created_at: "):
+        await importer.run(conn, site, "json", path)
+    path.write_text('{"type": "article", "id": "a"}\n')
+    with pytest.raises(ImportFailed, match=r"line 1: .*export header"):
+        await importer.run(conn, site, "json", path)
+
+
+async def test_not_an_isso_database(conn: asyncpg.Connection, site: Site, tmp_path: Path) -> None:
+    path = tmp_path / "comments.db"
+    path.write_text("this is not SQLite")
+    with pytest.raises(ImportFailed, match="Isso database: file is not a database"):
+        await importer.run(conn, site, "isso", path)
+
+
+async def reader_view(client: httpx.AsyncClient, site: Site, articles: list[str]) -> Any:
+    """What readers see of each article, ids aside (they differ between sites)."""
+
+    def strip(node: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "removed": node["removed"],
+            "author": node["author"],
+            "body": node["body"],
+            "created_at": node["created_at"],
+            "replies": [strip(reply) for reply in node["replies"]],
+        }
+
+    view = {}
+    for article in articles:
+        page = (await thread(client, site, article)).json()
+        view[article] = (page["article"], [strip(t) for t in page["threads"]])
+    return view
+
+
+async def test_export_then_import_into_a_fresh_site_gives_the_same_threads(
+    conn: asyncpg.Connection,
+    make_site: Callable[..., Awaitable[Site]],
+    app_client: httpx.AsyncClient,
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    source = await make_site()
+    await importer.run(conn, source, "disqus", FIXTURES / "disqus.xml")
+    await importer.run(conn, source, "wordpress", FIXTURES / "wordpress.xml")
+    exported = tmp_path / "site.jsonl"
+    env = {"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin", "MODERATION_LOG_JSON": "false"}
+    with exported.open("wb") as out:
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [MODERATION, "export", "--site", source.slug], stdout=out, stderr=subprocess.PIPE,
+            env=env, timeout=120, check=False,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+    target = await make_site()
+    imported = await asyncio.to_thread(
+        subprocess.run,
+        [MODERATION, "import", "json", str(exported), "--site", target.slug, "--json"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+    summary = json.loads(imported.stdout)
+    assert (summary["comments"], summary["threads"], summary["skipped"]) == (13, 4, {})
+
+    articles = sorted(await articles_of(conn, source))
+    assert sorted(await articles_of(conn, target)) == articles
+    assert await reader_view(app_client, target, articles) == await reader_view(
+        app_client, source, articles
+    )
+    source_rows = await comments_of(conn, source)
+    target_rows = await comments_of(conn, target)
+    fields = ("status", "author_name", "body", "created_at", "client_addr", "author", "reasons")
+    # The source ids travel with the comments, so moving on again stays idempotent.
+    assert {r["source_id"]: tuple(r[f] for f in fields) for r in target_rows} == {
+        r["source_id"]: tuple(r[f] for f in fields) for r in source_rows
+    }
+    again = await importer.run(conn, target, "json", exported)
+    assert (again.comments, again.already_imported) == (0, 13)
+
+
+async def test_export_since_holds_only_newer_comments(
+    conn: asyncpg.Connection, site: Site, tmp_path: Path
+) -> None:
+    from moderation import exports
+
+    await importer.run(conn, site, "wordpress", FIXTURES / "wordpress.xml")
+    lines = [
+        json.loads(line)
+        async for line in exports.site_lines(conn, site, datetime(2020, 1, 1, tzinfo=UTC))
+    ]
+    kinds = [line["type"] for line in lines]
+    assert kinds.count("comment") == 6
+    assert [line["id"] for line in lines if line["type"] == "article"] == [
+        "/2022/06/bridge-reopens/"
+    ]

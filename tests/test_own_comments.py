@@ -1,0 +1,255 @@
+"""A reader's own comments: their state, edits and deletions, with the POST's secret only."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from moderation.sites import Site
+from tests.factories import Poster, moderator_headers, set_status
+
+ANN = {"id": "reader-ann", "name": "Ann"}
+
+
+async def posted(poster: Poster, **kwargs: Any) -> tuple[int, str]:
+    response = await poster.post(**kwargs)
+    assert response.status_code == 202, response.text
+    return response.json()["id"], response.json()["secret"]
+
+
+def states_url(site: Site) -> str:
+    return f"/v1/sites/{site.slug}/comments/states"
+
+
+async def states(poster: Poster, *refs: tuple[int, str]) -> dict[int, dict[str, Any]]:
+    response = await poster.client.post(
+        states_url(poster.site),
+        json={"comments": [{"id": i, "secret": s} for i, s in refs]},
+        headers={"X-Site-Key": poster.site.widget_key},
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    return {c["id"]: c for c in response.json()["comments"]}
+
+
+async def edit(poster: Poster, comment_id: int, secret: str, body: str) -> httpx.Response:
+    return await poster.client.put(
+        f"/v1/sites/{poster.site.slug}/comments/{comment_id}",
+        json={"body": body},
+        headers={"X-Site-Key": poster.site.widget_key, "X-Comment-Secret": secret},
+    )
+
+
+async def delete(poster: Poster, comment_id: int, secret: str) -> httpx.Response:
+    return await poster.client.delete(
+        f"/v1/sites/{poster.site.slug}/comments/{comment_id}",
+        headers={"X-Site-Key": poster.site.widget_key, "X-Comment-Secret": secret},
+    )
+
+
+async def test_a_readers_comment_says_its_real_state_and_only_to_its_poster(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    waiting = await posted(poster)
+    published = await posted(poster)
+    refused = await posted(poster)
+    held = await posted(poster)
+    await set_status(conn, [published[0]], "approved")
+    await set_status(conn, [refused[0]], "rejected")
+    await set_status(conn, [held[0]], "review")
+
+    found = await states(poster, waiting, published, refused, held)
+    assert {i: c["state"] for i, c in found.items()} == {
+        waiting[0]: "awaiting",
+        published[0]: "published",
+        refused[0]: "not_published",
+        held[0]: "awaiting",
+    }
+    assert found[waiting[0]]["editable_until"] is not None
+    assert found[refused[0]]["editable_until"] is None
+    # Someone else's secret, or a guess, learns nothing: the comment is simply left out.
+    assert await states(poster, (waiting[0], published[1]), (refused[0], "x" * 32)) == {}
+
+
+async def test_the_state_route_needs_the_site_key_and_a_sane_body(poster: Poster) -> None:
+    comment = await posted(poster)
+    body = {"comments": [{"id": comment[0], "secret": comment[1]}]}
+    no_key = await poster.client.post(states_url(poster.site), json=body)
+    assert no_key.status_code == 401
+    bad: dict[str, Any]
+    for bad in ({"comments": []}, {"comments": [{"id": 1, "secret": "short"}]}, {"x": 1}):
+        response = await poster.client.post(
+            states_url(poster.site), json=bad, headers={"X-Site-Key": poster.site.widget_key}
+        )
+        assert response.status_code == 422, bad
+
+
+async def test_an_edit_is_moderated_again_and_the_old_text_kept_for_moderators(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    comment_id, secret = await posted(poster, body="Teh council got it wrong")
+    await set_status(conn, [comment_id], "approved")
+    assert [c["id"] for c in (await poster.thread()).json()["threads"]] == [comment_id]
+
+    response = await edit(poster, comment_id, secret, "The council got it wrong")
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "id": comment_id,
+        "state": "awaiting",
+        "body": "The council got it wrong",
+    }
+    # Out of the thread until scoring decides the new text.
+    assert (await poster.thread()).json()["threads"] == []
+    row = await conn.fetchrow(
+        "SELECT status, body, edited_at FROM comments WHERE id = $1", comment_id
+    )
+    assert row is not None
+    assert (row["status"], row["body"]) == ("pending", "The council got it wrong")
+    assert row["edited_at"] is not None
+    events = await conn.fetch(
+        "SELECT actor, kind, from_status, to_status, previous_body FROM comment_events "
+        "WHERE comment_id = $1 ORDER BY id",
+        comment_id,
+    )
+    assert [tuple(e) for e in events][-2:] == [
+        ("reader", "status", "approved", "pending", None),
+        ("reader", "edited", "pending", "pending", "Teh council got it wrong"),
+    ]
+    assert (await states(poster, (comment_id, secret)))[comment_id]["edited"] is True
+
+
+async def test_edit_and_delete_need_the_secret_and_the_window(
+    poster: Poster, conn: asyncpg.Connection, make_site: Callable[..., Awaitable[Site]]
+) -> None:
+    comment_id, _ = await posted(poster)
+    other_id, other_secret = await posted(poster)
+    assert (await edit(poster, comment_id, other_secret, "hijack")).status_code == 404
+    assert (await delete(poster, comment_id, "")).status_code == 404
+    no_secret = await poster.client.delete(
+        f"/v1/sites/{poster.site.slug}/comments/{comment_id}",
+        headers={"X-Site-Key": poster.site.widget_key},
+    )
+    assert no_secret.status_code == 404
+    await conn.execute(
+        "UPDATE comments SET created_at = now() - interval '16 minutes' WHERE id = $1", other_id
+    )
+    late = await edit(poster, other_id, other_secret, "too late")
+    assert late.status_code == 409
+    assert late.json()["error"]["code"] == "edit_window_closed"
+    assert (await delete(poster, other_id, other_secret)).status_code == 409
+
+    # A site that allows no changes at all.
+    closed = await make_site(own_edit_seconds=0)
+    closed_poster = Poster(poster.client, closed)
+    closed_id, closed_secret = await posted(closed_poster)
+    assert (await edit(closed_poster, closed_id, closed_secret, "no")).status_code == 409
+
+
+async def test_a_rejected_comment_cannot_be_edited_but_can_be_deleted(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    comment_id, secret = await posted(poster)
+    await set_status(conn, [comment_id], "rejected")
+    refused = await edit(poster, comment_id, secret, "sneak it past")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "not_editable"
+    assert (await delete(poster, comment_id, secret)).json() == {
+        "id": comment_id,
+        "state": "deleted",
+    }
+    assert await conn.fetchval("SELECT status FROM comments WHERE id = $1", comment_id) == "deleted"
+
+
+async def test_deleting_keeps_replies_under_a_placeholder_and_no_moderator_can_undo_it(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    parent, secret = await posted(poster)
+    reply = await poster.comment(parent_id=parent)
+    await set_status(conn, [parent, reply], "approved")
+    assert (await delete(poster, parent, secret)).status_code == 200
+    thread = (await poster.thread()).json()["threads"]
+    assert thread[0]["id"] == parent
+    assert thread[0]["removed"] is True
+    assert [r["id"] for r in thread[0]["replies"]] == [reply]
+    row = await conn.fetchrow(
+        "SELECT actor, reason FROM comment_events WHERE comment_id = $1 ORDER BY id DESC LIMIT 1",
+        parent,
+    )
+    assert row is not None
+    assert tuple(row) == ("reader", "deleted by its author")
+
+
+async def test_a_banned_author_can_no_longer_edit(poster: Poster, conn: asyncpg.Connection) -> None:
+    comment_id, secret = await posted(poster, author={"id": "gone", "name": "Gone"})
+    await conn.execute("UPDATE authors SET status = 'banned' WHERE external_id = 'gone'")
+    response = await edit(poster, comment_id, secret, "still here")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "author_banned"
+
+
+async def test_an_edit_waits_while_the_old_text_is_being_scored(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    comment_id, secret = await posted(poster)
+    await conn.execute(
+        "UPDATE comments SET claimed_until = now() + interval '1 minute' WHERE id = $1", comment_id
+    )
+    response = await edit(poster, comment_id, secret, "new words")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "being_scored"
+
+
+async def test_a_retry_gets_a_new_secret_that_replaces_the_lost_one(poster: Poster) -> None:
+    headers = {"Idempotency-Key": "lost-answer-1"}
+    first = (await poster.post(body="Once", headers=headers)).json()
+    second = (await poster.post(body="Once", headers=headers)).json()
+    assert first["id"] == second["id"]
+    assert await states(poster, (first["id"], first["secret"])) == {}
+    assert list(await states(poster, (second["id"], second["secret"]))) == [second["id"]]
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+async def test_a_foreign_origin_cannot_edit_or_delete(poster: Poster, method: str) -> None:
+    comment_id, secret = await posted(poster)
+    response = await poster.client.request(
+        method,
+        f"/v1/sites/{poster.site.slug}/comments/{comment_id}",
+        json={"body": "x"} if method == "PUT" else None,
+        headers={
+            "X-Site-Key": poster.site.widget_key,
+            "X-Comment-Secret": secret,
+            "Origin": "https://evil.example",
+        },
+    )
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "origin_not_allowed"
+
+
+async def test_erasing_an_author_also_erases_the_texts_their_edits_replaced_and_notes(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    comment_id, secret = await posted(poster, body="My number is 555-0100", author=ANN)
+    await edit(poster, comment_id, secret, "Call the council instead")
+    admin = await moderator_headers(conn, poster.site, role="admin")
+    author = await conn.fetchval("SELECT author_id FROM comments WHERE id = $1", comment_id)
+    note = await poster.client.post(
+        f"/v1/moderation/authors/{author}/notes",
+        json={"body": "Posts phone numbers"},
+        headers=admin,
+    )
+    assert note.status_code == 201
+    erased = await poster.client.post(f"/v1/moderation/authors/{author}/erase", headers=admin)
+    assert erased.status_code == 200, erased.text
+    kept = await conn.fetch(
+        "SELECT previous_body FROM comment_events "
+        "WHERE comment_id = $1 AND previous_body IS NOT NULL",
+        comment_id,
+    )
+    assert kept == []
+    assert (
+        await conn.fetchval("SELECT count(*) FROM author_notes WHERE author_id = $1", author) == 0
+    )

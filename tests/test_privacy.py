@@ -1,0 +1,240 @@
+"""Readers' privacy: exporting and erasing an author's data, and address retention."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from moderation import privacy
+from moderation.db import scoring as scoring_queries
+from moderation.sites import IP_RETENTION_DAYS, Site
+from tests.factories import Poster, moderator_headers, set_status
+
+MODERATION = str(Path(sys.executable).with_name("moderation"))
+ANN = {"id": "reader-ann", "name": "Ann Example"}
+BOB = {"id": "reader-bob", "name": "Bob"}
+
+
+async def ann_thread(poster: Poster, conn: asyncpg.Connection) -> tuple[int, int, int]:
+    """Ann's approved comment with Bob's reply, and Ann's comment still held."""
+    first = await poster.comment(body="My street floods every spring.", author=ANN)
+    reply = await poster.comment(body="Mine too.", author=BOB, parent_id=first)
+    held = await poster.comment(body="Call me at 555-0100.", author=ANN)
+    await set_status(conn, [first, reply], "approved")
+    await set_status(conn, [held], "review")
+    return first, reply, held
+
+
+async def author_id(conn: asyncpg.Connection, site: Site, external_id: str) -> int:
+    found: int = await conn.fetchval(
+        "SELECT id FROM authors WHERE site_id = $1 AND external_id = $2", site.id, external_id
+    )
+    return found
+
+
+async def test_an_admin_exports_everything_stored_about_an_author(
+    poster: Poster, conn: asyncpg.Connection, site: Site, app_client: httpx.AsyncClient
+) -> None:
+    first, _, held = await ann_thread(poster, conn)
+    admin = await moderator_headers(conn, site, role="admin")
+    ann = await author_id(conn, site, ANN["id"])
+
+    response = await app_client.get(f"/v1/moderation/authors/{ann}/export", headers=admin)
+
+    assert response.status_code == 200
+    data = response.json()
+    assert data["author"]["external_id"] == "reader-ann"
+    assert data["author"]["erased_at"] is None
+    assert [(c["id"], c["status"]) for c in data["comments"]] == [
+        (first, "approved"),
+        (held, "review"),
+    ]
+    # The app's test client comes from 203.0.113.7; httpx sends its own user agent.
+    assert data["comments"][0]["client_addr"] == "203.0.113.7"
+    assert data["comments"][0]["user_agent"].startswith("python-httpx/")
+    assert data["comments"][1]["body"] == "Call me at 555-0100."
+
+
+async def test_only_admins_of_the_authors_site_may_export_or_erase(
+    poster: Poster,
+    conn: asyncpg.Connection,
+    site: Site,
+    make_site: Callable[..., Awaitable[Site]],
+    app_client: httpx.AsyncClient,
+) -> None:
+    await ann_thread(poster, conn)
+    ann = await author_id(conn, site, ANN["id"])
+    moderator = await moderator_headers(conn, site)
+    stranger = await moderator_headers(conn, await make_site(), role="admin")
+
+    for headers, status in ((moderator, 403), (stranger, 404), ({}, 401)):
+        exported = await app_client.get(f"/v1/moderation/authors/{ann}/export", headers=headers)
+        erased = await app_client.post(f"/v1/moderation/authors/{ann}/erase", headers=headers)
+        assert (exported.status_code, erased.status_code) == (status, status)
+    assert (await conn.fetchval("SELECT name FROM authors WHERE id = $1", ann)) == ANN["name"]
+
+
+async def test_erasing_keeps_the_thread_shape_and_records_who_and_when(
+    poster: Poster, conn: asyncpg.Connection, site: Site, app_client: httpx.AsyncClient
+) -> None:
+    first, reply, held = await ann_thread(poster, conn)
+    admin = await moderator_headers(conn, site, role="admin", name="Dana")
+    ann = await author_id(conn, site, ANN["id"])
+
+    response = await app_client.post(f"/v1/moderation/authors/{ann}/erase", headers=admin)
+
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert (result["comments_scrubbed"], result["comments_removed"]) == (2, 2)
+    assert result["erased_by"].startswith("moderator Dana (#")
+    rows = await conn.fetch(
+        "SELECT id, status, author_name, body, client_addr, user_agent, fingerprint "
+        "FROM comments WHERE author_id = $1 ORDER BY id",
+        ann,
+    )
+    assert [tuple(r) for r in rows] == [
+        (first, "rejected", "", "", None, None, None),
+        (held, "rejected", "", "", None, None, None),
+    ]
+    author = await conn.fetchrow(
+        "SELECT name, erased_at, erased_by FROM authors WHERE id = $1", ann
+    )
+    assert author is not None
+    assert author["name"] == ""
+    assert author["erased_at"] is not None
+    assert author["erased_by"] == result["erased_by"]
+    audit = await conn.fetchrow(
+        "SELECT actor, moderator_id, reason FROM comment_events "
+        "WHERE comment_id = $1 ORDER BY id DESC LIMIT 1",
+        first,
+    )
+    assert audit is not None
+    assert audit["actor"] == "moderator"
+    assert audit["reason"] == f"author's data erased by {result['erased_by']}"
+    # Bob's reply stays, under a placeholder that shows nothing of Ann.
+    page = (await poster.thread()).json()
+    assert page["article"]["approved_count"] == 1
+    [top] = page["threads"]
+    assert (top["id"], top["removed"], top["author"], top["body"]) == (first, True, None, None)
+    assert [r["id"] for r in top["replies"]] == [reply]
+    assert top["replies"][0]["body"] == "Mine too."
+
+
+async def test_the_cli_exports_and_erases_by_the_sites_own_author_id(
+    poster: Poster, conn: asyncpg.Connection, site: Site, database_url: str
+) -> None:
+    await ann_thread(poster, conn)
+    env = {"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin", "MODERATION_LOG_JSON": "false"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [MODERATION, "author", *args, "--site", site.slug, ANN["id"]],
+            capture_output=True, text=True, env=env, timeout=120, check=False,
+        )  # fmt: skip
+
+    exported = await asyncio.to_thread(cli, "export")
+    assert exported.returncode == 0, exported.stderr
+    assert [c["body"] for c in json.loads(exported.stdout)["comments"]] == [
+        "My street floods every spring.",
+        "Call me at 555-0100.",
+    ]
+    unconfirmed = await asyncio.to_thread(cli, "erase")
+    assert unconfirmed.returncode != 0
+    assert "Aborted" in unconfirmed.stderr
+    erased = await asyncio.to_thread(cli, "erase", "--yes")
+    assert erased.returncode == 0, erased.stderr
+    assert "2 comments scrubbed, 2 removed from view" in erased.stdout
+    after = json.loads((await asyncio.to_thread(cli, "export")).stdout)
+    assert after["author"]["erased_by"].startswith("operator ")
+    assert {c["body"] for c in after["comments"]} == {""}
+    unknown = await asyncio.to_thread(
+        subprocess.run,
+        [MODERATION, "author", "export", "--site", site.slug, "nobody"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert unknown.returncode == 1
+    assert "no author 'nobody'" in unknown.stderr
+
+
+async def age(conn: asyncpg.Connection, comment_ids: list[int], days: int) -> None:
+    await conn.execute(
+        "UPDATE comments SET created_at = now() - make_interval(days => $2) "
+        "WHERE id = ANY($1::bigint[])",
+        comment_ids,
+        days,
+    )
+    await conn.execute(
+        "UPDATE reports SET created_at = now() - make_interval(days => $2) "
+        "WHERE comment_id = ANY($1::bigint[])",
+        comment_ids,
+        days,
+    )
+
+
+async def test_retention_clears_addresses_and_agents_past_each_sites_days(
+    conn: asyncpg.Connection,
+    make_site: Callable[..., Awaitable[Site]],
+    app_client: httpx.AsyncClient,
+) -> None:
+    default_site = await make_site()
+    keeps_longer = await make_site(ip_retention_days=60)
+    old, recent = (
+        await Poster(app_client, default_site).comment(),
+        await Poster(app_client, default_site).comment(),
+    )
+    kept = await Poster(app_client, keeps_longer).comment()
+    await set_status(conn, [old, recent, kept], "approved")
+    reported = await app_client.post(
+        f"/v1/sites/{default_site.slug}/comments/{old}/reports",
+        json={"reason": "rude"},
+        headers={"X-Site-Key": default_site.widget_key},
+    )
+    assert reported.status_code == 202
+    await age(conn, [old, kept], IP_RETENTION_DAYS + 1)
+    await age(conn, [recent], IP_RETENTION_DAYS - 1)
+
+    cleared = await privacy.apply_retention(conn)
+
+    assert cleared >= 2  # other tests' old rows may be cleared too
+    rows = await conn.fetch(
+        "SELECT id, host(client_addr) AS addr, user_agent IS NOT NULL AS agent FROM comments "
+        "WHERE id = ANY($1::bigint[])",
+        [old, recent, kept],
+    )
+    assert {r["id"]: (r["addr"], r["agent"]) for r in rows} == {
+        old: (None, False),
+        recent: ("203.0.113.7", True),
+        kept: ("203.0.113.7", True),
+    }
+    assert await conn.fetchval("SELECT client_addr FROM reports WHERE comment_id = $1", old) is None
+    assert await privacy.apply_retention(conn) == 0
+
+
+async def test_address_velocity_counts_only_the_window_retention_still_covers(
+    conn: asyncpg.Connection,
+    make_site: Callable[..., Awaitable[Site]],
+    app_client: httpx.AsyncClient,
+) -> None:
+    site = await make_site(ip_retention_days=1)
+    poster = Poster(app_client, site)
+    burst = [await poster.comment(author={"id": f"r{i}", "name": "R"}) for i in range(6)]
+    fresh = [await poster.comment(author={"id": f"f{i}", "name": "F"}) for i in range(6)]
+    # The first burst happened two days ago (scored late, as an import with --score is).
+    await age(conn, burst, 2)
+
+    rows = {
+        r["id"]: r
+        for r in await scoring_queries.batch_context(
+            conn, [burst[-1], fresh[-1]], IP_RETENTION_DAYS
+        )
+    }
+
+    assert rows[fresh[-1]]["address_recent"] == 5
+    assert rows[burst[-1]]["address_recent"] == 0

@@ -1,0 +1,409 @@
+"""Webhooks end to end: the CLI, the outbox, a real Celery worker and beat delivering to a
+real local HTTP receiver that checks signatures as a Stripe-style receiver would."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import http.server
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from moderation import db, webhooks
+from moderation.app import create_app
+from moderation.broker import MAINTENANCE_QUEUE, celery_app
+from moderation.config import Settings
+from moderation.db import transitions
+from moderation.errors import WebhookTargetRefused
+from moderation.sites import Site, create_site
+from moderation.webhooks import sender
+from tests.factories import Poster, moderator_headers
+from tests.workers import Process, wait_until, worker_env
+
+MODERATION = str(Path(sys.executable).with_name("moderation"))
+TOLERANCE_SECONDS = 300
+
+
+def verify(header: str, secrets: list[str], body: bytes) -> bool:
+    """What a receiver does, written from the documented scheme (not our signing code)."""
+    parts = [item.split("=", 1) for item in header.split(",")]
+    timestamps = [value for key, value in parts if key == "t"]
+    signatures = [value for key, value in parts if key == "v1"]
+    if len(timestamps) != 1 or abs(time.time() - int(timestamps[0])) > TOLERANCE_SECONDS:
+        return False
+    signed = timestamps[0].encode() + b"." + body
+    for secret in secrets:
+        expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+        if any(hmac.compare_digest(expected, given) for given in signatures):
+            return True
+    return False
+
+
+@dataclass
+class Receiver:
+    """A local HTTP endpoint: fails the first `failures` requests, then accepts; processes
+    each event id once, as a receiver de-duplicating on it does."""
+
+    secrets: list[str] = field(default_factory=list)
+    failures: int = 0
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    processed: list[str] = field(default_factory=list)
+    bad_signatures: int = 0
+
+    def handle(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        self.requests.append({"path": path, "headers": headers, "body": body})
+        if path == "/moved":
+            return 302, b""
+        if not verify(headers.get("moderation-signature", ""), self.secrets, body):
+            self.bad_signatures += 1
+            return 400, b"bad signature"
+        if self.failures > 0:
+            self.failures -= 1
+            return 500, b"temporarily broken"
+        event = json.loads(body)
+        if event["id"] not in self.processed:
+            self.processed.append(event["id"])
+        return 200, b"ok"
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[Receiver, str]]:
+    state = Receiver()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, answer = state.handle(self.path, headers, body)
+            self.send_response(status)
+            if status == 302:
+                self.send_header("Location", "/hook")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+async def own_db(make_migrated_database: Callable[[], Awaitable[str]]) -> str:
+    """A database of its own: a worker delivers whatever is due in the database it sees."""
+    return await make_migrated_database()
+
+
+@pytest.fixture
+async def wconn(own_db: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await db.connect(own_db)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [MODERATION, *args], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+
+
+async def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(run_cli, env, *args)
+
+
+def private_settings(url: str = "unused") -> Settings:
+    return Settings(database_url=url, webhook_allow_private=True)
+
+
+async def test_targets_on_loopback_or_private_networks_are_refused(
+    conn: asyncpg.Connection, site: Site
+) -> None:
+    public = Settings(database_url="unused")
+    for url in (
+        "http://127.0.0.1:8080/hook",
+        "http://localhost/hook",
+        "http://10.1.2.3/hook",
+        "http://[::1]/hook",
+        "http://169.254.169.254/latest/meta-data",
+    ):
+        with pytest.raises(WebhookTargetRefused, match="loopback, private or reserved"):
+            await webhooks.add(conn, site, url, ["comment.created"], public)
+    for url, message in (
+        ("ftp://example.org/x", "must be an http:// or https:// URL"),
+        ("https://user:pw@example.org/x", "no credentials"),
+    ):
+        with pytest.raises(WebhookTargetRefused, match=message):
+            await webhooks.add(conn, site, url, ["comment.created"], public)
+    # At delivery too: a name may resolve elsewhere by then.
+    answer = sender.post("http://127.0.0.1:9/hook", b"{}", {}, 2, allow_private=False)
+    assert answer.status_code is None
+    assert answer.response.startswith("refused: 127.0.0.1 resolves to 127.0.0.1")
+
+
+def test_redirects_are_not_followed(receiver: tuple[Receiver, str]) -> None:
+    state, base = receiver
+    answer = sender.post(f"{base}/moved", b"{}", {}, 5, allow_private=True)
+    assert (answer.status_code, answer.delivered) == (302, False)
+    assert [r["path"] for r in state.requests] == ["/moved"]
+
+
+async def test_events_are_recorded_only_with_the_change_that_causes_them(
+    conn: asyncpg.Connection, site: Site, poster: Poster, receiver: tuple[Receiver, str]
+) -> None:
+    _, base = receiver
+    await webhooks.add(conn, site, f"{base}/hook", ["comment.decided"], private_settings())
+    comment = await poster.comment()
+
+    change = transitions.Change(comment, "pending", "approved", "test")
+    transaction = conn.transaction()
+    await transaction.start()
+    await transitions.transition(conn, [change])
+    await transaction.rollback()
+    events = "SELECT type, payload FROM webhook_events WHERE site_id = $1"
+    # comment.created is not subscribed, and the rolled-back decision never happened.
+    assert await conn.fetch(events, site.id) == []
+    await transitions.transition(conn, [change])
+    [event] = await conn.fetch(events, site.id)
+    assert event["type"] == "comment.decided"
+    assert (event["payload"]["from"], event["payload"]["to"]) == ("pending", "approved")
+    assert event["payload"]["comment"]["id"] == comment
+    assert event["payload"]["comment"]["article"] == "story-1"
+    deliveries = await conn.fetchval(
+        "SELECT count(*) FROM webhook_deliveries AS d JOIN webhook_events AS e "
+        "ON e.id = d.event_id WHERE e.site_id = $1 AND d.state = 'pending'",
+        site.id,
+    )
+    assert deliveries == 1
+
+
+async def test_webhooks_are_signed_retried_logged_and_replayed_by_a_real_worker(
+    tmp_path: Path,
+    own_db: str,
+    wconn: asyncpg.Connection,
+    redis_url: str,
+    models_dir: Path,
+    receiver: tuple[Receiver, str],
+) -> None:
+    state, base = receiver
+    site = await create_site(wconn, "webhooks", [])
+    env = worker_env(
+        own_db,
+        redis_url,
+        models_dir,
+        MODERATION_DATA_DIR=str(tmp_path / "data"),
+        MODERATION_WEBHOOK_ALLOW_PRIVATE="true",
+        MODERATION_WEBHOOK_POLL_SECONDS="0.3",
+        MODERATION_WEBHOOK_RETRY_BASE_SECONDS="0.5",
+    )
+    refused = await cli(
+        {**env, "MODERATION_WEBHOOK_ALLOW_PRIVATE": "false"},
+        "webhook", "add", "--site", "webhooks", "--url", f"{base}/hook",
+        "--events", "comment.decided",
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert "loopback, private or reserved" in refused.stderr
+    added = await cli(
+        env, "webhook", "add", "--site", "webhooks", "--url", f"{base}/hook",
+        "--events", "comment.decided,author.status_changed", "--json",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    created = json.loads(added.stdout)
+    assert created["secret"].startswith("whsec_")
+    webhook_id = created["webhook"]["id"]
+    state.secrets = [created["secret"]]
+    state.failures = 2
+
+    processes = [
+        Process(["worker", "--queues", "webhooks,maintenance"], env, tmp_path / "worker.log"),
+        Process(["beat"], env, tmp_path / "beat.log"),
+    ]
+    try:
+        comment_id: int = await wconn.fetchval(
+            """
+            WITH a AS (INSERT INTO articles (site_id, external_id) VALUES ($1, 'story')
+                       RETURNING id)
+            INSERT INTO comments (site_id, article_id, author_name, body)
+            SELECT $1, id, 'Ann', 'Hello' FROM a RETURNING id
+            """,
+            site.id,
+        )
+        await transitions.transition(
+            wconn, [transitions.Change(comment_id, "pending", "approved", "fine")]
+        )
+
+        async def delivered() -> bool:
+            return bool(state.processed)
+
+        await wait_until(delivered, 60, "the webhook delivered", processes)
+        assert len(state.requests) == 3
+        assert state.bad_signatures == 0
+        first = json.loads(state.requests[0]["body"])
+        assert first["type"] == "comment.decided"
+        assert first["site"] == "webhooks"
+        assert first["data"]["comment"]["id"] == comment_id
+        assert {json.loads(r["body"])["id"] for r in state.requests} == {first["id"]}
+        assert {r["headers"]["moderation-event-id"] for r in state.requests} == {first["id"]}
+
+        admin = await moderator_headers(wconn, site, role="admin")
+        settings = Settings(database_url=own_db, site_cache_seconds=0, access_log=False)
+        async with LifespanManager(create_app(settings)) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as api:
+                log = (
+                    await api.get(f"/v1/moderation/webhooks/{webhook_id}/deliveries", headers=admin)
+                ).json()
+                [delivery] = log["deliveries"]
+                assert delivery["state"] == "delivered"
+                attempts = [
+                    (a["attempt"], a["status_code"], a["response"]) for a in delivery["attempts"]
+                ]
+                assert attempts == [
+                    (1, 500, "temporarily broken"),
+                    (2, 500, "temporarily broken"),
+                    (3, 200, "ok"),
+                ]
+                assert delivery["event"] == {"id": first["id"], "type": "comment.decided"}
+
+                # A replay sends the same event again; the receiver processes it once.
+                replayed = await api.post(
+                    f"/v1/moderation/webhooks/deliveries/{delivery['id']}/replay", headers=admin
+                )
+                assert replayed.status_code == 202
+
+                async def replay_received() -> bool:
+                    return len(state.requests) == 4
+
+                await wait_until(replay_received, 30, "the replay", processes)
+                assert state.processed == [first["id"]]
+
+                # Rotation: both secrets sign during the grace period.
+                rotated = await cli(env, "webhook", "rotate", str(webhook_id), "--json")
+                assert rotated.returncode == 0, rotated.stderr
+                new_secret = json.loads(rotated.stdout)["secret"]
+                state.secrets = [new_secret]
+                status = await api.post(
+                    f"/v1/moderation/authors/{await author_of(wconn, site)}/status",
+                    headers=admin,
+                    json={"status": "banned", "reason": "spam run"},
+                )
+                assert status.status_code == 200, status.text
+
+                async def both_signed() -> bool:
+                    return len(state.processed) == 2
+
+                await wait_until(both_signed, 30, "the author event", processes)
+                last = state.requests[-1]
+                assert last["headers"]["moderation-signature"].count("v1=") == 2
+                assert verify(
+                    last["headers"]["moderation-signature"], [created["secret"]], last["body"]
+                )
+                assert json.loads(last["body"])["type"] == "author.status_changed"
+                assert state.bad_signatures == 0
+
+        # Retention runs in the same workers: an address past the site's days is cleared.
+        await wconn.execute(
+            "UPDATE comments SET client_addr = '198.51.100.7', user_agent = 'UA', "
+            "created_at = now() - interval '40 days' WHERE id = $1",
+            comment_id,
+        )
+        broker = celery_app(Settings(database_url="unused", broker_url=redis_url))
+        broker.send_task("workers.tasks.apply_retention", queue=MAINTENANCE_QUEUE)
+
+        async def cleared() -> bool:
+            row = await wconn.fetchrow(
+                "SELECT client_addr, user_agent FROM comments WHERE id = $1", comment_id
+            )
+            return row is not None and row["client_addr"] is None and row["user_agent"] is None
+
+        await wait_until(cleared, 30, "retention", processes)
+
+        listed = json.loads(
+            (await cli(env, "webhook", "list", "--site", "webhooks", "--json")).stdout
+        )
+        assert listed[0]["deliveries"] == {"pending": 0, "delivered": 3, "failed": 0}
+        assert listed[0]["rotating_until"] is not None
+        removed = await cli(env, "webhook", "remove", str(webhook_id))
+        assert removed.returncode == 0
+        assert (
+            json.loads((await cli(env, "webhook", "list", "--site", "webhooks", "--json")).stdout)
+            == []
+        )
+    finally:
+        for process in processes:
+            process.stop()
+
+
+async def author_of(conn: asyncpg.Connection, site: Site) -> int:
+    author_id: int = await conn.fetchval(
+        "INSERT INTO authors (site_id, external_id, name) VALUES ($1, 'spammer', 'S') RETURNING id",
+        site.id,
+    )
+    return author_id
+
+
+async def test_a_delivery_that_keeps_failing_is_marked_failed(
+    own_db: str, wconn: asyncpg.Connection, receiver: tuple[Receiver, str]
+) -> None:
+    state, base = receiver
+    state.failures = 10**6
+    site = await create_site(wconn, "failing", [])
+    created = await webhooks.add(
+        wconn, site, f"{base}/hook", ["comment.created"], private_settings()
+    )
+    state.secrets = [created.secret]
+    await wconn.execute(
+        """
+        WITH a AS (INSERT INTO articles (site_id, external_id) VALUES ($1, 'story') RETURNING id)
+        INSERT INTO comments (site_id, article_id, author_name, body)
+        SELECT $1, id, 'Ann', 'Hello' FROM a
+        """,
+        site.id,
+    )
+    # Retries 0.2 s, 0.4 s, 0.8 s apart, giving up 1 s after the first: the task's job,
+    # run here as the task runs it.
+    settings = Settings(
+        database_url=own_db,
+        webhook_allow_private=True,
+        webhook_retry_base_seconds=0.2,
+        webhook_retry_for_seconds=1,
+    )
+    pool = await db.create_pool(settings)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            await webhooks.deliver_due(pool, settings)
+            state_now = await wconn.fetchval("SELECT state FROM webhook_deliveries")
+            if state_now != "pending":
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await pool.close()
+
+    attempts = await wconn.fetch("SELECT attempt, status_code FROM webhook_attempts ORDER BY id")
+    assert state_now == "failed"
+    assert [tuple(a) for a in attempts] == [(n, 500) for n in range(1, len(attempts) + 1)]
+    # 0.2 + 0.4 fit in the second; the wait after the third would not.
+    assert len(attempts) == 3
+    assert state.processed == []
