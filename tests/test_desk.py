@@ -619,6 +619,12 @@ async def test_the_desk_works_on_a_phone(browser: Browser, stack: Stack) -> None
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0
+        # Search and order show; the other filters are one tap away.
+        article = phone.locator(".filters input[name=article]")
+        await expect(article).to_be_hidden()
+        await phone.get_by_role("button", name="More filters").tap()
+        await expect(article).to_be_visible()
+        await phone.get_by_role("button", name="More filters").tap()
         await phone.screenshot(path=screenshot_path("desk-phone"), animations="disabled")
         await held_card.locator("button.decide-approve").tap()
         await expect(held_card).to_have_count(0)
