@@ -138,6 +138,13 @@ class Unavailable(ModerationError):
         super().__init__(message, field=field, code=code, headers=headers)
 
 
+class DeadlineExceeded(ModerationError):
+    """A worker took a scoring request but did not answer before the deadline."""
+
+    status_code = 504
+    code = "deadline_exceeded"
+
+
 class MigrationError(ModerationError):
     """The database's recorded migrations do not match the files this code ships."""
 

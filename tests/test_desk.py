@@ -225,6 +225,37 @@ async def test_a_decision_without_the_csrf_header_is_refused_and_changes_nothing
     assert await status_of(conn, comment_id) == "approved"
 
 
+async def test_featuring_and_notes_need_the_csrf_header(
+    desk: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
+) -> None:
+    await sign_in(desk, await moderator(conn, site))
+    comment_id = await held(desk, conn, site, author={"id": "noted", "name": "Noted"})
+    await set_status(conn, [comment_id], "approved", frm="review")
+    author = await conn.fetchval("SELECT author_id FROM comments WHERE id = $1", comment_id)
+    token = await csrf(desk, site)
+    feature = f"/desk/api/comments/{comment_id}/feature"
+    note = f"/desk/api/authors/{author}/notes"
+    assert (await desk.post(feature, json={"featured": True})).status_code == 403
+    assert (await desk.post(note, json={"body": "x"})).status_code == 403
+    headers = {"X-CSRF-Token": token}
+    featured = await desk.post(feature, json={"featured": True}, headers=headers)
+    assert featured.json() == {"id": comment_id, "featured": True}
+    noted = await desk.post(note, json={"body": "Keeps to the topic"}, headers=headers)
+    assert noted.status_code == 201
+    record = (await desk.get(f"/desk/api/authors/{author}")).json()
+    assert [n["body"] for n in record["notes"]] == ["Keeps to the topic"]
+    # The comment page's forms need the CSRF field too.
+    url = f"/desk/sites/{site.slug}/comments/{comment_id}/decision"
+    form = {"action": "reject", "expected_status": "approved", "reason_choice": "Off topic"}
+    assert (await desk.post(url, data=form)).status_code == 403
+    done = await desk.post(url, data={**form, "csrf_token": token, "reason_note": "weather"})
+    assert done.status_code == 303
+    assert await status_of(conn, comment_id) == "rejected"
+    page = await desk.get(done.headers["location"])
+    assert "Done: rejected." in page.text
+    assert "Off topic: weather" in page.text
+
+
 async def test_a_form_without_the_csrf_field_is_refused_and_changes_nothing(
     desk: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
 ) -> None:
@@ -297,6 +328,14 @@ async def test_a_moderator_sees_nothing_of_another_site_in_the_desk(
         await desk.get(f"/desk/sites/{site_b.slug}/authors/{b_author}"),
         await desk.get(f"/desk/sites/{site_a.slug}/authors/{b_author}"),
         await desk.get(f"/desk/sites/{site_b.slug}/settings"),
+        await desk.get(f"/desk/api/authors/{b_author}"),
+        await desk.get(f"/desk/sites/{site_b.slug}/comments/{secret}"),
+        await desk.get(f"/desk/sites/{site_a.slug}/comments/{secret}"),
+        await desk.post(
+            f"/desk/api/authors/{b_author}/notes",
+            json={"body": "probe"},
+            headers={"X-CSRF-Token": token},
+        ),
     ]
     for response in responses:
         assert response.status_code == 404, response.request.url
@@ -631,6 +670,12 @@ async def test_the_desk_works_on_a_phone(browser: Browser, stack: Stack) -> None
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0
+        # Search and order show; the other filters are one tap away.
+        article = phone.locator(".filters input[name=article]")
+        await expect(article).to_be_hidden()
+        await phone.get_by_role("button", name="More filters").tap()
+        await expect(article).to_be_visible()
+        await phone.get_by_role("button", name="More filters").tap()
         await phone.screenshot(path=screenshot_path("desk-phone"), animations="disabled")
         await held_card.locator("button.decide-approve").tap()
         await expect(held_card).to_have_count(0)

@@ -14,7 +14,7 @@ from moderation import moderators
 from moderation.db import scoring as scoring_queries
 from moderation.db import transitions
 from moderation.sites import Site
-from moderation.statuses import Status
+from moderation.statuses import ACTION_FROM, ACTION_TARGET, QUEUE_ACTIONS, QUEUE_STATUS, Status
 from tests.factories import Poster, moderator_headers, set_status
 
 MakeModerator = Callable[..., Awaitable[dict[str, str]]]
@@ -905,8 +905,21 @@ async def test_moderator_decisions_become_spam_labels_for_retraining(
     fine = await held(poster, conn, body="a perfectly fine remark")
     await moderate(poster.client, mod, spam, "spam", "review")
     await moderate(poster.client, mod, fine, "approve", "review")
-    labelled, newest = await scoring_queries.spam_labels(conn, 0)
+    labelled, newest, _ = await scoring_queries.spam_labels(conn, 0)
     labels = {row["body"]: row["label"] for row in labelled}
     assert labels["buy cheap followers at example.biz"] == 1
     assert labels["a perfectly fine remark"] == 0
     assert newest > 0
+
+
+def test_every_queue_offers_only_actions_its_comments_allow() -> None:
+    for queue, actions in QUEUE_ACTIONS.items():
+        status = QUEUE_STATUS[queue]
+        assert actions, queue
+        for action in actions:
+            assert status in ACTION_FROM[action], (queue, action)
+            # Deciding a comment into the status it has only means something where a
+            # person's verdict takes it out of the queue: reports dismissed, approval confirmed.
+            if ACTION_TARGET[action] == status:
+                assert queue in ("reported", "auto"), (queue, action)
+    assert QUEUE_ACTIONS["reported"] == ("approve", "reject", "spam")

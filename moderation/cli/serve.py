@@ -121,6 +121,8 @@ def _dev_workers(settings: Settings, services: contextlib.ExitStack) -> None:
         "BROKER_URL": str(settings.broker_url),
         "MODERATION_DATA_DIR": str(settings.data_dir),
     }
+    # A developer's webhook receiver runs on this machine.
+    env.setdefault("MODERATION_WEBHOOK_ALLOW_PRIVATE", "true")
     try:
         check_models(settings)
     except ModelMissing as exc:

@@ -147,6 +147,8 @@ async def resolve(conn: Connection, site_id: int) -> None:
            AND NOT EXISTS (SELECT 1 FROM needed WHERE needed.key = s.key)
         """
     )
+    # Comments are inserted one depth at a time.
+    await conn.execute("CREATE INDEX ON import_comments (depth) WHERE skip IS NULL")
 
 
 async def add_articles(conn: Connection, site_id: int) -> tuple[int, int]:

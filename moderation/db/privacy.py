@@ -68,9 +68,11 @@ async def scrub_author(conn: Connection, author_id: int, erased_by: str) -> int:
     scrubbed: int = await conn.fetchval(
         """
         WITH comments_scrubbed AS (
+            -- Reasons can quote the text ("contact phrase 'call me at ...'"): they go too.
             UPDATE comments
                SET author_name = '', body = '', fingerprint = NULL, client_addr = NULL,
-                   user_agent = NULL, idempotency_key = NULL
+                   user_agent = NULL, idempotency_key = NULL,
+                   reasons = ARRAY['author''s data erased']
              WHERE author_id = $1
             RETURNING 1
         ), events_scrubbed AS (

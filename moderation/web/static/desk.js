@@ -805,6 +805,11 @@
     });
   });
   more.addEventListener("click", function () { loadPage(false); });
+  const moreFilters = document.querySelector(".filters .more-filters");
+  moreFilters.addEventListener("click", function () {
+    const open = moreFilters.closest(".filters").classList.toggle("expanded");
+    moreFilters.setAttribute("aria-expanded", open ? "true" : "false");
+  });
   const resample = document.getElementById("resample");
   if (resample) {
     resample.addEventListener("click", function () {
