@@ -34,9 +34,8 @@ from moderation.perspective import coral, keys
 from moderation.perspective.analyzer import Analyzer
 from moderation.scoring.retrain import retrain_spam
 from moderation.sites import Site, SiteSettings, create_site
-from tests.test_cli import free_port
 from tests.tiny_model import PLANTED_WORD
-from tests.workers import Process, wait_http_ready, wait_until, worker_env
+from tests.workers import Process, free_port, wait_http_ready, wait_until, worker_env
 
 ARMENIAN = "Սա շատ լավ և մտածված հոդված է, շնորհակալություն հեղինակին"  # noqa: RUF001
 CLEAN = "A fair point about the city budget, thank you for reporting it."

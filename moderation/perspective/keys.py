@@ -11,9 +11,7 @@ import math
 import secrets
 from dataclasses import dataclass
 
-import asyncpg
-
-from moderation.db import Connection
+from moderation.db import Connection, Database
 from moderation.db import perspective as perspective_queries
 from moderation.db import sites as site_queries
 from moderation.errors import Forbidden, NotFound, RateLimited
@@ -47,7 +45,7 @@ async def create(conn: Connection, site_slug: str, name: str | None = None) -> t
     return key_id, key
 
 
-async def client_for(pool: asyncpg.Pool, sites: SiteCache, key: str | None) -> Client:
+async def client_for(pool: Database, sites: SiteCache, key: str | None) -> Client:
     """The client behind `key`, one request taken from its quota.
 
     403 for a missing, unknown or revoked key (as Perspective answers), 429 once the
