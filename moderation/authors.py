@@ -3,16 +3,18 @@ moderators' notes on them (each kept with who wrote it and when)."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import cast
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, field_validator
+from typing_extensions import TypedDict
 
 from moderation.db import Connection, transitions
 from moderation.db import authors as author_queries
 from moderation.errors import NotFound, ValidationFailed
 from moderation.moderators import Moderator
 from moderation.payloads import Line, Payload, Text
-from moderation.statuses import AuthorStatus
+from moderation.statuses import AuthorStatus, Status
 from moderation.timestamps import iso
 
 
@@ -25,12 +27,90 @@ class AuthorStatusIn(Payload):
     # With a ban: reject the author's pending and held comments in the same step.
     reject_open: bool = False
 
+    @field_validator("until", mode="before")
+    @classmethod
+    def _a_time_not_a_number(cls, value: object) -> object:
+        # Lax datetimes take numbers as Unix times: `0` would be a suspension to 1970.
+        if value is None or isinstance(value, str | datetime):
+            return value
+        raise ValueError("until is a date and time with its offset, as ISO 8601 text")
+
 
 class NoteIn(Payload):
     body: Text = Field(min_length=1, max_length=2000)
 
 
-async def load(conn: Connection, moderator: Moderator, author_id: int) -> dict[str, Any]:
+class AuthorCounts(TypedDict):
+    approved: int
+    review: int
+    pending: int
+    rejected: int
+    spam: int
+
+
+class RecentArticle(TypedDict):
+    id: str
+    title: str | None
+
+
+class RecentComment(TypedDict):
+    id: int
+    status: Status
+    body: str
+    reasons: list[str]
+    article: RecentArticle
+    created_at: str
+
+
+class ModeratorName(TypedDict):
+    id: int | None
+    name: str | None
+
+
+StatusEvent = TypedDict(
+    "StatusEvent",
+    {
+        "from": AuthorStatus,
+        "to": AuthorStatus,
+        "until": str | None,
+        "reason": str,
+        "moderator": ModeratorName,
+        "at": str,
+    },
+)
+
+
+class Note(TypedDict):
+    id: int
+    body: str
+    moderator: ModeratorName
+    at: str
+
+
+class AuthorRecord(TypedDict):
+    """An author as moderators see them: their standing, record, comments and notes."""
+
+    id: int
+    external_id: str
+    name: str
+    status: AuthorStatus
+    status_until: str | None
+    created_at: str
+    history: AuthorCounts
+    recent_comments: list[RecentComment]
+    status_history: list[StatusEvent]
+    notes: list[Note]
+
+
+class AuthorStatusChange(TypedDict):
+    id: int
+    previous_status: AuthorStatus
+    status: AuthorStatus
+    until: str | None
+    rejected_comments: list[int]
+
+
+async def load(conn: Connection, moderator: Moderator, author_id: int) -> AuthorRecord:
     """The author's record, history and recent comments (404 outside the moderator's sites)."""
     author = await author_queries.get(conn, author_id)
     moderator.require_site(author["site_id"] if author else None, "author")
@@ -45,7 +125,13 @@ async def load(conn: Connection, moderator: Moderator, author_id: int) -> dict[s
         "status": author["status"],
         "status_until": iso(author["status_until"]),
         "created_at": iso(author["created_at"]),
-        "history": {s: author[s] for s in ("approved", "review", "pending", "rejected", "spam")},
+        "history": {
+            "approved": author["approved"],
+            "review": author["review"],
+            "pending": author["pending"],
+            "rejected": author["rejected"],
+            "spam": author["spam"],
+        },
         "recent_comments": [
             {
                 "id": c["id"],
@@ -80,9 +166,7 @@ async def load(conn: Connection, moderator: Moderator, author_id: int) -> dict[s
     }
 
 
-async def add_note(
-    conn: Connection, moderator: Moderator, author_id: int, note: NoteIn
-) -> dict[str, Any]:
+async def add_note(conn: Connection, moderator: Moderator, author_id: int, note: NoteIn) -> Note:
     """A moderator's note on an author of their sites (404 for anyone else's)."""
     author = await author_queries.get(conn, author_id)
     moderator.require_site(author["site_id"] if author else None, "author")
@@ -97,7 +181,7 @@ async def add_note(
 
 async def set_status(
     conn: Connection, moderator: Moderator, author_id: int, change: AuthorStatusIn
-) -> dict[str, Any]:
+) -> AuthorStatusChange:
     """Apply a status change (and, for a ban, reject what is open) in one transaction."""
     if change.reject_open and change.status != "banned":
         raise ValidationFailed("reject_open goes with a ban only", field="reject_open")
@@ -127,7 +211,7 @@ async def set_status(
             rejected = [row["id"] for row in await transitions.transition(conn, changes)]
     return {
         "id": author_id,
-        "previous_status": previous,
+        "previous_status": cast(AuthorStatus, previous),
         "status": change.status,
         "until": iso(change.until),
         "rejected_comments": rejected,

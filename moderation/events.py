@@ -15,12 +15,13 @@ import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, cast
 
 import asyncpg
 import orjson
 import structlog
 from sse_starlette import ServerSentEvent
+from typing_extensions import TypedDict
 
 from moderation import cursors, moderators
 from moderation.db import Connection, Database
@@ -146,11 +147,11 @@ async def _after(
     return events, position, more
 
 
-def _comment_kind(row: asyncpg.Record) -> str:
+def _comment_kind(row: asyncpg.Record) -> EventKind:
     # "held": a new item for the review queue; "decided": an item leaves a queue; events
     # that change no status go by their own kind ("featured", "unfeatured", "edited").
     if row["kind"] != "status":
-        return str(row["kind"])
+        return cast(EventKind, row["kind"])
     return "held" if row["to_status"] == "review" else "decided"
 
 
@@ -174,5 +175,18 @@ async def _counts(conn: Connection, site_id: int, position: Position) -> ServerS
     return _event("counts", {"counts": counts}, position)
 
 
-def _event(kind: str, data: dict[str, Any], position: Position) -> ServerSentEvent:
-    return ServerSentEvent(orjson.dumps(data).decode(), event=kind, id=position.encode())
+EventKind = Literal["counts", "held", "decided", "reported", "featured", "unfeatured", "edited"]
+
+
+class FeedEvent(TypedDict):
+    """An event of the feed as it goes on the wire: its kind, its position (what
+    Last-Event-ID resumes after) and its data, a JSON object."""
+
+    event: EventKind
+    id: str
+    data: str
+
+
+def _event(kind: EventKind, data: dict[str, Any], position: Position) -> ServerSentEvent:
+    wire: FeedEvent = {"event": kind, "id": position.encode(), "data": orjson.dumps(data).decode()}
+    return ServerSentEvent(**wire)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hmac
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 import asyncpg
 from pydantic import Field
+from typing_extensions import TypedDict
 
 from moderation.db import Connection, transitions
 from moderation.db import comments as comment_queries
@@ -31,6 +32,29 @@ from moderation.timestamps import iso
 State = Literal["awaiting", "published", "not_published", "deleted"]
 _EDITABLE: frozenset[Status] = frozenset({"pending", "review", "approved"})
 _SECRET = Field(min_length=16, max_length=100)
+
+
+class OwnState(TypedDict):
+    id: int
+    state: State
+    body: str
+    edited: bool
+    editable_until: str | None
+
+
+class OwnStates(TypedDict):
+    comments: list[OwnState]
+
+
+class Edited(TypedDict):
+    id: int
+    state: Literal["awaiting"]
+    body: str
+
+
+class Deleted(TypedDict):
+    id: int
+    state: Literal["deleted"]
 
 
 class OwnRef(Payload):
@@ -64,12 +88,12 @@ def _until(site: Site, created_at: datetime) -> datetime | None:
     return created_at + timedelta(seconds=seconds) if seconds else None
 
 
-async def states(conn: Connection, site: Site, refs: list[OwnRef]) -> list[dict[str, Any]]:
+async def states(conn: Connection, site: Site, refs: list[OwnRef]) -> list[OwnState]:
     """The state of each comment whose secret matches; the others are left out."""
     secrets = {ref.id: ref.secret for ref in refs}
     rows = await comment_queries.owned(conn, site.id, list(secrets))
     now = datetime.now(UTC)
-    answer = []
+    answer: list[OwnState] = []
     for row in sorted(rows, key=lambda r: r["id"]):
         if not _owns(row, secrets[row["id"]]):
             continue
@@ -107,7 +131,7 @@ async def _locked(
 
 async def edit(
     conn: Connection, site: Site, comment_id: int, secret: str | None, body: str
-) -> dict[str, Any]:
+) -> Edited:
     """Replace the text; the comment is moderated again (the caller wakes scoring)."""
     if len(body) > site.settings.max_length:
         raise ValidationFailed(
@@ -145,9 +169,7 @@ async def edit(
     return {"id": comment_id, "state": "awaiting", "body": body}
 
 
-async def delete(
-    conn: Connection, site: Site, comment_id: int, secret: str | None
-) -> dict[str, Any]:
+async def delete(conn: Connection, site: Site, comment_id: int, secret: str | None) -> Deleted:
     """Take the comment down for good; replies to it keep their place under a placeholder."""
     async with conn.transaction():
         row = await _locked(conn, site, comment_id, secret)

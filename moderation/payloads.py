@@ -59,12 +59,13 @@ Text = Annotated[str, AfterValidator(clean_text)]
 Line = Annotated[str, AfterValidator(clean_line)]
 
 
-def parse(model: type[Model], data: Any) -> Model:
-    """Validate `data` into `model`; the first problem becomes a 422 naming its field."""
+def parse(model: type[Model], data: Any, *, strict: bool | None = None) -> Model:
+    """Validate `data` into `model` (`strict` overrides the model's own setting); the
+    first problem becomes a 422 naming its field."""
     if not isinstance(data, dict):
         raise ValidationFailed("the body must be a JSON object")
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, strict=strict)
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         field = ".".join(str(part) for part in error["loc"]) or None

@@ -8,16 +8,65 @@ their shape. The author row is kept, marked with who erased it and when.
 
 from __future__ import annotations
 
-from typing import Any
-
 from asyncpg import Record
+from typing_extensions import TypedDict
 
 from moderation.db import Connection, transitions
 from moderation.db import privacy as privacy_queries
 from moderation.errors import NotFound
 from moderation.moderators import Moderator
 from moderation.sites import IP_RETENTION_DAYS, Site
+from moderation.statuses import AuthorStatus, Status
 from moderation.timestamps import iso
+
+
+class StoredAuthor(TypedDict):
+    id: int
+    site: str
+    external_id: str
+    name: str
+    status: AuthorStatus
+    status_until: str | None
+    created_at: str
+    erased_at: str | None
+    erased_by: str | None
+
+
+class StoredArticle(TypedDict):
+    id: str
+    title: str | None
+    url: str | None
+
+
+class StoredComment(TypedDict):
+    id: int
+    article: StoredArticle
+    parent_id: int | None
+    name: str
+    body: str
+    status: Status
+    reasons: list[str]
+    language: str | None
+    created_at: str
+    decided_at: str | None
+    client_addr: str | None
+    user_agent: str | None
+    imported_from: str | None
+
+
+class AuthorData(TypedDict):
+    """Everything stored about an author: what an access request gets."""
+
+    author: StoredAuthor
+    comments: list[StoredComment]
+
+
+class Erased(TypedDict):
+    id: int
+    erased_at: str | None
+    erased_by: str | None
+    comments_scrubbed: int
+    comments_removed: int
 
 
 async def find_author(conn: Connection, site: Site, external_id: str) -> int:
@@ -42,7 +91,7 @@ async def _reach(conn: Connection, author_id: int, moderator: Moderator | None) 
 
 async def author_data(
     conn: Connection, author_id: int, moderator: Moderator | None = None
-) -> dict[str, Any]:
+) -> AuthorData:
     """Everything stored about the author, as a JSON-ready document (an access request)."""
     author = await _reach(conn, author_id, moderator)
     comments = await privacy_queries.author_comments(conn, author_id)
@@ -85,7 +134,7 @@ async def author_data(
 
 async def erase(
     conn: Connection, author_id: int, erased_by: str, moderator: Moderator | None = None
-) -> dict[str, Any]:
+) -> Erased:
     """Erase the author's data in one transaction; says what was done."""
     moderator_id = moderator.id if moderator else None
     async with conn.transaction():

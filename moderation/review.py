@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import asyncpg
 from pydantic import Field, field_validator
+from typing_extensions import TypedDict
 
 from moderation import cursors
 from moderation.db import Connection, transitions
@@ -27,8 +28,130 @@ from moderation.db import review as review_queries
 from moderation.errors import BadRequest, Conflict
 from moderation.moderators import Moderator
 from moderation.payloads import Line, Payload
-from moderation.statuses import ACTION_FROM, ACTION_TARGET, Action, Queue, Status
+from moderation.statuses import ACTION_FROM, ACTION_TARGET, Action, AuthorStatus, Queue, Status
 from moderation.timestamps import iso
+
+DecisionOutcome = Literal["applied", "conflict", "invalid", "not_found"]
+
+
+# What the API answers with, as mypy checks the code that builds it and as the OpenAPI
+# document describes it (`moderation.routes.docs`).
+class ModeratorRef(TypedDict):
+    id: int
+    name: str
+
+
+class AuthorHistory(TypedDict):
+    approved: int
+    rejected: int
+    spam: int
+
+
+class ItemAuthor(TypedDict):
+    id: int
+    external_id: str
+    name: str
+    status: AuthorStatus
+    status_until: str | None
+    history: AuthorHistory
+
+
+class ItemParent(TypedDict):
+    id: int
+    author_name: str
+    status: Status
+    body: str
+
+
+class ItemArticle(TypedDict):
+    id: str
+    title: str | None
+    url: str | None
+
+
+class ItemReports(TypedDict):
+    count: int
+    reasons: list[str]
+
+
+class QueueItem(TypedDict):
+    """A comment with everything a moderator weighs, in queues and on its own page."""
+
+    id: int
+    status: Status
+    version: int
+    body: str
+    language: str | None
+    scores: dict[str, float]
+    risk: float
+    reasons: list[str]
+    model: str | None
+    hidden: bool
+    created_at: str
+    decided_at: str | None
+    article: ItemArticle
+    featured: bool
+    edited_at: str | None
+    author_name: str
+    author: ItemAuthor | None
+    parent: ItemParent | None
+    reports: ItemReports
+
+
+class QueuePage(TypedDict):
+    items: list[QueueItem]
+    next_cursor: str | None
+
+
+class QueueCounts(TypedDict):
+    site: str
+    counts: dict[Queue, int]
+
+
+# "from" is a keyword: the functional form.
+HistoryEvent = TypedDict(
+    "HistoryEvent",
+    {
+        "id": int,
+        "kind": str,
+        "actor": str,
+        "moderator": ModeratorRef | None,
+        "from": str,
+        "to": str,
+        "reason": str,
+        "previous_body": str | None,
+        "at": str,
+    },
+)
+
+
+class ThreadComment(TypedDict):
+    id: int
+    parent_id: int | None
+    author_name: str
+    author_id: int | None
+    body: str
+    status: Status
+    featured: bool
+    hidden: bool
+    created_at: str
+
+
+class Featured(TypedDict):
+    id: int
+    featured: bool
+
+
+class DecisionOut(TypedDict):
+    id: int
+    outcome: DecisionOutcome
+    status: str | None
+    message: str
+
+
+class DecisionsOut(TypedDict):
+    results: list[DecisionOut]
+
 
 SORTS = ("priority", "oldest", "newest", "sample")
 Filters = review_queries.Filters
@@ -42,7 +165,7 @@ async def page(
     sort: str,
     cursor: str | None,
     limit: int,
-) -> dict[str, Any]:
+) -> QueuePage:
     """One page of `queue`, after the position in `cursor`, as the API shows it."""
     after = _position(cursor, queue, sort) if cursor else None
     rows = await review_queries.page(conn, site_id, queue, filters, sort, after, limit + 1)
@@ -69,9 +192,9 @@ def _position(cursor: str, queue: str, sort: str) -> list[Any]:
     ]
 
 
-def describe(row: asyncpg.Record) -> dict[str, Any]:
+def describe(row: asyncpg.Record) -> QueueItem:
     """An item as the API shows it (the same shape in queues and on the comment page)."""
-    author = None
+    author: ItemAuthor | None = None
     if row["author_id"] is not None:
         author = {
             "id": row["author_id"],
@@ -85,7 +208,7 @@ def describe(row: asyncpg.Record) -> dict[str, Any]:
                 "spam": row["author_spam"],
             },
         }
-    parent = None
+    parent: ItemParent | None = None
     if row["parent_id"] is not None:
         parent = {
             "id": row["parent_id"],
@@ -116,7 +239,7 @@ def describe(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-def describe_history(events: Sequence[asyncpg.Record]) -> list[dict[str, Any]]:
+def describe_history(events: Sequence[asyncpg.Record]) -> list[HistoryEvent]:
     """A comment's audit rows as the API shows them, oldest first."""
     return [
         {
@@ -136,7 +259,7 @@ def describe_history(events: Sequence[asyncpg.Record]) -> list[dict[str, Any]]:
     ]
 
 
-def describe_thread(rows: Sequence[asyncpg.Record]) -> list[dict[str, Any]]:
+def describe_thread(rows: Sequence[asyncpg.Record]) -> list[ThreadComment]:
     """A thread for moderators, oldest first: every comment whatever its status."""
     return [
         {
@@ -160,7 +283,7 @@ class FeatureIn(Payload):
 
 async def feature(
     conn: Connection, moderator: Moderator, comment_id: int, featured: bool
-) -> dict[str, Any]:
+) -> Featured:
     """Feature an approved comment of the moderator's sites for readers (or stop)."""
     current = await transitions.statuses(conn, [comment_id])
     site_id, status = current.get(comment_id, (None, None))
@@ -197,9 +320,6 @@ class BulkIn(Payload):
         return decisions
 
 
-DecisionOutcome = Literal["applied", "conflict", "invalid", "not_found"]
-
-
 @dataclass(frozen=True, slots=True)
 class DecisionResult:
     """What became of one moderator decision: applied, or why not (conflict: the status
@@ -210,7 +330,7 @@ class DecisionResult:
     status: str | None
     message: str = ""
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> DecisionOut:
         return {
             "id": self.comment_id,
             "outcome": self.outcome,

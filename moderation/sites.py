@@ -40,7 +40,7 @@ Label = Literal[
 class Threshold(BaseModel):
     """Scores at or above `hold` go to review; at or above `reject` are rejected outright."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     hold: float = Field(ge=0, le=1)
     reject: float = Field(ge=0, le=1)
@@ -82,9 +82,13 @@ DEFAULT_REJECT_REASONS = (
 
 
 class SiteSettings(BaseModel):
-    """A site's policy: what intake accepts and how scores become decisions."""
+    """A site's policy: what intake accepts and how scores become decisions.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Strict, as JSON has it (no "5" for 5, no 0 for false); the desk's form, whose values
+    are all text, validates with `strict=False`. Lists are lists whatever the mode.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     comments_open: bool = True
     allow_anonymous: bool = True
@@ -96,8 +100,8 @@ class SiteSettings(BaseModel):
     rate_window_seconds: int = Field(default=60, ge=1, le=86400)
     premod: Literal["off", "new_authors", "links", "all"] = "off"
     thresholds: dict[Label, Threshold] = Field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
-    banned_words: tuple[Line, ...] = ()
-    suspect_words: tuple[Line, ...] = ()
+    banned_words: tuple[Line, ...] = Field(default=(), strict=False)
+    suspect_words: tuple[Line, ...] = Field(default=(), strict=False)
     # An author with this many approved comments is trusted; 0 never trusts automatically.
     trusted_after: int = Field(default=5, ge=0, le=_MAX_COUNT)
     # Reports that hide an approved comment until a moderator acts; 0 never hides.
@@ -107,14 +111,14 @@ class SiteSettings(BaseModel):
     ip_retention_days: int = Field(default=IP_RETENTION_DAYS, ge=1, le=3650)
 
     reject_reasons: tuple[Annotated[Line, Field(max_length=100)], ...] = Field(
-        default=DEFAULT_REJECT_REASONS, max_length=20
+        default=DEFAULT_REJECT_REASONS, max_length=20, strict=False
     )
     # Readers may edit (re-moderated) or delete their own comment for this long after
     # posting it; 0 never.
     own_edit_seconds: int = Field(default=900, ge=0, le=7 * 86400)
     # Perspective-style scoring clients: requests per minute each API key may send (the
     # default is Perspective's own default quota, 1 per second); 0 sets no limit.
-    analyze_requests_per_minute: int = Field(default=60, ge=0)
+    analyze_requests_per_minute: int = Field(default=60, ge=0, le=_MAX_COUNT)
     # Keep the texts of scored requests whose client allows it (not `doNotStore`) with
     # their scoring records; off, the records hold scores only.
     analyze_keep_text: bool = False
@@ -244,7 +248,7 @@ def check_origin(origin: str) -> str:
 class SiteDocument(SiteSettings):
     """A site's settings as admins read and replace them: the policy plus its origins."""
 
-    allowed_origins: tuple[Line, ...] = ()
+    allowed_origins: tuple[Line, ...] = Field(default=(), strict=False)
 
     @model_validator(mode="after")
     def _origins_are_origins(self) -> Self:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import asyncpg
+from typing_extensions import TypedDict
 
 from moderation import cursors
 from moderation.db import Connection
@@ -22,6 +23,49 @@ from moderation.errors import BadRequest
 Sort = Literal["oldest", "newest"]
 # Bumped when the response shape changes, so no cache keeps an old shape alive.
 _FORMAT = 2
+
+
+class ArticleSummary(TypedDict):
+    id: str
+    open: bool
+    approved_count: int
+    featured_count: int
+
+
+class Author(TypedDict):
+    name: str
+
+
+class ThreadNode(TypedDict):
+    """A comment with its visible replies; a removed one keeps its place, without author."""
+
+    id: int
+    parent_id: int | None
+    removed: bool
+    author: Author | None
+    body: str | None
+    created_at: str
+    reply_count: int
+    replies: list[ThreadNode]
+
+
+class ThreadPage(TypedDict):
+    article: ArticleSummary
+    threads: list[ThreadNode]
+    next_cursor: str | None
+
+
+class FeaturedComment(TypedDict):
+    id: int
+    parent_id: int | None
+    author: Author
+    body: str
+    created_at: str
+
+
+class FeaturedPage(TypedDict):
+    article: ArticleSummary | None
+    comments: list[FeaturedComment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +98,7 @@ async def page(
     sort: Sort,
     limit: int,
     cursor: Cursor | None,
-) -> dict[str, Any]:
+) -> ThreadPage:
     roots = await thread_queries.roots_page(
         conn,
         article["id"],
@@ -68,12 +112,14 @@ async def page(
     next_cursor = Cursor(sort, roots[-1]["id"]).encode() if more else None
     return {
         "article": describe_article(article),
-        "threads": build(roots, replies),
+        # Built as plain dicts (their "visible" flag goes before they leave): the shape
+        # is ThreadNode's.
+        "threads": cast(list[ThreadNode], build(roots, replies)),
         "next_cursor": next_cursor,
     }
 
 
-def describe_article(article: asyncpg.Record) -> dict[str, Any]:
+def describe_article(article: asyncpg.Record) -> ArticleSummary:
     return {
         "id": article["external_id"],
         "open": article["is_open"],
@@ -82,7 +128,7 @@ def describe_article(article: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-async def featured(conn: Connection, article: asyncpg.Record) -> dict[str, Any]:
+async def featured(conn: Connection, article: asyncpg.Record) -> FeaturedPage:
     """The article's featured comments as readers see them, most recently featured first."""
     rows = await thread_queries.featured(conn, article["id"], 50)
     return {

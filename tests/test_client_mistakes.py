@@ -115,6 +115,12 @@ async def test_nul_in_a_posted_comment_is_a_422(
         ("rate_per_address", 1e29),
         ("trusted_after", 2**31),
         ("report_threshold", -1),
+        ("analyze_requests_per_minute", 10**12),
+        # JSON's own types, not their look-alikes.
+        ("analyze_keep_text", 0),
+        ("comments_open", "false"),
+        ("rate_per_author", "5"),
+        ("rate_window_seconds", 60.0),
     ],
 )
 async def test_settings_a_database_cannot_hold_are_a_422(
@@ -145,6 +151,23 @@ async def test_nul_in_a_report_or_a_decision_reason_is_a_422(
         headers=token,
     )
     assert_error(decision, 422, "reason")
+
+
+@pytest.mark.parametrize("until", [0, 1700000000, True, "tomorrow"])
+async def test_a_suspension_until_anything_but_a_time_is_a_422(
+    poster: Poster, conn: asyncpg.Connection, token: dict[str, str], until: Any
+) -> None:
+    """Lax datetimes read numbers as Unix times: `0` would suspend an author to 1970."""
+    await poster.comment(author={"id": "sus", "name": "S"})
+    author_id = await conn.fetchval(
+        "SELECT id FROM authors WHERE site_id = $1 AND external_id = 'sus'", poster.site.id
+    )
+    response = await poster.client.post(
+        f"/v1/moderation/authors/{author_id}/status",
+        json={"status": "premod", "until": until},
+        headers=token,
+    )
+    assert_error(response, 422, "until")
 
 
 async def test_an_article_id_too_long_to_index_is_a_400(

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
 from asgi_lifespan import LifespanManager
-from starlette.routing import BaseRoute, Mount, Route
 
 from moderation.app import create_app
 from moderation.config import Settings
+from moderation.sites import Site
 
 
 async def test_healthz_answers_while_the_process_lives(app_client: httpx.AsyncClient) -> None:
@@ -63,61 +62,6 @@ async def test_readyz_is_not_ready_when_the_database_goes_away(
     assert response.json()["error"]["code"] == "unavailable"
 
 
-def api_routes(routes: Sequence[BaseRoute], prefix: str = "") -> Iterator[tuple[str, Route]]:
-    """Every route of the API with its full path; the desk's HTML pages are not part of it."""
-    for route in routes:
-        if isinstance(route, Mount):
-            yield from api_routes(route.routes, prefix + route.path)
-        else:
-            assert isinstance(route, Route)
-            if route.include_in_schema:
-                # The document names parameters without their convertor ({article:path}).
-                yield re.sub(r":\w+}", "}", prefix + route.path), route
-
-
-async def test_openapi_describes_every_route(app_client: httpx.AsyncClient) -> None:
-    document = (await app_client.get("/openapi.json")).json()
-    assert document["openapi"].startswith("3.")
-    app = create_app(Settings(database_url="postgresql://unused/none"))
-    for path, route in api_routes(app.routes):
-        assert path in document["paths"], path
-        for method in route.methods or ():
-            if method == "HEAD":
-                continue
-            operation = document["paths"][path][method.lower()]
-            assert operation["summary"], (method, path)
-            assert operation["responses"], (method, path)
-
-
-def references(node: object) -> Iterator[str]:
-    if isinstance(node, dict):
-        if isinstance(node.get("$ref"), str):
-            yield node["$ref"]
-        for value in node.values():
-            yield from references(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from references(value)
-
-
-async def test_openapi_request_bodies_are_the_validating_models(
-    app_client: httpx.AsyncClient,
-) -> None:
-    document = (await app_client.get("/openapi.json")).json()
-    components = document["components"]["schemas"]
-    refs = set(references(document))
-    assert "#/components/schemas/CommentIn" in refs
-    for ref in refs:
-        assert ref.removeprefix("#/components/schemas/") in components, ref
-    intake = document["paths"]["/v1/sites/{site}/articles/{article}/comments"]["post"]
-    body = intake["requestBody"]["content"]["application/json"]["schema"]
-    comment = components[body["$ref"].rsplit("/", 1)[1]]
-    assert set(comment["required"]) == {"author", "body"}
-    assert comment["additionalProperties"] is False
-    decision = components["BulkIn"]["properties"]["decisions"]
-    assert decision["maxItems"] == 200
-
-
 async def test_unknown_routes_and_methods_answer_in_the_error_shape(
     app_client: httpx.AsyncClient,
 ) -> None:
@@ -127,3 +71,16 @@ async def test_unknown_routes_and_methods_answer_in_the_error_shape(
     wrong_method = await app_client.delete("/healthz")
     assert wrong_method.status_code == 405
     assert wrong_method.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_a_405_names_every_method_the_path_allows(
+    app_client: httpx.AsyncClient, site: Site
+) -> None:
+    """Two routes serve the comments of an article (GET and POST): the Allow of a third
+    method names both, not only the first route's."""
+    response = await app_client.delete(f"/v1/sites/{site.slug}/articles/a/comments")
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "POST"}
+    states = await app_client.put(f"/v1/sites/{site.slug}/comments/states", json={})
+    assert states.status_code == 405
+    assert states.headers["Allow"] == "POST"

@@ -115,7 +115,8 @@ def test_every_hold_reason_is_kept() -> None:
     ],
 )
 def test_premoderation_modes(mode: str, overrides: dict[str, Any], status: str) -> None:
-    assert evaluate(SiteSettings(premod=mode), facts(**overrides)).status == status
+    settings = SiteSettings.model_validate({"premod": mode})
+    assert evaluate(settings, facts(**overrides)).status == status
 
 
 def test_links_premoderation_counts_links_in_words() -> None:

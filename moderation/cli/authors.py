@@ -44,7 +44,7 @@ def erase_author(slug: str, external_id: str, yes: bool) -> None:
         click.confirm(f"Erase all data of author {external_id!r} on {slug}?", abort=True)
     who = f"operator {getpass.getuser()} (command line)"
 
-    async def work(conn: asyncpg.Connection) -> dict[str, object]:
+    async def work(conn: asyncpg.Connection) -> privacy.Erased:
         site = await load_site(conn, slug)
         author_id = await privacy.find_author(conn, site, external_id)
         return await privacy.erase(conn, author_id, who)

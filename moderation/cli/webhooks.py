@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
 
 import asyncpg
 import click
@@ -54,7 +53,7 @@ def add(slug: str, url: str, events: str, as_json: bool) -> None:
 def list_webhooks(slug: str, as_json: bool) -> None:
     """The site's webhooks and how their deliveries stand."""
 
-    async def work(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    async def work(conn: asyncpg.Connection) -> list[webhooks.Webhook]:
         site = await load_site(conn, slug)
         return [webhooks.describe(r) for r in await webhook_queries.list_for_site(conn, site.id)]
 

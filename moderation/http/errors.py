@@ -6,17 +6,44 @@ Google's shape instead (`google_error`), which Perspective clients read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import structlog
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.types import Scope
+from typing_extensions import TypedDict
 
 from moderation.errors import ModerationError
 from moderation.http.responses import JSONResponse
 
 log = structlog.get_logger(__name__)
+
+
+class ErrorDetail(TypedDict):
+    code: str
+    message: str
+    field: str | None
+
+
+class Error(TypedDict):
+    """What every error answer carries (the Perspective routes' excepted)."""
+
+    error: ErrorDetail
+
+
+class GoogleErrorDetail(TypedDict):
+    code: int
+    message: str
+    status: str
+
+
+class GoogleError(TypedDict):
+    """Google's error shape, as the Perspective routes answer."""
+
+    error: GoogleErrorDetail
 
 
 def error_response(
@@ -26,7 +53,7 @@ def error_response(
     field: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    body = {"error": {"code": code, "message": message, "field": field}}
+    body: Error = {"error": {"code": code, "message": message, "field": field}}
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
@@ -41,7 +68,26 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 async def handle_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, exc.detail, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route on the path only; a path served
+        # by several routes (GET and POST on comments) allows all of theirs.
+        allowed = _allowed_methods(request.app.routes, request.scope)
+        headers["Allow"] = ", ".join(sorted(allowed))
+    return error_response(exc.status_code, code, exc.detail, headers=headers)
+
+
+def _allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> set[str]:
+    methods: set[str] = set()
+    for route in routes:
+        match, child_scope = route.matches(scope)
+        if match is Match.NONE:
+            continue
+        if isinstance(route, Mount):
+            methods |= _allowed_methods(route.routes, {**scope, **child_scope})
+        elif isinstance(route, Route) and route.methods:
+            methods |= route.methods
+    return methods
 
 
 async def handle_client_disconnect(request: Request, exc: Exception) -> Response:
@@ -72,7 +118,7 @@ _AS_GOOGLE_ANSWERS = {401: 403, 409: 400, 413: 400, 415: 400, 422: 400}
 def google_error(exc: ModerationError) -> Response:
     """`exc` in Google's error shape: `{"error": {"code", "message", "status"}}`."""
     status = _AS_GOOGLE_ANSWERS.get(exc.status_code, exc.status_code)
-    body = {
+    body: GoogleError = {
         "error": {
             "code": status,
             "message": exc.message,

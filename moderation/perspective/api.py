@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
-from typing import Any, Literal
+from typing import Literal, NotRequired
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing_extensions import TypedDict
 
 from moderation.errors import BadRequest
 from moderation.scoring.analyze import AnalyzeAnswer
@@ -121,6 +122,38 @@ class SuggestIn(_Message):
         return normalise_language(self.languages[0]) if self.languages else None
 
 
+class Score(TypedDict):
+    value: float
+    type: Literal["PROBABILITY"]
+
+
+class SpanScore(TypedDict):
+    begin: int
+    end: int
+    score: Score
+
+
+class AttributeScores(TypedDict):
+    spanScores: list[SpanScore]
+    summaryScore: Score
+
+
+class AnalyzeOut(TypedDict):
+    """Perspective's AnalyzeCommentResponse."""
+
+    attributeScores: dict[str, AttributeScores]
+    languages: list[str]
+    detectedLanguages: list[str]
+    clientToken: NotRequired[str]
+
+
+class SuggestOut(TypedDict):
+    """Perspective's SuggestCommentScoreResponse."""
+
+    requestedLanguages: list[str]
+    clientToken: NotRequired[str]
+
+
 def normalise_language(code: str) -> str:
     """`en-US` -> `en`; 400 for anything that is not a language code."""
     match = _LANGUAGE.match(code.strip().lower())
@@ -129,11 +162,11 @@ def normalise_language(code: str) -> str:
     return match.group(1)
 
 
-def analyze_response(request: AnalyzeIn, text: str, answer: AnalyzeAnswer) -> dict[str, Any]:
+def analyze_response(request: AnalyzeIn, text: str, answer: AnalyzeAnswer) -> AnalyzeOut:
     """Perspective's AnalyzeCommentResponse for `answer`; 400 for an attribute the model
     that scored the text lacks (or when no model covers its language)."""
     language = answer.language or DEFAULT_LANGUAGE
-    scores: dict[str, Any] = {}
+    scores: dict[str, AttributeScores] = {}
     for attribute, parameters in request.requestedAttributes.items():
         value = answer.scores.get(ATTRIBUTES[attribute])
         if value is None:
@@ -144,11 +177,11 @@ def analyze_response(request: AnalyzeIn, text: str, answer: AnalyzeAnswer) -> di
             )
         if parameters.scoreThreshold is not None and value < parameters.scoreThreshold:
             continue
-        score = {"value": value, "type": "PROBABILITY"}
+        score: Score = {"value": value, "type": "PROBABILITY"}
         # One span, the whole text: the score is the text's as a whole.
-        span = {"begin": 0, "end": len(text), "score": score}
+        span: SpanScore = {"begin": 0, "end": len(text), "score": score}
         scores[attribute] = {"spanScores": [span], "summaryScore": score}
-    response: dict[str, Any] = {
+    response: AnalyzeOut = {
         "attributeScores": scores,
         "languages": [language],
         "detectedLanguages": [answer.detected] if answer.detected else [],

@@ -20,9 +20,10 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
+from typing_extensions import TypedDict
 
 from moderation.db import Connection
 from moderation.db import perspective as perspective_queries
@@ -115,9 +116,21 @@ async def rotate_secret(
     return secret, expires
 
 
+class CoralAction(TypedDict):
+    actionType: Literal["FLAG"]
+    reason: Literal["COMMENT_DETECTED_SPAM", "COMMENT_DETECTED_TOXIC"]
+
+
+class Verdict(TypedDict):
+    """Coral's ExternalModerationResponse for a comment that does not pass."""
+
+    status: Literal["SYSTEM_WITHHELD", "REJECTED"]
+    actions: list[CoralAction]
+
+
 def verdict(
     settings: SiteSettings, request: ExternalModerationRequest, answer: AnalyzeAnswer
-) -> dict[str, Any] | None:
+) -> Verdict | None:
     """Coral's phase response for the comment, or None when it passes (a 204)."""
     decision = evaluate(
         settings,
@@ -132,10 +145,12 @@ def verdict(
     )
     if decision.status == "approved":
         return None
-    actions = []
+    actions: list[CoralAction] = []
     if "spam" in decision.rules:
         actions.append({"actionType": "FLAG", "reason": "COMMENT_DETECTED_SPAM"})
     if decision.rules & {"toxicity", "words"}:
         actions.append({"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"})
-    status = "SYSTEM_WITHHELD" if decision.status == "review" else "REJECTED"
-    return {"status": status, "actions": actions}
+    return {
+        "status": "SYSTEM_WITHHELD" if decision.status == "review" else "REJECTED",
+        "actions": actions,
+    }

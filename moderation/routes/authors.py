@@ -17,10 +17,12 @@ async def author_detail(request: Request) -> Response:
     """
     summary: An author's record, comment history and status changes
     tags: [moderation]
+    parameters:
+      - {name: author, in: path, required: true, schema: {type: integer, minimum: 1}}
     responses:
       200:
-        description: >
-          `{id, external_id, name, status, history, recent_comments, status_history, notes}`
+        description: The author's record, recent comments, status changes and notes
+        content: {application/json: {schema: {$ref: '#/components/schemas/AuthorRecord'}}}
       401: {description: Missing, wrong or revoked token}
       404: {description: "No such author, or not this moderator's"}
     """
@@ -38,12 +40,16 @@ async def author_status(request: Request) -> Response:
       `until` makes the status lapse back to normal at that time (a suspension).
       With a ban, `reject_open` also rejects the author's pending and held comments.
     tags: [moderation]
+    parameters:
+      - {name: author, in: path, required: true, schema: {type: integer, minimum: 1}}
     requestBody:
       content:
         application/json:
           schema: {$ref: '#/components/schemas/AuthorStatusIn'}
     responses:
-      200: {description: "`{id, previous_status, status, until, rejected_comments}`"}
+      200:
+        description: The change, and the comments a ban rejected
+        content: {application/json: {schema: {$ref: '#/components/schemas/AuthorStatusChange'}}}
       401: {description: Missing, wrong or revoked token}
       404: {description: "No such author, or not this moderator's"}
       422: {description: Invalid body}
@@ -68,7 +74,9 @@ async def author_note(request: Request) -> Response:
         application/json:
           schema: {$ref: '#/components/schemas/NoteIn'}
     responses:
-      201: {description: "`{id, body, moderator: {id, name}, at}`"}
+      201:
+        description: The note as stored
+        content: {application/json: {schema: {$ref: '#/components/schemas/Note'}}}
       400: {description: "Unreadable body, or not an author id"}
       401: {description: Missing, wrong or revoked token}
       404: {description: "No such author, or not this moderator's"}

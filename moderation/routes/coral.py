@@ -36,7 +36,9 @@ async def phase(request: Request) -> Response:
         application/json:
           schema: {$ref: '#/components/schemas/ExternalModerationRequest'}
     responses:
-      200: {description: The comment is held or rejected}
+      200:
+        description: The comment is held or rejected
+        content: {application/json: {schema: {$ref: '#/components/schemas/Verdict'}}}
       204: {description: The comment passes; Coral goes on with its own phases}
       401: {description: No valid X-Coral-Signature (or an unknown site)}
       503: {description: No worker answered in time}

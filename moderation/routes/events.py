@@ -22,8 +22,11 @@ async def feed(request: Request) -> Response:
     parameters:
       - {name: site, in: query, required: true, schema: {type: string}}
       - {name: last_event_id, in: query, schema: {type: string}}
+      - {name: Last-Event-ID, in: header, schema: {type: string}}
     responses:
-      200: {description: "text/event-stream"}
+      200:
+        description: "Events: counts, held, decided, reported"
+        content: {text/event-stream: {schema: {$ref: '#/components/schemas/FeedEvent'}}}
       400: {description: A malformed Last-Event-ID}
       401: {description: Missing, wrong or revoked token}
       404: {description: "No such site, or not this moderator's"}

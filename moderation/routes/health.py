@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from typing_extensions import TypedDict
 
 from moderation.db import migrations
 from moderation.errors import Unavailable
@@ -15,14 +17,21 @@ from moderation.http.responses import JSONResponse
 _READY_TIMEOUT = 2.0
 
 
+class Health(TypedDict):
+    status: Literal["ok", "ready"]
+
+
 async def healthz(request: Request) -> Response:
     """
     summary: The process is alive
     tags: [operations]
     responses:
-      200: {description: Alive}
+      200:
+        description: Alive
+        content: {application/json: {schema: {$ref: '#/components/schemas/Health'}}}
     """
-    return JSONResponse({"status": "ok"})
+    alive: Health = {"status": "ok"}
+    return JSONResponse(alive)
 
 
 async def readyz(request: Request) -> Response:
@@ -31,7 +40,9 @@ async def readyz(request: Request) -> Response:
     description: The database answers and every migration this code ships has run.
     tags: [operations]
     responses:
-      200: {description: Ready}
+      200:
+        description: Ready
+        content: {application/json: {schema: {$ref: '#/components/schemas/Health'}}}
       503: {description: "Not ready; the error says why"}
     """
     try:
@@ -42,7 +53,8 @@ async def readyz(request: Request) -> Response:
         raise Unavailable(f"the database did not answer within {_READY_TIMEOUT:g} s") from exc
     if todo:
         raise Unavailable(f"migrations not applied: {', '.join(todo)}; run `moderation migrate`")
-    return JSONResponse({"status": "ready"})
+    ready: Health = {"status": "ready"}
+    return JSONResponse(ready)
 
 
 routes = [

@@ -45,7 +45,9 @@ async def own_states(request: Request) -> Response:
         application/json:
           schema: {$ref: '#/components/schemas/StatesIn'}
     responses:
-      200: {description: "`{comments: [{id, state, body, edited, editable_until}]}`"}
+      200:
+        description: Those of the comments whose secret matched, each with its state
+        content: {application/json: {schema: {$ref: '#/components/schemas/OwnStates'}}}
       400: {description: Unreadable body}
       401: {description: Missing or wrong site key}
       404: {description: Unknown site}
@@ -58,7 +60,8 @@ async def own_states(request: Request) -> Response:
     async with request.state.pool.acquire() as conn:
         found = await own_comments.states(conn, site, refs.comments)
     # Private to this reader: no shared cache may keep it.
-    return JSONResponse({"comments": found}, headers={"Cache-Control": "no-store"})
+    body: own_comments.OwnStates = {"comments": found}
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
 async def edit_own(request: Request) -> Response:
@@ -78,7 +81,9 @@ async def edit_own(request: Request) -> Response:
         application/json:
           schema: {$ref: '#/components/schemas/EditIn'}
     responses:
-      200: {description: "`{id, state: awaiting, body}`"}
+      200:
+        description: Edited, and awaiting moderation again
+        content: {application/json: {schema: {$ref: '#/components/schemas/Edited'}}}
       400: {description: "Unreadable body, or not a comment id"}
       401: {description: Missing or wrong site key}
       403: {description: Banned author}
@@ -111,7 +116,9 @@ async def delete_own(request: Request) -> Response:
       - {name: X-Site-Key, in: header, required: true, schema: {type: string}}
       - {name: X-Comment-Secret, in: header, required: true, schema: {type: string}}
     responses:
-      200: {description: "`{id, state: deleted}`"}
+      200:
+        description: Deleted
+        content: {application/json: {schema: {$ref: '#/components/schemas/Deleted'}}}
       400: {description: Not a comment id}
       401: {description: Missing or wrong site key}
       403: {description: Banned author}
@@ -128,6 +135,7 @@ async def delete_own(request: Request) -> Response:
 
 routes = [
     Route("/v1/sites/{site}/comments/states", own_states, methods=["POST"]),
-    Route("/v1/sites/{site}/comments/{comment}", edit_own, methods=["PUT"]),
-    Route("/v1/sites/{site}/comments/{comment}", delete_own, methods=["DELETE"]),
+    # Digits only: `comments/states` is the route above, whatever the method.
+    Route("/v1/sites/{site}/comments/{comment:int}", edit_own, methods=["PUT"]),
+    Route("/v1/sites/{site}/comments/{comment:int}", delete_own, methods=["DELETE"]),
 ]

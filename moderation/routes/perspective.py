@@ -21,7 +21,7 @@ from moderation.http.responses import JSONResponse
 from moderation.payloads import parse
 from moderation.perspective import discovery
 from moderation.perspective.analyzer import Analyzer
-from moderation.perspective.api import AnalyzeIn, SuggestIn, analyze_response
+from moderation.perspective.api import AnalyzeIn, SuggestIn, SuggestOut, analyze_response
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -48,12 +48,18 @@ async def analyze(request: Request) -> Response:
       otherwise a scoring record is (the text only if the site keeps texts). Errors are
       Google's `{"error": {"code", "message", "status"}}`.
     tags: [perspective]
+    x-errors: GoogleError
+    parameters:
+      - {name: key, in: query, schema: {type: string}}
+      - {name: X-Goog-Api-Key, in: header, schema: {type: string}}
     requestBody:
       content:
         application/json:
           schema: {$ref: '#/components/schemas/AnalyzeIn'}
     responses:
-      200: {description: "`{attributeScores, languages, detectedLanguages, clientToken}`"}
+      200:
+        description: The scores of the requested attributes
+        content: {application/json: {schema: {$ref: '#/components/schemas/AnalyzeOut'}}}
       400: {description: "INVALID_ARGUMENT: unknown attribute, empty text, language not covered"}
       403: {description: "PERMISSION_DENIED: missing, unknown or revoked key"}
       429: {description: "RESOURCE_EXHAUSTED: the key's quota is spent; see Retry-After"}
@@ -93,12 +99,18 @@ async def suggest_score(request: Request) -> Response:
       training data of the key's site: SPAM labels join the spam classifier's next
       retraining; the others are kept for threshold calibration and stats.
     tags: [perspective]
+    x-errors: GoogleError
+    parameters:
+      - {name: key, in: query, schema: {type: string}}
+      - {name: X-Goog-Api-Key, in: header, schema: {type: string}}
     requestBody:
       content:
         application/json:
           schema: {$ref: '#/components/schemas/SuggestIn'}
     responses:
-      200: {description: "`{clientToken, requestedLanguages}`"}
+      200:
+        description: Stored
+        content: {application/json: {schema: {$ref: '#/components/schemas/SuggestOut'}}}
       400: {description: INVALID_ARGUMENT}
       403: {description: PERMISSION_DENIED}
       429: {description: RESOURCE_EXHAUSTED}
@@ -119,7 +131,7 @@ async def suggest_score(request: Request) -> Response:
             body.clientToken,
             body.communityId,
         )
-    response: dict[str, object] = {"requestedLanguages": body.languages}
+    response: SuggestOut = {"requestedLanguages": body.languages}
     if body.clientToken is not None:
         response["clientToken"] = body.clientToken
     return JSONResponse(response)
@@ -133,10 +145,13 @@ async def discovery_document(request: Request) -> Response:
       What Google's client libraries build a `commentanalyzer` v1alpha1 client from;
       its `rootUrl` is MODERATION_PUBLIC_URL, else the URL this request came to.
     tags: [perspective]
+    x-errors: GoogleError
     parameters:
       - {name: version, in: query, schema: {type: string, enum: [v1alpha1]}}
     responses:
-      200: {description: A discovery document (discovery#restDescription)}
+      200:
+        description: A discovery document (discovery#restDescription)
+        content: {application/json: {schema: {type: object}}}
       404: {description: Another version}
     """
     version = request.query_params.get("version", discovery.VERSION)

@@ -16,8 +16,12 @@ async def author_export(request: Request) -> Response:
     """
     summary: Everything stored about an author (a reader's access request)
     tags: [moderation]
+    parameters:
+      - {name: author, in: path, required: true, schema: {type: integer, minimum: 1}}
     responses:
-      200: {description: "`{author, comments}` with texts, addresses and user agents"}
+      200:
+        description: The author and their comments, with texts, addresses and user agents
+        content: {application/json: {schema: {$ref: '#/components/schemas/AuthorData'}}}
       401: {description: Missing, wrong or revoked token}
       403: {description: Not an admin of the author's site}
       404: {description: "No such author, or not this moderator's"}
@@ -37,8 +41,12 @@ async def author_erase(request: Request) -> Response:
       agents; their comments leave readers' view (replies stay under removed
       placeholders). Records who erased and when. Cannot be undone.
     tags: [moderation]
+    parameters:
+      - {name: author, in: path, required: true, schema: {type: integer, minimum: 1}}
     responses:
-      200: {description: "`{id, erased_at, erased_by, comments_scrubbed, comments_removed}`"}
+      200:
+        description: What was erased
+        content: {application/json: {schema: {$ref: '#/components/schemas/Erased'}}}
       401: {description: Missing, wrong or revoked token}
       403: {description: Not an admin of the author's site}
       404: {description: "No such author, or not this moderator's"}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Literal, cast
 
 import orjson
 from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from typing_extensions import TypedDict
 
 from moderation import intake, threads
 from moderation.broker import ScoringWakeups
@@ -23,6 +24,20 @@ from moderation.sites import Site, SiteCache
 
 _MAX_COUNTED_ARTICLES = 100
 _MAX_USER_AGENT = 512
+
+
+class CommentAccepted(TypedDict):
+    id: int
+    status: Literal["pending"]
+    secret: str
+
+
+class Counts(TypedDict):
+    counts: dict[str, int]
+
+
+class Reported(TypedDict):
+    reported: bool
 
 
 async def _site(request: Request) -> Site:
@@ -57,12 +72,19 @@ async def post_comment(request: Request) -> Response:
       state (`POST .../comments/states`), edit or delete it (a retry's answer carries a
       new secret that replaces the first).
     tags: [widget]
+    parameters:
+      - {name: site, in: path, required: true, schema: {type: string}}
+      - {name: article, in: path, required: true, schema: {type: string, maxLength: 200}}
+      - {name: X-Site-Key, in: header, required: true, schema: {type: string}}
+      - {name: Idempotency-Key, in: header, schema: {type: string, maxLength: 200}}
     requestBody:
       content:
         application/json:
           schema: {$ref: '#/components/schemas/CommentIn'}
     responses:
-      202: {description: "Accepted: `{id, status: pending, secret}`"}
+      202:
+        description: "Stored as pending; `secret` lets this poster see, edit and delete it"
+        content: {application/json: {schema: {$ref: '#/components/schemas/CommentAccepted'}}}
       401: {description: Missing or wrong site key}
       403: {description: Banned author}
       409: {description: "Article or site closed; Idempotency-Key reused for another comment"}
@@ -80,11 +102,12 @@ async def post_comment(request: Request) -> Response:
         accepted = await intake.accept(conn, site, article, comment, _client(request), key)
     if accepted.created:
         cast(ScoringWakeups, request.state.scoring).notify(accepted.comment_id)
-    return JSONResponse(
-        {"id": accepted.comment_id, "status": "pending", "secret": accepted.secret},
-        status_code=202,
-        headers={"Cache-Control": "no-store"},
-    )
+    body: CommentAccepted = {
+        "id": accepted.comment_id,
+        "status": "pending",
+        "secret": accepted.secret,
+    }
+    return JSONResponse(body, status_code=202, headers={"Cache-Control": "no-store"})
 
 
 async def get_thread(request: Request) -> Response:
@@ -96,11 +119,16 @@ async def get_thread(request: Request) -> Response:
       `If-None-Match`.
     tags: [reader]
     parameters:
+      - {name: site, in: path, required: true, schema: {type: string}}
+      - {name: article, in: path, required: true, schema: {type: string, maxLength: 200}}
       - {name: sort, in: query, schema: {type: string, enum: [oldest, newest]}}
       - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 100}}
       - {name: cursor, in: query, schema: {type: string}}
+      - {name: If-None-Match, in: header, schema: {type: string}}
     responses:
-      200: {description: "`{article, threads, next_cursor}`"}
+      200:
+        description: A page of threads, and the cursor of the next (null after the last)
+        content: {application/json: {schema: {$ref: '#/components/schemas/ThreadPage'}}}
       304: {description: Not modified}
       404: {description: Unknown site}
     """
@@ -118,15 +146,17 @@ async def get_thread(request: Request) -> Response:
         if tag in _if_none_match(request):
             return Response(status_code=304, headers=headers)
         if article is None:
-            empty = {
-                "id": article_id,
-                "open": site.settings.comments_open,
-                "approved_count": 0,
-                "featured_count": 0,
+            empty: threads.ThreadPage = {
+                "article": {
+                    "id": article_id,
+                    "open": site.settings.comments_open,
+                    "approved_count": 0,
+                    "featured_count": 0,
+                },
+                "threads": [],
+                "next_cursor": None,
             }
-            return JSONResponse(
-                {"article": empty, "threads": [], "next_cursor": None}, headers=headers
-            )
+            return JSONResponse(empty, headers=headers)
         key = (tag, sort, limit, raw_cursor)
         body = pages.get(key)
         if body is None:
@@ -144,10 +174,12 @@ async def get_featured(request: Request) -> Response:
     tags: [reader]
     parameters:
       - {name: site, in: path, required: true, schema: {type: string}}
-      - {name: article, in: path, required: true, schema: {type: string}}
+      - {name: article, in: path, required: true, schema: {type: string, maxLength: 200}}
+      - {name: If-None-Match, in: header, schema: {type: string}}
     responses:
       200:
-        description: "`{article, comments: [{id, parent_id, author: {name}, body, created_at}]}`"
+        description: "The featured comments (`article` is null for an article never commented)"
+        content: {application/json: {schema: {$ref: '#/components/schemas/FeaturedPage'}}}
       304: {description: Not modified}
       400: {description: A bad article id}
       404: {description: Unknown site}
@@ -161,7 +193,8 @@ async def get_featured(request: Request) -> Response:
         if tag in _if_none_match(request):
             return Response(status_code=304, headers=headers)
         if article is None:
-            return JSONResponse({"article": None, "comments": []}, headers=headers)
+            nothing: threads.FeaturedPage = {"article": None, "comments": []}
+            return JSONResponse(nothing, headers=headers)
         body = await threads.featured(conn, article)
     return JSONResponse(body, headers=headers)
 
@@ -176,11 +209,15 @@ async def get_counts(request: Request) -> Response:
     summary: Approved-comment counts for many articles at once
     tags: [reader]
     parameters:
+      - {name: site, in: path, required: true, schema: {type: string}}
       - {name: article, in: query, required: true, schema: {type: array, items: {type: string}},
          style: form, explode: true}
     responses:
-      200: {description: "`{counts: {article: n}}`; unknown articles count 0"}
+      200:
+        description: "Each article's count of approved comments; unknown articles count 0"
+        content: {application/json: {schema: {$ref: '#/components/schemas/Counts'}}}
       400: {description: "No article, or too many"}
+      404: {description: Unknown site}
     """
     site = await _site(request)
     articles = list(dict.fromkeys(request.query_params.getlist("article")))
@@ -188,10 +225,8 @@ async def get_counts(request: Request) -> Response:
         raise BadRequest(f"give 1 to {_MAX_COUNTED_ARTICLES} article parameters", field="article")
     async with request.state.pool.acquire() as conn:
         counts = await thread_queries.approved_counts(conn, site.id, articles)
-    return JSONResponse(
-        {"counts": {a: counts.get(a, 0) for a in articles}},
-        headers={"Cache-Control": "public, max-age=5"},
-    )
+    body: Counts = {"counts": {a: counts.get(a, 0) for a in articles}}
+    return JSONResponse(body, headers={"Cache-Control": "public, max-age=5"})
 
 
 class ReportIn(Payload):
@@ -202,12 +237,18 @@ async def post_report(request: Request) -> Response:
     """
     summary: Report a comment to the moderators
     tags: [widget]
+    parameters:
+      - {name: site, in: path, required: true, schema: {type: string}}
+      - {name: comment, in: path, required: true, schema: {type: integer, minimum: 1}}
+      - {name: X-Site-Key, in: header, required: true, schema: {type: string}}
     requestBody:
       content:
         application/json:
           schema: {$ref: '#/components/schemas/ReportIn'}
     responses:
-      202: {description: "Recorded (a repeat report from the same address counts once)"}
+      202:
+        description: "Recorded (a repeat report from the same address counts once)"
+        content: {application/json: {schema: {$ref: '#/components/schemas/Reported'}}}
       401: {description: Missing or wrong site key}
       404: {description: No such visible comment on this site}
     """
@@ -226,7 +267,8 @@ async def post_report(request: Request) -> Response:
         )
     if added is None:
         raise NotFound(f"no visible comment {comment_id} on this site", field="comment")
-    return JSONResponse({"reported": True}, status_code=202)
+    reported: Reported = {"reported": True}
+    return JSONResponse(reported, status_code=202)
 
 
 # An article id may hold slashes (imported threads are named by their page's path, as

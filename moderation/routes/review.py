@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from typing_extensions import TypedDict
 
 from moderation import review
 from moderation.db import review as review_queries
@@ -12,10 +13,26 @@ from moderation.errors import Conflict, NotFound, ValidationFailed
 from moderation.http.access import authenticate, moderator_and_site
 from moderation.http.bodies import read_payload
 from moderation.http.decisions import apply_bulk
+from moderation.http.errors import Error
 from moderation.http.params import path_id, query_int
 from moderation.http.queues import queue_filters, queue_sort
 from moderation.http.responses import JSONResponse
 from moderation.statuses import require_queue
+
+
+class CommentDetail(review.QueueItem):
+    history: list[review.HistoryEvent]
+
+
+class CommentStatus(TypedDict):
+    id: int
+    status: str | None
+
+
+class StaleDecision(Error):
+    """A decision on a comment that moved on: the error, and where the comment is now."""
+
+    current: CommentStatus
 
 
 async def queue_counts(request: Request) -> Response:
@@ -25,14 +42,17 @@ async def queue_counts(request: Request) -> Response:
     parameters:
       - {name: site, in: query, required: true, schema: {type: string}}
     responses:
-      200: {description: "`{site, counts: {review, reported, pending, spam, rejected, approved}}`"}
+      200:
+        description: The number of comments in each queue
+        content: {application/json: {schema: {$ref: '#/components/schemas/QueueCounts'}}}
       401: {description: Missing, wrong or revoked token}
       404: {description: "No such site, or not this moderator's"}
     """
     _, site = await moderator_and_site(request)
     async with request.state.pool.acquire() as conn:
         counts = await review_queries.counts(conn, site.id)
-    return JSONResponse({"site": site.slug, "counts": counts})
+    body: review.QueueCounts = {"site": site.slug, "counts": counts}
+    return JSONResponse(body)
 
 
 async def queue_page(request: Request) -> Response:
@@ -59,7 +79,9 @@ async def queue_page(request: Request) -> Response:
       - {name: cursor, in: query, schema: {type: string}}
       - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 100}}
     responses:
-      200: {description: "`{items, next_cursor}`"}
+      200:
+        description: A page of items, and the cursor of the next (null after the last)
+        content: {application/json: {schema: {$ref: '#/components/schemas/QueuePage'}}}
       400: {description: A bad parameter}
       401: {description: Missing, wrong or revoked token}
       404: {description: "No such queue or site, or not this moderator's"}
@@ -79,8 +101,12 @@ async def comment_detail(request: Request) -> Response:
     """
     summary: One comment in full, with its whole decision history
     tags: [moderation]
+    parameters:
+      - {name: comment, in: path, required: true, schema: {type: integer, minimum: 1}}
     responses:
-      200: {description: "The item as queues show it, plus `history`"}
+      200:
+        description: The item as queues show it, plus `history`
+        content: {application/json: {schema: {$ref: '#/components/schemas/CommentDetail'}}}
       401: {description: Missing, wrong or revoked token}
       404: {description: "No such comment, or not this moderator's"}
     """
@@ -91,7 +117,8 @@ async def comment_detail(request: Request) -> Response:
         moderator.require_site(row["site_id"] if row else None, "comment")
         assert row is not None
         history = await review_queries.history(conn, comment_id)
-    return JSONResponse({**review.describe(row), "history": review.describe_history(history)})
+    detail: CommentDetail = {**review.describe(row), "history": review.describe_history(history)}
+    return JSONResponse(detail)
 
 
 async def decide_one(request: Request) -> Response:
@@ -102,15 +129,21 @@ async def decide_one(request: Request) -> Response:
       (someone else decided it), the answer is 409 with its current status. Approve and
       restore publish to the reader thread at once; reject and spam remove it.
     tags: [moderation]
+    parameters:
+      - {name: comment, in: path, required: true, schema: {type: integer, minimum: 1}}
     requestBody:
       content:
         application/json:
           schema: {$ref: '#/components/schemas/DecisionIn'}
     responses:
-      200: {description: "`{id, outcome: applied, status}`"}
+      200:
+        description: "Applied: `{id, outcome: applied, status}`"
+        content: {application/json: {schema: {$ref: '#/components/schemas/DecisionOut'}}}
       401: {description: Missing, wrong or revoked token}
       404: {description: "No such comment, or not this moderator's"}
-      409: {description: "Stale view: `error` plus the comment's `current` status"}
+      409:
+        description: "Stale view: `error` plus the comment's `current` status"
+        content: {application/json: {schema: {$ref: '#/components/schemas/StaleDecision'}}}
       422: {description: "Invalid body, or an action the expected status does not allow"}
     """
     moderator = await authenticate(request)
@@ -125,13 +158,11 @@ async def decide_one(request: Request) -> Response:
         raise ValidationFailed(result.message, field="action", code="action_not_allowed")
     if result.outcome == "conflict":
         error = Conflict(result.message, field="expected_status", code="stale_decision")
-        return JSONResponse(
-            {
-                "error": {"code": error.code, "message": error.message, "field": error.field},
-                "current": {"id": comment_id, "status": result.status},
-            },
-            status_code=409,
-        )
+        stale: StaleDecision = {
+            "error": {"code": error.code, "message": error.message, "field": error.field},
+            "current": {"id": comment_id, "status": result.status},
+        }
+        return JSONResponse(stale, status_code=409)
     return JSONResponse(result.as_dict())
 
 
@@ -147,7 +178,9 @@ async def feature_one(request: Request) -> Response:
         application/json:
           schema: {$ref: '#/components/schemas/FeatureIn'}
     responses:
-      200: {description: "`{id, featured}`"}
+      200:
+        description: Featured, or not any more
+        content: {application/json: {schema: {$ref: '#/components/schemas/Featured'}}}
       400: {description: "Unreadable body, or not a comment id"}
       401: {description: Missing, wrong or revoked token}
       404: {description: "No such comment, or not this moderator's"}
@@ -174,7 +207,9 @@ async def decide_many(request: Request) -> Response:
         application/json:
           schema: {$ref: '#/components/schemas/BulkIn'}
     responses:
-      200: {description: "`{results: [{id, outcome: applied|conflict|invalid|not_found, status}]}`"}
+      200:
+        description: "Each decision's outcome: applied, conflict, invalid or not_found"
+        content: {application/json: {schema: {$ref: '#/components/schemas/DecisionsOut'}}}
       401: {description: Missing, wrong or revoked token}
       422: {description: Invalid body}
     """

@@ -7,6 +7,7 @@ from typing import cast
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from typing_extensions import TypedDict
 
 from moderation.db import sites as site_queries
 from moderation.db import threads as thread_queries
@@ -22,8 +23,12 @@ async def get_settings(request: Request) -> Response:
     """
     summary: A site's settings (admins)
     tags: [moderation]
+    parameters:
+      - {name: site, in: path, required: true, schema: {type: string}}
     responses:
-      200: {description: "The policy (thresholds, premod, word lists, limits...) and origins"}
+      200:
+        description: "The policy (thresholds, premod, word lists, limits...) and origins"
+        content: {application/json: {schema: {$ref: '#/components/schemas/SiteDocument'}}}
       401: {description: Missing, wrong or revoked token}
       403: {description: Not an admin}
       404: {description: "No such site, or not this moderator's"}
@@ -41,12 +46,16 @@ async def put_settings(request: Request) -> Response:
       partial `thresholds` overrides only the labels it names. In effect for the next
       scored comment; the change is recorded with the admin's name.
     tags: [moderation]
+    parameters:
+      - {name: site, in: path, required: true, schema: {type: string}}
     requestBody:
       content:
         application/json:
           schema: {$ref: '#/components/schemas/SiteDocument'}
     responses:
-      200: {description: The settings now in effect}
+      200:
+        description: The settings now in effect
+        content: {application/json: {schema: {$ref: '#/components/schemas/SiteDocument'}}}
       401: {description: Missing, wrong or revoked token}
       403: {description: Not an admin}
       404: {description: "No such site, or not this moderator's"}
@@ -65,16 +74,26 @@ class ArticleIn(Payload):
     open: bool
 
 
+class ArticleState(TypedDict):
+    id: str
+    open: bool
+
+
 async def put_article(request: Request) -> Response:
     """
     summary: Open or close an article for comments
     tags: [moderation]
+    parameters:
+      - {name: site, in: path, required: true, schema: {type: string}}
+      - {name: article, in: path, required: true, schema: {type: string, maxLength: 200}}
     requestBody:
       content:
         application/json:
           schema: {$ref: '#/components/schemas/ArticleIn'}
     responses:
-      200: {description: "`{id, open}`"}
+      200:
+        description: The article's state now
+        content: {application/json: {schema: {$ref: '#/components/schemas/ArticleState'}}}
       401: {description: Missing, wrong or revoked token}
       404: {description: "No such site, or not this moderator's"}
     """
@@ -91,7 +110,8 @@ async def put_article(request: Request) -> Response:
             {"article": article, "open": was_open},
             {"article": article, "open": change.open},
         )
-    return JSONResponse({"id": article, "open": change.open})
+    state: ArticleState = {"id": article, "open": change.open}
+    return JSONResponse(state)
 
 
 routes = [

@@ -19,8 +19,12 @@ async def list_webhooks(request: Request) -> Response:
     """
     summary: A site's webhooks and how their deliveries stand (admins)
     tags: [moderation]
+    parameters:
+      - {name: site, in: path, required: true, schema: {type: string}}
     responses:
-      200: {description: "`{webhooks: [{id, url, events, rotating_until, deliveries, ...}]}`"}
+      200:
+        description: The site's webhooks, each with its count of deliveries by state
+        content: {application/json: {schema: {$ref: '#/components/schemas/Webhooks'}}}
       401: {description: Missing, wrong or revoked token}
       403: {description: Not an admin}
       404: {description: "No such site, or not this moderator's"}
@@ -29,7 +33,8 @@ async def list_webhooks(request: Request) -> Response:
     moderator.require_admin()
     async with request.state.pool.acquire() as conn:
         rows = await webhook_queries.list_for_site(conn, site.id)
-    return JSONResponse({"webhooks": [webhooks.describe(row) for row in rows]})
+    body: webhooks.Webhooks = {"webhooks": [webhooks.describe(row) for row in rows]}
+    return JSONResponse(body)
 
 
 async def delivery_log(request: Request) -> Response:
@@ -42,10 +47,13 @@ async def delivery_log(request: Request) -> Response:
       Page with `before=<the last delivery id seen>`.
     tags: [moderation]
     parameters:
-      - {name: before, in: query, schema: {type: integer}}
+      - {name: webhook, in: path, required: true, schema: {type: integer, minimum: 1}}
+      - {name: before, in: query, schema: {type: integer, minimum: 1}}
       - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 200}}
     responses:
-      200: {description: "`{webhook, deliveries: [{id, event, state, attempts, ...}]}`"}
+      200:
+        description: The webhook and a page of its deliveries
+        content: {application/json: {schema: {$ref: '#/components/schemas/WebhookLog'}}}
       401: {description: Missing, wrong or revoked token}
       403: {description: Not an admin}
       404: {description: "No such webhook, or not this moderator's"}
@@ -57,7 +65,8 @@ async def delivery_log(request: Request) -> Response:
     async with request.state.pool.acquire() as conn:
         record = await webhooks.reach(conn, webhook_id, moderator)
         log = await webhooks.delivery_log(conn, webhook_id, before, limit)
-    return JSONResponse({"webhook": webhooks.describe(record), "deliveries": log})
+    body: webhooks.WebhookLog = {"webhook": webhooks.describe(record), "deliveries": log}
+    return JSONResponse(body)
 
 
 async def replay_delivery(request: Request) -> Response:
@@ -65,8 +74,12 @@ async def replay_delivery(request: Request) -> Response:
     summary: Send a delivery's event again (admins)
     description: A new delivery of the same event (same event id), due at once.
     tags: [moderation]
+    parameters:
+      - {name: delivery, in: path, required: true, schema: {type: integer, minimum: 1}}
     responses:
-      202: {description: "`{delivery}`: the new delivery's id"}
+      202:
+        description: The new delivery's id
+        content: {application/json: {schema: {$ref: '#/components/schemas/Replayed'}}}
       401: {description: Missing, wrong or revoked token}
       403: {description: Not an admin}
       404: {description: "No such delivery, or not this moderator's"}
@@ -75,7 +88,8 @@ async def replay_delivery(request: Request) -> Response:
     delivery_id = path_id(request, "delivery")
     async with request.state.pool.acquire() as conn:
         new_id = await webhooks.replay(conn, delivery_id, moderator)
-    return JSONResponse({"delivery": new_id}, status_code=202)
+    body: webhooks.Replayed = {"delivery": new_id}
+    return JSONResponse(body, status_code=202)
 
 
 routes = [

@@ -21,7 +21,9 @@ async def widget_js(request: Request) -> Response:
       data-key="K" async></script>`; it renders the article's approved thread in place.
     tags: [widget]
     responses:
-      200: {description: JavaScript}
+      200:
+        description: JavaScript
+        content: {text/javascript: {schema: {type: string}}}
       304: {description: Not modified}
     """
     body, tag = _widget()

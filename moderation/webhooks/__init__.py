@@ -16,11 +16,12 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Literal, NotRequired
 
 import asyncpg
 import orjson
 import structlog
+from typing_extensions import TypedDict
 
 from moderation.config import Settings
 from moderation.db import Connection
@@ -41,14 +42,68 @@ _CLAIM = 16
 _MAX_BACKOFF = timedelta(hours=4)
 
 
+class DeliveryCounts(TypedDict):
+    pending: int
+    delivered: int
+    failed: int
+
+
+class Webhook(TypedDict):
+    id: int
+    site: str
+    url: str
+    events: list[str]
+    created_at: str
+    rotating_until: str | None
+    # In the site's list of webhooks only.
+    deliveries: NotRequired[DeliveryCounts]
+
+
+class Attempt(TypedDict):
+    attempt: int
+    at: str
+    duration_ms: int
+    status_code: int | None
+    response: str
+
+
+class EventRef(TypedDict):
+    id: str
+    type: str
+
+
+class Delivery(TypedDict):
+    id: int
+    event: EventRef
+    state: Literal["pending", "delivered", "failed", "cancelled"]
+    attempts: list[Attempt]
+    next_attempt_at: str | None
+    created_at: str
+    finished_at: str | None
+    replay_of: int | None
+
+
+class Webhooks(TypedDict):
+    webhooks: list[Webhook]
+
+
+class WebhookLog(TypedDict):
+    webhook: Webhook
+    deliveries: list[Delivery]
+
+
+class Replayed(TypedDict):
+    delivery: int
+
+
 @dataclass(frozen=True, slots=True)
 class Created:
-    webhook: dict[str, Any]
+    webhook: Webhook
     secret: str  # shown once
 
 
-def describe(record: asyncpg.Record) -> dict[str, Any]:
-    data = {
+def describe(record: asyncpg.Record) -> Webhook:
+    data: Webhook = {
         "id": record["id"],
         "site": record["site"],
         "url": record["url"],
@@ -57,7 +112,11 @@ def describe(record: asyncpg.Record) -> dict[str, Any]:
         "rotating_until": iso(record["previous_secret_until"]),
     }
     if "pending" in record:
-        data["deliveries"] = {k: record[k] for k in ("pending", "delivered", "failed")}
+        data["deliveries"] = {
+            "pending": record["pending"],
+            "delivered": record["delivered"],
+            "failed": record["failed"],
+        }
     return data
 
 
@@ -109,7 +168,7 @@ async def reach(conn: Connection, webhook_id: int, moderator: Moderator) -> asyn
 
 async def delivery_log(
     conn: Connection, webhook_id: int, before: int | None, limit: int
-) -> list[dict[str, Any]]:
+) -> list[Delivery]:
     rows = await webhook_queries.deliveries(conn, webhook_id, before, limit)
     return [
         {

@@ -45,8 +45,10 @@ async def queue_items(request: Request) -> Response:
       - {name: sort, in: query, schema: {type: string, enum: [priority, oldest, newest, sample]}}
       - {name: cursor, in: query, schema: {type: string}}
     responses:
-      200: {description: "`{items, next_cursor}`"}
-      400: {description: A bad filter, sort or cursor}
+      200:
+        description: A page of items, and the cursor of the next (null after the last)
+        content: {application/json: {schema: {$ref: '#/components/schemas/QueuePage'}}}
+      400: {description: "A bad filter, sort or cursor"}
       401: {description: Not signed in to the desk}
       404: {description: "No such queue or site, or not this moderator's"}
     """
@@ -67,9 +69,11 @@ async def comment_item(request: Request) -> Response:
     description: What the desk fetches to add a card when the live feed announces a comment.
     tags: [desk]
     parameters:
-      - {name: comment, in: path, required: true, schema: {type: integer}}
+      - {name: comment, in: path, required: true, schema: {type: integer, minimum: 1}}
     responses:
-      200: {description: The item}
+      200:
+        description: The item
+        content: {application/json: {schema: {$ref: '#/components/schemas/QueueItem'}}}
       400: {description: Not a comment id}
       401: {description: Not signed in to the desk}
       404: {description: "No such comment, or not this moderator's"}
@@ -97,7 +101,9 @@ async def desk_decisions(request: Request) -> Response:
         application/json:
           schema: {$ref: '#/components/schemas/BulkIn'}
     responses:
-      200: {description: "`{results: [{id, outcome: applied|conflict|invalid|not_found, status}]}`"}
+      200:
+        description: "Each decision's outcome: applied, conflict, invalid or not_found"
+        content: {application/json: {schema: {$ref: '#/components/schemas/DecisionsOut'}}}
       401: {description: Not signed in to the desk}
       403: {description: Missing or wrong CSRF token}
       422: {description: Invalid body}
@@ -119,7 +125,9 @@ async def feature(request: Request) -> Response:
         application/json:
           schema: {$ref: '#/components/schemas/FeatureIn'}
     responses:
-      200: {description: "`{id, featured}`"}
+      200:
+        description: Featured, or not any more
+        content: {application/json: {schema: {$ref: '#/components/schemas/Featured'}}}
       400: {description: "Unreadable body, or not a comment id"}
       401: {description: Not signed in to the desk}
       403: {description: Missing or wrong CSRF token}
@@ -146,7 +154,9 @@ async def author(request: Request) -> Response:
     parameters:
       - {name: author, in: path, required: true, schema: {type: integer, minimum: 1}}
     responses:
-      200: {description: "As `GET /v1/moderation/authors/{author}`"}
+      200:
+        description: "As `GET /v1/moderation/authors/{author}`"
+        content: {application/json: {schema: {$ref: '#/components/schemas/AuthorRecord'}}}
       400: {description: Not an author id}
       401: {description: Not signed in to the desk}
       404: {description: "No such author, or not this moderator's"}
@@ -170,7 +180,9 @@ async def author_note(request: Request) -> Response:
         application/json:
           schema: {$ref: '#/components/schemas/NoteIn'}
     responses:
-      201: {description: "`{id, body, moderator: {id, name}, at}`"}
+      201:
+        description: The note as stored
+        content: {application/json: {schema: {$ref: '#/components/schemas/Note'}}}
       400: {description: "Unreadable body, or not an author id"}
       401: {description: Not signed in to the desk}
       403: {description: Missing or wrong CSRF token}
@@ -195,8 +207,11 @@ async def feed(request: Request) -> Response:
     tags: [desk]
     parameters:
       - {name: site, in: path, required: true, schema: {type: string}}
+      - {name: Last-Event-ID, in: header, schema: {type: string}}
     responses:
-      200: {description: "text/event-stream"}
+      200:
+        description: "Events: counts, held, decided, reported"
+        content: {text/event-stream: {schema: {$ref: '#/components/schemas/FeedEvent'}}}
       400: {description: A malformed Last-Event-ID}
       401: {description: Not signed in to the desk}
       404: {description: "No such site, or not this moderator's"}

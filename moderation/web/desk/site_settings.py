@@ -70,7 +70,7 @@ def document_of(form: dict[str, str]) -> SiteDocument:
         for label in LABELS
     }
     # Lax validation on purpose: form values are text, and "0.5" means 0.5 here.
-    return parse(SiteDocument, data)
+    return parse(SiteDocument, data, strict=False)
 
 
 def _lines(text: str) -> list[str]:
