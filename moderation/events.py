@@ -66,8 +66,11 @@ class EventHub:
     def __init__(self, listener: Listener) -> None:
         self._subscribers: dict[int, set[asyncio.Event]] = defaultdict(set)
         # Whatever happened while the connection was down is in the database: every
-        # stream looks again once it is back.
-        listener.listen(CHANNEL, self._notified, connected=self._wake_all)
+        # stream looks again once it is back. And when it goes down, at once: a stream
+        # that finds the database unreachable ends, and its client's reconnect gets 503.
+        listener.listen(
+            CHANNEL, self._notified, connected=self._wake_all, disconnected=self._wake_all
+        )
 
     @contextlib.contextmanager
     def subscription(self, site_id: int) -> Iterator[asyncio.Event]:

@@ -242,6 +242,35 @@ async def test_every_route_answers_503_while_the_database_is_down_and_recovers(
     assert log.count("database_available") == 1, log
 
 
+async def test_a_live_feed_ends_when_the_database_goes_and_resumes_after(
+    client: httpx.AsyncClient, cluster: Cluster
+) -> None:
+    headers = {"Authorization": f"Bearer {cluster.token}"}
+    url = f"/v1/moderation/events?site={cluster.site.slug}"
+    async with client.stream("GET", url, headers=headers) as feed:
+        lines = feed.aiter_lines()
+        first = [line async for line in _until_blank(lines)]
+        assert "event: counts" in first
+        position = next(line for line in first if line.startswith("id: "))[4:]
+        cluster.postgres.stop()
+        try:
+            # The stream ends (no error mid-stream, no hanging): the client reconnects.
+            async with asyncio.timeout(10):
+                rest = [line async for line in lines]
+            assert not any(line.startswith("data:") for line in rest)
+            refused = await client.get(url, headers={**headers, "Last-Event-ID": position})
+            assert_unavailable(refused)
+        finally:
+            cluster.postgres.start()
+
+
+async def _until_blank(lines: AsyncIterator[str]) -> AsyncIterator[str]:
+    async for line in lines:
+        if not line:
+            return
+        yield line
+
+
 async def test_a_restart_under_load_answers_every_post_and_stores_every_202(
     client: httpx.AsyncClient, cluster: Cluster, api: tuple[str, Process]
 ) -> None:
