@@ -1,4 +1,5 @@
-"""The processes bench/scoring_bench.py runs: a broker, the API and one scoring worker."""
+"""The processes bench/scoring_bench.py and bench/analyze_bench.py run: a broker, the API
+and one scoring worker."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 import psutil
 from http_bench_servers import cpu_seconds
 
-from moderation.broker import MAINTENANCE_QUEUE, SCORING_QUEUE
+from moderation.broker import MAINTENANCE_QUEUE, SCORING_QUEUE, analyze_queue
 from moderation.config import Settings
 from workers.celery_app import create_celery
 
@@ -35,13 +36,17 @@ def broker(stack: contextlib.ExitStack, work: Path) -> str:
 
 
 def purge(url: str) -> None:
-    """Drop wake-ups an earlier run left: a stale one would claim this run's comments."""
+    """Drop wake-ups and analyze requests an earlier run left: a stale wake-up would claim
+    this run's comments, stale requests would make the first batches of this one."""
     app = create_celery(Settings(database_url="unused", broker_url=url))
     with app.connection_for_write() as connection:
-        for name in (SCORING_QUEUE, MAINTENANCE_QUEUE):
-            queue = app.amqp.queues[name].bind(connection)
-            queue.declare()
-            queue.purge()
+        for queue in (
+            *(app.amqp.queues[name] for name in (SCORING_QUEUE, MAINTENANCE_QUEUE)),
+            analyze_queue(),
+        ):
+            bound = queue.bind(connection)
+            bound.declare()
+            bound.purge()
 
 
 def service_env(database_url: str, broker_url: str, models: Path, **extra: str) -> dict[str, str]:

@@ -14,15 +14,19 @@ from starlette.routing import Mount
 from moderation import db, logs
 from moderation.broker import ScoringWakeups, celery_app, publisher
 from moderation.config import Settings, get_settings
+from moderation.db.listen import Listener
 from moderation.events import EventHub
 from moderation.http.cors import SiteCORSMiddleware
 from moderation.http.errors import EXCEPTION_HANDLERS
+from moderation.perspective.analyzer import Analyzer
 from moderation.routes import (
     authors,
+    coral,
     docs,
     events,
     health,
     own_comments,
+    perspective,
     privacy,
     public,
     review,
@@ -44,9 +48,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         pool = await db.create_pool(settings)
         scoring = ScoringWakeups(publisher(celery_app(settings)) if settings.broker_url else None)
-        sender = asyncio.create_task(scoring.run())
-        hub = EventHub(str(settings.database_url))
-        hub.start()
+        listener = Listener(str(settings.database_url))
+        hub = EventHub(listener)
+        analyzer = Analyzer(settings.broker_url, settings.analyze_timeout_seconds)
+        analyzer.attach(listener)
+        listener.start()
+        senders = [asyncio.create_task(scoring.run()), asyncio.create_task(analyzer.run())]
         try:
             yield {
                 "settings": settings,
@@ -55,11 +62,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "pages": PageCache(),
                 "scoring": scoring,
                 "events": hub,
+                "analyzer": analyzer,
             }
         finally:
-            sender.cancel()
-            await asyncio.gather(sender, return_exceptions=True)
-            await hub.stop()
+            for sender in senders:
+                sender.cancel()
+            await asyncio.gather(*senders, return_exceptions=True)
+            await listener.stop()
             await pool.close()
 
     middleware = [Middleware(SiteCORSMiddleware)]
@@ -78,6 +87,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *site_admin.routes,
             *events.routes,
             *stats.routes,
+            *perspective.routes,
+            *coral.routes,
             *widget.routes,
             Mount(DESK_PATH, app=create_desk(settings)),
         ],

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import anyio.to_thread
 import structlog
 from celery import Celery
+from kombu import Connection, Exchange, Queue
 
 from moderation.config import Settings
 
@@ -24,6 +25,10 @@ log = structlog.get_logger(__name__)
 SCORE_TASK = "workers.tasks.score_comments"
 SCORING_QUEUE = "scoring"
 MAINTENANCE_QUEUE = "maintenance"
+# Scoring clients' requests (`perspective.analyzer`), read by the workers' analyze server.
+ANALYZE_QUEUE = "analyze"
+# Every connection to the broker fails fast when it is down.
+TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 # Webhook deliveries have a queue of their own: a slow receiver never delays scoring.
 WEBHOOKS_QUEUE = "webhooks"
 DELIVER_WEBHOOKS_TASK = "workers.tasks.deliver_webhooks"
@@ -48,9 +53,21 @@ def celery_app(settings: Settings) -> Celery:
         broker_connection_timeout=2,
         task_publish_retry=False,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"socket_connect_timeout": 2, "socket_timeout": 5},
+        broker_transport_options=TRANSPORT_OPTIONS,
     )
     return app
+
+
+def broker_connection(broker_url: str) -> Connection:
+    """A plain kombu connection, for the analyze queue (which Celery does not serve)."""
+    return Connection(broker_url, connect_timeout=2, transport_options=TRANSPORT_OPTIONS)
+
+
+def analyze_queue() -> Queue:
+    """The queue both sides declare: not durable, its messages transient (a request is
+    worthless once its client stopped waiting, so nothing of it is kept on disk)."""
+    exchange = Exchange(ANALYZE_QUEUE, type="direct", durable=False)
+    return Queue(ANALYZE_QUEUE, exchange, routing_key=ANALYZE_QUEUE, durable=False)
 
 
 def publisher(app: Celery) -> Publish:

@@ -58,6 +58,19 @@ class Settings(BaseSettings):
     retrain_interval_seconds: float = Field(default=3600, gt=0)
     torch_threads: int = Field(default=0, ge=0)
 
+    # Perspective-style scoring (`comments:analyze`, Coral's phase): an answer not back
+    # from a worker within this long is a 503 (no worker took it) or 504 (one did).
+    # Coral waits 500 ms by default for Perspective; give it the same or less there.
+    analyze_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # A worker gathers concurrent requests for this long after the first one arrives, or
+    # until their texts fill this many tokens (about four characters each), then scores
+    # them as one batch: the toxicity model's micro-batches by token budget do the rest.
+    analyze_gather_ms: float = Field(default=5.0, ge=0, le=1000)
+    analyze_batch_tokens: int = Field(default=512, ge=16)
+    # The base URL clients reach this service at, for the discovery document's `rootUrl`;
+    # unset, it is the URL the discovery request itself came to.
+    public_url: str | None = None
+
     # The moderator desk signs its session cookies with this. No default: without it the
     # desk answers 503 and says so (the API is unaffected); `moderation dev` keeps one in
     # the data dir. All API processes behind one address must share it.

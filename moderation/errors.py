@@ -130,6 +130,13 @@ class Unavailable(ModerationError):
     code = "unavailable"
 
 
+class DeadlineExceeded(ModerationError):
+    """A worker took a scoring request but did not answer before the deadline."""
+
+    status_code = 504
+    code = "deadline_exceeded"
+
+
 class MigrationError(ModerationError):
     """The database's recorded migrations do not match the files this code ships."""
 

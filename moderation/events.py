@@ -1,11 +1,11 @@
 """Live updates for moderators, fed by PostgreSQL LISTEN/NOTIFY.
 
 Every audit row and every reader report is announced on the `moderation` channel by a
-trigger, whichever API process or worker wrote it. Each API process holds one LISTEN
-connection (the `EventHub`) and wakes the SSE streams of the site concerned; a stream
-then reads what is new from the database itself, after its own position, so a stream
-never misses or repeats an event, and one that reconnects with `Last-Event-ID` resumes
-where it stopped. The position is two ids, `<comment event>-<report>`.
+trigger, whichever API process or worker wrote it. Each API process's LISTEN
+connection (`db.listen.Listener`) feeds the `EventHub`, which wakes the SSE streams of
+the site concerned; a stream then reads what is new from the database itself, after its
+own position, so a stream never misses or repeats an event, and one that reconnects
+with `Last-Event-ID` resumes where it stopped. The position is two ids, `<comment event>-<report>`.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from moderation import moderators
 from moderation.db import Connection
 from moderation.db import events as event_queries
 from moderation.db import review as review_queries
+from moderation.db.listen import Listener
 
 log = structlog.get_logger(__name__)
 
 CHANNEL = "moderation"
-_RECONNECT_SECONDS = 2.0
 # A stream gathers what a burst of notifications announces for this long before it
 # reads: a bulk decision of 200 comments is one read and one counts event, not 200.
 _GATHER_SECONDS = 0.25
@@ -55,20 +55,13 @@ class Position:
 
 
 class EventHub:
-    """One LISTEN connection for the process; wakes the streams subscribed to a site."""
+    """Wakes the streams subscribed to a site when the `moderation` channel mentions it."""
 
-    def __init__(self, database_url: str) -> None:
-        self._database_url = database_url
+    def __init__(self, listener: Listener) -> None:
         self._subscribers: dict[int, set[asyncio.Event]] = defaultdict(set)
-        self._listener: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._listener = asyncio.create_task(self._listen())
-
-    async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            await asyncio.gather(self._listener, return_exceptions=True)
+        # Whatever happened while the connection was down is in the database: every
+        # stream looks again once it is back.
+        listener.listen(CHANNEL, self._notified, connected=self._wake_all)
 
     @contextlib.contextmanager
     def subscription(self, site_id: int) -> Iterator[asyncio.Event]:
@@ -79,28 +72,8 @@ class EventHub:
         finally:
             self._subscribers[site_id].discard(wake)
 
-    async def _listen(self) -> None:
-        while True:
-            try:
-                conn = await asyncpg.connect(self._database_url)
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("event_listener_unavailable", error=str(exc))
-                await asyncio.sleep(_RECONNECT_SECONDS)
-                continue
-            lost = asyncio.Event()
-            conn.add_termination_listener(lambda _, lost=lost: lost.set())
-            try:
-                await conn.add_listener(CHANNEL, self._notified)
-                # Whatever happened while this connection was down is in the database:
-                # every stream looks again.
-                self._wake_all()
-                await lost.wait()
-            finally:
-                await conn.close()
-            log.warning("event_listener_reconnecting")
-
-    def _notified(self, conn: Connection, pid: int, channel: str, payload: object) -> None:
-        site_id = orjson.loads(str(payload)).get("site_id")
+    def _notified(self, payload: str) -> None:
+        site_id = orjson.loads(payload).get("site_id")
         for wake in self._subscribers.get(site_id, ()):
             wake.set()
 

@@ -18,6 +18,8 @@ from moderation.sites import SiteSettings, Threshold
 from moderation.statuses import UNDETERMINED, Decided
 
 Severity = Literal["spam", "reject", "firm_hold", "hold"]
+# The family of rules a finding comes from: what Coral's phase reports as its flag.
+Rule = Literal["author", "words", "spam", "language", "toxicity", "premod"]
 
 _ORDER: tuple[tuple[Decided, frozenset[Severity]], ...] = (
     ("spam", frozenset({"spam"})),
@@ -51,24 +53,35 @@ class PolicyDecision:
 
     status: Decided
     reasons: tuple[str, ...] = field(default=())
+    # The rule families behind the reasons.
+    rules: frozenset[Rule] = frozenset()
 
 
 def evaluate(settings: SiteSettings, facts: Facts) -> PolicyDecision:
     """The status `facts` earn under `settings`, and why."""
     trusted = _trusted(settings, facts)
+    families: tuple[tuple[Rule, list[tuple[Severity, str]]], ...] = (
+        ("author", _author_findings(facts)),
+        ("words", _word_findings(settings, facts.body)),
+        ("spam", _spam_findings(settings, facts)),
+        ("language", _language_findings(facts)),
+        ("toxicity", _toxicity_findings(settings, facts)),
+        ("premod", _premod_findings(settings, facts)),
+    )
     findings = [
-        *_author_findings(facts),
-        *_word_findings(settings, facts.body),
-        *_spam_findings(settings, facts),
-        *_toxicity_findings(settings, facts),
-        *_premod_findings(settings, facts),
+        (rule, severity, reason)
+        for rule, found in families
+        for severity, reason in found
+        if not (trusted and severity == "hold")
     ]
-    if trusted:
-        findings = [(severity, reason) for severity, reason in findings if severity != "hold"]
     for status, severities in _ORDER:
-        reasons = tuple(reason for severity, reason in findings if severity in severities)
-        if reasons:
-            return PolicyDecision(status, reasons)
+        decisive = [(rule, reason) for rule, severity, reason in findings if severity in severities]
+        if decisive:
+            return PolicyDecision(
+                status,
+                tuple(reason for _, reason in decisive),
+                frozenset(rule for rule, _ in decisive),
+            )
     if trusted:
         return PolicyDecision("approved", (f"trusted author ({facts.author_approved} approved)",))
     return PolicyDecision("approved", ("scores below every threshold",))
@@ -120,11 +133,17 @@ def _spam_findings(settings: SiteSettings, facts: Facts) -> list[tuple[Severity,
     return []
 
 
+def _language_findings(facts: Facts) -> list[tuple[Severity, str]]:
+    if facts.toxicity is not None:
+        return []
+    if facts.language == UNDETERMINED:
+        return [("firm_hold", "language not determined")]
+    return [("firm_hold", f"language {facts.language} not covered")]
+
+
 def _toxicity_findings(settings: SiteSettings, facts: Facts) -> list[tuple[Severity, str]]:
     if facts.toxicity is None:
-        if facts.language == UNDETERMINED:
-            return [("firm_hold", "language not determined")]
-        return [("firm_hold", f"language {facts.language} not covered")]
+        return []
     thresholds: dict[str, Threshold] = {str(k): v for k, v in settings.thresholds.items()}
     findings: list[tuple[Severity, str]] = []
     for label, score in sorted(facts.toxicity.items(), key=lambda item: -item[1]):

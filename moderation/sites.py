@@ -110,6 +110,12 @@ class SiteSettings(BaseModel):
     # Readers may edit (re-moderated) or delete their own comment for this long after
     # posting it; 0 never.
     own_edit_seconds: int = Field(default=900, ge=0, le=7 * 86400)
+    # Perspective-style scoring clients: requests per minute each API key may send (the
+    # default is Perspective's own default quota, 1 per second); 0 sets no limit.
+    analyze_requests_per_minute: int = Field(default=60, ge=0)
+    # Keep the texts of scored requests whose client allows it (not `doNotStore`) with
+    # their scoring records; off, the records hold scores only.
+    analyze_keep_text: bool = False
 
     @model_validator(mode="after")
     def _fill_thresholds(self) -> Self:

@@ -93,6 +93,12 @@ def make_migrated_database(
     return make
 
 
+@pytest.fixture
+async def fresh_url(make_database: Callable[[], Awaitable[str]]) -> str:
+    """An empty database of the test's own (for commands that migrate it themselves)."""
+    return await make_database()
+
+
 @pytest.fixture(scope="session")
 async def database_url(make_migrated_database: Callable[[], Awaitable[str]]) -> str:
     """The session's database."""

@@ -29,7 +29,7 @@ POISON = "this exact text breaks the model"
 class BreaksOnPoison(KeywordToxicity):
     """A toxicity model that fails whenever a batch holds the poison text."""
 
-    def predict(self, texts: Sequence[str]) -> list[dict[str, float]]:
+    def predict(self, texts: Sequence[str], *, urgent: bool = False) -> list[dict[str, float]]:
         if any(POISON in text for text in texts):
             raise RuntimeError("tensor shape mismatch")
         return super().predict(texts)

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -42,11 +42,6 @@ def cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
         text=True,
         timeout=120,
     )
-
-
-@pytest.fixture
-async def fresh_url(make_database: Callable[[], Awaitable[str]]) -> str:
-    return await make_database()
 
 
 def test_migrate_applies_then_reports_up_to_date(tmp_path: Path, fresh_url: str) -> None:

@@ -905,7 +905,7 @@ async def test_moderator_decisions_become_spam_labels_for_retraining(
     fine = await held(poster, conn, body="a perfectly fine remark")
     await moderate(poster.client, mod, spam, "spam", "review")
     await moderate(poster.client, mod, fine, "approve", "review")
-    labelled, newest = await scoring_queries.spam_labels(conn, 0)
+    labelled, newest, _ = await scoring_queries.spam_labels(conn, 0)
     labels = {row["body"]: row["label"] for row in labelled}
     assert labels["buy cheap followers at example.biz"] == 1
     assert labels["a perfectly fine remark"] == 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 import torch
 
 from moderation.errors import ModelBroken, ModelMissing
-from moderation.scoring.toxicity import ToxicityModel, micro_batches, require_model
+from moderation.scoring.toxicity import ToxicityModel, Turns, micro_batches, require_model
 from moderation.scoring.weights import open_detoxify
 from tests.tiny_model import PLANTED_LABELS, PLANTED_WORD, WORDS, make_tiny_checkpoint
 
@@ -175,3 +177,33 @@ def test_micro_batches_fill_a_token_budget_shortest_first() -> None:
         [700],
     ]
     assert next(micro_batches(order, lengths, 3, 10_000)) == order[:3]
+
+
+def test_urgent_callers_take_the_model_before_others_waiting_for_it() -> None:
+    turns = Turns()
+    order: list[str] = []
+    holding = threading.Event()
+    release = threading.Event()
+
+    def holder() -> None:
+        with turns.turn(urgent=False):
+            holding.set()
+            release.wait(10)
+
+    def waiter(name: str, urgent: bool) -> None:
+        with turns.turn(urgent=urgent):
+            order.append(name)
+
+    first = threading.Thread(target=holder)
+    first.start()
+    assert holding.wait(10)
+    queued = threading.Thread(target=waiter, args=("comment batch", False))
+    queued.start()
+    time.sleep(0.2)  # the comment batch is waiting first...
+    urgent = threading.Thread(target=waiter, args=("analyze request", True))
+    urgent.start()
+    time.sleep(0.2)
+    release.set()
+    for thread in (first, queued, urgent):
+        thread.join(10)
+    assert order == ["analyze request", "comment batch"]  # ...yet the request goes first

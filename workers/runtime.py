@@ -1,4 +1,5 @@
-"""What a worker process holds for its life: an event loop, a pool and the scorer.
+"""What a worker process holds for its life: an event loop, a pool, the scorer and the
+analyze server (a thread answering scoring clients with the same scorer).
 
 Started by `worker_process_init` (models load once per process, never per task) and
 closed by `worker_process_shutdown`. Tasks are synchronous (Celery's prefork pool); they
@@ -24,6 +25,7 @@ from moderation.scoring.language import detect
 from moderation.scoring.scorer import Scorer, ToxicityScorer
 from moderation.scoring.spam import SpamClassifier
 from moderation.scoring.toxicity import ToxicityModel, require_model
+from workers.analyze import AnalyzeServer
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -39,6 +41,8 @@ class Runtime:
         self.spam_model_id = 0
         self.scorer = Scorer(load_toxicity(settings), SpamClassifier.seed(), detect)
         self.run(self.refresh_spam_model())
+        self.analyze_server = AnalyzeServer(settings, self.scorer)
+        self.analyze_server.start()
 
     def run(self, work: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(work)
@@ -63,6 +67,7 @@ class Runtime:
         log.info("spam_model_loaded", model_id=newer["id"])
 
     def close(self) -> None:
+        self.analyze_server.stop()
         self.run(self.pool.close())
         self.loop.close()
 

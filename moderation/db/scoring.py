@@ -161,48 +161,69 @@ async def overdue(conn: Connection, older_than_seconds: float, limit: int) -> li
 
 async def latest_spam_model(conn: Connection, newer_than: int = 0) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT id, model, last_event_id FROM spam_models WHERE id > $1 ORDER BY id DESC LIMIT 1",
+        """
+        SELECT id, model, last_event_id, last_label_id FROM spam_models
+         WHERE id > $1 ORDER BY id DESC LIMIT 1
+        """,
         newer_than,
     )
 
 
-async def spam_labels(conn: Connection, after_event: int) -> tuple[list[asyncpg.Record], int]:
-    """Moderators' latest verdict on each comment they decided: spam (1) or not (0).
+async def spam_labels(
+    conn: Connection, after_event: int, after_label: int = 0
+) -> tuple[list[asyncpg.Record], int, int]:
+    """Every spam label there is: moderators' latest verdict on each comment they decided,
+    spam (1) or not (0), and scoring clients' SPAM suggestions (1 from 0.5 up).
 
-    Returns the labelled texts and the newest event id seen; nothing when no moderator
-    decision is newer than `after_event`.
+    Returns the labelled texts and the newest moderator event and client label seen;
+    nothing when neither is newer than `after_event` / `after_label` (the last training's).
     """
-    newest: int | None = await conn.fetchval(
-        "SELECT max(id) FROM comment_events WHERE actor = 'moderator'"
+    newest_event: int = await conn.fetchval(
+        "SELECT coalesce(max(id), 0) FROM comment_events WHERE actor = 'moderator'"
     )
-    if newest is None or newest <= after_event:
-        return [], after_event
+    newest_label: int = await conn.fetchval(
+        "SELECT coalesce(max(id), 0) FROM analysis_labels WHERE attribute = 'SPAM'"
+    )
+    if newest_event <= after_event and newest_label <= after_label:
+        return [], after_event, after_label
     rows = await conn.fetch(
         """
-        SELECT DISTINCT ON (e.comment_id) c.body, (e.to_status = 'spam')::int AS label
-          FROM comment_events AS e JOIN comments AS c ON c.id = e.comment_id
-         WHERE e.actor = 'moderator' AND e.to_status IN ('spam', 'approved', 'rejected')
-           AND e.id <= $1
-           -- An erased comment has no text left to learn from.
-           AND c.body <> ''
-         ORDER BY e.comment_id, e.id DESC
+        SELECT body, label FROM (
+            SELECT DISTINCT ON (e.comment_id) c.body, (e.to_status = 'spam')::int AS label
+              FROM comment_events AS e JOIN comments AS c ON c.id = e.comment_id
+             WHERE e.actor = 'moderator' AND e.to_status IN ('spam', 'approved', 'rejected')
+               AND e.id <= $1
+               -- An erased comment has no text left to learn from.
+               AND c.body <> ''
+             ORDER BY e.comment_id, e.id DESC
+        ) AS moderators
+        UNION ALL
+        SELECT body, (value >= 0.5)::int FROM analysis_labels
+         WHERE attribute = 'SPAM' AND id <= $2
         """,
-        newest,
+        newest_event,
+        newest_label,
     )
-    return list(rows), newest
+    return list(rows), newest_event, newest_label
 
 
 async def store_spam_model(
-    conn: Connection, model: bytes, samples: int, decisions: int, last_event_id: int
+    conn: Connection,
+    model: bytes,
+    samples: int,
+    decisions: int,
+    last_event_id: int,
+    last_label_id: int,
 ) -> int:
     model_id: int = await conn.fetchval(
         """
-        INSERT INTO spam_models (model, samples, decisions, last_event_id)
-        VALUES ($1, $2, $3, $4) RETURNING id
+        INSERT INTO spam_models (model, samples, decisions, last_event_id, last_label_id)
+        VALUES ($1, $2, $3, $4, $5) RETURNING id
         """,
         model,
         samples,
         decisions,
         last_event_id,
+        last_label_id,
     )
     return model_id

@@ -1,4 +1,5 @@
-"""What every moderation route and desk page starts with: who is asking, for which site."""
+"""What every moderation route and desk page starts with: who is asking, for which site;
+and for scoring clients (Perspective's API), whose key it is."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from starlette.requests import Request
 
 from moderation.errors import BadRequest, NotFound, Unauthorized
 from moderation.moderators import Moderator, hash_token, lookup
+from moderation.perspective.keys import Client, client_for
 from moderation.sites import Site, SiteCache
 
 
@@ -51,3 +53,10 @@ async def site_of(request: Request, moderator: Moderator, slug: str | None = Non
     moderator.require_site(site.id if site else None)
     assert site is not None
     return site
+
+
+async def scoring_client(request: Request) -> Client:
+    """The scoring client behind the request's API key: `?key=` as Perspective's clients
+    send it, or the `X-Goog-Api-Key` header; 403 or 429 as `keys.client_for` decides."""
+    key = request.query_params.get("key") or request.headers.get("x-goog-api-key")
+    return await client_for(request.state.pool, cast(SiteCache, request.state.sites), key)

@@ -15,6 +15,12 @@ from moderation.payloads import Model, parse
 
 async def read_json(request: Request, max_bytes: int) -> Any:
     """The request's JSON body; 415, 413, 400 as the body deserves."""
+    require_json(request)
+    return json_of(await read_body(request, max_bytes))
+
+
+def require_json(request: Request) -> None:
+    """415 unless the body is declared as UTF-8 JSON."""
     content_type = request.headers.get("content-type", "")
     media_type, _, params = content_type.partition(";")
     if media_type.strip().lower() != "application/json":
@@ -25,7 +31,11 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     charset = params.strip().lower().removeprefix("charset=")
     if params.strip() and charset not in ("utf-8", "utf8"):
         raise UnsupportedMediaType(f"the body must be UTF-8, not {charset!r}", field="Content-Type")
-    body = await read_body(request, max_bytes)
+
+
+def json_of(body: bytes) -> Any:
+    """`body` parsed as UTF-8 JSON; 400 when it is empty or is not (a body read already,
+    as a signature check needs it)."""
     if not body.strip():
         raise InvalidJSON("the body is empty; send a JSON object")
     try:

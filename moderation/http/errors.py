@@ -1,6 +1,7 @@
 """Turning errors into HTTP answers: every error leaves the API as
 `{"error": {"code", "message", "field"}}` with the status of its class; anything
-unexpected becomes a 500 without a stack trace.
+unexpected becomes a 500 without a stack trace. The Perspective routes answer in
+Google's shape instead (`google_error`), which Perspective clients read.
 """
 
 from __future__ import annotations
@@ -52,6 +53,33 @@ async def handle_client_disconnect(request: Request, exc: Exception) -> Response
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled_error", path=request.url.path)
     return error_response(500, "internal_error", "internal server error")
+
+
+# Google's canonical codes for the statuses this service answers with. Every client
+# mistake is INVALID_ARGUMENT, as Google's APIs answer them, whatever our own status.
+_GOOGLE_STATUS: Mapping[int, str] = {
+    400: "INVALID_ARGUMENT",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+_AS_GOOGLE_ANSWERS = {401: 403, 409: 400, 413: 400, 415: 400, 422: 400}
+
+
+def google_error(exc: ModerationError) -> Response:
+    """`exc` in Google's error shape: `{"error": {"code", "message", "status"}}`."""
+    status = _AS_GOOGLE_ANSWERS.get(exc.status_code, exc.status_code)
+    body = {
+        "error": {
+            "code": status,
+            "message": exc.message,
+            "status": _GOOGLE_STATUS.get(status, "UNKNOWN"),
+        }
+    }
+    return JSONResponse(body, status_code=status, headers=exc.headers)
 
 
 EXCEPTION_HANDLERS = {

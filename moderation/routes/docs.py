@@ -15,6 +15,8 @@ from moderation.authors import AuthorStatusIn, NoteIn
 from moderation.http.responses import JSONResponse
 from moderation.intake import CommentIn
 from moderation.own_comments import EditIn, StatesIn
+from moderation.perspective.api import AnalyzeIn, SuggestIn
+from moderation.perspective.coral import ExternalModerationRequest
 from moderation.review import BulkIn, DecisionIn, FeatureIn
 from moderation.routes.public import ReportIn
 from moderation.routes.site_admin import ArticleIn
@@ -23,17 +25,20 @@ from moderation.sites import SiteDocument
 # Request bodies are described by the very models that validate them; a route's
 # docstring names one as `schema: {$ref: '#/components/schemas/CommentIn'}`.
 PAYLOADS: tuple[type[BaseModel], ...] = (
+    AnalyzeIn,
     ArticleIn,
     AuthorStatusIn,
     BulkIn,
     CommentIn,
     DecisionIn,
     EditIn,
+    ExternalModerationRequest,
     FeatureIn,
     NoteIn,
     ReportIn,
     SiteDocument,
     StatesIn,
+    SuggestIn,
 )
 
 

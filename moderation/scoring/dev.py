@@ -29,7 +29,7 @@ class KeywordToxicity:
     version = "1"
     languages = frozenset({"en"})
 
-    def predict(self, texts: Sequence[str]) -> list[dict[str, float]]:
+    def predict(self, texts: Sequence[str], *, urgent: bool = False) -> list[dict[str, float]]:
         return [self._score(text) for text in texts]
 
     def _score(self, text: str) -> dict[str, float]:

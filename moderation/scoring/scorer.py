@@ -21,16 +21,21 @@ class ToxicityScorer(Protocol):
     version: str
     languages: frozenset[str]
 
-    def predict(self, texts: Sequence[str]) -> list[dict[str, float]]: ...
+    def predict(self, texts: Sequence[str], *, urgent: bool = False) -> list[dict[str, float]]:
+        """Every label's score per text; `urgent` work goes before other callers' waiting
+        turns on the same model (a client waiting for an answer, not a queued comment)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
 class Scores:
+    # The language the text was scored as: the claimed one if any, else the detected one.
     language: str | None
     # None when no configured model covers the language: policy then holds the comment.
     toxicity: dict[str, float] | None
     model: str | None
     spam: SpamVerdict
+    detected: str | None = None
 
 
 class Scorer:
@@ -44,21 +49,36 @@ class Scorer:
         self.spam = spam
         self._detect = detect
 
-    def score(self, items: Sequence[SpamContext]) -> list[Scores]:
-        """Scores for each item, in order; raises if a model fails on the batch."""
+    def score(
+        self,
+        items: Sequence[SpamContext],
+        claimed: Sequence[str | None] = (),
+        *,
+        urgent: bool = False,
+    ) -> list[Scores]:
+        """Scores for each item, in order; raises if a model fails on the batch.
+
+        `claimed` gives, per item, the language its sender says it is in (None: detect);
+        `urgent` is passed on to the toxicity models.
+        """
         texts = [item.body for item in items]
-        languages = self._detect(texts)
+        detected = self._detect(texts)
+        languages = [
+            (claimed[i] if i < len(claimed) else None) or detected[i] for i in range(len(texts))
+        ]
         routes = [route(language, self.toxicity) for language in languages]
         toxicity: list[dict[str, float] | None] = [None] * len(items)
         for name, model in self.toxicity.items():
             positions = [i for i, routed in enumerate(routes) if routed == name]
             if positions:
-                predicted = model.predict([texts[i] for i in positions])
+                predicted = model.predict([texts[i] for i in positions], urgent=urgent)
                 for position, labels in zip(positions, predicted, strict=True):
                     toxicity[position] = labels
         verdicts = score_spam(self.spam, items)
         return [
-            Scores(languages[i], toxicity[i], self._model_label(routes[i]), verdicts[i])
+            Scores(
+                languages[i], toxicity[i], self._model_label(routes[i]), verdicts[i], detected[i]
+            )
             for i in range(len(items))
         ]
 

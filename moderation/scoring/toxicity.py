@@ -9,7 +9,9 @@ are detoxify's.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,39 @@ from moderation.scoring.weights import ENTRY_FILES, PUBLISHED, Manifest, open_de
 # budget, and at most DEFAULT_BATCH_SIZE of them.
 DEFAULT_TOKEN_BUDGET = 512
 DEFAULT_BATCH_SIZE = 32
+
+
+class Turns:
+    """Whose turn it is on a model shared by threads: one caller at a time, and urgent
+    callers (a client waiting for an answer) before the others (comments in a queue).
+
+    One is needed because a worker process scores queued comments on its main thread
+    and answers analyze requests on another, with one copy of the model: the Hugging Face
+    tokenizer refuses concurrent calls, and two forward passes at once would only share
+    the same cores. Turns are taken per micro-batch, so an urgent caller waits for at most
+    one micro-batch of someone else's.
+    """
+
+    def __init__(self) -> None:
+        self._free = threading.Condition()
+        self._busy = False
+        self._urgent_waiting = 0
+
+    @contextmanager
+    def turn(self, urgent: bool) -> Iterator[None]:
+        with self._free:
+            self._urgent_waiting += urgent
+            try:
+                self._free.wait_for(lambda: not self._busy and (urgent or not self._urgent_waiting))
+            finally:
+                self._urgent_waiting -= urgent
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._free:
+                self._busy = False
+                self._free.notify_all()
 
 
 class ToxicityModel:
@@ -45,6 +80,7 @@ class ToxicityModel:
         self.batch_size = batch_size
         self.token_budget = token_budget
         self._detoxify = detoxify
+        self._turns = Turns()
 
     @classmethod
     def load(
@@ -69,16 +105,18 @@ class ToxicityModel:
             raise ModelBroken(f"toxicity model {name!r} in {entry} does not load: {exc}") from exc
         return cls(detoxify, manifest, batch_size)
 
-    def predict(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        """Every label's score for each text, in the order given."""
-        lengths = self._token_counts(texts)
+    def predict(self, texts: Sequence[str], *, urgent: bool = False) -> list[dict[str, float]]:
+        """Every label's score for each text, in the order given; `urgent` takes the model
+        before non-urgent callers waiting for it (see `Turns`)."""
+        with self._turns.turn(urgent):
+            lengths = self._token_counts(texts)
         order = sorted(range(len(texts)), key=lengths.__getitem__)
         results: list[dict[str, float]] = [{} for _ in texts]
-        with torch.inference_mode():
-            for batch in micro_batches(order, lengths, self.batch_size, self.token_budget):
+        for batch in micro_batches(order, lengths, self.batch_size, self.token_budget):
+            with self._turns.turn(urgent), torch.inference_mode():
                 scores = self._detoxify.predict([texts[index] for index in batch])
-                for column, index in enumerate(batch):
-                    results[index] = {label: _score(scores[label], column) for label in self.labels}
+            for column, index in enumerate(batch):
+                results[index] = {label: _score(scores[label], column) for label in self.labels}
         return results
 
     def _token_counts(self, texts: Sequence[str]) -> list[int]:

@@ -36,8 +36,9 @@ _NUMBERS = (
     "report_threshold",
     "own_edit_seconds",
     "ip_retention_days",
+    "analyze_requests_per_minute",
 )
-_SWITCHES = ("comments_open", "allow_anonymous")
+_SWITCHES = ("comments_open", "allow_anonymous", "analyze_keep_text")
 _LISTS = ("banned_words", "suspect_words", "allowed_origins", "reject_reasons")
 
 

@@ -1,0 +1,174 @@
+"""Perspective's request and response shapes, its attributes, and its error shape.
+
+Attributes map onto the toxicity model's labels (PROFANITY is detoxify's `obscene`) and
+onto the spam scorer (SPAM). An attribute the model scoring the text does not have, or a
+language no configured model covers, is refused the way Perspective refuses it:
+`Attribute TOXICITY does not support request languages: hy`.
+
+Request models ignore fields they do not know: Perspective clients send some this service
+has no use for (`context`, `sessionId`), and refusing them would break the drop-in.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from moderation.errors import BadRequest
+from moderation.scoring.analyze import AnalyzeAnswer
+
+# Perspective attribute -> the label this service scores it by.
+ATTRIBUTES: dict[str, str] = {
+    "TOXICITY": "toxicity",
+    "SEVERE_TOXICITY": "severe_toxicity",
+    "IDENTITY_ATTACK": "identity_attack",
+    "INSULT": "insult",
+    "PROFANITY": "obscene",
+    "THREAT": "threat",
+    "SEXUALLY_EXPLICIT": "sexual_explicit",
+    "SPAM": "spam",
+}
+# Perspective's own limit on a comment's text.
+MAX_TEXT_BYTES = 20480
+# What the scorer calls a text it found no letters in (emoji, numbers): the default.
+DEFAULT_LANGUAGE = "en"
+_LANGUAGE = re.compile(r"^([a-z]{2,3})(?:[-_][a-z0-9]{1,8})*$")
+# Labels clients may suggest: Perspective's attributes and whatever names they use for
+# their own (Coral sends APPROVED and DELETED).
+_SUGGESTED_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+
+
+class _Message(BaseModel):
+    # Field names are Perspective's own, camelCase and all.
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class TextEntry(_Message):
+    text: str
+    type: Literal["PLAIN_TEXT", "HTML", "TEXT_TYPE_UNSPECIFIED"] = "PLAIN_TEXT"
+
+    def plain(self) -> str:
+        """The text to score: HTML reduced to its text, then refused if empty or too long."""
+        text = _html_text(self.text) if self.type == "HTML" else self.text
+        if not text.strip():
+            raise BadRequest("Comment must be non-empty.", field="comment.text")
+        if len(text.encode()) > MAX_TEXT_BYTES:
+            raise BadRequest(
+                f"Comment text too long: at most {MAX_TEXT_BYTES} bytes.", field="comment.text"
+            )
+        return text
+
+
+class AttributeParameters(_Message):
+    scoreType: Literal["PROBABILITY"] | None = None
+    scoreThreshold: float | None = Field(default=None, ge=0, le=1)
+
+
+class AnalyzeIn(_Message):
+    comment: TextEntry
+    requestedAttributes: dict[str, AttributeParameters] = Field(min_length=1)
+    languages: list[str] = Field(default_factory=list, max_length=20)
+    doNotStore: bool = False
+    clientToken: str | None = Field(default=None, max_length=1000)
+    spanAnnotations: bool = False
+
+    @field_validator("requestedAttributes")
+    @classmethod
+    def _known_attributes(
+        cls, value: dict[str, AttributeParameters]
+    ) -> dict[str, AttributeParameters]:
+        for name in value:
+            if name not in ATTRIBUTES:
+                raise ValueError(
+                    f"Unknown attribute {name}; this service scores {', '.join(ATTRIBUTES)}"
+                )
+        return value
+
+    def language(self) -> str | None:
+        """The client's language for the text (the first it names), None to detect it."""
+        if not self.languages:
+            return None
+        return normalise_language(self.languages[0])
+
+
+class SummaryScore(_Message):
+    value: float = Field(ge=0, le=1)
+
+
+class SuggestedScore(_Message):
+    summaryScore: SummaryScore
+
+
+class SuggestIn(_Message):
+    comment: TextEntry
+    attributeScores: dict[str, SuggestedScore] = Field(min_length=1, max_length=50)
+    languages: list[str] = Field(default_factory=list, max_length=20)
+    clientToken: str | None = Field(default=None, max_length=1000)
+    communityId: str | None = Field(default=None, max_length=1000)
+
+    @field_validator("attributeScores")
+    @classmethod
+    def _names(cls, value: dict[str, SuggestedScore]) -> dict[str, SuggestedScore]:
+        for name in value:
+            if not _SUGGESTED_NAME.match(name):
+                raise ValueError(f"attribute names are upper-case words, not {name[:64]!r}")
+        return value
+
+    def language(self) -> str | None:
+        return normalise_language(self.languages[0]) if self.languages else None
+
+
+def normalise_language(code: str) -> str:
+    """`en-US` -> `en`; 400 for anything that is not a language code."""
+    match = _LANGUAGE.match(code.strip().lower())
+    if match is None:
+        raise BadRequest(f"Unsupported language code: {code[:32]!r}", field="languages")
+    return match.group(1)
+
+
+def analyze_response(request: AnalyzeIn, text: str, answer: AnalyzeAnswer) -> dict[str, Any]:
+    """Perspective's AnalyzeCommentResponse for `answer`; 400 for an attribute the model
+    that scored the text lacks (or when no model covers its language)."""
+    language = answer.language or DEFAULT_LANGUAGE
+    scores: dict[str, Any] = {}
+    for attribute, parameters in request.requestedAttributes.items():
+        value = answer.scores.get(ATTRIBUTES[attribute])
+        if value is None:
+            raise BadRequest(
+                f"Attribute {attribute} does not support request languages: {language}",
+                field="requestedAttributes",
+                code="language_not_supported",
+            )
+        if parameters.scoreThreshold is not None and value < parameters.scoreThreshold:
+            continue
+        score = {"value": value, "type": "PROBABILITY"}
+        # One span, the whole text: the score is the text's as a whole.
+        span = {"begin": 0, "end": len(text), "score": score}
+        scores[attribute] = {"spanScores": [span], "summaryScore": score}
+    response: dict[str, Any] = {
+        "attributeScores": scores,
+        "languages": [language],
+        "detectedLanguages": [answer.detected] if answer.detected else [],
+    }
+    if request.clientToken is not None:
+        response["clientToken"] = request.clientToken
+    return response
+
+
+class _TextOf(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def _html_text(markup: str) -> str:
+    parser = _TextOf()
+    parser.feed(markup)
+    parser.close()
+    return "".join(parser.parts)
