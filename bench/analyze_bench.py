@@ -219,6 +219,8 @@ async def measure(
         offset = len(worker.text())
         burst = await client.burst(text.comments(rng, args.burst, 1_000_000), args.in_flight)
         batches = [(int(n), float(s)) for n, s in _BATCH.findall(worker.text()[offset:])]
+        if not batches:
+            raise RuntimeError(f"the worker scored nothing during the burst:\n{worker.tail()}")
         served = sum(n for n, _ in batches)
         busy = sum(s for _, s in batches)
         throughput = served / busy
