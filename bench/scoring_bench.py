@@ -82,8 +82,9 @@ from toxicity_speed import padded_tokens
 
 from moderation import db
 from moderation.db import migrations
-from moderation.scoring.toxicity import DEFAULT_BATCH_SIZE, DEFAULT_TOKEN_BUDGET, ToxicityModel
-from moderation.scoring.weights import Manifest, open_detoxify
+from moderation.scoring.hardware import CPU_BATCH, CPU_TOKEN_BUDGET
+from moderation.scoring.toxicity import ToxicityModel
+from moderation.scoring.weights import open_detoxify
 from moderation.sites import Site, SiteSettings, create_site
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,7 +189,7 @@ def main() -> int:
 def in_process(models: Path, texts: list[str], batch: int, rounds: int) -> tuple[Row, Row]:
     """Raw `Detoxify.predict` and `ToxicityModel.predict` in this process, best of rounds."""
     detoxify = open_detoxify(models / NAME)
-    model = ToxicityModel(detoxify, Manifest.read(models / NAME))
+    model = ToxicityModel.load(models, NAME)
     detoxify.predict(texts[:8])  # first calls pay for lazy initialisation
     model.predict(texts[:8])
     raw = Row(f"Detoxify.predict, batch {batch} (raw, in-process)", len(texts), float("inf"))
@@ -384,17 +385,17 @@ def report(
         f"{sum(t >= 512 for t in tokens)} truncated at 512"
     )
     raw_work = padded_tokens(tokens, args.raw_batch, 0)
-    micro_work = padded_tokens(tokens, args.raw_batch, DEFAULT_BATCH_SIZE, DEFAULT_TOKEN_BUDGET)
+    micro_work = padded_tokens(tokens, args.raw_batch, CPU_BATCH, CPU_TOKEN_BUDGET)
     print(
         f"tokens the model runs, padding included: {raw_work:,} in raw batches of "
         f"{args.raw_batch}, {micro_work:,} in ToxicityModel's sorted micro-batches (at most "
-        f"{DEFAULT_BATCH_SIZE} comments, {DEFAULT_TOKEN_BUDGET} tokens) "
+        f"{CPU_BATCH} comments, {CPU_TOKEN_BUDGET} tokens) "
         f"({sum(tokens):,} without padding)"
     )
     print(
         f"worker: `moderation worker --concurrency {args.concurrency}`, MODERATION_TORCH_THREADS="
-        f"{args.torch_threads}; ToxicityModel micro-batches of at most {DEFAULT_BATCH_SIZE} "
-        f"comments and {DEFAULT_TOKEN_BUDGET} tokens; API: {WORKERS} uvicorn workers; "
+        f"{args.torch_threads}; ToxicityModel micro-batches of at most {CPU_BATCH} "
+        f"comments and {CPU_TOKEN_BUDGET} tokens; API: {WORKERS} uvicorn workers; "
         f"raw baseline: torch {args.torch_threads} threads in this process"
     )
     header = (
