@@ -203,6 +203,8 @@ async def test_queue_items_carry_what_a_moderator_needs(
     assert item["status"] == "review"
     assert item["reasons"] == ["toxicity 0.70 ≥ 0.50"]
     assert item["scores"] == {"toxicity": 0.7}
+    assert item["model"] == "t@1"
+    assert item["model_runtime"] == {"device": "cpu", "dtype": "float32", "backend": "torch"}
     assert item["language"] == "en"
     assert item["article"] == {"id": "story-1", "title": None, "url": None}
     assert item["author"]["external_id"] == "reader-7"
