@@ -41,11 +41,13 @@ __all__ = [
     "FORMAT_VERSION",
     "LINK_LOGIT_CAP",
     "SEED_FILES",
+    "SeedComment",
     "SpamClassifier",
     "SpamContext",
     "SpamPredictor",
     "SpamVerdict",
     "combine",
+    "load_seed_comments",
     "load_seed_corpus",
     "load_seed_file",
     "score_spam",
@@ -310,9 +312,26 @@ def load_seed_corpus() -> tuple[list[str], list[int]]:
 
 def load_seed_file(name: str) -> tuple[list[str], list[int]]:
     """Texts and labels of one seed file (one video's comments)."""
+    rows = load_seed_comments(name)
+    return [row.text for row in rows], [row.label for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class SeedComment:
+    text: str
+    label: int  # 1 spam, 0 not
+    author: str
+    posted_at: str  # ISO 8601, as the export has it
+
+
+def load_seed_comments(name: str) -> list[SeedComment]:
+    """One seed file's comments with their authors and times, in the file's order."""
     seed = resources.files("moderation.scoring").joinpath("seed", name)
     rows = list(csv.DictReader(io.StringIO(seed.read_text(encoding="utf-8"), newline="")))
-    return [_typed_text(row["CONTENT"]) for row in rows], [int(row["CLASS"]) for row in rows]
+    return [
+        SeedComment(_typed_text(row["CONTENT"]), int(row["CLASS"]), row["AUTHOR"], row["DATE"])
+        for row in rows
+    ]
 
 
 _BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
