@@ -12,7 +12,13 @@ import pytest
 from moderation import db, moderators
 from moderation.config import Settings
 from moderation.db import transitions
-from moderation.scoring.retrain import SITE_WEIGHT, retrain_spam, site_classifier, site_link_cap
+from moderation.scoring.retrain import (
+    SITE_LINK_CAP,
+    SITE_WEIGHT,
+    retrain_spam,
+    site_classifier,
+    site_link_cap,
+)
 from moderation.scoring.site_spam import SiteSpamModels
 from moderation.scoring.spam import LINK_LOGIT_CAP, SpamClassifier, SpamContext, load_seed_corpus
 from moderation.sites import Site
@@ -139,7 +145,8 @@ def test_site_labels_weigh_more_than_the_seed() -> None:
 def test_links_count_for_more_only_where_moderators_mark_links_spam() -> None:
     links_spam = [f"great deals at shop{n}.example.com/sale" for n in range(10)]
     sources = [f"Source: https://www.bbc.com/news/uk-{n}" for n in range(10)]
-    assert site_link_cap(links_spam, [1] * 10) == pytest.approx(3.04, abs=0.01)
+    assert site_link_cap(links_spam, [1] * 10) == SITE_LINK_CAP
+    assert site_link_cap(links_spam[:2], [1, 1]) == pytest.approx(1.61, abs=0.01)
     assert site_link_cap(sources, [0] * 10) == LINK_LOGIT_CAP
     assert site_link_cap(links_spam + sources, [1] * 10 + [0] * 10) == LINK_LOGIT_CAP
     assert site_link_cap(HONEST, [1, 1, 1]) == LINK_LOGIT_CAP  # no links: nothing learned

@@ -28,6 +28,7 @@ log = structlog.get_logger(__name__)
 
 # Chosen with bench/spam_adapt.py (3, 5 and 10 tried; 3 gave the best F1 at every K).
 SITE_WEIGHT = 3.0
+SITE_LINK_CAP = 2.0
 # Pseudo-counts on each side of a site's link decisions: one spam label on a link
 # alone lifts the cap to log(1.5 / 0.5) = 1.1, barely above the seed's.
 _LINK_PRIOR = 0.5
@@ -55,7 +56,8 @@ def site_link_cap(texts: Sequence[str], labels: Sequence[int]) -> float:
     with_link = [label for text, label in zip(texts, labels, strict=True) if urls(text)]
     spam = sum(with_link)
     honest = len(with_link) - spam
-    return max(LINK_LOGIT_CAP, math.log((spam + _LINK_PRIOR) / (honest + _LINK_PRIOR)))
+    earned = math.log((spam + _LINK_PRIOR) / (honest + _LINK_PRIOR))
+    return min(SITE_LINK_CAP, max(LINK_LOGIT_CAP, earned))
 
 
 async def retrain_spam(pool: asyncpg.Pool) -> list[int]:
