@@ -22,7 +22,6 @@ from scoring_bench_text import WORDS
 from toxicity_speed import vocabulary_words, write_bert
 
 from moderation.errors import ModelMissing
-from moderation.scoring.hardware import Runtime
 from moderation.scoring.onnx_export import export
 from moderation.scoring.toxicity import require_model
 from moderation.scoring.weights import import_checkpoint
@@ -66,7 +65,7 @@ def with_onnx_export(models: Path) -> None:
     """Export the entry to ONNX and int8 (`moderation models export-onnx original --int8`)
     unless its exports are there and were made from its checkpoint."""
     try:
-        require_model(models, NAME, Runtime("cpu", "int8", "onnx"))
+        require_model(models, NAME, "int8")
         return
     except ModelMissing:
         pass

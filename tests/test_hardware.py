@@ -76,3 +76,23 @@ def test_settings_read_the_device_dtype_backend_and_batching(
     assert settings.toxicity_dtype == "float16"
     assert settings.scoring_token_budget == 4096
     assert settings.scoring_batch is None  # the device's default
+
+
+@no_gpu
+def test_the_workers_start_check_refuses_what_resolve_refuses() -> None:
+    with pytest.raises(DeviceUnavailable, match="no CUDA device"):
+        hardware.check(Settings(toxicity_device="cuda"))
+    with pytest.raises(DeviceUnavailable, match="needs a GPU"):
+        hardware.check(Settings(toxicity_dtype="bfloat16"))
+    hardware.check(Settings(toxicity_backend="onnx"))
+
+
+def test_the_workers_start_check_leaves_cuda_unstarted_for_the_pool_it_forks() -> None:
+    hardware.check(Settings(toxicity_device="auto"))
+    assert not torch.cuda.is_initialized()
+
+
+def test_which_onnx_export_the_settings_need() -> None:
+    assert hardware.onnx_export("auto", "onnx") == "int8"
+    assert hardware.onnx_export("float32", "onnx") == "float32"
+    assert hardware.onnx_export("auto", "torch") is None

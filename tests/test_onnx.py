@@ -94,7 +94,7 @@ def test_an_export_that_disagrees_beyond_the_tolerance_is_not_registered(
     assert not (entry / "model.int8.onnx").exists()
     assert not [p for p in entry.iterdir() if p.name.startswith(".onnx-")]
     with pytest.raises(ModelMissing, match=r"export-onnx original --int8"):
-        require_model(tmp_path, "original", INT8)
+        require_model(tmp_path, "original", "int8")
 
 
 def test_the_onnx_backend_without_an_export_says_which_command_makes_it(tmp_path: Path) -> None:
@@ -110,7 +110,7 @@ def test_an_export_of_an_older_checkpoint_is_refused(tmp_path: Path, trained: Pa
     manifest["sha256"] = "0" * 64  # as if `models import` had brought another checkpoint
     (entry / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelMissing, match="made from another checkpoint"):
-        require_model(tmp_path, "original", INT8)
+        require_model(tmp_path, "original", "int8")
 
 
 def test_export_onnx_command_then_list_shows_the_exports_and_runtime(

@@ -68,9 +68,10 @@ def check_models(settings: Settings) -> None:
     or `DeviceUnavailable` (naming the setting) unless its device is there."""
     if settings.dev_scorer:
         return
-    runtime = hardware.from_settings(settings)
+    hardware.check(settings)
+    export = hardware.onnx_export(settings.toxicity_dtype, settings.toxicity_backend)
     for name in settings.toxicity_models:
-        require_model(settings.models_path, name, runtime)
+        require_model(settings.models_path, name, export)
 
 
 def load_toxicity(settings: Settings) -> dict[str, ToxicityScorer]:

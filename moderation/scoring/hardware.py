@@ -55,35 +55,57 @@ def from_settings(settings: Settings) -> Runtime:
     return resolve(settings.toxicity_device, settings.toxicity_dtype, settings.toxicity_backend)
 
 
+def check(settings: Settings) -> None:
+    """Raise `DeviceUnavailable` for what `from_settings` would refuse, without starting
+    CUDA: `moderation worker` checks before Celery forks its pool, and a process that
+    forks after starting CUDA leaves children that cannot use the GPU. (Only the GPU's
+    bfloat16 support is left to the pool processes.)"""
+    device = _device(settings.toxicity_device, settings.toxicity_backend)
+    _check_dtype(device, settings.toxicity_dtype, settings.toxicity_backend)
+
+
 def resolve(
     device: str, dtype: ToxicityDtype = "auto", backend: ToxicityBackend = "torch"
 ) -> Runtime:
     """The runtime for a device (auto|cpu|cuda|cuda:N), dtype and backend on this machine."""
     chosen = _device(device, backend)
+    _check_dtype(chosen, dtype, backend)
     on_gpu = chosen.startswith("cuda")
+    export = onnx_export(dtype, backend)
+    if export:
+        return Runtime(chosen, export, backend)
+    if dtype == "auto":
+        return Runtime(chosen, _half(chosen) if on_gpu else "float32", backend)
+    if dtype == "bfloat16" and _half(chosen) != "bfloat16":
+        raise DeviceUnavailable(f"{chosen} does not support bfloat16; use float16")
+    return Runtime(chosen, dtype, backend)
+
+
+def onnx_export(dtype: ToxicityDtype, backend: ToxicityBackend) -> str | None:
+    """Which ONNX export (int8 or float32) the settings need; None for the torch backend."""
+    if backend != "onnx":
+        return None
+    return "int8" if dtype == "auto" else dtype
+
+
+def _check_dtype(device: str, dtype: ToxicityDtype, backend: ToxicityBackend) -> None:
     if backend == "onnx":
         if dtype not in ("auto", "int8", "float32"):
             raise DeviceUnavailable(
                 f"MODERATION_TOXICITY_DTYPE={dtype} is not an ONNX export: use int8 or float32"
             )
-        return Runtime(chosen, "int8" if dtype == "auto" else dtype, backend)
-    if dtype == "int8":
+    elif dtype == "int8":
         raise DeviceUnavailable(
             "MODERATION_TOXICITY_DTYPE=int8 runs on ONNX Runtime: set "
             "MODERATION_TOXICITY_BACKEND=onnx (after `moderation models export-onnx NAME --int8`)"
         )
-    if dtype == "auto":
-        return Runtime(chosen, _half(chosen) if on_gpu else "float32", backend)
-    if dtype in ("bfloat16", "float16") and not on_gpu:
+    elif dtype in ("bfloat16", "float16") and not device.startswith("cuda"):
         # PyTorch's CPU kernels for half-precision weights are slower than float32's on
         # most CPUs; on CPU, ONNX Runtime's int8 is the faster lower precision.
         raise DeviceUnavailable(
             f"MODERATION_TOXICITY_DTYPE={dtype} needs a GPU; on CPU use float32, or int8 "
             "with MODERATION_TOXICITY_BACKEND=onnx"
         )
-    elif dtype == "bfloat16" and _half(chosen) != "bfloat16":
-        raise DeviceUnavailable(f"{chosen} does not support bfloat16; use float16")
-    return Runtime(chosen, dtype, backend)
 
 
 def default_batch(runtime: Runtime) -> int:
@@ -110,11 +132,13 @@ def _device(device: str, backend: ToxicityBackend) -> str:
                 "the ONNX backend runs on CPU; use the torch backend on a GPU"
             )
         return "cpu"
+    # device_count asks NVML where it can, which unlike is_available starts no CUDA.
+    count = torch.cuda.device_count()
     if device == "auto":
-        return "cuda:0" if torch.cuda.is_available() else "cpu"
+        return "cuda:0" if count > 0 else "cpu"
     if device == "cpu":
         return device
-    if not torch.cuda.is_available():
+    if count == 0:
         build = f"torch {torch.__version__}" + (
             "" if torch.version.cuda else ", built without CUDA"
         )
@@ -123,7 +147,6 @@ def _device(device: str, backend: ToxicityBackend) -> str:
             "set it to cpu or auto"
         )
     index = int(device.partition(":")[2] or 0)
-    count = torch.cuda.device_count()
     if index >= count:
         raise DeviceUnavailable(
             f"MODERATION_TOXICITY_DEVICE={device} but this machine has {count} CUDA "

@@ -148,7 +148,8 @@ class ToxicityModel:
     ) -> ToxicityModel:
         """Load model `name` from `models_dir` onto `runtime`; `threads` > 0 sets the CPU
         threads (per process: give each worker process cores / processes)."""
-        entry = require_model(models_dir, name, runtime)
+        onnx = runtime.dtype if runtime.backend == "onnx" else None
+        entry = require_model(models_dir, name, onnx)
         if threads > 0:
             torch.set_num_threads(threads)
         try:
@@ -235,24 +236,25 @@ def micro_batches(
         yield batch
 
 
-def require_model(models_dir: Path, name: str, runtime: Runtime = CPU_FLOAT32) -> Path:
-    """The entry of model `name`; ModelMissing unless all the files `runtime` needs are
-    there. Loads nothing, so a readiness check or a command's start can afford it."""
+def require_model(models_dir: Path, name: str, onnx: str | None = None) -> Path:
+    """The entry of model `name`; ModelMissing unless all its files are there, and its
+    `onnx` export (int8 or float32) when one is named. Loads nothing, so a readiness
+    check or a command's start can afford it."""
     entry = models_dir / name
     for file_name in ENTRY_FILES:
         if not (entry / file_name).is_file():
             raise ModelMissing(_missing_message(models_dir, name, entry / file_name))
-    if runtime.backend == "onnx":
-        export = read_exports(entry).get(runtime.dtype)
-        flag = " --int8" if runtime.dtype == "int8" else ""
+    if onnx is not None:
+        export = read_exports(entry).get(onnx)
+        flag = " --int8" if onnx == "int8" else ""
         if export is None or not (entry / export.file).is_file():
             raise ModelMissing(
-                f"toxicity model {name!r} has no {runtime.dtype} ONNX export in {entry}; "
+                f"toxicity model {name!r} has no {onnx} ONNX export in {entry}; "
                 f"run `moderation models export-onnx {name}{flag}`"
             )
         if export.checkpoint_sha256 != Manifest.read(entry).sha256:
             raise ModelMissing(
-                f"the {runtime.dtype} ONNX export of {name!r} in {entry} was made from "
+                f"the {onnx} ONNX export of {name!r} in {entry} was made from "
                 f"another checkpoint; run `moderation models export-onnx {name}{flag}` again"
             )
     return entry
