@@ -18,6 +18,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 # reads these settings too and must not pay for importing it.
 ToxicityBackend = Literal["torch", "onnx"]
 ToxicityDtype = Literal["auto", "float32", "bfloat16", "float16", "int8"]
+# A CPU worker's claim when MODERATION_SCORING_BATCH is unset (moderation/scoring/
+# hardware.py has the GPU's); here so that commands that only send wake-ups need no torch.
+CPU_SCORING_BATCH = 32
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 
 

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 
 import torch
 
-from moderation.config import Settings, ToxicityBackend, ToxicityDtype
+from moderation.config import CPU_SCORING_BATCH, Settings, ToxicityBackend, ToxicityDtype
 from moderation.errors import DeviceUnavailable
 
-CPU_BATCH = 32
+CPU_BATCH = CPU_SCORING_BATCH
 CPU_TOKEN_BUDGET = 512
 GPU_BATCH = 512
 GPU_TOKEN_BUDGET = 65_536
