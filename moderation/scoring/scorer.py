@@ -86,17 +86,14 @@ class Scorer:
             spam = spam_thread.submit(score_spam, self.spam, items)
             detected = self._detect(texts)
             languages = [
-                (claimed[i] if i < len(claimed) else None) or detected[i]
-                for i in range(len(texts))
+                (claimed[i] if i < len(claimed) else None) or detected[i] for i in range(len(texts))
             ]
             routes = [route(language, self.toxicity) for language in languages]
             toxicity: list[dict[str, float] | None] = [None] * len(items)
             for name, toxicity_model in self.toxicity.items():
                 positions = [i for i, routed in enumerate(routes) if routed == name]
                 if positions:
-                    predicted = toxicity_model.predict(
-                        [texts[i] for i in positions], urgent=urgent
-                    )
+                    predicted = toxicity_model.predict([texts[i] for i in positions], urgent=urgent)
                     for position, labels in zip(positions, predicted, strict=True):
                         toxicity[position] = labels
             verdicts = spam.result()
