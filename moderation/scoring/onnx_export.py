@@ -5,10 +5,10 @@ quantises it dynamically (ONNX Runtime's `quantize_dynamic`: 8-bit weights per o
 channel, activations quantised per batch at run time) to `model.int8.onnx`, beside the
 checkpoint. Only the encoder's matrix products are quantised (the embedding tables stay
 float32), with unsigned weights: on the tests' tiny model trained 300 steps on the seed
-corpus that kept the largest score difference on every fourth seed comment at 0.021,
+corpus these kept the largest score difference on samples of seed comments at 0.021,
 where ONNX Runtime's defaults (signed, per tensor, every supported op) gave 0.043 and
-signed per-channel weights 0.032 (a one-off comparison; bench/onnx_bench.py measures
-the chosen settings).
+signed per-channel weights 0.032 (one-off comparisons on slightly different samples;
+bench/onnx_bench.py measures the chosen settings).
 Each file is scored on a fixed sample (`AGREEMENT_SAMPLE`) against the eager model and
 registered in `onnx.json` only when no score differs by more than `TOLERANCE`; a file
 that disagrees more is deleted and the command fails, naming the difference, so a
