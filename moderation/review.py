@@ -103,6 +103,17 @@ def describe(row: asyncpg.Record) -> dict[str, Any]:
         "risk": row["risk"],
         "reasons": list(row["reasons"]),
         "model": row["model"],
+        # What the toxicity scores were computed on: scores from int8 or bfloat16 weights
+        # can differ from float32 ones by a hundredth or so.
+        "model_runtime": (
+            {
+                "device": row["model_device"],
+                "dtype": row["model_dtype"],
+                "backend": row["model_backend"],
+            }
+            if row["model"] and row["model_backend"]
+            else None
+        ),
         "hidden": row["hidden"],
         "created_at": iso(row["created_at"]),
         "decided_at": iso(row["decided_at"]),

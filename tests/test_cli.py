@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+import torch
 
 from tests.workers import wait_http_ready
 
@@ -251,6 +252,24 @@ def test_a_worker_without_model_weights_refuses_to_start_and_says_why(
     assert result.returncode != 0
     assert f"missing {tmp_path / 'models' / 'original'}" in result.stderr
     assert "moderation models pull original" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU to run on")
+def test_a_worker_asked_for_a_gpu_it_lacks_refuses_to_start_in_one_line(
+    tmp_path: Path, fresh_url: str, models_dir: Path
+) -> None:
+    result = cli(
+        tmp_path,
+        "worker",
+        DATABASE_URL=fresh_url,
+        BROKER_URL="redis://127.0.0.1:9/0",
+        MODERATION_MODELS_DIR=str(models_dir),
+        MODERATION_TOXICITY_DEVICE="cuda:1",
+    )
+    assert result.returncode != 0
+    [line] = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "MODERATION_TOXICITY_DEVICE=cuda:1 but this machine has no CUDA device" in line
     assert "Traceback" not in result.stderr
 
 

@@ -88,7 +88,7 @@ class AnalyzeServer:
             queue = analyze_queue()
             # With acknowledgements on, a prefetch limit keeps one worker from taking
             # more than it can score while others stand idle.
-            prefetch = max(64, self._settings.scoring_batch * 2)
+            prefetch = max(64, self._scorer.claim_size * 2)
             with connection.Consumer(
                 [queue], callbacks=[self._on_message], accept=["json"], prefetch_count=prefetch
             ):
@@ -143,7 +143,7 @@ class AnalyzeServer:
         characters = 0
         for count, request in enumerate(self._received[:available]):
             characters += len(request.text)
-            if count == self._settings.scoring_batch or characters > budget:
+            if count == self._scorer.claim_size or characters > budget:
                 return count
         return available
 

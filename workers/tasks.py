@@ -49,7 +49,7 @@ def sweep_pending() -> int:
             return await scoring_queries.overdue(conn, settings.sweep_after_seconds, 10_000)
 
     ids = worker.run(overdue())
-    size = settings.scoring_batch
+    size = worker.scorer.claim_size
     for start in range(0, len(ids), size):
         score_comments.apply_async(args=(ids[start : start + size],), queue=SCORING_QUEUE)
     if ids:
@@ -58,8 +58,9 @@ def sweep_pending() -> int:
 
 
 @app.task(name="workers.tasks.retrain_spam")
-def retrain_spam() -> int | None:
-    """Retrain the spam classifier if moderators decided anything since the last time."""
+def retrain_spam() -> list[int]:
+    """Retrain the spam classifier of each site whose moderators decided anything since
+    its last one; the new models' ids."""
     worker = runtime.current()
     return worker.run(retrain(worker.pool))
 

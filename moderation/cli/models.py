@@ -29,24 +29,47 @@ def models() -> None:
 @models.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifests as JSON.")
 def models_list(as_json: bool) -> None:
-    """List the models in the models folder."""
+    """List the models in the models folder, their ONNX exports, and what a worker with
+    these settings runs them on (MODERATION_TOXICITY_DEVICE, _DTYPE, _BACKEND)."""
+    from moderation.scoring import hardware
+    from moderation.scoring.onnx_export import read_exports
     from moderation.scoring.weights import list_models
 
-    folder = get_settings().models_path
+    settings = get_settings()
+    folder = settings.models_path
     with _clean_errors():
         found = list_models(folder)
+        exports = {manifest.name: read_exports(folder / manifest.name) for manifest in found}
+    try:
+        runtime: dict[str, str] = asdict(hardware.from_settings(settings))
+    except ModerationError as exc:  # listed all the same: the error is what to fix
+        runtime = {"error": exc.message}
     if as_json:
-        click.echo(json.dumps([asdict(manifest) for manifest in found], indent=2))
+        listed = [
+            {
+                **asdict(manifest),
+                "runtime": runtime,
+                "onnx": {dtype: asdict(e) for dtype, e in exports[manifest.name].items()},
+            }
+            for manifest in found
+        ]
+        click.echo(json.dumps(listed, indent=2))
         return
     if not found:
         click.echo(
             f"no models in {folder}; run `moderation models pull original` "
             "or `moderation models import PATH`"
         )
+    runs_on = runtime.get("error") or "{backend} {dtype} on {device}".format(**runtime)
     for manifest in found:
+        onnx = ", ".join(
+            f"{dtype} (max diff {e.max_abs_diff:.4f})"
+            for dtype, e in exports[manifest.name].items()
+        )
         click.echo(
             f"{manifest.name}  {manifest.architecture}  languages {','.join(manifest.languages)}  "
             f"labels {','.join(manifest.labels)}  sha256 {manifest.sha256[:12]}  {manifest.version}"
+            f"\n  runs on: {runs_on}\n  onnx: {onnx or 'none'}"
         )
 
 
@@ -112,6 +135,29 @@ def models_pull(name: str, config_dir: Path | None, sha256: str | None, timeout:
             get_settings().models_path, name, config_dir=config_dir, sha256=sha256, timeout=timeout
         )
     click.echo(f"pulled {manifest.name} (sha256 {manifest.sha256})")
+
+
+@models.command("export-onnx")
+@click.argument("name")
+@click.option("--int8", is_flag=True, help="Also a dynamically quantised int8 model.")
+def models_export_onnx(name: str, int8: bool) -> None:
+    """Export model NAME to ONNX (and int8) beside its checkpoint, for
+    MODERATION_TOXICITY_BACKEND=onnx.
+
+    Each file is registered only if its scores on a fixed sample stay within 0.02 of the
+    eager model's; otherwise the command fails and nothing more is registered.
+    """
+    from moderation.scoring.onnx_export import TOLERANCE, export
+    from moderation.scoring.toxicity import require_model
+
+    with _clean_errors():
+        entry = require_model(get_settings().models_path, name)
+        for registered in export(entry, int8=int8):
+            click.echo(
+                f"exported {name} {registered.dtype}: {entry / registered.file} (scores within "
+                f"{registered.max_abs_diff:.4f} of the eager model on {registered.sample} "
+                f"texts; limit {TOLERANCE})"
+            )
 
 
 @contextmanager

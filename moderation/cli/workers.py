@@ -6,7 +6,7 @@ import click
 
 from moderation.cli.common import broker_url, database_url
 from moderation.config import get_settings
-from moderation.errors import ModelMissing
+from moderation.errors import Unavailable
 
 
 @click.command()
@@ -22,7 +22,7 @@ def worker(concurrency: int, queues: str, loglevel: str) -> None:
     broker_url(settings)
     try:
         check_models(settings)
-    except ModelMissing as exc:
+    except Unavailable as exc:  # no weights, or no such device: one line, no traceback
         raise click.ClickException(exc.message) from exc
     from workers.tasks import app
 
