@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(default=30, gt=0)
     retrain_interval_seconds: float = Field(default=3600, gt=0)
     torch_threads: int = Field(default=0, ge=0)
+    # A worker process writes this file once its models are loaded (it can score), and the
+    # worker removes it when it stops: `moderation dev` waits on it, and an orchestrator's
+    # readiness probe can too.
+    worker_ready_file: Path | None = None
 
     # Perspective-style scoring (`comments:analyze`, Coral's phase): an answer not back
     # from a worker within this long is a 503 (no worker took it) or 504 (one did).

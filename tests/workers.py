@@ -91,21 +91,23 @@ async def wait_until(
     raise AssertionError(f"timed out waiting for {what}\n{logs}")
 
 
-def wait_http_ready(
+def wait_stack_ready(
     base: str, running: Callable[[], bool], output: Callable[[], str], seconds: float
 ) -> None:
-    """Block until `base`/readyz answers 200; fail at once, with its output, if the
-    process serving it exits."""
+    """Block until a `moderation dev` stack serves `base`/readyz with 200 and has printed
+    "worker ready" (its worker has loaded its models and can score); fail at once, with
+    its output, if the process exits."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         assert running(), output()
         try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
+            api_ready = httpx.get(f"{base}/readyz", timeout=1).status_code == 200
         except httpx.TransportError:
-            pass
+            api_ready = False
+        if api_ready and "worker ready: scoring with" in output():
+            return
         time.sleep(0.2)
-    raise AssertionError(f"{base} never became ready:\n{output()}")
+    raise AssertionError(f"{base} never became ready (API and worker):\n{output()}")
 
 
 async def statuses(conn: asyncpg.Connection, ids: list[int]) -> dict[int, str]:

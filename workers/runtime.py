@@ -51,6 +51,10 @@ class Runtime:
         self.analyze_server = AnalyzeServer(settings, self.scorer)
         self.analyze_server.start()
 
+    def models(self) -> list[str]:
+        """The toxicity models this process scores with, as `name@version`."""
+        return [f"{model.name}@{model.version}" for model in self.scorer.toxicity.values()]
+
     def run(self, work: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(work)
 

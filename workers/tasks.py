@@ -3,10 +3,12 @@ webhook delivery."""
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
 import structlog
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 
 from moderation import logs, privacy, webhooks
 from moderation.broker import DELIVER_WEBHOOKS_TASK, SCORE_TASK, SCORING_QUEUE
@@ -24,12 +26,24 @@ app = create_celery(settings)
 @worker_process_init.connect
 def _start_runtime(**_: Any) -> None:
     logs.configure(settings)
-    runtime.start(settings)
+    models = runtime.start(settings).models()
+    log.info("worker_ready", models=models)
+    if settings.worker_ready_file is not None:
+        # Written whole, then renamed: a reader never sees half of it.
+        partial = settings.worker_ready_file.with_name(f".{os.getpid()}.ready")
+        partial.write_text(json.dumps({"pid": os.getpid(), "models": models}))
+        partial.replace(settings.worker_ready_file)
 
 
 @worker_process_shutdown.connect
 def _stop_runtime(**_: Any) -> None:
     runtime.stop()
+
+
+@worker_shutdown.connect
+def _no_longer_ready(**_: Any) -> None:
+    if settings.worker_ready_file is not None:
+        settings.worker_ready_file.unlink(missing_ok=True)
 
 
 @app.task(name=SCORE_TASK)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -24,6 +25,20 @@ def required(value: str | None, variable: str, example: str) -> str:
             "`moderation dev` starts embedded services instead"
         )
     return value
+
+
+def require_extra(extra: str, *modules: str) -> None:
+    """A CLI error naming the extra to install unless every module is installed.
+
+    The base install serves the API; scoring (`worker`) and the embedded services
+    (`dev`) come with extras, and a command that needs one says which.
+    """
+    missing = [module for module in modules if importlib.util.find_spec(module) is None]
+    if missing:
+        raise click.ClickException(
+            f"this command needs the {extra!r} extra ({', '.join(missing)} not installed): "
+            f"pip install 'moderation[{extra}]' (in a checkout: pip install -e '.[{extra}]')"
+        )
 
 
 def database_url(settings: Settings) -> str:
