@@ -18,6 +18,7 @@ from moderation.db.listen import Listener
 from moderation.events import EventHub
 from moderation.http.cors import SiteCORSMiddleware
 from moderation.http.errors import EXCEPTION_HANDLERS
+from moderation.metrics import MetricsMiddleware
 from moderation.perspective.analyzer import Analyzer
 from moderation.routes import (
     authors,
@@ -25,6 +26,7 @@ from moderation.routes import (
     docs,
     events,
     health,
+    metrics,
     own_comments,
     perspective,
     privacy,
@@ -71,12 +73,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await listener.stop()
             await pool.close()
 
-    middleware = [Middleware(SiteCORSMiddleware)]
+    # Outermost first: metrics and the access log see every response, errors included.
+    middleware = [Middleware(MetricsMiddleware), Middleware(SiteCORSMiddleware)]
     if settings.access_log:
-        middleware.insert(0, Middleware(logs.AccessLogMiddleware))
+        middleware.insert(1, Middleware(logs.AccessLogMiddleware))
     return Starlette(
         routes=[
             *health.routes,
+            *metrics.routes,
             *docs.routes,
             *own_comments.routes,
             *public.routes,

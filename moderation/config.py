@@ -118,6 +118,10 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = Field(default=5, gt=0)
     # The delivery log (events, deliveries, attempts) is kept this long.
     webhook_log_days: int = Field(default=30, ge=1)
+    # With a token, /metrics (API and worker) answers only `Authorization: Bearer <token>`.
+    metrics_token: SecretStr | None = None
+    # A worker serves its metrics (all its pool processes together) on this port, if set.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     log_level: str = "INFO"
     log_json: bool = True
@@ -138,6 +142,12 @@ class Settings(BaseSettings):
         if not _DEVICE.match(value):
             raise ValueError(f"{value!r} is not auto, cpu, cuda or cuda:N")
         return value
+
+    @field_validator("metrics_token", "worker_metrics_port", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # Compose passes `${VAR:-}` through as an empty string when the operator set none.
+        return None if value == "" else value
 
     @property
     def models_path(self) -> Path:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import Field, field_validator
 
-from moderation import cursors
+from moderation import cursors, metrics
 from moderation.db import Connection, transitions
 from moderation.db import reports as report_queries
 from moderation.db import review as review_queries
@@ -258,6 +258,7 @@ async def apply_decisions(
     async with conn.transaction():
         applied = {row["id"]: row for row in await transitions.transition(conn, changes)}
         await report_queries.resolve(conn, list(applied))
+    metrics.count_decisions(applied.values(), changes)
     stale = [change for change in changes if change.comment_id not in applied]
     # Read again: a concurrent decision may have moved the comment after the first read.
     now = await transitions.statuses(conn, [change.comment_id for change in stale])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.metadata
 import json
@@ -21,7 +22,9 @@ import psutil
 import pytest
 import torch
 
-from tests.workers import wait_stack_ready
+from moderation.cli.workers import MODELS_POLL_SECONDS
+from tests.tiny_model import make_tiny_checkpoint
+from tests.workers import Process, wait_stack_ready, wait_until, worker_env
 
 MODERATION = str(Path(sys.executable).with_name("moderation"))
 
@@ -464,3 +467,35 @@ def test_dev_refuses_a_second_start_and_cleans_up_after_a_killed_one(dev_dir: Pa
         assert len(servers) == 1
     finally:
         again.stop()
+
+
+async def test_a_worker_told_to_wait_for_weights_says_so_once_then_starts_with_them(
+    tmp_path: Path,
+    make_migrated_database: Callable[[], Awaitable[str]],
+    redis_url: str,
+) -> None:
+    models = tmp_path / "models"
+    ready = tmp_path / "worker.ready"
+    env = worker_env(
+        await make_migrated_database(), redis_url, models, MODERATION_WORKER_READY_FILE=str(ready)
+    )
+    worker = Process(["worker", "--wait-for-models"], env, tmp_path / "worker.log")
+    try:
+
+        async def waiting() -> bool:
+            return "waiting for model weights" in worker.output()
+
+        await wait_until(waiting, 60, "the waiting line", [worker])
+        assert f"missing {models / 'original'}" in worker.output()
+        await asyncio.sleep(3 * MODELS_POLL_SECONDS)  # it looks again, quietly
+        assert worker.popen.poll() is None
+        assert worker.output().count("waiting for model weights") == 1
+
+        make_tiny_checkpoint(models, "original")
+        await wait_until(lambda: asyncio.to_thread(ready.exists), 120, "the worker", [worker])
+        assert json.loads(ready.read_text())["models"] == ["original@tiny test model"]
+        assert worker.output().count("waiting for model weights") == 1
+        assert "models_found" in worker.output()
+    finally:
+        worker.stop()
+    assert not ready.exists(), "a stopped worker still says it is ready"

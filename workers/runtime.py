@@ -17,7 +17,7 @@ import asyncpg
 import structlog
 import torch
 
-from moderation import db
+from moderation import db, metrics
 from moderation.config import Settings
 from moderation.errors import ModelMissing
 from moderation.scoring import batch, hardware
@@ -48,6 +48,7 @@ class Runtime:
             claim_size=claim_size(settings, toxicity),
         )
         log.info("scorer_ready", **describe(self.scorer))
+        metrics.set_models(toxicity.values())
         self.analyze_server = AnalyzeServer(settings, self.scorer)
         self.analyze_server.start()
 

@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 
-from moderation import logs, privacy, webhooks
+from moderation import logs, metrics, privacy, webhooks
 from moderation.broker import DELIVER_WEBHOOKS_TASK, SCORE_TASK, SCORING_QUEUE
 from moderation.config import get_settings
 from moderation.db import scoring as scoring_queries
@@ -38,6 +38,7 @@ def _start_runtime(**_: Any) -> None:
 @worker_process_shutdown.connect
 def _stop_runtime(**_: Any) -> None:
     runtime.stop()
+    metrics.process_stopped(os.getpid())
 
 
 @worker_shutdown.connect

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
+import os
+import shutil
+import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -67,3 +72,19 @@ def with_connection(settings: Settings, work: Callable[[asyncpg.Connection], Awa
         return asyncio.run(run())
     except ModerationError as exc:
         raise click.ClickException(exc.message) from exc
+
+
+def share_metrics_between_processes() -> None:
+    """Let the processes this command starts report their metrics together.
+
+    prometheus-client picks where a process keeps its counts when it is first imported:
+    the folder must be set before that, in the process that starts the others. A folder
+    the operator set (PROMETHEUS_MULTIPROC_DIR) is used as it is; otherwise each start
+    gets a fresh one, so counts start from zero as a restarted process's would.
+    """
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before its multiprocess folder was set")
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        folder = tempfile.mkdtemp(prefix="moderation-metrics-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from moderation.config import get_settings
-from moderation.errors import ModerationError
+from moderation.errors import ModelMissing, ModelsError, ModerationError
 
 # Duplicated from moderation.scoring.weights.PUBLISHED so that `--help` needs no torch.
 PUBLISHED_NAMES = ("original", "unbiased", "multilingual")
@@ -158,6 +158,59 @@ def models_export_onnx(name: str, int8: bool) -> None:
                 f"{registered.max_abs_diff:.4f} of the eager model on {registered.sample} "
                 f"texts; limit {TOLERANCE})"
             )
+
+
+@models.command("install")
+@click.argument("names", nargs=-1)
+@click.option(
+    "--from",
+    "source",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="A folder with a subfolder per model: its checkpoint (*.ckpt) with the config "
+    "and tokenizer files beside it.",
+)
+@click.option("--timeout", default=30.0, show_default=True, help="Network timeout, seconds.")
+def models_install(names: tuple[str, ...], source: Path | None, timeout: float) -> None:
+    """Put each model NAME (default: MODERATION_TOXICITY_MODELS) in the models folder.
+
+    A model already there is left alone; else it is imported from `--from DIR/NAME/`
+    when that folder holds a checkpoint, else pulled (detoxify's published models, where
+    the network allows). Safe to run again: the container stack's one-shot `models`
+    service runs exactly this.
+    """
+    from moderation.scoring.toxicity import require_model
+    from moderation.scoring.weights import PUBLISHED, import_checkpoint, pull
+
+    settings = get_settings()
+    folder = settings.models_path
+    for name in names or settings.toxicity_models:
+        try:
+            require_model(folder, name)
+            click.echo(f"{name}: already in {folder}")
+            continue
+        except ModelMissing:
+            pass
+        offer = source / name if source else None
+        offered = sorted(offer.glob("*.ckpt")) if offer else []
+        offline = (
+            f"offline, put its checkpoint with its config and tokenizer files in "
+            f"{offer or 'a folder'}/ and give the folder above it with --from"
+        )
+        with _clean_errors():
+            if len(offered) > 1:
+                raise ModelsError(f"{offer} holds several checkpoints; keep one")
+            if offered:
+                manifest = import_checkpoint(folder, offered[0], name=name)
+                click.echo(f"{name}: imported from {offered[0]} (sha256 {manifest.sha256})")
+            elif name not in PUBLISHED:
+                raise ModelsError(f"{name!r} is not a published model: {offline}")
+            else:
+                try:
+                    manifest = pull(folder, name, timeout=timeout)
+                except ModelsError as exc:
+                    raise ModelsError(f"{exc.message}; {offline}") from exc
+                click.echo(f"{name}: downloaded (sha256 {manifest.sha256})")
 
 
 @contextmanager

@@ -7,7 +7,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from moderation import logs
-from moderation.cli.common import database_url, with_connection
+from moderation.cli.common import database_url, share_metrics_between_processes, with_connection
 from moderation.config import get_settings
 from moderation.db import migrations
 
@@ -42,6 +42,8 @@ def worker_app() -> Starlette:
 def api(host: str, port: int, workers: int) -> None:
     """Serve the HTTP API (production: several workers behind a proxy)."""
     database_url(get_settings())
+    if workers > 1:
+        share_metrics_between_processes()
     uvicorn.run(
         "moderation.cli.serve:worker_app",
         factory=True,

@@ -10,12 +10,14 @@ once it has failed `scoring_max_attempts` times, so one poison input never block
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 import structlog
 
+from moderation import metrics
 from moderation.config import Settings
 from moderation.db import scoring as scoring_queries
 from moderation.db import transitions
@@ -55,6 +57,7 @@ async def score_batch(
     pool: asyncpg.Pool, scorer: Scorer, settings: Settings, hinted: Sequence[int] = ()
 ) -> BatchResult:
     """Claim one batch (the hinted comments first), score it and decide it."""
+    started = time.perf_counter()
     async with pool.acquire() as conn:
         ids = await scoring_queries.claim(
             conn, hinted, scorer.claim_size, settings.scoring_lease_seconds
@@ -83,6 +86,9 @@ async def score_batch(
             await scoring_queries.postpone(
                 conn, [row["id"]], error, _RETRY_BACKOFF_SECONDS * row["score_attempts"]
             )
+    metrics.count_decisions(applied, changes)
+    metrics.BATCH_SIZE.observe(len(ids))
+    metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
     log.info("batch_scored", claimed=len(ids), decided=len(applied), failed=len(failed))
     return BatchResult(len(ids), len(applied))
 
