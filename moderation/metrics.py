@@ -4,9 +4,11 @@ The API serves `GET /metrics`; a worker serves its own on `MODERATION_WORKER_MET
 Where one command runs several processes (`moderation api --workers N`, a worker's
 prefork pool), they share their counts through prometheus-client's multiprocess mode:
 the CLI points `PROMETHEUS_MULTIPROC_DIR` at a fresh folder before any of them imports
-this module (the library picks its storage at import), and a scrape of any one process
-adds up all of them. Pending comments are not counted here but read from the database
-at each scrape (`moderation.routes.metrics`), so every API process reports the same.
+prometheus-client (the library picks its storage then), and a scrape of any one process
+adds up all of them. That is why this module imports prometheus-client only when it
+first counts or serves: importing it (the CLI does, through the importer and intake)
+decides nothing. Pending comments are not counted here but read from the database at
+each scrape (`moderation.routes.metrics`), so every API process reports the same.
 """
 
 from __future__ import annotations
@@ -17,68 +19,79 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from functools import cache
 from socketserver import ThreadingMixIn
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import asyncpg
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
-from prometheus_client.registry import Collector
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-REQUESTS = Counter(
-    "moderation_http_requests_total",
-    "HTTP requests, by route template, method and status.",
-    ["route", "method", "status"],
-)
-REQUEST_SECONDS = Histogram(
-    "moderation_http_request_duration_seconds",
-    "HTTP request latency (to the end of the response body), by route template, method and status.",
-    ["route", "method", "status"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
-RECEIVED = Counter(
-    "moderation_comments_received_total", "Comments accepted for moderation, by site.", ["site"]
-)
-DECIDED = Counter(
-    "moderation_comments_decided_total",
-    "Comments decided, by site, the status they went to and who decided (system or "
-    "moderator). Each decision counts once.",
-    ["site", "status", "actor"],
-)
-REASONS = Counter(
-    "moderation_decision_reasons_total",
-    "The rules behind automatic decisions, by site, status and rule (a reason with its "
-    "scores taken out). A decision with two reasons counts under both.",
-    ["site", "status", "reason"],
-)
-BATCH_SIZE = Histogram(
-    "moderation_scoring_batch_size",
-    "Comments claimed per scoring batch.",
-    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
-)
-BATCH_SECONDS = Histogram(
-    "moderation_scoring_batch_duration_seconds",
-    "Time from claiming a batch to committing its decisions.",
-    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
-)
-MODEL_INFO = Gauge(
-    "moderation_model_info",
-    "The toxicity models a worker process scores with (1 per model), and what each runs on.",
-    ["model", "version", "device", "dtype", "backend"],
-    # Only live processes: a model a stopped worker had is no longer in service.
-    multiprocess_mode="livemax",
-)
+if TYPE_CHECKING:
+    from prometheus_client.registry import Collector
+
+
+class Instruments:
+    """The service's metrics, made on first use (see the module's docstring)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        http_labels = ["route", "method", "status"]
+        self.requests = Counter(
+            "moderation_http_requests_total",
+            "HTTP requests, by route template, method and status.",
+            http_labels,
+        )
+        self.request_seconds = Histogram(
+            "moderation_http_request_duration_seconds",
+            "HTTP request latency (to the end of the response body), by route template, "
+            "method and status.",
+            http_labels,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.received = Counter(
+            "moderation_comments_received_total",
+            "Comments accepted for moderation, by site.",
+            ["site"],
+        )
+        self.decided = Counter(
+            "moderation_comments_decided_total",
+            "Comments decided, by site, the status they went to and who decided (system or "
+            "moderator). Each decision counts once.",
+            ["site", "status", "actor"],
+        )
+        self.reasons = Counter(
+            "moderation_decision_reasons_total",
+            "The rules behind automatic decisions, by site, status and rule (a reason with "
+            "its scores taken out). A decision with two reasons counts under both.",
+            ["site", "status", "reason"],
+        )
+        self.batch_size = Histogram(
+            "moderation_scoring_batch_size",
+            "Comments claimed per scoring batch.",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+        )
+        self.batch_seconds = Histogram(
+            "moderation_scoring_batch_duration_seconds",
+            "Time from claiming a batch to committing its decisions.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+        )
+        self.model_info = Gauge(
+            "moderation_model_info",
+            "The toxicity models a worker process scores with (1 per model), and what each "
+            "runs on.",
+            ["model", "version", "device", "dtype", "backend"],
+            # Only live processes: a model a stopped worker had is no longer in service.
+            multiprocess_mode="livemax",
+        )
+
+
+@cache
+def instruments() -> Instruments:
+    return Instruments()
+
 
 # A reason's rule: its score and its details in brackets taken out, as
 # `moderation.db.stats.overturns` groups reasons in SQL ("toxicity 0.93 ≥ 0.90" is
@@ -92,7 +105,7 @@ def rule(reason: str) -> str:
 
 
 def count_received(site: str) -> None:
-    RECEIVED.labels(site=site).inc()
+    instruments().received.labels(site=site).inc()
 
 
 class DecidedChange(Protocol):
@@ -110,15 +123,24 @@ class DecidedChange(Protocol):
 
 def count_decisions(applied: Iterable[asyncpg.Record], changes: Iterable[DecidedChange]) -> None:
     """Count the applied changes (rows of `transition`) once their transaction committed."""
+    counted = instruments()
     by_id = {change.comment_id: change for change in changes}
     for row in applied:
         change = by_id[row["id"]]
         actor = "system" if change.moderator_id is None else "moderator"
-        DECIDED.labels(site=row["site"], status=row["status"], actor=actor).inc()
+        counted.decided.labels(site=row["site"], status=row["status"], actor=actor).inc()
         # Moderators' reasons are free text: as labels they would never stop growing.
         if change.moderator_id is None:
             for reason in change.reasons:
-                REASONS.labels(site=row["site"], status=row["status"], reason=rule(reason)).inc()
+                counted.reasons.labels(
+                    site=row["site"], status=row["status"], reason=rule(reason)
+                ).inc()
+
+
+def observe_batch(claimed: int, seconds: float) -> None:
+    counted = instruments()
+    counted.batch_size.observe(claimed)
+    counted.batch_seconds.observe(seconds)
 
 
 class Runtime(Protocol):
@@ -151,7 +173,7 @@ def set_models(models: Iterable[Model]) -> None:
     """
     for model in models:
         runtime = model.runtime
-        MODEL_INFO.labels(
+        instruments().model_info.labels(
             model=model.name,
             version=model.version,
             device=runtime.device if runtime else "cpu",
@@ -163,11 +185,16 @@ def set_models(models: Iterable[Model]) -> None:
 def process_stopped(pid: int) -> None:
     """Forget a stopped process's live gauges (multiprocess mode only)."""
     if _shared_directory():
+        from prometheus_client import multiprocess
+
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 def exposition(*extra: Collector) -> bytes:
     """Everything this process (or, in multiprocess mode, its group) reports, as text."""
+    from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
+
+    instruments()  # reported from the start, even before anything was counted
     if _shared_directory():
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
@@ -227,8 +254,13 @@ class MetricsMiddleware:
                 "method": scope["method"],
                 "status": str(status),
             }
-            REQUESTS.labels(**labels).inc()
-            REQUEST_SECONDS.labels(**labels).observe(time.perf_counter() - started)
+            counted = instruments()
+            counted.requests.labels(**labels).inc()
+            counted.request_seconds.labels(**labels).observe(time.perf_counter() - started)
+
+
+# "{article:path}" reads as "{article}": the convertor says how to match, not what it is.
+_CONVERTOR = re.compile(r"\{(\w+):\w+\}")
 
 
 def _template(scope: Scope, root: str) -> str:
@@ -241,7 +273,8 @@ def _template(scope: Scope, root: str) -> str:
     mounted: str = scope.get("root_path", "")[len(root) :]
     # Still the Mount itself: nothing inside it matched (or it serves an app without
     # routes), and the rest of the path is anything at all.
-    return mounted + ("/{path}" if isinstance(route, Mount) else path)
+    template = mounted + ("/{path}" if isinstance(route, Mount) else path)
+    return _CONVERTOR.sub(r"{\1}", template)
 
 
 class _Server(ThreadingMixIn, WSGIServer):
@@ -266,6 +299,8 @@ def serve(host: str, port: int, token: str | None) -> WSGIServer:
                 [("Content-Type", "text/plain"), ("WWW-Authenticate", "Bearer")],
             )
             return iter([b"a bearer token is required (MODERATION_METRICS_TOKEN)\n"])
+        from prometheus_client import CONTENT_TYPE_LATEST
+
         start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
         return iter([exposition()])
 

@@ -253,6 +253,7 @@ async def test_a_worker_exports_decisions_batches_and_models_on_its_port(
 def exported_names() -> set[str]:
     """Every sample name the API and workers can export."""
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+    metrics.instruments()
     families = [*REGISTRY.collect(), *PendingComments([]).collect()]
     return {
         family.name + suffix

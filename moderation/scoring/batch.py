@@ -87,8 +87,7 @@ async def score_batch(
                 conn, [row["id"]], error, _RETRY_BACKOFF_SECONDS * row["score_attempts"]
             )
     metrics.count_decisions(applied, changes)
-    metrics.BATCH_SIZE.observe(len(ids))
-    metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+    metrics.observe_batch(len(ids), time.perf_counter() - started)
     log.info("batch_scored", claimed=len(ids), decided=len(applied), failed=len(failed))
     return BatchResult(len(ids), len(applied))
 
