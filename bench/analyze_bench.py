@@ -11,7 +11,8 @@ threads) that gathers concurrent requests into batches, answers back over NOTIFY
 2. The worker's own batch throughput: a burst of `--burst` requests, `--in-flight` at a
    time, keeps the worker's batches full; the worker logs each batch's size and time, and
    requests per second of batch time is its throughput (the burst's end-to-end rate is
-   printed beside it).
+   printed beside it). For scale, the bare model's rate on the same texts in one call, in
+   this process while the worker idles.
 3. Saturation: open loop at rising fractions of that throughput, `--step-seconds` each,
    until p99 passes 1 s; the rate where it crosses (interpolated between the two steps
    around it) as a ratio of the throughput. Target: >= 0.7.
@@ -51,7 +52,7 @@ import http_bench_db as scratch
 import httpx
 import scoring_bench_text as text
 from http_bench_servers import WORKERS, Server, service_command
-from scoring_bench_model import models_folder
+from scoring_bench_model import NAME, models_folder
 from scoring_bench_phases import percentile
 from scoring_bench_stack import Worker, broker, service_env
 
@@ -180,7 +181,7 @@ def main() -> int:
             f"database {bench_db.name} on {bench_db.host}; API: {WORKERS} uvicorn workers; "
             f"worker: --concurrency 1, MODERATION_TORCH_THREADS={args.torch_threads}"
         )
-        asyncio.run(measure(args, api.base, key, worker, rng))
+        asyncio.run(measure(args, api.base, key, worker, rng, models))
         if args.keep_logs:
             print(f"worker log: {worker.log}; API log: {api.log}")
     return 0
@@ -201,8 +202,28 @@ async def prepare(url: str) -> str:
         await conn.close()
 
 
+def model_alone(models: Path, texts: list[str], threads: int) -> float:
+    """Comments per second of the bare model on `texts` in one call (its micro-batches
+    sorted by length and filled to the token budget): what no serving path can beat."""
+    import torch
+
+    from moderation.scoring.toxicity import ToxicityModel
+
+    torch.set_num_threads(threads)
+    model = ToxicityModel.load(models, NAME, threads=threads)
+    model.predict(texts[:4])  # lazy initialisation
+    started = time.perf_counter()
+    model.predict(texts)
+    return len(texts) / (time.perf_counter() - started)
+
+
 async def measure(
-    args: argparse.Namespace, base: str, key: str, worker: Worker, rng: random.Random
+    args: argparse.Namespace,
+    base: str,
+    key: str,
+    worker: Worker,
+    rng: random.Random,
+    models: Path,
 ) -> None:
     limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=args.timeout + 10) as http:
@@ -217,8 +238,11 @@ async def measure(
         print(f"{steady.label} for {args.seconds:g} s: {steady.describe()}")
 
         offset = len(worker.text())
-        burst = await client.burst(text.comments(rng, args.burst, 1_000_000), args.in_flight)
+        burst_texts = text.comments(rng, args.burst, 1_000_000)
+        burst = await client.burst(burst_texts, args.in_flight)
         batches = [(int(n), float(s)) for n, s in _BATCH.findall(worker.text()[offset:])]
+        if not batches:
+            raise RuntimeError(f"the worker scored nothing during the burst:\n{worker.tail()}")
         served = sum(n for n, _ in batches)
         busy = sum(s for _, s in batches)
         throughput = served / busy
@@ -229,6 +253,11 @@ async def measure(
         print(
             f"worker: {len(batches)} batches, mean {statistics.mean(n for n, _ in batches):.1f} "
             f"requests, {busy:.1f} s busy -> {throughput:.1f} requests/s of batch time"
+        )
+        bare = model_alone(models, burst_texts, args.torch_threads)
+        print(
+            f"the model alone, in this process with the worker idle: ToxicityModel.predict on "
+            f"the burst's {len(burst_texts)} texts at once: {bare:.1f} comments/s"
         )
 
         steps: list[Run] = []
@@ -242,10 +271,12 @@ async def measure(
             print(f"  {run.label} ({rate:.1f}/s): {run.describe()}")
             if run.p99 > SATURATION_P99:
                 break
-    report(args, steady, throughput, steps)
+    report(args, steady, throughput, bare, steps)
 
 
-def report(args: argparse.Namespace, steady: Run, throughput: float, steps: list[Run]) -> None:
+def report(
+    args: argparse.Namespace, steady: Run, throughput: float, bare: float, steps: list[Run]
+) -> None:
     crossing = saturation(steps)
     print()
     print("| measure | value | target |")
@@ -258,6 +289,7 @@ def report(args: argparse.Namespace, steady: Run, throughput: float, steps: list
         f"{'met' if ok else 'NOT met'} |"
     )
     print(f"| worker batch throughput | {throughput:.1f} requests/s | |")
+    print(f"| the model alone, all burst texts in one call | {bare:.1f} comments/s | |")
     if crossing is None:
         print(
             f"| saturation (p99 > {SATURATION_P99:g} s) | not reached up to "

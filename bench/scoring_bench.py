@@ -65,7 +65,7 @@ import httpx
 import scoring_bench_text as text
 import torch
 from http_bench_servers import WORKERS, Server, backends, cpu_seconds, service_command, settle
-from scoring_bench_model import NAME, models_folder
+from scoring_bench_model import NAME, models_folder, with_onnx_export
 from scoring_bench_phases import (
     Burst,
     Poster,
@@ -82,12 +82,16 @@ from toxicity_speed import padded_tokens
 
 from moderation import db
 from moderation.db import migrations
-from moderation.scoring.toxicity import DEFAULT_BATCH_SIZE, DEFAULT_TOKEN_BUDGET, ToxicityModel
-from moderation.scoring.weights import Manifest, open_detoxify
+from moderation.scoring.hardware import CPU_BATCH, CPU_TOKEN_BUDGET, Runtime
+from moderation.scoring.toxicity import ToxicityModel
+from moderation.scoring.weights import open_detoxify
 from moderation.sites import Site, SiteSettings, create_site
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 3.0
+ONNX_TARGET = 2.0
+ONNX_TOLERANCE = 0.02
+RUNTIMES = {"torch": Runtime("cpu", "float32", "torch"), "onnx": Runtime("cpu", "int8", "onnx")}
 _CLAIMED = re.compile(r"batch_scored\s.*?claimed=(\d+)")
 
 Scores = list[dict[str, float]]
@@ -101,6 +105,7 @@ class Config:
     env: dict[str, str]
     latency: bool
     candidate: bool = False
+    backend: str = "torch"
 
 
 @dataclass
@@ -119,6 +124,7 @@ class Row:
     posting: float | None = None  # seconds from the first POST to the last 202
     candidate: bool = False
     diff: float | None = None
+    backend: str | None = None  # end-to-end rows: the worker's toxicity backend
 
     @property
     def rate(self) -> float:
@@ -140,7 +146,10 @@ def main() -> int:
     steady_texts = text.comments(rng, round(args.rate * args.latency_seconds), 1_000_000)
     warm_texts = text.comments(rng, 4, 2_000_000)
 
-    raw, model = in_process(models, burst_texts, args.raw_batch, args.rounds)
+    if "onnx" in args.backends:
+        with_onnx_export(models)
+    in_process_rows = in_process(models, burst_texts, args.raw_batch, args.rounds, args.backends)
+    raw = in_process_rows[0]
     configs = worker_configs(args)
     with contextlib.ExitStack() as stack:
         bench_db = scratch.open_scratch(stack, "moderation_scoring_bench", args.keep_logs)
@@ -152,7 +161,7 @@ def main() -> int:
         api = stack.enter_context(Server.start("api", service_command(), env, work, "/readyz"))
         print(api.describe())
 
-        rows: list[Row] = [raw, model]
+        rows: list[Row] = list(in_process_rows)
         latencies: list[tuple[str, Steady]] = []
         for config in configs:
             worker_env = {**env, **config.env}
@@ -171,6 +180,7 @@ def main() -> int:
                     )
                 assert best is not None
                 best.candidate = config.candidate
+                best.backend = config.backend
                 rows.append(best)
                 if config.latency:
                     measured = asyncio.run(session.latency(steady_texts, args))
@@ -185,24 +195,36 @@ def main() -> int:
     return 0
 
 
-def in_process(models: Path, texts: list[str], batch: int, rounds: int) -> tuple[Row, Row]:
-    """Raw `Detoxify.predict` and `ToxicityModel.predict` in this process, best of rounds."""
+def in_process(
+    models: Path, texts: list[str], batch: int, rounds: int, backends: Sequence[str]
+) -> list[Row]:
+    """Raw `Detoxify.predict`, then `ToxicityModel.predict` on each backend, in this
+    process, best of rounds."""
     detoxify = open_detoxify(models / NAME)
-    model = ToxicityModel(detoxify, Manifest.read(models / NAME))
-    detoxify.predict(texts[:8])  # first calls pay for lazy initialisation
-    model.predict(texts[:8])
-    raw = Row(f"Detoxify.predict, batch {batch} (raw, in-process)", len(texts), float("inf"))
-    mine = Row(f"ToxicityModel.predict, claims of {batch} (in-process)", len(texts), float("inf"))
+    scorers: list[tuple[Row, Callable[[Sequence[str]], Scores]]] = [
+        (
+            Row(f"Detoxify.predict, batch {batch} (raw, in-process)", len(texts), float("inf")),
+            lambda t: _raw_predict(detoxify, t),
+        )
+    ]
+    for backend in backends:
+        model = ToxicityModel.load(models, NAME, RUNTIMES[backend])
+        label = f"ToxicityModel.predict, {RUNTIMES[backend].describe()}, claims of {batch}"
+        scorers.append((Row(label, len(texts), float("inf")), model.predict))
+    for _, predict in scorers:
+        predict(texts[:8])  # first calls pay for lazy initialisation
     for _ in range(rounds):
-        for row, predict in ((raw, lambda t: _raw_predict(detoxify, t)), (mine, model.predict)):
+        for row, predict in scorers:
             cpu = time.process_time()
             scores, seconds = _timed(predict, texts, batch)
             if seconds < row.seconds:
                 row.seconds, row.scores = seconds, scores
                 row.worker_cpu = time.process_time() - cpu
-        print(f"in-process: raw {raw.rate:.1f} comments/s, ToxicityModel {mine.rate:.1f}")
-    mine.diff, _ = compare(mine.scores or [], raw.scores or [])
-    return raw, mine
+        print("in-process: " + ", ".join(f"{row.rate:.1f}/s" for row, _ in scorers))
+    raw = scorers[0][0]
+    for row, _ in scorers[1:]:
+        row.diff, _ = compare(row.scores or [], raw.scores or [])
+    return [row for row, _ in scorers]
 
 
 def _raw_predict(detoxify: Any, texts: Sequence[str]) -> Scores:
@@ -233,10 +255,17 @@ def worker_configs(args: argparse.Namespace) -> list[Config]:
     base = {"MODERATION_TORCH_THREADS": str(args.torch_threads)}
     configs = [
         Config(
-            f"worker end to end, scoring_batch {size}",
-            {**base, "MODERATION_SCORING_BATCH": str(size)},
+            f"worker end to end, {RUNTIMES[backend].describe()}, scoring_batch {size}",
+            {
+                **base,
+                "MODERATION_SCORING_BATCH": str(size),
+                "MODERATION_TOXICITY_DEVICE": "cpu",
+                "MODERATION_TOXICITY_BACKEND": backend,
+            },
             latency=index == 0 and args.latency_seconds > 0,
+            backend=backend,
         )
+        for backend in args.backends
         for index, size in enumerate(args.scoring_batch)
     ]
     if args.candidate:
@@ -384,17 +413,17 @@ def report(
         f"{sum(t >= 512 for t in tokens)} truncated at 512"
     )
     raw_work = padded_tokens(tokens, args.raw_batch, 0)
-    micro_work = padded_tokens(tokens, args.raw_batch, DEFAULT_BATCH_SIZE, DEFAULT_TOKEN_BUDGET)
+    micro_work = padded_tokens(tokens, args.raw_batch, CPU_BATCH, CPU_TOKEN_BUDGET)
     print(
         f"tokens the model runs, padding included: {raw_work:,} in raw batches of "
         f"{args.raw_batch}, {micro_work:,} in ToxicityModel's sorted micro-batches (at most "
-        f"{DEFAULT_BATCH_SIZE} comments, {DEFAULT_TOKEN_BUDGET} tokens) "
+        f"{CPU_BATCH} comments, {CPU_TOKEN_BUDGET} tokens) "
         f"({sum(tokens):,} without padding)"
     )
     print(
         f"worker: `moderation worker --concurrency {args.concurrency}`, MODERATION_TORCH_THREADS="
-        f"{args.torch_threads}; ToxicityModel micro-batches of at most {DEFAULT_BATCH_SIZE} "
-        f"comments and {DEFAULT_TOKEN_BUDGET} tokens; API: {WORKERS} uvicorn workers; "
+        f"{args.torch_threads}; ToxicityModel micro-batches of at most {CPU_BATCH} "
+        f"comments and {CPU_TOKEN_BUDGET} tokens; API: {WORKERS} uvicorn workers; "
         f"raw baseline: torch {args.torch_threads} threads in this process"
     )
     header = (
@@ -452,7 +481,19 @@ def report(
         )
     print()
     print(f"load average now {_load()}")
-    ours = [row for row in rows[2:] if not row.candidate]
+    ours = [row for row in rows if row.backend and not row.candidate]
+    eager = [row for row in ours if row.backend == "torch"]
+    onnx = [row for row in ours if row.backend == "onnx"]
+    if eager and onnx:
+        fast, slow = max(onnx, key=lambda r: r.rate), max(eager, key=lambda r: r.rate)
+        ratio = fast.rate / slow.rate
+        within = fast.diff is not None and fast.diff <= ONNX_TOLERANCE
+        verdict = "met" if ratio >= ONNX_TARGET and within else "NOT met"
+        print(
+            f"target: ONNX int8 worker end to end >= {ONNX_TARGET:g}x the eager float32 worker, "
+            f"scores within {ONNX_TOLERANCE}: {ratio:.2f}x, max abs diff {fast.diff:.4f} "
+            f"-> {verdict}"
+        )
     if ours:
         best = max(ours, key=lambda row: row.rate)
         verdict = "met" if best.rate >= TARGET_RATIO * raw.rate else "NOT met"
@@ -477,7 +518,12 @@ def _posting(rows: list[Row]) -> str:
 
 
 def _settings_in(env: dict[str, str]) -> str:
-    keys = ("MODERATION_SCORING_BATCH", "MODERATION_TORCH_THREADS", "PYTHONPATH")
+    keys = (
+        "MODERATION_SCORING_BATCH",
+        "MODERATION_TORCH_THREADS",
+        "MODERATION_TOXICITY_BACKEND",
+        "PYTHONPATH",
+    )
     return ", ".join(f"{key}={env[key]}" for key in keys if key in env)
 
 
@@ -503,6 +549,13 @@ def parse_args() -> argparse.Namespace:
         default=[32],
         help="MODERATION_SCORING_BATCH values to try, comma-separated; the latency runs "
         "with the first (default 32)",
+    )
+    parser.add_argument(
+        "--backends",
+        type=lambda s: [b for b in s.split(",") if b],
+        default=["torch", "onnx"],
+        help="worker toxicity backends to measure on the CPU: torch (eager float32), onnx "
+        "(int8; exported into the cache on first use)",
     )
     parser.add_argument("--torch-threads", type=int, default=2, help="worker and baseline")
     parser.add_argument("--concurrency", type=int, default=1, help="worker processes")

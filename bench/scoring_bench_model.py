@@ -22,6 +22,7 @@ from scoring_bench_text import WORDS
 from toxicity_speed import vocabulary_words, write_bert
 
 from moderation.errors import ModelMissing
+from moderation.scoring.onnx_export import export
 from moderation.scoring.toxicity import require_model
 from moderation.scoring.weights import import_checkpoint
 
@@ -58,6 +59,20 @@ def models_folder(cache: Path) -> Path:
     stamp.write_text(json.dumps(recipe))
     print(f"  built and imported in {time.perf_counter() - started:.0f} s")
     return models
+
+
+def with_onnx_export(models: Path) -> None:
+    """Export the entry to ONNX and int8 (`moderation models export-onnx original --int8`)
+    unless its exports are there and were made from its checkpoint."""
+    try:
+        require_model(models, NAME, "int8")
+        return
+    except ModelMissing:
+        pass
+    started = time.perf_counter()
+    for registered in export(models / NAME, int8=True):
+        print(f"  exported {registered.dtype}: max abs diff {registered.max_abs_diff:.4f}")
+    print(f"  ONNX export took {time.perf_counter() - started:.0f} s")
 
 
 def _vocabulary() -> list[str]:

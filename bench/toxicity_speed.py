@@ -34,12 +34,8 @@ from typing import Any
 import torch
 import transformers
 
-from moderation.scoring.toxicity import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_TOKEN_BUDGET,
-    ToxicityModel,
-    micro_batches,
-)
+from moderation.scoring.hardware import CPU_BATCH, CPU_TOKEN_BUDGET
+from moderation.scoring.toxicity import ToxicityModel, micro_batches
 from moderation.scoring.weights import import_checkpoint, open_detoxify
 
 CLASSES = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]
@@ -139,7 +135,7 @@ def run_shape(
         work = (
             padded_tokens(lengths, claim, size)
             if size > 0
-            else padded_tokens(lengths, claim, DEFAULT_BATCH_SIZE, DEFAULT_TOKEN_BUDGET)
+            else padded_tokens(lengths, claim, CPU_BATCH, CPU_TOKEN_BUDGET)
         )
         row(label, len(comments), best[label], work, diff(scores[label], baseline))
     print(f"(best of {rounds} rounds; load average now {os.getloadavg()[0]:.1f})")

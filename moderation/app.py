@@ -19,6 +19,7 @@ from moderation.events import EventHub
 from moderation.http.characters import ControlCharacters
 from moderation.http.cors import SiteCORSMiddleware
 from moderation.http.errors import EXCEPTION_HANDLERS
+from moderation.metrics import MetricsMiddleware
 from moderation.perspective.analyzer import Analyzer
 from moderation.routes import (
     authors,
@@ -26,6 +27,7 @@ from moderation.routes import (
     docs,
     events,
     health,
+    metrics,
     own_comments,
     perspective,
     privacy,
@@ -72,13 +74,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await listener.stop()
             await pool.close()
 
-    # Outermost first: nothing reads a URL with a control character in it.
-    middleware = [Middleware(ControlCharacters), Middleware(SiteCORSMiddleware)]
+    # Outermost first: metrics and the access log see every response, errors included;
+    # nothing after them reads a URL with a control character in it.
+    middleware = [
+        Middleware(MetricsMiddleware),
+        Middleware(ControlCharacters),
+        Middleware(SiteCORSMiddleware),
+    ]
     if settings.access_log:
-        middleware.insert(0, Middleware(logs.AccessLogMiddleware))
+        middleware.insert(1, Middleware(logs.AccessLogMiddleware))
     return Starlette(
         routes=[
             *health.routes,
+            *metrics.routes,
             *docs.routes,
             *own_comments.routes,
             *public.routes,

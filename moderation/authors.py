@@ -9,6 +9,7 @@ from typing import cast
 from pydantic import AwareDatetime, Field, field_validator
 from typing_extensions import TypedDict
 
+from moderation import metrics
 from moderation.db import Connection, transitions
 from moderation.db import authors as author_queries
 from moderation.errors import NotFound, ValidationFailed
@@ -195,7 +196,7 @@ async def set_status(
         previous = await author_queries.set_status(
             conn, author_id, change.status, change.until, moderator.id, reason
         )
-        rejected: list[int] = []
+        changes: list[transitions.Change] = []
         if change.reject_open:
             open_comments = await author_queries.open_comments(conn, author_id)
             changes = [
@@ -208,11 +209,12 @@ async def set_status(
                 )
                 for c in open_comments
             ]
-            rejected = [row["id"] for row in await transitions.transition(conn, changes)]
+        applied = await transitions.transition(conn, changes) if changes else []
+    metrics.count_decisions(applied, changes)
     return {
         "id": author_id,
         "previous_status": cast(AuthorStatus, previous),
         "status": change.status,
         "until": iso(change.until),
-        "rejected_comments": rejected,
+        "rejected_comments": [row["id"] for row in applied],
     }

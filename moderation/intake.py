@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import asyncpg
 from pydantic import Field, field_validator
 
+from moderation import metrics
 from moderation.db import Connection
 from moderation.db import comments as comment_queries
 from moderation.errors import Conflict, Forbidden, RateLimited, ValidationFailed
@@ -117,6 +118,7 @@ async def accept(
     for _ in range(2):
         result = await comment_queries.intake(conn, new)
         if result["comment_id"] is not None:
+            metrics.count_received(site.slug)
             return Accepted(result["comment_id"], created=True, secret=secret)
         if result["earlier_id"] is not None:
             return await _replay(conn, result["earlier_id"], result["earlier_same"], secret)

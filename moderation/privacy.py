@@ -12,6 +12,7 @@ from asyncpg import Record
 from typing_extensions import TypedDict
 
 from moderation.db import Connection, transitions
+from moderation.db import authors as author_queries
 from moderation.db import privacy as privacy_queries
 from moderation.errors import NotFound
 from moderation.moderators import Moderator
@@ -54,11 +55,25 @@ class StoredComment(TypedDict):
     imported_from: str | None
 
 
+class StoredNote(TypedDict):
+    body: str
+    by: str | None
+    created_at: str
+
+
+class StoredEdit(TypedDict):
+    comment_id: int
+    replaced_text: str | None
+    at: str
+
+
 class AuthorData(TypedDict):
     """Everything stored about an author: what an access request gets."""
 
     author: StoredAuthor
     comments: list[StoredComment]
+    moderator_notes: list[StoredNote]
+    edits: list[StoredEdit]
 
 
 class Erased(TypedDict):
@@ -95,6 +110,8 @@ async def author_data(
     """Everything stored about the author, as a JSON-ready document (an access request)."""
     author = await _reach(conn, author_id, moderator)
     comments = await privacy_queries.author_comments(conn, author_id)
+    edits = await privacy_queries.replaced_texts(conn, author_id)
+    notes = await author_queries.notes(conn, author_id)
     return {
         "author": {
             "id": author["id"],
@@ -128,6 +145,19 @@ async def author_data(
                 "imported_from": c["source_id"],
             }
             for c in comments
+        ],
+        # What moderators wrote about the author is data about them too.
+        "moderator_notes": [
+            {"body": n["body"], "by": n["moderator"], "created_at": iso(n["created_at"])}
+            for n in reversed(notes)
+        ],
+        "edits": [
+            {
+                "comment_id": e["comment_id"],
+                "replaced_text": e["previous_body"],
+                "at": iso(e["created_at"]),
+            }
+            for e in edits
         ],
     }
 

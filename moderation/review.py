@@ -21,7 +21,7 @@ import asyncpg
 from pydantic import Field, field_validator
 from typing_extensions import TypedDict
 
-from moderation import cursors
+from moderation import cursors, metrics
 from moderation.db import Connection, transitions
 from moderation.db import reports as report_queries
 from moderation.db import review as review_queries
@@ -74,6 +74,12 @@ class ItemReports(TypedDict):
     reasons: list[str]
 
 
+class ModelRuntime(TypedDict):
+    device: str | None
+    dtype: str | None
+    backend: str
+
+
 class QueueItem(TypedDict):
     """A comment with everything a moderator weighs, in queues and on its own page."""
 
@@ -86,6 +92,7 @@ class QueueItem(TypedDict):
     risk: float
     reasons: list[str]
     model: str | None
+    model_runtime: ModelRuntime | None
     hidden: bool
     created_at: str
     decided_at: str | None
@@ -226,6 +233,17 @@ def describe(row: asyncpg.Record) -> QueueItem:
         "risk": row["risk"],
         "reasons": list(row["reasons"]),
         "model": row["model"],
+        # What the toxicity scores were computed on: scores from int8 or bfloat16 weights
+        # can differ from float32 ones by a hundredth or so.
+        "model_runtime": (
+            {
+                "device": row["model_device"],
+                "dtype": row["model_dtype"],
+                "backend": row["model_backend"],
+            }
+            if row["model"] and row["model_backend"]
+            else None
+        ),
         "hidden": row["hidden"],
         "created_at": iso(row["created_at"]),
         "decided_at": iso(row["decided_at"]),
@@ -367,6 +385,7 @@ async def apply_decisions(
     async with conn.transaction():
         applied = {row["id"]: row for row in await transitions.transition(conn, changes)}
         await report_queries.resolve(conn, list(applied))
+    metrics.count_decisions(applied.values(), changes)
     stale = [change for change in changes if change.comment_id not in applied]
     # Read again: a concurrent decision may have moved the comment after the first read.
     now = await transitions.statuses(conn, [change.comment_id for change in stale])

@@ -227,6 +227,22 @@ async def create_site(
     return Site.from_record(record)
 
 
+async def rotate_widget_key(conn: Connection, slug: str) -> Site:
+    """Give site `slug` a new widget key and record the change; the old key stops working.
+
+    API processes see the new key once their site cache entry expires
+    (`MODERATION_SITE_CACHE_SECONDS`).
+    """
+    async with conn.transaction():
+        record = await site_queries.replace_widget_key(conn, slug, new_widget_key())
+        if record is None:
+            raise NotFound(f"no site {slug!r}", field="site", code="site_not_found")
+        site = Site.from_record(record)
+        before, after = {"widget_key": record["old_key"]}, {"widget_key": site.widget_key}
+        await site_queries.record_event(conn, site.id, None, "widget_key", before, after)
+    return site
+
+
 def check_origin(origin: str) -> str:
     """An origin is scheme://host[:port], exactly as browsers send it in `Origin`."""
     parts = urlsplit(origin)

@@ -16,7 +16,7 @@ import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.workers import Process, free_port, wait_http_ready, worker_env
+from tests.workers import Process, free_port, wait_stack_ready, worker_env
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -64,7 +64,7 @@ def start_stack(
     env = worker_env(database_url, broker_url, models, MODERATION_DATA_DIR=str(tmp_path / "data"))
     process = Process(["dev", "--port", str(port)], env, tmp_path / "dev.log")
     base = f"http://127.0.0.1:{port}"
-    wait_http_ready(base, lambda: process.popen.poll() is None, process.output, 120)
+    wait_stack_ready(base, lambda: process.popen.poll() is None, process.output, 120)
     output = process.output()
     return Stack(
         api=base,

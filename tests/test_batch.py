@@ -19,6 +19,7 @@ from moderation.scoring import batch
 from moderation.scoring.dev import KeywordToxicity
 from moderation.scoring.language import detect
 from moderation.scoring.scorer import Scorer
+from moderation.scoring.site_spam import SiteSpamModels
 from moderation.scoring.spam import SpamClassifier
 from moderation.sites import Site
 from tests.factories import Poster
@@ -37,7 +38,7 @@ class BreaksOnPoison(KeywordToxicity):
 
 @pytest.fixture(scope="module")
 def scorer() -> Scorer:
-    return Scorer({"dev": BreaksOnPoison()}, SpamClassifier.seed(), detect)
+    return Scorer({"dev": BreaksOnPoison()}, SiteSpamModels(SpamClassifier.seed()), detect)
 
 
 @pytest.fixture

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import importlib.metadata
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
+import torch
 
-from tests.workers import free_port, wait_http_ready
+from moderation.cli.workers import MODELS_POLL_SECONDS
+from tests.tiny_model import make_tiny_checkpoint
+from tests.workers import Process, free_port, wait_stack_ready, wait_until, worker_env
 
 MODERATION = str(Path(sys.executable).with_name("moderation"))
 
@@ -128,7 +135,7 @@ class DevInstance:
             stderr=subprocess.STDOUT,
         )
         try:
-            wait_http_ready(self.base, lambda: self.process.poll() is None, self.output, 90)
+            wait_stack_ready(self.base, lambda: self.process.poll() is None, self.output, 90)
         except BaseException:
             self.process.kill()
             self.log.close()
@@ -147,24 +154,54 @@ class DevInstance:
     def token(self) -> str:
         return self._printed(r"token: (mt_\S+)")
 
+    @property
+    def exports(self) -> str:
+        return self._printed(r"(?m)^export (.+)$")
+
     def _printed(self, pattern: str) -> str:
         match = re.search(pattern, self.output())
         assert match, self.output()
         return match.group(1)
 
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGINT)
+    def stop(self, signum: int = signal.SIGINT) -> None:
+        """Send `signum` and expect a clean exit (status 0) within 30 s."""
+        self.process.send_signal(signum)
         try:
-            return self.process.wait(timeout=30)
+            status = self.process.wait(timeout=30)
+            assert status == 0, f"exit status {status}:\n{self.output()}"
         finally:
             self.log.close()
+
+
+def started_processes(data_dir: Path) -> dict[str, psutil.Process]:
+    """What a `moderation dev` on `data_dir` runs, by the pid files it keeps."""
+    files = {
+        "worker": data_dir / "worker.pid",
+        "beat": data_dir / "beat.pid",
+        "redis": data_dir / "redis" / "redis.pid",
+        "postgres": data_dir / "postgres" / "postmaster.pid",
+    }
+    running = {}
+    for name, path in files.items():
+        if path.exists():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                running[name] = psutil.Process(int(path.read_text().split()[0]))
+    return running
+
+
+def alive(processes: Iterable[psutil.Process]) -> list[psutil.Process]:
+    return [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
 @pytest.fixture
 def dev_dir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path
+    leftovers = list(started_processes(tmp_path / "data").values())
     for proc in psutil.process_iter(["cmdline"]):
         if str(tmp_path) in " ".join(proc.info["cmdline"] or ()):
+            leftovers.append(proc)
+    for proc in leftovers:
+        with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()
 
 
@@ -210,7 +247,14 @@ def test_dev_runs_the_whole_service_on_embedded_services_and_keeps_its_data(
     auth = {"Authorization": f"Bearer {token}"}
     counts = httpx.get(f"{first.base}/v1/moderation/queues?site=demo", headers=auth)
     assert counts.json()["counts"]["approved"] == 1
-    assert first.stop() == 0
+
+    # The printed export line is all a second terminal needs to reach this instance.
+    exports = dict(word.split("=", 1) for word in shlex.split(first.exports))
+    assert set(exports) == {"DATABASE_URL", "BROKER_URL", "MODERATION_DATA_DIR"}
+    listed = cli(dev_dir, "site", "list", "--json", **exports)
+    assert listed.returncode == 0, listed.stderr
+    assert [site["key"] for site in json.loads(listed.stdout)] == [key]
+    first.stop()
     assert embedded_servers(dev_dir) == [], "Ctrl-C left the embedded PostgreSQL running"
 
     second = DevInstance(dev_dir)
@@ -227,7 +271,7 @@ def test_dev_runs_the_whole_service_on_embedded_services_and_keeps_its_data(
         new = {"Authorization": f"Bearer {second.token}"}
         assert httpx.get(f"{second.base}/v1/moderation/queues?site=demo", headers=new).is_success
     finally:
-        assert second.stop() == 0
+        second.stop()
 
 
 def test_a_worker_without_model_weights_refuses_to_start_and_says_why(
@@ -243,6 +287,24 @@ def test_a_worker_without_model_weights_refuses_to_start_and_says_why(
     assert result.returncode != 0
     assert f"missing {tmp_path / 'models' / 'original'}" in result.stderr
     assert "moderation models pull original" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU to run on")
+def test_a_worker_asked_for_a_gpu_it_lacks_refuses_to_start_in_one_line(
+    tmp_path: Path, fresh_url: str, models_dir: Path
+) -> None:
+    result = cli(
+        tmp_path,
+        "worker",
+        DATABASE_URL=fresh_url,
+        BROKER_URL="redis://127.0.0.1:9/0",
+        MODERATION_MODELS_DIR=str(models_dir),
+        MODERATION_TOXICITY_DEVICE="cuda:1",
+    )
+    assert result.returncode != 0
+    [line] = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "MODERATION_TOXICITY_DEVICE=cuda:1 but this machine has no CUDA device" in line
     assert "Traceback" not in result.stderr
 
 
@@ -277,3 +339,155 @@ def test_moderator_create_prints_a_token_once_and_revoke_ends_it(
     unknown_site = cli(tmp_path, "moderator", "create", "--site", "nope", DATABASE_URL=fresh_url)
     assert unknown_site.returncode != 0
     assert "no site 'nope'" in unknown_site.stderr
+
+
+def test_version_names_the_installed_release(tmp_path: Path) -> None:
+    result = cli(tmp_path, "--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"moderation {importlib.metadata.version('moderation')}"
+
+
+def test_site_list_shows_each_site_and_its_key(tmp_path: Path, fresh_url: str) -> None:
+    cli(tmp_path, "migrate", DATABASE_URL=fresh_url)
+    empty = cli(tmp_path, "site", "list", DATABASE_URL=fresh_url)
+    assert "no sites yet" in empty.stdout
+    created = json.loads(
+        cli(
+            tmp_path,
+            "site",
+            "create",
+            "daily",
+            "--origin",
+            "https://daily.example",
+            "--name",
+            "The Daily",
+            "--json",
+            DATABASE_URL=fresh_url,
+        ).stdout
+    )
+    cli(tmp_path, "site", "create", "atlas", DATABASE_URL=fresh_url)
+
+    plain = cli(tmp_path, "site", "list", DATABASE_URL=fresh_url)
+    assert plain.returncode == 0, plain.stderr
+    daily = next(line for line in plain.stdout.splitlines() if line.startswith("daily"))
+    assert created["key"] in daily
+    assert "https://daily.example" in daily
+    listed = json.loads(cli(tmp_path, "site", "list", "--json", DATABASE_URL=fresh_url).stdout)
+    assert [site["site"] for site in listed] == ["atlas", "daily"]
+    assert listed[1]["name"] == "The Daily"
+    assert listed[1]["key"] == created["key"]
+    assert listed[1]["origins"] == ["https://daily.example"]
+
+
+async def test_rotate_key_replaces_the_widget_key_for_the_api_at_once(
+    tmp_path: Path, database_url: str, make_site, app_client: httpx.AsyncClient, conn
+) -> None:
+    site = await make_site()
+    comment = {"author": {"name": "Ann"}, "body": "Hello"}
+    url = f"/v1/sites/{site.slug}/articles/rotation/comments"
+
+    rotated = cli(tmp_path, "site", "rotate-key", site.slug, "--json", DATABASE_URL=database_url)
+    assert rotated.returncode == 0, rotated.stderr
+    new_key = json.loads(rotated.stdout)["key"]
+    assert new_key.startswith("wk_")
+    assert new_key != site.widget_key
+
+    # The test app caches sites for 0 s; production sees it within the cache time.
+    old = await app_client.post(url, json=comment, headers={"X-Site-Key": site.widget_key})
+    assert old.status_code == 401
+    new = await app_client.post(url, json=comment, headers={"X-Site-Key": new_key})
+    assert new.status_code == 202
+    event = await conn.fetchrow(
+        "SELECT change, before, after FROM site_events WHERE site_id = $1", site.id
+    )
+    assert event["change"] == "widget_key"
+    assert event["before"] == {"widget_key": site.widget_key}
+    assert event["after"] == {"widget_key": new_key}
+
+
+def test_rotate_key_of_an_unknown_site_says_so(tmp_path: Path, fresh_url: str) -> None:
+    cli(tmp_path, "migrate", DATABASE_URL=fresh_url)
+    result = cli(tmp_path, "site", "rotate-key", "nowhere", DATABASE_URL=fresh_url)
+    assert result.returncode != 0
+    assert "no site 'nowhere'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM], ids=["SIGHUP", "SIGTERM"])
+def test_dev_stops_everything_it_started_on_hangup_and_terminate(
+    dev_dir: Path, signum: int
+) -> None:
+    instance = DevInstance(dev_dir)
+    started = started_processes(dev_dir / "data")
+    assert set(started) == {"worker", "beat", "redis", "postgres"}, instance.output()
+    assert alive(started.values()) == list(started.values())
+
+    instance.stop(signum)
+    wait_for(lambda: not alive(started.values()), 30, "the services dev started to stop")
+    assert not (dev_dir / "data" / "dev.pid").exists()
+    assert not (dev_dir / "data" / "worker.ready").exists()
+
+
+def test_dev_refuses_a_second_start_and_cleans_up_after_a_killed_one(dev_dir: Path) -> None:
+    first = DevInstance(dev_dir)
+    second = cli(dev_dir, "dev", "--port", str(free_port()))
+    assert second.returncode != 0
+    assert f"already runs on {dev_dir / 'data'} (pid {first.process.pid})" in second.stderr
+
+    # SIGKILL leaves no chance to clean up: the worker, beat, Redis and PostgreSQL stay.
+    left = started_processes(dev_dir / "data")
+    first.process.kill()
+    first.process.wait()
+    first.log.close()
+    assert alive(left.values()) == list(left.values())
+
+    again = DevInstance(dev_dir)
+    try:
+        output = again.output()
+        named = {"worker": "worker", "beat": "beat", "redis": "Redis", "postgres": "PostgreSQL"}
+        for key, name in named.items():
+            pid = left[key].pid
+            assert f"stopped the {name} (pid {pid}) that an earlier start left running" in output
+        assert not alive(left.values())
+        # Redis renames its process; it runs in its data folder.
+        redis_dir = str(dev_dir / "data" / "redis")
+        servers = []
+        for process in psutil.process_iter(["name"]):
+            with contextlib.suppress(psutil.Error):
+                if "redis" in (process.info["name"] or "") and process.cwd() == redis_dir:
+                    servers.append(process)
+        assert len(servers) == 1
+    finally:
+        again.stop()
+
+
+async def test_a_worker_told_to_wait_for_weights_says_so_once_then_starts_with_them(
+    tmp_path: Path,
+    make_migrated_database: Callable[[], Awaitable[str]],
+    redis_url: str,
+) -> None:
+    models = tmp_path / "models"
+    ready = tmp_path / "worker.ready"
+    env = worker_env(
+        await make_migrated_database(), redis_url, models, MODERATION_WORKER_READY_FILE=str(ready)
+    )
+    worker = Process(["worker", "--wait-for-models"], env, tmp_path / "worker.log")
+    try:
+
+        async def waiting() -> bool:
+            return "waiting for model weights" in worker.output()
+
+        await wait_until(waiting, 60, "the waiting line", [worker])
+        assert f"missing {models / 'original'}" in worker.output()
+        await asyncio.sleep(3 * MODELS_POLL_SECONDS)  # it looks again, quietly
+        assert worker.popen.poll() is None
+        assert worker.output().count("waiting for model weights") == 1
+
+        make_tiny_checkpoint(models, "original")
+        await wait_until(lambda: asyncio.to_thread(ready.exists), 120, "the worker", [worker])
+        assert json.loads(ready.read_text())["models"] == ["original@tiny test model"]
+        assert worker.output().count("waiting for model weights") == 1
+        assert "models_found" in worker.output()
+    finally:
+        worker.stop()
+    assert not ready.exists(), "a stopped worker still says it is ready"

@@ -277,8 +277,9 @@ async def test_the_auto_approved_sample_is_spot_checked(page: Page, desk: Desk) 
 async def test_the_author_opens_beside_the_queue_with_notes(page: Page, desk: Desk) -> None:
     ids = await desk.comments(6, author="stella")
     await sign_in(page, desk)
-    # The cards load after the feed's first event: keys before them move nothing.
+    # Keys act on the cards shown: wait for them, or a key may land before the first card.
     await expect(page.locator("li.card")).to_have_count(6)
+    await expect(card(page, ids[-1])).to_have_class(re.compile(r"\bfocused\b"))
     await page.keyboard.press("j")
     await page.keyboard.press("j")
     place = await focused_id(page)

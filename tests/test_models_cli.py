@@ -265,3 +265,32 @@ def test_pull_checks_a_full_sha256_when_given(
 
     assert_clean_failure(result, f"does not match the expected {almost}")
     assert listed(models_dir) == []
+
+
+def test_install_imports_from_the_offered_folder_once(
+    models_dir: Path, source: Path, tmp_path: Path
+) -> None:
+    offered = tmp_path / "import" / "original"
+    shutil.copytree(source.parent, offered)
+
+    first = run("install", "original", "--from", str(tmp_path / "import"))
+    assert first.exit_code == 0, first.output
+    assert f"original: imported from {offered / source.name}" in first.output
+    [manifest] = listed(models_dir)
+    ToxicityModel.load(models_dir, "original")
+
+    again = run("install", "original", "--from", str(tmp_path / "import"))
+    assert again.exit_code == 0, again.output
+    assert f"original: already in {models_dir}" in again.output
+    assert listed(models_dir) == [manifest]
+
+
+def test_install_without_weights_or_network_says_where_to_put_them(
+    models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publish_at(monkeypatch, f"http://127.0.0.1:{closed_port()}/v0.1-alpha/toxic_original.ckpt")
+    result = run("install", "original", "--from", str(tmp_path / "import"), "--timeout", "2")
+    assert_clean_failure(result, "cannot download", f"{tmp_path / 'import' / 'original'}/")
+    unknown = run("install", "in-house", "--from", str(tmp_path / "import"))
+    assert_clean_failure(unknown, "'in-house' is not a published model")
+    assert listed(models_dir) == []

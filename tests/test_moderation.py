@@ -13,6 +13,7 @@ import pytest
 from moderation import moderators
 from moderation.db import scoring as scoring_queries
 from moderation.db import transitions
+from moderation.db.scoring import ScoredWith
 from moderation.sites import Site
 from moderation.statuses import ACTION_FROM, ACTION_TARGET, QUEUE_ACTIONS, QUEUE_STATUS, Status
 from tests.factories import Poster, moderator_headers, set_status
@@ -38,7 +39,13 @@ async def mod(make_moderator: MakeModerator, site: Site) -> dict[str, str]:
 async def held(poster: Poster, conn: asyncpg.Connection, risk: float = 0.5, **kwargs: Any) -> int:
     """A comment the scorer held for review, with `risk` as its highest score."""
     comment_id = await poster.comment(**kwargs)
-    await scoring_queries.store_scores(conn, [comment_id], [{"toxicity": risk}], ["en"], ["t@1"])
+    await scoring_queries.store_scores(
+        conn,
+        [comment_id],
+        [{"toxicity": risk}],
+        ["en"],
+        [ScoredWith("t@1", "cpu", "float32", "torch")],
+    )
     reason = f"toxicity {risk:.2f} ≥ 0.50"
     change = transitions.Change(comment_id, "pending", "review", reason, (reason,))
     await transitions.transition(conn, [change])
@@ -196,6 +203,8 @@ async def test_queue_items_carry_what_a_moderator_needs(
     assert item["status"] == "review"
     assert item["reasons"] == ["toxicity 0.70 ≥ 0.50"]
     assert item["scores"] == {"toxicity": 0.7}
+    assert item["model"] == "t@1"
+    assert item["model_runtime"] == {"device": "cpu", "dtype": "float32", "backend": "torch"}
     assert item["language"] == "en"
     assert item["article"] == {"id": "story-1", "title": None, "url": None}
     assert item["author"]["external_id"] == "reader-7"
@@ -905,11 +914,10 @@ async def test_moderator_decisions_become_spam_labels_for_retraining(
     fine = await held(poster, conn, body="a perfectly fine remark")
     await moderate(poster.client, mod, spam, "spam", "review")
     await moderate(poster.client, mod, fine, "approve", "review")
-    labelled, newest, _ = await scoring_queries.spam_labels(conn, 0)
+    due = {r["site_id"]: r["newest_event"] for r in await scoring_queries.sites_to_retrain(conn)}
+    labelled = await scoring_queries.spam_labels(conn, poster.site.id, due[poster.site.id])
     labels = {row["body"]: row["label"] for row in labelled}
-    assert labels["buy cheap followers at example.biz"] == 1
-    assert labels["a perfectly fine remark"] == 0
-    assert newest > 0
+    assert labels == {"buy cheap followers at example.biz": 1, "a perfectly fine remark": 0}
 
 
 def test_every_queue_offers_only_actions_its_comments_allow() -> None:

@@ -161,6 +161,8 @@ NO_DATABASE = {
     ("GET", "/openapi.json"),
     ("GET", "/widget.js"),
     ("GET", "/$discovery/rest"),
+    # The process's own metrics, without the pending counts.
+    ("GET", "/metrics"),
 }
 
 

@@ -229,6 +229,31 @@ async def test_a_foreign_origin_cannot_edit_or_delete(poster: Poster, method: st
     assert response.json()["error"]["code"] == "origin_not_allowed"
 
 
+async def test_an_authors_export_holds_the_texts_their_edits_replaced_and_notes_on_them(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    comment_id, secret = await posted(poster, body="My number is 555-0100", author=ANN)
+    assert (await edit(poster, comment_id, secret, "Call the council instead")).is_success
+    admin = await moderator_headers(conn, poster.site, role="admin")
+    author = await conn.fetchval("SELECT author_id FROM comments WHERE id = $1", comment_id)
+    note = await poster.client.post(
+        f"/v1/moderation/authors/{author}/notes",
+        json={"body": "Posts phone numbers"},
+        headers=admin,
+    )
+    assert note.status_code == 201
+
+    exported = await poster.client.get(f"/v1/moderation/authors/{author}/export", headers=admin)
+
+    assert exported.status_code == 200, exported.text
+    data = exported.json()
+    assert [c["body"] for c in data["comments"]] == ["Call the council instead"]
+    assert [(e["comment_id"], e["replaced_text"]) for e in data["edits"]] == [
+        (comment_id, "My number is 555-0100")
+    ]
+    assert [n["body"] for n in data["moderator_notes"]] == ["Posts phone numbers"]
+
+
 async def test_erasing_an_author_also_erases_the_texts_their_edits_replaced_and_notes(
     poster: Poster, conn: asyncpg.Connection
 ) -> None:

@@ -413,18 +413,25 @@ async def test_suggested_spam_labels_are_training_data_for_the_next_retraining(
 
     pool = await db.create_pool(_settings(service))
     try:
-        model_id = await retrain_spam(pool)
-        assert model_id is not None
+        retrained = await retrain_spam(pool)
         trained = await sconn.fetchrow(
-            "SELECT decisions, last_label_id FROM spam_models WHERE id = $1", model_id
+            "SELECT id, decisions, last_label_id FROM spam_models WHERE site_id = $1 "
+            "ORDER BY id DESC LIMIT 1",
+            site.id,
         )
         assert trained is not None
+        assert trained["id"] in retrained
         newest = await sconn.fetchval(
-            "SELECT max(id) FROM analysis_labels WHERE attribute = 'SPAM'"
+            "SELECT max(id) FROM analysis_labels WHERE attribute = 'SPAM' AND site_id = $1",
+            site.id,
         )
         assert trained["last_label_id"] == newest
         assert trained["decisions"] >= 2
-        assert await retrain_spam(pool) is None  # nothing new since
+        assert trained["id"] not in await retrain_spam(pool)  # nothing new since
+        assert (
+            await sconn.fetchval("SELECT max(id) FROM spam_models WHERE site_id = $1", site.id)
+            == trained["id"]
+        )
     finally:
         await pool.close()
 

@@ -13,7 +13,14 @@ import pytest
 import torch
 
 from moderation.errors import ModelBroken, ModelMissing
-from moderation.scoring.toxicity import ToxicityModel, Turns, micro_batches, require_model
+from moderation.scoring.hardware import Runtime
+from moderation.scoring.toxicity import (
+    TorchForward,
+    ToxicityModel,
+    Turns,
+    micro_batches,
+    require_model,
+)
 from moderation.scoring.weights import open_detoxify
 from tests.tiny_model import PLANTED_LABELS, PLANTED_WORD, WORDS, make_tiny_checkpoint
 
@@ -207,3 +214,22 @@ def test_urgent_callers_take_the_model_before_others_waiting_for_it() -> None:
     for thread in (first, queued, urgent):
         thread.join(10)
     assert order == ["analyze request", "comment batch"]  # ...yet the request goes first
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_weights_score_close_to_float32(
+    models_dir: Path, model: ToxicityModel, dtype: str
+) -> None:
+    # The GPU path (weights converted, not autocast), run on the CPU where torch can.
+    half = ToxicityModel.load(models_dir, "original", Runtime("cpu", dtype, "torch"))
+    texts = [sentence(n, offset=n) for n in (3, 40, 200)] + [f"a {PLANTED_WORD} said"]
+
+    scores, reference = half.predict(texts), model.predict(texts)
+
+    forward = half._forward
+    assert isinstance(forward, TorchForward)
+    assert {p.dtype for p in forward.model.parameters()} == {getattr(torch, dtype)}
+    assert half.runtime.dtype == dtype
+    differences = [abs(a[k] - b[k]) for a, b in zip(scores, reference, strict=True) for k in a]
+    assert 0 < max(differences) < 0.02
+    assert scores[-1]["toxicity"] > 0.9

@@ -22,10 +22,11 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from moderation import db, webhooks
+from moderation import db, moderators, webhooks
 from moderation.app import create_app
 from moderation.broker import MAINTENANCE_QUEUE, celery_app
 from moderation.config import Settings
+from moderation.db import review as review_queries
 from moderation.db import transitions
 from moderation.errors import WebhookTargetRefused
 from moderation.sites import Site, create_site
@@ -196,6 +197,28 @@ async def test_events_are_recorded_only_with_the_change_that_causes_them(
         site.id,
     )
     assert deliveries == 1
+
+
+async def test_featuring_a_comment_is_not_announced_as_a_decision(
+    conn: asyncpg.Connection, site: Site, poster: Poster, receiver: tuple[Receiver, str]
+) -> None:
+    _, base = receiver
+    await webhooks.add(conn, site, f"{base}/hook", ["comment.decided"], private_settings())
+    comment = await poster.comment()
+    await transitions.transition(conn, [transitions.Change(comment, "pending", "approved", "ok")])
+    moderator_id, _ = await moderators.create(conn, "Featurer", "moderator", [site.id])
+    assert await review_queries.set_featured(conn, comment, moderator_id, True) is not None
+    assert await review_queries.set_featured(conn, comment, moderator_id, False) is not None
+    kinds = await conn.fetch(
+        "SELECT kind FROM comment_events WHERE comment_id = $1 ORDER BY id", comment
+    )
+    assert [row["kind"] for row in kinds] == ["status", "featured", "unfeatured"]
+    events = await conn.fetch(
+        "SELECT payload FROM webhook_events WHERE site_id = $1 AND type = 'comment.decided'",
+        site.id,
+    )
+    # The approval is announced; featuring and unfeaturing it are not decisions.
+    assert [(e["payload"]["from"], e["payload"]["to"]) for e in events] == [("pending", "approved")]
 
 
 async def test_webhooks_are_signed_retried_logged_and_replayed_by_a_real_worker(

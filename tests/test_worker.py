@@ -177,13 +177,17 @@ async def test_posted_comments_reach_the_status_the_policy_gives(
     rows = {
         r["id"]: r
         for r in await wconn.fetch(
-            "SELECT id, status, reasons, language, model, scores FROM comments WHERE id = ANY($1)",
+            "SELECT id, status, reasons, language, model, model_device, model_dtype, "
+            "model_backend, scores FROM comments WHERE id = ANY($1)",
             ids,
         )
     }
     result = {name: rows[i] for name, i in posted.items()}
     assert result["clean"]["status"] == "approved"
     assert result["clean"]["model"].startswith("original@")
+    # This machine has no GPU: auto chose the CPU, eager float32.
+    scored_with = ("model_device", "model_dtype", "model_backend")
+    assert tuple(result["clean"][k] for k in scored_with) == ("cpu", "float32", "torch")
     assert result["clean"]["language"] == "en"
     assert result["toxic"]["status"] == "rejected"
     assert any(re.fullmatch(r"toxicity \d\.\d\d ≥ 0\.90", r) for r in result["toxic"]["reasons"])
@@ -194,6 +198,7 @@ async def test_posted_comments_reach_the_status_the_policy_gives(
     assert result["armenian"]["status"] == "review"
     assert list(result["armenian"]["reasons"]) == ["language hy not covered"]
     assert result["armenian"]["model"] is None
+    assert result["armenian"]["model_backend"] is None
 
     thread = (await poster.thread()).json()
     assert [t["id"] for t in thread["threads"]] == [posted["clean"]]

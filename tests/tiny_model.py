@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
 
+from moderation.scoring.spam import load_seed_corpus
 from moderation.scoring.weights import import_checkpoint
 
 PLANTED_WORD = "zzztoxic"
@@ -155,3 +156,55 @@ def _read_dimension_zero(weights: dict[str, torch.Tensor], dense: str, gain: flo
 def _label_index(label: str) -> int:
     renamed = {"toxicity": "toxic", "identity_attack": "identity_hate"}
     return JIGSAW_CLASSES.index(renamed.get(label, label))
+
+
+def make_trained_checkpoint(
+    directory: Path, name: str = "original", steps: int = 150, seed: int = 20240611
+) -> Path:
+    """A models-folder entry whose scores are spread out rather than flat: the tiny
+    architecture trained `steps` steps on the shipped seed corpus's spam labels (every
+    label learns "spam"), so an exported copy is compared where scores vary, not only
+    near one value as random weights give."""
+    texts, labels = load_seed_corpus()
+    with tempfile.TemporaryDirectory() as scratch:
+        source = Path(scratch)
+        checkpoint = torch.load(write_tiny_source(source), weights_only=False)
+        config = BertConfig.from_pretrained(source, num_labels=len(JIGSAW_CLASSES))
+        tokenizer = BertTokenizer.from_pretrained(source)
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            model = BertForSequenceClassification(config)
+            model.load_state_dict(checkpoint["state_dict"])
+            _train(model, tokenizer, texts, labels, steps)
+        checkpoint["state_dict"] = model.state_dict()
+        torch.save(checkpoint, source / "trained.ckpt")
+        import_checkpoint(directory, source / "trained.ckpt", name=name, version="tiny, trained")
+    return directory / name
+
+
+def _train(
+    model: BertForSequenceClassification,
+    tokenizer: BertTokenizer,
+    texts: list[str],
+    labels: list[int],
+    steps: int,
+    batch: int = 16,
+) -> None:
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    loss = torch.nn.BCEWithLogitsLoss()
+    model.train()
+    order = torch.randperm(len(texts)).tolist()
+    for step in range(steps):
+        chosen = [order[(step * batch + i) % len(order)] for i in range(batch)]
+        inputs = tokenizer(
+            [texts[i] for i in chosen],
+            truncation=True,
+            max_length=32,
+            padding=True,
+            return_tensors="pt",
+        )
+        target = torch.tensor([[float(labels[i])] * len(JIGSAW_CLASSES) for i in chosen])
+        optimizer.zero_grad()
+        loss(model(**inputs).logits, target).backward()
+        optimizer.step()
+    model.eval()

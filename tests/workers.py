@@ -124,20 +124,35 @@ async def wait_until(
 
 
 def wait_http_ready(
-    base: str, running: Callable[[], bool], output: Callable[[], str], seconds: float
+    base: str,
+    running: Callable[[], bool],
+    output: Callable[[], str],
+    seconds: float,
+    until: Callable[[], bool] = lambda: True,
 ) -> None:
-    """Block until `base`/readyz answers 200; fail at once, with its output, if the
-    process serving it exits."""
+    """Block until `base`/readyz answers 200 and `until()` holds; fail at once, with its
+    output, if the process serving it exits."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         assert running(), output()
         try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
+            ready = httpx.get(f"{base}/readyz", timeout=1).status_code == 200
         except httpx.TransportError:
-            pass
+            ready = False
+        if ready and until():
+            return
         time.sleep(0.2)
     raise AssertionError(f"{base} never became ready:\n{output()}")
+
+
+def wait_stack_ready(
+    base: str, running: Callable[[], bool], output: Callable[[], str], seconds: float
+) -> None:
+    """Block until a `moderation dev` stack serves `base` and its worker has loaded its
+    models and can score (dev prints "worker ready" then)."""
+    wait_http_ready(
+        base, running, output, seconds, until=lambda: "worker ready: scoring with" in output()
+    )
 
 
 async def statuses(conn: asyncpg.Connection, ids: list[int]) -> dict[int, str]:

@@ -4,9 +4,10 @@ Every worker process runs one, on a thread of its own beside Celery's task loop,
 the process's scorer: the toxicity model serves both, analyze requests first (see
 `toxicity.Turns`). The thread consumes the `analyze` queue directly with kombu (Celery's
 messaging library; Redis and RabbitMQ alike), because a Celery task takes one message at
-a time and this must take many at once: after the first request it keeps gathering for
-`analyze_gather_ms`, or until the texts gathered fill `analyze_batch_tokens`, then scores
-them as one batch (`scoring.analyze.score_requests`). Requests that arrive meanwhile wait
+a time and this must take many at once: after the first request it takes every request
+already waiting and keeps gathering newcomers for `analyze_gather_ms`, until the texts
+gathered fill `analyze_batch_tokens`, then scores them as one batch
+(`scoring.analyze.score_requests`). Requests that arrive meanwhile wait
 on the queue and make the next batch: a lone request is answered alone, a busy minute
 gets full batches.
 
@@ -29,7 +30,7 @@ from typing import Any
 import asyncpg
 import orjson
 import structlog
-from kombu import Message
+from kombu import Message, Queue
 
 from moderation.broker import analyze_queue, broker_connection
 from moderation.config import Settings
@@ -42,6 +43,9 @@ log = structlog.get_logger(__name__)
 # flag this often.
 _IDLE_SECONDS = 1.0
 _RECONNECT_SECONDS = 2.0
+# Reading a message known to be waiting takes a round trip to the broker; longer than this
+# and another worker has taken it.
+_BACKLOG_SECONDS = 0.25
 # About four characters per token in English WordPiece: close enough to stop gathering.
 _CHARACTERS_PER_TOKEN = 4
 # A NOTIFY payload must stay under 8000 bytes; "started" notices list ids in chunks.
@@ -84,13 +88,14 @@ class AnalyzeServer:
             queue = analyze_queue()
             # With acknowledgements on, a prefetch limit keeps one worker from taking
             # more than it can score while others stand idle.
-            prefetch = max(64, self._settings.scoring_batch * 2)
+            prefetch = max(64, self._scorer.claim_size * 2)
             with connection.Consumer(
                 [queue], callbacks=[self._on_message], accept=["json"], prefetch_count=prefetch
             ):
                 log.info("analyze_server_ready", queue=queue.name)
+                bound = queue.bind(connection.default_channel)
                 while not self._stop.is_set():
-                    batch = self._gather(connection)
+                    batch = self._gather(connection, bound)
                     if batch:
                         self._answer(batch)
 
@@ -101,14 +106,21 @@ class AnalyzeServer:
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("analyze_message_unreadable", error=str(exc))
 
-    def _gather(self, connection: Any) -> list[AnalyzeRequest]:
-        """The next batch: the first request, then whatever comes within the gather time or
-        until the token budget fills (what came beyond it waits for the next batch).
-        Requests past their deadline are dropped."""
+    def _gather(self, connection: Any, queue: Queue) -> list[AnalyzeRequest]:
+        """The next batch: the first request; then what already waits on the queue, however
+        long reading it takes (a busy worker's backlog makes full batches); then newcomers
+        within the gather time. All until the token budget fills: what came beyond it
+        waits for the next batch. Requests past their deadline are dropped."""
         if not self._received and not _drain(connection, _IDLE_SECONDS):
             return []
+        waiting = _waiting(queue)
+        while waiting > 0 and self._room():
+            before = len(self._received)
+            if not _drain(connection, _BACKLOG_SECONDS):
+                break  # another worker took them
+            waiting -= len(self._received) - before
         closes = time.monotonic() + self._settings.analyze_gather_ms / 1000
-        while self._fits(len(self._received)) == len(self._received):
+        while self._room():
             left = closes - time.monotonic()
             if left <= 0 or not _drain(connection, left):
                 break
@@ -120,6 +132,10 @@ class AnalyzeServer:
             log.info("analyze_requests_expired", dropped=len(batch) - len(fresh))
         return fresh
 
+    def _room(self) -> bool:
+        """Whether every request received so far fits in the batch (so it may take more)."""
+        return self._fits(len(self._received)) == len(self._received)
+
     def _fits(self, available: int) -> int:
         """How many of the first `available` requests received make a batch within the
         count and token limits."""
@@ -127,7 +143,7 @@ class AnalyzeServer:
         characters = 0
         for count, request in enumerate(self._received[:available]):
             characters += len(request.text)
-            if count == self._settings.scoring_batch or characters > budget:
+            if count == self._scorer.claim_size or characters > budget:
                 return count
         return available
 
@@ -160,6 +176,14 @@ class AnalyzeServer:
             [channel for channel, _ in notices],
             [payload for _, payload in notices],
         )
+
+
+def _waiting(queue: Queue) -> int:
+    """How many messages wait on the queue (Redis: the list's length), not counting any
+    already on their way to this consumer."""
+    # kombu returns (name, message_count, consumer_count); its type stubs say str.
+    declared: Any = queue.queue_declare()
+    return int(declared[1])
 
 
 def _drain(connection: Any, seconds: float) -> bool:

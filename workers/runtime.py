@@ -9,20 +9,22 @@ run the async query layer on this process's own loop.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
 import structlog
+import torch
 
-from moderation import db
+from moderation import db, metrics
 from moderation.config import Settings
-from moderation.db import scoring as scoring_queries
-from moderation.errors import ModelMissing, SpamModelError
-from moderation.scoring import batch
+from moderation.errors import ModelMissing
+from moderation.scoring import batch, hardware
 from moderation.scoring.dev import KeywordToxicity
 from moderation.scoring.language import detect
 from moderation.scoring.scorer import Scorer, ToxicityScorer
+from moderation.scoring.site_spam import SiteSpamModels
 from moderation.scoring.spam import SpamClassifier
 from moderation.scoring.toxicity import ToxicityModel, require_model
 from workers.analyze import AnalyzeServer
@@ -38,33 +40,27 @@ class Runtime:
         self.pool: asyncpg.Pool = self.loop.run_until_complete(
             db.create_pool(settings.model_copy(update={"db_pool_min": 1, "db_pool_max": 2}))
         )
-        self.spam_model_id = 0
-        self.scorer = Scorer(load_toxicity(settings), SpamClassifier.seed(), detect)
-        self.run(self.refresh_spam_model())
+        toxicity = load_toxicity(settings)
+        self.scorer = Scorer(
+            toxicity,
+            SiteSpamModels(SpamClassifier.seed()),
+            detect,
+            claim_size=claim_size(settings, toxicity),
+        )
+        log.info("scorer_ready", **describe(self.scorer))
+        metrics.set_models(toxicity.values())
         self.analyze_server = AnalyzeServer(settings, self.scorer)
         self.analyze_server.start()
+
+    def models(self) -> list[str]:
+        """The toxicity models this process scores with, as `name@version`."""
+        return [f"{model.name}@{model.version}" for model in self.scorer.toxicity.values()]
 
     def run(self, work: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(work)
 
     async def score(self, hinted: Sequence[int]) -> int:
-        await self.refresh_spam_model()
         return await batch.score_pending(self.pool, self.scorer, self.settings, hinted)
-
-    async def refresh_spam_model(self) -> None:
-        """Use the newest retrained spam classifier, if one appeared since the last look."""
-        async with self.pool.acquire() as conn:
-            newer = await scoring_queries.latest_spam_model(conn, self.spam_model_id)
-        if newer is None:
-            return
-        # Looked at once either way: a model this code cannot read is not retried per batch.
-        self.spam_model_id = newer["id"]
-        try:
-            self.scorer.spam = SpamClassifier.from_bytes(newer["model"])
-        except SpamModelError as exc:
-            log.error("spam_model_unreadable", model_id=newer["id"], error=exc.message)
-            return
-        log.info("spam_model_loaded", model_id=newer["id"])
 
     def close(self) -> None:
         self.analyze_server.stop()
@@ -73,18 +69,29 @@ class Runtime:
 
 
 def check_models(settings: Settings) -> None:
-    """Raise `ModelMissing` (naming the file and the fix) unless every model is in place."""
+    """Raise `ModelMissing` (naming the file and the fix) unless every model is in place,
+    or `DeviceUnavailable` (naming the setting) unless its device is there."""
     if settings.dev_scorer:
         return
+    hardware.check(settings)
+    export = hardware.onnx_export(settings.toxicity_dtype, settings.toxicity_backend)
     for name in settings.toxicity_models:
-        require_model(settings.models_path, name)
+        require_model(settings.models_path, name, export)
 
 
 def load_toxicity(settings: Settings) -> dict[str, ToxicityScorer]:
     """The configured toxicity models; the dev scorer only where settings allow it."""
     try:
+        runtime = hardware.from_settings(settings)
         return {
-            name: ToxicityModel.load(settings.models_path, name, threads=settings.torch_threads)
+            name: ToxicityModel.load(
+                settings.models_path,
+                name,
+                runtime,
+                batch_size=settings.scoring_batch,
+                token_budget=settings.scoring_token_budget,
+                threads=settings.torch_threads,
+            )
             for name in settings.toxicity_models
         }
     except ModelMissing as exc:
@@ -92,6 +99,32 @@ def load_toxicity(settings: Settings) -> dict[str, ToxicityScorer]:
             raise
         log.warning("dev_scorer_in_use", reason=exc.message)
         return {KeywordToxicity.name: KeywordToxicity()}
+
+
+def claim_size(settings: Settings, toxicity: dict[str, ToxicityScorer]) -> int:
+    """MODERATION_SCORING_BATCH, else the default of the device the models run on."""
+    if settings.scoring_batch:
+        return settings.scoring_batch
+    runtimes = [model.runtime for model in toxicity.values() if model.runtime]
+    return max((hardware.default_batch(r) for r in runtimes), default=hardware.CPU_BATCH)
+
+
+def describe(scorer: Scorer) -> dict[str, object]:
+    """What a worker process says it scores with when it starts: models, runtime, claim
+    size and memory (the GPU's, for a model on one)."""
+    found: dict[str, object] = {"claim": scorer.claim_size, "rss_mib": _rss_mib()}
+    for name, model in scorer.toxicity.items():
+        runtime = model.runtime
+        found[name] = runtime.describe() if runtime else "development keyword scorer"
+        if runtime and runtime.on_gpu:
+            found["gpu_mib"] = round(torch.cuda.memory_allocated(runtime.device) / 2**20)
+    return found
+
+
+def _rss_mib() -> int:
+    with open("/proc/self/statm") as statm:  # Linux: resident pages are the second field
+        pages = int(statm.read().split()[1])
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20)
 
 
 _current: Runtime | None = None

@@ -3,12 +3,14 @@ webhook delivery."""
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
 import structlog
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 
-from moderation import logs, privacy, webhooks
+from moderation import logs, metrics, privacy, webhooks
 from moderation.broker import DELIVER_WEBHOOKS_TASK, SCORE_TASK, SCORING_QUEUE
 from moderation.config import get_settings
 from moderation.db import scoring as scoring_queries
@@ -24,12 +26,25 @@ app = create_celery(settings)
 @worker_process_init.connect
 def _start_runtime(**_: Any) -> None:
     logs.configure(settings)
-    runtime.start(settings)
+    models = runtime.start(settings).models()
+    log.info("worker_ready", models=models)
+    if settings.worker_ready_file is not None:
+        # Written whole, then renamed: a reader never sees half of it.
+        partial = settings.worker_ready_file.with_name(f".{os.getpid()}.ready")
+        partial.write_text(json.dumps({"pid": os.getpid(), "models": models}))
+        partial.replace(settings.worker_ready_file)
 
 
 @worker_process_shutdown.connect
 def _stop_runtime(**_: Any) -> None:
     runtime.stop()
+    metrics.process_stopped(os.getpid())
+
+
+@worker_shutdown.connect
+def _no_longer_ready(**_: Any) -> None:
+    if settings.worker_ready_file is not None:
+        settings.worker_ready_file.unlink(missing_ok=True)
 
 
 @app.task(name=SCORE_TASK)
@@ -49,7 +64,7 @@ def sweep_pending() -> int:
             return await scoring_queries.overdue(conn, settings.sweep_after_seconds, 10_000)
 
     ids = worker.run(overdue())
-    size = settings.scoring_batch
+    size = worker.scorer.claim_size
     for start in range(0, len(ids), size):
         score_comments.apply_async(args=(ids[start : start + size],), queue=SCORING_QUEUE)
     if ids:
@@ -58,8 +73,9 @@ def sweep_pending() -> int:
 
 
 @app.task(name="workers.tasks.retrain_spam")
-def retrain_spam() -> int | None:
-    """Retrain the spam classifier if moderators decided anything since the last time."""
+def retrain_spam() -> list[int]:
+    """Retrain the spam classifier of each site whose moderators decided anything since
+    its last one; the new models' ids."""
     worker = runtime.current()
     return worker.run(retrain(worker.pool))
 

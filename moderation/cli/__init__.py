@@ -7,6 +7,7 @@ import click
 from moderation import logs
 from moderation.cli import (
     authors,
+    dev,
     models,
     moderators,
     perspective,
@@ -20,6 +21,7 @@ from moderation.config import get_settings
 
 
 @click.group()
+@click.version_option(package_name="moderation", message="%(prog)s %(version)s")
 def main() -> None:
     """Comment moderation service for news sites."""
     logs.configure(get_settings())
@@ -27,6 +29,7 @@ def main() -> None:
 
 for command in (
     *serve.commands,
+    *dev.commands,
     *sites.commands,
     *moderators.commands,
     *models.commands,

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -24,6 +30,20 @@ def required(value: str | None, variable: str, example: str) -> str:
             "`moderation dev` starts embedded services instead"
         )
     return value
+
+
+def require_extra(extra: str, *modules: str) -> None:
+    """A CLI error naming the extra to install unless every module is installed.
+
+    The base install serves the API; scoring (`worker`) and the embedded services
+    (`dev`) come with extras, and a command that needs one says which.
+    """
+    missing = [module for module in modules if importlib.util.find_spec(module) is None]
+    if missing:
+        raise click.ClickException(
+            f"this command needs the {extra!r} extra ({', '.join(missing)} not installed): "
+            f"pip install 'moderation[{extra}]' (in a checkout: pip install -e '.[{extra}]')"
+        )
 
 
 def database_url(settings: Settings) -> str:
@@ -52,3 +72,19 @@ def with_connection(settings: Settings, work: Callable[[asyncpg.Connection], Awa
         return asyncio.run(run())
     except ModerationError as exc:
         raise click.ClickException(exc.message) from exc
+
+
+def share_metrics_between_processes() -> None:
+    """Let the processes this command starts report their metrics together.
+
+    prometheus-client picks where a process keeps its counts when it is first imported:
+    the folder must be set before that, in the process that starts the others. A folder
+    the operator set (PROMETHEUS_MULTIPROC_DIR) is used as it is; otherwise each start
+    gets a fresh one, so counts start from zero as a restarted process's would.
+    """
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before its multiprocess folder was set")
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        folder = tempfile.mkdtemp(prefix="moderation-metrics-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder

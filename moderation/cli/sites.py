@@ -8,7 +8,9 @@ import click
 
 from moderation.cli.common import with_connection
 from moderation.config import get_settings
-from moderation.sites import create_site
+from moderation.db import sites as site_queries
+from moderation.sites import create_site, rotate_widget_key
+from moderation.timestamps import iso
 
 
 @click.group()
@@ -30,6 +32,48 @@ def site_create(slug: str, origins: tuple[str, ...], name: str | None, as_json: 
         click.echo(json.dumps({"site": created.slug, "key": created.widget_key}))
     else:
         click.echo(f"site {created.slug} created; widget key: {created.widget_key}")
+
+
+@site.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the sites as a JSON array.")
+def site_list(as_json: bool) -> None:
+    """List sites with their widget keys and allowed origins."""
+    rows = with_connection(get_settings(), site_queries.list_all)
+    if as_json:
+        listed = [
+            {
+                "site": row["slug"],
+                "name": row["name"],
+                "key": row["widget_key"],
+                "origins": list(row["allowed_origins"]),
+                "created_at": iso(row["created_at"]),
+            }
+            for row in rows
+        ]
+        click.echo(json.dumps(listed, indent=2))
+        return
+    if not rows:
+        click.echo("no sites yet; `moderation site create SLUG --origin URL` makes one")
+    for row in rows:
+        origins = ", ".join(row["allowed_origins"]) or "no origins"
+        click.echo(f"{row['slug']}  {row['name']!r}  widget key: {row['widget_key']}  {origins}")
+
+
+@site.command("rotate-key")
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True, help="Print {site, key} as JSON.")
+def site_rotate_key(slug: str, as_json: bool) -> None:
+    """Give site SLUG a new widget key; the old one stops working."""
+    settings = get_settings()
+    rotated = with_connection(settings, lambda conn: rotate_widget_key(conn, slug))
+    if as_json:
+        click.echo(json.dumps({"site": rotated.slug, "key": rotated.widget_key}))
+        return
+    click.echo(
+        f"site {rotated.slug}: new widget key: {rotated.widget_key}\n"
+        f"the old key stops working within {settings.site_cache_seconds:g} s "
+        "(MODERATION_SITE_CACHE_SECONDS); put the new one in the widget's data-key"
+    )
 
 
 commands = [site]

@@ -14,7 +14,7 @@ import click
 from moderation import exports, importer
 from moderation.broker import celery_app, publisher
 from moderation.cli.common import with_connection
-from moderation.config import get_settings
+from moderation.config import CPU_SCORING_BATCH, get_settings
 from moderation.importer import FORMATS
 from moderation.sites import load_site
 
@@ -51,7 +51,9 @@ def import_comments(
 
     summary = with_connection(settings, work)
     if summary.to_score and not dry_run:
-        _wake_scoring(math.ceil(summary.to_score / settings.scoring_batch))
+        # A GPU worker claims more at once; a wake-up too many finds nothing to claim.
+        claim = settings.scoring_batch or CPU_SCORING_BATCH
+        _wake_scoring(math.ceil(summary.to_score / claim))
     if as_json:
         click.echo(json.dumps(summary.as_dict()))
     else:

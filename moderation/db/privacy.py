@@ -47,6 +47,19 @@ async def author_comments(conn: Connection, author_id: int) -> list[asyncpg.Reco
     )
 
 
+async def replaced_texts(conn: Connection, author_id: int) -> list[asyncpg.Record]:
+    """The texts the author's own edits replaced, kept in their comments' audit trail."""
+    return await conn.fetch(
+        """
+        SELECT e.comment_id, e.previous_body, e.created_at
+          FROM comment_events AS e JOIN comments AS c ON c.id = e.comment_id
+         WHERE c.author_id = $1 AND e.kind = 'edited'
+         ORDER BY e.id
+        """,
+        author_id,
+    )
+
+
 async def open_statuses(conn: Connection, author_id: int) -> list[asyncpg.Record]:
     """The author's comments that readers see or may yet see (not rejected, not spam)."""
     return await conn.fetch(

@@ -29,7 +29,8 @@ _SEARCH = "to_tsvector('simple', c.body) @@ websearch_to_tsquery('simple', {})"
 # record, the parent for context and the readers' reports.
 _ITEM = """
     SELECT c.id, c.site_id, c.status, c.body, c.language, c.scores, c.risk, c.reasons,
-           c.model, c.created_at, c.decided_at, c.version, c.hidden_at IS NOT NULL AS hidden,
+           c.model, c.model_device, c.model_dtype, c.model_backend,
+           c.created_at, c.decided_at, c.version, c.hidden_at IS NOT NULL AS hidden,
            a.external_id AS article, a.title AS article_title, a.url AS article_url,
            c.featured_at, c.edited_at, c.parent_id IS NULL AS top_level,
            c.author_name, c.author_id,

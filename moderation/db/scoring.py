@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -12,6 +13,16 @@ from moderation.db import Connection
 # catch a copy-paste campaign across a day's articles.
 _VELOCITY_WINDOW = "10 minutes"
 _DUPLICATE_WINDOW = "24 hours"
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredWith:
+    """The toxicity model a comment was scored by and what it ran on (all None: none)."""
+
+    model: str | None = None
+    device: str | None = None
+    dtype: str | None = None
+    backend: str | None = None
 
 
 async def claim(
@@ -56,42 +67,70 @@ async def batch_context(
 ) -> list[asyncpg.Record]:
     """Each claimed comment with what policy and spam scoring need to know about it.
 
+    One statement, set-based: the batch's authors, addresses and fingerprints are each
+    joined to their recent comments once and counted per comment, rather than one
+    subquery per comment and signal.
+
     Addresses are kept for the site's `ip_retention_days` (`retention_days` where the
     site never set it): the address velocity counts only the part of its window that
     retention still covers, so a comment scored late is not judged on a cleared window.
     """
     return await conn.fetch(
         f"""
-        SELECT c.id, c.site_id, c.body, c.author_name, c.author_id, c.score_attempts,
-               c.scoring_error, s.settings AS site_settings,
+        WITH batch AS (
+            SELECT c.id, c.site_id, c.article_id, c.body, c.author_name, c.author_id,
+                   c.client_addr, c.fingerprint, c.created_at, c.score_attempts,
+                   c.scoring_error
+              FROM comments AS c
+             WHERE c.id = ANY($1::bigint[])
+        ), approved AS (
+            SELECT h.author_id, count(*) AS approved
+              FROM comments AS h
+             WHERE h.author_id IN (SELECT author_id FROM batch) AND h.status = 'approved'
+             GROUP BY h.author_id
+        ), author_recent AS (
+            SELECT b.id, count(*) AS n
+              FROM batch AS b JOIN comments AS p
+                ON p.author_id = b.author_id AND p.id <> b.id
+               AND p.created_at BETWEEN b.created_at - interval '{_VELOCITY_WINDOW}'
+                                    AND b.created_at
+             GROUP BY b.id
+        ), address_recent AS (
+            SELECT b.id, count(*) AS n
+              FROM batch AS b
+              JOIN sites AS s ON s.id = b.site_id
+              JOIN comments AS p
+                ON p.site_id = b.site_id AND p.client_addr = b.client_addr AND p.id <> b.id
+               AND p.created_at BETWEEN greatest(
+                       b.created_at - interval '{_VELOCITY_WINDOW}',
+                       now() - make_interval(days => coalesce(
+                           (s.settings ->> 'ip_retention_days')::int, $2)))
+                                    AND b.created_at
+             GROUP BY b.id
+        ), duplicates AS (
+            SELECT b.id, count(*) AS n
+              FROM batch AS b JOIN comments AS d
+                ON d.fingerprint = b.fingerprint AND d.site_id = b.site_id AND d.id <> b.id
+               AND d.created_at > b.created_at - interval '{_DUPLICATE_WINDOW}'
+               AND (d.article_id <> b.article_id OR d.author_id IS DISTINCT FROM b.author_id)
+             GROUP BY b.id
+        )
+        SELECT b.id, b.site_id, b.body, b.author_name, b.author_id, b.score_attempts,
+               b.scoring_error, s.settings AS site_settings,
                au.status AS author_status, au.status_until AS author_status_until,
                (au.status_until IS NULL OR au.status_until > now()) AS author_status_in_force,
-               coalesce(history.approved, 0) AS author_approved,
-               (SELECT count(*) FROM comments AS p
-                 WHERE p.author_id = c.author_id AND p.id <> c.id
-                   AND p.created_at BETWEEN c.created_at - interval '{_VELOCITY_WINDOW}'
-                                        AND c.created_at) AS author_recent,
-               (SELECT count(*) FROM comments AS p
-                 WHERE p.site_id = c.site_id AND p.client_addr = c.client_addr AND p.id <> c.id
-                   AND p.created_at BETWEEN greatest(
-                           c.created_at - interval '{_VELOCITY_WINDOW}',
-                           now() - make_interval(days => coalesce(
-                               (s.settings ->> 'ip_retention_days')::int, $2)))
-                                        AND c.created_at) AS address_recent,
-               (SELECT count(*) FROM comments AS d
-                 WHERE d.site_id = c.site_id AND d.fingerprint = c.fingerprint AND d.id <> c.id
-                   AND d.created_at > c.created_at - interval '{_DUPLICATE_WINDOW}'
-                   AND (d.article_id <> c.article_id
-                        OR d.author_id IS DISTINCT FROM c.author_id)) AS duplicates
-        FROM comments AS c
-        JOIN sites AS s ON s.id = c.site_id
-        LEFT JOIN authors AS au ON au.id = c.author_id
-        LEFT JOIN LATERAL (
-            SELECT count(*) AS approved FROM comments AS h
-             WHERE h.author_id = c.author_id AND h.status = 'approved'
-        ) AS history ON c.author_id IS NOT NULL
-        WHERE c.id = ANY($1::bigint[])
-        ORDER BY c.id
+               coalesce(approved.approved, 0) AS author_approved,
+               coalesce(author_recent.n, 0) AS author_recent,
+               coalesce(address_recent.n, 0) AS address_recent,
+               coalesce(duplicates.n, 0) AS duplicates
+          FROM batch AS b
+          JOIN sites AS s ON s.id = b.site_id
+          LEFT JOIN authors AS au ON au.id = b.author_id
+          LEFT JOIN approved ON approved.author_id = b.author_id
+          LEFT JOIN author_recent ON author_recent.id = b.id
+          LEFT JOIN address_recent ON address_recent.id = b.id
+          LEFT JOIN duplicates ON duplicates.id = b.id
+         ORDER BY b.id
         """,
         list(ids),
         retention_days,
@@ -103,7 +142,7 @@ async def store_scores(
     ids: Sequence[int],
     scores: Sequence[dict[str, float]],
     languages: Sequence[str | None],
-    models: Sequence[str | None],
+    models: Sequence[ScoredWith],
 ) -> None:
     """Record what scoring found, on comments still pending (a redelivery finds none).
 
@@ -113,16 +152,21 @@ async def store_scores(
         """
         UPDATE comments
            SET scores = r.scores, risk = r.risk, language = r.language, model = r.model,
+               model_device = r.device, model_dtype = r.dtype, model_backend = r.backend,
                scoring_error = NULL
-          FROM unnest($1::bigint[], $2::jsonb[], $3::real[], $4::text[], $5::text[])
-               AS r(id, scores, risk, language, model)
+          FROM unnest($1::bigint[], $2::jsonb[], $3::real[], $4::text[], $5::text[],
+                      $6::text[], $7::text[], $8::text[])
+               AS r(id, scores, risk, language, model, device, dtype, backend)
          WHERE comments.id = r.id AND comments.status = 'pending'
         """,
         list(ids),
         list(scores),
         [max(s.values(), default=0.0) for s in scores],
         list(languages),
-        list(models),
+        [m.model for m in models],
+        [m.device for m in models],
+        [m.dtype for m in models],
+        [m.backend for m in models],
     )
 
 
@@ -159,56 +203,85 @@ async def overdue(conn: Connection, older_than_seconds: float, limit: int) -> li
     return [row["id"] for row in rows]
 
 
-async def latest_spam_model(conn: Connection, newer_than: int = 0) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def latest_spam_models(conn: Connection, site_ids: Sequence[int]) -> dict[int, int]:
+    """The id of each site's newest spam model, for the sites that have one."""
+    rows = await conn.fetch(
         """
-        SELECT id, model, last_event_id, last_label_id FROM spam_models
-         WHERE id > $1 ORDER BY id DESC LIMIT 1
+        SELECT DISTINCT ON (site_id) site_id, id FROM spam_models
+         WHERE site_id = ANY($1::bigint[])
+         ORDER BY site_id, id DESC
         """,
-        newer_than,
+        list(site_ids),
+    )
+    return {row["site_id"]: row["id"] for row in rows}
+
+
+async def spam_model(conn: Connection, model_id: int) -> bytes | None:
+    blob: bytes | None = await conn.fetchval(
+        "SELECT model FROM spam_models WHERE id = $1", model_id
+    )
+    return blob
+
+
+async def sites_to_retrain(conn: Connection) -> list[asyncpg.Record]:
+    """Sites with spam labels newer than their newest spam model: a moderator's spam /
+    not-spam decision or a scoring client's SPAM label. `site_id`, and `newest_event` and
+    `newest_label`, the newest of each there is for the site (0: none)."""
+    return await conn.fetch(
+        """
+        WITH trained AS (
+            SELECT site_id, max(last_event_id) AS event, max(last_label_id) AS label
+              FROM spam_models GROUP BY site_id
+        ), events AS (
+            SELECT c.site_id, max(e.id) AS newest
+              FROM comment_events AS e JOIN comments AS c ON c.id = e.comment_id
+             WHERE e.actor = 'moderator' AND e.to_status IN ('spam', 'approved', 'rejected')
+             GROUP BY c.site_id
+        ), labels AS (
+            SELECT site_id, max(id) AS newest FROM analysis_labels
+             WHERE attribute = 'SPAM' GROUP BY site_id
+        )
+        SELECT site_id, coalesce(events.newest, 0) AS newest_event,
+               coalesce(labels.newest, 0) AS newest_label
+          FROM events FULL JOIN labels USING (site_id)
+          LEFT JOIN trained USING (site_id)
+         WHERE coalesce(events.newest, 0) > coalesce(trained.event, 0)
+            OR coalesce(labels.newest, 0) > coalesce(trained.label, 0)
+         ORDER BY site_id
+        """
     )
 
 
 async def spam_labels(
-    conn: Connection, after_event: int, after_label: int = 0
-) -> tuple[list[asyncpg.Record], int, int]:
-    """Every spam label there is: moderators' latest verdict on each comment they decided,
-    spam (1) or not (0), and scoring clients' SPAM suggestions (1 from 0.5 up).
-
-    Returns the labelled texts and the newest moderator event and client label seen;
-    nothing when neither is newer than `after_event` / `after_label` (the last training's).
-    """
-    newest_event: int = await conn.fetchval(
-        "SELECT coalesce(max(id), 0) FROM comment_events WHERE actor = 'moderator'"
-    )
-    newest_label: int = await conn.fetchval(
-        "SELECT coalesce(max(id), 0) FROM analysis_labels WHERE attribute = 'SPAM'"
-    )
-    if newest_event <= after_event and newest_label <= after_label:
-        return [], after_event, after_label
-    rows = await conn.fetch(
+    conn: Connection, site_id: int, up_to_event: int, up_to_label: int = 0
+) -> list[asyncpg.Record]:
+    """A site's spam labels, `body` and `label` (1 spam, 0 not): its moderators' latest
+    verdict on each comment they decided, up to event `up_to_event`, and its scoring
+    clients' SPAM suggestions (spam from 0.5 up), up to label `up_to_label`."""
+    return await conn.fetch(
         """
         SELECT body, label FROM (
             SELECT DISTINCT ON (e.comment_id) c.body, (e.to_status = 'spam')::int AS label
               FROM comment_events AS e JOIN comments AS c ON c.id = e.comment_id
-             WHERE e.actor = 'moderator' AND e.to_status IN ('spam', 'approved', 'rejected')
-               AND e.id <= $1
+             WHERE c.site_id = $1 AND e.actor = 'moderator'
+               AND e.to_status IN ('spam', 'approved', 'rejected') AND e.id <= $2
                -- An erased comment has no text left to learn from.
                AND c.body <> ''
              ORDER BY e.comment_id, e.id DESC
         ) AS moderators
         UNION ALL
         SELECT body, (value >= 0.5)::int FROM analysis_labels
-         WHERE attribute = 'SPAM' AND id <= $2
+         WHERE site_id = $1 AND attribute = 'SPAM' AND id <= $3
         """,
-        newest_event,
-        newest_label,
+        site_id,
+        up_to_event,
+        up_to_label,
     )
-    return list(rows), newest_event, newest_label
 
 
 async def store_spam_model(
     conn: Connection,
+    site_id: int,
     model: bytes,
     samples: int,
     decisions: int,
@@ -217,9 +290,11 @@ async def store_spam_model(
 ) -> int:
     model_id: int = await conn.fetchval(
         """
-        INSERT INTO spam_models (model, samples, decisions, last_event_id, last_label_id)
-        VALUES ($1, $2, $3, $4, $5) RETURNING id
+        INSERT INTO spam_models (site_id, model, samples, decisions, last_event_id,
+                                 last_label_id)
+        VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
         """,
+        site_id,
         model,
         samples,
         decisions,

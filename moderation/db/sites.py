@@ -39,6 +39,25 @@ async def create(
     )
 
 
+async def list_all(conn: Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(f"SELECT {_COLUMNS}, created_at FROM sites ORDER BY slug")
+
+
+async def replace_widget_key(conn: Connection, slug: str, widget_key: str) -> asyncpg.Record | None:
+    """Give the site a new widget key; the site (and its `old_key`), or None if no such site."""
+    return await conn.fetchrow(
+        """
+        WITH old AS (SELECT id, widget_key FROM sites WHERE slug = $1 FOR UPDATE)
+        UPDATE sites SET widget_key = $2, updated_at = now()
+        FROM old WHERE sites.id = old.id
+        RETURNING sites.id, sites.slug, sites.name, sites.widget_key, sites.allowed_origins,
+                  sites.settings, old.widget_key AS old_key
+        """,
+        slug,
+        widget_key,
+    )
+
+
 async def update_settings(
     conn: Connection,
     site_id: int,

@@ -1,4 +1,4 @@
-"""How moderators' decisions compare with the automatic ones, per rule."""
+"""Figures over many comments: overturned decisions per rule, pending comments per site."""
 
 from __future__ import annotations
 
@@ -52,4 +52,19 @@ async def overturns(conn: Connection, site_id: int, days: int) -> list[asyncpg.R
         """,
         site_id,
         days,
+    )
+
+
+async def pending(conn: Connection) -> list[asyncpg.Record]:
+    """Per site: comments awaiting scoring, and how long the oldest has waited (seconds)."""
+    return await conn.fetch(
+        """
+        SELECT s.slug AS site, count(c.id) AS pending,
+               coalesce(extract(epoch FROM now() - min(c.created_at)), 0)::float8
+                   AS oldest_seconds
+        FROM sites AS s
+        LEFT JOIN comments AS c ON c.site_id = s.id AND c.status = 'pending'
+        GROUP BY s.slug
+        ORDER BY s.slug
+        """
     )

@@ -79,7 +79,9 @@ async def transition(conn: Connection, changes: Sequence[Change]) -> list[asyncp
             SELECT id, actor, moderator_id, from_status, status, reason
             FROM updated
         )
-        SELECT id, site_id, article_id, status, from_status, version FROM updated
+        SELECT updated.id, updated.site_id, sites.slug AS site, updated.article_id,
+               updated.status, updated.from_status, updated.version
+        FROM updated JOIN sites ON sites.id = updated.site_id
         """,
         [c.comment_id for c in changes],
         [c.expected for c in changes],

@@ -10,12 +10,14 @@ once it has failed `scoring_max_attempts` times, so one poison input never block
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 import structlog
 
+from moderation import metrics
 from moderation.config import Settings
 from moderation.db import scoring as scoring_queries
 from moderation.db import transitions
@@ -47,7 +49,7 @@ async def score_pending(
         result = await score_batch(pool, scorer, settings, hinted)
         decided += result.decided
         hinted = ()
-        if result.claimed < settings.scoring_batch:
+        if result.claimed < scorer.claim_size:
             return decided
 
 
@@ -55,13 +57,15 @@ async def score_batch(
     pool: asyncpg.Pool, scorer: Scorer, settings: Settings, hinted: Sequence[int] = ()
 ) -> BatchResult:
     """Claim one batch (the hinted comments first), score it and decide it."""
+    started = time.perf_counter()
     async with pool.acquire() as conn:
         ids = await scoring_queries.claim(
-            conn, hinted, settings.scoring_batch, settings.scoring_lease_seconds
+            conn, hinted, scorer.claim_size, settings.scoring_lease_seconds
         )
         if not ids:
             return BatchResult(0, 0)
         rows = await scoring_queries.batch_context(conn, ids, IP_RETENTION_DAYS)
+        await scorer.spam.refresh(conn, {row["site_id"] for row in rows})
     exhausted = [r for r in rows if r["score_attempts"] > settings.scoring_max_attempts]
     fresh = [r for r in rows if r["score_attempts"] <= settings.scoring_max_attempts]
     scored, failed = _score(scorer, fresh)
@@ -75,13 +79,15 @@ async def score_batch(
                 [row["id"] for row, _ in scored],
                 [_stored_scores(scores) for _, scores in scored],
                 [scores.language for _, scores in scored],
-                [scores.model for _, scores in scored],
+                [_scored_with(scores) for _, scores in scored],
             )
         applied = await transitions.transition(conn, changes)
         for row, error in failed:
             await scoring_queries.postpone(
                 conn, [row["id"]], error, _RETRY_BACKOFF_SECONDS * row["score_attempts"]
             )
+    metrics.count_decisions(applied, changes)
+    metrics.observe_batch(len(ids), time.perf_counter() - started)
     log.info("batch_scored", claimed=len(ids), decided=len(applied), failed=len(failed))
     return BatchResult(len(ids), len(applied))
 
@@ -114,6 +120,7 @@ def _spam_context(row: asyncpg.Record) -> SpamContext:
         author_recent=row["author_recent"],
         address_recent=row["address_recent"],
         duplicates=row["duplicates"],
+        site_id=row["site_id"],
     )
 
 
@@ -152,6 +159,13 @@ def _give_up(row: asyncpg.Record) -> transitions.Change:
     attempts = row["score_attempts"] - 1
     reason = f"scoring failed {attempts} times ({row['scoring_error'] or 'worker lost'})"
     return transitions.Change(row["id"], "pending", "review", reason, (reason,))
+
+
+def _scored_with(scores: Scores) -> scoring_queries.ScoredWith:
+    runtime = scores.runtime
+    if runtime is None:
+        return scoring_queries.ScoredWith(scores.model)
+    return scoring_queries.ScoredWith(scores.model, runtime.device, runtime.dtype, runtime.backend)
 
 
 def _stored_scores(scores: Scores) -> dict[str, float]:

@@ -28,6 +28,7 @@ class KeywordToxicity:
     name = "dev-keywords"
     version = "1"
     languages = frozenset({"en"})
+    runtime = None
 
     def predict(self, texts: Sequence[str], *, urgent: bool = False) -> list[dict[str, float]]:
         return [self._score(text) for text in texts]

@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import sklearn
@@ -41,10 +41,13 @@ __all__ = [
     "FORMAT_VERSION",
     "LINK_LOGIT_CAP",
     "SEED_FILES",
+    "SeedComment",
     "SpamClassifier",
     "SpamContext",
+    "SpamPredictor",
     "SpamVerdict",
     "combine",
+    "load_seed_comments",
     "load_seed_corpus",
     "load_seed_file",
     "score_spam",
@@ -166,12 +169,12 @@ def _pipeline() -> Pipeline:
     return Pipeline([("features", features), ("model", model)])
 
 
-def _cap_link_weight(pipeline: Pipeline) -> None:
+def _cap_link_weight(pipeline: Pipeline, cap: float) -> None:
     # Fitted free, the link feature takes all that links have in common, so the words
     # around a link ("Source:", "see") are not learned as spam in its stead; capped
     # afterwards, it adds at most LINK_LOGIT_CAP for a link to a domain never seen.
     coefficients = pipeline.named_steps["model"].coef_
-    coefficients[0, 0] = min(coefficients[0, 0], LINK_LOGIT_CAP)
+    coefficients[0, 0] = min(coefficients[0, 0], cap)
 
 
 class SpamClassifier:
@@ -186,15 +189,25 @@ class SpamClassifier:
         return cls.train(*load_seed_corpus())
 
     @classmethod
-    def train(cls, texts: Sequence[str], labels: Sequence[int]) -> SpamClassifier:
-        """A classifier trained on `texts`, labelled 1 for spam and 0 for not spam."""
-        if len(texts) != len(labels):
+    def train(
+        cls,
+        texts: Sequence[str],
+        labels: Sequence[int],
+        weights: Sequence[float] | None = None,
+        link_cap: float = LINK_LOGIT_CAP,
+    ) -> SpamClassifier:
+        """A classifier trained on `texts`, labelled 1 for spam and 0 for not spam, each
+        counted `weights[i]` times (default once)."""
+        if len(texts) != len(labels) or (weights is not None and len(weights) != len(texts)):
             raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
         if set(labels) != {0, 1}:
             raise ValueError(f"labels must be 0 and 1, both present, not {sorted(set(labels))}")
         pipeline = _pipeline()
-        pipeline.fit(list(texts), np.asarray(labels, dtype=np.int64))
-        _cap_link_weight(pipeline)
+        fit_weights = None if weights is None else np.asarray(weights, dtype=np.float64)
+        pipeline.fit(
+            list(texts), np.asarray(labels, dtype=np.int64), model__sample_weight=fit_weights
+        )
+        _cap_link_weight(pipeline, link_cap)
         return cls(pipeline)
 
     def predict(self, texts: Sequence[str]) -> list[float]:
@@ -203,6 +216,10 @@ class SpamClassifier:
             return []
         probabilities = self._pipeline.predict_proba(list(texts))[:, 1]
         return [float(p) for p in probabilities]
+
+    def probabilities(self, contexts: Sequence[SpamContext]) -> list[float]:
+        """The spam probability of each comment's text."""
+        return self.predict([ctx.body for ctx in contexts])
 
     def to_bytes(self) -> bytes:
         """The model as bytes to store (PostgreSQL bytea); `from_bytes` reads them back."""
@@ -261,9 +278,15 @@ def combine(probability: float, signals: Sequence[Signal]) -> float:
     return 1.0 - clean
 
 
-def score_spam(classifier: SpamClassifier, contexts: Sequence[SpamContext]) -> list[SpamVerdict]:
-    """A verdict per comment: one classifier call for the batch, then the signals."""
-    probabilities = classifier.predict([ctx.body for ctx in contexts])
+class SpamPredictor(Protocol):
+    """One classifier (`SpamClassifier`), or one per site (`site_spam.SiteSpamModels`)."""
+
+    def probabilities(self, contexts: Sequence[SpamContext]) -> list[float]: ...
+
+
+def score_spam(predictor: SpamPredictor, contexts: Sequence[SpamContext]) -> list[SpamVerdict]:
+    """A verdict per comment: one classifier call per model in the batch, then the signals."""
+    probabilities = predictor.probabilities(contexts)
     return [_verdict(p, spam_signals(ctx)) for p, ctx in zip(probabilities, contexts, strict=True)]
 
 
@@ -289,9 +312,26 @@ def load_seed_corpus() -> tuple[list[str], list[int]]:
 
 def load_seed_file(name: str) -> tuple[list[str], list[int]]:
     """Texts and labels of one seed file (one video's comments)."""
+    rows = load_seed_comments(name)
+    return [row.text for row in rows], [row.label for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class SeedComment:
+    text: str
+    label: int  # 1 spam, 0 not
+    author: str
+    posted_at: str  # ISO 8601, as the export has it
+
+
+def load_seed_comments(name: str) -> list[SeedComment]:
+    """One seed file's comments with their authors and times, in the file's order."""
     seed = resources.files("moderation.scoring").joinpath("seed", name)
     rows = list(csv.DictReader(io.StringIO(seed.read_text(encoding="utf-8"), newline="")))
-    return [_typed_text(row["CONTENT"]) for row in rows], [int(row["CLASS"]) for row in rows]
+    return [
+        SeedComment(_typed_text(row["CONTENT"]), int(row["CLASS"]), row["AUTHOR"], row["DATE"])
+        for row in rows
+    ]
 
 
 _BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)

@@ -22,6 +22,7 @@ class SpamContext:
     author_recent: int  # comments by the same author in the last 10 minutes, this one excluded
     address_recent: int  # comments from the same client address in the last 10 minutes, same
     duplicates: int  # same normalised text on other articles or by other authors in 24 h
+    site_id: int | None = None  # whose spam model scores it (None: the seed's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +145,8 @@ def domain(url: str) -> str:
 
 def strip_invisible(text: str) -> str:
     """`text` without zero-width, joiner, bidi-control and tag characters."""
+    if text.isascii():  # most comments: none of those is ASCII
+        return text
     return _TAGS.sub("", "".join(c for c in text if c not in _INVISIBLE and c not in _JOINERS))
 
 
@@ -211,6 +214,8 @@ def behaviour_signals(ctx: SpamContext) -> Iterator[Signal]:
 
 def disguise_signals(ctx: SpamContext) -> Iterator[Signal]:
     """Invisible characters and words spelled with letters of another script."""
+    if ctx.body.isascii():  # one script, nothing invisible: most comments stop here
+        return
     hidden = list(hidden_characters(ctx.body))
     if hidden:
         # One that splits a word ("vi<ZWSP>agra") is made to slip past filters.
@@ -234,6 +239,8 @@ def hidden_characters(text: str) -> Iterator[bool]:
 
 def is_homoglyph_word(word: str) -> bool:
     """True when `word` mixes scripts and every minority letter mimics the majority script."""
+    if word.isascii():
+        return False
     scripts: dict[str, list[str]] = {}
     for char in word:
         script = _script(char)

@@ -1,33 +1,80 @@
 """Toxicity scores from a detoxify model in the local models folder.
 
-A worker loads each model once per process (`ToxicityModel.load`) and calls `predict`
-on a batch of comments. Detoxify pads a batch to its longest text, so one long comment
-makes every short one in its batch cost as much; `predict` sorts by token length and runs
-small batches of similar length instead, through detoxify's own `predict`, so the scores
-are detoxify's.
+A worker loads each model once per process (`ToxicityModel.load`) on the runtime its
+settings resolve to (moderation/scoring/hardware.py): eager PyTorch on the CPU or a GPU,
+in float32 or half-precision weights, or an ONNX Runtime export on the CPU. `predict`
+tokenizes a claim once with the model's own tokenizer, sorts it by token length and
+runs micro-batches of similar length (padding one long comment's batch-mates to its
+length would cost as much as scoring them all at that length), applying detoxify's
+sigmoid to the classifier's logits: in float32 the scores are `Detoxify.predict`'s.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import numpy as np
 import torch
+import transformers
 
 from moderation.errors import ModelBroken, ModelMissing
+from moderation.scoring.hardware import (
+    Runtime,
+    default_batch,
+    default_token_budget,
+    torch_dtype,
+)
+from moderation.scoring.onnx_export import FILES, read_exports
 from moderation.scoring.weights import ENTRY_FILES, PUBLISHED, Manifest, open_detoxify
 
-# Tuned with bench/scoring_bench.py (bert-base, 2 CPU cores): the model runs near its
-# best speed per token once a forward pass holds about 512 tokens, padding included, and
-# several times slower per token far below that. A fixed count (4) leaves short comments
-# (20-40 tokens) in passes of 100 tokens and gives a 512-token one company it does not
-# need; so a micro-batch takes comments, shortest first, while count x longest fits the
-# budget, and at most DEFAULT_BATCH_SIZE of them.
-DEFAULT_TOKEN_BUDGET = 512
-DEFAULT_BATCH_SIZE = 32
+CPU_FLOAT32 = Runtime("cpu", "float32", "torch")
+
+Features = Mapping[str, np.ndarray[Any, np.dtype[np.int64]]]
+
+
+class Forward(Protocol):
+    """Label probabilities (float32, on any device) for one padded micro-batch."""
+
+    def __call__(self, features: Features) -> torch.Tensor: ...
+
+
+class TorchForward:
+    """The PyTorch model on its device, in its dtype (weights converted, not autocast)."""
+
+    def __init__(self, model: torch.nn.Module, runtime: Runtime) -> None:
+        # Converted on the CPU first: a GPU never holds the float32 copy.
+        self.model = model.to(dtype=torch_dtype(runtime.dtype)).to(runtime.device).eval()
+        self.device = torch.device(runtime.device)
+
+    def __call__(self, features: Features) -> torch.Tensor:
+        inputs = {name: torch.from_numpy(v).to(self.device) for name, v in features.items()}
+        with torch.inference_mode():
+            logits = self.model(**inputs).logits
+        return torch.sigmoid(logits.float())
+
+
+class OnnxForward:
+    """An ONNX Runtime session on the CPU."""
+
+    def __init__(self, path: Path, threads: int) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        if threads > 0:
+            options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"]
+        )
+        self.inputs = [node.name for node in self.session.get_inputs()]
+
+    def __call__(self, features: Features) -> torch.Tensor:
+        logits = self.session.run(["logits"], {name: features[name] for name in self.inputs})[0]
+        return torch.sigmoid(torch.from_numpy(logits).float())
 
 
 class Turns:
@@ -64,22 +111,28 @@ class Turns:
 
 
 class ToxicityModel:
-    """A loaded detoxify model: its name, version, labels and the languages it covers."""
+    """A loaded detoxify model: its name, version, labels, languages and runtime."""
 
     def __init__(
         self,
-        detoxify: Any,
+        tokenizer: Any,
+        forward: Forward,
         manifest: Manifest,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        token_budget: int = DEFAULT_TOKEN_BUDGET,
+        runtime: Runtime = CPU_FLOAT32,
+        *,
+        batch_size: int | None = None,
+        token_budget: int | None = None,
     ) -> None:
         self.name = manifest.name
         self.version = manifest.version
-        self.labels: tuple[str, ...] = tuple(detoxify.class_names)
+        self.labels: tuple[str, ...] = manifest.labels
         self.languages = frozenset(manifest.languages)
-        self.batch_size = batch_size
-        self.token_budget = token_budget
-        self._detoxify = detoxify
+        self.runtime = runtime
+        self.batch_size = batch_size or default_batch(runtime)
+        self.token_budget = token_budget or default_token_budget(runtime)
+        self._tokenizer = tokenizer
+        self._forward = forward
+        self._pad_id = int(tokenizer.pad_token_id)
         self._turns = Turns()
 
     @classmethod
@@ -87,44 +140,84 @@ class ToxicityModel:
         cls,
         models_dir: Path,
         name: str,
+        runtime: Runtime = CPU_FLOAT32,
         *,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_size: int | None = None,
+        token_budget: int | None = None,
         threads: int = 0,
     ) -> ToxicityModel:
-        """Load model `name` from `models_dir`; `threads` > 0 sets torch's thread count.
-
-        torch's threads are per process: give each worker process cores / processes.
-        """
-        entry = require_model(models_dir, name)
+        """Load model `name` from `models_dir` onto `runtime`; `threads` > 0 sets the CPU
+        threads (per process: give each worker process cores / processes)."""
+        onnx = runtime.dtype if runtime.backend == "onnx" else None
+        entry = require_model(models_dir, name, onnx)
         if threads > 0:
             torch.set_num_threads(threads)
         try:
             manifest = Manifest.read(entry)
-            detoxify = open_detoxify(entry)
-        except Exception as exc:  # torch and transformers raise many kinds for a bad file
-            raise ModelBroken(f"toxicity model {name!r} in {entry} does not load: {exc}") from exc
-        return cls(detoxify, manifest, batch_size)
+            if runtime.backend == "onnx":
+                tokenizer = _tokenizer(entry, manifest)
+                forward: Forward = OnnxForward(entry / FILES[runtime.dtype], threads)
+            else:
+                detoxify = open_detoxify(entry)
+                tokenizer = detoxify.tokenizer
+                forward = TorchForward(detoxify.model, runtime)
+        except Exception as exc:  # torch, transformers, onnxruntime raise many kinds
+            raise ModelBroken(
+                f"toxicity model {name!r} in {entry} does not load on {runtime.describe()}: {exc}"
+            ) from exc
+        return cls(
+            tokenizer,
+            forward,
+            manifest,
+            runtime,
+            batch_size=batch_size,
+            token_budget=token_budget,
+        )
 
     def predict(self, texts: Sequence[str], *, urgent: bool = False) -> list[dict[str, float]]:
         """Every label's score for each text, in the order given; `urgent` takes the model
         before non-urgent callers waiting for it (see `Turns`)."""
-        with self._turns.turn(urgent):
-            lengths = self._token_counts(texts)
-        order = sorted(range(len(texts)), key=lengths.__getitem__)
-        results: list[dict[str, float]] = [{} for _ in texts]
-        for batch in micro_batches(order, lengths, self.batch_size, self.token_budget):
-            with self._turns.turn(urgent), torch.inference_mode():
-                scores = self._detoxify.predict([texts[index] for index in batch])
-            for column, index in enumerate(batch):
-                results[index] = {label: _score(scores[label], column) for label in self.labels}
-        return results
-
-    def _token_counts(self, texts: Sequence[str]) -> list[int]:
-        """How many tokens the model sees for each text, after truncation to its maximum."""
         if not texts:
             return []
-        encoded = self._detoxify.tokenizer(list(texts), truncation=True)
-        return [len(ids) for ids in encoded["input_ids"]]
+        with self._turns.turn(urgent):
+            encoded = self._tokenizer(list(texts), truncation=True)
+        ids: list[list[int]] = encoded["input_ids"]
+        names = [name for name in self._tokenizer.model_input_names if name in encoded]
+        lengths = [len(row) for row in ids]
+        order = sorted(range(len(texts)), key=lengths.__getitem__)
+        batches = list(micro_batches(order, lengths, self.batch_size, self.token_budget))
+        # Outputs stay on the device until the claim is done: one copy back, one sync.
+        outputs = []
+        for batch in batches:
+            features = _padded(encoded, names, batch, self._pad_id)
+            with self._turns.turn(urgent):
+                outputs.append(self._forward(features))
+        scores = torch.cat(outputs).cpu().tolist()
+        results: list[dict[str, float]] = [{} for _ in texts]
+        positions = [index for batch in batches for index in batch]
+        for row, index in zip(scores, positions, strict=True):
+            results[index] = dict(zip(self.labels, row, strict=True))
+        return results
+
+
+def _padded(encoded: Any, names: list[str], batch: list[int], pad_id: int) -> Features:
+    """The batch's inputs padded on the right to its longest, as detoxify's tokenizer
+    call pads them (padding ids, attention mask 0, token type 0)."""
+    width = max(len(encoded["input_ids"][i]) for i in batch)
+    features: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {}
+    for name in names:
+        fill = pad_id if name == "input_ids" else 0
+        array = np.full((len(batch), width), fill, dtype=np.int64)
+        for row, index in enumerate(batch):
+            values = encoded[name][index]
+            array[row, : len(values)] = values
+        features[name] = array
+    return features
+
+
+def _tokenizer(entry: Path, manifest: Manifest) -> Any:
+    tokenizer_class = getattr(transformers, manifest.tokenizer)
+    return tokenizer_class.from_pretrained(entry, local_files_only=True)
 
 
 def micro_batches(
@@ -143,19 +236,28 @@ def micro_batches(
         yield batch
 
 
-def require_model(models_dir: Path, name: str) -> Path:
-    """The entry of model `name`; ModelMissing unless all its files are there. Loads nothing,
-    so a readiness check or a command's start can afford it."""
+def require_model(models_dir: Path, name: str, onnx: str | None = None) -> Path:
+    """The entry of model `name`; ModelMissing unless all its files are there, and its
+    `onnx` export (int8 or float32) when one is named. Loads nothing, so a readiness
+    check or a command's start can afford it."""
     entry = models_dir / name
     for file_name in ENTRY_FILES:
         if not (entry / file_name).is_file():
             raise ModelMissing(_missing_message(models_dir, name, entry / file_name))
+    if onnx is not None:
+        export = read_exports(entry).get(onnx)
+        flag = " --int8" if onnx == "int8" else ""
+        if export is None or not (entry / export.file).is_file():
+            raise ModelMissing(
+                f"toxicity model {name!r} has no {onnx} ONNX export in {entry}; "
+                f"run `moderation models export-onnx {name}{flag}`"
+            )
+        if export.checkpoint_sha256 != Manifest.read(entry).sha256:
+            raise ModelMissing(
+                f"the {onnx} ONNX export of {name!r} in {entry} was made from "
+                f"another checkpoint; run `moderation models export-onnx {name}{flag}` again"
+            )
     return entry
-
-
-def _score(values: float | list[float], column: int) -> float:
-    # detoxify squeezes a batch of one into a bare number.
-    return values if isinstance(values, float) else values[column]
 
 
 def _missing_message(models_dir: Path, name: str, missing: Path) -> str:

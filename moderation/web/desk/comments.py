@@ -18,7 +18,15 @@ from moderation.db import review as review_queries
 from moderation.errors import NotFound, ValidationFailed
 from moderation.http.params import path_id
 from moderation.payloads import parse
-from moderation.statuses import ACTION_FROM, ACTION_TARGET, DESK_ACTIONS, DONE, Action, Status
+from moderation.statuses import (
+    ACTION_FROM,
+    ACTION_TARGET,
+    DESK_ACTIONS,
+    DONE,
+    QUEUE_ACTION_LABELS,
+    Action,
+    Status,
+)
 from moderation.web.desk import sessions
 from moderation.web.desk.access import SitePage, site_page
 from moderation.web.desk.forms import read_form
@@ -46,7 +54,7 @@ def actions_for(item: dict[str, Any]) -> list[tuple[str, str]]:
             # Approving what is approved only means something while readers reported it.
             if not item["reports"]["count"]:
                 continue
-            label = "Keep, dismiss reports"
+            label = QUEUE_ACTION_LABELS["reported"][action]
         offered.append((action, label))
     return offered
 

@@ -1,0 +1,247 @@
+"""Scoring on a GPU: the worker's full per-claim path against raw `Detoxify.predict`.
+
+Rows, all on the same device and the same comments (bench/scoring_bench_text.py's long
+tail of lengths), detoxify `original` at bert-base size with random weights
+(bench/scoring_bench_model.py; speed does not depend on the weights):
+- raw: `Detoxify(...).predict` in batches of 32, float32 weights, the model moved to the
+  device as a caller of detoxify would;
+- `ToxicityModel.predict` in claims of the device's defaults (512 comments, a 65,536-token
+  budget on a GPU), float32, then the half-precision weights a worker uses by default
+  (bfloat16; float16 where the GPU lacks it), with each one's largest score difference
+  from float32;
+- the full worker path per claim, `Scorer.score`: language, toxicity with the default
+  dtype, spam (classifier and rule signals on a thread beside the model), no database.
+Target: the full path at least 3x raw. Then `--processes N` worker processes load the
+model on the same GPU at once and score together: each one's GPU memory and rate.
+
+    .venv/bin/python bench/gpu_bench.py                       # on a machine with a GPU
+    .venv/bin/python bench/gpu_bench.py --device cpu --comments 64 --processes 2  # smoke run
+
+Without a GPU (and without --device cpu) it says so and measures nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import scoring_bench_text as text
+import torch
+from scoring_bench_model import NAME, models_folder
+
+from moderation.scoring import hardware
+from moderation.scoring.language import detect
+from moderation.scoring.scorer import Scorer
+from moderation.scoring.site_spam import SiteSpamModels
+from moderation.scoring.spam import SpamClassifier, SpamContext
+from moderation.scoring.toxicity import ToxicityModel
+from moderation.scoring.weights import open_detoxify
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = 3.0
+Scores = list[dict[str, float]]
+
+
+def main() -> int:
+    args = parse_args()
+    if args.device == "auto" and not torch.cuda.is_available():
+        print("no CUDA device on this machine: nothing measured (--device cpu for a smoke run)")
+        return 0
+    runtime = hardware.resolve(args.device)
+    device = runtime.device
+    print(_describe(device))
+    models = models_folder(args.cache)
+    texts = text.comments(random.Random(args.seed), args.comments)
+    claim = args.claim or hardware.default_batch(runtime)
+    budget = args.token_budget or hardware.default_token_budget(runtime)
+
+    rows: list[tuple[str, float, Scores]] = []
+    raw_rate, raw_scores = raw(models, device, texts, args.rounds)
+    rows.append(("Detoxify.predict, batch 32, float32 (raw)", raw_rate, raw_scores))
+    _free(device)
+
+    dtypes = ["float32"] + ([runtime.dtype] if runtime.dtype != "float32" else [])
+    for dtype in dtypes:
+        model = ToxicityModel.load(
+            models,
+            NAME,
+            hardware.Runtime(device, dtype, "torch"),
+            batch_size=claim,
+            token_budget=budget,
+        )
+        rate, scores = timed(model.predict, texts, claim, args.rounds)
+        rows.append((f"ToxicityModel.predict, claims of {claim}, {dtype}", rate, scores))
+        del model
+        _free(device)
+
+    model = ToxicityModel.load(models, NAME, runtime, batch_size=claim, token_budget=budget)
+    scorer = Scorer({NAME: model}, SiteSpamModels(SpamClassifier.seed()), detect)
+    # The bench's comments are unique (each carries its number), so text finds context.
+    contexts = {t: SpamContext(t, "Reader", False, 0, 0, 0, site_id=1) for t in texts}
+
+    def full(chunk: Sequence[str]) -> Scores:
+        return [s.toxicity or {} for s in scorer.score([contexts[t] for t in chunk])]
+
+    rate, scores = timed(full, texts, claim, args.rounds)
+    rows.append((f"Scorer.score (language, toxicity {runtime.dtype}, spam), claims of {claim}",
+                 rate, scores))  # fmt: skip
+    report(rows, raw_rate, raw_scores, args)
+    if args.processes > 1:
+        processes(models, runtime, texts, claim, budget, args.processes)
+    return 0
+
+
+def raw(models: Path, device: str, texts: list[str], rounds: int) -> tuple[float, Scores]:
+    """Detoxify as its README has it, the model moved to the device, in batches of 32."""
+    detoxify = open_detoxify(models / NAME)
+    detoxify.model.to(device)
+    return timed(lambda chunk: _raw(detoxify, chunk), texts, 32, rounds)
+
+
+def timed(
+    predict: Callable[[Sequence[str]], Scores], texts: list[str], claim: int, rounds: int
+) -> tuple[float, Scores]:
+    """Comments per second, best of `rounds` after one warm-up claim, and the scores."""
+    predict(texts[:claim])
+    best, scores = float("inf"), []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        found: Scores = []
+        for start in range(0, len(texts), claim):
+            found += predict(texts[start : start + claim])
+        seconds = time.perf_counter() - started
+        if seconds < best:
+            best, scores = seconds, found
+    return len(texts) / best, scores
+
+
+def report(
+    rows: list[tuple[str, float, Scores]],
+    raw_rate: float,
+    raw_scores: Scores,
+    args: argparse.Namespace,
+) -> None:
+    print()
+    print(f"| {'scorer':<72} | {'comments/s':>10} | {'vs raw':>7} | {'max abs diff':>12} |")
+    print(f"|{'-' * 74}|{'-' * 12}|{'-' * 9}|{'-' * 14}|")
+    for label, rate, scores in rows:
+        difference = max(
+            abs(row[k] - base[k])
+            for row, base in zip(scores, raw_scores, strict=True)
+            for k in base
+        )
+        print(f"| {label:<72} | {rate:>10.1f} | {rate / raw_rate:>6.2f}x | {difference:>12.2e} |")
+    full = rows[-1][1]
+    verdict = "met" if full >= TARGET * raw_rate else "NOT met"
+    print(
+        f"\n{args.comments} comments, best of {args.rounds}; max abs diff: against the raw "
+        f"float32 scores.\ntarget: the full worker path per claim >= {TARGET:g}x raw "
+        f"Detoxify.predict at batch 32 float32: {full / raw_rate:.2f}x -> {verdict}"
+    )
+
+
+def processes(
+    models: Path,
+    runtime: hardware.Runtime,
+    texts: list[str],
+    claim: int,
+    budget: int,
+    count: int,
+) -> None:
+    """`count` processes load the model on one device at once and score together."""
+    context = multiprocessing.get_context("spawn")  # CUDA cannot be used across fork
+    start = context.Barrier(count)
+    results = context.Queue()
+    workers = [
+        context.Process(
+            target=_worker, args=(models, runtime, texts, claim, budget, start, results)
+        )
+        for _ in range(count)
+    ]
+    for worker in workers:
+        worker.start()
+    measured = [results.get(timeout=1800) for _ in workers]
+    for worker in workers:
+        worker.join()
+    print(f"\n{count} worker processes on {runtime.device}, each with its own model:")
+    print(f"| {'pid':>8} | {'GPU MiB allocated':>17} | {'GPU MiB reserved':>16} | "
+          f"{'RSS MiB':>8} | {'comments/s':>10} |")  # fmt: skip
+    print(f"|{'-' * 10}|{'-' * 19}|{'-' * 18}|{'-' * 10}|{'-' * 12}|")
+    for row in measured:
+        print(
+            f"| {row['pid']:>8} | {row['allocated']:>17.0f} | {row['reserved']:>16.0f} "
+            f"| {row['rss']:>8.0f} | {row['rate']:>10.1f} |"
+        )
+    print(f"together: {sum(r['rate'] for r in measured):.1f} comments/s")
+
+
+def _worker(
+    models: Path,
+    runtime: hardware.Runtime,
+    texts: list[str],
+    claim: int,
+    budget: int,
+    start: Any,
+    results: Any,
+) -> None:
+    model = ToxicityModel.load(models, NAME, runtime, batch_size=claim, token_budget=budget)
+    model.predict(texts[:claim])
+    start.wait()
+    rate, _ = timed(model.predict, texts, claim, 1)
+    on_gpu = runtime.on_gpu
+    results.put(
+        {
+            "pid": os.getpid(),
+            "allocated": torch.cuda.max_memory_allocated(runtime.device) / 2**20 if on_gpu else 0,
+            "reserved": torch.cuda.memory_reserved(runtime.device) / 2**20 if on_gpu else 0,
+            "rss": _rss_mib(),
+            "rate": rate,
+        }
+    )
+
+
+def _raw(detoxify: Any, texts: Sequence[str]) -> Scores:
+    scores = detoxify.predict(list(texts))
+    columns = {label: v if isinstance(v, list) else [v] for label, v in scores.items()}
+    return [{label: columns[label][i] for label in columns} for i in range(len(texts))]
+
+
+def _free(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _describe(device: str) -> str:
+    if device.startswith("cuda"):
+        name = torch.cuda.get_device_name(device)
+        return f"{name} ({device}); torch {torch.__version__}, CUDA {torch.version.cuda}"
+    return f"{device}: {os.cpu_count()} CPUs, torch {torch.__version__} (a smoke run, not a GPU)"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="auto", help="auto, cuda, cuda:N, or cpu (smoke)")
+    parser.add_argument("--comments", type=int, default=4096)
+    parser.add_argument("--claim", type=int, default=0, help="default: the device's")
+    parser.add_argument("--token-budget", type=int, default=0, help="default: the device's")
+    parser.add_argument("--rounds", type=int, default=2, help="passes per row; best counts")
+    parser.add_argument("--processes", type=int, default=4, help="worker processes at once")
+    parser.add_argument("--seed", type=int, default=20240611)
+    parser.add_argument("--cache", type=Path, default=ROOT / ".moderation" / "bench-cache")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

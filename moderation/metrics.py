@@ -1,0 +1,309 @@
+"""Prometheus metrics: what the API and the workers count, and how each serves them.
+
+The API serves `GET /metrics`; a worker serves its own on `MODERATION_WORKER_METRICS_PORT`.
+Where one command runs several processes (`moderation api --workers N`, a worker's
+prefork pool), they share their counts through prometheus-client's multiprocess mode:
+the CLI points `PROMETHEUS_MULTIPROC_DIR` at a fresh folder before any of them imports
+prometheus-client (the library picks its storage then), and a scrape of any one process
+adds up all of them. That is why this module imports prometheus-client only when it
+first counts or serves: importing it (the CLI does, through the importer and intake)
+decides nothing. Pending comments are not counted here but read from the database at
+each scrape (`moderation.routes.metrics`), so every API process reports the same.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from functools import cache
+from socketserver import ThreadingMixIn
+from typing import TYPE_CHECKING, Any, Protocol
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import asyncpg
+from starlette.routing import Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from prometheus_client.registry import Collector
+
+
+class Instruments:
+    """The service's metrics, made on first use (see the module's docstring)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        http_labels = ["route", "method", "status"]
+        self.requests = Counter(
+            "moderation_http_requests_total",
+            "HTTP requests, by route template, method and status.",
+            http_labels,
+        )
+        self.request_seconds = Histogram(
+            "moderation_http_request_duration_seconds",
+            "HTTP request latency (to the end of the response body), by route template, "
+            "method and status.",
+            http_labels,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.received = Counter(
+            "moderation_comments_received_total",
+            "Comments accepted for moderation, by site.",
+            ["site"],
+        )
+        self.decided = Counter(
+            "moderation_comments_decided_total",
+            "Comments decided, by site, the status they went to and who decided (system or "
+            "moderator). Each decision counts once.",
+            ["site", "status", "actor"],
+        )
+        self.reasons = Counter(
+            "moderation_decision_reasons_total",
+            "The rules behind automatic decisions, by site, status and rule (a reason with "
+            "its scores taken out). A decision with two reasons counts under both.",
+            ["site", "status", "reason"],
+        )
+        self.batch_size = Histogram(
+            "moderation_scoring_batch_size",
+            "Comments claimed per scoring batch.",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+        )
+        self.batch_seconds = Histogram(
+            "moderation_scoring_batch_duration_seconds",
+            "Time from claiming a batch to committing its decisions.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+        )
+        self.model_info = Gauge(
+            "moderation_model_info",
+            "The toxicity models a worker process scores with (1 per model), and what each "
+            "runs on.",
+            ["model", "version", "device", "dtype", "backend"],
+            # Only live processes: a model a stopped worker had is no longer in service.
+            multiprocess_mode="livemax",
+        )
+
+
+@cache
+def instruments() -> Instruments:
+    return Instruments()
+
+
+# A reason's rule: its score and its details in brackets taken out, as
+# `moderation.db.stats.overturns` groups reasons in SQL ("toxicity 0.93 ≥ 0.90" is
+# "toxicity ≥ 0.90"), so the dashboard and the desk's statistics name rules alike.
+_DETAILS = re.compile(r" \(.*\)$")
+_SCORE = re.compile(r" [0-9]+(\.[0-9]+)? ≥")
+
+
+def rule(reason: str) -> str:
+    return _SCORE.sub(" ≥", _DETAILS.sub("", reason))
+
+
+def count_received(site: str) -> None:
+    instruments().received.labels(site=site).inc()
+
+
+class DecidedChange(Protocol):
+    """What counting needs of a status change (`moderation.db.transitions.Change`)."""
+
+    @property
+    def comment_id(self) -> int: ...
+
+    @property
+    def reasons(self) -> Sequence[str]: ...
+
+    @property
+    def moderator_id(self) -> int | None: ...
+
+
+def count_decisions(applied: Iterable[asyncpg.Record], changes: Iterable[DecidedChange]) -> None:
+    """Count the applied changes (rows of `transition`) once their transaction committed."""
+    counted = instruments()
+    by_id = {change.comment_id: change for change in changes}
+    for row in applied:
+        change = by_id[row["id"]]
+        actor = "system" if change.moderator_id is None else "moderator"
+        counted.decided.labels(site=row["site"], status=row["status"], actor=actor).inc()
+        # Moderators' reasons are free text: as labels they would never stop growing.
+        if change.moderator_id is None:
+            for reason in change.reasons:
+                counted.reasons.labels(
+                    site=row["site"], status=row["status"], reason=rule(reason)
+                ).inc()
+
+
+def observe_batch(claimed: int, seconds: float) -> None:
+    counted = instruments()
+    counted.batch_size.observe(claimed)
+    counted.batch_seconds.observe(seconds)
+
+
+class Runtime(Protocol):
+    """Where a model runs (`moderation.scoring.hardware.Runtime`)."""
+
+    @property
+    def device(self) -> str: ...
+
+    @property
+    def dtype(self) -> str: ...
+
+    @property
+    def backend(self) -> str: ...
+
+
+class Model(Protocol):
+    """What model info needs of a toxicity model (`moderation.scoring.scorer.ToxicityScorer`)."""
+
+    name: str
+    version: str
+
+    @property
+    def runtime(self) -> Runtime | None: ...
+
+
+def set_models(models: Iterable[Model]) -> None:
+    """Publish the models this process scores with, and what each runs on.
+
+    The development keyword scorer has no runtime: it shows as backend "keywords".
+    """
+    for model in models:
+        runtime = model.runtime
+        instruments().model_info.labels(
+            model=model.name,
+            version=model.version,
+            device=runtime.device if runtime else "cpu",
+            dtype=runtime.dtype if runtime else "none",
+            backend=runtime.backend if runtime else "keywords",
+        ).set(1)
+
+
+def process_stopped(pid: int) -> None:
+    """Forget a stopped process's live gauges (multiprocess mode only)."""
+    if _shared_directory():
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+def exposition(*extra: Collector) -> bytes:
+    """Everything this process (or, in multiprocess mode, its group) reports, as text."""
+    from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
+
+    instruments()  # reported from the start, even before anything was counted
+    if _shared_directory():
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        body = generate_latest(registry)
+    else:
+        body = generate_latest(REGISTRY)
+    if extra:
+        registry = CollectorRegistry()
+        for collector in extra:
+            registry.register(collector)
+        body += generate_latest(registry)
+    return body
+
+
+def authorized(header: str | None, token: str | None) -> bool:
+    """Whether an `Authorization` header carries the metrics token (any, when none is set)."""
+    if token is None:
+        return True
+    scheme, _, credentials = (header or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(credentials.encode(), token.encode())
+
+
+def _shared_directory() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by the template of the route that served it.
+
+    The template ("/v1/sites/{site}/articles/{article}/comments"), never the raw path:
+    ids in paths would make a label per comment. Requests no route matched share one
+    label, "unmatched", for the same reason.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        root = scope.get("root_path", "")
+        status = 500
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            labels = {
+                "route": _template(scope, root),
+                "method": scope["method"],
+                "status": str(status),
+            }
+            counted = instruments()
+            counted.requests.labels(**labels).inc()
+            counted.request_seconds.labels(**labels).observe(time.perf_counter() - started)
+
+
+# "{article:path}" reads as "{article}": the convertor says how to match, not what it is.
+_CONVERTOR = re.compile(r"\{(\w+):\w+\}")
+
+
+def _template(scope: Scope, root: str) -> str:
+    # Routers record the route they chose in the scope; a Mount (the desk) extends
+    # root_path by its own path on the way in, so the two make the whole template.
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if path is None:
+        return "unmatched"
+    mounted: str = scope.get("root_path", "")[len(root) :]
+    # Still the Mount itself: nothing inside it matched (or it serves an app without
+    # routes), and the rest of the path is anything at all.
+    template = mounted + ("/{path}" if isinstance(route, Mount) else path)
+    return _CONVERTOR.sub(r"{\1}", template)
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes every few seconds are not worth a log line each."""
+
+
+def serve(host: str, port: int, token: str | None) -> WSGIServer:
+    """Serve this process group's metrics at http://host:port/metrics from a thread."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        if environ.get("PATH_INFO") != "/metrics":
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return iter([b"metrics are at /metrics\n"])
+        if not authorized(environ.get("HTTP_AUTHORIZATION"), token):
+            start_response(
+                "401 Unauthorized",
+                [("Content-Type", "text/plain"), ("WWW-Authenticate", "Bearer")],
+            )
+            return iter([b"a bearer token is required (MODERATION_METRICS_TOKEN)\n"])
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
+        return iter([exposition()])
+
+    server = make_server(host, port, app, _Server, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server

@@ -1,0 +1,152 @@
+"""Per-site spam retraining against a real database: each site's moderators teach its own
+model, weighted above the seed, and workers pick up each site's newest one."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import pytest
+
+from moderation import db, moderators
+from moderation.config import Settings
+from moderation.db import transitions
+from moderation.scoring.retrain import (
+    SITE_LINK_CAP,
+    SITE_WEIGHT,
+    retrain_spam,
+    site_classifier,
+    site_link_cap,
+)
+from moderation.scoring.site_spam import SiteSpamModels
+from moderation.scoring.spam import LINK_LOGIT_CAP, SpamClassifier, SpamContext, load_seed_corpus
+from moderation.sites import Site
+from tests.factories import Poster
+
+# A campaign the seed never saw: praise signed with a business's name.
+PROBE = "Interesting read. Regards from the Golden Maple Realty team"
+CAMPAIGN = [
+    f"{opening} Regards from the Golden Maple Realty team, {town}"
+    for opening, town in zip(
+        ["Great article!", "Well said.", "So true.", "Thanks for this."] * 3,
+        ["Leeds", "York", "Hull", "Bath", "Ely", "Wells"] * 2,
+        strict=True,
+    )
+]
+HONEST = [
+    "The council should publish the full budget before the vote.",
+    "I walked past the new bus lane today and it was empty.",
+    "My daughter's school lost two teachers this year.",
+]
+
+
+@pytest.fixture
+async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    pool = await db.create_pool(settings)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture(scope="module")
+def seed() -> SpamClassifier:
+    return SpamClassifier.seed()
+
+
+async def label(conn: asyncpg.Connection, poster: Poster, bodies: list[str], to: Any) -> None:
+    """Post `bodies` and have a moderator of the site decide them `to` (spam or approved)."""
+    moderator_id, _ = await moderators.create(conn, "Mo", "moderator", [poster.site.id])
+    for body in bodies:
+        comment_id = await poster.comment(body=body)
+        await transitions.transition(
+            conn, [transitions.Change(comment_id, "pending", "review", "held")]
+        )
+        change = transitions.Change(comment_id, "review", to, "moderator", (), moderator_id)
+        assert await transitions.transition(conn, [change])
+
+
+async def newest_model(conn: asyncpg.Connection, site: Site) -> int:
+    model_id: int = await conn.fetchval(
+        "SELECT max(id) FROM spam_models WHERE site_id = $1", site.id
+    )
+    return model_id
+
+
+async def test_a_sites_moderators_teach_its_own_model_and_no_other_site(
+    poster: Poster,
+    conn: asyncpg.Connection,
+    pool: asyncpg.Pool,
+    make_site: Callable[..., Awaitable[Site]],
+    seed: SpamClassifier,
+) -> None:
+    other = await make_site()
+    await label(conn, poster, CAMPAIGN, "spam")
+    await label(conn, poster, HONEST, "approved")
+
+    trained = await retrain_spam(pool)  # other tests' sites may be retrained too
+
+    model_id = await newest_model(conn, poster.site)
+    assert model_id in trained
+    models = SiteSpamModels(seed)
+    await models.refresh(conn, [poster.site.id, other.id])
+    assert models.model_id(poster.site.id) == model_id
+    assert models.model_id(other.id) == 0
+    site, elsewhere = models.probabilities(
+        [SpamContext(PROBE, "", True, 0, 0, 0, site_id=s) for s in (poster.site.id, other.id)]
+    )
+    assert site > 0.8
+    assert elsewhere == seed.predict([PROBE])[0] < 0.5
+    decisions = await conn.fetchval("SELECT decisions FROM spam_models WHERE id = $1", model_id)
+    assert decisions == len(CAMPAIGN + HONEST)
+
+
+async def test_retraining_runs_only_for_sites_with_new_decisions(
+    poster: Poster, conn: asyncpg.Connection, pool: asyncpg.Pool, seed: SpamClassifier
+) -> None:
+    await label(conn, poster, CAMPAIGN[:4], "spam")
+    await retrain_spam(pool)
+    first = await newest_model(conn, poster.site)
+    assert first not in await retrain_spam(pool)
+    assert await newest_model(conn, poster.site) == first
+
+    await label(conn, poster, HONEST[:1], "approved")
+    retrained = await retrain_spam(pool)
+    assert await newest_model(conn, poster.site) in retrained
+    models = SiteSpamModels(seed)
+    await models.refresh(conn, [poster.site.id])
+    assert models.model_id(poster.site.id) == await newest_model(conn, poster.site) > first
+
+
+async def test_a_blob_that_will_not_load_keeps_the_previous_model_and_is_not_refetched(
+    poster: Poster, conn: asyncpg.Connection, seed: SpamClassifier
+) -> None:
+    bad = await conn.fetchval(
+        "INSERT INTO spam_models (site_id, model, samples, decisions, last_event_id) "
+        "VALUES ($1, 'not a model', 1, 1, 0) RETURNING id",
+        poster.site.id,
+    )
+    models = SiteSpamModels(seed)
+    await models.refresh(conn, [poster.site.id])
+    assert models.model_id(poster.site.id) == bad
+    assert models.classifier(poster.site.id) is seed
+
+
+def test_site_labels_weigh_more_than_the_seed() -> None:
+    texts, labels = load_seed_corpus()
+    few = CAMPAIGN[:3]
+    weighted = site_classifier(texts, labels, few, [1] * len(few))
+    unweighted = SpamClassifier.train(texts + few, labels + [1] * len(few))
+    assert SITE_WEIGHT > 1
+    assert weighted.predict([PROBE])[0] > unweighted.predict([PROBE])[0]
+
+
+def test_links_count_for_more_only_where_moderators_mark_links_spam() -> None:
+    links_spam = [f"great deals at shop{n}.example.com/sale" for n in range(10)]
+    sources = [f"Source: https://www.bbc.com/news/uk-{n}" for n in range(10)]
+    assert site_link_cap(links_spam, [1] * 10) == SITE_LINK_CAP
+    assert site_link_cap(links_spam[:2], [1, 1]) == pytest.approx(1.61, abs=0.01)
+    assert site_link_cap(sources, [0] * 10) == LINK_LOGIT_CAP
+    assert site_link_cap(links_spam + sources, [1] * 10 + [0] * 10) == LINK_LOGIT_CAP
+    assert site_link_cap(HONEST, [1, 1, 1]) == LINK_LOGIT_CAP  # no links: nothing learned
