@@ -126,25 +126,23 @@ class DevInstance:
     def __init__(self, tmp_path: Path) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.log = (tmp_path / f"dev-{self.port}.log").open("w+")
-        self.process = subprocess.Popen(
-            [MODERATION, "dev", "--port", str(self.port)],
-            cwd=tmp_path,
-            env=environment(tmp_path),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_stack_ready(self.base, lambda: self.process.poll() is None, self.output, 90)
-        except BaseException:
-            self.process.kill()
-            self.log.close()
-            raise
+        self.log_path = tmp_path / f"dev-{self.port}.log"
+        # Append mode: dev and the worker it starts share this file, and every write lands
+        # at its end; the test reads it through a handle of its own, never moving theirs.
+        with self.log_path.open("a") as log:
+            self.process = subprocess.Popen(
+                [MODERATION, "dev", "--port", str(self.port)],
+                cwd=tmp_path,
+                env=environment(tmp_path),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait_ready(self) -> None:
+        wait_stack_ready(self.base, lambda: self.process.poll() is None, self.output, 90)
 
     def output(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
+        return self.log_path.read_text()
 
     @property
     def key(self) -> str:
@@ -166,11 +164,14 @@ class DevInstance:
     def stop(self, signum: int = signal.SIGINT) -> None:
         """Send `signum` and expect a clean exit (status 0) within 30 s."""
         self.process.send_signal(signum)
-        try:
-            status = self.process.wait(timeout=30)
-            assert status == 0, f"exit status {status}:\n{self.output()}"
-        finally:
-            self.log.close()
+        status = self.process.wait(timeout=30)
+        assert status == 0, f"exit status {status}:\n{self.output()}"
+
+    def reap(self) -> None:
+        """Kill and collect the process if a failed test left it running."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
 
 
 def started_processes(data_dir: Path) -> dict[str, psutil.Process]:
@@ -205,6 +206,22 @@ def dev_dir(tmp_path: Path) -> Iterator[Path]:
             proc.kill()
 
 
+@pytest.fixture
+def start_dev(dev_dir: Path) -> Iterator[Callable[[], DevInstance]]:
+    """Start `moderation dev` on `dev_dir`, ready to serve; reaped when the test ends."""
+    started: list[DevInstance] = []
+
+    def start() -> DevInstance:
+        instance = DevInstance(dev_dir)
+        started.append(instance)
+        instance.wait_ready()
+        return instance
+
+    yield start
+    for instance in started:
+        instance.reap()
+
+
 def embedded_servers(data_dir: Path) -> list[psutil.Process]:
     return [
         p
@@ -223,9 +240,9 @@ def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
 
 
 def test_dev_runs_the_whole_service_on_embedded_services_and_keeps_its_data(
-    dev_dir: Path,
+    dev_dir: Path, start_dev: Callable[[], DevInstance]
 ) -> None:
-    first = DevInstance(dev_dir)
+    first = start_dev()
     key, token = first.key, first.token
     output = first.output()
     assert "embedded PostgreSQL" in output
@@ -257,7 +274,7 @@ def test_dev_runs_the_whole_service_on_embedded_services_and_keeps_its_data(
     first.stop()
     assert embedded_servers(dev_dir) == [], "Ctrl-C left the embedded PostgreSQL running"
 
-    second = DevInstance(dev_dir)
+    second = start_dev()
     try:
         assert second.key == key
         replay = httpx.post(
@@ -415,9 +432,9 @@ def test_rotate_key_of_an_unknown_site_says_so(tmp_path: Path, fresh_url: str) -
 
 @pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM], ids=["SIGHUP", "SIGTERM"])
 def test_dev_stops_everything_it_started_on_hangup_and_terminate(
-    dev_dir: Path, signum: int
+    dev_dir: Path, start_dev: Callable[[], DevInstance], signum: int
 ) -> None:
-    instance = DevInstance(dev_dir)
+    instance = start_dev()
     started = started_processes(dev_dir / "data")
     assert set(started) == {"worker", "beat", "redis", "postgres"}, instance.output()
     assert alive(started.values()) == list(started.values())
@@ -428,8 +445,10 @@ def test_dev_stops_everything_it_started_on_hangup_and_terminate(
     assert not (dev_dir / "data" / "worker.ready").exists()
 
 
-def test_dev_refuses_a_second_start_and_cleans_up_after_a_killed_one(dev_dir: Path) -> None:
-    first = DevInstance(dev_dir)
+def test_dev_refuses_a_second_start_and_cleans_up_after_a_killed_one(
+    dev_dir: Path, start_dev: Callable[[], DevInstance]
+) -> None:
+    first = start_dev()
     second = cli(dev_dir, "dev", "--port", str(free_port()))
     assert second.returncode != 0
     assert f"already runs on {dev_dir / 'data'} (pid {first.process.pid})" in second.stderr
@@ -438,10 +457,9 @@ def test_dev_refuses_a_second_start_and_cleans_up_after_a_killed_one(dev_dir: Pa
     left = started_processes(dev_dir / "data")
     first.process.kill()
     first.process.wait()
-    first.log.close()
     assert alive(left.values()) == list(left.values())
 
-    again = DevInstance(dev_dir)
+    again = start_dev()
     try:
         output = again.output()
         named = {"worker": "worker", "beat": "beat", "redis": "Redis", "postgres": "PostgreSQL"}
