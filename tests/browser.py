@@ -6,7 +6,9 @@ with the tiny detoxify model, beat), against the test PostgreSQL and broker.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,8 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from tests.workers import Process, free_port, wait_stack_ready, worker_env
 
-CHROMIUM = "/usr/bin/chromium"
+# The Chromium `make test` found (see the Makefile's `browser` target).
+CHROMIUM = os.environ.get("MODERATION_CHROMIUM") or shutil.which("chromium") or "chromium"
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",

@@ -21,11 +21,13 @@ import httpx
 class Process:
     """A `moderation ...` subprocess whose output goes to a log file the test can show."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], log: Path, python: str = sys.executable
+    ) -> None:
         self.log_path = log
         self._log = log.open("w")
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "moderation", *args],
+            [python, "-m", "moderation", *args],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -86,9 +88,11 @@ def worker_env(
 
 
 @contextlib.contextmanager
-def live_api(tmp_path: Path, database_url: str, **extra: str) -> Iterator[tuple[str, Process]]:
+def live_api(
+    tmp_path: Path, database_url: str, python: str = sys.executable, **extra: str
+) -> Iterator[tuple[str, Process]]:
     """`moderation api` on a free port, ready, with the desk on over plain http; no broker
-    (intake stores comments and nothing wakes a scorer)."""
+    (intake stores comments and nothing wakes a scorer). `python` is the one to run it with."""
     port = free_port()
     env = service_env(
         database_url,
@@ -96,7 +100,7 @@ def live_api(tmp_path: Path, database_url: str, **extra: str) -> Iterator[tuple[
         MODERATION_SESSION_COOKIE_SECURE="false",
         **extra,
     )
-    process = Process(["api", "--port", str(port)], env, tmp_path / "api.log")
+    process = Process(["api", "--port", str(port)], env, tmp_path / "api.log", python)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_http_ready(base, lambda: process.popen.poll() is None, process.output, 60)

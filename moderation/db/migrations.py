@@ -32,8 +32,13 @@ class Migration:
 
 
 def discover(directory: Path) -> list[Migration]:
-    """The migrations in `directory`, in the order they apply."""
+    """The migrations in `directory`, in the order they apply.
+
+    None found is a broken install or a wrong MODERATION_MIGRATIONS_DIR, never "up to date".
+    """
     files = sorted(p for p in directory.glob("*.sql") if _FILE_NAME.match(p.name))
+    if not files:
+        raise MigrationError(f"no migrations in {directory}; check MODERATION_MIGRATIONS_DIR")
     return [Migration(p.stem, p.read_text(encoding="utf-8")) for p in files]
 
 
