@@ -39,22 +39,20 @@ import os
 import platform
 import random
 import re
-import signal
 import statistics
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 import http_bench_db as scratch
 import httpx
 import scoring_bench_text as text
 from http_bench_servers import WORKERS, Server, service_command
-from scoring_bench_model import NAME, models_folder
+from scoring_bench_model import CACHE, NAME, models_folder
 from scoring_bench_phases import percentile
-from scoring_bench_stack import Worker, broker, service_env
+from scoring_bench_stack import Worker, broker, service_env, stop_on_signals
 
 from moderation import db
 from moderation.db import migrations
@@ -153,8 +151,7 @@ class Client:
 
 def main() -> int:
     args = parse_args()
-    signal.signal(signal.SIGTERM, _exit_on_signal)
-    signal.signal(signal.SIGINT, _exit_on_signal)
+    stop_on_signals()
     print(
         f"{platform.node()}: {os.cpu_count()} CPUs, load average {_load()}; this machine is "
         "shared, so figures move with its load"
@@ -359,16 +356,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--cache",
         type=Path,
-        default=ROOT / ".moderation" / "bench-cache",
+        default=CACHE,
         help="where the built model is kept between runs (shared with scoring_bench.py)",
     )
     parser.add_argument("--keep-logs", action="store_true", help="keep the worker and API logs")
     return parser.parse_args()
-
-
-def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
-    print(f"\n{signal.Signals(signum).name}: stopping the processes and dropping the database")
-    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from typing import Any
 
 import scoring_bench_text as text
 import torch
-from scoring_bench_model import NAME, models_folder
+from scoring_bench_model import CACHE, NAME, models_folder
 
 from moderation.scoring import hardware
 from moderation.scoring.language import detect
@@ -44,7 +44,6 @@ from moderation.scoring.spam import SpamClassifier, SpamContext
 from moderation.scoring.toxicity import ToxicityModel
 from moderation.scoring.weights import open_detoxify
 
-ROOT = Path(__file__).resolve().parent.parent
 TARGET = 3.0
 Scores = list[dict[str, float]]
 
@@ -239,7 +238,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2, help="passes per row; best counts")
     parser.add_argument("--processes", type=int, default=4, help="worker processes at once")
     parser.add_argument("--seed", type=int, default=20240611)
-    parser.add_argument("--cache", type=Path, default=ROOT / ".moderation" / "bench-cache")
+    parser.add_argument("--cache", type=Path, default=CACHE)
     return parser.parse_args()
 
 

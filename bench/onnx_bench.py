@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import scoring_bench_text as text
 import torch
-from scoring_bench_model import NAME, models_folder, with_onnx_export
+from scoring_bench_model import CACHE, NAME, models_folder, with_onnx_export
 
 from moderation.scoring.hardware import Runtime
 from moderation.scoring.onnx_export import export
@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime threads")
     parser.add_argument("--comments", type=int, default=128, help="comments for the speed rows")
     parser.add_argument("--rounds", type=int, default=2, help="speed passes; the best counts")
-    parser.add_argument("--cache", type=Path, default=ROOT / ".moderation" / "bench-cache")
+    parser.add_argument("--cache", type=Path, default=CACHE)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     seed_texts, _ = load_seed_corpus()

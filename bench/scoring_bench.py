@@ -48,14 +48,12 @@ import os
 import platform
 import random
 import re
-import signal
 import statistics
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -65,7 +63,7 @@ import httpx
 import scoring_bench_text as text
 import torch
 from http_bench_servers import WORKERS, Server, backends, cpu_seconds, service_command, settle
-from scoring_bench_model import NAME, models_folder, with_onnx_export
+from scoring_bench_model import CACHE, NAME, models_folder, with_onnx_export
 from scoring_bench_phases import (
     Burst,
     Poster,
@@ -77,7 +75,7 @@ from scoring_bench_phases import (
     stored,
     wait_decided,
 )
-from scoring_bench_stack import Worker, broker, service_env
+from scoring_bench_stack import Worker, broker, service_env, stop_on_signals
 from toxicity_speed import padded_tokens
 
 from moderation import db
@@ -133,8 +131,7 @@ class Row:
 
 def main() -> int:
     args = parse_args()
-    signal.signal(signal.SIGTERM, _exit_on_signal)
-    signal.signal(signal.SIGINT, _exit_on_signal)
+    stop_on_signals()
     torch.set_num_threads(args.torch_threads)
     print(
         f"{platform.node()}: {os.cpu_count()} CPUs, load average {_load()}; torch "
@@ -567,7 +564,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--cache",
         type=Path,
-        default=ROOT / ".moderation" / "bench-cache",
+        default=CACHE,
         help="where the built model is kept between runs",
     )
     parser.add_argument(
@@ -578,11 +575,6 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--keep-logs", action="store_true", help="keep the worker and API logs")
     return parser.parse_args()
-
-
-def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
-    print(f"\n{signal.Signals(signum).name}: stopping the processes and dropping the database")
-    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 import psutil
 from http_bench_servers import cpu_seconds
@@ -141,6 +142,18 @@ class Worker:
         # Pool processes that outlived the parent are in its process group, which is ours.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def stop_on_signals() -> None:
+    """SIGTERM and SIGINT exit through SystemExit, so the exit stack still stops the
+    processes and drops the scratch database; SIGINT is set as a shell may ignore it."""
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    print(f"\n{signal.Signals(signum).name}: stopping the processes and dropping the database")
+    raise SystemExit(128 + signum)
 
 
 def _leaks_into_service(name: str) -> bool:

@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from spam_eval import Result, measure
+
 from moderation.intake import fingerprint
 from moderation.scoring.retrain import SITE_WEIGHT, site_classifier, site_link_cap
 from moderation.scoring.spam import (
@@ -61,29 +63,12 @@ SOURCED = (
 
 
 @dataclass(frozen=True, slots=True)
-class Result:
-    precision: float
-    recall: float
-    f1: float
-
-
-@dataclass(frozen=True, slots=True)
 class Fold:
     hold: Result
     reject: Result
     honest_links_rejected: int
     sourced_rejected: int
     link_cap: float
-
-
-def measure(labels: Sequence[int], flagged: Sequence[bool]) -> Result:
-    hits = sum(1 for label, flag in zip(labels, flagged, strict=True) if label and flag)
-    flags = sum(flagged)
-    spam = sum(labels)
-    precision = hits / flags if flags else 1.0
-    recall = hits / spam if spam else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
-    return Result(precision, recall, f1)
 
 
 def replay(site: list[SeedComment], known: int, classifier: SpamClassifier) -> list[float]:
@@ -138,8 +123,8 @@ def fold(seed: list[list[SeedComment]], site: list[SeedComment], known: int) -> 
     )
     sourced = score_spam(classifier, [SpamContext(t, "", True, 0, 0, 0) for t in SOURCED])
     return Fold(
-        hold=measure(labels, [s >= POLICY.hold for s in scores]),
-        reject=measure(labels, [s >= POLICY.reject for s in scores]),
+        hold=measure(labels, scores, POLICY.hold),
+        reject=measure(labels, scores, POLICY.reject),
         honest_links_rejected=honest_links,
         sourced_rejected=sum(v.score >= POLICY.reject for v in sourced),
         link_cap=site_link_cap(site_texts, site_labels),

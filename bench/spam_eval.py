@@ -78,7 +78,7 @@ def measure(labels: Sequence[int], scores: Sequence[float], threshold: float) ->
     flagged = np.asarray(scores) >= threshold
     hits = int((truth & flagged).sum())
     precision = hits / flagged.sum() if flagged.any() else 1.0
-    recall = hits / truth.sum()
+    recall = hits / truth.sum() if truth.any() else 1.0
     f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
     return Result(float(precision), float(recall), float(f1))
 

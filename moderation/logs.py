@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 
 import orjson
 import structlog
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from moderation.config import Settings
+from moderation.timing import timed
 
 access_log = structlog.get_logger("moderation.access")
 
@@ -89,27 +89,15 @@ class AccessLogMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_and_record(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_record)
-        finally:
+        def log(status: int, seconds: float) -> None:
             client = scope.get("client")
             access_log.info(
                 "request",
                 method=scope["method"],
                 path=scope["path"],
                 status=status,
-                ms=round((time.perf_counter() - started) * 1000, 2),
+                ms=round(seconds * 1000, 2),
                 client=client[0] if client else None,
             )
+
+        await timed(self.app, scope, receive, send, log)

@@ -17,7 +17,6 @@ import hmac
 import os
 import re
 import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from functools import cache
 from socketserver import ThreadingMixIn
@@ -26,7 +25,9 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import asyncpg
 from starlette.routing import Mount
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from moderation.timing import timed
 
 if TYPE_CHECKING:
     from prometheus_client.registry import Collector
@@ -233,22 +234,10 @@ class MetricsMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
+        # Before routing: a Mount extends root_path in this same scope (see `_template`).
         root = scope.get("root_path", "")
-        status = 500
 
-        async def send_and_record(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_record)
-        finally:
+        def count(status: int, seconds: float) -> None:
             labels = {
                 "route": _template(scope, root),
                 "method": scope["method"],
@@ -256,7 +245,9 @@ class MetricsMiddleware:
             }
             counted = instruments()
             counted.requests.labels(**labels).inc()
-            counted.request_seconds.labels(**labels).observe(time.perf_counter() - started)
+            counted.request_seconds.labels(**labels).observe(seconds)
+
+        await timed(self.app, scope, receive, send, count)
 
 
 # "{article:path}" reads as "{article}": the convertor says how to match, not what it is.

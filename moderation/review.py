@@ -185,6 +185,14 @@ async def page(
     return {"items": [describe(row) for row in rows], "next_cursor": next_cursor}
 
 
+async def item(conn: Connection, moderator: Moderator, comment_id: int) -> QueueItem:
+    """One comment as queues show it (404 outside the moderator's sites)."""
+    row = await review_queries.item(conn, comment_id)
+    moderator.require_site(row["site_id"] if row else None, "comment")
+    assert row is not None
+    return describe(row)
+
+
 def _position(cursor: str, queue: str, sort: str) -> list[Any]:
     position = cursors.decode(cursor)
     if position.get("q") != queue or position.get("s") != sort:

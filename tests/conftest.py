@@ -136,6 +136,16 @@ async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture
+async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    """The app's kind of pool, for code that takes one (scoring batches, retraining)."""
+    pool = await db.create_pool(settings)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
 def make_site(conn: asyncpg.Connection) -> Callable[..., Awaitable[Site]]:
     async def make(origins: tuple[str, ...] = ("https://news.example",), **policy: Any) -> Site:
         slug = f"site-{uuid.uuid4().hex[:10]}"

@@ -8,12 +8,11 @@ a toxicity model that fails on one planted input.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import asyncpg
 import pytest
 
-from moderation import db
 from moderation.config import Settings
 from moderation.scoring import batch
 from moderation.scoring.dev import KeywordToxicity
@@ -39,15 +38,6 @@ class BreaksOnPoison(KeywordToxicity):
 @pytest.fixture(scope="module")
 def scorer() -> Scorer:
     return Scorer({"dev": BreaksOnPoison()}, SiteSpamModels(SpamClassifier.seed()), detect)
-
-
-@pytest.fixture
-async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await db.create_pool(settings)
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 async def statuses(conn: asyncpg.Connection, site: Site) -> dict[str, tuple[str, list[str]]]:

@@ -3,14 +3,13 @@ model, weighted above the seed, and workers pick up each site's newest one."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import pytest
 
-from moderation import db, moderators
-from moderation.config import Settings
+from moderation import moderators
 from moderation.db import transitions
 from moderation.scoring.retrain import (
     SITE_LINK_CAP,
@@ -39,15 +38,6 @@ HONEST = [
     "I walked past the new bus lane today and it was empty.",
     "My daughter's school lost two teachers this year.",
 ]
-
-
-@pytest.fixture
-async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await db.create_pool(settings)
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 @pytest.fixture(scope="module")

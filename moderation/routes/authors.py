@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from moderation import authors
 from moderation.http.access import authenticate
+from moderation.http.authors import add_note, author_record
 from moderation.http.bodies import read_payload
 from moderation.http.params import path_id
 from moderation.http.responses import JSONResponse
@@ -26,11 +27,7 @@ async def author_detail(request: Request) -> Response:
       401: {description: Missing, wrong or revoked token}
       404: {description: "No such author, or not this moderator's"}
     """
-    moderator = await authenticate(request)
-    author_id = path_id(request, "author")
-    async with request.state.pool.acquire() as conn:
-        body = await authors.load(conn, moderator, author_id)
-    return JSONResponse(body)
+    return await author_record(request, await authenticate(request))
 
 
 async def author_status(request: Request) -> Response:
@@ -84,12 +81,7 @@ async def author_note(request: Request) -> Response:
       415: {description: Not application/json}
       422: {description: Invalid body}
     """
-    moderator = await authenticate(request)
-    author_id = path_id(request, "author")
-    note = await read_payload(request, authors.NoteIn)
-    async with request.state.pool.acquire() as conn:
-        result = await authors.add_note(conn, moderator, author_id, note)
-    return JSONResponse(result, status_code=201)
+    return await add_note(request, await authenticate(request))
 
 
 routes = [

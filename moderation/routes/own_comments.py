@@ -28,6 +28,12 @@ async def _site(request: Request) -> Site:
     return site
 
 
+async def _own_comment(request: Request) -> tuple[Site, int, str | None]:
+    """The site (its key checked), the path's comment, and the secret that claims it."""
+    site = await _site(request)
+    return site, path_id(request, "comment"), request.headers.get(SECRET_HEADER)
+
+
 async def own_states(request: Request) -> Response:
     """
     summary: The state of a reader's own comments
@@ -93,10 +99,8 @@ async def edit_own(request: Request) -> Response:
       415: {description: Not application/json}
       422: {description: "Empty or too long"}
     """
-    site = await _site(request)
-    comment_id = path_id(request, "comment")
+    site, comment_id, secret = await _own_comment(request)
     edit = await read_payload(request, own_comments.EditIn)
-    secret = request.headers.get(SECRET_HEADER)
     async with request.state.pool.acquire() as conn:
         result = await own_comments.edit(conn, site, comment_id, secret, edit.body)
     cast(ScoringWakeups, request.state.scoring).notify(comment_id)
@@ -125,9 +129,7 @@ async def delete_own(request: Request) -> Response:
       404: {description: "No such comment, or the secret is not its own"}
       409: {description: Too late to delete}
     """
-    site = await _site(request)
-    comment_id = path_id(request, "comment")
-    secret = request.headers.get(SECRET_HEADER)
+    site, comment_id, secret = await _own_comment(request)
     async with request.state.pool.acquire() as conn:
         result = await own_comments.delete(conn, site, comment_id, secret)
     return JSONResponse(result)

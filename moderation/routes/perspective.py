@@ -15,10 +15,9 @@ from starlette.routing import Route
 from moderation.db import perspective as perspective_queries
 from moderation.errors import ModerationError, NotFound
 from moderation.http.access import scoring_client
-from moderation.http.bodies import read_json
+from moderation.http.bodies import read_payload
 from moderation.http.errors import google_error
 from moderation.http.responses import JSONResponse
-from moderation.payloads import parse
 from moderation.perspective import discovery
 from moderation.perspective.analyzer import Analyzer
 from moderation.perspective.api import AnalyzeIn, SuggestIn, SuggestOut, analyze_response
@@ -67,8 +66,7 @@ async def analyze(request: Request) -> Response:
       504: {description: "DEADLINE_EXCEEDED: a worker took it but did not finish in time"}
     """
     client = await scoring_client(request)
-    settings = request.state.settings
-    body = parse(AnalyzeIn, await read_json(request, settings.max_request_bytes))
+    body = await read_payload(request, AnalyzeIn)
     text = body.comment.plain()
     started = time.perf_counter()
     answer = await cast(Analyzer, request.state.analyzer).analyze(text, body.language())
@@ -116,8 +114,7 @@ async def suggest_score(request: Request) -> Response:
       429: {description: RESOURCE_EXHAUSTED}
     """
     client = await scoring_client(request)
-    settings = request.state.settings
-    body = parse(SuggestIn, await read_json(request, settings.max_request_bytes))
+    body = await read_payload(request, SuggestIn)
     text = body.comment.plain()
     labels = [(name, score.summaryScore.value) for name, score in body.attributeScores.items()]
     async with request.state.pool.acquire() as conn:

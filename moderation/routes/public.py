@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, cast
 
+import asyncpg
 import orjson
 from pydantic import Field
 from starlette.requests import Request
@@ -141,9 +142,8 @@ async def get_thread(request: Request) -> Response:
     pages = cast(threads.PageCache, request.state.pages)
     async with request.state.pool.acquire() as conn:
         article = await thread_queries.get_article(conn, site.id, article_id)
-        tag = threads.etag(article)
-        headers = {"ETag": tag, "Cache-Control": "public, max-age=5"}
-        if tag in _if_none_match(request):
+        headers, current = _freshness(request, article)
+        if current:
             return Response(status_code=304, headers=headers)
         if article is None:
             empty: threads.ThreadPage = {
@@ -157,7 +157,7 @@ async def get_thread(request: Request) -> Response:
                 "next_cursor": None,
             }
             return JSONResponse(empty, headers=headers)
-        key = (tag, sort, limit, raw_cursor)
+        key = (headers["ETag"], sort, limit, raw_cursor)
         body = pages.get(key)
         if body is None:
             body = orjson.dumps(await threads.page(conn, article, sort, limit, cursor))
@@ -188,9 +188,8 @@ async def get_featured(request: Request) -> Response:
     article_id = path_article(request)
     async with request.state.pool.acquire() as conn:
         article = await thread_queries.get_article(conn, site.id, article_id)
-        tag = threads.etag(article)
-        headers = {"ETag": tag, "Cache-Control": "public, max-age=5"}
-        if tag in _if_none_match(request):
+        headers, current = _freshness(request, article)
+        if current:
             return Response(status_code=304, headers=headers)
         if article is None:
             nothing: threads.FeaturedPage = {"article": None, "comments": []}
@@ -199,9 +198,13 @@ async def get_featured(request: Request) -> Response:
     return JSONResponse(body, headers=headers)
 
 
-def _if_none_match(request: Request) -> set[str]:
+def _freshness(request: Request, article: asyncpg.Record | None) -> tuple[dict[str, str], bool]:
+    """The cache headers of the article's thread (its ETag), and whether the client's copy,
+    named in `If-None-Match`, is still current."""
+    tag = threads.etag(article)
     header = request.headers.get("if-none-match", "")
-    return {tag.strip() for tag in header.split(",") if tag.strip()}
+    current = tag in {seen.strip() for seen in header.split(",") if seen.strip()}
+    return {"ETag": tag, "Cache-Control": "public, max-age=5"}, current
 
 
 async def get_counts(request: Request) -> Response:

@@ -12,7 +12,7 @@ from moderation.db import review as review_queries
 from moderation.errors import Conflict, NotFound, ValidationFailed
 from moderation.http.access import authenticate, moderator_and_site
 from moderation.http.bodies import read_payload
-from moderation.http.decisions import apply_bulk
+from moderation.http.decisions import apply_bulk, apply_feature
 from moderation.http.errors import Error
 from moderation.http.params import path_id, query_int
 from moderation.http.queues import queue_filters, queue_sort
@@ -113,11 +113,9 @@ async def comment_detail(request: Request) -> Response:
     moderator = await authenticate(request)
     comment_id = path_id(request, "comment")
     async with request.state.pool.acquire() as conn:
-        row = await review_queries.item(conn, comment_id)
-        moderator.require_site(row["site_id"] if row else None, "comment")
-        assert row is not None
+        item = await review.item(conn, moderator, comment_id)
         history = await review_queries.history(conn, comment_id)
-    detail: CommentDetail = {**review.describe(row), "history": review.describe_history(history)}
+    detail: CommentDetail = {**item, "history": review.describe_history(history)}
     return JSONResponse(detail)
 
 
@@ -189,12 +187,7 @@ async def feature_one(request: Request) -> Response:
       415: {description: Not application/json}
       422: {description: Invalid body}
     """
-    moderator = await authenticate(request)
-    comment_id = path_id(request, "comment")
-    change = await read_payload(request, review.FeatureIn)
-    async with request.state.pool.acquire() as conn:
-        result = await review.feature(conn, moderator, comment_id, change.featured)
-    return JSONResponse(result)
+    return await apply_feature(request, await authenticate(request))
 
 
 async def decide_many(request: Request) -> Response:

@@ -1,8 +1,9 @@
 """The desk's JSON routes, for desk.js: signed in by the session cookie, not a token.
 
-They call what the `/v1/moderation` routes call (`review.page`, `http.decisions.apply_bulk`,
-`http.feeds.site_feed`), so the desk and the API cannot disagree. Every route that changes
-something needs the session's CSRF token in the `X-CSRF-Token` header.
+They call what the `/v1/moderation` routes call (`review.page`, `review.item`,
+`http.decisions`, `http.authors`, `http.feeds.site_feed`), so the desk and the API cannot
+disagree. Every route that changes something needs the session's CSRF token in the
+`X-CSRF-Token` header.
 """
 
 from __future__ import annotations
@@ -11,19 +12,26 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from moderation import authors, review
-from moderation.db import review as review_queries
+from moderation import review
 from moderation.http.access import site_of
-from moderation.http.bodies import read_payload
-from moderation.http.decisions import apply_bulk
+from moderation.http.authors import add_note, author_record
+from moderation.http.decisions import apply_bulk, apply_feature
 from moderation.http.feeds import site_feed
 from moderation.http.params import path_id
 from moderation.http.queues import queue_filters, queue_sort
 from moderation.http.responses import JSONResponse
+from moderation.moderators import Moderator
 from moderation.statuses import require_queue
 from moderation.web.desk import sessions
 
 _PAGE = 25
+
+
+async def _changer(request: Request) -> Moderator:
+    """The signed-in moderator of a request that changes something, its CSRF header checked."""
+    moderator = await sessions.require_moderator(request)
+    sessions.check_csrf(request, request.headers.get(sessions.CSRF_HEADER))
+    return moderator
 
 
 async def queue_items(request: Request) -> Response:
@@ -81,10 +89,8 @@ async def comment_item(request: Request) -> Response:
     moderator = await sessions.require_moderator(request)
     comment_id = path_id(request, "comment")
     async with request.state.pool.acquire() as conn:
-        row = await review_queries.item(conn, comment_id)
-    moderator.require_site(row["site_id"] if row else None, "comment")
-    assert row is not None
-    return JSONResponse(review.describe(row))
+        item = await review.item(conn, moderator, comment_id)
+    return JSONResponse(item)
 
 
 async def desk_decisions(request: Request) -> Response:
@@ -108,9 +114,7 @@ async def desk_decisions(request: Request) -> Response:
       403: {description: Missing or wrong CSRF token}
       422: {description: Invalid body}
     """
-    moderator = await sessions.require_moderator(request)
-    sessions.check_csrf(request, request.headers.get(sessions.CSRF_HEADER))
-    return await apply_bulk(request, moderator)
+    return await apply_bulk(request, await _changer(request))
 
 
 async def feature(request: Request) -> Response:
@@ -137,13 +141,7 @@ async def feature(request: Request) -> Response:
       415: {description: Not application/json}
       422: {description: Invalid body}
     """
-    moderator = await sessions.require_moderator(request)
-    sessions.check_csrf(request, request.headers.get(sessions.CSRF_HEADER))
-    comment_id = path_id(request, "comment")
-    change = await read_payload(request, review.FeatureIn)
-    async with request.state.pool.acquire() as conn:
-        result = await review.feature(conn, moderator, comment_id, change.featured)
-    return JSONResponse(result)
+    return await apply_feature(request, await _changer(request))
 
 
 async def author(request: Request) -> Response:
@@ -161,11 +159,7 @@ async def author(request: Request) -> Response:
       401: {description: Not signed in to the desk}
       404: {description: "No such author, or not this moderator's"}
     """
-    moderator = await sessions.require_moderator(request)
-    author_id = path_id(request, "author")
-    async with request.state.pool.acquire() as conn:
-        body = await authors.load(conn, moderator, author_id)
-    return JSONResponse(body)
+    return await author_record(request, await sessions.require_moderator(request))
 
 
 async def author_note(request: Request) -> Response:
@@ -191,13 +185,7 @@ async def author_note(request: Request) -> Response:
       415: {description: Not application/json}
       422: {description: Invalid body}
     """
-    moderator = await sessions.require_moderator(request)
-    sessions.check_csrf(request, request.headers.get(sessions.CSRF_HEADER))
-    author_id = path_id(request, "author")
-    note = await read_payload(request, authors.NoteIn)
-    async with request.state.pool.acquire() as conn:
-        result = await authors.add_note(conn, moderator, author_id, note)
-    return JSONResponse(result, status_code=201)
+    return await add_note(request, await _changer(request))
 
 
 async def feed(request: Request) -> Response:
