@@ -50,7 +50,7 @@ import http_bench_db as scratch
 import httpx
 import scoring_bench_text as text
 from http_bench_servers import WORKERS, Server, service_command
-from scoring_bench_model import CACHE, NAME, models_folder
+from scoring_bench_model import CACHE, NAME, RUNTIMES, models_folder, with_onnx_export
 from scoring_bench_phases import percentile
 from scoring_bench_stack import Worker, broker, service_env, stop_on_signals
 
@@ -157,6 +157,8 @@ def main() -> int:
         "shared, so figures move with its load"
     )
     models = models_folder(args.cache)
+    if args.backend == "onnx":
+        with_onnx_export(models)
     rng = random.Random(args.seed)
     with contextlib.ExitStack() as stack:
         bench_db = scratch.open_scratch(stack, "moderation_analyze_bench", args.keep_logs)
@@ -168,6 +170,8 @@ def main() -> int:
             models,
             MODERATION_TORCH_THREADS=str(args.torch_threads),
             MODERATION_ANALYZE_TIMEOUT_SECONDS=str(args.timeout),
+            MODERATION_TOXICITY_DEVICE="cpu",
+            MODERATION_TOXICITY_BACKEND=args.backend,
         )
         api = stack.enter_context(
             Server.start("api", service_command(), env, bench_db.work, "/readyz")
@@ -176,7 +180,8 @@ def main() -> int:
         _wait_for(worker, "analyze_server_ready", 60)
         print(
             f"database {bench_db.name} on {bench_db.host}; API: {WORKERS} uvicorn workers; "
-            f"worker: --concurrency 1, MODERATION_TORCH_THREADS={args.torch_threads}"
+            f"worker: --concurrency 1, MODERATION_TORCH_THREADS={args.torch_threads}, "
+            f"{RUNTIMES[args.backend].describe()}"
         )
         asyncio.run(measure(args, api.base, key, worker, rng, models))
         if args.keep_logs:
@@ -199,7 +204,7 @@ async def prepare(url: str) -> str:
         await conn.close()
 
 
-def model_alone(models: Path, texts: list[str], threads: int) -> float:
+def model_alone(models: Path, texts: list[str], threads: int, backend: str) -> float:
     """Comments per second of the bare model on `texts` in one call (its micro-batches
     sorted by length and filled to the token budget): what no serving path can beat."""
     import torch
@@ -207,7 +212,7 @@ def model_alone(models: Path, texts: list[str], threads: int) -> float:
     from moderation.scoring.toxicity import ToxicityModel
 
     torch.set_num_threads(threads)
-    model = ToxicityModel.load(models, NAME, threads=threads)
+    model = ToxicityModel.load(models, NAME, RUNTIMES[backend], threads=threads)
     model.predict(texts[:4])  # lazy initialisation
     started = time.perf_counter()
     model.predict(texts)
@@ -251,7 +256,7 @@ async def measure(
             f"worker: {len(batches)} batches, mean {statistics.mean(n for n, _ in batches):.1f} "
             f"requests, {busy:.1f} s busy -> {throughput:.1f} requests/s of batch time"
         )
-        bare = model_alone(models, burst_texts, args.torch_threads)
+        bare = model_alone(models, burst_texts, args.torch_threads, args.backend)
         print(
             f"the model alone, in this process with the worker idle: ToxicityModel.predict on "
             f"the burst's {len(burst_texts)} texts at once: {bare:.1f} comments/s"
@@ -351,6 +356,12 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--step-seconds", type=float, default=20.0, help="per saturation step")
     parser.add_argument("--torch-threads", type=int, default=2)
+    parser.add_argument(
+        "--backend",
+        choices=sorted(RUNTIMES),
+        default="torch",
+        help="the worker's toxicity backend: eager float32, or the int8 ONNX export",
+    )
     parser.add_argument("--timeout", type=float, default=30.0, help="analyze timeout, seconds")
     parser.add_argument("--seed", type=int, default=20240611)
     parser.add_argument(

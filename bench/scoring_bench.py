@@ -63,7 +63,7 @@ import httpx
 import scoring_bench_text as text
 import torch
 from http_bench_servers import WORKERS, Server, backends, cpu_seconds, service_command, settle
-from scoring_bench_model import CACHE, NAME, models_folder, with_onnx_export
+from scoring_bench_model import CACHE, NAME, RUNTIMES, models_folder, with_onnx_export
 from scoring_bench_phases import (
     Burst,
     Poster,
@@ -80,7 +80,7 @@ from toxicity_speed import padded_tokens
 
 from moderation import db
 from moderation.db import migrations
-from moderation.scoring.hardware import CPU_BATCH, CPU_TOKEN_BUDGET, Runtime
+from moderation.scoring.hardware import CPU_BATCH, CPU_TOKEN_BUDGET
 from moderation.scoring.toxicity import ToxicityModel
 from moderation.scoring.weights import open_detoxify
 from moderation.sites import Site, SiteSettings, create_site
@@ -89,7 +89,6 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 3.0
 ONNX_TARGET = 2.0
 ONNX_TOLERANCE = 0.02
-RUNTIMES = {"torch": Runtime("cpu", "float32", "torch"), "onnx": Runtime("cpu", "int8", "onnx")}
 _CLAIMED = re.compile(r"batch_scored\s.*?claimed=(\d+)")
 
 Scores = list[dict[str, float]]

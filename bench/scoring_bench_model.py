@@ -22,11 +22,14 @@ from scoring_bench_text import WORDS
 from toxicity_speed import vocabulary_words, write_bert
 
 from moderation.errors import ModelMissing
+from moderation.scoring.hardware import Runtime
 from moderation.scoring.onnx_export import export
 from moderation.scoring.toxicity import require_model
 from moderation.scoring.weights import import_checkpoint
 
 NAME = "original"
+# The CPU runtimes the benches compare: eager float32, and the int8 ONNX export.
+RUNTIMES = {"torch": Runtime("cpu", "float32", "torch"), "onnx": Runtime("cpu", "int8", "onnx")}
 # Where the benches keep the built entry between runs, unless told otherwise (--cache).
 CACHE = Path(__file__).resolve().parent.parent / ".moderation" / "bench-cache"
 _STAMP = "bench-recipe.json"
