@@ -77,31 +77,30 @@ def test_the_base_install_serves_the_api_without_the_scoring_stack(
 
 
 @pytest.fixture
-def no_chromium() -> Iterator[dict[str, str]]:
-    """An environment whose PATH holds no Chromium, in a folder any user can read."""
+def no_chromium() -> Iterator[Path]:
+    """A copy of the Makefile in a folder any user can read, beside a `bin` with no Chromium."""
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         root.chmod(0o755)
         (root / "bin").mkdir(mode=0o755)
         (root / "bin" / "id").symlink_to(shutil.which("id") or "/usr/bin/id")
         shutil.copy(REPO / "Makefile", root / "Makefile")
-        env = {k: v for k, v in os.environ.items() if k != "MODERATION_CHROMIUM"}
-        env.update({"PATH": str(root / "bin"), "MAKE_DIR": str(root)})
-        yield env
+        yield root
 
 
-def make_browser(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """`make browser` (what `make test` runs before pytest), as a user other than root."""
-    command = [shutil.which("make") or "make", "-s", "-C", env["MAKE_DIR"], "browser"]
+def make_browser(root: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    """`make browser` (what `make test` runs before pytest) in `root`, with only `root/bin` on
+    PATH, as a user other than root."""
+    env = {k: v for k, v in os.environ.items() if k != "MODERATION_CHROMIUM"}
+    env.update({"PATH": str(root / "bin"), **extra})
+    command = [shutil.which("make") or "make", "-s", "-C", str(root), "browser"]
     if os.geteuid() == 0:
         setpriv = shutil.which("setpriv") or "setpriv"
         command = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *command]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
 
 
-def test_make_test_without_chromium_or_root_stops_with_one_line(
-    no_chromium: dict[str, str],
-) -> None:
+def test_make_test_without_chromium_or_root_stops_with_one_line(no_chromium: Path) -> None:
     result = make_browser(no_chromium)
     assert result.returncode != 0
     assert result.stdout == ""
@@ -112,7 +111,7 @@ def test_make_test_without_chromium_or_root_stops_with_one_line(
     assert "MODERATION_CHROMIUM=" in said[0]
 
 
-def test_make_test_takes_the_chromium_it_is_given(no_chromium: dict[str, str]) -> None:
-    result = make_browser({**no_chromium, "MODERATION_CHROMIUM": "/bin/true"})
+def test_make_test_takes_the_chromium_it_is_given(no_chromium: Path) -> None:
+    result = make_browser(no_chromium, MODERATION_CHROMIUM="/bin/true")
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
