@@ -7,6 +7,7 @@ from this service's discovery document, and Coral's requests as Coral's server m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import os
@@ -58,22 +59,17 @@ class Service:
         return self.api.output() + self.worker.output()
 
 
-@pytest.fixture(scope="module")
-async def service(
-    make_migrated_database: Callable[[], Awaitable[str]],
-    redis_url: str,
-    models_dir: Path,
-    tmp_path_factory: pytest.TempPathFactory,
+@contextlib.asynccontextmanager
+async def running_service(
+    database_url: str, broker_url: str, models_dir: Path, logs: Path
 ) -> AsyncIterator[Service]:
-    """The API on a port of its own and one worker, on a database of their own."""
-    database_url = await make_migrated_database()
-    with broker_connection(redis_url) as connection:
+    """`moderation api` on a port of its own and one `moderation worker`, ready to answer."""
+    with broker_connection(broker_url) as connection:
         analyze_queue().bind(connection).declare()
         analyze_queue().bind(connection).purge()
-    logs = tmp_path_factory.mktemp("perspective")
     env = worker_env(
         database_url,
-        redis_url,
+        broker_url,
         models_dir,
         MODERATION_DATA_DIR=str(logs / "data"),
         MODERATION_ANALYZE_TIMEOUT_SECONDS="30",
@@ -93,10 +89,25 @@ async def service(
             return "analyze_server_ready" in worker.output()
 
         await wait_until(serving, 120, "the worker's analyze server", [worker])
-        yield Service(base, api, worker, database_url, redis_url)
+        yield Service(base, api, worker, database_url, broker_url)
     finally:
         api.stop()
         worker.stop()
+
+
+@pytest.fixture(scope="module")
+async def service(
+    make_migrated_database: Callable[[], Awaitable[str]],
+    redis_url: str,
+    models_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Service]:
+    """The API and one worker on Redis, on a database of their own, for the module."""
+    logs = tmp_path_factory.mktemp("perspective")
+    async with running_service(
+        await make_migrated_database(), redis_url, models_dir, logs
+    ) as started:
+        yield started
 
 
 @pytest.fixture
@@ -242,6 +253,40 @@ async def test_corals_own_request_reads_a_toxicity_score_and_leaves_nothing_behi
     assert "7c1e" not in service.logs()
     with broker_connection(service.broker_url) as connection:
         assert analyze_queue().bind(connection).get() is None  # read, and not left on the queue
+
+
+async def test_requests_go_through_rabbitmq_as_through_redis(
+    make_migrated_database: Callable[[], Awaitable[str]], models_dir: Path, tmp_path: Path
+) -> None:
+    broker_url = os.environ.get("RABBITMQ_URL")
+    if not broker_url:
+        pytest.skip("RABBITMQ_URL is not set: no RabbitMQ on this machine")
+    database_url = await make_migrated_database()
+    async with running_service(database_url, broker_url, models_dir, tmp_path) as service:
+        conn = await db.connect(database_url)
+        try:
+            site = await new_site(conn, analyze_requests_per_minute=0)
+            _, key = await keys.create(conn, site.slug)
+        finally:
+            await conn.close()
+        body = {"doNotStore": True, "requestedAttributes": {"TOXICITY": {}}, "languages": ["en"]}
+        async with httpx.AsyncClient(timeout=60) as client:
+            responses = await asyncio.gather(
+                *(
+                    client.post(
+                        endpoint_url(service.base + "/v1alpha1", key),
+                        json={**body, "comment": {"text": text}},
+                    )
+                    for text in (TOXIC, CLEAN, TOXIC, CLEAN)
+                )
+            )
+        scores = [
+            r.json()["attributeScores"]["TOXICITY"]["summaryScore"]["value"] for r in responses
+        ]
+        assert [score > 0.9 for score in scores] == [True, False, True, False], scores
+        assert max(scores[1::2]) < 0.1
+        with broker_connection(broker_url) as connection:
+            assert analyze_queue().bind(connection).get() is None
 
 
 async def analyze(
