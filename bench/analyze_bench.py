@@ -230,9 +230,7 @@ async def measure(
     # uvicorn closes a connection idle for 5 s, and httpx reuses one for up to 5 s: with
     # the same expiry a request can go out on a connection the server is closing, which
     # the client sees as a ReadError. Expiring first is what any keep-alive client needs.
-    limits = httpx.Limits(
-        max_connections=512, max_keepalive_connections=512, keepalive_expiry=2.0
-    )
+    limits = httpx.Limits(max_connections=512, max_keepalive_connections=512, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=args.timeout + 10) as http:
         client = Client(http, key)
         await client.burst(text.comments(rng, 16, 9_000_000), 4)  # lazy starts, both APIs
