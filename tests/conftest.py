@@ -186,3 +186,12 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield redis.url
     finally:
         redis.stop()
+
+
+@pytest.fixture
+def rabbitmq_url() -> str:
+    """RABBITMQ_URL (CI gives each run a vhost of its own); the test skips without one."""
+    url = os.environ.get("RABBITMQ_URL")
+    if not url:
+        pytest.skip("RABBITMQ_URL is not set: no RabbitMQ on this machine")
+    return url

@@ -256,13 +256,13 @@ async def test_corals_own_request_reads_a_toxicity_score_and_leaves_nothing_behi
 
 
 async def test_requests_go_through_rabbitmq_as_through_redis(
-    make_migrated_database: Callable[[], Awaitable[str]], models_dir: Path, tmp_path: Path
+    make_migrated_database: Callable[[], Awaitable[str]],
+    rabbitmq_url: str,
+    models_dir: Path,
+    tmp_path: Path,
 ) -> None:
-    broker_url = os.environ.get("RABBITMQ_URL")
-    if not broker_url:
-        pytest.skip("RABBITMQ_URL is not set: no RabbitMQ on this machine")
     database_url = await make_migrated_database()
-    async with running_service(database_url, broker_url, models_dir, tmp_path) as service:
+    async with running_service(database_url, rabbitmq_url, models_dir, tmp_path) as service:
         conn = await db.connect(database_url)
         try:
             site = await new_site(conn, analyze_requests_per_minute=0)
@@ -285,7 +285,7 @@ async def test_requests_go_through_rabbitmq_as_through_redis(
         ]
         assert [score > 0.9 for score in scores] == [True, False, True, False], scores
         assert max(scores[1::2]) < 0.1
-        with broker_connection(broker_url) as connection:
+        with broker_connection(rabbitmq_url) as connection:
             assert analyze_queue().bind(connection).get() is None
 
 

@@ -42,9 +42,7 @@ BROKERS = ["redis", "rabbitmq"]
 def broker_url(request: pytest.FixtureRequest, redis_url: str) -> str:
     if request.param == "redis":
         return redis_url
-    url = os.environ.get("RABBITMQ_URL")
-    if not url:
-        pytest.skip("RABBITMQ_URL is not set: no RabbitMQ on this machine")
+    url: str = request.getfixturevalue("rabbitmq_url")
     return url
 
 
