@@ -17,7 +17,9 @@ model on the same GPU at once and score together: each one's GPU memory and rate
     .venv/bin/python bench/gpu_bench.py                       # on a machine with a GPU
     .venv/bin/python bench/gpu_bench.py --device cpu --comments 64 --processes 2  # smoke run
 
-Without a GPU (and without --device cpu) it says so and measures nothing.
+Without a GPU (and without --device cpu) it says so and measures nothing. On a GPU
+machine with PyTorch but no package index, bench/gpu_wheels.sh (run where pip works)
+downloads into .whl/ what else it needs, and says how to install them there.
 """
 
 from __future__ import annotations
