@@ -269,14 +269,10 @@ async def test_requests_go_through_rabbitmq_as_through_redis(
             _, key = await keys.create(conn, site.slug)
         finally:
             await conn.close()
-        body = {"doNotStore": True, "requestedAttributes": {"TOXICITY": {}}, "languages": ["en"]}
-        async with httpx.AsyncClient(timeout=60) as client:
+        async with httpx.AsyncClient(base_url=service.base, timeout=60) as client:
             responses = await asyncio.gather(
                 *(
-                    client.post(
-                        endpoint_url(service.base + "/v1alpha1", key),
-                        json={**body, "comment": {"text": text}},
-                    )
+                    analyze(client, key, text, doNotStore=True, languages=["en"])
                     for text in (TOXIC, CLEAN, TOXIC, CLEAN)
                 )
             )
