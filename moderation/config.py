@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
     # Sites (keys, origins, limits) are cached per API process for this long.
     site_cache_seconds: float = Field(default=5.0, ge=0)
+    # An idle client connection is closed after this long (uvicorn's keep-alive). Behind a
+    # proxy that reuses connections, set it above the proxy's own idle timeout, so that the
+    # proxy, not the API, closes them: otherwise a request can leave on one being closed.
+    api_keepalive_seconds: int = Field(default=5, ge=1, le=3600)
 
     # Scoring (workers): toxicity models by name, first English one wins for English.
     toxicity_models: Annotated[tuple[str, ...], NoDecode] = ("original",)

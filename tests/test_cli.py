@@ -10,6 +10,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,7 +24,14 @@ import torch
 
 from moderation.cli.workers import MODELS_POLL_SECONDS
 from tests.tiny_model import make_tiny_checkpoint
-from tests.workers import Process, free_port, wait_stack_ready, wait_until, worker_env
+from tests.workers import (
+    Process,
+    free_port,
+    live_api,
+    wait_stack_ready,
+    wait_until,
+    worker_env,
+)
 
 MODERATION = str(Path(sys.executable).with_name("moderation"))
 
@@ -356,6 +364,42 @@ def test_moderator_create_prints_a_token_once_and_revoke_ends_it(
     unknown_site = cli(tmp_path, "moderator", "create", "--site", "nope", DATABASE_URL=fresh_url)
     assert unknown_site.returncode != 0
     assert "no site 'nope'" in unknown_site.stderr
+
+
+def get_healthz(sock: socket.socket) -> bytes:
+    """One request on an open connection; the whole response, read by its Content-Length."""
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: api.test\r\n\r\n")
+    response = b""
+    while (length := content_length(response)) is None or len(response) < length:
+        chunk = sock.recv(4096)
+        assert chunk, f"closed mid-response: {response!r}"
+        response += chunk
+    return response
+
+
+def content_length(response: bytes) -> int | None:
+    """The full length of `response` once its head is in, else None."""
+    head, found, _ = response.partition(b"\r\n\r\n")
+    if not found:
+        return None
+    declared = re.search(rb"(?im)^content-length: *(\d+)", head)
+    assert declared, head
+    return len(head) + 4 + int(declared.group(1))
+
+
+def test_the_api_closes_idle_connections_after_its_keepalive(
+    tmp_path: Path, database_url: str
+) -> None:
+    """MODERATION_API_KEEPALIVE_SECONDS reaches uvicorn: a connection serves several
+    requests, then the API closes it once idle that long (the default is 5 s)."""
+    with live_api(tmp_path, database_url, MODERATION_API_KEEPALIVE_SECONDS="1") as (base, _):
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            assert get_healthz(sock).startswith(b"HTTP/1.1 200")
+            assert get_healthz(sock).startswith(b"HTTP/1.1 200")  # the same connection
+            time.sleep(2.5)
+            sock.settimeout(1)
+            assert sock.recv(1) == b"", "the idle connection was still open after 2.5 s"
 
 
 def test_version_names_the_installed_release(tmp_path: Path) -> None:

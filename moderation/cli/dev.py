@@ -225,7 +225,14 @@ def _serve_dev(settings: Settings, demo: Site, token: str, host: str, port: int)
     )
     app = by_port(create_app(settings), create_demo_app(api, demo.slug, demo.widget_key), port + 1)
     sockets = [_listen(host, port), _listen(host, port + 1)]
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        timeout_keep_alive=settings.api_keepalive_seconds,
+        log_config=None,
+        access_log=False,
+    )
     uvicorn.Server(config).run(sockets=sockets)
 
 

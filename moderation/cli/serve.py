@@ -41,7 +41,8 @@ def worker_app() -> Starlette:
 @click.option("--workers", default=1, show_default=True, help="API processes.")
 def api(host: str, port: int, workers: int) -> None:
     """Serve the HTTP API (production: several workers behind a proxy)."""
-    database_url(get_settings())
+    settings = get_settings()
+    database_url(settings)
     if workers > 1:
         share_metrics_between_processes()
     uvicorn.run(
@@ -50,6 +51,7 @@ def api(host: str, port: int, workers: int) -> None:
         host=host,
         port=port,
         workers=workers,
+        timeout_keep_alive=settings.api_keepalive_seconds,
         log_config=None,
         access_log=False,
     )
