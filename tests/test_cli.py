@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import importlib.metadata
 import json
 import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -366,40 +366,28 @@ def test_moderator_create_prints_a_token_once_and_revoke_ends_it(
     assert "no site 'nope'" in unknown_site.stderr
 
 
-def get_healthz(sock: socket.socket) -> bytes:
-    """One request on an open connection; the whole response, read by its Content-Length."""
-    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: api.test\r\n\r\n")
-    response = b""
-    while (length := content_length(response)) is None or len(response) < length:
-        chunk = sock.recv(4096)
-        assert chunk, f"closed mid-response: {response!r}"
-        response += chunk
-    return response
-
-
-def content_length(response: bytes) -> int | None:
-    """The full length of `response` once its head is in, else None."""
-    head, found, _ = response.partition(b"\r\n\r\n")
-    if not found:
-        return None
-    declared = re.search(rb"(?im)^content-length: *(\d+)", head)
-    assert declared, head
-    return len(head) + 4 + int(declared.group(1))
-
-
 def test_the_api_closes_idle_connections_after_its_keepalive(
     tmp_path: Path, database_url: str
 ) -> None:
     """MODERATION_API_KEEPALIVE_SECONDS reaches uvicorn: a connection serves several
     requests, then the API closes it once idle that long (the default is 5 s)."""
     with live_api(tmp_path, database_url, MODERATION_API_KEEPALIVE_SECONDS="1") as (base, _):
-        port = int(base.rsplit(":", 1)[1])
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            assert get_healthz(sock).startswith(b"HTTP/1.1 200")
-            assert get_healthz(sock).startswith(b"HTTP/1.1 200")  # the same connection
+        connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=10)
+        try:
+            sockets = []
+            for _ in range(2):
+                connection.request("GET", "/healthz")
+                response = connection.getresponse()
+                assert response.status == 200
+                response.read()
+                sockets.append(connection.sock)
+            idle = sockets[0]
+            assert idle is sockets[1]  # the same connection
             time.sleep(2.5)
-            sock.settimeout(1)
-            assert sock.recv(1) == b"", "the idle connection was still open after 2.5 s"
+            idle.settimeout(1)
+            assert idle.recv(1) == b"", "the idle connection was still open after 2.5 s"
+        finally:
+            connection.close()
 
 
 def test_version_names_the_installed_release(tmp_path: Path) -> None:

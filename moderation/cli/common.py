@@ -10,7 +10,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 import click
@@ -56,6 +56,15 @@ def broker_url(settings: Settings) -> str:
         "BROKER_URL",
         "redis://localhost:6379/0 or amqp://guest:guest@localhost:5672//",
     )
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """What `api` and `dev` tell uvicorn alike: our logging, not its, and the keep-alive."""
+    return {
+        "timeout_keep_alive": settings.api_keepalive_seconds,
+        "log_config": None,
+        "access_log": False,
+    }
 
 
 def with_connection(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:

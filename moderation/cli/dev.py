@@ -26,7 +26,7 @@ import uvicorn
 from pydantic import SecretStr
 
 from moderation import moderators
-from moderation.cli.common import require_extra, with_connection
+from moderation.cli.common import require_extra, server_options, with_connection
 from moderation.config import Settings, get_settings
 from moderation.db import migrations
 from moderation.db import moderators as moderator_queries
@@ -225,14 +225,7 @@ def _serve_dev(settings: Settings, demo: Site, token: str, host: str, port: int)
     )
     app = by_port(create_app(settings), create_demo_app(api, demo.slug, demo.widget_key), port + 1)
     sockets = [_listen(host, port), _listen(host, port + 1)]
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        timeout_keep_alive=settings.api_keepalive_seconds,
-        log_config=None,
-        access_log=False,
-    )
+    config = uvicorn.Config(app, host=host, port=port, **server_options(settings))
     uvicorn.Server(config).run(sockets=sockets)
 
 

@@ -7,7 +7,12 @@ import uvicorn
 from starlette.applications import Starlette
 
 from moderation import logs
-from moderation.cli.common import database_url, share_metrics_between_processes, with_connection
+from moderation.cli.common import (
+    database_url,
+    server_options,
+    share_metrics_between_processes,
+    with_connection,
+)
 from moderation.config import get_settings
 from moderation.db import migrations
 
@@ -51,9 +56,7 @@ def api(host: str, port: int, workers: int) -> None:
         host=host,
         port=port,
         workers=workers,
-        timeout_keep_alive=settings.api_keepalive_seconds,
-        log_config=None,
-        access_log=False,
+        **server_options(settings),
     )
 
 
