@@ -6,13 +6,16 @@ tail of lengths), detoxify `original` at bert-base size with random weights
 - raw: `Detoxify(...).predict` in batches of 32, float32 weights, the model moved to the
   device as a caller of detoxify would;
 - `ToxicityModel.predict` in claims of the device's defaults (512 comments, a 65,536-token
-  budget on a GPU), float32, then the half-precision weights a worker uses by default
-  (bfloat16; float16 where the GPU lacks it), with each one's largest score difference
-  from float32;
+  budget on a GPU), float32, then each half precision of the GPU's weights (bfloat16 where
+  it has it, and float16), with each one's largest score difference from float32;
 - the full worker path per claim, `Scorer.score`: language, toxicity with the default
-  dtype, spam (classifier and rule signals on a thread beside the model), no database.
-Target: the full path at least 3x raw. Then `--processes N` worker processes load the
-model on the same GPU at once and score together: each one's GPU memory and rate.
+  dtype (bfloat16; float16 where the GPU lacks it), spam (classifier and rule signals on
+  a thread beside the model), no database.
+Target: the full path at least 3x raw. Then the half precisions' score differences from
+float32 where scores spread out (bench/agreement.py: a tiny BERT trained on the seed
+corpus; random weights score every comment near one value), and `--processes N` worker
+processes load the model on the same GPU at once and score together: each one's GPU
+memory and rate.
 
     .venv/bin/python bench/gpu_bench.py                       # on a machine with a GPU
     .venv/bin/python bench/gpu_bench.py --device cpu --comments 64 --processes 2  # smoke run
@@ -29,11 +32,13 @@ import multiprocessing
 import os
 import random
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import agreement
 import scoring_bench_text as text
 import torch
 from scoring_bench_model import CACHE, NAME, models_folder
@@ -42,7 +47,7 @@ from moderation.scoring import hardware
 from moderation.scoring.language import detect
 from moderation.scoring.scorer import Scorer
 from moderation.scoring.site_spam import SiteSpamModels
-from moderation.scoring.spam import SpamClassifier, SpamContext
+from moderation.scoring.spam import SpamClassifier, SpamContext, load_seed_corpus
 from moderation.scoring.toxicity import ToxicityModel
 from moderation.scoring.weights import open_detoxify
 
@@ -68,8 +73,7 @@ def main() -> int:
     rows.append(("Detoxify.predict, batch 32, float32 (raw)", raw_rate, raw_scores))
     _free(device)
 
-    dtypes = ["float32"] + ([runtime.dtype] if runtime.dtype != "float32" else [])
-    for dtype in dtypes:
+    for dtype in ["float32", *(half_dtypes(runtime) if runtime.on_gpu else [])]:
         model = ToxicityModel.load(
             models,
             NAME,
@@ -94,6 +98,7 @@ def main() -> int:
     rows.append((f"Scorer.score (language, toxicity {runtime.dtype}, spam), claims of {claim}",
                  rate, scores))  # fmt: skip
     report(rows, raw_rate, raw_scores, args)
+    half_precision(device, half_dtypes(runtime))
     if args.processes > 1:
         processes(models, runtime, texts, claim, budget, args.processes)
     return 0
@@ -146,6 +151,34 @@ def report(
         f"float32 scores.\ntarget: the full worker path per claim >= {TARGET:g}x raw "
         f"Detoxify.predict at batch 32 float32: {full / raw_rate:.2f}x -> {verdict}"
     )
+
+
+def half_dtypes(runtime: hardware.Runtime) -> list[str]:
+    """The half precisions to measure: float16, and bfloat16 first where the device has it
+    (`hardware.resolve` picks bfloat16 by default wherever it can; every CPU runs it)."""
+    return ["float16"] if runtime.dtype == "float16" else ["bfloat16", "float16"]
+
+
+def half_precision(device: str, dtypes: list[str]) -> None:
+    """Each half precision's scores against float32's on the same device, for the trained
+    tiny BERT on every seed comment."""
+    texts, _ = load_seed_corpus()
+    where = " (CPU kernels: a worker runs half precision on a GPU only)" if device == "cpu" else ""
+    print(
+        f"\nhalf-precision weights against float32 on {device}{where}:\n"
+        f"a tiny BERT trained on the seed corpus, {len(texts)} seed comments x 6 labels"
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        models = agreement.trained_tiny(Path(scratch))
+        reference = agreement.scores(
+            ToxicityModel.load(models, NAME, hardware.Runtime(device, "float32", "torch")), texts
+        )
+        agreement.print_header()
+        for dtype in dtypes:
+            model = ToxicityModel.load(models, NAME, hardware.Runtime(device, dtype, "torch"))
+            found = agreement.scores(model, texts)
+            agreement.print_row(f"torch {dtype} on {device}", found, reference)
+        agreement.print_spread(reference)
 
 
 def processes(

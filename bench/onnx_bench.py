@@ -20,13 +20,11 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
-import numpy as np
+import agreement
 import scoring_bench_text as text
 import torch
 from scoring_bench_model import CACHE, NAME, models_folder, with_onnx_export
@@ -36,30 +34,17 @@ from moderation.scoring.onnx_export import export
 from moderation.scoring.spam import load_seed_corpus
 from moderation.scoring.toxicity import ToxicityModel
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the tests' tiny-model builder, shared rather than copied
-from tests.tiny_model import make_trained_checkpoint  # noqa: E402
-
 EAGER = Runtime("cpu", "float32", "torch")
 ONNX = (Runtime("cpu", "float32", "onnx"), Runtime("cpu", "int8", "onnx"))
 
 
-def agreement(models: Path, texts: list[str]) -> None:
-    eager = _matrix(ToxicityModel.load(models, NAME, EAGER), texts)
+def compare(models: Path, texts: list[str]) -> None:
+    agreement.print_header()
+    eager = agreement.scores(ToxicityModel.load(models, NAME, EAGER), texts)
     for runtime in ONNX:
-        scored = _matrix(ToxicityModel.load(models, NAME, runtime), texts)
-        difference = np.abs(scored - eager)
-        flipped = int(((scored >= 0.5) != (eager >= 0.5)).sum())
-        print(
-            f"| {runtime.describe():<22} | {difference.max():>8.4f} | "
-            f"{np.percentile(difference, 99):>8.4f} | {difference.mean():>9.5f} | "
-            f"{flipped:>14} |"
-        )
-    spread = eager[:, 0]
-    print(
-        f"eager scores (toxicity label): min {spread.min():.3f}, max {spread.max():.3f}, "
-        f"standard deviation {spread.std():.3f}"
-    )
+        found = agreement.scores(ToxicityModel.load(models, NAME, runtime), texts)
+        agreement.print_row(runtime.describe(), found, eager)
+    agreement.print_spread(eager)
 
 
 def speed(models: Path, texts: list[str], claim: int, rounds: int) -> None:
@@ -79,13 +64,6 @@ def speed(models: Path, texts: list[str], claim: int, rounds: int) -> None:
         print(f"| {label:<22} | {rate:>10.1f} | {rate / base:>9.2f}x |")
 
 
-def _matrix(model: ToxicityModel, texts: list[str]) -> np.ndarray[Any, Any]:
-    scores = []
-    for start in range(0, len(texts), 32):
-        scores += model.predict(texts[start : start + 32])
-    return np.array([[row[label] for label in model.labels] for row in scores])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime threads")
@@ -95,30 +73,21 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     seed_texts, _ = load_seed_corpus()
-    header = (
-        f"| {'backend':<22} | {'max diff':>8} | {'p99 diff':>8} | {'mean diff':>9} "
-        f"| {'flipped at 0.5':>14} |"
-    )
     with tempfile.TemporaryDirectory() as scratch:
         started = time.perf_counter()
-        tiny = Path(scratch)
-        make_trained_checkpoint(tiny)
+        tiny = agreement.trained_tiny(Path(scratch))
         export(tiny / NAME, int8=True)
         print(
             f"tiny BERT trained on the seed corpus and exported in "
             f"{time.perf_counter() - started:.0f} s"
         )
         print(f"agreement with the eager model on {len(seed_texts)} seed comments x 6 labels:")
-        print(header)
-        print("|" + "|".join("-" * len(c) for c in header.split("|")[1:-1]) + "|")
-        agreement(tiny, seed_texts)
+        compare(tiny, seed_texts)
 
     bert = models_folder(args.cache)
     with_onnx_export(bert)
     print(f"\nbert-base shape, random weights ({bert / NAME}): agreement on the seed comments")
-    print(header)
-    print("|" + "|".join("-" * len(c) for c in header.split("|")[1:-1]) + "|")
-    agreement(bert, seed_texts)
+    compare(bert, seed_texts)
     comments = text.comments(random.Random(20240611), args.comments)
     words = statistics.median(len(c.split()) for c in comments)
     print(

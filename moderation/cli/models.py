@@ -11,11 +11,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from moderation.config import get_settings
 from moderation.errors import ModelMissing, ModelsError, ModerationError
+
+if TYPE_CHECKING:
+    from moderation.scoring.onnx_export import Export
 
 # Duplicated from moderation.scoring.weights.PUBLISHED so that `--help` needs no torch.
 PUBLISHED_NAMES = ("original", "unbiased", "multilingual")
@@ -63,7 +67,7 @@ def models_list(as_json: bool) -> None:
     runs_on = runtime.get("error") or "{backend} {dtype} on {device}".format(**runtime)
     for manifest in found:
         onnx = ", ".join(
-            f"{dtype} (max diff {e.max_abs_diff:.4f})"
+            f"{dtype} ({_weights(e)}max diff {e.max_abs_diff:.4f})"
             for dtype, e in exports[manifest.name].items()
         )
         click.echo(
@@ -154,7 +158,8 @@ def models_export_onnx(name: str, int8: bool) -> None:
         entry = require_model(get_settings().models_path, name)
         for registered in export(entry, int8=int8):
             click.echo(
-                f"exported {name} {registered.dtype}: {entry / registered.file} (scores within "
+                f"exported {name} {registered.dtype}: {entry / registered.file} "
+                f"({_weights(registered)}scores within "
                 f"{registered.max_abs_diff:.4f} of the eager model on {registered.sample} "
                 f"texts; limit {TOLERANCE})"
             )
@@ -211,6 +216,11 @@ def models_install(names: tuple[str, ...], source: Path | None, timeout: float) 
                 except ModelsError as exc:
                     raise ModelsError(f"{exc.message}; {offline}") from exc
                 click.echo(f"{name}: downloaded (sha256 {manifest.sha256})")
+
+
+def _weights(export: Export) -> str:
+    """How an int8 export stores its weights (they differ in speed by CPU), for a listing."""
+    return "" if export.dtype == "float32" else f"{export.weights} weights, "
 
 
 @contextmanager
