@@ -76,7 +76,10 @@ def with_onnx_export(models: Path) -> None:
         pass
     started = time.perf_counter()
     for registered in export(models / NAME, int8=True):
-        print(f"  exported {registered.dtype}: max abs diff {registered.max_abs_diff:.4f}")
+        print(
+            f"  exported {registered.dtype} ({registered.weights} weights): "
+            f"max abs diff {registered.max_abs_diff:.4f}"
+        )
     print(f"  ONNX export took {time.perf_counter() - started:.0f} s")
 
 
