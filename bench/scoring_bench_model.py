@@ -21,7 +21,7 @@ import torch
 from scoring_bench_text import WORDS
 from toxicity_speed import vocabulary_words, write_bert
 
-from moderation.errors import ModelMissing
+from moderation.errors import ExportError, ModelMissing
 from moderation.scoring.hardware import Runtime
 from moderation.scoring.onnx_export import export
 from moderation.scoring.toxicity import require_model
@@ -72,7 +72,7 @@ def with_onnx_export(models: Path) -> None:
     try:
         require_model(models, NAME, "int8")
         return
-    except ModelMissing:
+    except (ModelMissing, ExportError):  # none, or an older format's
         pass
     started = time.perf_counter()
     for registered in export(models / NAME, int8=True):

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from moderation.cli.models import models
 from moderation.config import get_settings
-from moderation.errors import ExportError, ModelMissing
+from moderation.errors import ExportError, ModelBroken, ModelMissing
 from moderation.scoring import onnx_export
 from moderation.scoring.hardware import Runtime
 from moderation.scoring.onnx_export import (
@@ -133,6 +133,35 @@ def test_int8_weights_are_stored_in_the_fastest_scheme_that_agrees_on_this_cpu(
         monkeypatch.setattr(onnx_export, "INT8_SCHEMES", (scheme,))
         with pytest.raises(ExportError, match=rf"\({scheme.name}\)"):
             export(entry, int8=True)
+
+
+def test_a_worker_refuses_an_export_that_scores_otherwise_on_its_cpu(
+    tmp_path: Path, trained: Path
+) -> None:
+    entry = tmp_path / "original"
+    shutil.copytree(trained / "original", entry)
+    registered = json.loads((entry / "onnx.json").read_text())
+    # As if checked on a CPU whose int8 kernels gave scores 0.1 away from these.
+    probe = registered["int8"]["probe_scores"]
+    registered["int8"]["probe_scores"] = [[abs(p - 0.1) for p in row] for row in probe]
+    (entry / "onnx.json").write_text(json.dumps(registered))
+
+    ToxicityModel.load(tmp_path, "original", FLOAT32)
+    advice = r"another kind of CPU: run `moderation models export-onnx original --int8` on this"
+    with pytest.raises(ModelBroken, match=advice):
+        ToxicityModel.load(tmp_path, "original", INT8)
+
+
+def test_an_export_replaces_a_manifest_of_an_older_format(tmp_path: Path) -> None:
+    entry = make_tiny_checkpoint(tmp_path)
+    older = {"file": "model.onnx", "sha256": "0" * 64, "max_abs_diff": 0.0}
+    (entry / "onnx.json").write_text(json.dumps({"float32": older}))
+    with pytest.raises(ExportError, match="unreadable ONNX manifest"):
+        read_exports(entry)
+
+    export(entry)
+
+    assert set(read_exports(entry)) == {"float32"}
 
 
 def test_the_onnx_backend_without_an_export_says_which_command_makes_it(tmp_path: Path) -> None:

@@ -18,8 +18,10 @@ they sum pairs of products in 16 bits, which saturates where weights and activat
 are both large: on an AVX2-only CPU the tests' tiny trained model then missed by 0.97.
 Weights kept to 7 bits cannot saturate there, at some cost in agreement; unsigned
 weights (u8u8 kernels) never saturate and are the slowest. So export on the kind of CPU
-the workers run on: the check measures what they will serve, and an export made on a
-VNNI CPU may saturate on one without (bench/onnx_bench.py measures the schemes).
+the workers run on: the check measures what they will serve (bench/onnx_bench.py
+measures the schemes). An export made on a VNNI CPU may saturate on one without, so each
+export keeps the eager model's scores on a few of the sample's texts (`PROBE`), and a
+worker loading it re-checks them on its own CPU (`check_on_this_cpu`).
 """
 
 from __future__ import annotations
@@ -95,6 +97,9 @@ def agreement_sample() -> list[str]:
 
 
 AGREEMENT_SAMPLE = tuple(agreement_sample())
+# Re-checked by every worker that loads an export: short texts of several scripts, a few
+# milliseconds each on a CPU.
+PROBE = _SENTENCES
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +115,7 @@ class Export:
     checkpoint_sha256: str  # the checkpoint it was exported from
     opset: int
     exported_at: str
+    probe_scores: list[list[float]]  # the eager model's on PROBE, for `check_on_this_cpu`
 
 
 def read_exports(entry: Path) -> dict[str, Export]:
@@ -140,6 +146,10 @@ def export(entry: Path, *, int8: bool = False, tolerance: float = TOLERANCE) -> 
     def difference(path: Path) -> float:
         return float(np.abs(_onnx_scores(path, tokenizer, texts) - expected).max())
 
+    def install(staged: Path, dtype: str, weights: str, missed: float) -> Export:
+        probe = expected[: len(PROBE)].round(6).tolist()
+        return _install(entry, staged, dtype, weights, missed, manifest, probe)
+
     registered: list[Export] = []
     # Staged in the entry's folder (one file system) and renamed once checked.
     with tempfile.TemporaryDirectory(prefix=".onnx-", dir=entry) as staging:
@@ -148,7 +158,7 @@ def export(entry: Path, *, int8: bool = False, tolerance: float = TOLERANCE) -> 
         missed = difference(float32)
         if missed > tolerance:
             raise _disagrees(manifest.name, "float32", f"{missed:.4f}", len(texts), tolerance)
-        registered.append(_install(entry, float32, "float32", "float32", missed, manifest))
+        registered.append(install(float32, "float32", "float32", missed))
         if not int8:
             return registered
         misses: list[str] = []
@@ -157,7 +167,7 @@ def export(entry: Path, *, int8: bool = False, tolerance: float = TOLERANCE) -> 
             quantise(entry / FILES["float32"], quantised, scheme)
             missed = difference(quantised)
             if missed <= tolerance:
-                registered.append(_install(entry, quantised, "int8", scheme.name, missed, manifest))
+                registered.append(install(quantised, "int8", scheme.name, missed))
                 return registered
             misses.append(f"{missed:.4f} ({scheme.name})")
         raise _disagrees(manifest.name, "int8", ", ".join(misses), len(texts), tolerance)
@@ -194,8 +204,29 @@ def _disagrees(name: str, dtype: str, missed: str, sample: int, tolerance: float
     )
 
 
+def check_on_this_cpu(entry: Path, export: Export, tokenizer: Any) -> None:
+    """Raise `ExportError` unless the export still scores `PROBE` within `TOLERANCE` of the
+    eager model on this CPU: int8 kernels differ between CPUs (see the module's notes)."""
+    found = _onnx_scores(entry / export.file, tokenizer, list(PROBE))
+    missed = float(np.abs(found - np.array(export.probe_scores)).max())
+    if missed > TOLERANCE:
+        flag = " --int8" if export.dtype == "int8" else ""
+        raise ExportError(
+            f"on this CPU the {export.dtype} ONNX export ({export.weights} weights) scores "
+            f"up to {missed:.4f} away from the eager model (more than {TOLERANCE}); it was "
+            f"checked on another kind of CPU: run `moderation models export-onnx "
+            f"{entry.name}{flag}` on this one"
+        )
+
+
 def _install(
-    entry: Path, staged: Path, dtype: str, weights: str, missed: float, manifest: Manifest
+    entry: Path,
+    staged: Path,
+    dtype: str,
+    weights: str,
+    missed: float,
+    manifest: Manifest,
+    probe: list[list[float]],
 ) -> Export:
     """Move a checked file into the entry and register it."""
     staged.replace(entry / FILES[dtype])
@@ -209,13 +240,17 @@ def _install(
         checkpoint_sha256=manifest.sha256,
         opset=_OPSET,
         exported_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        probe_scores=probe,
     )
     _register(entry, added)
     return added
 
 
 def _register(entry: Path, added: Export) -> None:
-    exports = read_exports(entry) | {added.dtype: added}
+    try:
+        exports = read_exports(entry) | {added.dtype: added}
+    except ExportError:  # a manifest of an older format: this export starts a new one
+        exports = {added.dtype: added}
     text = json.dumps({d: asdict(e) for d, e in sorted(exports.items())}, indent=2)
     staged = entry / f".{ONNX_MANIFEST}.new"
     staged.write_text(text + "\n", encoding="utf-8")

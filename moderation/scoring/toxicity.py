@@ -28,7 +28,7 @@ from moderation.scoring.hardware import (
     default_token_budget,
     torch_dtype,
 )
-from moderation.scoring.onnx_export import FILES, read_exports
+from moderation.scoring.onnx_export import FILES, check_on_this_cpu, read_exports
 from moderation.scoring.weights import ENTRY_FILES, PUBLISHED, Manifest, open_detoxify
 
 CPU_FLOAT32 = Runtime("cpu", "float32", "torch")
@@ -156,6 +156,7 @@ class ToxicityModel:
             manifest = Manifest.read(entry)
             if runtime.backend == "onnx":
                 tokenizer = _tokenizer(entry, manifest)
+                check_on_this_cpu(entry, read_exports(entry)[runtime.dtype], tokenizer)
                 forward: Forward = OnnxForward(entry / FILES[runtime.dtype], threads)
             else:
                 detoxify = open_detoxify(entry)
