@@ -477,42 +477,47 @@ async def test_reply_shows_awaiting_moderation_under_its_parent_and_report_is_re
 ) -> None:
     article = new_article("reply")
     [parent] = await demo.approved(article, "The riverside bus route matters to many of us.")
-    await open_widget(page, demo, article, refresh="0")
-    parent_item = comment(page, parent)
+    # Held for a moderator: the worker would otherwise approve the reply as soon as the
+    # widget first asks after it, and "Awaiting moderation" might never be seen.
+    await demo.policy(premod="all")
+    try:
+        await open_widget(page, demo, article, refresh="0")
+        parent_item = comment(page, parent)
 
-    await parent_item.get_by_role("button", name="Reply").click()
-    reply_form = parent_item.locator(".reply-form")
-    await expect(reply_form.locator("textarea")).to_be_focused()
-    reply_id = await post_through_widget(
-        page, "Agreed, it should stay.", name="Ben", scope=reply_form, button="Post reply"
-    )
-    nested = widget(page).locator(
-        f'li:has(> article[data-id="{parent}"]) > ol.replies > li > article[data-id="{reply_id}"]'
-    )
-    await expect(nested).to_contain_text("Awaiting moderation")
-    await expect(nested).to_contain_text("Agreed, it should stay.")
-    await expect(reply_form).to_have_count(0)
+        await parent_item.get_by_role("button", name="Reply").click()
+        reply_form = parent_item.locator(".reply-form")
+        await expect(reply_form.locator("textarea")).to_be_focused()
+        reply_id = await post_through_widget(
+            page, "Agreed, it should stay.", name="Ben", scope=reply_form, button="Post reply"
+        )
+        replies = f'li:has(> article[data-id="{parent}"]) > ol.replies > li'
+        nested = widget(page).locator(f'{replies} > article[data-id="{reply_id}"]')
+        await expect(nested).to_contain_text("Awaiting moderation")
+        await expect(nested).to_contain_text("Agreed, it should stay.")
+        await expect(reply_form).to_have_count(0)
 
-    await parent_item.get_by_role("button", name="Report").click()
-    await parent_item.get_by_label("Spam or advertising").check()
-    async with page.expect_response(lambda r: "/reports" in r.url) as answer:
-        await parent_item.get_by_role("button", name="Send report").click()
-    assert (await answer.value).status == 202
-    await expect(parent_item).to_contain_text("Thanks for the report")
-    await expect(parent_item.get_by_role("button", name="Reported")).to_be_disabled()
+        await parent_item.get_by_role("button", name="Report").click()
+        await parent_item.get_by_label("Spam or advertising").check()
+        async with page.expect_response(lambda r: "/reports" in r.url) as answer:
+            await parent_item.get_by_role("button", name="Send report").click()
+        assert (await answer.value).status == 202
+        await expect(parent_item).to_contain_text("Thanks for the report")
+        await expect(parent_item.get_by_role("button", name="Reported")).to_be_disabled()
 
-    reported = await demo.moderator.get(
-        "/v1/moderation/queues/reported", params={"site": demo.stack.site, "article": article}
-    )
-    assert [item["id"] for item in reported.json()["items"]] == [parent]
+        reported = await demo.moderator.get(
+            "/v1/moderation/queues/reported", params={"site": demo.stack.site, "article": article}
+        )
+        assert [item["id"] for item in reported.json()["items"]] == [parent]
 
-    # Once the worker approves the reply it shows in place, no longer pending; the report
-    # is remembered in this browser.
-    await demo.approve(reply_id)
-    await page.reload()
-    await expect(nested.locator(".body")).to_have_text("Agreed, it should stay.")
-    await expect(nested.locator(".badge")).to_have_count(0)
-    await expect(parent_item.get_by_role("button", name="Reported")).to_be_disabled()
+        # Once a moderator approves the reply it shows in place, no longer pending; the report
+        # is remembered in this browser.
+        await demo.approve(reply_id)
+        await page.reload()
+        await expect(nested.locator(".body")).to_have_text("Agreed, it should stay.")
+        await expect(nested.locator(".badge")).to_have_count(0)
+        await expect(parent_item.get_by_role("button", name="Reported")).to_be_disabled()
+    finally:
+        await demo.policy(premod="off")
 
 
 async def test_removed_comment_shows_as_a_placeholder_with_its_replies(
