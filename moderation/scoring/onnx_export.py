@@ -143,11 +143,12 @@ def export(entry: Path, *, int8: bool = False, tolerance: float = TOLERANCE) -> 
     texts = list(AGREEMENT_SAMPLE)
     expected = _eager_scores(model, tokenizer, texts)
 
+    probe = expected[: len(PROBE)].round(6).tolist()
+
     def difference(path: Path) -> float:
-        return float(np.abs(_onnx_scores(path, tokenizer, texts) - expected).max())
+        return float(np.abs(_onnx_scores(_session(path), tokenizer, texts) - expected).max())
 
     def install(staged: Path, dtype: str, weights: str, missed: float) -> Export:
-        probe = expected[: len(PROBE)].round(6).tolist()
         return _install(entry, staged, dtype, weights, missed, manifest, probe)
 
     registered: list[Export] = []
@@ -204,10 +205,11 @@ def _disagrees(name: str, dtype: str, missed: str, sample: int, tolerance: float
     )
 
 
-def check_on_this_cpu(entry: Path, export: Export, tokenizer: Any) -> None:
-    """Raise `ExportError` unless the export still scores `PROBE` within `TOLERANCE` of the
-    eager model on this CPU: int8 kernels differ between CPUs (see the module's notes)."""
-    found = _onnx_scores(entry / export.file, tokenizer, list(PROBE))
+def check_on_this_cpu(entry: Path, export: Export, session: Any, tokenizer: Any) -> None:
+    """Raise `ExportError` unless the export, loaded in `session`, still scores `PROBE`
+    within `TOLERANCE` of the eager model on this CPU: int8 kernels differ between CPUs
+    (see the module's notes)."""
+    found = _onnx_scores(session, tokenizer, list(PROBE))
     missed = float(np.abs(found - np.array(export.probe_scores)).max())
     if missed > TOLERANCE:
         flag = " --int8" if export.dtype == "int8" else ""
@@ -304,10 +306,14 @@ def _eager_scores(model: torch.nn.Module, tokenizer: Any, texts: list[str]) -> n
     return np.stack(rows)
 
 
-def _onnx_scores(path: Path, tokenizer: Any, texts: list[str]) -> np.ndarray[Any, Any]:
+def _session(path: Path) -> Any:
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def _onnx_scores(session: Any, tokenizer: Any, texts: list[str]) -> np.ndarray[Any, Any]:
+    """Each text's scores, one at a time (no padding to differ by)."""
     rows = []
     for text in texts:
         features = tokenizer([text], truncation=True, return_tensors="np")

@@ -156,8 +156,11 @@ class ToxicityModel:
             manifest = Manifest.read(entry)
             if runtime.backend == "onnx":
                 tokenizer = _tokenizer(entry, manifest)
-                check_on_this_cpu(entry, read_exports(entry)[runtime.dtype], tokenizer)
-                forward: Forward = OnnxForward(entry / FILES[runtime.dtype], threads)
+                onnx_forward = OnnxForward(entry / FILES[runtime.dtype], threads)
+                check_on_this_cpu(
+                    entry, read_exports(entry)[runtime.dtype], onnx_forward.session, tokenizer
+                )
+                forward: Forward = onnx_forward
             else:
                 detoxify = open_detoxify(entry)
                 tokenizer = detoxify.tokenizer
