@@ -11,7 +11,8 @@ tail of lengths), detoxify `original` at bert-base size with random weights
 - the full worker path per claim, `Scorer.score`: language, toxicity with the default
   dtype (bfloat16; float16 where the GPU lacks it), spam (classifier and rule signals on
   a thread beside the model), no database.
-Target: the full path at least 3x raw. Then the half precisions' score differences from
+Target: the full path at least 3x raw. Then the model's speed for claim sizes and token
+budgets around the device's defaults, the half precisions' score differences from
 float32 where scores spread out (bench/agreement.py: a tiny BERT trained on the seed
 corpus; random weights score every comment near one value), and `--processes N` worker
 processes load the model on the same GPU at once and score together: each one's GPU
@@ -98,6 +99,7 @@ def main() -> int:
     rows.append((f"Scorer.score (language, toxicity {runtime.dtype}, spam), claims of {claim}",
                  rate, scores))  # fmt: skip
     report(rows, raw_rate, raw_scores, args)
+    sizes(models, runtime, texts, args.rounds)
     half_precision(device, half_dtypes(runtime))
     if args.processes > 1:
         processes(models, runtime, texts, claim, budget, args.processes)
@@ -151,6 +153,25 @@ def report(
         f"float32 scores.\ntarget: the full worker path per claim >= {TARGET:g}x raw "
         f"Detoxify.predict at batch 32 float32: {full / raw_rate:.2f}x -> {verdict}"
     )
+
+
+def sizes(models: Path, runtime: hardware.Runtime, texts: list[str], rounds: int) -> None:
+    """`ToxicityModel.predict` in the default dtype for claim sizes and token budgets of a
+    quarter to twice the device's defaults (`MODERATION_SCORING_BATCH`, `..._TOKEN_BUDGET`)."""
+    scales = (0.25, 0.5, 1, 2)
+    claims = [int(hardware.default_batch(runtime) * scale) for scale in scales]
+    budgets = [int(hardware.default_token_budget(runtime) * scale) for scale in scales]
+    print(f"\nclaim size and token budget, ToxicityModel.predict, {runtime.dtype} (comments/s):")
+    print("| claim | " + " | ".join(f"{budget:>7,}" for budget in budgets) + " |")
+    print("|------:|" + "|".join("-" * 9 for _ in budgets) + "|")
+    for claim in claims:
+        rates = []
+        for budget in budgets:
+            model = ToxicityModel.load(models, NAME, runtime, batch_size=claim, token_budget=budget)
+            rates.append(timed(model.predict, texts, claim, rounds)[0])
+            del model
+            _free(runtime.device)
+        print(f"| {claim:>5} | " + " | ".join(f"{rate:>7.1f}" for rate in rates) + " |")
 
 
 def half_dtypes(runtime: hardware.Runtime) -> list[str]:
