@@ -11,11 +11,13 @@ tail of lengths), detoxify `original` at bert-base size with random weights
 - the full worker path per claim, `Scorer.score`: language, toxicity with the default
   dtype (bfloat16; float16 where the GPU lacks it), spam (classifier and rule signals on
   a thread beside the model), no database.
-Target: the full path at least 3x raw. Then the model's speed for claim sizes and token
+Target: the full path at least 3x raw. Then each part of the full path alone (language,
+toxicity, spam) and the three in turn, the model's speed for claim sizes and token
 budgets around the device's defaults, the half precisions' score differences from
 float32 where scores spread out (bench/agreement.py: a tiny BERT trained on the seed
 corpus; random weights score every comment near one value), and `--processes N` worker
-processes load the model on the same GPU at once and score together: each one's GPU
+processes load the models on the same GPU at once and score the full path together
+(several Celery pool processes on one GPU, `moderation worker --concurrency N`): each one's GPU
 memory and rate.
 
     .venv/bin/python bench/gpu_bench.py                       # on a machine with a GPU
@@ -48,7 +50,7 @@ from moderation.scoring import hardware
 from moderation.scoring.language import detect
 from moderation.scoring.scorer import Scorer
 from moderation.scoring.site_spam import SiteSpamModels
-from moderation.scoring.spam import SpamClassifier, SpamContext, load_seed_corpus
+from moderation.scoring.spam import SpamClassifier, SpamContext, load_seed_corpus, score_spam
 from moderation.scoring.toxicity import ToxicityModel
 from moderation.scoring.weights import open_detoxify
 
@@ -87,23 +89,72 @@ def main() -> int:
         del model
         _free(device)
 
-    model = ToxicityModel.load(models, NAME, runtime, batch_size=claim, token_budget=budget)
-    scorer = Scorer({NAME: model}, SiteSpamModels(SpamClassifier.seed()), detect)
-    # The bench's comments are unique (each carries its number), so text finds context.
-    contexts = {t: SpamContext(t, "Reader", False, 0, 0, 0, site_id=1) for t in texts}
-
-    def full(chunk: Sequence[str]) -> Scores:
-        return [s.toxicity or {} for s in scorer.score([contexts[t] for t in chunk])]
-
-    rate, scores = timed(full, texts, claim, args.rounds)
+    scorer = full_path(models, runtime, claim, budget, texts)
+    rate, scores = timed(scorer, texts, claim, args.rounds)
     rows.append((f"Scorer.score (language, toxicity {runtime.dtype}, spam), claims of {claim}",
                  rate, scores))  # fmt: skip
     report(rows, raw_rate, raw_scores, args)
-    sizes(models, runtime, texts, args.rounds)
-    half_precision(device, half_dtypes(runtime))
+    parts(scorer, texts, claim, args.rounds)
+    if not args.speed_only:
+        sizes(models, runtime, texts, args.rounds)
+        half_precision(device, half_dtypes(runtime))
     if args.processes > 1:
         processes(models, runtime, texts, claim, budget, args.processes)
     return 0
+
+
+class FullPath:
+    """The worker's scoring of a claim (`Scorer.score`: language, toxicity, spam) without
+    the database, as a function of the claim's texts."""
+
+    def __init__(self, scorer: Scorer, texts: Sequence[str]) -> None:
+        self.scorer = scorer
+        # The bench's comments are unique (each carries its number), so text finds context.
+        self.contexts = {t: SpamContext(t, "Reader", False, 0, 0, 0, site_id=1) for t in texts}
+
+    def __call__(self, chunk: Sequence[str]) -> Scores:
+        found = self.scorer.score([self.contexts[t] for t in chunk])
+        return [s.toxicity or {} for s in found]
+
+
+def full_path(
+    models: Path, runtime: hardware.Runtime, claim: int, budget: int, texts: Sequence[str]
+) -> FullPath:
+    model = ToxicityModel.load(models, NAME, runtime, batch_size=claim, token_budget=budget)
+    return FullPath(Scorer({NAME: model}, SiteSpamModels(SpamClassifier.seed()), detect), texts)
+
+
+def parts(path: FullPath, texts: list[str], claim: int, rounds: int) -> None:
+    """Each part of the full path alone, and the three one after another: where a claim's
+    time goes, and whether spam on its own thread overlaps the model or holds it back."""
+    model = path.scorer.toxicity[NAME]
+    spam = path.scorer.spam
+
+    def language(chunk: Sequence[str]) -> Scores:
+        return [{} for _ in detect(chunk)]
+
+    def toxicity(chunk: Sequence[str]) -> Scores:
+        return model.predict(chunk)
+
+    def spam_only(chunk: Sequence[str]) -> Scores:
+        return [{} for _ in score_spam(spam, [path.contexts[t] for t in chunk])]
+
+    def in_turn(chunk: Sequence[str]) -> Scores:
+        language(chunk)
+        spam_only(chunk)
+        return toxicity(chunk)
+
+    print(f"\nthe full path's parts, claims of {claim} (comments/s; ms per comment):")
+    steps: list[tuple[str, Callable[[Sequence[str]], Scores]]] = [
+        ("language alone", language),
+        ("toxicity alone", toxicity),
+        ("spam alone (classifier and signals)", spam_only),
+        ("the three one after another, no thread", in_turn),
+        ("Scorer.score, spam on its own thread", path),
+    ]
+    for label, part in steps:
+        rate = timed(part, texts, claim, rounds)[0]
+        print(f"  {label:<42} {rate:>9.1f}/s  {1000 / rate:>7.3f} ms")
 
 
 def raw(models: Path, device: str, texts: list[str], rounds: int) -> tuple[float, Scores]:
@@ -210,7 +261,7 @@ def processes(
     budget: int,
     count: int,
 ) -> None:
-    """`count` processes load the model on one device at once and score together."""
+    """`count` processes load the models on one device at once and score together."""
     context = multiprocessing.get_context("spawn")  # CUDA cannot be used across fork
     start = context.Barrier(count)
     results = context.Queue()
@@ -225,7 +276,8 @@ def processes(
     measured = [results.get(timeout=1800) for _ in workers]
     for worker in workers:
         worker.join()
-    print(f"\n{count} worker processes on {runtime.device}, each with its own model:")
+    print(f"\n{count} worker processes on {runtime.device}, each with its own models, "
+          "scoring the full path (Scorer.score):")  # fmt: skip
     print(f"| {'pid':>8} | {'GPU MiB allocated':>17} | {'GPU MiB reserved':>16} | "
           f"{'RSS MiB':>8} | {'comments/s':>10} |")  # fmt: skip
     print(f"|{'-' * 10}|{'-' * 19}|{'-' * 18}|{'-' * 10}|{'-' * 12}|")
@@ -246,10 +298,10 @@ def _worker(
     start: Any,
     results: Any,
 ) -> None:
-    model = ToxicityModel.load(models, NAME, runtime, batch_size=claim, token_budget=budget)
-    model.predict(texts[:claim])
+    path = full_path(models, runtime, claim, budget, texts)
+    path(texts[:claim])
     start.wait()
-    rate, _ = timed(model.predict, texts, claim, 1)
+    rate, _ = timed(path, texts, claim, 1)
     on_gpu = runtime.on_gpu
     results.put(
         {
@@ -294,6 +346,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2, help="passes per row; best counts")
     parser.add_argument("--processes", type=int, default=4, help="worker processes at once")
     parser.add_argument("--seed", type=int, default=20240611)
+    parser.add_argument(
+        "--speed-only",
+        action="store_true",
+        help="skip the claim-size sweep and the half-precision agreement",
+    )
     parser.add_argument("--cache", type=Path, default=CACHE)
     return parser.parse_args()
 

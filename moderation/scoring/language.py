@@ -153,4 +153,4 @@ def route(
 
 
 def _has_letter(word: str) -> bool:
-    return any(character.isalpha() for character in word)
+    return any(map(str.isalpha, word))

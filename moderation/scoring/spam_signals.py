@@ -132,9 +132,15 @@ _RUN = re.compile(r"(\S)\1{9,}")
 _DUPLICATE_MIN_CHARS = 20
 
 
+# What every match of URL holds: a scheme's "://", "www.", or a dot before a letter or
+# digit (a bare domain's TLD, a shortener's host). Most comments have none of these, and
+# this scan costs a small part of URL's, which tries its domain branch at every word.
+_URL_HINT = re.compile(r"://|www\.|\.\w", re.IGNORECASE)
+
+
 def urls(text: str) -> list[str]:
     """The links in `text`, with or without a scheme."""
-    return URL.findall(text)
+    return URL.findall(text) if _URL_HINT.search(text) else []
 
 
 def domain(url: str) -> str:
@@ -190,10 +196,8 @@ def repetition_signals(ctx: SpamContext) -> Iterator[Signal]:
     run = max((len(m.group(0)) for m in _RUN.finditer(ctx.body)), default=0)
     if run:
         yield Signal(f"one character repeated {run} times", 0.15)
-    cased = [c for c in ctx.body if c.isupper() or c.islower()]
-    if len(cased) >= _SHOUTING_MIN_LETTERS and (
-        sum(c.isupper() for c in cased) >= _SHOUTING_SHARE * len(cased)
-    ):
+    upper, cased = cased_letters(ctx.body)
+    if cased >= _SHOUTING_MIN_LETTERS and upper >= _SHOUTING_SHARE * cased:
         yield Signal("mostly capital letters", 0.1)
 
 
@@ -259,6 +263,12 @@ def _script(char: str) -> str:
         return ""
     script = unicodedata.name(char, "").split(" ", 1)[0]
     return script if script in _CONFUSABLE_SCRIPTS else ""
+
+
+def cased_letters(text: str) -> tuple[int, int]:
+    """How many of `text`'s characters are capitals, and how many have a case at all."""
+    upper = sum(map(str.isupper, text))  # no character is both upper and lower case
+    return upper, upper + sum(map(str.islower, text))
 
 
 def spam_signals(ctx: SpamContext) -> list[Signal]:
