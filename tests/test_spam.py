@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 
 import pytest
@@ -16,7 +17,7 @@ from moderation.scoring.spam import (
     load_seed_corpus,
     score_spam,
 )
-from moderation.scoring.spam_signals import Signal, spam_signals
+from moderation.scoring.spam_signals import URL, Signal, cased_letters, spam_signals, urls
 from moderation.sites import DEFAULT_THRESHOLDS
 
 # The thresholds every site starts with: what the policy actually applies to these scores.
@@ -318,3 +319,69 @@ def test_a_corpus_without_links_still_trains() -> None:
     )
     [spam, honest] = trained.predict(["cheap pills", "the bus"])
     assert spam > honest
+
+
+# What the features must treat exactly as the fitted pipeline does: links of every kind,
+# text around them, fullwidth and invisible characters, other scripts, runs of whitespace,
+# words shorter and longer than the n-grams, nothing at all.
+AWKWARD = [
+    "Source: https://www.bbc.co.uk/news/uk-123 and www.example.org/a?b=c#d",
+    "HTTPS://EXAMPLE.COM/PATH in capitals",
+    "see http://localhost:8000",
+    "look: www.!",
+    "bit.ly/free x.co/abc murdev.com/free agreed.It was",
+    "Ｆｒｅｅ ｍｏｎｅｙ　ａｔ ｂｉｔ．ｌｙ／ｘ",  # noqa: RUF001
+    "vi\u200bagra and \u2066isolated\u2069 and e\u0301clair",
+    "Привет, мир! Это 日本語のテキスト and ελληνικά 🙂🙂",
+    "a",
+    "I",
+    "",
+    "   \t\n  ",
+    "ab\tcd\n\nef  gh",
+    "Pneumonoultramicroscopicsilicovolcanoconiosis!!!!!!!!!!!! WOW",
+    "x" * 3000,
+]
+
+
+def assert_features_match_the_pipeline(classifier: SpamClassifier, texts: list[str]) -> None:
+    stock = classifier._pipeline.named_steps["features"].transform(texts)
+    ours = classifier._features.transform(texts)
+    assert ours.shape == stock.shape
+    assert ours.dtype == stock.dtype
+    assert (ours != stock).nnz == 0
+    expected = classifier._pipeline.predict_proba(texts)[:, 1]
+    assert classifier.predict(texts) == [float(p) for p in expected]
+
+
+def test_prediction_computes_the_fitted_pipelines_features_exactly(
+    classifier: SpamClassifier,
+) -> None:
+    assert classifier._features.char_counts.packed
+    texts, _ = load_seed_corpus()
+    assert_features_match_the_pipeline(classifier, [*texts, *AWKWARD, *HONEST.values(), SPAM])
+
+
+def test_a_site_writing_in_more_characters_than_a_key_packs_is_counted_exactly() -> None:
+    # 400 texts of 30 three-character words drawn from 5,000 CJK characters: an alphabet
+    # of more than 4,095, which 64-bit keys of five characters cannot hold.
+    rng = random.Random(7)  # noqa: S311
+    characters = [chr(0x4E00 + i) for i in range(5000)]
+    texts = [" ".join("".join(rng.choices(characters, k=3)) for _ in range(30)) for _ in range(400)]
+    trained = SpamClassifier.train(texts, [i % 2 for i in range(len(texts))])
+    assert not trained._features.char_counts.packed
+    assert_features_match_the_pipeline(trained, [*texts[:50], *AWKWARD])
+
+
+def test_the_link_prefilter_passes_every_text_with_a_link() -> None:
+    texts, _ = load_seed_corpus()
+    found = 0
+    for text in [*texts, *AWKWARD, SPAM]:
+        assert urls(text) == URL.findall(text), text
+        found += bool(urls(text))
+    assert found > 100  # the seed's spammers link a lot
+
+
+@pytest.mark.parametrize("text", ["", "abc", "ABC def", "Ǆemal ǅ ß ẞ ΣΑΣ", "123 !!", *AWKWARD])
+def test_cased_letters_counts_capitals_and_cased_characters(text: str) -> None:
+    cased = [c for c in text if c.isupper() or c.islower()]
+    assert cased_letters(text) == (sum(c.isupper() for c in cased), len(cased))
