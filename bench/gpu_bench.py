@@ -6,18 +6,18 @@ tail of lengths), detoxify `original` at bert-base size with random weights
 - raw: `Detoxify(...).predict` in batches of 32, float32 weights, the model moved to the
   device as a caller of detoxify would;
 - `ToxicityModel.predict` in claims of the device's defaults (512 comments, a 65,536-token
-  budget on a GPU), float32, then each half precision of the GPU's weights (bfloat16 where
-  it has it, and float16), with each one's largest score difference from float32;
+  budget on a GPU), float32, then each half precision of the GPU's weights (float16, and
+  bfloat16 where it has it), with each one's largest score difference from float32;
 - the full worker path per claim, `Scorer.score`: language, toxicity with the default
-  dtype (bfloat16; float16 where the GPU lacks it), spam (classifier and rule signals on
-  a thread beside the model), no database.
+  dtype (float16), spam (classifier and rule signals on a thread beside the model), no
+  database.
 Target: the full path at least 3x raw. Then each part of the full path alone (language,
 toxicity, spam) and the three in turn, the model's speed for claim sizes and token
 budgets around the device's defaults, the half precisions' score differences from
 float32 where scores spread out (bench/agreement.py: a tiny BERT trained on the seed
 corpus; random weights score every comment near one value), and `--processes N` worker
-processes load the models on the same GPU at once and score the full path together
-(several Celery pool processes on one GPU, `moderation worker --concurrency N`): each one's GPU
+processes load the models on the same GPU at once and score the full path together (as
+Celery's pool processes do under `moderation worker --concurrency N`): each one's GPU
 memory and rate.
 
     .venv/bin/python bench/gpu_bench.py                       # on a machine with a GPU
@@ -226,9 +226,13 @@ def sizes(models: Path, runtime: hardware.Runtime, texts: list[str], rounds: int
 
 
 def half_dtypes(runtime: hardware.Runtime) -> list[str]:
-    """The half precisions to measure: float16, and bfloat16 first where the device has it
-    (`hardware.resolve` picks bfloat16 by default wherever it can; every CPU runs it)."""
-    return ["float16"] if runtime.dtype == "float16" else ["bfloat16", "float16"]
+    """The half precisions to measure: float16 (the GPU default), and bfloat16 where the
+    device has it (every CPU runs it)."""
+    on_gpu = runtime.on_gpu
+    return [
+        "float16",
+        *(["bfloat16"] if not on_gpu or hardware.has_bfloat16(runtime.device) else []),
+    ]
 
 
 def half_precision(device: str, dtypes: list[str]) -> None:

@@ -241,7 +241,7 @@ def describe(row: asyncpg.Record) -> QueueItem:
         "risk": row["risk"],
         "reasons": list(row["reasons"]),
         "model": row["model"],
-        # What the toxicity scores were computed on: scores from int8 or bfloat16 weights
+        # What the toxicity scores were computed on: scores from int8 or half-precision weights
         # can differ from float32 ones by a hundredth or so.
         "model_runtime": (
             {
