@@ -284,7 +284,7 @@ class _CharCounts:
         rows = np.repeat(np.arange(len(texts)), [len(text) + 1 for text in padded])
         place = np.minimum(np.searchsorted(self.alphabet, characters), len(self.alphabet) - 1)
         codes = np.where(self.alphabet[place] == characters, place + 1, 0).astype(np.uint64)
-        found_rows, found_columns = [], []
+        found_rows, found_columns = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
         for n in self.lengths:
             count = len(codes) - n + 1
             if count <= 0:
@@ -300,12 +300,10 @@ class _CharCounts:
             known = self.keys[place] == keys
             found_rows.append(where[known])
             found_columns.append(self.columns[place[known]])
-        matrix = sparse.coo_matrix(
-            (np.ones(sum(map(len, found_rows)), np.float64),
-             (np.concatenate([*found_rows, []]), np.concatenate([*found_columns, []]))),
-            shape=(len(texts), len(self.vocabulary)),
-        )  # fmt: skip
-        return matrix.tocsr()
+        found = (np.concatenate(found_rows), np.concatenate(found_columns))
+        ones = np.ones(len(found[0]), np.float64)
+        # Summing the duplicates of each (text, n-gram) pair makes the counts.
+        return sparse.coo_matrix((ones, found), shape=(len(texts), len(self.vocabulary))).tocsr()
 
     def _key(self, codes: list[int]) -> int:
         key = len(codes) << self._LENGTH_SHIFT
