@@ -17,7 +17,15 @@ from moderation.scoring.spam import (
     load_seed_corpus,
     score_spam,
 )
-from moderation.scoring.spam_signals import URL, Signal, cased_letters, spam_signals, urls
+from moderation.scoring.spam_signals import (
+    _ANY_PHRASE,
+    _PHRASE_PATTERNS,
+    URL,
+    Signal,
+    cased_letters,
+    spam_signals,
+    urls,
+)
 from moderation.sites import DEFAULT_THRESHOLDS
 
 # The thresholds every site starts with: what the policy actually applies to these scores.
@@ -379,6 +387,36 @@ def test_the_link_prefilter_passes_every_text_with_a_link() -> None:
         assert urls(text) == URL.findall(text), text
         found += bool(urls(text))
     assert found > 100  # the seed's spammers link a lot
+
+
+# One text for each phrase pattern, in their order, that no other pattern matches.
+ONE_PHRASE_EACH = [
+    "just whatsapp me",
+    "message me on instagram",
+    "call now",
+    "пишите в телеграм",
+    "earn money",
+    "click here",
+    "working from home",
+    "free followers",
+    "bitcoin investment",
+    "check out my channel",
+    "subscribe to my",
+]
+
+
+def test_the_phrase_prefilter_passes_every_text_a_phrase_is_found_in() -> None:
+    texts, _ = load_seed_corpus()
+    phrases = [pattern for _, _, pattern in _PHRASE_PATTERNS]
+    assert len(ONE_PHRASE_EACH) == len(phrases)
+    for index, text in enumerate(ONE_PHRASE_EACH):
+        assert [i for i, pattern in enumerate(phrases) if pattern.search(text)] == [index]
+    found = 0
+    for text in [*ONE_PHRASE_EACH, *texts, *AWKWARD, SPAM, *HONEST.values()]:
+        expected = any(pattern.search(text) for pattern in phrases)
+        assert bool(_ANY_PHRASE.search(text)) == expected, text
+        found += expected
+    assert found > 50  # the seed's spammers promote channels and say "check out"
 
 
 @pytest.mark.parametrize("text", ["", "abc", "ABC def", "Ǆemal ǅ ß ẞ ΣΑΣ", "123 !!", *AWKWARD])

@@ -91,6 +91,11 @@ _PHRASE_PATTERNS = tuple(
     (kind, strength, re.compile(rf"(?<!\w)(?:{pattern})", re.IGNORECASE))
     for kind, strength, pattern in _PHRASES
 )
+# Any of them, in one scan: most comments hold none, and this costs about a third of
+# trying each pattern in turn, which tests every position eleven times.
+_ANY_PHRASE = re.compile(
+    rf"(?<!\w)(?:{'|'.join(f'(?:{pattern})' for _, _, pattern in _PHRASES)})", re.IGNORECASE
+)
 
 # Always suspicious in a comment: zero-width spaces and joiners of no script, invisible
 # operators, and bidi embeddings/overrides/isolates that reorder what a reader sees.
@@ -182,6 +187,8 @@ def link_signals(ctx: SpamContext) -> Iterator[Signal]:
 def phrase_signals(ctx: SpamContext) -> Iterator[Signal]:
     """Contact, advertising and self-promotion phrases, each quoted once."""
     text = unicodedata.normalize("NFKC", strip_invisible(ctx.body))
+    if not _ANY_PHRASE.search(text):
+        return
     seen: set[str] = set()
     for kind, strength, pattern in _PHRASE_PATTERNS:
         for match in pattern.finditer(text):
