@@ -36,7 +36,6 @@ import os
 import random
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from typing import Any
 import agreement
 import scoring_bench_text as text
 import torch
+import toxicity_speed
 from scoring_bench_model import CACHE, NAME, models_folder
 
 from moderation.scoring import hardware
@@ -169,16 +169,9 @@ def timed(
 ) -> tuple[float, Scores]:
     """Comments per second, best of `rounds` after one warm-up claim, and the scores."""
     predict(texts[:claim])
-    best, scores = float("inf"), []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        found: Scores = []
-        for start in range(0, len(texts), claim):
-            found += predict(texts[start : start + claim])
-        seconds = time.perf_counter() - started
-        if seconds < best:
-            best, scores = seconds, found
-    return len(texts) / best, scores
+    passes = [toxicity_speed.timed(predict, texts, claim) for _ in range(rounds)]
+    scores, seconds = min(passes, key=lambda found: found[1])
+    return len(texts) / seconds, scores
 
 
 def report(
@@ -191,11 +184,7 @@ def report(
     print(f"| {'scorer':<72} | {'comments/s':>10} | {'vs raw':>7} | {'max abs diff':>12} |")
     print(f"|{'-' * 74}|{'-' * 12}|{'-' * 9}|{'-' * 14}|")
     for label, rate, scores in rows:
-        difference = max(
-            abs(row[k] - base[k])
-            for row, base in zip(scores, raw_scores, strict=True)
-            for k in base
-        )
+        difference = toxicity_speed.diff(scores, raw_scores)
         print(f"| {label:<72} | {rate:>10.1f} | {rate / raw_rate:>6.2f}x | {difference:>12.2e} |")
     full = rows[-1][1]
     verdict = "met" if full >= TARGET * raw_rate else "NOT met"

@@ -25,12 +25,12 @@ import argparse
 import random
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import agreement
 import scoring_bench_text as text
 import torch
+import toxicity_speed
 from scoring_bench_model import CACHE, NAME, models_folder, with_onnx_export
 
 from moderation.errors import ExportError
@@ -82,12 +82,7 @@ def speed(models: dict[str, ToxicityModel], texts: list[str], claim: int, rounds
     rates: dict[str, float] = {}
     for label, model in models.items():
         model.predict(texts[:8])
-        best = float("inf")
-        for _ in range(rounds):
-            started = time.perf_counter()
-            for start in range(0, len(texts), claim):
-                model.predict(texts[start : start + claim])
-            best = min(best, time.perf_counter() - started)
+        best = min(toxicity_speed.timed(model.predict, texts, claim)[1] for _ in range(rounds))
         rates[label] = len(texts) / best
     base = rates[EAGER.describe()]
     print(f"| {'runtime':<26} | {'comments/s':>10} | {'vs eager':>10} |")

@@ -91,14 +91,23 @@ def _folded(text: str) -> str:
 
 def model_text(text: str) -> str:
     """The words the classifier reads: folded, lower-cased, without invisible marks or links."""
+    folded = _folded(text)
+    return _without_links(folded, urls(folded))
+
+
+def _without_links(folded: str, links: Sequence[str]) -> str:
     # Links are not words: `has_link` and `link_domains` carry them, so that the weight of
     # "a link" sits in one feature that can be capped rather than in n-grams of URLs.
-    return URL.sub(" ", _folded(text)).lower()
+    return (URL.sub(" ", folded) if links else folded).lower()
 
 
 def has_link(texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float64]]:
     """One column: 1 where the text has a link."""
-    flags = [1.0 if urls(_folded(text)) else 0.0 for text in texts]
+    return _link_column([urls(_folded(text)) for text in texts])
+
+
+def _link_column(links: Sequence[Sequence[str]]) -> np.ndarray[Any, np.dtype[np.float64]]:
+    flags = [1.0 if found else 0.0 for found in links]
     return np.array(flags, dtype=np.float64).reshape(len(flags), 1)
 
 
@@ -220,15 +229,11 @@ class _Features:
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
         folded = [_folded(text) for text in texts]
         links = [urls(text) for text in folded]
-        prepared = [
-            (URL.sub(" ", text) if found else text).lower()
-            for text, found in zip(folded, links, strict=True)
-        ]
-        link = np.array([[1.0 if found else 0.0] for found in links]).reshape(len(texts), 1)
+        prepared = list(map(_without_links, folded, links))
         domains = self.hasher.transform(_domains(found) for found in links)
         domains.data.fill(1)  # binary, no norm: as the HashingVectorizer was built
         blocks = [
-            link,
+            _link_column(links),
             _tfidf(self.chars, self.char_counts(prepared)),
             _tfidf(self.words, _counts(self.words.vocabulary_, map(self._words, prepared))),
             shape_features(texts),
