@@ -76,7 +76,7 @@ from scoring_bench_phases import (
     wait_decided,
 )
 from scoring_bench_stack import Worker, broker, service_env, stop_on_signals
-from toxicity_speed import padded_tokens
+from toxicity_speed import padded_tokens, timed
 
 from moderation import db
 from moderation.db import migrations
@@ -212,7 +212,7 @@ def in_process(
     for _ in range(rounds):
         for row, predict in scorers:
             cpu = time.process_time()
-            scores, seconds = _timed(predict, texts, batch)
+            scores, seconds = timed(predict, texts, batch)
             if seconds < row.seconds:
                 row.seconds, row.scores = seconds, scores
                 row.worker_cpu = time.process_time() - cpu
@@ -228,16 +228,6 @@ def _raw_predict(detoxify: Any, texts: Sequence[str]) -> Scores:
     scores = detoxify.predict(list(texts))
     columns = {label: v if isinstance(v, list) else [v] for label, v in scores.items()}
     return [{label: columns[label][i] for label in columns} for i in range(len(texts))]
-
-
-def _timed(
-    predict: Callable[[Sequence[str]], Scores], texts: list[str], batch: int
-) -> tuple[Scores, float]:
-    started = time.perf_counter()
-    scores: Scores = []
-    for start in range(0, len(texts), batch):
-        scores.extend(predict(texts[start : start + batch]))
-    return scores, time.perf_counter() - started
 
 
 def model_tokens(models: Path, texts: list[str]) -> list[int]:
