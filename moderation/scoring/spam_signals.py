@@ -7,6 +7,7 @@ signal alone (see `spam.combine` for how strengths meet the classifier's probabi
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -93,9 +94,11 @@ _PHRASE_PATTERNS = tuple(
 )
 # Any of them, in one scan: most comments hold none, and this costs about a third of
 # trying each pattern in turn, which tests every position eleven times.
-_ANY_PHRASE = re.compile(
-    rf"(?<!\w)(?:{'|'.join(f'(?:{pattern})' for _, _, pattern in _PHRASES)})", re.IGNORECASE
-)
+_ANY_PHRASE_PATTERN = rf"(?<!\w)(?:{'|'.join(f'(?:{pattern})' for _, _, pattern in _PHRASES)})"
+_ANY_PHRASE = re.compile(_ANY_PHRASE_PATTERN, re.IGNORECASE)
+# The patterns are lower case: on ASCII text, lower() is exactly what IGNORECASE compares,
+# and a case-sensitive scan of the lowered text takes half the time.
+_ANY_PHRASE_LOWERED = re.compile(_ANY_PHRASE_PATTERN)
 
 # Always suspicious in a comment: zero-width spaces and joiners of no script, invisible
 # operators, and bidi embeddings/overrides/isolates that reorder what a reader sees.
@@ -187,7 +190,7 @@ def link_signals(ctx: SpamContext) -> Iterator[Signal]:
 def phrase_signals(ctx: SpamContext) -> Iterator[Signal]:
     """Contact, advertising and self-promotion phrases, each quoted once."""
     text = unicodedata.normalize("NFKC", strip_invisible(ctx.body))
-    if not _ANY_PHRASE.search(text):
+    if not may_hold_phrase(text):
         return
     seen: set[str] = set()
     for kind, strength, pattern in _PHRASE_PATTERNS:
@@ -196,6 +199,13 @@ def phrase_signals(ctx: SpamContext) -> Iterator[Signal]:
             if phrase not in seen:
                 seen.add(phrase)
                 yield Signal(f"{kind} '{phrase}'", strength)
+
+
+def may_hold_phrase(text: str) -> bool:
+    """False when none of the phrase patterns can match `text` (one scan for all)."""
+    if text.isascii():
+        return _ANY_PHRASE_LOWERED.search(text.lower()) is not None
+    return _ANY_PHRASE.search(text) is not None
 
 
 def repetition_signals(ctx: SpamContext) -> Iterator[Signal]:
@@ -272,8 +282,16 @@ def _script(char: str) -> str:
     return script if script in _CONFUSABLE_SCRIPTS else ""
 
 
+_ASCII_UPPER = string.ascii_uppercase.encode()
+_ASCII_LOWER = string.ascii_lowercase.encode()
+
+
 def cased_letters(text: str) -> tuple[int, int]:
     """How many of `text`'s characters are capitals, and how many have a case at all."""
+    if text.isascii():  # most comments: bytes.translate counts in C, ten times faster
+        data = text.encode("ascii")
+        upper = len(data) - len(data.translate(None, _ASCII_UPPER))
+        return upper, upper + len(data) - len(data.translate(None, _ASCII_LOWER))
     upper = sum(map(str.isupper, text))  # no character is both upper and lower case
     return upper, upper + sum(map(str.islower, text))
 
