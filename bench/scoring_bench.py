@@ -255,16 +255,20 @@ def worker_configs(args: argparse.Namespace) -> list[Config]:
         for index, size in enumerate(args.scoring_batch)
     ]
     if args.candidate:
-        size = args.scoring_batch[0]
+        size, backend = args.scoring_batch[0], args.backends[0]
         configs.append(
             Config(
-                f"candidate {args.candidate.name}, scoring_batch {size}",
+                f"candidate {args.candidate.name}, {RUNTIMES[backend].describe()}, "
+                f"scoring_batch {size}",
                 {
                     **base,
                     "MODERATION_SCORING_BATCH": str(size),
+                    "MODERATION_TOXICITY_DEVICE": "cpu",
+                    "MODERATION_TOXICITY_BACKEND": backend,
                     "PYTHONPATH": str(args.candidate.resolve()),
                 },
                 latency=args.latency_seconds > 0,
+                backend=backend,
                 candidate=True,
             )
         )
