@@ -69,7 +69,7 @@ class OnnxForward:
         options.inter_op_num_threads = 1
         # Idle threads sleep rather than spin: a worker shares its cores with PostgreSQL,
         # the API and its own spam thread (bench/scoring_bench.py on 2 cores: the same best
-        # burst rate, a tenth less worker CPU a comment, and no slow bursts).
+        # burst rate, a tenth less worker CPU a comment, and fewer slow bursts).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]
