@@ -217,11 +217,8 @@ def sizes(models: Path, runtime: hardware.Runtime, texts: list[str], rounds: int
 def half_dtypes(runtime: hardware.Runtime) -> list[str]:
     """The half precisions to measure: float16 (the GPU default), and bfloat16 where the
     device has it (every CPU runs it)."""
-    on_gpu = runtime.on_gpu
-    return [
-        "float16",
-        *(["bfloat16"] if not on_gpu or hardware.has_bfloat16(runtime.device) else []),
-    ]
+    with_bfloat16 = not runtime.on_gpu or hardware.has_bfloat16(runtime.device)
+    return ["float16", *(["bfloat16"] if with_bfloat16 else [])]
 
 
 def half_precision(device: str, dtypes: list[str]) -> None:

@@ -51,9 +51,9 @@ class Scorer:
     one spam-classifier call per site in the batch.
 
     Spam runs on a thread of its own while the toxicity models run: on a GPU its CPU
-    work (0.3-0.45 ms a comment on an H200's host: features and rule signals, twice the
-    model's time) would otherwise follow the model's instead of overlapping it, and on a
-    CPU it is a few percent of the claim.
+    work (0.24-0.45 ms a comment on the GPU machines' hosts: features and rule signals,
+    about twice the model's time) would otherwise follow the model's instead of
+    overlapping it, and on a CPU it is a few percent of the claim.
     """
 
     def __init__(
