@@ -37,6 +37,7 @@ import random
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ import agreement
 import scoring_bench_text as text
 import torch
 import toxicity_speed
-from scoring_bench_model import CACHE, NAME, models_folder
+from scoring_bench_model import CACHE, NAME, models_folder, raw_detoxify
 
 from moderation.scoring import hardware
 from moderation.scoring.language import detect
@@ -52,7 +53,6 @@ from moderation.scoring.scorer import Scorer
 from moderation.scoring.site_spam import SiteSpamModels
 from moderation.scoring.spam import SpamClassifier, SpamContext, load_seed_corpus, score_spam
 from moderation.scoring.toxicity import ToxicityModel
-from moderation.scoring.weights import open_detoxify
 
 TARGET = 3.0
 Scores = list[dict[str, float]]
@@ -159,9 +159,8 @@ def parts(path: FullPath, texts: list[str], claim: int, rounds: int) -> None:
 
 def raw(models: Path, device: str, texts: list[str], rounds: int) -> tuple[float, Scores]:
     """Detoxify as its README has it, the model moved to the device, in batches of 32."""
-    detoxify = open_detoxify(models / NAME)
-    detoxify.model.to(device)
-    return timed(lambda chunk: _raw(detoxify, chunk), texts, 32, rounds)
+    detoxify = raw_detoxify(models, device)
+    return timed(partial(toxicity_speed.raw_predict, detoxify), texts, 32, rounds)
 
 
 def timed(
@@ -302,12 +301,6 @@ def _worker(
             "rate": rate,
         }
     )
-
-
-def _raw(detoxify: Any, texts: Sequence[str]) -> Scores:
-    scores = detoxify.predict(list(texts))
-    columns = {label: v if isinstance(v, list) else [v] for label, v in scores.items()}
-    return [{label: columns[label][i] for label in columns} for i in range(len(texts))]
 
 
 def _free(device: str) -> None:

@@ -18,6 +18,16 @@ speed does not depend on the weights. Comments are English with a long tail of l
     .venv/bin/python bench/scoring_bench.py --comments 64 --latency-seconds 10   # smoke run
     .venv/bin/python bench/scoring_bench.py --scoring-batch 32,8    # compare claim sizes
     .venv/bin/python bench/scoring_bench.py --candidate ../copy     # a change to the worker
+    .venv/bin/python bench/scoring_bench.py --backlog          # each worker's own rate too
+    python3 bench/scoring_bench.py --device cuda --comments 8192 --latency-seconds 0 --backlog
+
+`--backlog` also posts the burst's comments while the worker takes no wake-ups (Celery's
+`cancel_consumer`), then lets it go (`add_consumer`): from then to the last decision is
+the worker's own rate, claims, scoring and writes, with the API's intake left out.
+`--device cuda` runs the worker and the in-process rows on a GPU (float16 weights, the
+GPU's claim size and token budget) and moves the raw baseline's model there, as a caller
+of detoxify would; bench/gpu_wheels.sh says how to run it on a GPU machine that has no
+package index.
 
 DATABASE_URL names a server to create the scratch database on (dropped at the end),
 else an embedded PostgreSQL is started; BROKER_URL names the broker (give the bench a
@@ -53,6 +63,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -63,26 +74,28 @@ import httpx
 import scoring_bench_text as text
 import torch
 from http_bench_servers import WORKERS, Server, backends, cpu_seconds, service_command, settle
-from scoring_bench_model import CACHE, NAME, RUNTIMES, models_folder, with_onnx_export
+from scoring_bench_model import CACHE, NAME, models_folder, raw_detoxify, with_onnx_export
 from scoring_bench_phases import (
     Burst,
     Poster,
     Steady,
     burst,
     median,
+    pending,
     percentile,
+    post_all,
     steady,
     stored,
     wait_decided,
 )
 from scoring_bench_stack import Worker, broker, service_env, stop_on_signals
-from toxicity_speed import padded_tokens, timed
+from toxicity_speed import padded_tokens, raw_predict, timed
 
 from moderation import db
 from moderation.db import migrations
-from moderation.scoring.hardware import CPU_BATCH, CPU_TOKEN_BUDGET
+from moderation.scoring import hardware
+from moderation.scoring.hardware import Runtime
 from moderation.scoring.toxicity import ToxicityModel
-from moderation.scoring.weights import open_detoxify
 from moderation.sites import Site, SiteSettings, create_site
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,6 +135,7 @@ class Row:
     candidate: bool = False
     diff: float | None = None
     backend: str | None = None  # end-to-end rows: the worker's toxicity backend
+    backlog: bool = False  # the worker draining a backlog: intake is not in the time
 
     @property
     def rate(self) -> float:
@@ -136,6 +150,9 @@ def main() -> int:
         f"{platform.node()}: {os.cpu_count()} CPUs, load average {_load()}; torch "
         f"{torch.__version__}; this machine is shared, so figures move with its load"
     )
+    args.backends = args.backends or (["torch", "onnx"] if args.device == "cpu" else ["torch"])
+    runtimes = [hardware.resolve(args.device, backend=backend) for backend in args.backends]
+    args.scoring_batch = args.scoring_batch or [hardware.default_batch(runtimes[0])]
     models = models_folder(args.cache)
     rng = random.Random(args.seed)
     burst_texts = text.comments(rng, args.comments)
@@ -144,9 +161,9 @@ def main() -> int:
 
     if "onnx" in args.backends:
         with_onnx_export(models)
-    in_process_rows = in_process(models, burst_texts, args.raw_batch, args.rounds, args.backends)
+    in_process_rows = in_process(models, burst_texts, runtimes, args)
     raw = in_process_rows[0]
-    configs = worker_configs(args)
+    configs = worker_configs(args, runtimes)
     with contextlib.ExitStack() as stack:
         bench_db = scratch.open_scratch(stack, "moderation_scoring_bench", args.keep_logs)
         work, name, url = bench_db.work, bench_db.name, bench_db.url
@@ -178,6 +195,15 @@ def main() -> int:
                 best.candidate = config.candidate
                 best.backend = config.backend
                 rows.append(best)
+                if args.backlog:
+                    drained = asyncio.run(session.drain(burst_texts, args))
+                    drained.diff, drained.scored = compare(drained.scores or [], raw.scores or [])
+                    drained.candidate, drained.backend = config.candidate, config.backend
+                    rows.append(drained)
+                    print(
+                        f"  backlog of {drained.comments}: {drained.seconds:.2f} s, "
+                        f"{drained.rate:.2f} comments/s, worker CPU {drained.worker_cpu or 0:.1f} s"
+                    )
                 if config.latency:
                     measured = asyncio.run(session.latency(steady_texts, args))
                     latencies.append((config.label, measured))
@@ -187,47 +213,42 @@ def main() -> int:
                     )
                 if args.keep_logs:
                     print(f"  worker log: {worker.log}")
-        report(rows, latencies, burst_texts, model_tokens(models, burst_texts), args)
+        report(rows, latencies, burst_texts, model_tokens(models, burst_texts), runtimes, args)
     return 0
 
 
 def in_process(
-    models: Path, texts: list[str], batch: int, rounds: int, backends: Sequence[str]
+    models: Path, texts: list[str], runtimes: Sequence[Runtime], args: argparse.Namespace
 ) -> list[Row]:
-    """Raw `Detoxify.predict`, then `ToxicityModel.predict` on each backend, in this
-    process, best of rounds."""
-    detoxify = open_detoxify(models / NAME)
-    scorers: list[tuple[Row, Callable[[Sequence[str]], Scores]]] = [
+    """Raw `Detoxify.predict` (batches of --raw-batch), then `ToxicityModel.predict` on
+    each runtime in claims of the worker's size, in this process, best of rounds."""
+    detoxify = raw_detoxify(models, runtimes[0].device)
+    batch, claim = args.raw_batch, args.scoring_batch[0]
+    scorers: list[tuple[Row, Callable[[Sequence[str]], Scores], int]] = [
         (
             Row(f"Detoxify.predict, batch {batch} (raw, in-process)", len(texts), float("inf")),
-            lambda t: _raw_predict(detoxify, t),
+            partial(raw_predict, detoxify),
+            batch,
         )
     ]
-    for backend in backends:
-        model = ToxicityModel.load(models, NAME, RUNTIMES[backend])
-        label = f"ToxicityModel.predict, {RUNTIMES[backend].describe()}, claims of {batch}"
-        scorers.append((Row(label, len(texts), float("inf")), model.predict))
-    for _, predict in scorers:
+    for runtime in runtimes:
+        model = ToxicityModel.load(models, NAME, runtime)
+        label = f"ToxicityModel.predict, {runtime.describe()}, claims of {claim}"
+        scorers.append((Row(label, len(texts), float("inf")), model.predict, claim))
+    for _, predict, _ in scorers:
         predict(texts[:8])  # first calls pay for lazy initialisation
-    for _ in range(rounds):
-        for row, predict in scorers:
+    for _ in range(args.rounds):
+        for row, predict, size in scorers:
             cpu = time.process_time()
-            scores, seconds = timed(predict, texts, batch)
+            scores, seconds = timed(predict, texts, size)
             if seconds < row.seconds:
                 row.seconds, row.scores = seconds, scores
                 row.worker_cpu = time.process_time() - cpu
-        print("in-process: " + ", ".join(f"{row.rate:.1f}/s" for row, _ in scorers))
+        print("in-process: " + ", ".join(f"{row.rate:.1f}/s" for row, _, _ in scorers))
     raw = scorers[0][0]
-    for row, _ in scorers[1:]:
+    for row, _, _ in scorers[1:]:
         row.diff, _ = compare(row.scores or [], raw.scores or [])
-    return [row for row, _ in scorers]
-
-
-def _raw_predict(detoxify: Any, texts: Sequence[str]) -> Scores:
-    # Exactly as a caller of detoxify writes it (its `predict` runs under no_grad).
-    scores = detoxify.predict(list(texts))
-    columns = {label: v if isinstance(v, list) else [v] for label, v in scores.items()}
-    return [{label: columns[label][i] for label in columns} for i in range(len(texts))]
+    return [row for row, _, _ in scorers]
 
 
 def model_tokens(models: Path, texts: list[str]) -> list[int]:
@@ -237,38 +258,38 @@ def model_tokens(models: Path, texts: list[str]) -> list[int]:
     return [len(ids) for ids in tokenizer(texts, truncation=True)["input_ids"]]
 
 
-def worker_configs(args: argparse.Namespace) -> list[Config]:
-    base = {"MODERATION_TORCH_THREADS": str(args.torch_threads)}
+def worker_configs(args: argparse.Namespace, runtimes: Sequence[Runtime]) -> list[Config]:
+    base = {
+        "MODERATION_TORCH_THREADS": str(args.torch_threads),
+        "MODERATION_TOXICITY_DEVICE": args.device,
+    }
     configs = [
         Config(
-            f"worker end to end, {RUNTIMES[backend].describe()}, scoring_batch {size}",
+            f"worker end to end, {runtime.describe()}, scoring_batch {size}",
             {
                 **base,
                 "MODERATION_SCORING_BATCH": str(size),
-                "MODERATION_TOXICITY_DEVICE": "cpu",
-                "MODERATION_TOXICITY_BACKEND": backend,
+                "MODERATION_TOXICITY_BACKEND": runtime.backend,
             },
             latency=index == 0 and args.latency_seconds > 0,
-            backend=backend,
+            backend=runtime.backend,
         )
-        for backend in args.backends
+        for runtime in runtimes
         for index, size in enumerate(args.scoring_batch)
     ]
     if args.candidate:
-        size, backend = args.scoring_batch[0], args.backends[0]
+        size, runtime = args.scoring_batch[0], runtimes[0]
         configs.append(
             Config(
-                f"candidate {args.candidate.name}, {RUNTIMES[backend].describe()}, "
-                f"scoring_batch {size}",
+                f"candidate {args.candidate.name}, {runtime.describe()}, scoring_batch {size}",
                 {
                     **base,
                     "MODERATION_SCORING_BATCH": str(size),
-                    "MODERATION_TOXICITY_DEVICE": "cpu",
-                    "MODERATION_TOXICITY_BACKEND": backend,
+                    "MODERATION_TOXICITY_BACKEND": runtime.backend,
                     "PYTHONPATH": str(args.candidate.resolve()),
                 },
                 latency=args.latency_seconds > 0,
-                backend=backend,
+                backend=runtime.backend,
                 candidate=True,
             )
         )
@@ -314,25 +335,59 @@ class Session:
             result: Burst = await burst(
                 poster, conn, f"burst-{number}", texts, args.connections, args.timeout
             )
-            worker_cpu, db_cpu, api_cpu = (b - a for a, b in zip(before, self._cpu(), strict=True))
             if not result.decided:
                 raise RuntimeError(f"{self.label}: comments still pending after {args.timeout} s")
-            rows = await stored(conn, result.ids)
+            return await self._measured(
+                Row(self.label, len(texts), result.seconds, posting=result.posting_seconds),
+                conn,
+                result.ids,
+                before,
+                log_offset,
+            )
+
+    async def drain(self, texts: list[str], args: argparse.Namespace) -> Row:
+        """The worker's own rate: the comments are posted while it takes no wake-ups, then
+        it is let go, and timed from then to the last decision (the intake left out)."""
+        async with self._poster("backlog") as (poster, conn):
+            self.worker.pause()
+            try:
+                posting = time.time()
+                ids = await post_all(poster, "backlog", texts, args.connections)
+                posting = time.time() - posting
+                waiting = await pending(conn, ids)
+                before, log_offset = self._cpu(), len(self.worker.text())
+                started = time.time()
+            finally:
+                self.worker.resume()
+            if waiting < len(ids):
+                raise RuntimeError(f"{len(ids) - waiting} comments decided while paused")
+            last = await wait_decided(conn, ids, args.timeout)
+            if last is None:
+                raise RuntimeError(f"{self.label}: comments still pending after {args.timeout} s")
+            label = f"{self.label}, backlog"
+            row = Row(label, len(ids), last.timestamp() - started, posting=posting, backlog=True)
+            return await self._measured(row, conn, ids, before, log_offset)
+
+    async def _measured(
+        self,
+        row: Row,
+        conn: asyncpg.Connection,
+        ids: list[int],
+        before: tuple[float, float, float],
+        log_offset: int,
+    ) -> Row:
+        """`row` with what the worker stored for `ids`, its claims and the CPU used since."""
+        row.worker_cpu, row.db_cpu, row.api_cpu = (
+            b - a for a, b in zip(before, self._cpu(), strict=True)
+        )
+        stored_rows = await stored(conn, ids)
+        row.scores = [_toxicity(stored_row) for stored_row in stored_rows]
+        row.english = sum(stored_row["language"] == "en" for stored_row in stored_rows)
         # Left-over wake-ups (one per 50 ms per API process) find nothing; let them pass.
         settle([self.worker.process.pid, *self.worker.pool()])
         claims = [int(n) for n in _CLAIMED.findall(self.worker.text()[log_offset:])]
-        return Row(
-            self.label,
-            len(texts),
-            result.seconds,
-            scores=[_toxicity(row) for row in rows],
-            english=sum(row["language"] == "en" for row in rows),
-            posting=result.posting_seconds,
-            claims=[c for c in claims if c],
-            worker_cpu=worker_cpu,
-            db_cpu=db_cpu,
-            api_cpu=api_cpu,
-        )
+        row.claims = [c for c in claims if c]
+        return row
 
     async def latency(self, texts: list[str], args: argparse.Namespace) -> Steady:
         async with self._poster("steady") as (poster, conn):
@@ -391,9 +446,12 @@ def report(
     latencies: list[tuple[str, Steady]],
     texts: list[str],
     tokens: list[int],
+    runtimes: Sequence[Runtime],
     args: argparse.Namespace,
 ) -> None:
     raw = rows[0]
+    claim = args.scoring_batch[0]
+    micro, budget = hardware.default_batch(runtimes[0]), hardware.default_token_budget(runtimes[0])
     words = [len(t.split()) for t in texts]
     print()
     print(
@@ -403,17 +461,16 @@ def report(
         f"{sum(t >= 512 for t in tokens)} truncated at 512"
     )
     raw_work = padded_tokens(tokens, args.raw_batch, 0)
-    micro_work = padded_tokens(tokens, args.raw_batch, CPU_BATCH, CPU_TOKEN_BUDGET)
+    micro_work = padded_tokens(tokens, claim, micro, budget)
     print(
         f"tokens the model runs, padding included: {raw_work:,} in raw batches of "
-        f"{args.raw_batch}, {micro_work:,} in ToxicityModel's sorted micro-batches (at most "
-        f"{CPU_BATCH} comments, {CPU_TOKEN_BUDGET} tokens) "
+        f"{args.raw_batch}, {micro_work:,} in ToxicityModel's sorted micro-batches of claims "
+        f"of {claim} (at most {micro} comments, {budget:,} tokens) "
         f"({sum(tokens):,} without padding)"
     )
     print(
-        f"worker: `moderation worker --concurrency {args.concurrency}`, MODERATION_TORCH_THREADS="
-        f"{args.torch_threads}; ToxicityModel micro-batches of at most {CPU_BATCH} "
-        f"comments and {CPU_TOKEN_BUDGET} tokens; API: {WORKERS} uvicorn workers; "
+        f"worker: `moderation worker --concurrency {args.concurrency}` on {args.device}, "
+        f"MODERATION_TORCH_THREADS={args.torch_threads}; API: {WORKERS} uvicorn workers; "
         f"raw baseline: torch {args.torch_threads} threads in this process"
     )
     header = (
@@ -471,7 +528,8 @@ def report(
         )
     print()
     print(f"load average now {_load()}")
-    ours = [row for row in rows if row.backend and not row.candidate]
+    # The targets are end to end, POST to decision: backlog rows leave the intake out.
+    ours = [row for row in rows if row.backend and not row.candidate and not row.backlog]
     eager = [row for row in ours if row.backend == "torch"]
     onnx = [row for row in ours if row.backend == "onnx"]
     if eager and onnx:
@@ -534,18 +592,31 @@ def parse_args() -> argparse.Namespace:
         "--latency-seconds", type=float, default=60, help="seconds of steady arrivals (0: skip)"
     )
     parser.add_argument(
+        "--device",
+        default="cpu",
+        help="MODERATION_TOXICITY_DEVICE for the worker and the in-process rows: cpu, cuda "
+        "or cuda:N (the raw baseline's model is moved there too)",
+    )
+    parser.add_argument(
         "--scoring-batch",
         type=lambda s: [int(size) for size in s.split(",")],
-        default=[32],
+        default=[],
         help="MODERATION_SCORING_BATCH values to try, comma-separated; the latency runs "
-        "with the first (default 32)",
+        "with the first (default: the device's, 32 on CPU)",
     )
     parser.add_argument(
         "--backends",
         type=lambda s: [b for b in s.split(",") if b],
-        default=["torch", "onnx"],
-        help="worker toxicity backends to measure on the CPU: torch (eager float32), onnx "
-        "(int8; exported into the cache on first use)",
+        default=[],
+        help="worker toxicity backends to measure: torch (eager; float32 on CPU, float16 on "
+        "a GPU), onnx (CPU only, int8; exported into the cache on first use); default both "
+        "on CPU, torch on a GPU",
+    )
+    parser.add_argument(
+        "--backlog",
+        action="store_true",
+        help="also time each worker draining the burst's comments posted while it takes no "
+        "wake-ups: its own rate, the API's intake left out",
     )
     parser.add_argument("--torch-threads", type=int, default=2, help="worker and baseline")
     parser.add_argument("--concurrency", type=int, default=1, help="worker processes")

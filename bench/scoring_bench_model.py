@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from scoring_bench_text import WORDS
@@ -25,7 +26,7 @@ from moderation.errors import ExportError, ModelMissing
 from moderation.scoring.hardware import Runtime
 from moderation.scoring.onnx_export import export
 from moderation.scoring.toxicity import require_model
-from moderation.scoring.weights import import_checkpoint
+from moderation.scoring.weights import import_checkpoint, open_detoxify
 
 NAME = "original"
 # The CPU runtimes the benches compare: eager float32, and the int8 ONNX export.
@@ -64,6 +65,14 @@ def models_folder(cache: Path) -> Path:
     stamp.write_text(json.dumps(recipe))
     print(f"  built and imported in {time.perf_counter() - started:.0f} s")
     return models
+
+
+def raw_detoxify(models: Path, device: str = "cpu") -> Any:
+    """The entry as a caller of detoxify has it: `Detoxify`, loaded the way the worker
+    loads it (`open_detoxify`), its model moved to `device`."""
+    detoxify = open_detoxify(models / NAME)
+    detoxify.model.to(device)
+    return detoxify
 
 
 def with_onnx_export(models: Path) -> None:

@@ -78,19 +78,26 @@ async def burst(
     connections: int,
     give_up_after: float,
 ) -> Burst:
-    """POST every text at once (at most `connections` in flight), then wait for decisions."""
+    """POST every text at once, then wait for decisions."""
+    started = time.time()
+    ids = await post_all(poster, article, texts, connections)
+    posted = time.time() - started
+    last = await wait_decided(conn, ids, give_up_after)
+    end = last.timestamp() if last else time.time()
+    return Burst(ids, end - started, posted, last is not None)
+
+
+async def post_all(
+    poster: Poster, article: str, texts: Sequence[str], connections: int
+) -> list[int]:
+    """POST every text at once, at most `connections` in flight; the comments' ids."""
     gate = asyncio.Semaphore(connections)
 
     async def one(number: int, text: str) -> int:
         async with gate:
             return await poster.post(article, number, text)
 
-    started = time.time()
-    ids = list(await asyncio.gather(*(one(n, text) for n, text in enumerate(texts))))
-    posted = time.time() - started
-    last = await wait_decided(conn, ids, give_up_after)
-    end = last.timestamp() if last else time.time()
-    return Burst(ids, end - started, posted, last is not None)
+    return list(await asyncio.gather(*(one(n, text) for n, text in enumerate(texts))))
 
 
 async def steady(
@@ -145,6 +152,15 @@ async def wait_decided(
         if time.monotonic() > deadline:
             return None
         await asyncio.sleep(_POLL_SECONDS)
+
+
+async def pending(conn: asyncpg.Connection, ids: Sequence[int]) -> int:
+    """How many of `ids` are still pending."""
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM comments WHERE id = ANY($1::bigint[]) AND status = 'pending'",
+        list(ids),
+    )
+    return count
 
 
 async def stored(conn: asyncpg.Connection, ids: Sequence[int]) -> list[dict[str, Any]]:

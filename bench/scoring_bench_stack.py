@@ -73,6 +73,7 @@ class Worker:
 
     process: subprocess.Popen[bytes]
     log: Path
+    broker_url: str
 
     @classmethod
     @contextlib.contextmanager
@@ -93,7 +94,7 @@ class Worker:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        worker = cls(process, log)
+        worker = cls(process, log, env["BROKER_URL"])
         try:
             worker._wait_ready(concurrency)
             yield worker
@@ -111,6 +112,21 @@ class Worker:
                 return
             time.sleep(0.2)
         raise RuntimeError(f"the worker is not ready after {timeout:.0f} s:\n{self.tail()}")
+
+    def pause(self) -> None:
+        """Stop taking scoring wake-ups (Celery's cancel_consumer): those sent meanwhile
+        wait in the broker."""
+        self._control("cancel_consumer")
+
+    def resume(self) -> None:
+        """Take scoring wake-ups again (add_consumer)."""
+        self._control("add_consumer")
+
+    def _control(self, command: str) -> None:
+        app = create_celery(Settings(database_url="unused", broker_url=self.broker_url))
+        replies = getattr(app.control, command)(SCORING_QUEUE, reply=True, timeout=5)
+        if not replies:
+            raise RuntimeError(f"the worker did not answer {command}:\n{self.tail()}")
 
     def pool(self) -> list[int]:
         with contextlib.suppress(psutil.Error):

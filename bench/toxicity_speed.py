@@ -28,6 +28,7 @@ import string
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -99,15 +100,10 @@ def run_shape(
         f"(truncated at {detoxify.tokenizer.model_max_length})"
     )
 
-    def raw(texts: Sequence[str]) -> list[dict[str, float]]:
-        scores = detoxify.predict(list(texts))
-        columns = {label: v if isinstance(v, list) else [v] for label, v in scores.items()}
-        return [{label: columns[label][i] for label in columns} for i in range(len(texts))]
-
     detoxify.predict(comments[:8])  # first calls pay for lazy initialisation
     model.predict(comments[:8])
     scorers: list[tuple[str, Callable[[Sequence[str]], list[dict[str, float]]], int]] = [
-        (f"Detoxify.predict, batch {claim}", raw, 0),
+        (f"Detoxify.predict, batch {claim}", partial(raw_predict, detoxify), 0),
         *((f"ToxicityModel.predict, micro-batch {size}", model.predict, size) for size in micro),
         ("ToxicityModel.predict, token budget (default)", model.predict, -1),
     ]
@@ -139,6 +135,14 @@ def run_shape(
         )
         row(label, len(comments), best[label], work, diff(scores[label], baseline))
     print(f"(best of {rounds} rounds; load average now {os.getloadavg()[0]:.1f})")
+
+
+def raw_predict(detoxify: Any, texts: Sequence[str]) -> list[dict[str, float]]:
+    """`Detoxify.predict` exactly as a caller writes it (it runs under no_grad), its
+    columns of scores turned into one dict per text."""
+    scores = detoxify.predict(list(texts))
+    columns = {label: v if isinstance(v, list) else [v] for label, v in scores.items()}
+    return [{label: columns[label][i] for label in columns} for i in range(len(texts))]
 
 
 def timed(
