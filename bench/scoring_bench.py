@@ -102,7 +102,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 3.0
 ONNX_TARGET = 2.0
 ONNX_TOLERANCE = 0.02
-_CLAIMED = re.compile(r"batch_scored\s.*?claimed=(\d+)")
+_FIELD = re.compile(r"(\w+)=(\d+)")
+PHASES = ("claim", "score", "write")
 
 Scores = list[dict[str, float]]
 
@@ -136,6 +137,7 @@ class Row:
     diff: float | None = None
     backend: str | None = None  # end-to-end rows: the worker's toxicity backend
     backlog: bool = False  # the worker draining a backlog: intake is not in the time
+    phases: dict[str, float] | None = None  # seconds the worker's batches spent per phase
 
     @property
     def rate(self) -> float:
@@ -385,16 +387,16 @@ class Session:
         row.english = sum(stored_row["language"] == "en" for stored_row in stored_rows)
         # Left-over wake-ups (one per 50 ms per API process) find nothing; let them pass.
         settle([self.worker.process.pid, *self.worker.pool()])
-        claims = [int(n) for n in _CLAIMED.findall(self.worker.text()[log_offset:])]
-        row.claims = [c for c in claims if c]
+        batches = _batches(self.worker.text()[log_offset:])
+        row.claims = [batch["claimed"] for batch in batches]
+        row.phases = {p: sum(batch[f"{p}_ms"] for batch in batches) / 1000 for p in PHASES}
         return row
 
     async def latency(self, texts: list[str], args: argparse.Namespace) -> Steady:
         async with self._poster("steady") as (poster, conn):
             log_offset = len(self.worker.text())
             measured, _ = await steady(poster, conn, "steady", texts, args.rate, args.timeout)
-        claims = [int(n) for n in _CLAIMED.findall(self.worker.text()[log_offset:])]
-        measured.claims = [c for c in claims if c]
+        measured.claims = [batch["claimed"] for batch in _batches(self.worker.text()[log_offset:])]
         return measured
 
     def _cpu(self) -> tuple[float, float, float]:
@@ -424,6 +426,13 @@ async def _decided_or_fail(
         raise RuntimeError(
             f"warm-up comments not decided in {give_up_after:.0f} s:\n{worker.tail()}"
         )
+
+
+def _batches(log: str) -> list[dict[str, int]]:
+    """The worker's `batch_scored` lines that claimed something, as their number fields."""
+    lines = (line for line in log.splitlines() if "batch_scored" in line)
+    batches = [{key: int(value) for key, value in _FIELD.findall(line)} for line in lines]
+    return [batch for batch in batches if batch.get("claimed")]
 
 
 def _toxicity(row: dict[str, Any]) -> dict[str, float]:
@@ -506,6 +515,15 @@ def report(
         "from the raw row's scores over every label of the scored comments.",
     )
     print("\n".join(notes))
+    phased = [row for row in rows if row.phases]
+    if phased:
+        print()
+        print("the worker's batches, seconds in each phase (claim: lease and context read from")
+        print("PostgreSQL; score: models and policy; write: scores and decisions committed):")
+        for row in phased:
+            assert row.phases is not None
+            spent = ", ".join(f"{phase} {seconds:.2f}" for phase, seconds in row.phases.items())
+            print(f"  {row.label}: {spent} (of {row.seconds:.1f} s)")
     for label, measured in latencies:
         third = max(1, len(measured.latencies) // 3)
         claim = f"{statistics.mean(measured.claims):.1f}" if measured.claims else "-"

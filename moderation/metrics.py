@@ -32,6 +32,9 @@ from moderation.timing import timed
 if TYPE_CHECKING:
     from prometheus_client.registry import Collector
 
+# Seconds, for a whole scoring batch and for each of its phases.
+_BATCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
 
 class Instruments:
     """The service's metrics, made on first use (see the module's docstring)."""
@@ -77,7 +80,15 @@ class Instruments:
         self.batch_seconds = Histogram(
             "moderation_scoring_batch_duration_seconds",
             "Time from claiming a batch to committing its decisions.",
-            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            buckets=_BATCH_BUCKETS,
+        )
+        self.batch_phase_seconds = Histogram(
+            "moderation_scoring_batch_phase_seconds",
+            "A scoring batch's time by phase: claim (the lease and what scoring needs to "
+            "know, read from PostgreSQL), score (the models and the policy), write (scores "
+            "and decisions committed).",
+            ["phase"],
+            buckets=_BATCH_BUCKETS,
         )
         self.model_info = Gauge(
             "moderation_model_info",
@@ -138,10 +149,13 @@ def count_decisions(applied: Iterable[asyncpg.Record], changes: Iterable[Decided
                 ).inc()
 
 
-def observe_batch(claimed: int, seconds: float) -> None:
+def observe_batch(claimed: int, phases: dict[str, float]) -> None:
+    """One scoring batch: its size, and its seconds in each phase (claim, score, write)."""
     counted = instruments()
     counted.batch_size.observe(claimed)
-    counted.batch_seconds.observe(seconds)
+    counted.batch_seconds.observe(sum(phases.values()))
+    for phase, seconds in phases.items():
+        counted.batch_phase_seconds.labels(phase).observe(seconds)
 
 
 class Runtime(Protocol):

@@ -245,6 +245,8 @@ async def test_a_worker_exports_decisions_batches_and_models_on_its_port(
     assert sample(text, "moderation_decision_reasons_total", reason="toxicity ≥ 0.90", **reasons)
     assert sample(text, "moderation_scoring_batch_size_sum") == 3
     assert sample(text, "moderation_scoring_batch_duration_seconds_count") >= 1
+    for phase in ("claim", "score", "write"):
+        assert sample(text, "moderation_scoring_batch_phase_seconds_count", phase=phase) >= 1
     info = {"model": "original", "device": "cpu", "dtype": "float32", "backend": "torch"}
     assert sample(text, "moderation_model_info", **info) == 1
 
