@@ -124,7 +124,8 @@ class Worker:
 
     def _control(self, command: str) -> None:
         app = create_celery(Settings(database_url="unused", broker_url=self.broker_url))
-        replies = getattr(app.control, command)(SCORING_QUEUE, reply=True, timeout=5)
+        # One node (its pool processes are not nodes): its reply ends the wait.
+        replies = getattr(app.control, command)(SCORING_QUEUE, reply=True, timeout=5, limit=1)
         if not replies:
             raise RuntimeError(f"the worker did not answer {command}:\n{self.tail()}")
 
