@@ -9,7 +9,7 @@
 #
 #   python3 -m pip install -q --no-index --no-deps .whl/*.whl
 #   python3 bench/gpu_bench.py --processes 4
-#   python3 bench/scoring_bench.py --device cuda --comments 8192 --latency-seconds 0 --backlog
+#   python3 bench/scoring_bench.py --device cuda --comments 2048 --latency-seconds 0 --backlog
 #
 #   bash bench/gpu_wheels.sh        # after `make .venv/.installed-test`
 set -euo pipefail

@@ -19,7 +19,7 @@ speed does not depend on the weights. Comments are English with a long tail of l
     .venv/bin/python bench/scoring_bench.py --scoring-batch 32,8    # compare claim sizes
     .venv/bin/python bench/scoring_bench.py --candidate ../copy     # a change to the worker
     .venv/bin/python bench/scoring_bench.py --backlog          # each worker's own rate too
-    python3 bench/scoring_bench.py --device cuda --comments 8192 --latency-seconds 0 --backlog
+    python3 bench/scoring_bench.py --device cuda --comments 2048 --latency-seconds 0 --backlog
 
 `--backlog` also posts the burst's comments while the worker takes no wake-ups (Celery's
 `cancel_consumer`), then lets it go (`add_consumer`): from then to the last decision is
