@@ -81,9 +81,9 @@ from scoring_bench_phases import (
     Steady,
     burst,
     median,
-    pending,
     percentile,
     post_all,
+    progress,
     steady,
     stored,
     wait_decided,
@@ -356,7 +356,7 @@ class Session:
                 posting = time.time()
                 ids = await post_all(poster, "backlog", texts, args.connections)
                 posting = time.time() - posting
-                waiting = await pending(conn, ids)
+                waiting, _ = await progress(conn, ids)
                 before, log_offset = self._cpu(), len(self.worker.text())
                 started = time.time()
             finally:

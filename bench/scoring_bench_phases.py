@@ -140,27 +140,23 @@ async def wait_decided(
     """When the last of `ids` was decided; None if any is pending after `give_up_after` s."""
     deadline = time.monotonic() + give_up_after
     while True:
-        row = await conn.fetchrow(
-            "SELECT count(*) FILTER (WHERE status = 'pending') AS pending, "
-            "max(decided_at) AS last FROM comments WHERE id = ANY($1::bigint[])",
-            list(ids),
-        )
-        assert row is not None
-        if row["pending"] == 0:
-            last: datetime = row["last"]
+        waiting, last = await progress(conn, ids)
+        if waiting == 0:
             return last
         if time.monotonic() > deadline:
             return None
         await asyncio.sleep(_POLL_SECONDS)
 
 
-async def pending(conn: asyncpg.Connection, ids: Sequence[int]) -> int:
-    """How many of `ids` are still pending."""
-    count: int = await conn.fetchval(
-        "SELECT count(*) FROM comments WHERE id = ANY($1::bigint[]) AND status = 'pending'",
+async def progress(conn: asyncpg.Connection, ids: Sequence[int]) -> tuple[int, datetime | None]:
+    """How many of `ids` are still pending, and when the last decided one was decided."""
+    row = await conn.fetchrow(
+        "SELECT count(*) FILTER (WHERE status = 'pending') AS pending, "
+        "max(decided_at) AS last FROM comments WHERE id = ANY($1::bigint[])",
         list(ids),
     )
-    return count
+    assert row is not None
+    return row["pending"], row["last"]
 
 
 async def stored(conn: asyncpg.Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
