@@ -76,6 +76,7 @@ import torch
 from http_bench_servers import WORKERS, Server, backends, cpu_seconds, service_command, settle
 from scoring_bench_model import CACHE, NAME, models_folder, raw_detoxify, with_onnx_export
 from scoring_bench_phases import (
+    Activity,
     Burst,
     Poster,
     Steady,
@@ -84,6 +85,7 @@ from scoring_bench_phases import (
     percentile,
     post_all,
     progress,
+    sampled,
     steady,
     stored,
     wait_decided,
@@ -138,6 +140,7 @@ class Row:
     backend: str | None = None  # end-to-end rows: the worker's toxicity backend
     backlog: bool = False  # the worker draining a backlog: intake is not in the time
     phases: dict[str, float] | None = None  # seconds the worker's batches spent per phase
+    activity: Activity | None = None  # the scratch database's backends, sampled
 
     @property
     def rate(self) -> float:
@@ -334,18 +337,15 @@ class Session:
         async with self._poster(f"burst{number}") as (poster, conn):
             before = self._cpu()
             log_offset = len(self.worker.text())
-            result: Burst = await burst(
-                poster, conn, f"burst-{number}", texts, args.connections, args.timeout
-            )
+            async with self._sampled() as activity:
+                result: Burst = await burst(
+                    poster, conn, f"burst-{number}", texts, args.connections, args.timeout
+                )
             if not result.decided:
                 raise RuntimeError(f"{self.label}: comments still pending after {args.timeout} s")
-            return await self._measured(
-                Row(self.label, len(texts), result.seconds, posting=result.posting_seconds),
-                conn,
-                result.ids,
-                before,
-                log_offset,
-            )
+            row = Row(self.label, len(texts), result.seconds, posting=result.posting_seconds)
+            row.activity = activity
+            return await self._measured(row, conn, result.ids, before, log_offset)
 
     async def drain(self, texts: list[str], args: argparse.Namespace) -> Row:
         """The worker's own rate: the comments are posted while it takes no wake-ups, then
@@ -363,11 +363,13 @@ class Session:
                 self.worker.resume()
             if waiting < len(ids):
                 raise RuntimeError(f"{len(ids) - waiting} comments decided while paused")
-            last = await wait_decided(conn, ids, args.timeout)
+            async with self._sampled() as activity:
+                last = await wait_decided(conn, ids, args.timeout)
             if last is None:
                 raise RuntimeError(f"{self.label}: comments still pending after {args.timeout} s")
             label = f"{self.label}, backlog"
             row = Row(label, len(ids), last.timestamp() - started, posting=posting, backlog=True)
+            row.activity = activity
             return await self._measured(row, conn, ids, before, log_offset)
 
     async def _measured(
@@ -405,6 +407,9 @@ class Session:
             cpu_seconds(backends(self.database)),
             cpu_seconds(self.api.workers()),
         )
+
+    def _sampled(self) -> contextlib.AbstractAsyncContextManager[Activity]:
+        return sampled(scratch.with_database(self.url, "postgres"), self.database)
 
     @contextlib.asynccontextmanager
     async def _poster(self, run: str) -> AsyncIterator[tuple[Poster, asyncpg.Connection]]:
@@ -524,6 +529,16 @@ def report(
             assert row.phases is not None
             spent = ", ".join(f"{phase} {seconds:.2f}" for phase, seconds in row.phases.items())
             print(f"  {row.label}: {spent} (of {row.seconds:.1f} s)")
+    sampled_rows = [row for row in rows if row.activity and row.activity.ticks]
+    if sampled_rows:
+        print()
+        print("the scratch database's active backends, sampled every 20 ms: mean number found")
+        print("running each statement, and what they waited on (CPU: nothing):")
+        for row in sampled_rows:
+            assert row.activity is not None
+            print(f"  {row.label} ({row.activity.ticks} samples):")
+            for statement, wait, busy in row.activity.top(6):
+                print(f"    {busy:5.2f}  {wait:<24} {statement}")
     for label, measured in latencies:
         third = max(1, len(measured.latencies) // 3)
         claim = f"{statistics.mean(measured.claims):.1f}" if measured.claims else "-"

@@ -8,9 +8,11 @@ transaction that writes the decision) and from this process's clock, the same ma
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,6 +23,7 @@ import httpx
 from moderation.sites import Site
 
 _POLL_SECONDS = 0.2
+_SAMPLE_SECONDS = 0.02
 
 
 @dataclass
@@ -179,3 +182,48 @@ def percentile(values: Sequence[float], share: float) -> float:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+@dataclass
+class Activity:
+    """What the database's active backends were doing, sampled every 20 ms: for each
+    statement (its first words) and what it waited on ("CPU": nothing), the mean number
+    of backends found so; the sums say where the database's time went."""
+
+    samples: Counter[tuple[str, str]] = field(default_factory=Counter)
+    ticks: int = 0
+
+    def top(self, count: int) -> list[tuple[str, str, float]]:
+        return [
+            (statement, wait, seen / max(self.ticks, 1))
+            for (statement, wait), seen in self.samples.most_common(count)
+        ]
+
+
+@contextlib.asynccontextmanager
+async def sampled(admin_url: str, database: str) -> AsyncIterator[Activity]:
+    """Sample `database`'s active backends from a connection to another database (`admin_url`),
+    so that the sampling is not counted in the scratch database's CPU."""
+    conn = await asyncpg.connect(admin_url)
+    activity = Activity()
+
+    async def sample() -> None:
+        while True:
+            rows = await conn.fetch(
+                "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 60) AS statement, "
+                "coalesce(wait_event_type || ':' || wait_event, 'CPU') AS wait "
+                "FROM pg_stat_activity WHERE datname = $1 AND state = 'active'",
+                database,
+            )
+            activity.ticks += 1
+            activity.samples.update((row["statement"].strip(), row["wait"]) for row in rows)
+            await asyncio.sleep(_SAMPLE_SECONDS)
+
+    task = asyncio.create_task(sample())
+    try:
+        yield activity
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await conn.close()
