@@ -8,19 +8,22 @@ a toxicity model that fails on one planted input.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 
 import asyncpg
+import httpx
 import pytest
 
 from moderation.config import Settings
+from moderation.db import scoring as scoring_queries
 from moderation.scoring import batch
 from moderation.scoring.dev import KeywordToxicity
 from moderation.scoring.language import detect
 from moderation.scoring.scorer import Scorer
 from moderation.scoring.site_spam import SiteSpamModels
 from moderation.scoring.spam import SpamClassifier
-from moderation.sites import Site
+from moderation.sites import IP_RETENTION_DAYS, Site
 from tests.factories import Poster
 
 POISON = "this exact text breaks the model"
@@ -139,3 +142,38 @@ async def test_a_claim_whose_worker_died_is_taken_again_once_the_lease_lapses(
     assert (await statuses(conn, poster.site))["Claimed by a worker that then died"][
         0
     ] == "approved"
+
+
+async def test_a_batch_reads_each_comments_recent_activity_from_its_own_site(
+    conn: asyncpg.Connection,
+    make_site: Callable[..., Awaitable[Site]],
+    app_client: httpx.AsyncClient,
+) -> None:
+    site, other_site = await make_site(), await make_site()
+    poster, other = Poster(app_client, site), Poster(app_client, other_site)
+    copy = "Cheap watches, best prices, visit our shop today"
+
+    async def post(author: str, article: str, body: str, poster: Poster = poster) -> int:
+        return await poster.comment(article=article, body=body, author={"id": author, "name": "R"})
+
+    chatter = [await post("ann", "story-1", f"Ann's remark number {n}") for n in range(3)]
+    copies = [await post("bob", "story-2", copy), await post("cy", "story-3", copy)]
+    await post("ann", "story-1", copy)  # the same author and article: not a copy
+    earlier = await post("dee", "story-4", copy)
+    long_ago = await post("ann", "story-5", copy)
+    for author in ("ann", "bob"):  # the same text and address on another site
+        await post(author, "story-1", copy, other)
+    target = await post("ann", "story-1", copy)
+    # Past the 10-minute velocity windows but inside the day of the duplicate window, and
+    # past both.
+    for comment_id, ago in ((earlier, timedelta(minutes=20)), (long_ago, timedelta(days=2))):
+        await conn.execute(
+            "UPDATE comments SET created_at = now() - $2::interval WHERE id = $1", comment_id, ago
+        )
+
+    [row] = await scoring_queries.batch_context(conn, [target], IP_RETENTION_DAYS)
+
+    assert row["duplicates"] == len(copies) + 1  # + earlier
+    assert row["author_recent"] == len(chatter) + 1  # + her own copy
+    # Every test post comes from the same client address.
+    assert row["address_recent"] == len(chatter) + len(copies) + 1

@@ -67,9 +67,11 @@ async def batch_context(
 ) -> list[asyncpg.Record]:
     """Each claimed comment with what policy and spam scoring need to know about it.
 
-    One statement, set-based: the batch's authors, addresses and fingerprints are each
-    joined to their recent comments once and counted per comment, rather than one
-    subquery per comment and signal.
+    One statement for the whole batch. Each recent-activity count is a subquery on the
+    batch row's own columns, so that it is an index range scan on the index made for it
+    in any plan: a worker runs this statement so often that PostgreSQL soon plans it once
+    for all (a generic plan), and as joins, a generic plan could probe the address index
+    by site alone and read every comment of the site for each comment of the batch.
 
     Addresses are kept for the site's `ip_retention_days` (`retention_days` where the
     site never set it): the address velocity counts only the part of its window that
@@ -80,56 +82,42 @@ async def batch_context(
         WITH batch AS (
             SELECT c.id, c.site_id, c.article_id, c.body, c.author_name, c.author_id,
                    c.client_addr, c.fingerprint, c.created_at, c.score_attempts,
-                   c.scoring_error
-              FROM comments AS c
+                   c.scoring_error, s.settings AS site_settings,
+                   greatest(c.created_at - interval '{_VELOCITY_WINDOW}',
+                            now() - make_interval(days => coalesce(
+                                (s.settings ->> 'ip_retention_days')::int, $2)))
+                       AS address_since
+              FROM comments AS c JOIN sites AS s ON s.id = c.site_id
              WHERE c.id = ANY($1::bigint[])
         ), approved AS (
             SELECT h.author_id, count(*) AS approved
               FROM comments AS h
              WHERE h.author_id IN (SELECT author_id FROM batch) AND h.status = 'approved'
              GROUP BY h.author_id
-        ), author_recent AS (
-            SELECT b.id, count(*) AS n
-              FROM batch AS b JOIN comments AS p
-                ON p.author_id = b.author_id AND p.id <> b.id
-               AND p.created_at BETWEEN b.created_at - interval '{_VELOCITY_WINDOW}'
-                                    AND b.created_at
-             GROUP BY b.id
-        ), address_recent AS (
-            SELECT b.id, count(*) AS n
-              FROM batch AS b
-              JOIN sites AS s ON s.id = b.site_id
-              JOIN comments AS p
-                ON p.site_id = b.site_id AND p.client_addr = b.client_addr AND p.id <> b.id
-               AND p.created_at BETWEEN greatest(
-                       b.created_at - interval '{_VELOCITY_WINDOW}',
-                       now() - make_interval(days => coalesce(
-                           (s.settings ->> 'ip_retention_days')::int, $2)))
-                                    AND b.created_at
-             GROUP BY b.id
-        ), duplicates AS (
-            SELECT b.id, count(*) AS n
-              FROM batch AS b JOIN comments AS d
-                ON d.fingerprint = b.fingerprint AND d.site_id = b.site_id AND d.id <> b.id
-               AND d.created_at > b.created_at - interval '{_DUPLICATE_WINDOW}'
-               AND (d.article_id <> b.article_id OR d.author_id IS DISTINCT FROM b.author_id)
-             GROUP BY b.id
         )
         SELECT b.id, b.site_id, b.body, b.author_name, b.author_id, b.score_attempts,
-               b.scoring_error, s.settings AS site_settings,
+               b.scoring_error, b.site_settings,
                au.status AS author_status, au.status_until AS author_status_until,
                (au.status_until IS NULL OR au.status_until > now()) AS author_status_in_force,
                coalesce(approved.approved, 0) AS author_approved,
-               coalesce(author_recent.n, 0) AS author_recent,
-               coalesce(address_recent.n, 0) AS address_recent,
-               coalesce(duplicates.n, 0) AS duplicates
+               (SELECT count(*) FROM comments AS p
+                 WHERE p.author_id = b.author_id
+                   AND p.created_at BETWEEN b.created_at - interval '{_VELOCITY_WINDOW}'
+                                        AND b.created_at
+                   AND p.id <> b.id) AS author_recent,
+               (SELECT count(*) FROM comments AS p
+                 WHERE p.site_id = b.site_id AND p.client_addr = b.client_addr
+                   AND p.created_at BETWEEN b.address_since AND b.created_at
+                   AND p.id <> b.id) AS address_recent,
+               (SELECT count(*) FROM comments AS d
+                 WHERE d.fingerprint = b.fingerprint
+                   AND d.created_at > b.created_at - interval '{_DUPLICATE_WINDOW}'
+                   AND d.site_id = b.site_id AND d.id <> b.id
+                   AND (d.article_id <> b.article_id
+                        OR d.author_id IS DISTINCT FROM b.author_id)) AS duplicates
           FROM batch AS b
-          JOIN sites AS s ON s.id = b.site_id
           LEFT JOIN authors AS au ON au.id = b.author_id
           LEFT JOIN approved ON approved.author_id = b.author_id
-          LEFT JOIN author_recent ON author_recent.id = b.id
-          LEFT JOIN address_recent ON address_recent.id = b.id
-          LEFT JOIN duplicates ON duplicates.id = b.id
          ORDER BY b.id
         """,
         list(ids),
