@@ -171,8 +171,18 @@ async def test_a_batch_reads_each_comments_recent_activity_from_its_own_site(
             "UPDATE comments SET created_at = now() - $2::interval WHERE id = $1", comment_id, ago
         )
 
+    # Approved: two of Ann's comments, Bob's copy, and (on the other site) hers there.
+    await conn.execute(
+        "UPDATE comments SET status = 'approved' WHERE id = ANY($1::bigint[]) "
+        "OR (site_id = $2 AND body = $3)",
+        [*chatter[:2], copies[0]],
+        other_site.id,
+        copy,
+    )
+
     [row] = await scoring_queries.batch_context(conn, [target], IP_RETENTION_DAYS)
 
+    assert row["author_approved"] == 2
     assert row["duplicates"] == len(copies) + 1  # + earlier
     assert row["author_recent"] == len(chatter) + 1  # + her own copy
     # Every test post comes from the same client address.

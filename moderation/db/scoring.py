@@ -67,11 +67,12 @@ async def batch_context(
 ) -> list[asyncpg.Record]:
     """Each claimed comment with what policy and spam scoring need to know about it.
 
-    One statement for the whole batch. Each recent-activity count is a subquery on the
-    batch row's own columns, so that it is an index range scan on the index made for it
-    in any plan: a worker runs this statement so often that PostgreSQL soon plans it once
-    for all (a generic plan), and as joins, a generic plan could probe the address index
-    by site alone and read every comment of the site for each comment of the batch.
+    One statement for the whole batch. Each count (the author's approved comments, and
+    the recent activity spam scoring weighs) is a subquery on the batch row's own
+    columns, so that it is an index range scan on the index made for it in any plan. A
+    worker runs this statement so often that PostgreSQL soon plans it once for all (a
+    generic plan); written as joins, that plan probed the address index by site alone
+    and read every comment of the site for each comment of the batch.
 
     Addresses are kept for the site's `ip_retention_days` (`retention_days` where the
     site never set it): the address velocity counts only the part of its window that
@@ -89,17 +90,13 @@ async def batch_context(
                        AS address_since
               FROM comments AS c JOIN sites AS s ON s.id = c.site_id
              WHERE c.id = ANY($1::bigint[])
-        ), approved AS (
-            SELECT h.author_id, count(*) AS approved
-              FROM comments AS h
-             WHERE h.author_id IN (SELECT author_id FROM batch) AND h.status = 'approved'
-             GROUP BY h.author_id
         )
         SELECT b.id, b.site_id, b.body, b.author_name, b.author_id, b.score_attempts,
                b.scoring_error, b.site_settings,
                au.status AS author_status, au.status_until AS author_status_until,
                (au.status_until IS NULL OR au.status_until > now()) AS author_status_in_force,
-               coalesce(approved.approved, 0) AS author_approved,
+               (SELECT count(*) FROM comments AS h
+                 WHERE h.author_id = b.author_id AND h.status = 'approved') AS author_approved,
                (SELECT count(*) FROM comments AS p
                  WHERE p.author_id = b.author_id
                    AND p.created_at BETWEEN b.created_at - interval '{_VELOCITY_WINDOW}'
@@ -117,7 +114,6 @@ async def batch_context(
                         OR d.author_id IS DISTINCT FROM b.author_id)) AS duplicates
           FROM batch AS b
           LEFT JOIN authors AS au ON au.id = b.author_id
-          LEFT JOIN approved ON approved.author_id = b.author_id
          ORDER BY b.id
         """,
         list(ids),
