@@ -29,6 +29,10 @@ GPU's claim size and token budget) and moves the raw baseline's model there, as 
 of detoxify would; bench/gpu_wheels.sh says how to run it on a GPU machine that has no
 package index.
 
+For each burst and backlog it prints where the time went: the worker's claim, score and
+write seconds (from its `batch_scored` log lines), and the scratch database's active
+backends, sampled every 20 ms (`pg_stat_activity`: each statement and its wait event).
+
 DATABASE_URL names a server to create the scratch database on (dropped at the end),
 else an embedded PostgreSQL is started; BROKER_URL names the broker (give the bench a
 Redis database of its own: its scoring queue is purged), else an embedded Redis. Every

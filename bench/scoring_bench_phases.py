@@ -1,5 +1,6 @@
 """What bench/scoring_bench.py measures against the running service: a burst of POSTs
-until every comment is decided, and POST-to-decision times at a steady arrival rate.
+until every comment is decided, POST-to-decision times at a steady arrival rate, and what
+the database's backends are doing meanwhile.
 
 Times come from PostgreSQL (`created_at` is stamped by the INSERT, `decided_at` by the
 transaction that writes the decision) and from this process's clock, the same machine's.
