@@ -171,7 +171,7 @@ async def test_a_batch_reads_each_comments_recent_activity_from_its_own_site(
             "UPDATE comments SET created_at = now() - $2::interval WHERE id = $1", comment_id, ago
         )
 
-    # Approved: two of Ann's comments, Bob's copy, and (on the other site) hers there.
+    # Approved: two of Ann's comments, Bob's copy, and both copies on the other site.
     await conn.execute(
         "UPDATE comments SET status = 'approved' WHERE id = ANY($1::bigint[]) "
         "OR (site_id = $2 AND body = $3)",
