@@ -22,19 +22,18 @@ import random
 import statistics
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import asyncpg
 import http_bench_db as scratch
 import scoring_bench_text as text
+from scoring_bench_phases import address, prepare
 
 from moderation import db
 from moderation.db import comments as comment_queries
-from moderation.db import migrations, scoring, transitions
+from moderation.db import scoring, transitions
 from moderation.intake import fingerprint
-from moderation.sites import IP_RETENTION_DAYS, Site, SiteSettings, create_site
+from moderation.sites import IP_RETENTION_DAYS, Site
 
-ROOT = Path(__file__).resolve().parent.parent
 # What a GPU worker stores for an English comment: detoxify's six labels and spam.
 SCORES = {
     "toxicity": 0.012,
@@ -59,16 +58,9 @@ def main() -> None:
 
 
 async def measure(url: str, args: argparse.Namespace) -> tuple[dict[str, list[float]], list[int]]:
+    site = await prepare(url)
     conn = await db.connect(url)
     try:
-        await migrations.migrate(conn, ROOT / "migrations")
-        site = await create_site(
-            conn,
-            "claim-bench",
-            ["https://bench.example"],
-            "Bench",
-            settings=SiteSettings(rate_per_author=0, rate_per_address=0, max_length=20_000),
-        )
         texts = text.comments(random.Random(args.seed), args.comments)
         started = time.perf_counter()
         burst = await post(conn, site, "burst", texts)
@@ -93,7 +85,7 @@ async def post(conn: asyncpg.Connection, site: Site, run: str, texts: Sequence[s
             body=body,
             fingerprint=fingerprint(body),
             parent_id=None,
-            client_addr=f"10.{number // 65536 % 256}.{number // 256 % 256}.{number % 256}",
+            client_addr=address(number),
             user_agent="claim_db_bench",
             idempotency_key=None,
             rate_window_seconds=3600,

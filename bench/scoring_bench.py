@@ -88,6 +88,7 @@ from scoring_bench_phases import (
     median,
     percentile,
     post_all,
+    prepare,
     progress,
     sampled,
     steady,
@@ -98,13 +99,11 @@ from scoring_bench_stack import Worker, broker, service_env, stop_on_signals
 from toxicity_speed import padded_tokens, raw_predict, timed
 
 from moderation import db
-from moderation.db import migrations
 from moderation.scoring import hardware
 from moderation.scoring.hardware import Runtime
 from moderation.scoring.toxicity import ToxicityModel
-from moderation.sites import Site, SiteSettings, create_site
+from moderation.sites import Site
 
-ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 3.0
 ONNX_TARGET = 2.0
 ONNX_TOLERANCE = 0.02
@@ -303,20 +302,6 @@ def worker_configs(args: argparse.Namespace, runtimes: Sequence[Runtime]) -> lis
             )
         )
     return configs
-
-
-async def prepare(url: str) -> Site:
-    conn = await db.connect(url)
-    try:
-        await migrations.migrate(conn, ROOT / "migrations")
-        # No rate limits: the burst posts hundreds of comments in a second or two. Long
-        # comments are allowed: the tail of lengths is the point.
-        settings = SiteSettings(rate_per_author=0, rate_per_address=0, max_length=20_000)
-        return await create_site(
-            conn, "scoring-bench", ["https://bench.example"], "Bench", settings=settings
-        )
-    finally:
-        await conn.close()
 
 
 @dataclass

@@ -16,15 +16,40 @@ from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 
-from moderation.sites import Site
+from moderation import db
+from moderation.db import migrations
+from moderation.sites import Site, SiteSettings, create_site
 
+ROOT = Path(__file__).resolve().parent.parent
 _POLL_SECONDS = 0.2
 _SAMPLE_SECONDS = 0.02
+
+
+async def prepare(url: str) -> Site:
+    """Migrate the scratch database and create the bench's site."""
+    conn = await db.connect(url)
+    try:
+        await migrations.migrate(conn, ROOT / "migrations")
+        # No rate limits: the burst posts hundreds of comments in a second or two. Long
+        # comments are allowed: the tail of lengths is the point.
+        settings = SiteSettings(rate_per_author=0, rate_per_address=0, max_length=20_000)
+        return await create_site(
+            conn, "scoring-bench", ["https://bench.example"], "Bench", settings=settings
+        )
+    finally:
+        await conn.close()
+
+
+def address(number: int) -> str:
+    """The client address of a bench comment's reader: one per comment number, the same
+    in every run (a backlog's comment n comes from where the burst's comment n did)."""
+    return f"10.{number // 65536 % 256}.{number // 256 % 256}.{number % 256}"
 
 
 @dataclass
@@ -38,14 +63,13 @@ class Poster:
     run: str
 
     async def post(self, article: str, number: int, body: str) -> int:
-        address = f"10.{number // 65536 % 256}.{number // 256 % 256}.{number % 256}"
         response = await self.client.post(
             f"/v1/sites/{self.site.slug}/articles/{article}/comments",
             json={
                 "author": {"id": f"{self.run}-{number}", "name": f"Reader {number}"},
                 "body": body,
             },
-            headers={"X-Site-Key": self.site.widget_key, "X-Forwarded-For": address},
+            headers={"X-Site-Key": self.site.widget_key, "X-Forwarded-For": address(number)},
         )
         if response.status_code != 202:
             raise RuntimeError(f"POST answered {response.status_code}: {response.text[:300]}")
