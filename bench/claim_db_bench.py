@@ -1,5 +1,5 @@
 """What a scoring worker's claims cost PostgreSQL, statement by statement: the lease, the
-context read, the scores and the decisions, with the WAL each claim writes.
+context read and the decisions (with their scores), with the WAL each claim writes.
 
 A scratch database (on DATABASE_URL's server, else an embedded PostgreSQL) gets the state
 bench/scoring_bench.py leaves before its backlog: a burst of N comments, decided, then N
@@ -44,8 +44,8 @@ SCORES = {
     "identity_attack": 0.002,
     "spam": 0.021,
 }
-SCORED_WITH = scoring.ScoredWith("original", "cuda:0", "float16", "torch")
-STATEMENTS = ("lease", "context, custom plan", "context, generic plan", "scores", "decisions")
+SCORED = transitions.Scored(SCORES, "en", "original", "cuda:0", "float16", "torch")
+STATEMENTS = ("lease", "context, custom plan", "context, generic plan", "decisions")
 
 
 def main() -> None:
@@ -97,13 +97,17 @@ async def post(conn: asyncpg.Connection, site: Site, run: str, texts: Sequence[s
 
 
 async def decide(conn: asyncpg.Connection, ids: Sequence[int]) -> None:
-    changes = [transitions.Change(i, "pending", "approved", "scored", ("low risk",)) for i in ids]
+    """Approve the comments as scoring does, with their scores."""
+    changes = [
+        transitions.Change(i, "pending", "approved", "low risk", ("low risk",), scored=SCORED)
+        for i in ids
+    ]
     await transitions.transition(conn, changes)
 
 
 async def claims(conn: asyncpg.Connection, size: int) -> tuple[dict[str, list[float]], list[int]]:
-    """Claim, read, score and decide until nothing is pending; each statement's seconds per
-    claim, and the WAL bytes each claim wrote."""
+    """Claim, read and decide until nothing is pending; each statement's seconds per claim,
+    and the WAL bytes each claim wrote."""
     timings: dict[str, list[float]] = {statement: [] for statement in STATEMENTS}
     wal: list[int] = []
 
@@ -124,14 +128,8 @@ async def claims(conn: asyncpg.Connection, size: int) -> tuple[dict[str, list[fl
             with timed(f"context, {mode} plan"):
                 await scoring.batch_context(conn, ids, IP_RETENTION_DAYS)
         await conn.execute("RESET plan_cache_mode")
-        async with conn.transaction():
-            with timed("scores"):
-                count = len(ids)
-                await scoring.store_scores(
-                    conn, ids, [SCORES] * count, ["en"] * count, [SCORED_WITH] * count
-                )
-            with timed("decisions"):
-                await decide(conn, ids)
+        with timed("decisions"):
+            await decide(conn, ids)
         wal.append(
             await conn.fetchval(
                 "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1)::bigint", before
@@ -154,11 +152,11 @@ def report(timings: dict[str, list[float]], wal: list[int], args: argparse.Names
             f"| {max(measured) * 1000:.1f} |"
         )
     worker = [
-        sum(timings[s][i] for s in ("lease", "context, generic plan", "scores", "decisions"))
+        sum(timings[s][i] for s in ("lease", "context, generic plan", "decisions"))
         for i in range(claims)
     ]
     print(
-        f"a claim as a worker runs it (lease, generic context, scores, decisions): median "
+        f"a claim as a worker runs it (lease, generic context, decisions): median "
         f"{statistics.median(worker) * 1000:.0f} ms, "
         f"{statistics.median(worker) / args.claim * 1e6:.0f} us a comment"
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import httpx
@@ -17,6 +18,7 @@ import pytest
 
 from moderation.config import Settings
 from moderation.db import scoring as scoring_queries
+from moderation.db import transitions
 from moderation.scoring import batch
 from moderation.scoring.dev import KeywordToxicity
 from moderation.scoring.language import detect
@@ -35,6 +37,20 @@ class BreaksOnPoison(KeywordToxicity):
     def predict(self, texts: Sequence[str], *, urgent: bool = False) -> list[dict[str, float]]:
         if any(POISON in text for text in texts):
             raise RuntimeError("tensor shape mismatch")
+        return super().predict(texts)
+
+
+class FailsAtFirst(KeywordToxicity):
+    """A toxicity model whose first two predictions fail (a claim's, and its comment's
+    alone), as a GPU out of memory would; the next claim's work."""
+
+    def __init__(self) -> None:
+        self.failures = 2
+
+    def predict(self, texts: Sequence[str], *, urgent: bool = False) -> list[dict[str, float]]:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("CUDA out of memory")
         return super().predict(texts)
 
 
@@ -117,6 +133,43 @@ async def test_a_poison_comment_is_retried_then_held_without_blocking_the_rest(
     assert reasons == [
         f"scoring failed {attempts_allowed} times (RuntimeError: tensor shape mismatch)"
     ]
+
+
+async def test_a_decision_stores_what_scoring_found_and_a_moderators_keeps_it(
+    poster: Poster, conn: asyncpg.Connection, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    flaky = Scorer({"dev": FailsAtFirst()}, SiteSpamModels(SpamClassifier.seed()), detect)
+    comment = await poster.comment(body="You idiot, nobody cares")
+
+    async def stored() -> dict[str, Any]:
+        row = await conn.fetchrow(
+            "SELECT status, scores, risk, language, model, scoring_error FROM comments "
+            "WHERE id = $1",
+            comment,
+        )
+        assert row is not None
+        return dict(row)
+
+    await batch.score_pending(pool, flaky, settings, [comment])
+    failed = await stored()
+    assert (failed["status"], failed["scoring_error"]) == (
+        "pending",
+        "RuntimeError: CUDA out of memory",
+    )
+    await conn.execute("UPDATE comments SET claimed_until = NULL WHERE id = $1", comment)
+    await batch.score_pending(pool, flaky, settings, [comment])
+    scored = await stored()
+    assert scored["status"] == "rejected"
+    assert scored["scoring_error"] is None  # the first attempt's, cleared by the decision
+    assert (scored["language"], scored["model"]) == ("en", "dev-keywords@1")
+    assert scored["scores"]["insult"] == pytest.approx(0.95)
+    assert 0 <= scored["scores"]["spam"] < 0.5
+    assert scored["risk"] == pytest.approx(0.95)
+
+    reason = "sarcasm, not an insult"
+    overturn = transitions.Change(comment, "rejected", "approved", reason, (reason,))
+    assert await transitions.transition(conn, [overturn])
+    assert await stored() == {**scored, "status": "approved"}
 
 
 async def test_a_claim_whose_worker_died_is_taken_again_once_the_lease_lapses(

@@ -13,7 +13,6 @@ import pytest
 from moderation import moderators
 from moderation.db import scoring as scoring_queries
 from moderation.db import transitions
-from moderation.db.scoring import ScoredWith
 from moderation.sites import Site
 from moderation.statuses import ACTION_FROM, ACTION_TARGET, QUEUE_ACTIONS, QUEUE_STATUS, Status
 from tests.factories import Poster, moderator_headers, set_status
@@ -39,15 +38,9 @@ async def mod(make_moderator: MakeModerator, site: Site) -> dict[str, str]:
 async def held(poster: Poster, conn: asyncpg.Connection, risk: float = 0.5, **kwargs: Any) -> int:
     """A comment the scorer held for review, with `risk` as its highest score."""
     comment_id = await poster.comment(**kwargs)
-    await scoring_queries.store_scores(
-        conn,
-        [comment_id],
-        [{"toxicity": risk}],
-        ["en"],
-        [ScoredWith("t@1", "cpu", "float32", "torch")],
-    )
     reason = f"toxicity {risk:.2f} ≥ 0.50"
-    change = transitions.Change(comment_id, "pending", "review", reason, (reason,))
+    scored = transitions.Scored({"toxicity": risk}, "en", "t@1", "cpu", "float32", "torch")
+    change = transitions.Change(comment_id, "pending", "review", reason, (reason,), scored=scored)
     await transitions.transition(conn, [change])
     return comment_id
 

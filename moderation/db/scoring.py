@@ -1,9 +1,11 @@
-"""Queries the scoring worker runs: claim a batch, read its context, store results."""
+"""Queries the scoring worker runs: claim a batch, read its context, postpone failures.
+
+Its decisions, with the scores they were made on, go through `transitions.transition`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import asyncpg
 
@@ -13,16 +15,6 @@ from moderation.db import Connection
 # catch a copy-paste campaign across a day's articles.
 _VELOCITY_WINDOW = "10 minutes"
 _DUPLICATE_WINDOW = "24 hours"
-
-
-@dataclass(frozen=True, slots=True)
-class ScoredWith:
-    """The toxicity model a comment was scored by and what it ran on (all None: none)."""
-
-    model: str | None = None
-    device: str | None = None
-    dtype: str | None = None
-    backend: str | None = None
 
 
 async def claim(
@@ -118,39 +110,6 @@ async def batch_context(
         """,
         list(ids),
         retention_days,
-    )
-
-
-async def store_scores(
-    conn: Connection,
-    ids: Sequence[int],
-    scores: Sequence[dict[str, float]],
-    languages: Sequence[str | None],
-    models: Sequence[ScoredWith],
-) -> None:
-    """Record what scoring found, on comments still pending (a redelivery finds none).
-
-    `risk`, the highest of the scores, orders the review queue riskiest first.
-    """
-    await conn.execute(
-        """
-        UPDATE comments
-           SET scores = r.scores, risk = r.risk, language = r.language, model = r.model,
-               model_device = r.device, model_dtype = r.dtype, model_backend = r.backend,
-               scoring_error = NULL
-          FROM unnest($1::bigint[], $2::jsonb[], $3::real[], $4::text[], $5::text[],
-                      $6::text[], $7::text[], $8::text[])
-               AS r(id, scores, risk, language, model, device, dtype, backend)
-         WHERE comments.id = r.id AND comments.status = 'pending'
-        """,
-        list(ids),
-        list(scores),
-        [max(s.values(), default=0.0) for s in scores],
-        list(languages),
-        [m.model for m in models],
-        [m.device for m in models],
-        [m.dtype for m in models],
-        [m.backend for m in models],
     )
 
 

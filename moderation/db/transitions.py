@@ -3,7 +3,10 @@
 Every status change goes through `transition`: scoring's decisions, moderators'
 decisions and bans alike. It applies a change only while the comment is still in the
 status the change expects, so a redelivered task or a stale view changes nothing, and it
-writes who, from, to and why into `comment_events` in the same statement.
+writes who, from, to and why into `comment_events` in the same statement. A scoring
+decision carries what scoring found, stored by the same update: each update of a comment
+writes a new row version and an entry in each of its indexes, so scores written apart
+from the decision cost a third more WAL a claim (bench/claim_db_bench.py).
 """
 
 from __future__ import annotations
@@ -27,6 +30,24 @@ async def statuses(conn: Connection, ids: Sequence[int]) -> dict[int, tuple[int,
 
 
 @dataclass(frozen=True, slots=True)
+class Scored:
+    """What scoring found: each label's score, the language it was scored as, and the
+    toxicity model and what it ran on (None: no model covers the language)."""
+
+    scores: dict[str, float]
+    language: str | None
+    model: str | None = None
+    device: str | None = None
+    dtype: str | None = None
+    backend: str | None = None
+
+    @property
+    def risk(self) -> float:
+        """The highest score: the review queue's riskiest-first order."""
+        return max(self.scores.values(), default=0.0)
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """One status change: applied only if the comment is still in `expected`."""
 
@@ -38,6 +59,8 @@ class Change:
     moderator_id: int | None = None
     # The comment's author changed it (an edit, a deletion), not scoring or a moderator.
     by_reader: bool = False
+    # Scoring's findings, stored with the decision; None leaves the stored ones alone.
+    scored: Scored | None = None
 
     @property
     def actor(self) -> str:
@@ -56,14 +79,29 @@ async def transition(conn: Connection, changes: Sequence[Change]) -> list[asyncp
         """
         WITH change AS (
             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],
-                                 $5::text[], $6::bigint[], $7::text[])
-                AS c(comment_id, expected, to_status, reason, reasons, moderator_id, actor)
+                                 $5::text[], $6::bigint[], $7::text[], $8::jsonb[], $9::real[],
+                                 $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
+                AS c(comment_id, expected, to_status, reason, reasons, moderator_id, actor,
+                     scores, risk, language, model, device, dtype, backend)
         ), updated AS (
             UPDATE comments SET
                 status = change.to_status,
                 reasons = CASE WHEN change.reasons IS NULL THEN comments.reasons
                                ELSE ARRAY(SELECT jsonb_array_elements_text(change.reasons::jsonb))
                           END,
+                -- NULL scores: not a scoring decision, and the findings stay as they were.
+                scores = coalesce(change.scores, comments.scores),
+                risk = coalesce(change.risk, comments.risk),
+                language = CASE WHEN change.scores IS NULL THEN comments.language
+                                ELSE change.language END,
+                model = CASE WHEN change.scores IS NULL THEN comments.model ELSE change.model END,
+                model_device = CASE WHEN change.scores IS NULL THEN comments.model_device
+                                    ELSE change.device END,
+                model_dtype = CASE WHEN change.scores IS NULL THEN comments.model_dtype
+                                   ELSE change.dtype END,
+                model_backend = CASE WHEN change.scores IS NULL THEN comments.model_backend
+                                     ELSE change.backend END,
+                scoring_error = CASE WHEN change.scores IS NULL THEN comments.scoring_error END,
                 decided_at = now(),
                 decided_by = change.moderator_id,
                 claimed_until = NULL,
@@ -92,5 +130,12 @@ async def transition(conn: Connection, changes: Sequence[Change]) -> list[asyncp
         [orjson.dumps(list(c.reasons)).decode() if c.reasons else None for c in changes],
         [c.moderator_id for c in changes],
         [c.actor for c in changes],
+        [c.scored.scores if c.scored else None for c in changes],
+        [c.scored.risk if c.scored else None for c in changes],
+        [c.scored.language if c.scored else None for c in changes],
+        [c.scored.model if c.scored else None for c in changes],
+        [c.scored.device if c.scored else None for c in changes],
+        [c.scored.dtype if c.scored else None for c in changes],
+        [c.scored.backend if c.scored else None for c in changes],
     )
     return list(rows)

@@ -1,11 +1,12 @@
 """Score pending comments in batches and decide them: the worker task's whole job.
 
-Claim (a committed lease), score outside any transaction, then write scores, statuses
-and audit rows in one transaction whose updates only touch comments still pending. A
-duplicated or redelivered wake-up therefore decides nothing twice, and a worker that
-dies mid-batch leaves its comments pending for the next claim once the lease lapses.
-A comment that makes scoring fail is retried later, and held for review with the error
-once it has failed `scoring_max_attempts` times, so one poison input never blocks the rest.
+Claim (a committed lease), score outside any transaction, then write each decision with
+its scores and audit row in one transaction whose updates only touch comments still
+pending. A duplicated or redelivered wake-up therefore decides nothing twice, and a
+worker that dies mid-batch leaves its comments pending for the next claim once the lease
+lapses. A comment that makes scoring fail is retried later, and held for review with the
+error once it has failed `scoring_max_attempts` times, so one poison input never blocks
+the rest.
 """
 
 from __future__ import annotations
@@ -75,14 +76,6 @@ async def score_batch(
     changes += [_decision(row, scores) for row, scores in scored]
     decided_at = time.perf_counter()
     async with pool.acquire() as conn, conn.transaction():
-        if scored:
-            await scoring_queries.store_scores(
-                conn,
-                [row["id"] for row, _ in scored],
-                [_stored_scores(scores) for _, scores in scored],
-                [scores.language for _, scores in scored],
-                [_scored_with(scores) for _, scores in scored],
-            )
         applied = await transitions.transition(conn, changes)
         for row, error in failed:
             await scoring_queries.postpone(
@@ -166,6 +159,7 @@ def _decision(row: asyncpg.Record, scores: Scores) -> transitions.Change:
         to=decision.status,
         reason="; ".join(decision.reasons),
         reasons=decision.reasons,
+        scored=_scored(scores),
     )
 
 
@@ -175,12 +169,11 @@ def _give_up(row: asyncpg.Record) -> transitions.Change:
     return transitions.Change(row["id"], "pending", "review", reason, (reason,))
 
 
-def _scored_with(scores: Scores) -> scoring_queries.ScoredWith:
+def _scored(scores: Scores) -> transitions.Scored:
+    found = {**(scores.toxicity or {}), "spam": round(scores.spam.score, 4)}
     runtime = scores.runtime
     if runtime is None:
-        return scoring_queries.ScoredWith(scores.model)
-    return scoring_queries.ScoredWith(scores.model, runtime.device, runtime.dtype, runtime.backend)
-
-
-def _stored_scores(scores: Scores) -> dict[str, float]:
-    return {**(scores.toxicity or {}), "spam": round(scores.spam.score, 4)}
+        return transitions.Scored(found, scores.language, scores.model)
+    return transitions.Scored(
+        found, scores.language, scores.model, runtime.device, runtime.dtype, runtime.backend
+    )
