@@ -21,6 +21,10 @@ speed does not depend on the weights. Comments are English with a long tail of l
     .venv/bin/python bench/scoring_bench.py --backlog          # each worker's own rate too
     python3 bench/scoring_bench.py --device cuda --comments 2048 --latency-seconds 0 --backlog
 
+A burst is posted by `--posters` processes (one per 4 cores, up to 4): one Python process
+spends about 3 ms of CPU a POST, so alone it cannot load a GPU worker. The report gives
+the posters' CPU beside the posting time; when the two are close, the client was the limit.
+
 `--backlog` also posts the burst's comments while the worker takes no wake-ups (Celery's
 `cancel_consumer`), then lets it go (`add_consumer`): from then to the last decision is
 the worker's own rate, claims, scoring and writes, with the API's intake left out.
@@ -74,7 +78,6 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import http_bench_db as scratch
-import httpx
 import scoring_bench_text as text
 import torch
 from http_bench_servers import WORKERS, Server, backends, cpu_seconds, service_command, settle
@@ -83,8 +86,11 @@ from scoring_bench_phases import (
     Activity,
     Burst,
     Poster,
+    Posters,
     Steady,
+    Widget,
     burst,
+    client,
     median,
     percentile,
     post_all,
@@ -102,7 +108,6 @@ from moderation import db
 from moderation.scoring import hardware
 from moderation.scoring.hardware import Runtime
 from moderation.scoring.toxicity import ToxicityModel
-from moderation.sites import Site
 
 TARGET_RATIO = 3.0
 ONNX_TARGET = 2.0
@@ -138,6 +143,7 @@ class Row:
     english: int | None = None  # stored language "en"
     scored: int | None = None  # scored by `original` (the others are held unscored)
     posting: float | None = None  # seconds from the first POST to the last 202
+    posting_cpu: float | None = None  # CPU seconds of the processes that posted
     candidate: bool = False
     diff: float | None = None
     backend: str | None = None  # end-to-end rows: the worker's toxicity backend
@@ -182,13 +188,17 @@ def main() -> int:
         api = stack.enter_context(Server.start("api", service_command(), env, work, "/readyz"))
         print(api.describe())
 
+        posters = Posters(args.posters) if args.posters > 1 else None
+        if posters:
+            stack.callback(posters.close)
+        widget = Widget(api.base, site.slug, site.widget_key)
         rows: list[Row] = list(in_process_rows)
         latencies: list[tuple[str, Steady]] = []
         for config in configs:
             worker_env = {**env, **config.env}
             with Worker.start(worker_env, work, args.concurrency, config.label) as worker:
                 print(f"{config.label}: worker ready ({_settings_in(worker_env)})")
-                session = Session(api, worker, site, url, name, config.label)
+                session = Session(api, worker, widget, posters, url, name, config.label)
                 asyncio.run(session.warm_up(warm_texts))
                 best: Row | None = None
                 for round_number in range(args.rounds):
@@ -310,7 +320,8 @@ class Session:
 
     api: Server
     worker: Worker
-    site: Site
+    widget: Widget
+    posters: Posters | None
     url: str
     database: str
     label: str
@@ -332,7 +343,8 @@ class Session:
                 )
             if not result.decided:
                 raise RuntimeError(f"{self.label}: comments still pending after {args.timeout} s")
-            row = Row(self.label, len(texts), result.seconds, posting=result.posting_seconds)
+            row = Row(self.label, len(texts), result.seconds)
+            row.posting, row.posting_cpu = result.posting_seconds, result.posting_cpu
             row.activity = activity
             return await self._measured(row, conn, result.ids, before, log_offset)
 
@@ -343,8 +355,9 @@ class Session:
             self.worker.pause()
             try:
                 posting = time.time()
-                ids = await post_all(poster, "backlog", texts, args.connections)
+                posted = await post_all(poster, "backlog", texts, args.connections)
                 posting = time.time() - posting
+                ids = posted.ids
                 waiting, _ = await progress(conn, ids)
                 before, log_offset = self._cpu(), len(self.worker.text())
                 started = time.time()
@@ -357,7 +370,8 @@ class Session:
             if last is None:
                 raise RuntimeError(f"{self.label}: comments still pending after {args.timeout} s")
             label = f"{self.label}, backlog"
-            row = Row(label, len(ids), last.timestamp() - started, posting=posting, backlog=True)
+            row = Row(label, len(ids), last.timestamp() - started, backlog=True)
+            row.posting, row.posting_cpu = posting, posted.cpu_seconds
             row.activity = activity
             return await self._measured(row, conn, ids, before, log_offset)
 
@@ -403,12 +417,9 @@ class Session:
     @contextlib.asynccontextmanager
     async def _poster(self, run: str) -> AsyncIterator[tuple[Poster, asyncpg.Connection]]:
         conn = await db.connect(self.url)
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
         try:
-            async with httpx.AsyncClient(
-                base_url=self.api.base, limits=limits, timeout=60
-            ) as client:
-                yield Poster(client, self.site, run), conn
+            async with client(self.widget, 64) as http:
+                yield Poster(http, self.widget, run, self.posters), conn
         finally:
             await conn.close()
 
@@ -583,7 +594,11 @@ def _ms(seconds: float) -> str:
 
 
 def _posting(rows: list[Row]) -> str:
-    posting = [f"{row.posting:.1f} s" for row in rows if row.posting is not None]
+    posting = [
+        f"{row.posting:.1f} s with {row.posting_cpu or 0:.1f} s of the posters' CPU"
+        for row in rows
+        if row.posting is not None
+    ]
     return ", ".join(posting) or "-"
 
 
@@ -644,6 +659,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=1, help="worker processes")
     parser.add_argument("--raw-batch", type=int, default=32, help="the baseline's batch size")
     parser.add_argument("--connections", type=int, default=32, help="POSTs in flight at once")
+    parser.add_argument(
+        "--posters",
+        type=int,
+        default=max(1, min(4, (os.cpu_count() or 1) // 4)),
+        help="processes that POST a burst between them (default: one per 4 cores, up to 4)",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="bursts per config; best counts")
     parser.add_argument("--seed", type=int, default=20240611)
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for decisions")
