@@ -93,6 +93,13 @@ async def test_an_edit_is_moderated_again_and_the_old_text_kept_for_moderators(
 ) -> None:
     comment_id, secret = await posted(poster, body="Teh council got it wrong")
     await set_status(conn, [comment_id], "approved")
+    # What scoring found for the old text, as a worker's decision stores it.
+    await conn.execute(
+        """UPDATE comments SET scores = '{"toxicity": 0.02}', risk = 0.02, language = 'en',
+               model = 'original@1', model_device = 'cpu', model_dtype = 'int8',
+               model_backend = 'onnx' WHERE id = $1""",
+        comment_id,
+    )
     assert [c["id"] for c in (await poster.thread()).json()["threads"]] == [comment_id]
 
     response = await edit(poster, comment_id, secret, "The council got it wrong")
@@ -105,11 +112,17 @@ async def test_an_edit_is_moderated_again_and_the_old_text_kept_for_moderators(
     # Out of the thread until scoring decides the new text.
     assert (await poster.thread()).json()["threads"] == []
     row = await conn.fetchrow(
-        "SELECT status, body, edited_at FROM comments WHERE id = $1", comment_id
+        """SELECT status, body, edited_at, scores, risk, language, model, model_device,
+                  model_dtype, model_backend FROM comments WHERE id = $1""",
+        comment_id,
     )
     assert row is not None
     assert (row["status"], row["body"]) == ("pending", "The council got it wrong")
     assert row["edited_at"] is not None
+    # Nothing scored on the old text stays with the new one.
+    assert row["risk"] == 0
+    assert [row[c] for c in ("scores", "language", "model")] == [None] * 3
+    assert [row[c] for c in ("model_device", "model_dtype", "model_backend")] == [None] * 3
     events = await conn.fetch(
         "SELECT actor, kind, from_status, to_status, previous_body FROM comment_events "
         "WHERE comment_id = $1 ORDER BY id",

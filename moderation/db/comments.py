@@ -213,7 +213,8 @@ async def replace_body(
         """
         WITH edited AS (
             UPDATE comments SET body = $2, fingerprint = $3, edited_at = now(),
-                                scores = NULL, risk = 0, language = NULL, model = NULL
+                                scores = NULL, risk = 0, language = NULL, model = NULL,
+                                model_device = NULL, model_dtype = NULL, model_backend = NULL
             WHERE id = $1
         )
         INSERT INTO comment_events (comment_id, actor, from_status, to_status, reason, kind,
