@@ -343,8 +343,13 @@ class Session:
                 )
             if not result.decided:
                 raise RuntimeError(f"{self.label}: comments still pending after {args.timeout} s")
-            row = Row(self.label, len(texts), result.seconds)
-            row.posting, row.posting_cpu = result.posting_seconds, result.posting_cpu
+            row = Row(
+                self.label,
+                len(texts),
+                result.seconds,
+                posting=result.posting_seconds,
+                posting_cpu=result.posting_cpu,
+            )
             row.activity = activity
             return await self._measured(row, conn, result.ids, before, log_offset)
 
@@ -370,8 +375,14 @@ class Session:
             if last is None:
                 raise RuntimeError(f"{self.label}: comments still pending after {args.timeout} s")
             label = f"{self.label}, backlog"
-            row = Row(label, len(ids), last.timestamp() - started, backlog=True)
-            row.posting, row.posting_cpu = posting, posted.cpu_seconds
+            row = Row(
+                label,
+                len(ids),
+                last.timestamp() - started,
+                posting=posting,
+                posting_cpu=posted.cpu_seconds,
+                backlog=True,
+            )
             row.activity = activity
             return await self._measured(row, conn, ids, before, log_offset)
 

@@ -9,6 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
+from moderation.db import transitions
 from moderation.sites import Site
 from tests.factories import Poster, moderator_headers, set_status
 
@@ -92,14 +93,10 @@ async def test_an_edit_is_moderated_again_and_the_old_text_kept_for_moderators(
     poster: Poster, conn: asyncpg.Connection
 ) -> None:
     comment_id, secret = await posted(poster, body="Teh council got it wrong")
-    await set_status(conn, [comment_id], "approved")
-    # What scoring found for the old text, as a worker's decision stores it.
-    await conn.execute(
-        """UPDATE comments SET scores = '{"toxicity": 0.02}', risk = 0.02, language = 'en',
-               model = 'original@1', model_device = 'cpu', model_dtype = 'int8',
-               model_backend = 'onnx' WHERE id = $1""",
-        comment_id,
-    )
+    # Approved by scoring, with what it found for the old text.
+    scored = transitions.Scored({"toxicity": 0.02}, "en", "original@1", "cpu", "int8", "onnx")
+    approve = transitions.Change(comment_id, "pending", "approved", "low risk", scored=scored)
+    assert await transitions.transition(conn, [approve])
     assert [c["id"] for c in (await poster.thread()).json()["threads"]] == [comment_id]
 
     response = await edit(poster, comment_id, secret, "The council got it wrong")
