@@ -12,16 +12,17 @@ that disagrees more is deleted and the command fails, naming the difference, so 
 worker never serves scores the checkpoint would not give.
 
 How the int8 weights are stored decides both speed and agreement, and depends on the CPU
-(`INT8_SCHEMES`, fastest first, the first that passes the check is registered). Signed
-weights take ONNX Runtime's u8s8 kernels, the fastest on x86; but on a CPU without VNNI
-they sum pairs of products in 16 bits, which saturates where weights and activations
-are both large: on an AVX2-only CPU the tests' tiny trained model then missed by 0.97.
-Weights kept to 7 bits cannot saturate there, at some cost in agreement; unsigned
-weights (u8u8 kernels) never saturate and are the slowest. So export on the kind of CPU
-the workers run on: the check measures what they will serve (bench/onnx_bench.py
-measures the schemes). An export made on a VNNI CPU may saturate on one without, so each
-export keeps the eager model's scores on a few of the sample's texts (`PROBE`), and a
-worker loading it re-checks them on its own CPU (`check_on_this_cpu`).
+(`INT8_SCHEMES`: the first that passes the check is registered). Signed weights take
+ONNX Runtime's u8s8 kernels, the fastest on x86; but on a CPU without VNNI they sum
+pairs of products in 16 bits, which saturates where weights and activations are both
+large: on an AVX2-only CPU the tests' tiny trained model then missed by 0.97. Weights
+kept to 7 bits cannot saturate there, at some cost in agreement and none in speed (the
+same kernels); unsigned weights (u8u8 kernels) never saturate and are the slowest. So
+export on the kind of CPU the workers run on: the check measures what they will serve
+(bench/onnx_bench.py measures the schemes). An export made on a VNNI CPU may saturate
+on one without, so each export keeps the eager model's scores on a few of the sample's
+texts (`PROBE`), and a worker loading it re-checks them on its own CPU
+(`check_on_this_cpu`).
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ class Int8Scheme:
     reduce_range: bool  # 7-bit weights: no 16-bit saturation in u8s8 kernels without VNNI
 
 
-# Fastest first. Measured with bench/onnx_bench.py on bert-base in process on 2 threads:
-# on an AVX2 CPU without VNNI 1.98x, 1.76x and 1.53x eager float32.
+# Fastest first, and of the two signed ways, which run the same u8s8 kernels, the closer
+# first. bench/int8_ceiling.py on an AVX2 CPU without VNNI (Zen 3), one bert-base-shaped
+# matrix product: 1.95-2.06x, 1.97-2.07x and 1.56-1.67x torch float32's.
 INT8_SCHEMES = (
     Int8Scheme("signed", "QInt8", reduce_range=False),
     Int8Scheme("signed 7-bit", "QInt8", reduce_range=True),
