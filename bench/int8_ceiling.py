@@ -128,6 +128,7 @@ def timed(products: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list
 def profile(cache: Path, threads: int) -> None:
     """The bench's bert-base int8 model's kernel time by operator."""
     models = models_folder(cache)
+    print("\nbench/scoring_bench.py's bert-base model:")
     with_onnx_export(models)
     entry = models / NAME
     forward = OnnxForward(entry / FILES["int8"], threads)
@@ -151,7 +152,7 @@ def profile(cache: Path, threads: int) -> None:
         if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
             kernels[event["args"]["op_name"]] += event["dur"]
     total = sum(kernels.values())
-    print(f"\nthe bert-base int8 export over 128 comments, kernel time {total / 1e6:.2f} s:")
+    print(f"the int8 export's kernel time over 128 comments in claims of 32: {total / 1e6:.2f} s")
     for operator, microseconds in kernels.most_common(10):
         print(f"  {operator:<28} {microseconds / 1e6:6.2f} s  {microseconds / total:6.1%}")
 

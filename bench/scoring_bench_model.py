@@ -24,7 +24,7 @@ from toxicity_speed import vocabulary_words, write_bert
 
 from moderation.errors import ExportError, ModelMissing
 from moderation.scoring.hardware import Runtime
-from moderation.scoring.onnx_export import export
+from moderation.scoring.onnx_export import export, read_exports
 from moderation.scoring.toxicity import require_model
 from moderation.scoring.weights import import_checkpoint, open_detoxify
 
@@ -77,19 +77,19 @@ def raw_detoxify(models: Path, device: str = "cpu") -> Any:
 
 def with_onnx_export(models: Path) -> None:
     """Export the entry to ONNX and int8 (`moderation models export-onnx original --int8`)
-    unless its exports are there and were made from its checkpoint."""
+    unless its exports are there and were made from its checkpoint; either way, print
+    which weights are registered (which int8 scheme a run measures depends on the CPU)."""
     try:
         require_model(models, NAME, "int8")
-        return
     except (ModelMissing, ExportError):  # none, or an older format's
-        pass
-    started = time.perf_counter()
-    for registered in export(models / NAME, int8=True):
+        started = time.perf_counter()
+        export(models / NAME, int8=True)
+        print(f"  ONNX export took {time.perf_counter() - started:.0f} s")
+    for registered in read_exports(models / NAME).values():
         print(
-            f"  exported {registered.dtype} ({registered.weights} weights): "
-            f"max abs diff {registered.max_abs_diff:.4f}"
+            f"  {registered.dtype} ONNX export: {registered.weights} weights, max abs diff "
+            f"{registered.max_abs_diff:.4f} on the check's sample, made {registered.exported_at}"
         )
-    print(f"  ONNX export took {time.perf_counter() - started:.0f} s")
 
 
 def _vocabulary() -> list[str]:
