@@ -20,6 +20,12 @@ def test_cpu_runs_float32_eager_with_the_cpu_batching_defaults() -> None:
     assert (hardware.default_batch(runtime), hardware.default_token_budget(runtime)) == (32, 512)
 
 
+def test_the_int8_onnx_model_gets_a_smaller_token_budget_on_the_same_claims() -> None:
+    runtime = resolve("cpu", backend="onnx")
+    assert runtime == Runtime("cpu", "int8", "onnx")
+    assert (hardware.default_batch(runtime), hardware.default_token_budget(runtime)) == (32, 256)
+
+
 def test_a_gpu_gets_half_precision_weights_and_large_batches() -> None:
     runtime = Runtime("cuda:0", "bfloat16", "torch")
     assert runtime.on_gpu
