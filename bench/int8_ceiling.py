@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import agreement
 import numpy as np
 import onnx
 import onnxruntime
@@ -143,9 +144,7 @@ def profile(cache: Path, threads: int) -> None:
         runtime = Runtime("cpu", "int8", "onnx")
         tokenizer = open_detoxify(entry).tokenizer
         model = ToxicityModel(tokenizer, forward, Manifest.read(entry), runtime)
-        comments = text.comments(random.Random(20240611), 128)
-        for start in range(0, len(comments), 32):
-            model.predict(comments[start : start + 32])
+        agreement.scores(model, text.comments(random.Random(20240611), 128))
         events = json.loads(Path(forward.session.end_profiling()).read_text())
     kernels: Counter[str] = Counter()
     for event in events:
