@@ -34,7 +34,8 @@ of detoxify would; bench/gpu_wheels.sh says how to run it on a GPU machine that 
 package index.
 
 For each burst and backlog it prints where the time went: the worker's claim, score and
-write seconds (from its `batch_scored` log lines), and the scratch database's active
+write seconds (from its `batch_scored` log lines; they overlap, since a worker writes
+one claim and takes the next while it scores), and the scratch database's active
 backends, sampled every 20 ms (`pg_stat_activity`: each statement and its wait event).
 
 DATABASE_URL names a server to create the scratch database on (dropped at the end),
@@ -535,7 +536,8 @@ def report(
     if phased:
         print()
         print("the worker's batches, seconds in each phase (claim: lease and context read from")
-        print("PostgreSQL; score: models and policy; write: scores and decisions committed):")
+        print("PostgreSQL; score: models and policy; write: scores and decisions committed;")
+        print("a worker writes one claim and takes the next while it scores, so they overlap):")
         for row in phased:
             assert row.phases is not None
             spent = ", ".join(f"{phase} {seconds:.2f}" for phase, seconds in row.phases.items())
