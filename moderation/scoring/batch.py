@@ -72,10 +72,13 @@ async def score_pending(
         async with pool.acquire() as conn:
             await scorer.spam.refresh(conn, {row["site_id"] for row in claim.rows})
         more = len(claim.ids) >= scorer.claim_size
-        scored, (applied, claim) = await asyncio.gather(
-            asyncio.to_thread(_decide, scorer, settings, claim),
-            _write_then_claim(pool, scorer, settings, previous, more),
-        )
+        scoring = asyncio.create_task(asyncio.to_thread(_decide, scorer, settings, claim))
+        try:
+            applied, claim = await _write_then_claim(pool, scorer, settings, previous, more)
+        finally:
+            # Even when the database fails: a claim left scoring on its thread would be
+            # scored beside the next task's.
+            scored = await scoring
         decided += applied
         previous = scored
     return decided + await _write(pool, previous)
