@@ -107,6 +107,8 @@ def _author_findings(facts: Facts) -> list[tuple[Severity, str]]:
 
 
 def _word_findings(settings: SiteSettings, body: str) -> list[tuple[Severity, str]]:
+    if not (settings.banned_words or settings.suspect_words):
+        return []  # most sites: no need to split every comment into words
     words = set(re.findall(r"\w+", body.casefold()))
     text = body.casefold()
     lists: tuple[tuple[Severity, tuple[str, ...], str], ...] = (
@@ -163,7 +165,7 @@ def _premod_findings(settings: SiteSettings, facts: Facts) -> list[tuple[Severit
         return [("hold", "site pre-moderates every comment")]
     if mode == "new_authors" and facts.author_approved == 0:
         return [("hold", "new author (site pre-moderates new authors)")]
-    links = count_links(facts.body)
-    if mode == "links" and links:
+    links = count_links(facts.body) if mode == "links" else 0
+    if links:
         return [("hold", f"{links} link{'s' * (links != 1)} (site pre-moderates links)")]
     return []

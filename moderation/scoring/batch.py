@@ -119,7 +119,10 @@ def _decide(scorer: Scorer, settings: Settings, claim: Claim) -> Decisions:
     fresh = [r for r in claim.rows if r["score_attempts"] <= settings.scoring_max_attempts]
     scored, failed = _score(scorer, fresh)
     changes = [_give_up(row) for row in exhausted]
-    changes += [_decision(row, scores) for row, scores in scored]
+    # Each site's settings parsed once a claim, not once a comment.
+    by_site = {row["site_id"]: row["site_settings"] for row in claim.rows}
+    policies = {site: SiteSettings.model_validate(raw) for site, raw in by_site.items()}
+    changes += [_decision(row, scores, policies[row["site_id"]]) for row, scores in scored]
     phases = {"claim": claim.seconds, "score": time.perf_counter() - started}
     return Decisions(claim, changes, failed, phases)
 
@@ -191,10 +194,9 @@ def _author_status(row: asyncpg.Record) -> str | None:
     return status if row["author_status_in_force"] else "normal"
 
 
-def _decision(row: asyncpg.Record, scores: Scores) -> transitions.Change:
-    settings = SiteSettings.model_validate(row["site_settings"])
+def _decision(row: asyncpg.Record, scores: Scores, policy: SiteSettings) -> transitions.Change:
     decision = evaluate(
-        settings,
+        policy,
         Facts(
             body=row["body"],
             language=scores.language,
