@@ -149,12 +149,12 @@ def count_decisions(applied: Iterable[asyncpg.Record], changes: Iterable[Decided
                 ).inc()
 
 
-def observe_batch(claimed: int, phases: dict[str, float], seconds: float) -> None:
+def observe_batch(claimed: int, phases: dict[str, float], elapsed: float) -> None:
     """One scoring batch: its size, its seconds from claim to commit, and its seconds in
     each phase (claim, score, write; a worker overlaps one batch's with the next's)."""
     counted = instruments()
     counted.batch_size.observe(claimed)
-    counted.batch_seconds.observe(seconds)
+    counted.batch_seconds.observe(elapsed)
     for phase, seconds in phases.items():
         counted.batch_phase_seconds.labels(phase).observe(seconds)
 

@@ -10,8 +10,9 @@ the rest.
 
 Claims are pipelined: while one is scored on a thread, the one before it is written and
 the next one taken, so the models do not wait on PostgreSQL (on a GPU, claims and writes
-had taken 29% of a drain's time). A claim's context is therefore read before the claim just ahead
-of it is decided, as the comments of one claim never saw each other's decisions either.
+had taken 29% of a drain's time). A claim's context is therefore read before the claim
+just ahead of it is decided, as the comments of one claim never saw each other's
+decisions either.
 """
 
 from __future__ import annotations
@@ -51,12 +52,12 @@ class Claim:
 
 @dataclass(frozen=True, slots=True)
 class Decisions:
-    """A claim scored: the changes to write, the comments that failed, the time it took."""
+    """A claim scored: the changes to write, the comments that failed, the seconds it took."""
 
     claim: Claim
     changes: list[transitions.Change]
     failed: list[tuple[asyncpg.Record, str]]
-    phases: dict[str, float]
+    seconds: float
 
 
 async def score_pending(
@@ -123,8 +124,7 @@ def _decide(scorer: Scorer, settings: Settings, claim: Claim) -> Decisions:
     by_site = {row["site_id"]: row["site_settings"] for row in claim.rows}
     policies = {site: SiteSettings.model_validate(raw) for site, raw in by_site.items()}
     changes += [_decision(row, scores, policies[row["site_id"]]) for row, scores in scored]
-    phases = {"claim": claim.seconds, "score": time.perf_counter() - started}
-    return Decisions(claim, changes, failed, phases)
+    return Decisions(claim, changes, failed, time.perf_counter() - started)
 
 
 async def _write(pool: asyncpg.Pool, decisions: Decisions | None) -> int:
@@ -140,7 +140,11 @@ async def _write(pool: asyncpg.Pool, decisions: Decisions | None) -> int:
             )
     # Where a batch's time goes: a GPU worker that waits on PostgreSQL shows it here.
     finished = time.perf_counter()
-    phases = {**decisions.phases, "write": finished - started}
+    phases = {
+        "claim": decisions.claim.seconds,
+        "score": decisions.seconds,
+        "write": finished - started,
+    }
     claimed = len(decisions.claim.ids)
     metrics.count_decisions(applied, decisions.changes)
     metrics.observe_batch(claimed, phases, finished - decisions.claim.started)
