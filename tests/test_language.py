@@ -83,6 +83,21 @@ def test_a_text_torn_between_close_languages_is_undetermined(
     assert detector.detect(text) == UNDETERMINED
 
 
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        # As typed, the identifier reads these as English (0.12) and Hungarian (0.58).
+        ("C'EST UNE HONTE ABSOLUE", "fr"),
+        ("EL ALCALDE DEBE DIMITIR YA", "es"),
+        ("BELEDIYE BAŞKANI ISTIFA ETMELI", "tr"),
+    ],
+)
+def test_a_comment_in_capitals_is_detected_as_its_language(
+    detector: LanguageDetector, text: str, language: str
+) -> None:
+    assert detector.detect(text) == language
+
+
 def test_a_language_no_model_covers_is_recognised_as_itself(
     detector: LanguageDetector,
 ) -> None:

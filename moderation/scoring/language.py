@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 import fasttext
 
+from moderation.scoring.spam_signals import ascii_letters
 from moderation.statuses import UNDETERMINED
 
 # Not language: links, handles and tags name things, and would make any text look English.
@@ -130,8 +131,8 @@ def _identifier_line(text: str) -> str:
     identifier is sure on, and lower-cased when mostly capitals (which it otherwise
     reads as other languages)."""
     text = text.replace("\n", " ")[:_MAX_CHARACTERS]
-    capitals = len(re.findall(r"[A-Z]", text))
-    if text.isupper() or (capitals > 0.8 * len(re.findall(r"[A-Za-z]", text)) and len(text) > 5):
+    capitals, letters = ascii_letters(text)
+    if text.isupper() or (capitals > 0.8 * letters and len(text) > 5):
         return text.lower()
     return text
 
