@@ -8,6 +8,7 @@ request the widget makes crosses origins to the real API and CORS is in play.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import html
 import re
@@ -518,6 +519,38 @@ async def test_reply_shows_awaiting_moderation_under_its_parent_and_report_is_re
         await expect(parent_item.get_by_role("button", name="Reported")).to_be_disabled()
     finally:
         await demo.policy(premod="off")
+
+
+async def test_a_reply_being_typed_survives_the_check_on_the_readers_own_comment(
+    page: Page,
+    demo: Demo,
+) -> None:
+    article = new_article("typing")
+    [parent] = await demo.approved(article, "The library should open on Sundays.")
+    await open_widget(page, demo, article, refresh="0")
+    # After a post the widget asks how the reader's comment fares. Here the answer comes
+    # only once the reader is typing a reply elsewhere, as on a slow connection.
+    answer = asyncio.Event()
+
+    async def slow_states(route: Route) -> None:
+        await answer.wait()
+        await route.continue_()
+
+    await page.route(f"{demo.stack.api}/v1/sites/*/comments/states", slow_states)
+    await post_through_widget(page, "Sundays would suit working parents.")
+    parent_item = comment(page, parent)
+    await parent_item.get_by_role("button", name="Reply").click()
+    reply = parent_item.locator(".reply-form textarea")
+    await reply.fill("And students before their exams.")
+
+    answer.set()
+    # The answer is in once the widget has kept the comment's edit deadline it carries.
+    await page.wait_for_function(
+        "key => JSON.parse(localStorage.getItem(key))[0].until !== null",
+        arg=f"moderation:mine:{demo.stack.site}:{article}",
+    )
+    await expect(reply).to_have_value("And students before their exams.")
+    await expect(reply).to_be_focused()
 
 
 async def test_removed_comment_shows_as_a_placeholder_with_its_replies(

@@ -503,6 +503,9 @@ fieldset input{width:auto}
       }
     }
 
+    // A reply, report, edit or delete form is open: a re-render would empty it.
+    const typing = () => list.querySelector('.slot > form') !== null;
+
     // What became of the reader's own comments: only their secrets can ask.
     async function checkMine() {
       if (!mine.length) return;
@@ -517,7 +520,7 @@ fieldset input{width:auto}
           Object.assign(c, { state: now.state, body: now.body, until: now.editable_until });
         }
         keepMine();
-        render();
+        if (!typing()) render(); // else the next render shows them
       } catch (e) { /* the next check tells */ }
     }
 
@@ -551,8 +554,7 @@ fieldset input{width:auto}
       timer = setTimeout(tick, (recent ? Math.min(5, refreshSeconds) : refreshSeconds) * 1000);
     }
     async function tick() {
-      const typing = list.querySelector('.slot > form');
-      if (document.visibilityState === 'visible' && !typing) {
+      if (document.visibilityState === 'visible' && !typing()) {
         await checkMine();
         await load(state.pages, true);
       }
