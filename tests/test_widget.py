@@ -553,6 +553,37 @@ async def test_a_reply_being_typed_survives_the_check_on_the_readers_own_comment
     await expect(reply).to_be_focused()
 
 
+async def test_a_reply_being_typed_survives_a_post_elsewhere_and_each_refresh(
+    page: Page,
+    demo: Demo,
+) -> None:
+    article = new_article("keep-form")
+    [parent] = await demo.approved(article, "The pool should reopen in May.")
+    # Held for a moderator, so the test says when the reader's comment is published.
+    await demo.policy(premod="all")
+    try:
+        await open_widget(page, demo, article, refresh="1")
+        parent_item = comment(page, parent)
+        await parent_item.get_by_role("button", name="Reply").click()
+        reply = parent_item.locator(".reply-form textarea")
+        await reply.fill("May is too late for the swim club.")
+
+        # The reader posts a comment of their own from the main form meanwhile.
+        posted = await post_through_widget(page, "Opening hours matter more than the date.")
+        await expect(comment(page, posted).locator(".badge")).to_have_text("Awaiting moderation")
+        await expect(reply).to_have_value("May is too late for the swim club.")
+
+        # Back in the reply, the refresh redraws the thread once the comment is published;
+        # the reply keeps its words, the focus and the caret.
+        await reply.focus()
+        await decide(demo, posted, "approve")
+        await expect(comment(page, posted).locator(".badge")).to_have_count(0)
+        await reply.press_sequentially(" June is later still.")
+        await expect(reply).to_have_value("May is too late for the swim club. June is later still.")
+    finally:
+        await demo.policy(premod="off")
+
+
 async def test_removed_comment_shows_as_a_placeholder_with_its_replies(
     page: Page,
     demo: Demo,

@@ -248,13 +248,14 @@ fieldset input{width:auto}
           body.value = '';
           const what = parentId ? 'reply' : 'comment';
           say(parentId ? status : msg, `Thanks! Your ${what} is awaiting moderation.`);
+          close?.();
           render();
           checkMine();
           schedule();
         });
     }
 
-    function reportForm(id, reportButton, slot) {
+    function reportForm(id, slot) {
       const other = el('input', { name: 'other', maxlength: 400, dir: 'auto' });
       const otherLabel = el('label', { hidden: true }, ['What is wrong with it?', other]);
       const reasons = REASONS.map(([label, value], i) => el('label', {}, [
@@ -274,8 +275,7 @@ fieldset input{width:auto}
         () => {
           reported.add(id);
           keep(reportedKey, [...reported].slice(-200));
-          reportButton.disabled = true;
-          reportButton.textContent = 'Reported';
+          render(); // its button now says Reported; the form keeps its place for the thanks
           const thanks = 'Thanks for the report: a moderator will look at it.';
           slot.replaceChildren(el('p', { class: 'msg', role: 'status', text: thanks }));
         });
@@ -295,6 +295,7 @@ fieldset input{width:auto}
         (answer) => {
           Object.assign(own, { body: answer.body, state: 'awaiting' });
           keepMine();
+          slot.replaceChildren();
           // Out of the thread until it is moderated again.
           drop(state.threads, own.id);
           say(status, 'Your comment was changed and is awaiting moderation again.');
@@ -356,7 +357,7 @@ fieldset input{width:auto}
         const close = () => slot.replaceChildren();
         const done = reported.has(c.id);
         const report = !own && button(done ? 'Reported' : 'Report',
-          () => toggle(slot, 'report', () => reportForm(c.id, report, slot)),
+          () => toggle(slot, 'report', () => reportForm(c.id, slot)),
           { class: 'link', disabled: done });
         controls.push(state.open && button('Reply', () => toggle(slot, 'reply', () => commentForm(c.id, close)),
           { class: 'link' }), report,
@@ -385,7 +386,19 @@ fieldset input{width:auto}
     const own = (parent, seen) => mine.filter((c) => (c.parent || null) === parent && !seen.has(c.id)
       && c.state !== 'deleted').map((c) => item({ id: c.id, body: c.body }, c));
 
+    // Redraws the counts, the tabs and the thread. A reply, report, edit or delete form open
+    // under a comment moves into its redrawn place with what is typed in it and the focus.
     function render() {
+      const open = [...list.querySelectorAll('article > .slot')].filter((s) => s.firstChild?.tagName === 'FORM');
+      const focused = root.activeElement;
+      draw();
+      for (const slot of open) {
+        list.querySelector(`article[data-id="${slot.parentNode.dataset.id}"] > .slot`)?.replaceWith(slot);
+      }
+      if (list.contains(focused) && root.activeElement !== focused) focused.focus({ preventScroll: true });
+    }
+
+    function draw() {
       const featuredTab = state.tab === 'featured';
       count.textContent = state.count === null ? 'Comments' : plural(state.count, 'comment');
       for (const b of sorts) b.setAttribute('aria-pressed', b.dataset.sort === state.sort);
@@ -503,9 +516,6 @@ fieldset input{width:auto}
       }
     }
 
-    // A reply, report, edit or delete form is open: a re-render would empty it.
-    const typing = () => list.querySelector('.slot > form') !== null;
-
     // What became of the reader's own comments: only their secrets can ask.
     async function checkMine() {
       if (!mine.length) return;
@@ -520,7 +530,7 @@ fieldset input{width:auto}
           Object.assign(c, { state: now.state, body: now.body, until: now.editable_until });
         }
         keepMine();
-        if (!typing()) render(); // else the next render shows them
+        render();
       } catch (e) { /* the next check tells */ }
     }
 
@@ -544,8 +554,7 @@ fieldset input{width:auto}
     }
     window.addEventListener('hashchange', reveal);
 
-    // Checks for news while the page is visible, sooner just after the reader posted. Never
-    // under an open reply or report form: a re-render would lose what is being typed.
+    // Checks for news while the page is visible, sooner just after the reader posted.
     let timer = 0;
     function schedule() {
       clearTimeout(timer);
@@ -554,7 +563,7 @@ fieldset input{width:auto}
       timer = setTimeout(tick, (recent ? Math.min(5, refreshSeconds) : refreshSeconds) * 1000);
     }
     async function tick() {
-      if (document.visibilityState === 'visible' && !typing()) {
+      if (document.visibilityState === 'visible') {
         await checkMine();
         await load(state.pages, true);
       }
