@@ -580,6 +580,9 @@ async def test_a_reply_being_typed_survives_a_post_elsewhere_and_each_refresh(
         await expect(comment(page, posted).locator(".badge")).to_have_count(0)
         await reply.press_sequentially(" June is later still.")
         await expect(reply).to_have_value("May is too late for the swim club. June is later still.")
+        # The redrawn comment's buttons still act on the form: Reply again closes it.
+        await parent_item.get_by_role("button", name="Reply", exact=True).click()
+        await expect(parent_item.locator(".reply-form")).to_have_count(0)
     finally:
         await demo.policy(premod="off")
 

@@ -351,7 +351,7 @@ fieldset input{width:auto}
       if (shown && own.state === 'not_published') {
         node.append(el('p', { class: 'closed', text: 'The moderators did not publish this comment.' }));
       }
-      const slot = el('div', { class: 'slot' });
+      const slot = openSlots.get(String(c.id)) || el('div', { class: 'slot' });
       const controls = [];
       if (!shown) {
         const close = () => slot.replaceChildren();
@@ -386,15 +386,17 @@ fieldset input{width:auto}
     const own = (parent, seen) => mine.filter((c) => (c.parent || null) === parent && !seen.has(c.id)
       && c.state !== 'deleted').map((c) => item({ id: c.id, body: c.body }, c));
 
-    // Redraws the counts, the tabs and the thread. A reply, report, edit or delete form open
-    // under a comment moves into its redrawn place with what is typed in it and the focus.
+    // Redraws the counts, the tabs and the thread. A comment redrawn keeps the slot of a
+    // reply, report, edit or delete form open under it (its buttons and the form's act on
+    // that one slot), with what is typed in it and the focus.
+    let openSlots = new Map();
     function render() {
-      const open = [...list.querySelectorAll('article > .slot')].filter((s) => s.firstChild?.tagName === 'FORM');
       const focused = root.activeElement;
+      openSlots = new Map([...list.querySelectorAll('article > .slot')]
+        .filter((slot) => slot.firstChild?.tagName === 'FORM')
+        .map((slot) => [slot.parentNode.dataset.id, slot]));
       draw();
-      for (const slot of open) {
-        list.querySelector(`article[data-id="${slot.parentNode.dataset.id}"] > .slot`)?.replaceWith(slot);
-      }
+      openSlots = new Map();
       if (list.contains(focused) && root.activeElement !== focused) focused.focus({ preventScroll: true });
     }
 
