@@ -578,6 +578,7 @@ async def test_a_reply_being_typed_survives_a_post_elsewhere_and_each_refresh(
         await reply.focus()
         await decide(demo, posted, "approve")
         await expect(comment(page, posted).locator(".badge")).to_have_count(0)
+        await expect(reply).to_be_focused()
         await reply.press_sequentially(" June is later still.")
         await expect(reply).to_have_value("May is too late for the swim club. June is later still.")
         # The redrawn comment's buttons still act on the form: Reply again closes it.
