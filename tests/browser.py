@@ -129,7 +129,9 @@ async def stack(
 ) -> AsyncIterator[Stack]:
     """`moderation dev` on a database of its own, with the tiny model in its worker."""
     url = await make_database()
-    started = start_stack(tmp_path_factory.mktemp("stack"), url, redis_url, models_dir, free_port())
+    started = start_stack(
+        tmp_path_factory.mktemp("stack"), url, redis_url, models_dir, free_port(2)
+    )
     try:
         yield started
     finally:

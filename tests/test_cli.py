@@ -132,7 +132,7 @@ class DevInstance:
     """`moderation dev` in a subprocess, with what it printed."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.port = free_port()
+        self.port = free_port(2)
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp_path / f"dev-{self.port}.log"
         # Append mode: dev and the worker it starts share this file, and every write lands

@@ -54,11 +54,20 @@ class Process:
         self._log.close()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def free_port(count: int = 1) -> int:
+    """A free port on 127.0.0.1 with the `count - 1` ports above it free as well:
+    `moderation dev` serves its demo page one port above the API."""
+    while True:
+        with contextlib.ExitStack() as held:
+            first = held.enter_context(socket.socket())
+            first.bind(("127.0.0.1", 0))
+            port: int = first.getsockname()[1]
+            try:
+                for above in range(port + 1, port + count):
+                    held.enter_context(socket.socket()).bind(("127.0.0.1", above))
+            except (OSError, OverflowError):  # taken, or past the last port
+                continue
+            return port
 
 
 def service_env(database_url: str, **extra: str) -> dict[str, str]:
