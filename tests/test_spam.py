@@ -15,6 +15,7 @@ from moderation.scoring.spam import (
     SpamContext,
     combine,
     load_seed_corpus,
+    model_text,
     score_spam,
 )
 from moderation.scoring.spam_signals import (
@@ -108,6 +109,8 @@ SOURCED = [
     "Wikipedia has a decent summary of the green belt rules https://en.wikipedia.org/wiki/Green_belt",
     "The mayor's full statement is here: https://www.facebook.com/citymayor/posts/12345",
     "Reuters has the court filing if anyone wants to read it https://www.reuters.com/legal/filing-2024/",
+    "The mayor posted the full statement on Facebook: https://www.facebook.com/citymayor",
+    "The minister's interview is on YouTube: https://www.youtube.com/watch?v=abc123",
 ]
 # Channel promotion as the seed's YouTube spammers post it.
 PROMOTION = [
@@ -138,13 +141,10 @@ def test_channel_promotion_with_a_link_is_still_spam(classifier: SpamClassifier,
     assert verdict.score >= SPAM_REJECT_THRESHOLD
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the seed's spammers say 'Facebook' so often that the word reads as spam"
-)
-def test_naming_the_site_a_source_is_on_is_not_spam(classifier: SpamClassifier) -> None:
-    body = "The mayor posted the full statement on Facebook: https://www.facebook.com/citymayor"
-    [verdict] = score_spam(classifier, [context(body, new_author=True)])
-    assert verdict.score < SPAM_REJECT_THRESHOLD
+def test_the_classifier_reads_a_site_name_only_where_the_comment_does_not_link_that_site() -> None:
+    assert model_text("Posted on Facebook: https://www.facebook.com/citymayor") == "posted on  :  "
+    assert model_text("On YouTube (m.youtube.com/watch?v=1) and BBC") == "on   (  and bbc"
+    assert model_text("Add me on Facebook") == "add me on facebook"
 
 
 def test_a_link_dropped_without_a_word_by_a_new_author_is_held(classifier: SpamClassifier) -> None:
