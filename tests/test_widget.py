@@ -844,6 +844,26 @@ async def test_a_reader_edits_then_deletes_their_own_comment(page: Page, demo: D
     await expect(comment(page, comment_id)).to_have_count(0)
 
 
+async def test_an_edit_form_closes_when_the_edit_window_does(page: Page, demo: Demo) -> None:
+    article = new_article("deadline")
+    before = await demo.policy(own_edit_seconds=10)
+    try:
+        await open_widget(page, demo, article, refresh="0")
+        comment_id = await post_through_widget(page, "The bus lane should stay.")
+        mine = comment(page, comment_id)
+        await mine.get_by_role("button", name="Edit").click()
+        await mine.locator(".edit-form textarea").fill("The bus lane must stay.")
+
+        # No refresh and no click: the widget redraws at the deadline itself, 10 s after
+        # the post (the assertion waits longer than that).
+        await expect(mine.locator(".edit-form")).to_have_count(0, timeout=30_000)
+        await expect(mine.locator(".msg")).to_have_text("This comment can no longer be changed.")
+        await expect(mine.get_by_role("button", name="Edit")).to_have_count(0)
+        await expect(mine.get_by_role("button", name="Delete")).to_have_count(0)
+    finally:
+        await demo.policy(own_edit_seconds=before["own_edit_seconds"])
+
+
 async def test_a_permalink_loads_the_page_of_its_comment_and_highlights_it(
     page: Page, demo: Demo
 ) -> None:

@@ -352,6 +352,9 @@ fieldset input{width:auto}
         node.append(el('p', { class: 'closed', text: 'The moderators did not publish this comment.' }));
       }
       const slot = openSlots.get(String(c.id)) || el('div', { class: 'slot' });
+      if (['edit', 'delete'].includes(slot.firstChild?.dataset.kind) && !editable(own)) {
+        slot.replaceChildren(el('p', { class: 'msg', role: 'status', text: REFUSALS.edit_window_closed }));
+      }
       const controls = [];
       if (!shown) {
         const close = () => slot.replaceChildren();
@@ -398,6 +401,15 @@ fieldset input{width:auto}
       draw();
       openSlots = new Map();
       if (list.contains(focused) && root.activeElement !== focused) focused.focus({ preventScroll: true });
+      redrawAtDeadline();
+    }
+
+    // Edit and Delete go, and their forms close, when the edit window does.
+    let deadline = 0;
+    function redrawAtDeadline() {
+      clearTimeout(deadline);
+      const next = Math.min(...mine.map((c) => Date.parse(c.until) - Date.now()).filter((ms) => ms > 0));
+      if (next < Infinity) deadline = setTimeout(render, next + 50);
     }
 
     function draw() {
