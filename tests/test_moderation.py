@@ -13,6 +13,7 @@ import pytest
 from moderation import moderators
 from moderation.db import scoring as scoring_queries
 from moderation.db import transitions
+from moderation.scoring.spam import MODEL_FORMAT
 from moderation.sites import Site
 from moderation.statuses import ACTION_FROM, ACTION_TARGET, QUEUE_ACTIONS, QUEUE_STATUS, Status
 from tests.factories import Poster, moderator_headers, set_status
@@ -907,7 +908,8 @@ async def test_moderator_decisions_become_spam_labels_for_retraining(
     fine = await held(poster, conn, body="a perfectly fine remark")
     await moderate(poster.client, mod, spam, "spam", "review")
     await moderate(poster.client, mod, fine, "approve", "review")
-    due = {r["site_id"]: r["newest_event"] for r in await scoring_queries.sites_to_retrain(conn)}
+    retrain = await scoring_queries.sites_to_retrain(conn, MODEL_FORMAT)
+    due = {r["site_id"]: r["newest_event"] for r in retrain}
     labelled = await scoring_queries.spam_labels(conn, poster.site.id, due[poster.site.id])
     labels = {row["body"]: row["label"] for row in labelled}
     assert labels == {"buy cheap followers at example.biz": 1, "a perfectly fine remark": 0}

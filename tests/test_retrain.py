@@ -19,7 +19,13 @@ from moderation.scoring.retrain import (
     site_link_cap,
 )
 from moderation.scoring.site_spam import SiteSpamModels
-from moderation.scoring.spam import LINK_LOGIT_CAP, SpamClassifier, SpamContext, load_seed_corpus
+from moderation.scoring.spam import (
+    LINK_LOGIT_CAP,
+    MODEL_FORMAT,
+    SpamClassifier,
+    SpamContext,
+    load_seed_corpus,
+)
 from moderation.sites import Site
 from tests.factories import Poster
 
@@ -107,6 +113,28 @@ async def test_retraining_runs_only_for_sites_with_new_decisions(
     models = SiteSpamModels(seed)
     await models.refresh(conn, [poster.site.id])
     assert models.model_id(poster.site.id) == await newest_model(conn, poster.site) > first
+
+
+async def test_a_site_whose_model_this_release_cannot_load_is_retrained_once(
+    poster: Poster, conn: asyncpg.Connection, pool: asyncpg.Pool
+) -> None:
+    await label(conn, poster, CAMPAIGN[:4], "spam")
+    await retrain_spam(pool)
+    first = await newest_model(conn, poster.site)
+    assert await conn.fetchval("SELECT format FROM spam_models WHERE id = $1", first) == (
+        MODEL_FORMAT
+    )
+    # As an upgrade of the pipeline or of scikit-learn leaves it: no new decision since.
+    await conn.execute(
+        "UPDATE spam_models SET format = '2 scikit-learn 1.5.0' WHERE id = $1", first
+    )
+
+    retrained = await retrain_spam(pool)
+    newest = await newest_model(conn, poster.site)
+    assert newest > first
+    assert newest in retrained
+    await retrain_spam(pool)
+    assert await newest_model(conn, poster.site) == newest
 
 
 async def test_a_blob_that_will_not_load_keeps_the_previous_model_and_is_not_refetched(

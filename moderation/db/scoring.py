@@ -166,14 +166,16 @@ async def spam_model(conn: Connection, model_id: int) -> bytes | None:
     return blob
 
 
-async def sites_to_retrain(conn: Connection) -> list[asyncpg.Record]:
-    """Sites with spam labels newer than their newest spam model: a moderator's spam /
-    not-spam decision or a scoring client's SPAM label. `site_id`, and `newest_event` and
-    `newest_label`, the newest of each there is for the site (0: none)."""
+async def sites_to_retrain(conn: Connection, model_format: str) -> list[asyncpg.Record]:
+    """Sites with spam labels newer than their newest spam model (a moderator's spam /
+    not-spam decision or a scoring client's SPAM label), or whose newest model is not of
+    `model_format`. `site_id`, and `newest_event` and `newest_label`, the newest of each
+    there is for the site (0: none)."""
     return await conn.fetch(
         """
         WITH trained AS (
-            SELECT site_id, max(last_event_id) AS event, max(last_label_id) AS label
+            SELECT site_id, max(last_event_id) AS event, max(last_label_id) AS label,
+                   (array_agg(format ORDER BY id DESC))[1] AS format
               FROM spam_models GROUP BY site_id
         ), events AS (
             SELECT c.site_id, max(e.id) AS newest
@@ -190,8 +192,10 @@ async def sites_to_retrain(conn: Connection) -> list[asyncpg.Record]:
           LEFT JOIN trained USING (site_id)
          WHERE coalesce(events.newest, 0) > coalesce(trained.event, 0)
             OR coalesce(labels.newest, 0) > coalesce(trained.label, 0)
+            OR trained.format <> $1
          ORDER BY site_id
-        """
+        """,
+        model_format,
     )
 
 
@@ -226,6 +230,7 @@ async def store_spam_model(
     conn: Connection,
     site_id: int,
     model: bytes,
+    model_format: str,
     samples: int,
     decisions: int,
     last_event_id: int,
@@ -233,12 +238,13 @@ async def store_spam_model(
 ) -> int:
     model_id: int = await conn.fetchval(
         """
-        INSERT INTO spam_models (site_id, model, samples, decisions, last_event_id,
+        INSERT INTO spam_models (site_id, model, format, samples, decisions, last_event_id,
                                  last_label_id)
-        VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
+        VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id
         """,
         site_id,
         model,
+        model_format,
         samples,
         decisions,
         last_event_id,

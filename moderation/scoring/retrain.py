@@ -21,7 +21,12 @@ import asyncpg
 import structlog
 
 from moderation.db import scoring as scoring_queries
-from moderation.scoring.spam import LINK_LOGIT_CAP, SpamClassifier, load_seed_corpus
+from moderation.scoring.spam import (
+    LINK_LOGIT_CAP,
+    MODEL_FORMAT,
+    SpamClassifier,
+    load_seed_corpus,
+)
 from moderation.scoring.spam_signals import urls
 
 log = structlog.get_logger(__name__)
@@ -61,10 +66,11 @@ def site_link_cap(texts: Sequence[str], labels: Sequence[int]) -> float:
 
 
 async def retrain_spam(pool: asyncpg.Pool) -> list[int]:
-    """Retrain the classifier of every site with spam labels newer than its last one;
-    returns the new models' ids (none when nothing is new)."""
+    """Retrain the classifier of every site with spam labels newer than its last one, or
+    whose last one this release cannot load; returns the new models' ids (none when
+    nothing is due)."""
     async with pool.acquire() as conn:
-        due = await scoring_queries.sites_to_retrain(conn)
+        due = await scoring_queries.sites_to_retrain(conn, MODEL_FORMAT)
     if not due:
         return []
     seed_texts, seed_labels = load_seed_corpus()
@@ -83,6 +89,7 @@ async def retrain_spam(pool: asyncpg.Pool) -> list[int]:
                 conn,
                 site["site_id"],
                 model.to_bytes(),
+                MODEL_FORMAT,
                 len(seed_texts) + len(texts),
                 len(texts),
                 site["newest_event"],

@@ -46,6 +46,7 @@ from moderation.scoring.spam_signals import (
 __all__ = [
     "FORMAT_VERSION",
     "LINK_LOGIT_CAP",
+    "MODEL_FORMAT",
     "SEED_FILES",
     "SeedComment",
     "SpamClassifier",
@@ -65,6 +66,9 @@ SEED_FILES = ("Youtube01-Psy.csv", "Youtube02-KatyPerry.csv", "Youtube03-LMFAO.c
 # another format is refused with SpamModelError rather than scoring with a mismatched model.
 FORMAT_VERSION = 3
 _MAGIC = b"moderation-spam-model\n"
+# What a blob must have been saved as for this release to load it (pickles do not cross
+# scikit-learn versions); stored beside each model so that beat retrains the others.
+MODEL_FORMAT = f"{FORMAT_VERSION} scikit-learn {sklearn.__version__}"
 
 # The classifier's own evidence shows among the reasons once it leans to spam.
 _CLASSIFIER_REASON_FROM = 0.5
