@@ -145,6 +145,8 @@ def test_the_classifier_reads_a_site_name_only_where_the_comment_does_not_link_t
     assert model_text("Posted on Facebook: https://www.facebook.com/citymayor") == "posted on  :  "
     assert model_text("On YouTube (m.youtube.com/watch?v=1) and BBC") == "on   (  and bbc"
     assert model_text("Add me on Facebook") == "add me on facebook"
+    assert model_text("Don't miss it https://t.co/x") == "don't miss it  "
+    assert model_text("A bare scheme: http://?") == "a bare scheme:  "
 
 
 def test_a_link_dropped_without_a_word_by_a_new_author_is_held(classifier: SpamClassifier) -> None:

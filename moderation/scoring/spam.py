@@ -104,12 +104,14 @@ def _without_links(folded: str, links: Sequence[str]) -> str:
     # "a link" sits in one feature that can be capped rather than in n-grams of URLs. Nor is
     # the name of the site linked to ("on Facebook: facebook.com/..."): its domain carries
     # it, and the seed's spammers name Facebook and YouTube so often that the word alone
-    # pushed a reader citing the mayor's page over the reject line.
+    # pushed a reader citing the mayor's page over the reject line. Names of one or two
+    # letters (t.co, x.com) are words too ("don't"), so they stay.
     if not links:
         return folded.lower()
     text = URL.sub(" ", folded).lower()
     names = {_registered(domain(url)).split(".")[0] for url in links}
-    return re.sub(rf"\b(?:{'|'.join(map(re.escape, names))})\b", " ", text)
+    named = "|".join(re.escape(name) for name in names if len(name) >= 3)
+    return re.sub(rf"\b(?:{named})\b", " ", text) if named else text
 
 
 def has_link(texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float64]]:
