@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from moderation import importer
+from moderation.db import transitions
 from moderation.errors import ImportFailed
 from moderation.sites import Site
 
@@ -325,6 +326,19 @@ async def test_export_then_import_into_a_fresh_site_gives_the_same_threads(
     source = await make_site()
     await importer.run(conn, source, "disqus", FIXTURES / "disqus.xml")
     await importer.run(conn, source, "wordpress", FIXTURES / "wordpress.xml")
+    # Two comments their readers deleted: one above a reply (a placeholder), one alone.
+    rows = await comments_of(conn, source)
+    parents = {row["parent_id"] for row in rows}
+    approved = [row for row in rows if row["status"] == "approved"]
+    above = next(row for row in approved if row["id"] in parents)
+    alone = next(row for row in approved if row["id"] not in parents)
+    deletions = [
+        transitions.Change(
+            row["id"], "approved", "deleted", "deleted by its author", by_reader=True
+        )
+        for row in (above, alone)
+    ]
+    assert len(await transitions.transition(conn, deletions)) == 2
     exported = tmp_path / "site.jsonl"
     env = {"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin", "MODERATION_LOG_JSON": "false"}
     with exported.open("wb") as out:

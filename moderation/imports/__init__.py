@@ -13,12 +13,11 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from moderation.payloads import CONTROL, clean_line, clean_text
-
-Status = Literal["pending", "approved", "review", "rejected", "spam"]
+from moderation.statuses import Status
 
 # The reader API's limits on what it takes: imports keep to them too.
 MAX_ARTICLE_ID = 200

@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from moderation.errors import ImportFailed
-from moderation.imports import Comment, Record, Skipped, Status, Thread, address, describe, text
+from moderation.imports import Comment, Record, Skipped, Thread, address, describe, text
 from moderation.imports import name as display_name
+from moderation.statuses import Status
 
 WHAT = "Isso database"
 _MODES: dict[int, tuple[Status, bool, str]] = {

@@ -29,12 +29,12 @@ from moderation.imports import (
     Author,
     Comment,
     Record,
-    Status,
     Thread,
     address,
     text,
 )
 from moderation.imports import name as display_name
+from moderation.statuses import Status
 
 FORMAT = "moderation-export"
 VERSION = 1

@@ -23,7 +23,6 @@ from moderation.imports import (
     Comment,
     Record,
     Skipped,
-    Status,
     Thread,
     address,
     article_id,
@@ -32,6 +31,7 @@ from moderation.imports import (
 )
 from moderation.imports import name as display_name
 from moderation.imports.xmlstream import child_text, elements, line, local, utc, where
+from moderation.statuses import Status
 
 _WP = "http://wordpress.org/export/"
 _NEVER_SET = "0000-00-00 00:00:00"
