@@ -132,6 +132,31 @@ async def test_an_edit_is_moderated_again_and_the_old_text_kept_for_moderators(
     assert (await states(poster, (comment_id, secret)))[comment_id]["edited"] is True
 
 
+async def test_an_edit_takes_a_featured_comment_out_of_featured(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    comment_id, secret = await posted(poster, body="The library is worth every penny.")
+    await set_status(conn, [comment_id], "approved")
+    mod = await moderator_headers(conn, poster.site)
+    picked = await poster.client.post(
+        f"/v1/moderation/comments/{comment_id}/feature", json={"featured": True}, headers=mod
+    )
+    assert picked.json() == {"id": comment_id, "featured": True}
+
+    assert (await edit(poster, comment_id, secret, "Close the library.")).status_code == 200
+    # Published again, the new text is not an editor's pick until someone picks it.
+    await set_status(conn, [comment_id], "approved", "pending")
+    featured_url = f"/v1/sites/{poster.site.slug}/articles/story-1/featured"
+    assert (await poster.client.get(featured_url)).json()["comments"] == []
+    detail = await poster.client.get(f"/v1/moderation/comments/{comment_id}", headers=mod)
+    assert detail.json()["featured"] is False
+    events = await conn.fetch(
+        "SELECT actor, kind, reason FROM comment_events WHERE comment_id = $1 ORDER BY id",
+        comment_id,
+    )
+    assert ("reader", "unfeatured", "edited by its author") in [tuple(e) for e in events]
+
+
 async def test_edit_and_delete_need_the_secret_and_the_window(
     poster: Poster, conn: asyncpg.Connection, make_site: Callable[..., Awaitable[Site]]
 ) -> None:

@@ -208,18 +208,24 @@ async def lock_owned(conn: Connection, site_id: int, comment_id: int) -> asyncpg
 async def replace_body(
     conn: Connection, comment_id: int, body: str, fingerprint: str, previous: str, status: str
 ) -> None:
-    """Store its poster's new text and keep the old one in the audit trail."""
+    """Store its poster's new text and keep the old one in the audit trail. A featured
+    comment stops being featured: moderators picked the text they read."""
     await conn.execute(
         """
-        WITH edited AS (
+        WITH before AS (
+            SELECT featured_at IS NOT NULL AS featured FROM comments WHERE id = $1
+        ), edited AS (
             UPDATE comments SET body = $2, fingerprint = $3, edited_at = now(),
                                 scores = NULL, risk = 0, language = NULL, model = NULL,
-                                model_device = NULL, model_dtype = NULL, model_backend = NULL
+                                model_device = NULL, model_dtype = NULL, model_backend = NULL,
+                                featured_at = NULL, featured_by = NULL
             WHERE id = $1
         )
         INSERT INTO comment_events (comment_id, actor, from_status, to_status, reason, kind,
                                     previous_body)
-        VALUES ($1, 'reader', $5, $5, 'edited by its author', 'edited', $4)
+        SELECT $1, 'reader', $5, $5, 'edited by its author', kind, previous
+          FROM (VALUES ('edited', $4), ('unfeatured', NULL)) AS e (kind, previous)
+         WHERE e.kind = 'edited' OR (SELECT featured FROM before)
         """,
         comment_id,
         body,
