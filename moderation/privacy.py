@@ -1,9 +1,10 @@
 """Readers' privacy: what is stored about an author, erasing it, and address retention.
 
 Erasure removes the author's name, their comments' text, client addresses and user
-agents, and takes their comments out of readers' sight through the usual transition
-(so each has an audit row); replies stay, under removed placeholders, so threads keep
-their shape. The author row is kept, marked with who erased it and when.
+agents, and moves each of their comments to deleted through the usual transition (so
+each has an audit row): out of readers' sight, and out of every moderator action, so an
+emptied comment cannot be published again. Replies stay, under removed placeholders, so
+threads keep their shape. The author row is kept, marked with who erased it and when.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from moderation.moderators import Moderator
 from moderation.sites import IP_RETENTION_DAYS, Site
 from moderation.statuses import AuthorStatus, Status
 from moderation.timestamps import iso
+
+_IN_VIEW: frozenset[Status] = frozenset({"pending", "review", "approved"})
 
 
 class StoredAuthor(TypedDict):
@@ -173,15 +176,13 @@ async def erase(
         # carry no text either. The scrub also locks the author's comments, so a worker
         # deciding one of them now waits, and the statuses read next stay as read.
         scrubbed = await privacy_queries.scrub_author(conn, author_id, erased_by)
-        visible = await privacy_queries.open_statuses(conn, author_id)
+        remaining = await privacy_queries.undeleted(conn, author_id)
         reason = f"author's data erased by {erased_by}"
         changes = [
-            transitions.Change(
-                row["id"], row["status"], "rejected", reason, (reason,), moderator_id
-            )
-            for row in visible
+            transitions.Change(row["id"], row["status"], "deleted", reason, (reason,), moderator_id)
+            for row in remaining
         ]
-        removed = await transitions.transition(conn, changes)
+        applied = {row["id"] for row in await transitions.transition(conn, changes)}
         author = await privacy_queries.author_record(conn, author_id)
     assert author is not None
     return {
@@ -189,7 +190,10 @@ async def erase(
         "erased_at": iso(author["erased_at"]),
         "erased_by": author["erased_by"],
         "comments_scrubbed": scrubbed,
-        "comments_removed": len(removed),
+        # Removed from readers' view: those they saw or might yet have seen.
+        "comments_removed": sum(
+            1 for c in changes if c.comment_id in applied and c.expected in _IN_VIEW
+        ),
     }
 
 

@@ -85,6 +85,8 @@ async def test_erasing_keeps_the_thread_shape_and_records_who_and_when(
     poster: Poster, conn: asyncpg.Connection, site: Site, app_client: httpx.AsyncClient
 ) -> None:
     first, reply, held = await ann_thread(poster, conn)
+    refused = await poster.comment(body="Another flood story.", author=ANN)
+    await set_status(conn, [refused], "rejected")
     admin = await moderator_headers(conn, site, role="admin", name="Dana")
     ann = await author_id(conn, site, ANN["id"])
 
@@ -92,7 +94,8 @@ async def test_erasing_keeps_the_thread_shape_and_records_who_and_when(
 
     assert response.status_code == 200, response.text
     result = response.json()
-    assert (result["comments_scrubbed"], result["comments_removed"]) == (2, 2)
+    # All three emptied; two had been in readers' view or on their way to it.
+    assert (result["comments_scrubbed"], result["comments_removed"]) == (3, 2)
     assert result["erased_by"].startswith("moderator Dana (#")
     rows = await conn.fetch(
         "SELECT id, status, author_name, body, client_addr, user_agent, fingerprint "
@@ -100,9 +103,19 @@ async def test_erasing_keeps_the_thread_shape_and_records_who_and_when(
         ann,
     )
     assert [tuple(r) for r in rows] == [
-        (first, "rejected", "", "", None, None, None),
-        (held, "rejected", "", "", None, None, None),
+        (first, "deleted", "", "", None, None, None),
+        (held, "deleted", "", "", None, None, None),
+        (refused, "deleted", "", "", None, None, None),
     ]
+    # No moderator can publish an emptied comment again, nor the one rejected before.
+    for comment_id in (first, refused):
+        approve = await app_client.post(
+            f"/v1/moderation/comments/{comment_id}/decision",
+            json={"action": "approve", "expected_status": "deleted"},
+            headers=admin,
+        )
+        assert approve.status_code == 422
+        assert approve.json()["error"]["code"] == "action_not_allowed"
     author = await conn.fetchrow(
         "SELECT name, erased_at, erased_by FROM authors WHERE id = $1", ann
     )

@@ -60,13 +60,10 @@ async def replaced_texts(conn: Connection, author_id: int) -> list[asyncpg.Recor
     )
 
 
-async def open_statuses(conn: Connection, author_id: int) -> list[asyncpg.Record]:
-    """The author's comments that readers see or may yet see (not rejected, not spam)."""
+async def undeleted(conn: Connection, author_id: int) -> list[asyncpg.Record]:
+    """The author's comments not deleted yet, with their status."""
     return await conn.fetch(
-        """
-        SELECT id, status FROM comments
-         WHERE author_id = $1 AND status IN ('pending', 'review', 'approved')
-        """,
+        "SELECT id, status FROM comments WHERE author_id = $1 AND status <> 'deleted'",
         author_id,
     )
 
