@@ -609,6 +609,30 @@ async def test_a_comment_decided_by_someone_else_leaves_with_a_note(
     )
 
 
+async def test_a_comment_the_same_moderator_decided_elsewhere_leaves_too(
+    page: Page, stack: Stack
+) -> None:
+    await desk_sign_in(page, stack, stack.token)
+    here, there = await post(stack, armenian()), await post(stack, armenian())
+    await expect(card(page, here)).to_be_visible(timeout=60_000)
+    await expect(card(page, there)).to_be_visible(timeout=60_000)
+    # Decided in this tab: it simply goes.
+    await card(page, here).locator(".body").click()
+    await page.keyboard.press("a")
+    await expect(card(page, here)).to_have_count(0)
+    # Decided by the same moderator elsewhere (another tab, a script): it goes with a note.
+    async with httpx.AsyncClient(base_url=stack.api) as client:
+        response = await client.post(
+            f"/v1/moderation/comments/{there}/decision",
+            json={"action": "approve", "expected_status": "review"},
+            headers={"Authorization": f"Bearer {stack.token}"},
+        )
+    assert response.status_code == 200, response.text
+    await expect(card(page, there)).to_have_count(0, timeout=10_000)
+    await expect(page.locator("li.gone")).to_contain_text(f"#{there} approved by")
+    await expect(page.locator("li.gone", has_text=f"#{here} ")).to_have_count(0)
+
+
 async def test_script_in_a_comment_or_a_name_stays_text_in_the_desk(
     page: Page, stack: Stack
 ) -> None:

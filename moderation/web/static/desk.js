@@ -18,7 +18,6 @@
   const queue = main.dataset.queue;
   const sort = main.dataset.sort;
   const filtered = main.dataset.filtered === "1";
-  const me = Number(main.dataset.me);
   const thresholds = JSON.parse(main.dataset.thresholds || "{}");
 
   const list = document.getElementById("cards");
@@ -923,8 +922,8 @@
 
   function decidedElsewhere(data) {
     const card = cardFor(data.comment_id);
-    if (!card || (data.moderator && data.moderator.id === me)) {
-      return; // not shown, or our own decision (its card is already gone)
+    if (!card || card.classList.contains("busy")) {
+      return; // not shown, or being decided here (the answer removes it)
     }
     // Approving an approved comment takes it out of `reported` and `auto` only.
     if (data.to === queueStatus && data.from !== data.to) {
