@@ -11,6 +11,7 @@ import unicodedata
 from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic_core import ErrorDetails
 
 from moderation.errors import ValidationFailed
 
@@ -69,5 +70,13 @@ def parse(model: type[Model], data: Any, *, strict: bool | None = None) -> Model
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         field = ".".join(str(part) for part in error["loc"]) or None
-        message = error["msg"].removeprefix("Value error, ")
+        message = _message(error)
         raise ValidationFailed(f"{field}: {message}" if field else message, field=field) from exc
+
+
+def _message(error: ErrorDetails) -> str:
+    if error["type"] == "too_long" and isinstance(error["input"], str):
+        # The length limit of a cleaned `Text` or `Line` is checked after the cleaning,
+        # where pydantic words it as for a list ("at most 500 items after validation").
+        return f"String should have at most {error['ctx']['max_length']} characters"
+    return error["msg"].removeprefix("Value error, ")

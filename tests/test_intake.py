@@ -287,6 +287,17 @@ async def test_invalid_fields_get_422_naming_the_field(
     assert error(response)["field"] == field
 
 
+async def test_a_field_too_long_is_named_in_characters(
+    app_client: httpx.AsyncClient, site: Site
+) -> None:
+    payload = {"author": {"name": "A" * 101}, "body": "hi"}
+    response = await app_client.post(
+        url(site), json=payload, headers={"X-Site-Key": site.widget_key}
+    )
+    assert response.status_code == 422
+    assert error(response)["message"] == ("author.name: String should have at most 100 characters")
+
+
 async def test_a_body_over_the_sites_length_limit_is_refused(
     app_client: httpx.AsyncClient, make_site: Callable[..., Awaitable[Site]]
 ) -> None:
