@@ -3,7 +3,7 @@ moderators' notes on them (each kept with who wrote it and when)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import cast
 
 from pydantic import AwareDatetime, Field, field_validator
@@ -188,6 +188,8 @@ async def set_status(
         raise ValidationFailed("reject_open goes with a ban only", field="reject_open")
     if change.until is not None and change.status == "normal":
         raise ValidationFailed("an expiry needs a status other than normal", field="until")
+    if change.until is not None and change.until <= datetime.now(UTC):
+        raise ValidationFailed("until has passed: a status ends in the future", field="until")
     reason = change.reason or f"{change.status} by {moderator.name}"
     async with conn.transaction():
         author = await author_queries.get(conn, author_id)

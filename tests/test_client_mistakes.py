@@ -153,11 +153,12 @@ async def test_nul_in_a_report_or_a_decision_reason_is_a_422(
     assert_error(decision, 422, "reason")
 
 
-@pytest.mark.parametrize("until", [0, 1700000000, True, "tomorrow"])
+@pytest.mark.parametrize("until", [0, 1700000000, True, "tomorrow", "2020-01-01T00:00:00Z"])
 async def test_a_suspension_until_anything_but_a_time_is_a_422(
     poster: Poster, conn: asyncpg.Connection, token: dict[str, str], until: Any
 ) -> None:
-    """Lax datetimes read numbers as Unix times: `0` would suspend an author to 1970."""
+    """Lax datetimes read numbers as Unix times: `0` would suspend an author to 1970. A
+    time already past would store a status that has ended as it is set."""
     await poster.comment(author={"id": "sus", "name": "S"})
     author_id = await conn.fetchval(
         "SELECT id FROM authors WHERE site_id = $1 AND external_id = 'sus'", poster.site.id
