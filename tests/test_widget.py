@@ -797,7 +797,9 @@ async def test_own_comments_say_published_or_not_published_as_they_are(
     )
     await expect(comment(page, kept).locator(".badge")).to_have_count(0)
     await expect(comment(page, refused).locator(".badge")).to_have_text("Not published")
-    await expect(comment(page, refused)).to_contain_text("did not publish")
+    await expect(comment(page, refused)).to_contain_text(
+        "Only you see this comment: it was not published."
+    )
 
     # Another reader (another browser) sees the published comment and nothing of the other.
     other = await page.context.browser.new_context()  # type: ignore[union-attr]

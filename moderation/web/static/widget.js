@@ -349,7 +349,7 @@ fieldset input{width:auto}
         el('p', { class: 'body', text: c.body, dir: 'auto' }),
       ]);
       if (shown && own.state === 'not_published') {
-        node.append(el('p', { class: 'closed', text: 'The moderators did not publish this comment.' }));
+        node.append(el('p', { class: 'closed', text: 'Only you see this comment: it was not published.' }));
       }
       const slot = openSlots.get(String(c.id)) || el('div', { class: 'slot' });
       if (['edit', 'delete'].includes(slot.firstChild?.dataset.kind) && !editable(own)) {
