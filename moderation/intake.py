@@ -83,7 +83,7 @@ async def accept(
     """Store `comment` as pending, or raise why it cannot be taken."""
     settings = site.settings
     if not settings.comments_open:
-        raise Conflict("comments are closed on this site", code="comments_closed")
+        raise closed_on_site()
     if len(comment.body) > settings.max_length:
         raise ValidationFailed(
             f"body is {len(comment.body)} characters; this site allows {settings.max_length}",
@@ -166,12 +166,25 @@ async def _replay(conn: Connection, earlier_id: int, same_request: bool, secret:
     return Accepted(earlier_id, created=False, secret=secret)
 
 
+# Refusals that a reader's edit meets as well as a new comment (`own_comments`).
+def closed_on_site() -> Conflict:
+    return Conflict("comments are closed on this site", code="comments_closed")
+
+
+def closed_on_article() -> Conflict:
+    return Conflict("comments are closed on this article", code="article_closed")
+
+
+def banned() -> Forbidden:
+    return Forbidden("this author may not comment on this site", code="author_banned")
+
+
 def _refusal(result: asyncpg.Record, comment: CommentIn, settings: SiteSettings) -> Exception:
     refusal = result["refusal"]
     if refusal == "article_closed":
-        return Conflict("comments are closed on this article", code="article_closed")
+        return closed_on_article()
     if refusal == "author_banned":
-        return Forbidden("this author may not comment on this site", code="author_banned")
+        return banned()
     if refusal == "parent_elsewhere":
         return ValidationFailed(
             f"comment {comment.parent_id} is not in this article", field="parent_id"

@@ -4,7 +4,8 @@ The POST that stored a comment answered with a secret; whoever holds it is the p
 (the widget keeps it in the reader's browser). Nothing here tells anyone else anything:
 a wrong secret and a missing comment get the same answer. An edit sends the comment
 back to scoring (it is moderated again); a deletion is final. Both are open for the
-site's `own_edit_seconds` after posting, and closed to a banned author.
+site's `own_edit_seconds` after posting, and closed to a banned author; an edit also
+needs the article (and the site) open to comments, as a new comment does.
 """
 
 from __future__ import annotations
@@ -20,8 +21,14 @@ from typing_extensions import TypedDict
 from moderation.db import Connection, transitions
 from moderation.db import comments as comment_queries
 from moderation.db import reports as report_queries
-from moderation.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from moderation.intake import fingerprint, secret_hash
+from moderation.errors import Conflict, NotFound, ValidationFailed
+from moderation.intake import (
+    banned,
+    closed_on_article,
+    closed_on_site,
+    fingerprint,
+    secret_hash,
+)
 from moderation.payloads import Payload, Text
 from moderation.sites import Site
 from moderation.statuses import Status
@@ -119,7 +126,7 @@ async def _locked(
     if row is None or secret is None or not _owns(row, secret):
         raise NotFound(f"no comment {comment_id} of yours on this site", field="comment")
     if row["author_banned"]:
-        raise Forbidden("this author may not comment on this site", code="author_banned")
+        raise banned()
     until = _until(site, row["created_at"])
     if until is None or until <= datetime.now(UTC):
         raise Conflict(
@@ -133,6 +140,8 @@ async def edit(
     conn: Connection, site: Site, comment_id: int, secret: str | None, body: str
 ) -> Edited:
     """Replace the text; the comment is moderated again (the caller wakes scoring)."""
+    if not site.settings.comments_open:
+        raise closed_on_site()
     if len(body) > site.settings.max_length:
         raise ValidationFailed(
             f"body is {len(body)} characters; this site allows {site.settings.max_length}",
@@ -141,6 +150,8 @@ async def edit(
         )
     async with conn.transaction():
         row = await _locked(conn, site, comment_id, secret)
+        if not row["article_open"]:
+            raise closed_on_article()
         if row["status"] not in _EDITABLE:
             raise Conflict(
                 f"a comment that is {state_of(row['status'], False).replace('_', ' ')} "

@@ -226,6 +226,28 @@ async def test_a_banned_author_can_no_longer_edit(poster: Poster, conn: asyncpg.
     assert response.json()["error"]["code"] == "author_banned"
 
 
+async def test_a_closed_article_or_site_takes_no_edits_but_deletions(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    first, first_secret = await posted(poster)
+    second, second_secret = await posted(poster)
+    await conn.execute("UPDATE articles SET is_open = false WHERE site_id = $1", poster.site.id)
+    response = await edit(poster, first, first_secret, "One more word.")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "article_closed"
+    assert (await delete(poster, first, first_secret)).status_code == 200
+
+    await conn.execute("UPDATE articles SET is_open = true WHERE site_id = $1", poster.site.id)
+    await conn.execute(
+        "UPDATE sites SET settings = settings || '{\"comments_open\": false}' WHERE id = $1",
+        poster.site.id,
+    )
+    response = await edit(poster, second, second_secret, "One more word.")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "comments_closed"
+    assert (await delete(poster, second, second_secret)).status_code == 200
+
+
 async def test_an_edit_waits_while_the_old_text_is_being_scored(
     poster: Poster, conn: asyncpg.Connection
 ) -> None:

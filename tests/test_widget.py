@@ -698,12 +698,14 @@ async def test_a_closed_article_shows_its_thread_without_forms(
 ) -> None:
     article = new_article("closed")
     [comment_id] = await demo.approved(article, "Said before the article closed.")
+    await open_widget(page, demo, article, refresh="0")
+    mine = await post_through_widget(page, "Posted just before it closed.")
     closing = await demo.moderator.put(
         f"/v1/moderation/sites/{demo.stack.site}/articles/{article}", json={"open": False}
     )
     assert closing.status_code == 200, closing.text
 
-    await open_widget(page, demo, article, refresh="0")
+    await page.reload()
     await expect(widget(page).locator(".closed")).to_have_text(
         "Comments are closed on this article."
     )
@@ -713,6 +715,9 @@ async def test_a_closed_article_shows_its_thread_without_forms(
     )
     await expect(comment(page, comment_id).get_by_role("button", name="Reply")).to_have_count(0)
     await expect(comment(page, comment_id).get_by_role("button", name="Report")).to_be_visible()
+    # The reader's own comment can still be deleted, no longer edited.
+    await expect(comment(page, mine).get_by_role("button", name="Delete")).to_be_visible()
+    await expect(comment(page, mine).get_by_role("button", name="Edit")).to_have_count(0)
 
 
 async def test_comments_carry_the_sites_author_id_or_one_kept_per_browser(
@@ -797,9 +802,7 @@ async def test_own_comments_say_published_or_not_published_as_they_are(
     )
     await expect(comment(page, kept).locator(".badge")).to_have_count(0)
     await expect(comment(page, refused).locator(".badge")).to_have_text("Not published")
-    await expect(comment(page, refused)).to_contain_text(
-        "Only you see this comment: it was not published."
-    )
+    await expect(comment(page, refused)).to_contain_text("Only you can see this comment.")
 
     # Another reader (another browser) sees the published comment and nothing of the other.
     other = await page.context.browser.new_context()  # type: ignore[union-attr]

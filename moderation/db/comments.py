@@ -189,14 +189,17 @@ async def owned(conn: Connection, site_id: int, ids: Sequence[int]) -> list[asyn
 
 
 async def lock_owned(conn: Connection, site_id: int, comment_id: int) -> asyncpg.Record | None:
-    """The comment with its author's standing, locked for its poster's edit or deletion."""
+    """The comment with its author's standing and whether its article is open, locked for
+    its poster's edit or deletion."""
     return await conn.fetchrow(
         """
         SELECT c.id, c.status, c.body, c.created_at, c.owner_secret_hash,
                c.claimed_until > now() AS being_scored,
                (au.status = 'banned' AND (au.status_until IS NULL OR au.status_until > now()))
-                   AS author_banned
+                   AS author_banned,
+               a.is_open AS article_open
         FROM comments AS c LEFT JOIN authors AS au ON au.id = c.author_id
+        JOIN articles AS a ON a.id = c.article_id
         WHERE c.site_id = $1 AND c.id = $2
         FOR UPDATE OF c
         """,

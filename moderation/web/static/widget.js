@@ -349,7 +349,7 @@ fieldset input{width:auto}
         el('p', { class: 'body', text: c.body, dir: 'auto' }),
       ]);
       if (shown && own.state === 'not_published') {
-        node.append(el('p', { class: 'closed', text: 'Only you see this comment: it was not published.' }));
+        node.append(el('p', { class: 'closed', text: 'Only you can see this comment.' }));
       }
       const slot = openSlots.get(String(c.id)) || el('div', { class: 'slot' });
       if (['edit', 'delete'].includes(slot.firstChild?.dataset.kind) && !editable(own)) {
@@ -368,7 +368,8 @@ fieldset input{width:auto}
           'aria-label': `Link to the comment by ${c.author.name}` }));
       }
       if (editable(own)) {
-        controls.push(button('Edit', () => toggle(slot, 'edit', () => editForm(own, slot)), { class: 'link' }),
+        const edit = () => toggle(slot, 'edit', () => editForm(own, slot));
+        controls.push(state.open && button('Edit', edit, { class: 'link' }),
           button('Delete', () => toggle(slot, 'delete', () => deleteForm(own, slot)), { class: 'link' }));
       }
       if (controls.some(Boolean)) node.append(el('div', {}, controls));
@@ -376,7 +377,7 @@ fieldset input{width:auto}
       return el('li', {}, [node]);
     }
 
-    // A removed comment with visible replies stays as a placeholder: the replies keep their place.
+    // A removed comment with visible replies stays, as a placeholder above them.
     function thread(c, seen) {
       seen.add(c.id);
       const li = c.removed ? el('li', {}, [el('article', { class: 'comment removed', 'data-id': c.id },
@@ -385,7 +386,7 @@ fieldset input{width:auto}
       if (replies.length) li.append(el('ol', { class: 'replies' }, replies));
       return li;
     }
-    // The reader's comments that the thread does not show (yet, or ever), under their parent.
+    // The reader's comments the thread does not show (yet, or ever), under their parent.
     const own = (parent, seen) => mine.filter((c) => (c.parent || null) === parent && !seen.has(c.id)
       && c.state !== 'deleted').map((c) => item({ id: c.id, body: c.body }, c));
 
@@ -404,7 +405,7 @@ fieldset input{width:auto}
       redrawAtDeadline();
     }
 
-    // Edit and Delete go, and their forms close, when the edit window does.
+    // Edit, Delete and their forms go when the edit window closes.
     let deadline = 0;
     function redrawAtDeadline() {
       clearTimeout(deadline);
