@@ -757,11 +757,15 @@ async def test_a_suspension_lapses_at_its_expiry(
     )
     response = await poster.client.post(
         f"/v1/moderation/authors/{author_id}/status",
-        json={"status": "banned", "until": "2020-01-01T00:00:00Z"},
+        json={"status": "banned", "until": "2099-01-01T00:00:00Z"},
         headers=mod,
     )
     assert response.status_code == 200
-    # The expiry is already past: the suspended author may comment again.
+    assert (await poster.post(author=author)).status_code == 403
+    # Time passes: once the expiry is behind, the suspended author may comment again.
+    await conn.execute(
+        "UPDATE authors SET status_until = now() - interval '1 second' WHERE id = $1", author_id
+    )
     assert (await poster.post(author=author)).status_code == 202
 
 
@@ -827,6 +831,37 @@ async def test_new_settings_apply_to_the_next_comment_without_a_restart(
     assert event is not None
     assert event["before"]["max_length"] == 5000
     assert event["after"]["max_length"] == 10
+
+
+async def test_a_patch_changes_only_the_settings_it_names(
+    poster: Poster, conn: asyncpg.Connection, mod: dict[str, str], make_moderator: MakeModerator
+) -> None:
+    url = f"/v1/moderation/sites/{poster.site.slug}/settings"
+    assert (await poster.client.patch(url, json={}, headers=mod)).status_code == 403
+    admin = await make_moderator(poster.site, role="admin")
+    before = (await poster.client.get(url, headers=admin)).json()
+    patch = {"own_edit_seconds": 60, "thresholds": {"toxicity": {"hold": 0.3}}}
+    response = await poster.client.patch(url, json=patch, headers=admin)
+    assert response.status_code == 200, response.text
+    after = response.json()
+    assert after["own_edit_seconds"] == 60
+    assert after["thresholds"]["toxicity"] == {"hold": 0.3, "reject": 0.9}
+    # What the patch does not name stays, the origins the widget needs above all.
+    unchanged = {k: v for k, v in after.items() if k not in patch}
+    assert unchanged == {k: v for k, v in before.items() if k not in patch}
+    assert after["allowed_origins"] == ["https://news.example"]
+    # An invalid value, a null, or not an object: 422, and nothing changes.
+    for body, field in (({"max_length": 0}, "max_length"), ({"premod": None}, "premod")):
+        invalid = await poster.client.patch(url, json=body, headers=admin)
+        assert (invalid.status_code, invalid.json()["error"]["field"]) == (422, field)
+    assert (await poster.client.patch(url, json=[1], headers=admin)).status_code == 422
+    stored = await conn.fetchval("SELECT settings FROM sites WHERE id = $1", poster.site.id)
+    assert stored["max_length"] == 5000
+    changes = await conn.fetchval(
+        "SELECT count(*) FROM site_events WHERE site_id = $1 AND change = 'settings'",
+        poster.site.id,
+    )
+    assert changes == 1
 
 
 @pytest.mark.parametrize(

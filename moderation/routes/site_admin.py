@@ -9,10 +9,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 from typing_extensions import TypedDict
 
+from moderation import sites
 from moderation.db import sites as site_queries
 from moderation.db import threads as thread_queries
+from moderation.errors import ValidationFailed
 from moderation.http.access import moderator_and_site
-from moderation.http.bodies import read_payload
+from moderation.http.bodies import read_json, read_payload
 from moderation.http.params import path_article
 from moderation.http.responses import JSONResponse
 from moderation.payloads import Payload
@@ -42,9 +44,10 @@ async def put_settings(request: Request) -> Response:
     """
     summary: Replace a site's settings (admins)
     description: >
-      The whole document, as GET returns it; an omitted field takes its default and a
-      partial `thresholds` overrides only the labels it names. In effect for the next
-      scored comment; the change is recorded with the admin's name.
+      The whole document, as GET returns it; an omitted field takes its default (PATCH
+      changes only the fields it names) and a partial `thresholds` overrides only the
+      labels it names. In effect for the next scored comment; the change is recorded with
+      the admin's name.
     tags: [moderation]
     parameters:
       - {name: site, in: path, required: true, schema: {type: string}}
@@ -66,6 +69,40 @@ async def put_settings(request: Request) -> Response:
     document = await read_payload(request, SiteDocument)
     async with request.state.pool.acquire() as conn:
         updated = await replace_settings(conn, site, document, moderator.id)
+    cast(SiteCache, request.state.sites).forget(site.slug)
+    return JSONResponse(SiteDocument.of(updated).model_dump(mode="json"))
+
+
+async def patch_settings(request: Request) -> Response:
+    """
+    summary: Change some of a site's settings (admins)
+    description: >
+      Part of the document GET returns: the fields it names change (`thresholds` label
+      by label, each label's `hold` and `reject` apart), every other setting stays as it
+      is. In effect for the next scored comment; recorded as PUT is.
+    tags: [moderation]
+    parameters:
+      - {name: site, in: path, required: true, schema: {type: string}}
+    requestBody:
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/SiteDocument'}
+    responses:
+      200:
+        description: The settings now in effect
+        content: {application/json: {schema: {$ref: '#/components/schemas/SiteDocument'}}}
+      401: {description: Missing, wrong or revoked token}
+      403: {description: Not an admin}
+      404: {description: "No such site, or not this moderator's"}
+      422: {description: "An invalid setting, named in `field`"}
+    """
+    moderator, site = await moderator_and_site(request, request.path_params["site"])
+    moderator.require_admin()
+    patch = await read_json(request, request.state.settings.max_request_bytes)
+    if not isinstance(patch, dict):
+        raise ValidationFailed("the body must be a JSON object")
+    async with request.state.pool.acquire() as conn:
+        updated = await sites.patch_settings(conn, site.slug, patch, moderator.id)
     cast(SiteCache, request.state.sites).forget(site.slug)
     return JSONResponse(SiteDocument.of(updated).model_dump(mode="json"))
 
@@ -117,5 +154,6 @@ async def put_article(request: Request) -> Response:
 routes = [
     Route("/v1/moderation/sites/{site}/settings", get_settings, methods=["GET"]),
     Route("/v1/moderation/sites/{site}/settings", put_settings, methods=["PUT"]),
+    Route("/v1/moderation/sites/{site}/settings", patch_settings, methods=["PATCH"]),
     Route("/v1/moderation/sites/{site}/articles/{article:path}", put_article, methods=["PUT"]),
 ]
