@@ -60,14 +60,6 @@ Text = Annotated[str, AfterValidator(clean_text)]
 Line = Annotated[str, AfterValidator(clean_line)]
 
 
-def merged(target: Any, patch: Any) -> Any:
-    """`target` with the members `patch` names changed: objects merge member by member,
-    anything else (lists, `null` too) replaces what was there."""
-    if not isinstance(patch, dict) or not isinstance(target, dict):
-        return patch
-    return {**target, **{key: merged(target.get(key), value) for key, value in patch.items()}}
-
-
 def parse(model: type[Model], data: Any, *, strict: bool | None = None) -> Model:
     """Validate `data` into `model` (`strict` overrides the model's own setting); the
     first problem becomes a 422 naming its field."""

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from moderation.db import Connection, Database
 from moderation.db import sites as site_queries
 from moderation.errors import Conflict, NotFound, Unauthorized, ValidationFailed
-from moderation.payloads import Line, merged, parse
+from moderation.payloads import Line, parse
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _MAX_COUNT = 1_000_000
@@ -286,11 +286,17 @@ class SiteDocument(SiteSettings):
 async def patch_settings(
     conn: Connection, slug: str, patch: dict[str, Any], moderator_id: int | None
 ) -> Site:
-    """Change the settings `patch` names (a partial document), on the stored ones (not a
-    cached copy), and record the change as `replace_settings` does."""
+    """Change the settings `patch` names (a partial document; `thresholds` label by label,
+    each label whole) on the stored ones, not a cached copy, and record the change as
+    `replace_settings` does."""
     site = await load_site(conn, slug)
-    document = merged(SiteDocument.of(site).model_dump(mode="json"), patch)
-    return await replace_settings(conn, site, parse(SiteDocument, document), moderator_id)
+    document = SiteDocument.of(site).model_dump(mode="json")
+    labels = patch.get("thresholds")
+    if isinstance(labels, dict):
+        patch = {**patch, "thresholds": {**document["thresholds"], **labels}}
+    return await replace_settings(
+        conn, site, parse(SiteDocument, {**document, **patch}), moderator_id
+    )
 
 
 async def replace_settings(

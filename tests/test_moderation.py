@@ -840,18 +840,24 @@ async def test_a_patch_changes_only_the_settings_it_names(
     assert (await poster.client.patch(url, json={}, headers=mod)).status_code == 403
     admin = await make_moderator(poster.site, role="admin")
     before = (await poster.client.get(url, headers=admin)).json()
-    patch = {"own_edit_seconds": 60, "thresholds": {"toxicity": {"hold": 0.3}}}
+    patch = {"own_edit_seconds": 60, "thresholds": {"toxicity": {"hold": 0.3, "reject": 0.9}}}
     response = await poster.client.patch(url, json=patch, headers=admin)
     assert response.status_code == 200, response.text
     after = response.json()
     assert after["own_edit_seconds"] == 60
     assert after["thresholds"]["toxicity"] == {"hold": 0.3, "reject": 0.9}
+    others = {label: t for label, t in after["thresholds"].items() if label != "toxicity"}
+    assert others == {label: t for label, t in before["thresholds"].items() if label != "toxicity"}
     # What the patch does not name stays, the origins the widget needs above all.
     unchanged = {k: v for k, v in after.items() if k not in patch}
     assert unchanged == {k: v for k, v in before.items() if k not in patch}
     assert after["allowed_origins"] == ["https://news.example"]
     # An invalid value, a null, or not an object: 422, and nothing changes.
-    for body, field in (({"max_length": 0}, "max_length"), ({"premod": None}, "premod")):
+    for body, field in (
+        ({"max_length": 0}, "max_length"),
+        ({"premod": None}, "premod"),
+        ({"thresholds": {"insult": {"hold": 0.1}}}, "thresholds.insult.reject"),
+    ):
         invalid = await poster.client.patch(url, json=body, headers=admin)
         assert (invalid.status_code, invalid.json()["error"]["field"]) == (422, field)
     assert (await poster.client.patch(url, json=[1], headers=admin)).status_code == 422

@@ -78,7 +78,7 @@ async def patch_settings(request: Request) -> Response:
     summary: Change some of a site's settings (admins)
     description: >
       Part of the document GET returns: the fields it names change (`thresholds` label
-      by label, each label's `hold` and `reject` apart), every other setting stays as it
+      by label, each label with its `hold` and `reject`), every other setting stays as it
       is. In effect for the next scored comment; recorded as PUT is.
     tags: [moderation]
     parameters:
