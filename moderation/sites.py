@@ -283,20 +283,20 @@ class SiteDocument(SiteSettings):
         return SiteSettings(**self.model_dump(exclude={"allowed_origins"}))
 
 
-async def patch_settings(
-    conn: Connection, slug: str, patch: dict[str, Any], moderator_id: int | None
+async def write_settings(
+    conn: Connection, slug: str, body: Any, moderator_id: int | None, *, partial: bool
 ) -> Site:
-    """Change the settings `patch` names (a partial document; `thresholds` label by label,
-    each label whole) on the stored ones, not a cached copy, and record the change as
-    `replace_settings` does."""
+    """Store `body` as the site's settings: the whole document, or with `partial` the
+    fields it names over the stored ones (`thresholds` label by label, each label whole).
+    Read here, not from a cache, and recorded as `replace_settings` records."""
     site = await load_site(conn, slug)
-    document = SiteDocument.of(site).model_dump(mode="json")
-    labels = patch.get("thresholds")
-    if isinstance(labels, dict):
-        patch = {**patch, "thresholds": {**document["thresholds"], **labels}}
-    return await replace_settings(
-        conn, site, parse(SiteDocument, {**document, **patch}), moderator_id
-    )
+    if partial and isinstance(body, dict):
+        stored = SiteDocument.of(site).model_dump(mode="json")
+        labels = body.get("thresholds")
+        if isinstance(labels, dict):
+            body = {**body, "thresholds": {**stored["thresholds"], **labels}}
+        body = {**stored, **body}
+    return await replace_settings(conn, site, parse(SiteDocument, body), moderator_id)
 
 
 async def replace_settings(

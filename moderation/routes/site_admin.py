@@ -12,13 +12,12 @@ from typing_extensions import TypedDict
 from moderation import sites
 from moderation.db import sites as site_queries
 from moderation.db import threads as thread_queries
-from moderation.errors import ValidationFailed
 from moderation.http.access import moderator_and_site
 from moderation.http.bodies import read_json, read_payload
 from moderation.http.params import path_article
 from moderation.http.responses import JSONResponse
 from moderation.payloads import Payload
-from moderation.sites import SiteCache, SiteDocument, replace_settings
+from moderation.sites import SiteCache, SiteDocument
 
 
 async def get_settings(request: Request) -> Response:
@@ -40,14 +39,15 @@ async def get_settings(request: Request) -> Response:
     return JSONResponse(SiteDocument.of(site).model_dump(mode="json"))
 
 
-async def put_settings(request: Request) -> Response:
+async def write_settings(request: Request) -> Response:
     """
-    summary: Replace a site's settings (admins)
+    summary: Replace (PUT) or change (PATCH) a site's settings (admins)
     description: >
-      The whole document, as GET returns it; an omitted field takes its default (PATCH
-      changes only the fields it names) and a partial `thresholds` overrides only the
-      labels it names. In effect for the next scored comment; the change is recorded with
-      the admin's name.
+      PUT sends the whole document, as GET returns it: an omitted field takes its
+      default, and a partial `thresholds` overrides only the labels it names. PATCH
+      sends part of it: the fields it names change (`thresholds` label by label, each
+      label with its `hold` and `reject`), every other setting stays as it is. Either is
+      in effect for the next scored comment and recorded with the admin's name.
     tags: [moderation]
     parameters:
       - {name: site, in: path, required: true, schema: {type: string}}
@@ -66,43 +66,10 @@ async def put_settings(request: Request) -> Response:
     """
     moderator, site = await moderator_and_site(request, request.path_params["site"])
     moderator.require_admin()
-    document = await read_payload(request, SiteDocument)
+    body = await read_json(request, request.state.settings.max_request_bytes)
+    partial = request.method == "PATCH"
     async with request.state.pool.acquire() as conn:
-        updated = await replace_settings(conn, site, document, moderator.id)
-    cast(SiteCache, request.state.sites).forget(site.slug)
-    return JSONResponse(SiteDocument.of(updated).model_dump(mode="json"))
-
-
-async def patch_settings(request: Request) -> Response:
-    """
-    summary: Change some of a site's settings (admins)
-    description: >
-      Part of the document GET returns: the fields it names change (`thresholds` label
-      by label, each label with its `hold` and `reject`), every other setting stays as it
-      is. In effect for the next scored comment; recorded as PUT is.
-    tags: [moderation]
-    parameters:
-      - {name: site, in: path, required: true, schema: {type: string}}
-    requestBody:
-      content:
-        application/json:
-          schema: {$ref: '#/components/schemas/SiteDocument'}
-    responses:
-      200:
-        description: The settings now in effect
-        content: {application/json: {schema: {$ref: '#/components/schemas/SiteDocument'}}}
-      401: {description: Missing, wrong or revoked token}
-      403: {description: Not an admin}
-      404: {description: "No such site, or not this moderator's"}
-      422: {description: "An invalid setting, named in `field`"}
-    """
-    moderator, site = await moderator_and_site(request, request.path_params["site"])
-    moderator.require_admin()
-    patch = await read_json(request, request.state.settings.max_request_bytes)
-    if not isinstance(patch, dict):
-        raise ValidationFailed("the body must be a JSON object")
-    async with request.state.pool.acquire() as conn:
-        updated = await sites.patch_settings(conn, site.slug, patch, moderator.id)
+        updated = await sites.write_settings(conn, site.slug, body, moderator.id, partial=partial)
     cast(SiteCache, request.state.sites).forget(site.slug)
     return JSONResponse(SiteDocument.of(updated).model_dump(mode="json"))
 
@@ -153,7 +120,6 @@ async def put_article(request: Request) -> Response:
 
 routes = [
     Route("/v1/moderation/sites/{site}/settings", get_settings, methods=["GET"]),
-    Route("/v1/moderation/sites/{site}/settings", put_settings, methods=["PUT"]),
-    Route("/v1/moderation/sites/{site}/settings", patch_settings, methods=["PATCH"]),
+    Route("/v1/moderation/sites/{site}/settings", write_settings, methods=["PUT", "PATCH"]),
     Route("/v1/moderation/sites/{site}/articles/{article:path}", put_article, methods=["PUT"]),
 ]
