@@ -47,6 +47,9 @@ class OwnState(TypedDict):
     body: str
     edited: bool
     editable_until: str | None
+    # A reply whose parent readers no longer see: the thread will show it under a
+    # placeholder, and the widget shows it so meanwhile.
+    parent_removed: bool
 
 
 class OwnStates(TypedDict):
@@ -113,6 +116,7 @@ async def states(conn: Connection, site: Site, refs: list[OwnRef]) -> list[OwnSt
                 "body": row["body"],
                 "edited": row["edited_at"] is not None,
                 "editable_until": iso(until) if open_ else None,
+                "parent_removed": row["parent_removed"],
             }
         )
     return answer

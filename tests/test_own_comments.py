@@ -218,6 +218,19 @@ async def test_deleting_keeps_replies_under_a_placeholder_and_no_moderator_can_u
     assert tuple(row) == ("reader", "deleted by its author")
 
 
+async def test_a_reply_says_when_readers_no_longer_see_its_parent(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    parent = await posted(poster)
+    reply = await posted(poster, parent_id=parent[0])
+    await set_status(conn, [parent[0]], "approved")
+    found = await states(poster, parent, reply)
+    assert [found[parent[0]]["parent_removed"], found[reply[0]]["parent_removed"]] == [False, False]
+
+    assert (await delete(poster, *parent)).status_code == 200
+    assert (await states(poster, reply))[reply[0]]["parent_removed"] is True
+
+
 async def test_a_banned_author_can_no_longer_edit(poster: Poster, conn: asyncpg.Connection) -> None:
     comment_id, secret = await posted(poster, author={"id": "gone", "name": "Gone"})
     await conn.execute("UPDATE authors SET status = 'banned' WHERE external_id = 'gone'")

@@ -850,6 +850,45 @@ async def test_a_reader_edits_then_deletes_their_own_comment(page: Page, demo: D
     await expect(comment(page, comment_id)).to_have_count(0)
 
 
+async def test_a_waiting_reply_stays_under_a_placeholder_when_its_parent_is_deleted(
+    page: Page, demo: Demo
+) -> None:
+    article = new_article("orphan")
+    await open_widget(page, demo, article, refresh="0")
+    parent = await post_through_widget(page, "The pool should reopen in May.")
+    await demo.approve(parent)
+    # Held for a moderator, so that the reply is still awaiting when its parent goes.
+    await demo.policy(premod="all")
+    try:
+        await page.reload()
+        parent_item = comment(page, parent)
+        await parent_item.get_by_role("button", name="Reply").click()
+        reply_form = parent_item.locator(".reply-form")
+        reply = await post_through_widget(
+            page, "And the sauna with it.", scope=reply_form, button="Post reply"
+        )
+        await parent_item.get_by_role("button", name="Delete").click()
+        await parent_item.get_by_role("button", name="Delete", exact=True).last.click()
+        await expect(widget(page).locator(".status")).to_have_text("Your comment was deleted.")
+
+        replies = f'li:has(> article[data-id="{parent}"]) > ol.replies > li'
+        waiting = widget(page).locator(f'{replies} > article[data-id="{reply}"]')
+        for _ in range(2):
+            await expect(parent_item.locator(".body")).to_have_text("[removed]")
+            await expect(waiting.locator(".badge")).to_have_text("Awaiting moderation")
+            await page.reload()
+
+        # Published, it is in the thread's own placeholder, once.
+        await demo.approve(reply)
+        await page.reload()
+        await expect(parent_item.locator(".body")).to_have_text("[removed]")
+        await expect(waiting.locator(".body")).to_have_text("And the sauna with it.")
+        await expect(waiting.locator(".badge")).to_have_count(0)
+        await expect(comment(page, reply)).to_have_count(1)
+    finally:
+        await demo.policy(premod="off")
+
+
 async def test_an_edit_form_closes_when_the_edit_window_does(page: Page, demo: Demo) -> None:
     article = new_article("deadline")
     before = await demo.policy(own_edit_seconds=10)

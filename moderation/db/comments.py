@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from moderation.db import Connection
+from moderation.db.threads import VISIBLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,10 +179,12 @@ async def replace_secret(conn: Connection, comment_id: int, secret_hash: bytes) 
 async def owned(conn: Connection, site_id: int, ids: Sequence[int]) -> list[asyncpg.Record]:
     """The site's comments among `ids` with what their posters may learn and check."""
     return await conn.fetch(
-        """
-        SELECT id, status, hidden_at IS NOT NULL AS hidden, body, created_at, edited_at,
-               owner_secret_hash
-        FROM comments WHERE site_id = $1 AND id = ANY($2::bigint[])
+        f"""
+        SELECT c.id, c.status, c.hidden_at IS NOT NULL AS hidden, c.body, c.created_at,
+               c.edited_at, c.owner_secret_hash,
+               p.id IS NOT NULL AND NOT {VISIBLE.format(c="p")} AS parent_removed
+        FROM comments AS c LEFT JOIN comments AS p ON p.id = c.parent_id
+        WHERE c.site_id = $1 AND c.id = ANY($2::bigint[])
         """,
         site_id,
         list(ids),

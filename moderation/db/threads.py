@@ -7,7 +7,7 @@ import asyncpg
 from moderation.db import Connection
 
 # What a reader may see: approved, and not hidden by reader reports awaiting a moderator.
-_VISIBLE = "({c}.status = 'approved' AND {c}.hidden_at IS NULL)"
+VISIBLE = "({c}.status = 'approved' AND {c}.hidden_at IS NULL)"
 
 
 async def get_article(conn: Connection, site_id: int, article: str) -> asyncpg.Record | None:
@@ -16,7 +16,7 @@ async def get_article(conn: Connection, site_id: int, article: str) -> asyncpg.R
         SELECT a.id, a.external_id, a.is_open, a.approved_count, a.version,
                (SELECT count(*) FROM comments AS c
                  WHERE c.article_id = a.id AND c.featured_at IS NOT NULL
-                   AND {_VISIBLE.format(c="c")}) AS featured_count
+                   AND {VISIBLE.format(c="c")}) AS featured_count
         FROM articles AS a WHERE a.site_id = $1 AND a.external_id = $2
         """,
         site_id,
@@ -36,14 +36,14 @@ async def roots_page(
     return await conn.fetch(
         f"""
         SELECT c.id, c.parent_id, c.author_name, c.created_at,
-               {_VISIBLE.format(c="c")} AS visible,
-               CASE WHEN {_VISIBLE.format(c="c")} THEN c.body END AS body
+               {VISIBLE.format(c="c")} AS visible,
+               CASE WHEN {VISIBLE.format(c="c")} THEN c.body END AS body
         FROM comments AS c
         WHERE c.article_id = $1 AND c.parent_id IS NULL
           AND ($2::bigint IS NULL OR c.id {compare} $2)
-          AND ({_VISIBLE.format(c="c")} OR EXISTS (
+          AND ({VISIBLE.format(c="c")} OR EXISTS (
                 SELECT 1 FROM comments AS r
-                WHERE r.root_id = c.id AND {_VISIBLE.format(c="r")}))
+                WHERE r.root_id = c.id AND {VISIBLE.format(c="r")}))
         ORDER BY c.id {order}
         LIMIT $3
         """,
@@ -58,8 +58,8 @@ async def thread_replies(conn: Connection, root_ids: list[int]) -> list[asyncpg.
     return await conn.fetch(
         f"""
         SELECT id, parent_id, author_name, created_at,
-               {_VISIBLE.format(c="comments")} AS visible,
-               CASE WHEN {_VISIBLE.format(c="comments")} THEN body END AS body
+               {VISIBLE.format(c="comments")} AS visible,
+               CASE WHEN {VISIBLE.format(c="comments")} THEN body END AS body
         FROM comments
         WHERE root_id = ANY($1::bigint[])
         ORDER BY id
@@ -74,7 +74,7 @@ async def featured(conn: Connection, article_id: int, limit: int) -> list[asyncp
         f"""
         SELECT c.id, c.parent_id, c.author_name, c.body, c.created_at
         FROM comments AS c
-        WHERE c.article_id = $1 AND c.featured_at IS NOT NULL AND {_VISIBLE.format(c="c")}
+        WHERE c.article_id = $1 AND c.featured_at IS NOT NULL AND {VISIBLE.format(c="c")}
         ORDER BY c.featured_at DESC, c.id DESC
         LIMIT $2
         """,

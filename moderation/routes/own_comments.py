@@ -40,7 +40,8 @@ async def own_states(request: Request) -> Response:
     description: >
       For each `{id, secret}` whose secret is the one its POST answered with: `awaiting`
       (not decided yet, or hidden until a moderator looks), `published`, `not_published`
-      or `deleted`, the current text, and until when it can be edited or deleted. Comments
+      or `deleted`, the current text, until when it can be edited or deleted, and
+      whether it replies to a comment readers no longer see (`parent_removed`). Comments
       whose secret does not match are left out, exactly like unknown ones.
     tags: [widget]
     parameters:

@@ -315,6 +315,7 @@ fieldset input{width:auto}
           say(status, 'Your comment was deleted.');
           render();
           load(state.pages, true);
+          checkMine();
         });
     }
 
@@ -389,6 +390,10 @@ fieldset input{width:auto}
     // The reader's comments the thread does not show (yet, or ever), under their parent.
     const own = (parent, seen) => mine.filter((c) => (c.parent || null) === parent && !seen.has(c.id)
       && c.state !== 'deleted').map((c) => item({ id: c.id, body: c.body }, c));
+    // Their replies to comments readers no longer see (and the thread has no placeholder
+    // for yet): under a placeholder, where the thread puts them once they are published.
+    const orphans = (seen) => [...new Set(mine.filter((c) => c.parentRemoved && !seen.has(c.parent))
+      .map((c) => c.parent))].map((id) => thread({ id, removed: true, replies: [] }, seen));
 
     // Redraws the counts, the tabs and the thread. A comment redrawn keeps the slot of a
     // reply, report, edit or delete form open under it (its buttons and the form's act on
@@ -431,7 +436,7 @@ fieldset input{width:auto}
       }
       const seen = new Set();
       const threads = state.threads.map((c) => thread(c, seen));
-      list.replaceChildren(...own(null, seen), ...threads);
+      list.replaceChildren(...own(null, seen), ...orphans(seen), ...threads);
       more.hidden = !state.cursor;
       const fresh = state.incoming?.fresh || 0;
       news.hidden = !fresh;
@@ -542,7 +547,8 @@ fieldset input{width:auto}
         mine = mine.filter((c) => found.has(c.id) && found.get(c.id).state !== 'deleted');
         for (const c of mine) {
           const now = found.get(c.id);
-          Object.assign(c, { state: now.state, body: now.body, until: now.editable_until });
+          Object.assign(c, { state: now.state, body: now.body, until: now.editable_until,
+            parentRemoved: now.parent_removed });
         }
         keepMine();
         render();
