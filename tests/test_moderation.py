@@ -10,7 +10,7 @@ import asyncpg
 import httpx
 import pytest
 
-from moderation import moderators
+from moderation import moderators, privacy
 from moderation.db import scoring as scoring_queries
 from moderation.db import transitions
 from moderation.scoring.spam import MODEL_FORMAT
@@ -915,8 +915,8 @@ async def test_closing_and_reopening_an_article(
 async def test_stats_count_automatic_decisions_moderators_overturned(
     poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
 ) -> None:
-    async def automatic(status: Status, reason: str) -> int:
-        comment = await poster.comment()
+    async def automatic(status: Status, reason: str, **kwargs: Any) -> int:
+        comment = await poster.comment(**kwargs)
         await transitions.transition(
             conn, [transitions.Change(comment, "pending", status, reason, (reason,))]
         )
@@ -929,6 +929,13 @@ async def test_stats_count_automatic_decisions_moderators_overturned(
     await moderate(poster.client, mod, wrongly_rejected, "restore", "rejected")
     await moderate(poster.client, mod, wrongly_approved, "spam", "approved")
     await moderate(poster.client, mod, held_then_approved, "approve", "review")
+    # An operator's erasure is the system's latest event on a comment, and replaces its
+    # reasons: no rule can be told, so the comment leaves the figures.
+    erased = await automatic(
+        "approved", "scores below every threshold", author={"id": "gone", "name": "Gone"}
+    )
+    author_id = await conn.fetchval("SELECT author_id FROM comments WHERE id = $1", erased)
+    await privacy.erase(conn, author_id, "operator")
 
     stats = (
         await poster.client.get(f"/v1/moderation/stats?site={poster.site.slug}", headers=mod)
@@ -936,7 +943,9 @@ async def test_stats_count_automatic_decisions_moderators_overturned(
     rules = {(r["rule"], r["automatic"]): r for r in stats["rules"]}
     assert rules[("toxicity ≥ 0.90", "rejected")]["decisions"] == 2
     assert rules[("toxicity ≥ 0.90", "rejected")]["overturned"] == 1
+    assert rules[("scores below every threshold", "approved")]["decisions"] == 1
     assert rules[("scores below every threshold", "approved")]["overturned"] == 1
+    assert not [rule for rule, _ in rules if rule.startswith("author's data erased")]
     assert rules[("insult ≥ 0.50", "review")]["approved_by_moderators"] == 1
     assert rules[("insult ≥ 0.50", "review")]["overturned"] == 0
     assert stats["overturned"] == 2

@@ -14,6 +14,7 @@ async def overturns(conn: Connection, site_id: int, days: int) -> list[asyncpg.R
     "toxicity ≥ 0.90"), so decisions group by the threshold a site can tune. Overturned:
     an automatic approval a moderator removed, or an automatic removal a moderator
     approved; a hold is no verdict, so for holds only the moderators' outcomes count.
+    Erased authors' comments are left out.
     """
     return await conn.fetch(
         """
@@ -22,6 +23,10 @@ async def overturns(conn: Connection, site_id: int, days: int) -> list[asyncpg.R
             FROM comment_events AS e JOIN comments AS c ON c.id = e.comment_id
             WHERE c.site_id = $1 AND e.actor = 'system'
               AND e.created_at > now() - make_interval(days => $2)
+              -- Erasure replaced an erased author's reasons (and an operator's erasure is
+              -- the system's latest event): their comments no longer tell a rule.
+              AND NOT EXISTS (SELECT FROM authors AS au
+                              WHERE au.id = c.author_id AND au.erased_at IS NOT NULL)
             ORDER BY e.comment_id, e.id DESC
         ), human AS (
             SELECT DISTINCT ON (e.comment_id) e.comment_id, e.to_status
