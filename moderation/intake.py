@@ -22,7 +22,7 @@ from moderation.db import Connection
 from moderation.db import comments as comment_queries
 from moderation.errors import Conflict, Forbidden, RateLimited, ValidationFailed
 from moderation.payloads import Line, Payload, Text
-from moderation.sites import Site, SiteSettings
+from moderation.sites import Site, SiteSettings, check_origin
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
 
@@ -147,7 +147,11 @@ def _own_address(site: Site, url: str | None) -> str | None:
     if url is None or not site.allowed_origins:
         return url
     parts = urlsplit(url)
-    return url if site.allows_origin(f"{parts.scheme}://{parts.netloc}".lower()) else None
+    try:
+        origin = check_origin(f"{parts.scheme}://{parts.netloc}")
+    except ValidationFailed:
+        return None
+    return url if site.allows_origin(origin) else None
 
 
 async def _replay(conn: Connection, earlier_id: int, same_request: bool, secret: str) -> Accepted:

@@ -10,12 +10,13 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from moderation.db import Connection, Database
 from moderation.db import sites as site_queries
@@ -24,6 +25,7 @@ from moderation.payloads import Line, parse
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _MAX_COUNT = 1_000_000
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 Label = Literal[
     "toxicity",
@@ -216,11 +218,14 @@ async def create_site(
         raise ValidationFailed(
             f"slug {slug!r} must be lowercase letters, digits and dashes", field="slug"
         )
-    for origin in origins:
-        check_origin(origin)
     settings = settings or SiteSettings()
     record = await site_queries.create(
-        conn, slug, name or slug, new_widget_key(), origins, settings.model_dump(mode="json")
+        conn,
+        slug,
+        name or slug,
+        new_widget_key(),
+        list(unique_origins(origins)),
+        settings.model_dump(mode="json"),
     )
     if record is None:
         raise Conflict(f"site {slug!r} already exists", field="slug", code="site_exists")
@@ -244,21 +249,36 @@ async def rotate_widget_key(conn: Connection, slug: str) -> Site:
 
 
 def check_origin(origin: str) -> str:
-    """An origin is scheme://host[:port], exactly as browsers send it in `Origin`."""
-    parts = urlsplit(origin)
+    """`origin` exactly as browsers send it in `Origin`, which `allows_origin` compares
+    with: scheme://host[:port] in lower case, the host in punycode, without a default port
+    (a browser never sends `:443`) or a trailing slash."""
+    parts = urlsplit(origin.strip())
+    try:
+        port = parts.port
+        host = (parts.hostname or "").encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):
+        host = ""
     if (
-        parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or parts.path
+        parts.scheme not in _DEFAULT_PORTS
+        or not host
+        or parts.path not in ("", "/")
         or parts.query
         or parts.fragment
-        or origin != origin.lower()
+        or parts.username is not None
     ):
         raise ValidationFailed(
             f"origin {origin!r} must look like https://news.example.org (no path)",
             field="origin",
         )
-    return origin
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+        netloc = f"{netloc}:{port}"
+    return f"{parts.scheme}://{netloc}"
+
+
+def unique_origins(origins: Iterable[str]) -> tuple[str, ...]:
+    """Each origin as browsers send it (`check_origin`), once, in the order given."""
+    return tuple(dict.fromkeys(map(check_origin, origins)))
 
 
 class SiteDocument(SiteSettings):
@@ -266,14 +286,13 @@ class SiteDocument(SiteSettings):
 
     allowed_origins: tuple[Line, ...] = Field(default=(), strict=False)
 
-    @model_validator(mode="after")
-    def _origins_are_origins(self) -> Self:
-        for origin in self.allowed_origins:
-            try:
-                check_origin(origin)
-            except ValidationFailed as exc:
-                raise ValueError(exc.message) from exc
-        return self
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins_as_browsers_send_them(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            return unique_origins(origins)
+        except ValidationFailed as exc:
+            raise ValueError(exc.message) from exc
 
     @classmethod
     def of(cls, site: Site) -> SiteDocument:

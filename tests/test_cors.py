@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncpg
 import httpx
 import pytest
 
-from moderation.sites import Site
-from tests.factories import Poster
+from moderation.sites import Site, check_origin
+from tests.factories import Poster, moderator_headers
 
 ALLOWED = "https://news.example"
 
@@ -90,6 +91,43 @@ async def test_each_site_has_its_own_origins(
     other: Site = await make_site(origins=("https://other.example",))
     assert (await preflight(app_client, other, "https://other.example")).status_code == 204
     assert (await preflight(app_client, other, ALLOWED)).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("typed", "sent"),
+    [
+        ("https://news.example:443", "https://news.example"),
+        ("http://news.example:80/", "http://news.example"),
+        ("HTTPS://News.Example", "https://news.example"),
+        (" https://news.example:8443 ", "https://news.example:8443"),
+        ("http://news.example:443", "http://news.example:443"),
+        ("https://bücher.example", "https://xn--bcher-kva.example"),
+        ("http://[::1]:8000", "http://[::1]:8000"),
+    ],
+)
+def test_an_origin_is_kept_as_browsers_send_it(typed: str, sent: str) -> None:
+    assert check_origin(typed) == sent
+
+
+async def test_a_site_answers_the_origin_its_admin_typed_with_a_default_port(
+    app_client: httpx.AsyncClient, make_site: object, conn: asyncpg.Connection
+) -> None:
+    assert callable(make_site)
+    typed = ("https://other.example:443", "https://other.example", "HTTP://Other.example:80/")
+    other: Site = await make_site(origins=typed)
+    assert other.allowed_origins == ("https://other.example", "http://other.example")
+    for origin in ("https://other.example", "http://other.example"):
+        assert (await preflight(app_client, other, origin)).status_code == 204
+    admin = await moderator_headers(conn, other, role="admin")
+    url = f"/v1/moderation/sites/{other.slug}/settings"
+    patched = await app_client.patch(
+        url, json={"allowed_origins": ["https://news.example:443/"]}, headers=admin
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["allowed_origins"] == ["https://news.example"]
+    for origin in ("ftp://news.example", "https://news.example/path", "https://u@x.example"):
+        refused = await app_client.patch(url, json={"allowed_origins": [origin]}, headers=admin)
+        assert refused.status_code == 422, origin
 
 
 @pytest.mark.parametrize("origin", [None, ALLOWED, "https://evil.example"])

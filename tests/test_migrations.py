@@ -110,3 +110,30 @@ async def test_a_failing_migration_leaves_nothing_half_applied(
     finally:
         await conn.close()
     assert pending == ["0002_bad"]
+
+
+async def test_stored_origins_lose_the_default_ports_browsers_never_send(
+    empty_db: str, tmp_path: Path
+) -> None:
+    for migration in sorted(REPO_MIGRATIONS.glob("*.sql")):
+        if migration.name < "0013":
+            (tmp_path / migration.name).write_text(migration.read_text())
+    await run(empty_db, tmp_path)
+    conn = await asyncpg.connect(empty_db)
+    try:
+        stored = ["https://a.example:443", "http://b.example:80", "https://a.example"]
+        await conn.execute(
+            "INSERT INTO sites (slug, name, widget_key, allowed_origins, settings)"
+            " VALUES ('s', 's', 'wk_s', $1, '{}')",
+            [*stored, "http://c.example:8080", "https://d.example:80"],
+        )
+        await run(empty_db)
+        origins = await conn.fetchval("SELECT allowed_origins FROM sites WHERE slug = 's'")
+    finally:
+        await conn.close()
+    assert origins == [
+        "https://a.example",
+        "http://b.example",
+        "http://c.example:8080",
+        "https://d.example:80",
+    ]
