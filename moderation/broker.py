@@ -32,6 +32,10 @@ TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 # Webhook deliveries have a queue of their own: a slow receiver never delays scoring.
 WEBHOOKS_QUEUE = "webhooks"
 DELIVER_WEBHOOKS_TASK = "workers.tasks.deliver_webhooks"
+# Beat's periodic upkeep, on the maintenance queue.
+SWEEP_TASK = "workers.tasks.sweep_pending"
+RETRAIN_TASK = "workers.tasks.retrain_spam"
+RETENTION_TASK = "workers.tasks.apply_retention"
 
 Publish = Callable[[list[int]], None]
 

@@ -14,7 +14,6 @@ from moderation.errors import NotFound
 # A comment is `pending` until scoring decides it; moderators move it between the others.
 # `deleted` is its author's doing, and final: no moderator action leaves it.
 Status = Literal["pending", "approved", "review", "rejected", "spam", "deleted"]
-STATUSES: tuple[Status, ...] = get_args(Status)
 # What scoring and the site policy can decide for a pending comment.
 Decided = Literal["approved", "review", "rejected", "spam"]
 
@@ -114,14 +113,22 @@ def require_queue(name: str) -> Queue:
     return name
 
 
-def desk_vocabulary() -> dict[str, Any]:
-    """What the desk's script needs to know of queues and actions, as JSON-ready data."""
+def queue_actions(queue: Queue) -> list[tuple[Action, str, str, str]]:
+    """The buttons of `queue`'s cards, as `DESK_ACTIONS` has them, labelled for `queue`."""
+    labels = QUEUE_ACTION_LABELS.get(queue, {})
+    return [
+        (action, labels.get(action, label), key, text)
+        for action, label, key, text in DESK_ACTIONS
+        if action in QUEUE_ACTIONS[queue]
+    ]
+
+
+def desk_vocabulary(queue: Queue) -> dict[str, Any]:
+    """What the desk's script on `queue` needs to know of statuses and actions, as
+    JSON-ready data."""
     return {
-        "queue_status": QUEUE_STATUS,
-        "queue_actions": QUEUE_ACTIONS,
-        "queue_labels": QUEUE_ACTION_LABELS,
-        "actions": [list(action) for action in DESK_ACTIONS],
-        "targets": ACTION_TARGET,
+        "queue_status": QUEUE_STATUS[queue],
+        "live_event": LIVE_EVENTS.get(queue),
+        "actions": [[action, label, key] for action, label, key, _ in queue_actions(queue)],
         "done": DONE,
-        "live_events": LIVE_EVENTS,
     }

@@ -1,4 +1,4 @@
-"""Liveness, readiness and the OpenAPI description."""
+"""Liveness, readiness, and what unknown routes and methods answer."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from asgi_lifespan import LifespanManager
 
 from moderation import db, moderators, webhooks
 from moderation.app import create_app
-from moderation.broker import MAINTENANCE_QUEUE, celery_app
+from moderation.broker import MAINTENANCE_QUEUE, RETENTION_TASK, celery_app
 from moderation.config import Settings
 from moderation.db import review as review_queries
 from moderation.db import transitions
@@ -352,7 +352,7 @@ async def test_webhooks_are_signed_retried_logged_and_replayed_by_a_real_worker(
             comment_id,
         )
         broker = celery_app(Settings(database_url="unused", broker_url=redis_url))
-        broker.send_task("workers.tasks.apply_retention", queue=MAINTENANCE_QUEUE)
+        broker.send_task(RETENTION_TASK, queue=MAINTENANCE_QUEUE)
 
         async def cleared() -> bool:
             row = await wconn.fetchrow(

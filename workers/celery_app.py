@@ -13,6 +13,9 @@ from celery import Celery
 from moderation.broker import (
     DELIVER_WEBHOOKS_TASK,
     MAINTENANCE_QUEUE,
+    RETENTION_TASK,
+    RETRAIN_TASK,
+    SWEEP_TASK,
     WEBHOOKS_QUEUE,
     celery_app,
 )
@@ -27,9 +30,9 @@ def create_celery(settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_routes={
-            "workers.tasks.sweep_pending": {"queue": MAINTENANCE_QUEUE},
-            "workers.tasks.retrain_spam": {"queue": MAINTENANCE_QUEUE},
-            "workers.tasks.apply_retention": {"queue": MAINTENANCE_QUEUE},
+            SWEEP_TASK: {"queue": MAINTENANCE_QUEUE},
+            RETRAIN_TASK: {"queue": MAINTENANCE_QUEUE},
+            RETENTION_TASK: {"queue": MAINTENANCE_QUEUE},
             DELIVER_WEBHOOKS_TASK: {"queue": WEBHOOKS_QUEUE},
         },
         # Our structured logging writes to stderr; Celery's stdout redirection would turn
@@ -38,15 +41,15 @@ def create_celery(settings: Settings) -> Celery:
         worker_redirect_stdouts=False,
         beat_schedule={
             "sweep-pending": {
-                "task": "workers.tasks.sweep_pending",
+                "task": SWEEP_TASK,
                 "schedule": settings.sweep_interval_seconds,
             },
             "retrain-spam": {
-                "task": "workers.tasks.retrain_spam",
+                "task": RETRAIN_TASK,
                 "schedule": settings.retrain_interval_seconds,
             },
             "apply-retention": {
-                "task": "workers.tasks.apply_retention",
+                "task": RETENTION_TASK,
                 "schedule": settings.retention_interval_seconds,
             },
             # Deliveries are recorded with their change (an outbox); this finds them once

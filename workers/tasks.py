@@ -11,7 +11,14 @@ import structlog
 from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 
 from moderation import logs, metrics, privacy, webhooks
-from moderation.broker import DELIVER_WEBHOOKS_TASK, SCORE_TASK, SCORING_QUEUE
+from moderation.broker import (
+    DELIVER_WEBHOOKS_TASK,
+    RETENTION_TASK,
+    RETRAIN_TASK,
+    SCORE_TASK,
+    SCORING_QUEUE,
+    SWEEP_TASK,
+)
 from moderation.config import get_settings
 from moderation.db import scoring as scoring_queries
 from moderation.scoring.retrain import retrain_spam as retrain
@@ -54,7 +61,7 @@ def score_comments(comment_ids: list[int]) -> int:
     return worker.run(worker.score(comment_ids))
 
 
-@app.task(name="workers.tasks.sweep_pending")
+@app.task(name=SWEEP_TASK)
 def sweep_pending() -> int:
     """Re-queue comments left pending too long (a lost message, a dead worker)."""
     worker = runtime.current()
@@ -72,15 +79,16 @@ def sweep_pending() -> int:
     return len(ids)
 
 
-@app.task(name="workers.tasks.retrain_spam")
+@app.task(name=RETRAIN_TASK)
 def retrain_spam() -> list[int]:
-    """Retrain the spam classifier of each site whose moderators decided anything since
-    its last one; the new models' ids."""
+    """Retrain the spam classifier of each site with new labels since its last one (its
+    moderators' decisions, scoring clients' SPAM labels) or whose newest model this
+    release cannot load; the new models' ids."""
     worker = runtime.current()
     return worker.run(retrain(worker.pool))
 
 
-@app.task(name="workers.tasks.apply_retention")
+@app.task(name=RETENTION_TASK)
 def apply_retention() -> int:
     """Clear client addresses and user agents past each site's retention; forget old
     webhook events. Returns how many rows were cleared."""

@@ -11,11 +11,9 @@ from moderation.db import review as review_queries
 from moderation.db import sites as site_queries
 from moderation.http.queues import queue_filters, queue_sort
 from moderation.statuses import (
-    DESK_ACTIONS,
-    QUEUE_ACTION_LABELS,
-    QUEUE_ACTIONS,
     QUEUE_TITLES,
     desk_vocabulary,
+    queue_actions,
     require_queue,
 )
 from moderation.web.desk import sessions
@@ -86,12 +84,8 @@ async def queue_page(request: Request) -> Response:
         queues=QUEUE_TITLES,
         counts=counts,
         thresholds=thresholds,
-        actions=[
-            (action, QUEUE_ACTION_LABELS.get(queue, {}).get(action, label), key, text)
-            for action, label, key, text in DESK_ACTIONS
-            if action in QUEUE_ACTIONS[queue]
-        ],
-        vocabulary=desk_vocabulary(),
+        actions=queue_actions(queue),
+        vocabulary=desk_vocabulary(queue),
         filters=filters,
         filtered=bool(filters),
         sort=sort,

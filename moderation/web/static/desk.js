@@ -37,14 +37,11 @@
   // Statuses, queues and actions as the server defines them (moderation/statuses.py).
   const vocabulary = JSON.parse(main.dataset.vocabulary);
   // The status this queue's comments are in ("reported" and "auto" hold approved ones).
-  const queueStatus = vocabulary.queue_status[queue];
+  const queueStatus = vocabulary.queue_status;
   // The feed event that brings a new card here; other queues only update their counts.
-  const liveEvent = vocabulary.live_events[queue];
-  const labels = vocabulary.queue_labels[queue] || {};
+  const liveEvent = vocabulary.live_event;
   // [action, label, key]: the buttons this queue's cards offer, labelled for this queue.
-  const ACTIONS = vocabulary.actions
-    .filter(function (action) { return vocabulary.queue_actions[queue].indexOf(action[0]) !== -1; })
-    .map(function (action) { return [action[0], labels[action[0]] || action[1], action[2]]; });
+  const ACTIONS = vocabulary.actions;
   // Keys decide the focused card (lower case) or the selection (upper case).
   const KEYS = {};
   ACTIONS.forEach(function (action) { KEYS[action[2]] = action[0]; });
