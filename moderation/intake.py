@@ -84,12 +84,7 @@ async def accept(
     settings = site.settings
     if not settings.comments_open:
         raise closed_on_site()
-    if len(comment.body) > settings.max_length:
-        raise ValidationFailed(
-            f"body is {len(comment.body)} characters; this site allows {settings.max_length}",
-            field="body",
-            code="too_long",
-        )
+    check_length(settings, comment.body)
     if comment.author.id is None and not settings.allow_anonymous:
         raise ValidationFailed("this site needs an author id", field="author.id")
     page = comment.article or ArticlePage()
@@ -171,6 +166,15 @@ async def _replay(conn: Connection, earlier_id: int, same_request: bool, secret:
 
 
 # Refusals that a reader's edit meets as well as a new comment (`own_comments`).
+def check_length(settings: SiteSettings, body: str) -> None:
+    if len(body) > settings.max_length:
+        raise ValidationFailed(
+            f"body is {len(body)} characters; this site allows {settings.max_length}",
+            field="body",
+            code="too_long",
+        )
+
+
 def closed_on_site() -> Conflict:
     return Conflict("comments are closed on this site", code="comments_closed")
 

@@ -21,9 +21,10 @@ from typing_extensions import TypedDict
 from moderation.db import Connection, transitions
 from moderation.db import comments as comment_queries
 from moderation.db import reports as report_queries
-from moderation.errors import Conflict, NotFound, ValidationFailed
+from moderation.errors import Conflict, NotFound
 from moderation.intake import (
     banned,
+    check_length,
     closed_on_article,
     closed_on_site,
     fingerprint,
@@ -146,12 +147,7 @@ async def edit(
     """Replace the text; the comment is moderated again (the caller wakes scoring)."""
     if not site.settings.comments_open:
         raise closed_on_site()
-    if len(body) > site.settings.max_length:
-        raise ValidationFailed(
-            f"body is {len(body)} characters; this site allows {site.settings.max_length}",
-            field="body",
-            code="too_long",
-        )
+    check_length(site.settings, body)
     async with conn.transaction():
         row = await _locked(conn, site, comment_id, secret)
         if not row["article_open"]:

@@ -306,25 +306,25 @@ async def write_settings(
     conn: Connection, slug: str, body: Any, moderator_id: int | None, *, partial: bool
 ) -> Site:
     """Store `body` as the site's settings: the whole document, or with `partial` the
-    fields it names over the stored ones (`thresholds` label by label, each label whole).
-    Read here, not from a cache, and recorded as `replace_settings` records."""
-    site = await load_site(conn, slug)
+    fields it names over the stored ones (`thresholds` label by label, each label whole)."""
     if partial and isinstance(body, dict):
-        stored = SiteDocument.of(site).model_dump(mode="json")
+        stored = SiteDocument.of(await load_site(conn, slug)).model_dump(mode="json")
         labels = body.get("thresholds")
         if isinstance(labels, dict):
             body = {**body, "thresholds": {**stored["thresholds"], **labels}}
         body = {**stored, **body}
-    return await replace_settings(conn, site, parse(SiteDocument, body), moderator_id)
+    return await replace_settings(conn, slug, parse(SiteDocument, body), moderator_id)
 
 
 async def replace_settings(
-    conn: Connection, site: Site, document: SiteDocument, moderator_id: int | None
+    conn: Connection, slug: str, document: SiteDocument, moderator_id: int | None
 ) -> Site:
-    """Store new settings and record the change; in effect for the next scored comment."""
-    before = SiteDocument.of(site).model_dump(mode="json")
+    """Store new settings and record the change, with what they replaced as stored (not
+    as a cache has it); in effect for the next scored comment."""
     after = document.model_dump(mode="json")
     async with conn.transaction():
+        site = await load_site(conn, slug)
+        before = SiteDocument.of(site).model_dump(mode="json")
         record = await site_queries.update_settings(
             conn,
             site.id,

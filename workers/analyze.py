@@ -32,8 +32,10 @@ import orjson
 import structlog
 from kombu import Message, Queue
 
+from moderation import db
 from moderation.broker import analyze_queue, broker_connection
 from moderation.config import Settings
+from moderation.db import listen
 from moderation.scoring.analyze import AnalyzeRequest, score_requests
 from moderation.scoring.scorer import Scorer
 
@@ -169,13 +171,8 @@ class AnalyzeServer:
     async def _send_notices(self, notices: list[tuple[str, str]]) -> None:
         if self._db is None or self._db.is_closed():
             assert self._settings.database_url is not None
-            self._db = await asyncpg.connect(self._settings.database_url)
-        await self._db.execute(
-            "SELECT pg_notify(channel, payload) FROM unnest($1::text[], $2::text[]) "
-            "AS n(channel, payload)",
-            [channel for channel, _ in notices],
-            [payload for _, payload in notices],
-        )
+            self._db = await db.connect(self._settings.database_url)
+        await listen.notify(self._db, notices)
 
 
 def _waiting(queue: Queue) -> int:

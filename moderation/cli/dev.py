@@ -251,7 +251,7 @@ async def _prepare_demo(
         if not set(origins) <= set(site.allowed_origins):
             merged = [*site.allowed_origins, *(o for o in origins if o not in site.allowed_origins)]
             document = SiteDocument.of(site).model_copy(update={"allowed_origins": tuple(merged)})
-            site = await replace_settings(conn, site, document, moderator_id=None)
+            site = await replace_settings(conn, site.slug, document, moderator_id=None)
     moderator_id = await moderator_queries.by_name(conn, "demo")
     if moderator_id is None:
         _, token = await moderators.create(conn, "demo", "admin", [site.id])

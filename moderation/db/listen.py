@@ -1,4 +1,5 @@
-"""One PostgreSQL LISTEN connection per API process, shared by whoever needs notifications.
+"""PostgreSQL notifications: `notify` sends a batch of them; one LISTEN connection per API
+process, shared by whoever needs them, hears them.
 
 The live feed (`events.EventHub`) and the analyze answers (`perspective.analyzer`) each
 register a channel before `start`. A lost connection is reopened every couple of
@@ -35,6 +36,16 @@ class _Channel:
 
 def _nothing() -> None:
     return None
+
+
+async def notify(conn: Connection, notices: list[tuple[str, str]]) -> None:
+    """Send each (channel, payload) in one statement."""
+    await conn.execute(
+        "SELECT pg_notify(channel, payload) FROM unnest($1::text[], $2::text[]) "
+        "AS n(channel, payload)",
+        [channel for channel, _ in notices],
+        [payload for _, payload in notices],
+    )
 
 
 class Listener:

@@ -1,7 +1,7 @@
 """The desk's site settings page (admins): thresholds, word lists, pre-moderation, limits.
 
 The form edits the same `SiteDocument` that `PUT /v1/moderation/sites/{site}/settings`
-replaces, and is stored by the same `replace_settings`: one set of rules for both.
+replaces, and `replace_settings` stores both: one set of rules, one audit record.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ async def save_settings(request: Request) -> Response:
             request, page, form, status_code=422, error=exc.message, error_field=exc.field
         )
     async with request.state.pool.acquire() as conn:
-        await replace_settings(conn, page.site, document, page.moderator.id)
+        await replace_settings(conn, page.site.slug, document, page.moderator.id)
     cast(SiteCache, request.state.sites).forget(page.site.slug)
     return redirect(request, f"/sites/{page.site.slug}/settings?saved=1")
 
