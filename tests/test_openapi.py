@@ -16,9 +16,11 @@ import httpx
 import pytest
 from starlette.routing import BaseRoute, Mount, Route
 
+from moderation import review
 from moderation.app import create_app
 from moderation.config import Settings
 from moderation.routes.docs import RESPONSES
+from moderation.statuses import QUEUES
 
 REF = "#/components/schemas/"
 # Documents in formats of their own: no component describes them.
@@ -170,3 +172,18 @@ async def test_components_are_generated_from_the_code_s_types(document: dict[str
     error = components["Error"]["properties"]["error"]
     assert error == {"$ref": REF + "ErrorDetail"}
     assert set(components["ErrorDetail"]["required"]) == {"code", "message", "field"}
+
+
+async def test_queue_and_order_parameters_list_what_the_code_accepts(
+    document: dict[str, Any],
+) -> None:
+    # Written by hand in the routes' docstrings: they must follow the vocabulary.
+    listed = 0
+    for method, path, operation in operations(document):
+        if "{queue}" not in path:
+            continue
+        schemas = {p["name"]: p["schema"] for p in operation["parameters"]}
+        assert schemas["queue"]["enum"] == list(QUEUES), (method, path)
+        assert schemas["sort"]["enum"] == list(review.SORTS), (method, path)
+        listed += 1
+    assert listed == 2

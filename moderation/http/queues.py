@@ -1,4 +1,4 @@
-"""A queue's filters and order from the query string: the API's and the desk's are one."""
+"""A queue's page, filters and order from the request: the API's and the desk's are one."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from starlette.requests import Request
 from moderation import review
 from moderation.errors import BadRequest
 from moderation.http.params import query_choice, query_int
-from moderation.statuses import DEFAULT_SORT, Queue
+from moderation.statuses import DEFAULT_SORT, Queue, require_queue
 
 # Long enough for any phrase a moderator searches; the filters are not free text to store.
 _MAX_FILTER = 200
@@ -38,3 +38,13 @@ def queue_filters(request: Request) -> review.Filters:
 
 def queue_sort(request: Request, queue: Queue) -> str:
     return query_choice(request, "sort", review.SORTS, DEFAULT_SORT.get(queue, "priority"))
+
+
+async def requested_page(request: Request, site_id: int, limit: int) -> review.QueuePage:
+    """A page of the path's `queue`, as the query string filters, orders and pages it."""
+    queue = require_queue(request.path_params["queue"])
+    filters = queue_filters(request)
+    sort = queue_sort(request, queue)
+    cursor = request.query_params.get("cursor") or None
+    async with request.state.pool.acquire() as conn:
+        return await review.page(conn, site_id, queue, filters, sort, cursor, limit)

@@ -15,9 +15,8 @@ from moderation.http.bodies import read_payload
 from moderation.http.decisions import apply_bulk, apply_feature
 from moderation.http.errors import Error
 from moderation.http.params import path_id, query_int
-from moderation.http.queues import queue_filters, queue_sort
+from moderation.http.queues import requested_page
 from moderation.http.responses import JSONResponse
-from moderation.statuses import require_queue
 
 
 class CommentDetail(review.QueueItem):
@@ -87,14 +86,8 @@ async def queue_page(request: Request) -> Response:
       404: {description: "No such queue or site, or not this moderator's"}
     """
     _, site = await moderator_and_site(request)
-    queue = require_queue(request.path_params["queue"])
-    filters = queue_filters(request)
-    sort = queue_sort(request, queue)
     limit = query_int(request, "limit", default=25, low=1, high=100)
-    cursor = request.query_params.get("cursor") or None
-    async with request.state.pool.acquire() as conn:
-        body = await review.page(conn, site.id, queue, filters, sort, cursor, limit)
-    return JSONResponse(body)
+    return JSONResponse(await requested_page(request, site.id, limit))
 
 
 async def comment_detail(request: Request) -> Response:

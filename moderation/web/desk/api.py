@@ -18,10 +18,9 @@ from moderation.http.authors import add_note, author_record
 from moderation.http.decisions import apply_bulk, apply_feature
 from moderation.http.feeds import site_feed
 from moderation.http.params import path_id
-from moderation.http.queues import queue_filters, queue_sort
+from moderation.http.queues import requested_page
 from moderation.http.responses import JSONResponse
 from moderation.moderators import Moderator
-from moderation.statuses import require_queue
 from moderation.web.desk import sessions
 
 _PAGE = 25
@@ -62,13 +61,7 @@ async def queue_items(request: Request) -> Response:
     """
     moderator = await sessions.require_moderator(request)
     site = await site_of(request, moderator, request.path_params["site"])
-    queue = require_queue(request.path_params["queue"])
-    filters = queue_filters(request)
-    sort = queue_sort(request, queue)
-    cursor = request.query_params.get("cursor") or None
-    async with request.state.pool.acquire() as conn:
-        body = await review.page(conn, site.id, queue, filters, sort, cursor, _PAGE)
-    return JSONResponse(body)
+    return JSONResponse(await requested_page(request, site.id, _PAGE))
 
 
 async def comment_item(request: Request) -> Response:
