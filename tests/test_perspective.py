@@ -325,3 +325,31 @@ def test_coral_secret_creates_then_rotates_with_a_grace_period(
     )
     assert short.returncode != 0
     assert "at least 16 characters" in short.stderr
+
+
+async def test_a_rotation_cuts_every_earlier_coral_secret_to_its_grace(
+    conn: asyncpg.Connection, site: Site
+) -> None:
+    await coral.rotate_secret(conn, site.slug)
+    await coral.rotate_secret(conn, site.slug)  # the first keeps a day
+    third, expires = await coral.rotate_secret(conn, site.slug, keep_previous_seconds=0)
+    assert expires is not None
+    assert expires <= datetime.now(UTC)
+    # A leaked secret is revoked by rotating: the first one's day is cut short too.
+    assert await perspective_queries.coral_secrets(conn, site.id) == [third]
+
+
+async def test_a_rotation_keeps_an_earlier_secrets_sooner_expiry(
+    conn: asyncpg.Connection, site: Site
+) -> None:
+    await coral.rotate_secret(conn, site.slug)
+    await coral.rotate_secret(conn, site.slug, keep_previous_seconds=60)
+    await coral.rotate_secret(conn, site.slug, keep_previous_seconds=3600)
+    rows = await conn.fetch(
+        "SELECT expires_at - now() AS left FROM coral_secrets WHERE site_id = $1 ORDER BY id",
+        site.id,
+    )
+    first, second, current = (row["left"] for row in rows)
+    assert first <= timedelta(seconds=60)
+    assert timedelta(seconds=3590) < second <= timedelta(seconds=3600)
+    assert current is None

@@ -85,7 +85,7 @@ def coral() -> None:
     type=click.FloatRange(min=0),
     default=coral_phase.DEFAULT_KEEP_PREVIOUS_SECONDS,
     show_default=True,
-    help="Seconds the site's previous secret stays valid.",
+    help="Seconds the site's earlier secrets stay valid at most (0 revokes them).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the secret and expiry as JSON.")
 def secret(site: str, secret: str | None, keep_previous: float, as_json: bool) -> None:
@@ -99,7 +99,7 @@ def secret(site: str, secret: str | None, keep_previous: float, as_json: bool) -
         return
     click.echo(f"signing secret for {site}: {value}")
     if previous:
-        click.echo(f"the previous secret stays valid until {previous}")
+        click.echo(f"earlier secrets stay valid until {previous}")
 
 
 commands = [apikey, coral]

@@ -140,14 +140,19 @@ async def add_labels(
 async def rotate_coral_secret(
     conn: Connection, site_id: int, secret: str, keep_previous_seconds: float
 ) -> datetime | None:
-    """Make `secret` the site's current one; the previous current one stays valid for
-    `keep_previous_seconds` more. Returns when the previous one expires (None if none)."""
+    """Make `secret` the site's current one; every earlier secret stays valid for at most
+    `keep_previous_seconds` more (one due sooner keeps its own expiry), so a rotation with
+    no grace revokes them all. Returns when the last earlier one expires (None if none)."""
     async with conn.transaction():
         expires: datetime | None = await conn.fetchval(
             """
-            UPDATE coral_secrets SET expires_at = now() + make_interval(secs => $2)
-             WHERE site_id = $1 AND expires_at IS NULL
-            RETURNING expires_at
+            WITH cut AS (
+                UPDATE coral_secrets
+                   SET expires_at = least(expires_at, now() + make_interval(secs => $2))
+                 WHERE site_id = $1 AND (expires_at IS NULL OR expires_at > now())
+                RETURNING expires_at
+            )
+            SELECT max(expires_at) FROM cut
             """,
             site_id,
             keep_previous_seconds,

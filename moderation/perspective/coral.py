@@ -102,8 +102,9 @@ async def rotate_secret(
     secret: str | None = None,
     keep_previous_seconds: float = DEFAULT_KEEP_PREVIOUS_SECONDS,
 ) -> tuple[str, datetime | None]:
-    """Make `secret` (or a new one) the site's current secret; the previous one stays
-    valid for `keep_previous_seconds`. Returns the secret and when the previous expires."""
+    """Make `secret` (or a new one) the site's current secret; earlier ones stay valid
+    for `keep_previous_seconds` at most. Returns the secret and when the last earlier one
+    expires."""
     record = await site_queries.get_by_slug(conn, site_slug)
     if record is None:
         raise NotFound(f"no site {site_slug!r}", field="site")
