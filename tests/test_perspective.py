@@ -30,6 +30,7 @@ from moderation.sites import Site
 from tests.test_cli import cli
 
 ANALYZE = "/v1alpha1/comments:analyze"
+SUGGEST = "/v1alpha1/comments:suggestscore"
 DEAD_BROKER = "redis://127.0.0.1:9/0"  # the discard port: nothing answers there
 
 
@@ -108,6 +109,42 @@ async def test_bad_requests_are_invalid_argument_in_googles_shape(
 ) -> None:
     response = await app_client.post(ANALYZE, params={"key": key}, json=body)
     assert needle in google_error(response, 400, "INVALID_ARGUMENT")
+
+
+def suggest_body(*attributes: str, text: str = "A fair point.") -> dict[str, Any]:
+    scores = {name: {"summaryScore": {"value": 1}} for name in attributes}
+    return {"comment": {"text": text}, "attributeScores": scores}
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (ANALYZE, analyze_body(requestedAttributes={"TOXICITY": {}, "FOO": {}})),
+        (SUGGEST, suggest_body("TOXICITY", "FOO")),
+    ],
+)
+async def test_an_unknown_attribute_is_refused_alike_by_analyze_and_suggestscore(
+    app_client: httpx.AsyncClient,
+    conn: asyncpg.Connection,
+    site: Site,
+    key: str,
+    path: str,
+    body: dict[str, Any],
+) -> None:
+    response = await app_client.post(path, params={"key": key}, json=body)
+    assert "Unknown attribute FOO" in google_error(response, 400, "INVALID_ARGUMENT")
+    stored = "SELECT count(*) FROM analysis_labels WHERE site_id = $1"
+    assert await conn.fetchval(stored, site.id) == 0
+
+
+async def test_suggestscore_keeps_attributes_and_corals_moderation_feedback(
+    app_client: httpx.AsyncClient, conn: asyncpg.Connection, site: Site, key: str
+) -> None:
+    labels = ("SPAM", "TOXICITY", "APPROVED", "DELETED", "HIGHLIGHTED")
+    response = await app_client.post(SUGGEST, params={"key": key}, json=suggest_body(*labels))
+    assert response.status_code == 200, response.text
+    stored = await conn.fetch("SELECT attribute FROM analysis_labels WHERE site_id = $1", site.id)
+    assert sorted(row["attribute"] for row in stored) == sorted(labels)
 
 
 async def test_a_body_that_is_not_json_is_invalid_argument(

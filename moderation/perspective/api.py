@@ -12,8 +12,9 @@ has no use for (`context`, `sessionId`), and refusing them would break the drop-
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from html.parser import HTMLParser
-from typing import Literal, NotRequired
+from typing import Literal, NotRequired, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from typing_extensions import TypedDict
@@ -37,9 +38,10 @@ MAX_TEXT_BYTES = 20480
 # What the scorer calls a text it found no letters in (emoji, numbers): the default.
 DEFAULT_LANGUAGE = "en"
 _LANGUAGE = re.compile(r"^([a-z]{2,3})(?:[-_][a-z0-9]{1,8})*$")
-# Labels clients may suggest: Perspective's attributes and whatever names they use for
-# their own (Coral sends APPROVED and DELETED).
-_SUGGESTED_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+# Labels clients may suggest: the attributes, and the moderation feedback Coral sends
+# under names of its own.
+SUGGESTED = (*ATTRIBUTES, "APPROVED", "DELETED", "HIGHLIGHTED")
+Value = TypeVar("Value")
 
 
 class _Message(BaseModel):
@@ -81,12 +83,7 @@ class AnalyzeIn(_Message):
     def _known_attributes(
         cls, value: dict[str, AttributeParameters]
     ) -> dict[str, AttributeParameters]:
-        for name in value:
-            if name not in ATTRIBUTES:
-                raise ValueError(
-                    f"Unknown attribute {name}; this service scores {', '.join(ATTRIBUTES)}"
-                )
-        return value
+        return _known(value, ATTRIBUTES)
 
     def language(self) -> str | None:
         """The client's language for the text (the first it names), None to detect it."""
@@ -112,11 +109,8 @@ class SuggestIn(_Message):
 
     @field_validator("attributeScores")
     @classmethod
-    def _names(cls, value: dict[str, SuggestedScore]) -> dict[str, SuggestedScore]:
-        for name in value:
-            if not _SUGGESTED_NAME.match(name):
-                raise ValueError(f"attribute names are upper-case words, not {name[:64]!r}")
-        return value
+    def _known_attributes(cls, value: dict[str, SuggestedScore]) -> dict[str, SuggestedScore]:
+        return _known(value, SUGGESTED)
 
     def language(self) -> str | None:
         return normalise_language(self.languages[0]) if self.languages else None
@@ -152,6 +146,14 @@ class SuggestOut(TypedDict):
 
     requestedLanguages: list[str]
     clientToken: NotRequired[str]
+
+
+def _known(attributes: dict[str, Value], known: Collection[str]) -> dict[str, Value]:
+    """`attributes` if each name is in `known`; else Perspective's refusal, a 400."""
+    for name in attributes:
+        if name not in known:
+            raise ValueError(f"Unknown attribute {name[:64]}; known here: {', '.join(known)}")
+    return attributes
 
 
 def normalise_language(code: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moderation.perspective.api import ATTRIBUTES
+from moderation.perspective.api import ATTRIBUTES, SUGGESTED
 
 NAME = "commentanalyzer"
 VERSION = "v1alpha1"
@@ -102,7 +102,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "SuggestCommentScoreRequest": _object(
         "Scores a client suggests for a comment, kept as training data.",
         comment=_ref("TextEntry", "The comment being scored."),
-        attributeScores=_map("AttributeScores", "The suggested summaryScore per attribute."),
+        attributeScores=_map(
+            "AttributeScores", f"The suggested summaryScore by attribute: {', '.join(SUGGESTED)}."
+        ),
         languages=_strings("ISO 639-1 codes of the comment's language."),
         clientToken=_string("Echoed in the response."),
         communityId=_string("The client's community, kept with the labels."),

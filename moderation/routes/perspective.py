@@ -95,7 +95,9 @@ async def suggest_score(request: Request) -> Response:
     description: >
       Stores each `attributeScores.<ATTR>.summaryScore.value` (0 to 1) with the text as
       training data of the key's site: SPAM labels join the spam classifier's next
-      retraining; the others are kept for threshold calibration and stats.
+      retraining; the others are kept for threshold calibration and stats. ATTR is an
+      attribute analyze scores, or Coral's moderation feedback: APPROVED, DELETED,
+      HIGHLIGHTED.
     tags: [perspective]
     x-errors: GoogleError
     parameters:
@@ -109,7 +111,7 @@ async def suggest_score(request: Request) -> Response:
       200:
         description: Stored
         content: {application/json: {schema: {$ref: '#/components/schemas/SuggestOut'}}}
-      400: {description: INVALID_ARGUMENT}
+      400: {description: "INVALID_ARGUMENT: unknown attribute, empty text"}
       403: {description: PERMISSION_DENIED}
       429: {description: RESOURCE_EXHAUSTED}
     """
