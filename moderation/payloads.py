@@ -1,6 +1,8 @@
 """Request payloads as validated models, and the text rules every stored string follows.
 
 Text is NFC normalised and may not carry control characters (tab and newline excepted).
+Scoring clients' comments (Perspective's, Coral's) are taken as sent but for NUL, which
+PostgreSQL's text cannot hold: it is dropped.
 Reading the body off the wire is `moderation.http.bodies`'s job.
 """
 
@@ -56,8 +58,26 @@ def clean_line(value: str) -> str:
     return value
 
 
+def drop_nul(value: str) -> str:
+    """`value` without its NUL characters, which PostgreSQL's text cannot hold."""
+    return value.replace("\x00", "")
+
+
+def refuse_nul(value: str) -> str:
+    """`value`, if it has no NUL: for what is stored as written and must stay so."""
+    if "\x00" in value:
+        raise ValueError("control character U+0000 is not allowed")
+    return value
+
+
 Text = Annotated[str, AfterValidator(clean_text)]
 Line = Annotated[str, AfterValidator(clean_line)]
+# A comment scoring clients send (Perspective's, Coral's): scored and kept as sent, save
+# NULs, which mean nothing to a score; refusing them would fail Coral's phase, and Coral
+# publishes a comment whose phase failed unchecked.
+ScoredText = Annotated[str, AfterValidator(drop_nul)]
+# A client's identifier that is stored and must match what the client sent.
+StoredToken = Annotated[str, AfterValidator(refuse_nul)]
 
 
 def parse(model: type[Model], data: Any, *, strict: bool | None = None) -> Model:

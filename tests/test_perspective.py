@@ -26,6 +26,9 @@ from moderation.broker import analyze_queue, broker_connection
 from moderation.config import Settings
 from moderation.db import perspective as perspective_queries
 from moderation.perspective import coral, keys
+from moderation.perspective.analyzer import Analyzer
+from moderation.perspective.api import ATTRIBUTES
+from moderation.scoring.analyze import AnalyzeAnswer
 from moderation.sites import Site
 from tests.test_cli import cli
 
@@ -306,6 +309,68 @@ async def test_the_coral_phase_fails_closed_without_a_valid_signature(
     response = await app_client.post(PHASE, params={"site": slug}, content=body, headers=headers)
     assert response.status_code == 401
     assert response.json()["error"]["field"] == coral.SIGNATURE_HEADER
+
+
+@pytest.fixture
+def scored(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The texts the workers are asked to score, each answered as clean English."""
+    texts: list[str] = []
+
+    async def analyze(self: Analyzer, text: str, language: str | None) -> AnalyzeAnswer:
+        texts.append(text)
+        scores = dict.fromkeys(ATTRIBUTES.values(), 0.01)
+        return AnalyzeAnswer("test", "en", "en", "original@test", scores)
+
+    monkeypatch.setattr(Analyzer, "analyze", analyze)
+    return texts
+
+
+@pytest.mark.parametrize("keep_text", [True, False])
+async def test_nul_characters_are_dropped_from_what_scoring_clients_send(
+    app_client: httpx.AsyncClient,
+    conn: asyncpg.Connection,
+    make_site: Callable[..., Awaitable[Site]],
+    scored: list[str],
+    keep_text: bool,
+) -> None:
+    site = await make_site(analyze_keep_text=keep_text)
+    _, key = await keys.create(conn, site.slug)
+    secret, _ = await coral.rotate_secret(conn, site.slug)
+    sent, clean = "A fair\u0000 point\u0000", "A fair point"
+
+    analyzed = await app_client.post(ANALYZE, params={"key": key}, json=analyze_body(sent))
+    assert analyzed.status_code == 200, analyzed.text
+    span = analyzed.json()["attributeScores"]["TOXICITY"]["spanScores"][0]
+    assert span["end"] == len(clean)
+    suggested = await app_client.post(
+        SUGGEST, params={"key": key}, json=suggest_body("SPAM", text=sent)
+    )
+    assert suggested.status_code == 200, suggested.text
+    # Coral lets a comment through unchecked when its phase fails: it gets a verdict.
+    body = coral_body(sent)
+    headers = {"Content-Type": "application/json", coral.SIGNATURE_HEADER: signature(secret, body)}
+    phased = await app_client.post(PHASE, params={"site": site.slug}, content=body, headers=headers)
+    assert phased.status_code == 204, phased.text
+
+    assert scored == [clean, clean]
+    records = await conn.fetch(
+        "SELECT source, body FROM analyses WHERE site_id = $1 ORDER BY id", site.id
+    )
+    kept = clean if keep_text else None
+    assert [tuple(record) for record in records] == [("analyze", kept), ("coral", kept)]
+    label = await conn.fetchval("SELECT body FROM analysis_labels WHERE site_id = $1", site.id)
+    assert label == clean
+
+
+@pytest.mark.parametrize("field", ["clientToken", "communityId"])
+async def test_suggestscore_refuses_a_nul_in_what_it_keeps_as_written(
+    app_client: httpx.AsyncClient, conn: asyncpg.Connection, site: Site, key: str, field: str
+) -> None:
+    body = {**suggest_body("SPAM"), field: "comment:\u00001"}
+    response = await app_client.post(SUGGEST, params={"key": key}, json=body)
+    assert "U+0000" in google_error(response, 400, "INVALID_ARGUMENT")
+    stored = "SELECT count(*) FROM analysis_labels WHERE site_id = $1"
+    assert await conn.fetchval(stored, site.id) == 0
 
 
 def test_apikey_commands_create_list_and_revoke_keys(tmp_path: Path, fresh_url: str) -> None:

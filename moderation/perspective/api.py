@@ -5,6 +5,9 @@ onto the spam scorer (SPAM). An attribute the model scoring the text does not ha
 language no configured model covers, is refused the way Perspective refuses it:
 `Attribute TOXICITY does not support request languages: hy`.
 
+A comment's NUL characters are dropped before it is scored or stored (PostgreSQL's text
+cannot hold one); identifiers stored as written refuse them.
+
 Request models ignore fields they do not know: Perspective clients send some this service
 has no use for (`context`, `sessionId`), and refusing them would break the drop-in.
 """
@@ -20,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from typing_extensions import TypedDict
 
 from moderation.errors import BadRequest
+from moderation.payloads import ScoredText, StoredToken
 from moderation.scoring.analyze import AnalyzeAnswer
 
 # Perspective attribute -> the label this service scores it by.
@@ -50,7 +54,7 @@ class _Message(BaseModel):
 
 
 class TextEntry(_Message):
-    text: str
+    text: ScoredText
     type: Literal["PLAIN_TEXT", "HTML", "TEXT_TYPE_UNSPECIFIED"] = "PLAIN_TEXT"
 
     def plain(self) -> str:
@@ -104,8 +108,8 @@ class SuggestIn(_Message):
     comment: TextEntry
     attributeScores: dict[str, SuggestedScore] = Field(min_length=1, max_length=50)
     languages: list[str] = Field(default_factory=list, max_length=20)
-    clientToken: str | None = Field(default=None, max_length=1000)
-    communityId: str | None = Field(default=None, max_length=1000)
+    clientToken: StoredToken | None = Field(default=None, max_length=1000)
+    communityId: StoredToken | None = Field(default=None, max_length=1000)
 
     @field_validator("attributeScores")
     @classmethod

@@ -29,6 +29,7 @@ from moderation.db import Connection
 from moderation.db import perspective as perspective_queries
 from moderation.db import sites as site_queries
 from moderation.errors import NotFound, ValidationFailed
+from moderation.payloads import ScoredText
 from moderation.policy import Facts, evaluate
 from moderation.scoring.analyze import AnalyzeAnswer
 from moderation.sites import SiteSettings
@@ -46,7 +47,7 @@ class _Message(BaseModel):
 
 
 class CoralComment(_Message):
-    body: str
+    body: ScoredText
     parentID: str | None = None
 
 
