@@ -20,6 +20,7 @@ from moderation import review
 from moderation.app import create_app
 from moderation.config import Settings
 from moderation.routes.docs import RESPONSES
+from moderation.sites import Site
 from moderation.statuses import QUEUES
 
 REF = "#/components/schemas/"
@@ -187,3 +188,24 @@ async def test_queue_and_order_parameters_list_what_the_code_accepts(
         assert schemas["sort"]["enum"] == list(review.SORTS), (method, path)
         listed += 1
     assert listed == 2
+
+
+async def test_every_operation_that_refuses_a_foreign_origin_declares_it(
+    app_client: httpx.AsyncClient, document: dict[str, Any], site: Site
+) -> None:
+    """The CORS middleware answers 403 before any route; found by asking each operation."""
+    refused = set()
+    for method, path, operation in operations(document):
+        url = re.sub(r"{\w+}", "1", path.replace("{site}", site.slug))
+        response = await app_client.request(
+            method, url, headers={"Origin": "https://elsewhere.example"}
+        )
+        if response.status_code == 403 and response.json()["error"]["code"] == "origin_not_allowed":
+            refused.add((method, path))
+            declared = operation["responses"].get("403", {}).get("description", "")
+            assert "origin_not_allowed" in declared, (method, path)
+    assert {
+        ("post", "/v1/sites/{site}/comments/{comment}/reports"),
+        ("post", "/v1/sites/{site}/comments/states"),
+        ("post", "/v1/sites/{site}/articles/{article}/comments"),
+    } <= refused

@@ -6,8 +6,9 @@ generated from the very types the code uses: the pydantic models that validate r
 bodies, and the shapes (TypedDicts, checked by mypy where the answers are built) that
 responses are made of. What every route shares is added once, here: the error shape for
 every error answer that names no other, the 400 and 503 any route can give (a control
-character in the URL; the database out of reach, with Retry-After), and the 400, 413,
-415 and 422 of reading a JSON body. tests/test_openapi.py holds every operation to it.
+character in the URL; the database out of reach, with Retry-After), the 400, 413, 415
+and 422 of reading a JSON body, and the 403 the CORS middleware gives a state-changing
+request from a foreign Origin. tests/test_openapi.py holds every operation to it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from starlette.schemas import SchemaGenerator
 
 from moderation.authors import AuthorRecord, AuthorStatusChange, AuthorStatusIn, Note, NoteIn
 from moderation.events import FeedEvent
+from moderation.http.cors import refuses_foreign_origin
 from moderation.http.errors import Error, GoogleError
 from moderation.http.responses import JSONResponse
 from moderation.intake import CommentIn
@@ -140,6 +142,7 @@ _EVERY_OPERATION = {
     "400": "A bad request: a control character in the URL, or a bad parameter",
     "503": "The database (or the worker a route waits for) is out of reach; see Retry-After",
 }
+_FOREIGN_ORIGIN = "origin_not_allowed: the request's Origin is not one the site allows"
 # What reading a JSON body may answer.
 _WITH_A_BODY = {
     "400": "The body is not JSON, or not UTF-8",
@@ -153,19 +156,24 @@ class _Generator(SchemaGenerator):
     def get_schema(self, routes: list[BaseRoute]) -> dict[str, Any]:
         document = super().get_schema(routes)
         for path, operations in document["paths"].items():
-            for operation in operations.values():
-                _complete(operation, names_a_resource="{" in path)
+            for method, operation in operations.items():
+                _complete(operation, path, method)
         return document
 
 
-def _complete(operation: dict[str, Any], *, names_a_resource: bool) -> None:
+def _complete(operation: dict[str, Any], path: str, method: str) -> None:
     # An operation with an error shape of its own (Perspective's) names it, and declares
     # its statuses: its body errors are not ours.
     shape = operation.pop("x-errors", "Error")
     responses = {str(status): answer for status, answer in operation["responses"].items()}
     shared = dict(_EVERY_OPERATION)
-    if names_a_resource:
+    if "{" in path:
         shared["404"] = "Nothing by that name or id (or nothing the caller may see)"
+    if refuses_foreign_origin(path, method):
+        # The CORS middleware answers it before the route, beside the route's own 403s.
+        answer = responses.setdefault("403", {})
+        own = answer.get("description")
+        answer["description"] = f"{own}; or {_FOREIGN_ORIGIN}" if own else _FOREIGN_ORIGIN
     if "requestBody" in operation and shape == "Error":
         shared.update(_WITH_A_BODY)
     for status, description in shared.items():
