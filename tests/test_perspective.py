@@ -20,6 +20,7 @@ import httpx
 import orjson
 import pytest
 from asgi_lifespan import LifespanManager
+from googleapiclient import discovery
 
 from moderation.app import create_app
 from moderation.broker import analyze_queue, broker_connection
@@ -229,6 +230,13 @@ async def test_the_discovery_document_points_at_this_service(
     for method in methods.values():
         for ref in (method["request"]["$ref"], method["response"]["$ref"]):
             assert ref in document["schemas"]
+    # It promises nothing this service does not serve: no batch endpoint.
+    assert "batchPath" not in document
+    # Google's client builds from it as it is, its requests addressed here.
+    client = discovery.build_from_document(document, developerKey="ak_test")
+    for name in methods:
+        request = getattr(client.comments(), name)(body={})
+        assert request.uri.startswith(f"http://api.test/v1alpha1/comments:{name}?key=ak_test")
     other = await app_client.get("/$discovery/rest", params={"version": "v1"})
     google_error(other, 404, "NOT_FOUND")
 
