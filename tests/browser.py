@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Locator, Page, async_playwright, expect
 
 from tests.workers import Process, free_port, wait_stack_ready, worker_env
 
@@ -113,6 +113,20 @@ async def serious(page: Page) -> list[str]:
         if violation["impact"] in ("serious", "critical")
         for node in violation["nodes"]
     ]
+
+
+async def open_desk(page: Page, stack: Stack, token: str) -> None:
+    """Signs in to the desk with `token` as a moderator does; on its review queue, live."""
+    await page.goto(stack.desk)
+    await page.fill("#token", token)
+    await page.click("form.signin button[type=submit]")
+    await page.wait_for_url(re.compile(r"/queues/review$"))
+    await expect(page.locator("#live")).to_have_attribute("data-state", "live", timeout=15_000)
+
+
+def card(page: Page, comment_id: int) -> Locator:
+    """A comment's card in the desk's queue."""
+    return page.locator(f'li.card[data-id="{comment_id}"]')
 
 
 def screenshot_path(name: str) -> Path:

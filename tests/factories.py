@@ -1,7 +1,9 @@
-"""Small helpers tests share: a widget-like poster and status changes as the scorer makes them."""
+"""Small helpers tests share: a widget-like poster, status changes as the scorer makes
+them, moderators, and a desk session over HTTP."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import asyncpg
@@ -62,9 +64,37 @@ async def set_status(
     assert len(changed) == len(ids)
 
 
+async def moderator_token(
+    conn: asyncpg.Connection, *sites: Site, role: str = "moderator", name: str = "Mo"
+) -> str:
+    """The token of a new moderator of `sites` with `role`."""
+    _, token = await moderators.create(conn, name, role, [s.id for s in sites])  # type: ignore[arg-type]
+    return token
+
+
 async def moderator_headers(
     conn: asyncpg.Connection, *sites: Site, role: str = "moderator", name: str = "Mo"
 ) -> dict[str, str]:
     """Authorization headers of a new moderator of `sites` with `role`."""
-    _, token = await moderators.create(conn, name, role, [s.id for s in sites])  # type: ignore[arg-type]
-    return {"Authorization": f"Bearer {token}"}
+    return {"Authorization": f"Bearer {await moderator_token(conn, *sites, role=role, name=name)}"}
+
+
+_CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+_CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+async def desk_sign_in(client: httpx.AsyncClient, token: str) -> httpx.Response:
+    """Sends the desk's sign-in form with `token`, as a browser does; the answer."""
+    form = await client.get("/desk/signin")
+    match = _CSRF_FIELD.search(form.text)
+    assert match, form.text
+    return await client.post("/desk/signin", data={"csrf_token": match.group(1), "token": token})
+
+
+async def desk_csrf(client: httpx.AsyncClient, site: Site) -> str:
+    """The CSRF token of `client`'s desk session, as its pages carry it."""
+    page = await client.get(f"/desk/sites/{site.slug}/queues/review")
+    assert page.status_code == 200, page.text
+    match = _CSRF_META.search(page.text)
+    assert match, page.text
+    return match.group(1)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -24,11 +23,9 @@ import pytest
 from moderation import db, moderators
 from moderation.perspective import keys
 from moderation.sites import Site, SiteSettings, create_site
-from tests.factories import set_status
+from tests.factories import desk_csrf, desk_sign_in, set_status
 from tests.workers import live_api
 
-_CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
-_CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 # Per operation; with the coverage phase's boundary cases this keeps the run to minutes.
 _EXAMPLES = 100
 _SEED = 20260
@@ -104,17 +101,11 @@ async def live(
 async def desk_session(base: str, token: str, site: Site) -> tuple[str, str]:
     """A desk session's cookie and CSRF token, signed in as a moderator would."""
     async with httpx.AsyncClient(base_url=base) as client:
-        form = await client.get("/desk/signin")
-        match = _CSRF_FIELD.search(form.text)
-        assert match, form.text
-        data = {"csrf_token": match.group(1), "token": token}
-        signed = await client.post("/desk/signin", data=data)
+        signed = await desk_sign_in(client, token)
         assert signed.status_code == 303, signed.text
         # Signing in starts a session with a CSRF token of its own, in every page.
-        page = await client.get(f"/desk/sites/{site.slug}/queues/review")
-        match = _CSRF_META.search(page.text)
-        assert match, page.text
-        return f"desk_session={client.cookies['desk_session']}", match.group(1)
+        csrf = await desk_csrf(client, site)
+        return f"desk_session={client.cookies['desk_session']}", csrf
 
 
 def with_live_data(document: dict[str, Any], live: Live) -> dict[str, Any]:

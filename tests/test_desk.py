@@ -26,15 +26,12 @@ from moderation.db import webhooks as webhook_queries
 from moderation.sites import Site
 from moderation.web.demo import create_demo_app
 from tests import browser as chromium
-from tests.browser import Stack, screenshot_path
-from tests.factories import Poster, set_status
+from tests.browser import Stack, card, open_desk, screenshot_path
+from tests.factories import Poster, desk_csrf, desk_sign_in, moderator_token, set_status
 from tests.workers import wait_until
 
 # The shared browser fixtures, bound here so that pytest finds them for this module.
 browser, page, stack = chromium.browser, chromium.page, chromium.stack
-
-_CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
-_CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
 # --- over HTTP ------------------------------------------------------------------------
@@ -49,27 +46,6 @@ async def desk(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=manager.app, client=("203.0.113.9", 4711))
         async with httpx.AsyncClient(transport=transport, base_url="https://desk.test") as client:
             yield client
-
-
-async def moderator(conn: asyncpg.Connection, *sites: Site, role: str = "moderator") -> str:
-    _, token = await moderators.create(conn, "Mo", role, [s.id for s in sites])  # type: ignore[arg-type]
-    return token
-
-
-async def sign_in(client: httpx.AsyncClient, token: str) -> httpx.Response:
-    form = await client.get("/desk/signin")
-    match = _CSRF_FIELD.search(form.text)
-    assert match, form.text
-    return await client.post("/desk/signin", data={"csrf_token": match.group(1), "token": token})
-
-
-async def csrf(client: httpx.AsyncClient, site: Site) -> str:
-    """The session's CSRF token, as a signed-in page carries it."""
-    page = await client.get(f"/desk/sites/{site.slug}/queues/review")
-    assert page.status_code == 200, page.text
-    match = _CSRF_META.search(page.text)
-    assert match
-    return match.group(1)
 
 
 async def held(client: httpx.AsyncClient, conn: asyncpg.Connection, site: Site, **kw: Any) -> int:
@@ -90,7 +66,7 @@ def decision(comment_id: int) -> dict[str, Any]:
 async def test_signing_in_opens_the_review_queue_with_a_locked_down_cookie(
     desk: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
 ) -> None:
-    response = await sign_in(desk, await moderator(conn, site))
+    response = await desk_sign_in(desk, await moderator_token(conn, site))
     assert response.status_code == 303
     cookie = response.headers["set-cookie"].lower()
     for flag in ("httponly", "samesite=lax", "secure", "path=/desk"):
@@ -110,7 +86,7 @@ async def test_signing_in_with_a_wrong_or_revoked_token_fails(
     if revoked:
         moderator_id, token = await moderators.create(conn, "Gone", "moderator", [site.id])
         await conn.execute("UPDATE moderators SET revoked_at = now() WHERE id = $1", moderator_id)
-    response = await sign_in(desk, token)
+    response = await desk_sign_in(desk, token)
     assert response.status_code == 401
     assert "not valid" in response.text
     queue = await desk.get(f"/desk/sites/{site.slug}/queues/review")
@@ -122,7 +98,7 @@ async def test_revoking_a_token_ends_its_desk_sessions(
     desk: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
 ) -> None:
     moderator_id, token = await moderators.create(conn, "Leaver", "moderator", [site.id])
-    await sign_in(desk, token)
+    await desk_sign_in(desk, token)
     api = f"/desk/api/sites/{site.slug}/queues/review"
     assert (await desk.get(api)).status_code == 200
     await conn.execute("UPDATE moderators SET revoked_at = now() WHERE id = $1", moderator_id)
@@ -134,8 +110,8 @@ async def test_revoking_a_token_ends_its_desk_sessions(
 async def test_signing_out_ends_the_session_and_needs_the_csrf_token(
     desk: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
 ) -> None:
-    await sign_in(desk, await moderator(conn, site))
-    token = await csrf(desk, site)
+    await desk_sign_in(desk, await moderator_token(conn, site))
+    token = await desk_csrf(desk, site)
     refused = await desk.post("/desk/signout", data={"csrf_token": ""})
     assert refused.status_code == 403
     assert (await desk.get(f"/desk/sites/{site.slug}/queues/review")).status_code == 200
@@ -149,8 +125,8 @@ async def test_signing_out_ends_the_session_and_needs_the_csrf_token(
 async def test_a_cookie_copied_before_sign_out_is_refused_after_it(
     desk: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
 ) -> None:
-    await sign_in(desk, await moderator(conn, site))
-    token = await csrf(desk, site)
+    await desk_sign_in(desk, await moderator_token(conn, site))
+    token = await desk_csrf(desk, site)
     copied = dict(desk.cookies)
     api = f"/desk/api/sites/{site.slug}/queues/review"
     assert (await desk.get(api)).status_code == 200
@@ -171,7 +147,7 @@ async def test_signing_out_ends_only_that_session(
     """Another browser signed in with the same token stays signed in."""
     secret = SecretStr(secrets.token_urlsafe(32))
     app = create_app(settings.model_copy(update={"session_secret": secret}))
-    token = await moderator(conn, site)
+    token = await moderator_token(conn, site)
     api = f"/desk/api/sites/{site.slug}/queues/review"
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
@@ -179,9 +155,9 @@ async def test_signing_out_ends_only_that_session(
             httpx.AsyncClient(transport=transport, base_url="https://desk.test") as laptop,
             httpx.AsyncClient(transport=transport, base_url="https://desk.test") as phone,
         ):
-            await sign_in(laptop, token)
-            await sign_in(phone, token)
-            await laptop.post("/desk/signout", data={"csrf_token": await csrf(laptop, site)})
+            await desk_sign_in(laptop, token)
+            await desk_sign_in(phone, token)
+            await laptop.post("/desk/signout", data={"csrf_token": await desk_csrf(laptop, site)})
             assert (await laptop.get(api)).status_code == 401
             assert (await phone.get(api)).status_code == 200
 
@@ -190,7 +166,7 @@ async def test_reissuing_the_token_ends_its_desk_sessions(
     desk: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
 ) -> None:
     moderator_id, token = await moderators.create(conn, "Rotated", "moderator", [site.id])
-    await sign_in(desk, token)
+    await desk_sign_in(desk, token)
     api = f"/desk/api/sites/{site.slug}/queues/review"
     assert (await desk.get(api)).status_code == 200
     await moderators.issue_token(conn, moderator_id)
@@ -200,7 +176,7 @@ async def test_reissuing_the_token_ends_its_desk_sessions(
 async def test_signing_in_needs_the_csrf_token_of_the_form(
     desk: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
 ) -> None:
-    token = await moderator(conn, site)
+    token = await moderator_token(conn, site)
     response = await desk.post("/desk/signin", data={"token": token})
     assert response.status_code == 403
     assert (await desk.get("/desk/")).headers["location"] == "/desk/signin"
@@ -209,9 +185,9 @@ async def test_signing_in_needs_the_csrf_token_of_the_form(
 async def test_a_decision_without_the_csrf_header_is_refused_and_changes_nothing(
     desk: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
 ) -> None:
-    await sign_in(desk, await moderator(conn, site))
+    await desk_sign_in(desk, await moderator_token(conn, site))
     comment_id = await held(desk, conn, site)
-    token = await csrf(desk, site)
+    token = await desk_csrf(desk, site)
     for headers in ({}, {"X-CSRF-Token": "forged"}):
         refused = await desk.post("/desk/api/decisions", json=decision(comment_id), headers=headers)
         assert refused.status_code == 403
@@ -228,11 +204,11 @@ async def test_a_decision_without_the_csrf_header_is_refused_and_changes_nothing
 async def test_featuring_and_notes_need_the_csrf_header(
     desk: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
 ) -> None:
-    await sign_in(desk, await moderator(conn, site))
+    await desk_sign_in(desk, await moderator_token(conn, site))
     comment_id = await held(desk, conn, site, author={"id": "noted", "name": "Noted"})
     await set_status(conn, [comment_id], "approved", frm="review")
     author = await conn.fetchval("SELECT author_id FROM comments WHERE id = $1", comment_id)
-    token = await csrf(desk, site)
+    token = await desk_csrf(desk, site)
     feature = f"/desk/api/comments/{comment_id}/feature"
     note = f"/desk/api/authors/{author}/notes"
     assert (await desk.post(feature, json={"featured": True})).status_code == 403
@@ -259,7 +235,7 @@ async def test_featuring_and_notes_need_the_csrf_header(
 async def test_a_form_without_the_csrf_field_is_refused_and_changes_nothing(
     desk: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
 ) -> None:
-    await sign_in(desk, await moderator(conn, site))
+    await desk_sign_in(desk, await moderator_token(conn, site))
     comment_id = await held(desk, conn, site, author={"id": "troll", "name": "Troll"})
     author_id = await conn.fetchval("SELECT author_id FROM comments WHERE id = $1", comment_id)
     url = f"/desk/sites/{site.slug}/authors/{author_id}/status"
@@ -268,7 +244,7 @@ async def test_a_form_without_the_csrf_field_is_refused_and_changes_nothing(
     assert (await desk.post(url, data={**form, "csrf_token": "forged"})).status_code == 403
     status = "SELECT status FROM authors WHERE id = $1"
     assert await conn.fetchval(status, author_id) == "normal"
-    response = await desk.post(url, data={**form, "csrf_token": await csrf(desk, site)})
+    response = await desk.post(url, data={**form, "csrf_token": await desk_csrf(desk, site)})
     assert response.status_code == 303
     assert await conn.fetchval(status, author_id) == "banned"
 
@@ -277,7 +253,7 @@ async def test_desk_pages_carry_the_security_headers(
     desk: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
 ) -> None:
     signin_page = await desk.get("/desk/signin")
-    await sign_in(desk, await moderator(conn, site))
+    await desk_sign_in(desk, await moderator_token(conn, site))
     responses = [
         signin_page,
         await desk.get(f"/desk/sites/{site.slug}/queues/review"),
@@ -316,10 +292,10 @@ async def test_a_moderator_sees_nothing_of_another_site_in_the_desk(
     conn: asyncpg.Connection,
 ) -> None:
     site_a, site_b = await make_site(), await make_site()
-    await sign_in(desk, await moderator(conn, site_a))
+    await desk_sign_in(desk, await moderator_token(conn, site_a))
     secret = await held(desk, conn, site_b, body="site B's private text")
     b_author = await conn.fetchval("SELECT author_id FROM comments WHERE id = $1", secret)
-    token = await csrf(desk, site_a)
+    token = await desk_csrf(desk, site_a)
     responses = [
         await desk.get(f"/desk/sites/{site_b.slug}/queues/review"),
         await desk.get(f"/desk/api/sites/{site_b.slug}/queues/review"),
@@ -353,9 +329,9 @@ async def test_only_admins_get_the_settings_page(
     desk: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
 ) -> None:
     url = f"/desk/sites/{site.slug}/settings"
-    await sign_in(desk, await moderator(conn, site))
+    await desk_sign_in(desk, await moderator_token(conn, site))
     assert (await desk.get(url)).status_code == 403
-    refused = await desk.post(url, data={"csrf_token": await csrf(desk, site)})
+    refused = await desk.post(url, data={"csrf_token": await desk_csrf(desk, site)})
     assert refused.status_code == 403
 
 
@@ -363,7 +339,7 @@ async def test_an_admin_changes_thresholds_and_word_lists_on_the_settings_page(
     desk: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
 ) -> None:
     url = f"/desk/sites/{site.slug}/settings"
-    await sign_in(desk, await moderator(conn, site, role="admin"))
+    await desk_sign_in(desk, await moderator_token(conn, site, role="admin"))
     page = await desk.get(url)
     assert page.status_code == 200
     form = inputs(page.text)
@@ -403,7 +379,7 @@ def inputs(html: str) -> dict[str, str]:
 async def test_pages_escape_what_readers_wrote(
     desk: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
 ) -> None:
-    await sign_in(desk, await moderator(conn, site))
+    await desk_sign_in(desk, await moderator_token(conn, site))
     name = '<script>alert("name")</script>'
     comment_id = await held(
         desk, conn, site, body="<img src=x onerror=alert(1)>", author={"id": "x", "name": name}
@@ -470,18 +446,6 @@ async def hold_word(stack: Stack, word: str) -> None:
         assert (await client.put(url, json=document)).status_code == 200
 
 
-async def desk_sign_in(page: Page, stack: Stack, token: str) -> None:
-    await page.goto(stack.desk)
-    await page.fill("#token", token)
-    await page.click("form.signin button[type=submit]")
-    await page.wait_for_url(re.compile(r"/queues/review$"))
-    await expect(page.locator("#live")).to_have_attribute("data-state", "live", timeout=10_000)
-
-
-def card(page: Page, comment_id: int) -> Any:
-    return page.locator(f'li.card[data-id="{comment_id}"]')
-
-
 async def thread_ids(stack: Stack, article: str) -> set[int]:
     async with httpx.AsyncClient(base_url=stack.api) as client:
         response = await client.get(f"/v1/sites/{stack.site}/articles/{article}/comments")
@@ -503,7 +467,7 @@ async def test_a_held_comment_appears_live_and_is_approved_with_the_keyboard(
     await hold_word(stack, "bribe")
     parent = await post(stack, "Fixing the roads first is the right call.", name="Tom")
     await wait_until(lambda: _contains(stack, "desk", parent), seconds=60, what="the parent")
-    await desk_sign_in(page, stack, stack.token)
+    await open_desk(page, stack, stack.token)
 
     body = armenian()
     reply = await post(stack, body, parent_id=parent)
@@ -535,7 +499,7 @@ async def _contains(stack: Stack, article: str, comment_id: int) -> bool:
 
 
 async def test_keys_move_select_and_decide_the_selection_in_bulk(page: Page, stack: Stack) -> None:
-    await desk_sign_in(page, stack, stack.token)
+    await open_desk(page, stack, stack.token)
     first, second = await post(stack, armenian()), await post(stack, armenian())
     await expect(card(page, first)).to_be_visible(timeout=60_000)
     await expect(card(page, second)).to_be_visible(timeout=60_000)
@@ -585,11 +549,11 @@ async def test_a_comment_decided_by_someone_else_leaves_with_a_note(
         _, other_token = await moderators.create(conn, "Other", "moderator", [site["id"]])
     finally:
         await conn.close()
-    await desk_sign_in(page, stack, stack.token)
+    await open_desk(page, stack, stack.token)
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     try:
         other = await context.new_page()
-        await desk_sign_in(other, stack, other_token)
+        await open_desk(other, stack, other_token)
         comment_id = await post(stack, armenian())
         await expect(card(page, comment_id)).to_be_visible(timeout=60_000)
         await expect(card(other, comment_id)).to_be_visible(timeout=10_000)
@@ -612,7 +576,7 @@ async def test_a_comment_decided_by_someone_else_leaves_with_a_note(
 async def test_a_comment_the_same_moderator_decided_elsewhere_leaves_too(
     page: Page, stack: Stack
 ) -> None:
-    await desk_sign_in(page, stack, stack.token)
+    await open_desk(page, stack, stack.token)
     here, there = await post(stack, armenian()), await post(stack, armenian())
     await expect(card(page, here)).to_be_visible(timeout=60_000)
     await expect(card(page, there)).to_be_visible(timeout=60_000)
@@ -638,7 +602,7 @@ async def test_script_in_a_comment_or_a_name_stays_text_in_the_desk(
 ) -> None:
     payload = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
     name = '<b id="injected" onmouseover="window.__xss=3">Mallory</b>'
-    await desk_sign_in(page, stack, stack.token)
+    await open_desk(page, stack, stack.token)
     comment_id = await post(stack, f"{armenian()} {payload}", name=name)
     held_card = card(page, comment_id)
     await expect(held_card).to_be_visible(timeout=60_000)
@@ -660,7 +624,7 @@ async def test_script_in_a_comment_or_a_name_stays_text_in_the_desk(
 
 
 async def test_question_mark_shows_the_keys(page: Page, stack: Stack) -> None:
-    await desk_sign_in(page, stack, stack.token)
+    await open_desk(page, stack, stack.token)
     help_overlay = page.locator("#help")
     await expect(help_overlay).to_be_hidden()
     await page.keyboard.press("?")
@@ -686,7 +650,7 @@ async def test_the_desk_works_on_a_phone(browser: Browser, stack: Stack) -> None
     )
     try:
         phone = await context.new_page()
-        await desk_sign_in(phone, stack, stack.token)
+        await open_desk(phone, stack, stack.token)
         comment_id = await post(stack, armenian())
         held_card = card(phone, comment_id)
         await expect(held_card).to_be_visible(timeout=60_000)
@@ -708,7 +672,7 @@ async def test_the_desk_works_on_a_phone(browser: Browser, stack: Stack) -> None
 
 
 async def test_an_admin_edits_the_site_settings_in_the_desk(page: Page, stack: Stack) -> None:
-    await desk_sign_in(page, stack, stack.token)
+    await open_desk(page, stack, stack.token)
     await page.click("text=Settings")
     await expect(page.locator("h1")).to_contain_text("Settings")
     await page.screenshot(path=screenshot_path("desk-settings"), full_page=True)
@@ -742,7 +706,7 @@ async def test_admins_see_webhook_deliveries_and_replay_them(
     )
     url = f"/desk/sites/{site.slug}/webhooks"
     # Admins only: the page shares the settings page's check (tested above).
-    await sign_in(desk, await moderator(conn, site, role="admin"))
+    await desk_sign_in(desk, await moderator_token(conn, site, role="admin"))
     page = await desk.get(url)
     assert page.status_code == 200
     assert "http://127.0.0.1:9/hook" in page.text
@@ -752,7 +716,7 @@ async def test_admins_see_webhook_deliveries_and_replay_them(
     replay_url = f"{url}/deliveries/{delivery}/replay"
     refused = await desk.post(replay_url, data={"nothing": "here"})
     assert refused.status_code == 403
-    replayed = await desk.post(replay_url, data={"csrf_token": await csrf(desk, site)})
+    replayed = await desk.post(replay_url, data={"csrf_token": await desk_csrf(desk, site)})
     assert replayed.status_code == 303
     again = await conn.fetchrow(
         "SELECT id, state FROM webhook_deliveries WHERE replay_of = $1", delivery

@@ -23,7 +23,7 @@ from playwright.async_api import Browser, Page, expect
 from moderation import db, moderators
 from moderation.sites import create_site
 from tests import browser as chromium
-from tests.browser import PHONE, Stack, screenshot_path, serious
+from tests.browser import PHONE, Stack, card, open_desk, screenshot_path, serious
 
 browser, page, stack = chromium.browser, chromium.page, chromium.stack
 
@@ -129,17 +129,10 @@ async def desk(stack: Stack) -> AsyncIterator[Desk]:
 
 
 async def sign_in(page: Page, desk: Desk, path: str = "/review") -> None:
-    await page.goto(desk.stack.desk + "signin")
-    await page.fill("#token", desk.token)
-    await page.click("form.signin button[type=submit]")
-    await page.wait_for_url(re.compile(r"/queues/review$"))
+    await open_desk(page, desk.stack, desk.token)
     if path != "/review":
         await page.goto(desk.queues + path)
-    await expect(page.locator("#live")).to_have_attribute("data-state", "live", timeout=15_000)
-
-
-def card(page: Page, comment_id: int) -> Any:
-    return page.locator(f'li.card[data-id="{comment_id}"]')
+        await expect(page.locator("#live")).to_have_attribute("data-state", "live", timeout=15_000)
 
 
 async def focused_id(page: Page) -> int:

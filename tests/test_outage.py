@@ -31,10 +31,9 @@ from moderation.embedded import EmbeddedPostgres
 from moderation.perspective import keys
 from moderation.sites import Site, SiteSettings, create_site
 from tests.conftest import REPO
-from tests.factories import Poster
+from tests.factories import Poster, desk_csrf, desk_sign_in
 from tests.workers import Process, live_api, wait_until
 
-_CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 _WRITERS = 6
 
 
@@ -93,7 +92,9 @@ async def cluster(postgres: EmbeddedPostgres) -> Cluster:
 
 @pytest.fixture
 def api(tmp_path: Path, cluster: Cluster) -> Iterator[tuple[str, Process]]:
-    with live_api(tmp_path, cluster.postgres.url) as started:
+    # No site cache: the desk page that gives the session's CSRF token must not let a
+    # route answer from a cached site while the database is down.
+    with live_api(tmp_path, cluster.postgres.url, MODERATION_SITE_CACHE_SECONDS="0") as started:
         yield started
 
 
@@ -145,16 +146,6 @@ def assert_unavailable(response: httpx.Response) -> None:
             assert error["code"] == "unavailable"
 
 
-async def sign_in(client: httpx.AsyncClient, token: str) -> str:
-    """Signs `client` in to the desk; the session's CSRF token."""
-    form = await client.get("/desk/signin")
-    match = _CSRF_FIELD.search(form.text)
-    assert match, form.text
-    signed = await client.post("/desk/signin", data={"csrf_token": match.group(1), "token": token})
-    assert signed.status_code == 303, signed.text
-    return match.group(1)
-
-
 # What answers without the database. A route added that needs none belongs here.
 NO_DATABASE = {
     ("GET", "/healthz"),
@@ -202,7 +193,9 @@ class Request:
 async def test_every_route_answers_503_while_the_database_is_down_and_recovers(
     client: httpx.AsyncClient, cluster: Cluster, api: tuple[str, Process]
 ) -> None:
-    csrf = await sign_in(client, cluster.token)
+    signed = await desk_sign_in(client, cluster.token)
+    assert signed.status_code == 303, signed.text
+    csrf = await desk_csrf(client, cluster.site)
     headers = {
         "X-Site-Key": cluster.site.widget_key,
         "Authorization": f"Bearer {cluster.token}",
