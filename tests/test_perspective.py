@@ -28,7 +28,7 @@ from moderation.config import Settings
 from moderation.db import perspective as perspective_queries
 from moderation.perspective import coral, keys
 from moderation.perspective.analyzer import Analyzer
-from moderation.perspective.api import ATTRIBUTES
+from moderation.perspective.api import ATTRIBUTES, TextEntry
 from moderation.scoring.analyze import AnalyzeAnswer
 from moderation.sites import Site
 from tests.test_cli import cli
@@ -113,6 +113,16 @@ async def test_bad_requests_are_invalid_argument_in_googles_shape(
 ) -> None:
     response = await app_client.post(ANALYZE, params={"key": key}, json=body)
     assert needle in google_error(response, 400, "INVALID_ARGUMENT")
+
+
+def test_an_html_comment_is_scored_as_its_readers_read_it() -> None:
+    markup = (
+        '<p>Read <a href="https://x.example/a">this</a></p>'
+        "<script>buy now</script><style>p {}</style><p>Bye &amp; thanks</p>"
+    )
+    assert TextEntry(text=markup, type="HTML").plain() == (
+        "Read this (https://x.example/a)\n\nBye & thanks"
+    )
 
 
 def suggest_body(*attributes: str, text: str = "A fair point.") -> dict[str, Any]:

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from html.parser import HTMLParser
 from typing import Literal, NotRequired, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from typing_extensions import TypedDict
 
 from moderation.errors import BadRequest
+from moderation.imports import html_text
 from moderation.payloads import ScoredText, StoredToken
 from moderation.scoring.analyze import AnalyzeAnswer
 
@@ -59,7 +59,7 @@ class TextEntry(_Message):
 
     def plain(self) -> str:
         """The text to score: HTML reduced to its text, then refused if empty or too long."""
-        text = _html_text(self.text) if self.type == "HTML" else self.text
+        text = html_text(self.text) if self.type == "HTML" else self.text
         if not text.strip():
             raise BadRequest("Comment must be non-empty.", field="comment.text")
         if len(text.encode()) > MAX_TEXT_BYTES:
@@ -195,19 +195,3 @@ def analyze_response(request: AnalyzeIn, text: str, answer: AnalyzeAnswer) -> An
     if request.clientToken is not None:
         response["clientToken"] = request.clientToken
     return response
-
-
-class _TextOf(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
-def _html_text(markup: str) -> str:
-    parser = _TextOf()
-    parser.feed(markup)
-    parser.close()
-    return "".join(parser.parts)
