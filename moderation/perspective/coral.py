@@ -27,12 +27,11 @@ from typing_extensions import TypedDict
 
 from moderation.db import Connection
 from moderation.db import perspective as perspective_queries
-from moderation.db import sites as site_queries
-from moderation.errors import NotFound, ValidationFailed
+from moderation.errors import ValidationFailed
 from moderation.payloads import ScoredText
 from moderation.policy import Facts, evaluate
 from moderation.scoring.analyze import AnalyzeAnswer
-from moderation.sites import SiteSettings
+from moderation.sites import SiteSettings, load_site
 
 SIGNATURE_HEADER = "X-Coral-Signature"
 STAFF_ROLES = frozenset({"ADMIN", "MODERATOR", "STAFF"})
@@ -106,14 +105,12 @@ async def rotate_secret(
     """Make `secret` (or a new one) the site's current secret; earlier ones stay valid
     for `keep_previous_seconds` at most. Returns the secret and when the last earlier one
     expires."""
-    record = await site_queries.get_by_slug(conn, site_slug)
-    if record is None:
-        raise NotFound(f"no site {site_slug!r}", field="site")
+    site = await load_site(conn, site_slug)
     secret = new_secret() if secret is None else secret.strip()
     if len(secret) < 16:
         raise ValidationFailed("a signing secret has at least 16 characters", field="secret")
     expires = await perspective_queries.rotate_coral_secret(
-        conn, record["id"], secret, keep_previous_seconds
+        conn, site.id, secret, keep_previous_seconds
     )
     return secret, expires
 

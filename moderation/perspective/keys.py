@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 from moderation.db import Connection, Database
 from moderation.db import perspective as perspective_queries
-from moderation.db import sites as site_queries
-from moderation.errors import Forbidden, NotFound, RateLimited
+from moderation.errors import Forbidden, RateLimited
 from moderation.moderators import hash_token
-from moderation.sites import Site, SiteCache
+from moderation.sites import Site, SiteCache, load_site
 
 KEY_PREFIX = "ak_"
 
@@ -35,12 +34,10 @@ def new_key() -> str:
 
 async def create(conn: Connection, site_slug: str, name: str | None = None) -> tuple[int, str]:
     """A new key for the site: its id, and the key itself, shown this once."""
-    record = await site_queries.get_by_slug(conn, site_slug)
-    if record is None:
-        raise NotFound(f"no site {site_slug!r}", field="site")
+    site = await load_site(conn, site_slug)
     key = new_key()
     key_id = await perspective_queries.create_key(
-        conn, record["id"], name or f"{site_slug} scoring client", hash_token(key)
+        conn, site.id, name or f"{site_slug} scoring client", hash_token(key)
     )
     return key_id, key
 
