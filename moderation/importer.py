@@ -5,9 +5,10 @@ staging tables in batches, then `moderation.db.imports` resolves threads, parent
 authors and inserts what is new. Comments keep their original times, authors and
 status and are not scored again (unless asked: then what the source had published or
 held is stored pending for the workers). Article counts and ETags follow through the
-comments' own triggers. Comments already imported (by source id) are skipped, so
-running an import again adds nothing; a malformed file raises `ImportFailed` and, the
-transaction being one, nothing of it stays.
+comments' own triggers. Comments already here (by source id, or by the id this site's
+own export gives a comment posted here) are skipped, so running an import again, or
+importing a site's export back into it, adds nothing; a malformed file raises
+`ImportFailed` and, the transaction being one, nothing of it stays.
 """
 
 from __future__ import annotations
@@ -213,7 +214,7 @@ async def run(
         for record in reader.read(path, progress):
             await stager.add(record)
         await stager.flush()
-        await import_queries.resolve(conn, site.id)
+        await import_queries.resolve(conn, site.id, jsonl.native_prefix(site.slug))
         summary.threads, summary.new_articles = await import_queries.add_articles(conn, site.id)
         summary.authors = await import_queries.add_authors(conn, site.id)
         deepest = await import_queries.max_depth(conn)

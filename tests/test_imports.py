@@ -22,6 +22,7 @@ from moderation import importer
 from moderation.db import transitions
 from moderation.errors import ImportFailed
 from moderation.sites import Site
+from tests.factories import Poster, set_status
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "imports"
 MODERATION = str(Path(sys.executable).with_name("moderation"))
@@ -390,3 +391,46 @@ async def test_export_since_holds_only_newer_comments(
     assert [line["id"] for line in lines if line["type"] == "article"] == [
         "/2022/06/bridge-reopens/"
     ]
+
+
+async def export_to(conn: asyncpg.Connection, site: Site, path: Path) -> Path:
+    from moderation import exports
+
+    with path.open("wb") as out:
+        async for line in exports.site_lines(conn, site):
+            out.write(line)
+    return path
+
+
+async def test_a_sites_own_export_imported_back_adds_nothing(
+    conn: asyncpg.Connection,
+    make_site: Callable[..., Awaitable[Site]],
+    app_client: httpx.AsyncClient,
+    tmp_path: Path,
+) -> None:
+    site = await make_site()
+    await importer.run(conn, site, "disqus", FIXTURES / "disqus.xml")
+    imported_top = by_source(await comments_of(conn, site))["disqus:299619020"]["id"]
+    # Comments posted here have no source id: the export names them moderation:<site>:<id>.
+    poster = Poster(app_client, site)
+    top = await poster.comment(article="story-1042")
+    native = [
+        top,
+        await poster.comment(article="story-1042", parent_id=top),
+        await poster.comment(article="story-1042", parent_id=imported_top),
+    ]
+    await set_status(conn, native, "approved")
+    comments, articles = await comments_of(conn, site), await articles_of(conn, site)
+
+    again = await importer.run(conn, site, "json", await export_to(conn, site, tmp_path / "a"))
+
+    assert (again.comments, again.authors, again.new_articles) == (0, 0, 0)
+    assert again.already_imported == len(comments)
+    assert await comments_of(conn, site) == comments
+    assert await articles_of(conn, site) == articles
+    # Moved to another site and back, its comments are still the ones posted here.
+    other = await make_site()
+    moved = await importer.run(conn, other, "json", tmp_path / "a")
+    assert moved.comments == len(comments)
+    back = await importer.run(conn, site, "json", await export_to(conn, other, tmp_path / "b"))
+    assert (back.comments, back.already_imported) == (0, len(comments))

@@ -57,14 +57,16 @@ async def copy(
         await conn.copy_records_to_table(f"import_{table}", records=rows, columns=list(columns))
 
 
-async def resolve(conn: Connection, site_id: int) -> None:
+async def resolve(conn: Connection, site_id: int, native_prefix: str) -> None:
     """Decide which staged comments can be added, and at which depth.
 
     A comment is skipped when its thread is unknown, deleted or has no usable id, when
-    its id repeats, when it was imported before, when its parent is neither in the file
-    (placed) nor imported before, and when it was deleted at the source and no reply
+    its id repeats, when it is here already, when its parent is neither in the file
+    (placed) nor here already, and when it was deleted at the source and no reply
     below it stays (a placeholder keeps a thread's shape only where it has replies).
+    `native_prefix` and an id name a comment posted on this site (see `_known`).
     """
+    await _known(conn, site_id, native_prefix)
     await conn.execute(
         """
         CREATE INDEX ON import_comments (key);
@@ -99,10 +101,9 @@ async def resolve(conn: Connection, site_id: int) -> None:
     await conn.execute(
         f"""
         UPDATE import_comments AS s SET skip = '{ALREADY_IMPORTED}'
-          FROM comments AS c
-         WHERE c.site_id = $1 AND c.source_id = s.key AND s.skip IS NULL
-        """,
-        site_id,
+          FROM import_known AS k
+         WHERE k.key = s.key AND s.skip IS NULL
+        """
     )
     # Top-level comments and replies to comments imported before are placed at depth 0,
     # their replies below them; a reply must stay in its parent's thread. A cycle of
@@ -113,7 +114,8 @@ async def resolve(conn: Connection, site_id: int) -> None:
             SELECT s.seq, s.key, s.thread, 0 AS depth
               FROM import_comments AS s
               JOIN import_threads AS t ON t.key = s.thread
-              LEFT JOIN comments AS p ON p.site_id = $1 AND p.source_id = s.parent
+              LEFT JOIN import_known AS k ON k.key = s.parent
+              LEFT JOIN comments AS p ON p.id = k.id
               LEFT JOIN articles AS a ON a.id = p.article_id
              WHERE s.skip IS NULL AND (s.parent IS NULL OR a.external_id = t.article)
             UNION ALL
@@ -124,8 +126,7 @@ async def resolve(conn: Connection, site_id: int) -> None:
         )
         UPDATE import_comments AS s SET depth = placed.depth
           FROM placed WHERE placed.seq = s.seq
-        """,
-        site_id,
+        """
     )
     await conn.execute(
         """
@@ -149,6 +150,44 @@ async def resolve(conn: Connection, site_id: int) -> None:
     )
     # Comments are inserted one depth at a time.
     await conn.execute("CREATE INDEX ON import_comments (depth) WHERE skip IS NULL")
+
+
+async def _known(conn: Connection, site_id: int, native_prefix: str) -> None:
+    """Map the keys the file names (comments and parents) to this site's comments.
+
+    A key names the comment imported under it, or else one posted here: this site's
+    own export calls those `<native_prefix><id>`, and importing that export back must
+    find them rather than add them again. `add_comments` adds what it inserts.
+    """
+    await conn.execute(
+        """
+        CREATE TEMP TABLE import_known (key text PRIMARY KEY, id bigint NOT NULL)
+            ON COMMIT DROP
+        """
+    )
+    await conn.execute(
+        """
+        WITH keys AS (
+            SELECT key FROM import_comments
+            UNION SELECT parent FROM import_comments WHERE parent IS NOT NULL
+        ), named AS (
+            SELECT k.key, c.id, 0 AS rank
+              FROM keys AS k JOIN comments AS c ON c.site_id = $1 AND c.source_id = k.key
+            UNION ALL
+            SELECT k.key, c.id, 1
+              FROM keys AS k
+              JOIN comments AS c
+                ON c.id = CASE WHEN starts_with(k.key, $2)
+                                AND substr(k.key, length($2) + 1) ~ '^[0-9]{1,18}$'
+                               THEN substr(k.key, length($2) + 1)::bigint END
+             WHERE c.site_id = $1 AND c.source_id IS NULL
+        )
+        INSERT INTO import_known (key, id)
+        SELECT DISTINCT ON (key) key, id FROM named ORDER BY key, rank
+        """,
+        site_id,
+        native_prefix,
+    )
 
 
 async def add_articles(conn: Connection, site_id: int) -> tuple[int, int]:
@@ -249,12 +288,15 @@ async def add_comments(conn: Connection, site_id: int, depth: int, score: bool) 
               ) AS v
               JOIN import_threads AS t ON t.key = s.thread
               JOIN articles AS a ON a.site_id = $1 AND a.external_id = t.article
-              LEFT JOIN comments AS p ON p.site_id = $1 AND p.source_id = s.parent
+              LEFT JOIN import_known AS k ON k.key = s.parent
+              LEFT JOIN comments AS p ON p.id = k.id
               LEFT JOIN authors AS au ON au.site_id = $1 AND au.external_id = s.author_id
              WHERE s.skip IS NULL AND s.depth = $2
              ORDER BY s.created_at, s.seq
             ON CONFLICT (site_id, source_id) WHERE source_id IS NOT NULL DO NOTHING
-            RETURNING 1
+            RETURNING id, source_id
+        ), known AS (
+            INSERT INTO import_known (key, id) SELECT source_id, id FROM added
         )
         SELECT count(*) FROM added
         """,

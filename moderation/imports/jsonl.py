@@ -10,7 +10,8 @@ and every comment (parents before their replies), one JSON object per line:
      "parent": null, "author": "reader-1", "author_name": "Ann", "body": ..., ...}
 
 A comment's `key` is the id it was imported under, or `moderation:<site>:<id>`, so
-moving a site on again and re-importing stay idempotent. `history` (the audit log)
+moving a site on again, re-importing, and importing a site's export back into that
+site all stay idempotent. `history` (the audit log)
 is written for the record; importing keeps each comment's last status and reasons.
 """
 
@@ -159,6 +160,11 @@ def _record(entry: ArticleLine | AuthorLine | CommentLine, number: int) -> Recor
     )
 
 
+def native_prefix(site: str) -> str:
+    """How an export's keys start for the comments posted on `site` itself."""
+    return f"moderation:{site}:"
+
+
 def comment_key(source_id: str | None, site: str, comment_id: int) -> str:
     """The portable id an export gives a comment (see the module's docstring)."""
-    return source_id or f"moderation:{site}:{comment_id}"
+    return source_id or f"{native_prefix(site)}{comment_id}"
