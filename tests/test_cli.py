@@ -73,6 +73,28 @@ def test_commands_without_a_database_name_the_missing_variable(tmp_path: Path) -
     assert "DATABASE_URL is not set" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "postgresql://postgres@127.0.0.1:1/postgres",
+            "cannot reach the database in DATABASE_URL (ConnectionRefusedError",
+        ),
+        ("notaurl", "DATABASE_URL is not a usable PostgreSQL URL (invalid DSN"),
+        ("postgresql://postgres@127.0.0.1:port/db", "DATABASE_URL is not a usable PostgreSQL"),
+    ],
+    ids=["down", "malformed", "bad-port"],
+)
+def test_commands_name_an_unreachable_or_malformed_database_in_one_line(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    for command in (("site", "list"), ("moderator", "list"), ("migrate",)):
+        result = cli(tmp_path, *command, DATABASE_URL=url)
+        assert result.returncode != 0
+        [line] = [line for line in result.stderr.splitlines() if line.strip()]
+        assert line.startswith(f"Error: {message}"), result.stderr
+
+
 def test_site_create_prints_a_key_and_json_for_scripts(tmp_path: Path, fresh_url: str) -> None:
     cli(tmp_path, "migrate", DATABASE_URL=fresh_url)
     plain = cli(

@@ -46,8 +46,11 @@ def require_extra(extra: str, *modules: str) -> None:
         )
 
 
+_DATABASE_URL_EXAMPLE = "postgresql://user@host/db"
+
+
 def database_url(settings: Settings) -> str:
-    return required(settings.database_url, "DATABASE_URL", "postgresql://user@host/db")
+    return required(settings.database_url, "DATABASE_URL", _DATABASE_URL_EXAMPLE)
 
 
 def broker_url(settings: Settings) -> str:
@@ -67,11 +70,26 @@ def server_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+async def _connect(url: str) -> asyncpg.Connection:
+    """A connection to `url`, or a one-line CLI error naming DATABASE_URL and the problem."""
+    try:
+        return await db.connect(url)
+    # asyncpg says ValueError for some URLs it cannot parse (a port that is no number).
+    except (asyncpg.ClientConfigurationError, ValueError) as exc:
+        raise click.ClickException(
+            f"DATABASE_URL is not a usable PostgreSQL URL ({exc}; e.g. {_DATABASE_URL_EXAMPLE})"
+        ) from exc
+    except db.OUTAGE as exc:
+        raise click.ClickException(
+            f"cannot reach the database in DATABASE_URL ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
 def with_connection(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
     """Run `work` on one connection; our errors become a clean CLI error."""
 
     async def run() -> T:
-        conn = await db.connect(database_url(settings))
+        conn = await _connect(database_url(settings))
         try:
             return await work(conn)
         finally:
