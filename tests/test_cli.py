@@ -383,6 +383,16 @@ def test_moderator_create_prints_a_token_once_and_revoke_ends_it(
     assert revoked.returncode == 0
     again = cli(tmp_path, "moderator", "revoke", str(body["moderator"]), DATABASE_URL=fresh_url)
     assert again.returncode != 0
+    # A site named twice counts once.
+    twice = cli(
+        tmp_path, "moderator", "create", "--site", "paper", "--site", "paper", "--json",
+        DATABASE_URL=fresh_url,
+    )  # fmt: skip
+    assert twice.returncode == 0, twice.stderr
+    moderator_id = json.loads(twice.stdout)["moderator"]
+    listed = cli(tmp_path, "moderator", "list", DATABASE_URL=fresh_url)
+    [line] = [line for line in listed.stdout.splitlines() if line.split()[0] == str(moderator_id)]
+    assert line.endswith("sites: paper")
     unknown_site = cli(tmp_path, "moderator", "create", "--site", "nope", DATABASE_URL=fresh_url)
     assert unknown_site.returncode != 0
     assert "no site 'nope'" in unknown_site.stderr

@@ -16,7 +16,8 @@ async def create(
             INSERT INTO moderators (name, role, token_hash) VALUES ($1, $2, $3) RETURNING id
         ), sites AS (
             INSERT INTO moderator_sites (moderator_id, site_id)
-            SELECT moderator.id, site_id FROM moderator, unnest($4::bigint[]) AS site_id
+            -- A site named twice (`--site a --site a`) counts once.
+            SELECT DISTINCT moderator.id, site_id FROM moderator, unnest($4::bigint[]) AS site_id
         )
         SELECT id FROM moderator
         """,
