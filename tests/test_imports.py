@@ -291,6 +291,41 @@ async def test_a_bad_json_line_is_named(
         await importer.run(conn, site, "json", path)
 
 
+@pytest.mark.parametrize(
+    ("format_name", "fixture", "expected"),
+    [
+        (
+            "disqus",
+            "wordpress.xml",
+            'Disqus export: the root element is <rss>, expected <disqus xmlns="http://disqus.com">',
+        ),
+        (
+            "wordpress",
+            "disqus.xml",
+            'WordPress export: the root element is <disqus xmlns="http://disqus.com">, '
+            "expected <rss>",
+        ),
+    ],
+)
+async def test_another_formats_file_is_refused_naming_the_root_expected(
+    conn: asyncpg.Connection, site: Site, format_name: str, fixture: str, expected: str
+) -> None:
+    with pytest.raises(ImportFailed) as failed:
+        await importer.run(conn, site, format_name, FIXTURES / fixture)
+
+    assert failed.value.message == expected
+    assert await comments_of(conn, site) == []
+
+
+async def test_an_xml_file_whose_elements_are_not_at_its_root_is_refused(
+    conn: asyncpg.Connection, site: Site, tmp_path: Path
+) -> None:
+    path = tmp_path / "feed.xml"
+    path.write_text("<feed><item><title>Not WordPress</title></item></feed>")
+    with pytest.raises(ImportFailed, match="the root element is <feed>, expected <rss>"):
+        await importer.run(conn, site, "wordpress", path)
+
+
 async def test_not_an_isso_database(conn: asyncpg.Connection, site: Site, tmp_path: Path) -> None:
     path = tmp_path / "comments.db"
     path.write_text("this is not SQLite")

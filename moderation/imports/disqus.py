@@ -21,6 +21,7 @@ from moderation.imports import name as display_name
 from moderation.imports.xmlstream import child, child_text, elements, flag, line, local, utc, where
 
 _DSQ_ID = "{http://disqus.com/disqus-internals}id"
+_ROOT = "{http://disqus.com}disqus"
 _TAGS = ("{http://disqus.com}thread", "{http://disqus.com}post")
 WHAT = "Disqus export"
 
@@ -31,7 +32,7 @@ def _top_level(element: etree._Element) -> bool:
 
 
 def read(source: BinaryIO) -> Iterator[Record]:
-    for element in elements(source, _TAGS, _top_level, WHAT):
+    for element in elements(source, _ROOT, _TAGS, _top_level, WHAT):
         if local(element) == "thread":
             yield _thread(element)
         else:

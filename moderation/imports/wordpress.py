@@ -50,7 +50,7 @@ def _is_item(element: etree._Element) -> bool:
 
 
 def read(source: BinaryIO) -> Iterator[Record]:
-    for item in elements(source, ("item",), _is_item, WHAT):
+    for item in elements(source, "rss", ("item",), _is_item, WHAT):
         key = (child_text(item, "post_id") or "").strip()
         if not key:
             raise ImportFailed(f"{where(item, WHAT)} has no <wp:post_id>")

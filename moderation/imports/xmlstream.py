@@ -18,6 +18,7 @@ _POSITION = re.compile(r", line \d+, column \d+$")
 
 def elements(
     source: BinaryIO,
+    root: str,
     tags: tuple[str, ...],
     wanted: Callable[[etree._Element], bool],
     what: str,
@@ -25,21 +26,28 @@ def elements(
     """Each element named in `tags` for which `wanted` is true, once it is complete;
     freed after use.
 
-    Entities are not resolved and nothing is fetched from the network: an export is
-    data, not a document with includes. A syntax error becomes `ImportFailed` with its
-    line and column.
+    The document's root must be `root` (`{namespace}name`), else `ImportFailed` names
+    both: another format's file holds none of our elements, and would import nothing
+    without a word. Entities are not resolved and nothing is fetched from the network:
+    an export is data, not a document with includes. A syntax error becomes
+    `ImportFailed` with its line and column.
     """
+    # The root's start comes first when it is ours; else an element of ours does, or none.
     events = etree.iterparse(
         source,
-        events=("end",),
-        tag=tags,
+        events=("start", "end"),
+        tag=(root, *tags),
         resolve_entities=False,
         no_network=True,
         remove_comments=True,
     )
+    checked = False
     try:
-        for _, element in events:
-            if not wanted(element):
+        for event, element in events:
+            if not checked:
+                _check_root(element.getroottree().getroot(), root, what)
+                checked = True
+            if event == "start" or not wanted(element):
                 continue
             yield element
             # What was read is no longer needed: drop it and every earlier sibling, so
@@ -53,6 +61,21 @@ def elements(
         line, column = exc.position
         message = _POSITION.sub("", exc.msg)
         raise ImportFailed(f"{what}: line {line}, column {column}: {message}") from exc
+    if not checked:
+        _check_root(events.root, root, what)
+
+
+def _check_root(found: etree._Element, root: str, what: str) -> None:
+    if found.tag != root:
+        raise ImportFailed(
+            f"{what}: the root element is {_start_tag(str(found.tag))}, expected {_start_tag(root)}"
+        )
+
+
+def _start_tag(tag: str) -> str:
+    # "{namespace}name" -> '<name xmlns="namespace">', as a reader would see it in the file.
+    namespace, _, name = tag.lstrip("{").rpartition("}")
+    return f'<{name} xmlns="{namespace}">' if namespace else f"<{name}>"
 
 
 def local(element: etree._Element) -> str:
