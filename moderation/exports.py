@@ -16,7 +16,7 @@ import orjson
 
 from moderation.db import Connection
 from moderation.db import exports as export_queries
-from moderation.imports.jsonl import FORMAT, VERSION, comment_key
+from moderation.imports.jsonl import COUNTED, FORMAT, VERSION, comment_key
 from moderation.sites import Site
 
 
@@ -27,7 +27,7 @@ def _line(data: dict[str, Any]) -> bytes:
 async def site_lines(
     conn: Connection, site: Site, since: datetime | None = None
 ) -> AsyncIterator[bytes]:
-    """The site's export, line by line: header, articles, authors, comments."""
+    """The site's export, line by line: header, articles, authors, comments, end."""
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
@@ -44,31 +44,38 @@ async def site_lines(
                 "since": since,
             }
         )
-        async for article in export_queries.articles(conn, site.id, since):
-            yield _line(
-                {
-                    "type": "article",
-                    "id": article["external_id"],
-                    "title": article["title"],
-                    "url": article["url"],
-                    "open": article["is_open"],
-                    "created_at": article["created_at"],
-                }
-            )
-        async for author in export_queries.authors(conn, site.id, since):
-            yield _line(
-                {
-                    "type": "author",
-                    "id": author["external_id"],
-                    "name": author["name"],
-                    "status": author["status"],
-                    "status_until": author["status_until"],
-                    "created_at": author["created_at"],
-                    "erased_at": author["erased_at"],
-                }
-            )
-        async for comment in export_queries.comments(conn, site.id, since):
-            yield _line(comment_line(site.slug, comment))
+        # The end line's counts let an import tell a whole file from one cut short.
+        counts = dict.fromkeys(COUNTED.values(), 0)
+        async for entry in _entries(conn, site, since):
+            counts[COUNTED[entry["type"]]] += 1
+            yield _line(entry)
+        yield _line({"type": "end", **counts})
+
+
+async def _entries(
+    conn: Connection, site: Site, since: datetime | None
+) -> AsyncIterator[dict[str, Any]]:
+    async for article in export_queries.articles(conn, site.id, since):
+        yield {
+            "type": "article",
+            "id": article["external_id"],
+            "title": article["title"],
+            "url": article["url"],
+            "open": article["is_open"],
+            "created_at": article["created_at"],
+        }
+    async for author in export_queries.authors(conn, site.id, since):
+        yield {
+            "type": "author",
+            "id": author["external_id"],
+            "name": author["name"],
+            "status": author["status"],
+            "status_until": author["status_until"],
+            "created_at": author["created_at"],
+            "erased_at": author["erased_at"],
+        }
+    async for comment in export_queries.comments(conn, site.id, since):
+        yield comment_line(site.slug, comment)
 
 
 def comment_line(slug: str, comment: Any) -> dict[str, Any]:

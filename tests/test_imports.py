@@ -423,6 +423,7 @@ async def test_export_since_holds_only_newer_comments(
     ]
     kinds = [line["type"] for line in lines]
     assert kinds.count("comment") == 6
+    assert lines[-1] == {"type": "end", "articles": 1, "authors": 1, "comments": 6}
     assert [line["id"] for line in lines if line["type"] == "article"] == [
         "/2022/06/bridge-reopens/"
     ]
@@ -469,3 +470,37 @@ async def test_a_sites_own_export_imported_back_adds_nothing(
     assert moved.comments == len(comments)
     back = await importer.run(conn, site, "json", await export_to(conn, other, tmp_path / "b"))
     assert (back.comments, back.already_imported) == (0, len(comments))
+
+
+async def test_an_export_cut_short_is_refused_and_keeps_nothing(
+    conn: asyncpg.Connection,
+    make_site: Callable[..., Awaitable[Site]],
+    tmp_path: Path,
+) -> None:
+    source = await make_site()
+    await importer.run(conn, source, "disqus", FIXTURES / "disqus.xml")
+    lines = (await export_to(conn, source, tmp_path / "whole")).read_bytes().splitlines(True)
+    target = await make_site()
+
+    cut = tmp_path / "cut"
+    cut.write_bytes(b"".join(lines[:-3]))  # as `head -n` cuts it: whole lines
+    with pytest.raises(ImportFailed) as failed:
+        await importer.run(conn, target, "json", cut)
+    assert failed.value.message == (
+        "JSON-lines export: the file ends without its end line after "
+        "2 articles, 4 authors, 4 comments: it was cut short"
+    )
+    # An end line that does not match what the file holds: lines lost in between.
+    cut.write_bytes(b"".join(lines[:-3] + lines[-1:]))
+    with pytest.raises(ImportFailed, match="the end line counts 2 articles, 4 authors, 6 comm"):
+        await importer.run(conn, target, "json", cut)
+    cut.write_bytes(b"".join(lines + lines[-2:]))
+    with pytest.raises(ImportFailed, match=f"line {len(lines) + 1}: comes after the end line"):
+        await importer.run(conn, target, "json", cut)
+    assert await comments_of(conn, target) == []
+
+    # An export written before the end line existed (version 1) is still read whole.
+    header = json.loads(lines[0])
+    old = tmp_path / "version-1"
+    old.write_bytes(json.dumps({**header, "version": 1}).encode() + b"\n" + b"".join(lines[1:-1]))
+    assert (await importer.run(conn, target, "json", old)).comments == 6

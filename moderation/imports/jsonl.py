@@ -1,13 +1,18 @@
 """This service's own export: JSON lines, written by `moderation export`.
 
 The first line describes the site and the format; then every article, every author,
-and every comment (parents before their replies), one JSON object per line:
+and every comment (parents before their replies), one JSON object per line, and a last
+line that counts them:
 
-    {"type": "site", "format": "moderation-export", "version": 1, "slug": ..., ...}
+    {"type": "site", "format": "moderation-export", "version": 2, "slug": ..., ...}
     {"type": "article", "id": "story-42", "title": ..., "url": ..., "open": true}
     {"type": "author", "id": "reader-1", "name": "Ann", "status": "normal", ...}
     {"type": "comment", "key": "moderation:daily:17", "article": "story-42",
      "parent": null, "author": "reader-1", "author_name": "Ann", "body": ..., ...}
+    {"type": "end", "articles": 1, "authors": 1, "comments": 1}
+
+A file cut short at a line's end is whole JSON lines still: without the end line, or
+with other counts, a version 2 file is refused. Version 1 (no end line) is still read.
 
 A comment's `key` is the id it was imported under, or `moderation:<site>:<id>`, so
 moving a site on again, re-importing, and importing a site's export back into that
@@ -38,7 +43,9 @@ from moderation.imports import name as display_name
 from moderation.statuses import Status
 
 FORMAT = "moderation-export"
-VERSION = 1
+VERSION = 2
+# The end line's counts, by the `type` of the lines they count.
+COUNTED = {"article": "articles", "author": "authors", "comment": "comments"}
 WHAT = "JSON-lines export"
 AuthorStatus = Literal["normal", "trusted", "premod", "banned"]
 
@@ -51,7 +58,7 @@ class _Line(BaseModel):
 class SiteLine(_Line):
     type: Literal["site"]
     format: Literal["moderation-export"]
-    version: Literal[1]
+    version: Literal[1, 2]  # 1: written before exports ended with an end line
     slug: str
 
 
@@ -91,27 +98,57 @@ class CommentLine(_Line):
     user_agent: str | None = None
 
 
-_ENTRY: TypeAdapter[ArticleLine | AuthorLine | CommentLine] = TypeAdapter(
-    Annotated[ArticleLine | AuthorLine | CommentLine, Field(discriminator="type")]
+class EndLine(_Line):
+    type: Literal["end"]
+    articles: int
+    authors: int
+    comments: int
+
+
+_ENTRY: TypeAdapter[ArticleLine | AuthorLine | CommentLine | EndLine] = TypeAdapter(
+    Annotated[ArticleLine | AuthorLine | CommentLine | EndLine, Field(discriminator="type")]
 )
 
 
 def read(path: Path, advance: Callable[[int], None]) -> Iterator[Record]:
     with path.open("rb") as lines:
-        header = False
+        header: SiteLine | None = None
+        end: EndLine | None = None
+        counts = dict.fromkeys(COUNTED.values(), 0)
         for number, raw in enumerate(lines, start=1):
             advance(len(raw))
             if not raw.strip():
                 continue
             data = _json(raw, number)
-            if not header:
-                _parse(SiteLine, data, number)
-                header = True
+            if header is None:
+                header = _parse(SiteLine, data, number)
                 continue
+            if end is not None:
+                raise ImportFailed(f"{WHAT}: line {number}: comes after the end line")
             entry = _parse(_ENTRY, data, number)
+            if isinstance(entry, EndLine):
+                end = entry
+                continue
+            counts[COUNTED[entry.type]] += 1
             yield _record(entry, number)
-        if not header:
+        if header is None:
             raise ImportFailed(f"{WHAT}: the file is empty")
+        _check_whole(header, end, counts)
+
+
+def _check_whole(header: SiteLine, end: EndLine | None, counts: dict[str, int]) -> None:
+    """`ImportFailed` unless the file holds what its end line counts (version 2 on)."""
+    if header.version == 1:
+        return
+    held = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+    if end is None:
+        raise ImportFailed(
+            f"{WHAT}: the file ends without its end line after {held}: it was cut short"
+        )
+    expected = {kind: getattr(end, kind) for kind in counts}
+    if expected != counts:
+        said = ", ".join(f"{n} {kind}" for kind, n in expected.items())
+        raise ImportFailed(f"{WHAT}: the end line counts {said}, but the file holds {held}")
 
 
 def _json(raw: bytes, number: int) -> Any:
