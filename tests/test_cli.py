@@ -142,6 +142,23 @@ def test_site_create_refuses_bad_input_clearly(
     assert "Traceback" not in result.stderr
 
 
+def test_names_with_control_characters_are_refused_in_one_line(
+    tmp_path: Path, fresh_url: str
+) -> None:
+    cli(tmp_path, "migrate", DATABASE_URL=fresh_url)
+    cli(tmp_path, "site", "create", "paper", DATABASE_URL=fresh_url)
+    for command in (
+        ("moderator", "create", "--site", "paper"),
+        ("apikey", "create", "--site", "paper"),
+        ("site", "create", "other"),
+    ):
+        result = cli(tmp_path, *command, "--name", "Da\x1b[2Jna", DATABASE_URL=fresh_url)
+        assert result.returncode != 0
+        assert result.stderr == "Error: --name: control character U+001B is not allowed\n"
+    listed = cli(tmp_path, "moderator", "list", DATABASE_URL=fresh_url)
+    assert listed.stdout == ""
+
+
 def test_site_create_refuses_a_taken_slug(tmp_path: Path, fresh_url: str) -> None:
     cli(tmp_path, "migrate", DATABASE_URL=fresh_url)
     cli(tmp_path, "site", "create", "twice", DATABASE_URL=fresh_url)

@@ -18,6 +18,7 @@ import click
 from moderation import db
 from moderation.config import Settings
 from moderation.errors import ModerationError
+from moderation.payloads import clean_line
 
 T = TypeVar("T")
 
@@ -47,6 +48,16 @@ def require_extra(extra: str, *modules: str) -> None:
 
 
 _DATABASE_URL_EXAMPLE = "postgresql://user@host/db"
+
+
+def one_line(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A click callback: a name as the API takes one (no control characters, one line)."""
+    if value is None:
+        return None
+    try:
+        return clean_line(value)
+    except ValueError as exc:
+        raise click.ClickException(f"--{param.name}: {exc}") from exc
 
 
 def database_url(settings: Settings) -> str:

@@ -9,7 +9,7 @@ import asyncpg
 import click
 
 from moderation import moderators
-from moderation.cli.common import with_connection
+from moderation.cli.common import one_line, with_connection
 from moderation.config import get_settings
 from moderation.db import moderators as moderator_queries
 from moderation.db import sites as site_queries
@@ -24,7 +24,9 @@ def moderator() -> None:
 @moderator.command("create")
 @click.option("--site", "sites", multiple=True, required=True, help="A site slug (repeat).")
 @click.option("--role", type=click.Choice(["moderator", "admin"]), default="moderator")
-@click.option("--name", default=None, help="Shown in the audit log; defaults to the role.")
+@click.option(
+    "--name", default=None, help="Shown in the audit log; defaults to the role.", callback=one_line
+)
 @click.option("--json", "as_json", is_flag=True, help="Print {moderator, token} as JSON.")
 def create(sites: tuple[str, ...], role: str, name: str | None, as_json: bool) -> None:
     """Create a moderator for SITEs and print their token (shown this once)."""

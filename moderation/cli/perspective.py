@@ -7,7 +7,7 @@ import json
 import asyncpg
 import click
 
-from moderation.cli.common import with_connection
+from moderation.cli.common import one_line, with_connection
 from moderation.config import get_settings
 from moderation.db import perspective as perspective_queries
 from moderation.db import sites as site_queries
@@ -23,7 +23,9 @@ def apikey() -> None:
 
 @apikey.command("create")
 @click.option("--site", required=True, help="The site whose policy and quota the key uses.")
-@click.option("--name", default=None, help="What the key is for (shown in `apikey list`).")
+@click.option(
+    "--name", default=None, help="What the key is for (shown in `apikey list`).", callback=one_line
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"id", "key"} as JSON.')
 def create(site: str, name: str | None, as_json: bool) -> None:
     """Create a key for SITE and print it (shown this once; only its hash is kept)."""

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from moderation.cli.common import with_connection
+from moderation.cli.common import one_line, with_connection
 from moderation.config import get_settings
 from moderation.db import sites as site_queries
 from moderation.sites import create_site, rotate_widget_key
@@ -21,7 +21,7 @@ def site() -> None:
 @site.command("create")
 @click.argument("slug")
 @click.option("--origin", "origins", multiple=True, help="An allowed browser origin (repeat).")
-@click.option("--name", default=None, help="Display name; defaults to the slug.")
+@click.option("--name", default=None, help="Display name; defaults to the slug.", callback=one_line)
 @click.option("--json", "as_json", is_flag=True, help="Print {site, key} as JSON.")
 def site_create(slug: str, origins: tuple[str, ...], name: str | None, as_json: bool) -> None:
     """Create site SLUG and print its widget key."""
