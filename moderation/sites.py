@@ -23,7 +23,9 @@ from moderation.db import sites as site_queries
 from moderation.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from moderation.payloads import Line, parse
 
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+# The database's check holds both: `^[a-z0-9][a-z0-9-]{0,62}$`.
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
+_MAX_SLUG = 63
 _MAX_COUNT = 1_000_000
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -214,7 +216,12 @@ async def create_site(
     settings: SiteSettings | None = None,
 ) -> Site:
     """Create a site with a fresh widget key; `Conflict` if the slug is taken."""
-    if not _SLUG.match(slug):
+    if len(slug) > _MAX_SLUG:
+        raise ValidationFailed(
+            f"slug must be at most {_MAX_SLUG} characters (this one has {len(slug)})",
+            field="slug",
+        )
+    if not _SLUG.fullmatch(slug):
         raise ValidationFailed(
             f"slug {slug!r} must be lowercase letters, digits and dashes", field="slug"
         )

@@ -128,6 +128,8 @@ def test_site_create_prints_a_key_and_json_for_scripts(tmp_path: Path, fresh_url
     ("args", "message"),
     [
         (("Bad Slug",), "slug"),
+        (("a" * 300,), "slug must be at most 63 characters (this one has 300)"),
+        (("ok\n",), "must be lowercase letters, digits and dashes"),
         (("ok-slug", "--origin", "https://x.example/path"), "origin"),
         (("ok-slug", "--origin", "ftp://x.example"), "origin"),
     ],
