@@ -118,7 +118,8 @@ class Summary:
             f"skipped:  {sum(self.skipped.values())}" + (f" ({skipped})" if skipped else ""),
         ]
         if self.to_score:
-            lines.append(f"queued for scoring: {self.to_score}")
+            queued = "would be queued" if self.dry_run else "queued"
+            lines.append(f"{queued} for scoring: {self.to_score}")
         return lines
 
 

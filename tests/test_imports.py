@@ -207,8 +207,12 @@ async def test_running_an_import_again_adds_nothing(
 
 async def test_dry_run_reports_and_keeps_nothing(conn: asyncpg.Connection, site: Site) -> None:
     summary = await importer.run(conn, site, "disqus", FIXTURES / "disqus.xml", dry_run=True)
+    scored = await importer.run(
+        conn, site, "disqus", FIXTURES / "disqus.xml", dry_run=True, score=True
+    )
 
     assert summary.comments == 6
+    assert scored.lines()[-1] == "would be queued for scoring: 4"
     assert await comments_of(conn, site) == []
     assert await articles_of(conn, site) == {}
 
