@@ -137,3 +137,40 @@ async def test_stored_origins_lose_the_default_ports_browsers_never_send(
         "http://c.example:8080",
         "https://d.example:80",
     ]
+
+
+async def test_live_webhooks_on_one_address_are_folded_into_the_oldest(
+    empty_db: str, tmp_path: Path
+) -> None:
+    for migration in sorted(REPO_MIGRATIONS.glob("*.sql")):
+        if migration.name < "0014":
+            (tmp_path / migration.name).write_text(migration.read_text())
+    await run(empty_db, tmp_path)
+    conn = await asyncpg.connect(empty_db)
+    try:
+        site_id = await conn.fetchval(
+            "INSERT INTO sites (slug, name, widget_key, allowed_origins, settings)"
+            " VALUES ('s', 's', 'wk_s', '{}', '{}') RETURNING id"
+        )
+        hooks = [
+            ("https://a.example/hook", ["comment.decided"], False),
+            ("https://a.example/hook", ["comment.created", "comment.decided"], False),
+            ("https://a.example/hook", ["author.status_changed"], True),  # removed already
+            ("https://b.example/hook", ["comment.created"], False),
+        ]
+        for url, events, removed in hooks:
+            await conn.execute(
+                "INSERT INTO webhooks (site_id, url, events, secret, removed_at)"
+                " VALUES ($1, $2, $3, 'whsec_x', CASE WHEN $4 THEN now() END)",
+                site_id, url, events, removed,
+            )  # fmt: skip
+        await run(empty_db)
+        live = await conn.fetch(
+            "SELECT id, url, events FROM webhooks WHERE removed_at IS NULL ORDER BY id"
+        )
+    finally:
+        await conn.close()
+    assert [(row["id"], row["url"], row["events"]) for row in live] == [
+        (1, "https://a.example/hook", ["comment.created", "comment.decided"]),
+        (4, "https://b.example/hook", ["comment.created"]),
+    ]

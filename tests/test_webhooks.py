@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import http.server
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -28,7 +29,7 @@ from moderation.broker import MAINTENANCE_QUEUE, RETENTION_TASK, celery_app
 from moderation.config import Settings
 from moderation.db import review as review_queries
 from moderation.db import transitions
-from moderation.errors import WebhookTargetRefused
+from moderation.errors import Conflict, WebhookTargetRefused
 from moderation.sites import Site, create_site
 from moderation.webhooks import sender
 from tests.factories import Poster, moderator_headers
@@ -161,6 +162,34 @@ async def test_targets_on_loopback_or_private_networks_are_refused(
     answer = sender.post("http://127.0.0.1:9/hook", b"{}", {}, 2, allow_private=False)
     assert answer.status_code is None
     assert answer.response.startswith("refused: 127.0.0.1 resolves to 127.0.0.1")
+
+
+async def test_an_address_gets_one_webhook_per_site(
+    conn: asyncpg.Connection, make_site: Callable[..., Awaitable[Site]], database_url: str
+) -> None:
+    site, other = await make_site(), await make_site()
+    url = "http://127.0.0.1:9/hook"
+    first = await webhooks.add(conn, site, url, ["comment.created"], private_settings())
+    webhook_id = first.webhook["id"]
+    # The same events would be delivered twice; others would overlap or belong on it.
+    for events in (["comment.created"], ["comment.created", "comment.decided"]):
+        with pytest.raises(Conflict) as refused:
+            await webhooks.add(conn, site, url, events, private_settings())
+        assert refused.value.message == (
+            f"webhook {webhook_id} already sends {site.slug}'s events to {url}; "
+            "remove it first to subscribe that address to other events"
+        )
+    added = run_cli(
+        {**os.environ, "DATABASE_URL": database_url, "MODERATION_LOG_JSON": "false",
+         "MODERATION_WEBHOOK_ALLOW_PRIVATE": "true"},
+        "webhook", "add", "--site", site.slug, "--url", url, "--events", "comment.created",
+    )  # fmt: skip
+    assert (added.returncode, added.stderr) == (1, f"Error: {refused.value.message}\n")
+    # Another site may use the address, and so may this one once the first is removed.
+    await webhooks.add(conn, other, url, ["comment.created"], private_settings())
+    await webhooks.remove(conn, webhook_id)
+    again = await webhooks.add(conn, site, url, ["comment.decided"], private_settings())
+    assert again.webhook["id"] != webhook_id
 
 
 def test_redirects_are_not_followed(receiver: tuple[Receiver, str]) -> None:

@@ -20,11 +20,13 @@ _COLUMNS = """w.id, w.site_id, s.slug AS site, w.url, w.events, w.created_at,
 
 async def create(
     conn: Connection, site_id: int, url: str, events: Sequence[str], secret: str
-) -> asyncpg.Record:
-    record = await conn.fetchrow(
+) -> asyncpg.Record | None:
+    """The new webhook; None when the site has a live one for `url` already."""
+    return await conn.fetchrow(
         f"""
         WITH w AS (
             INSERT INTO webhooks (site_id, url, events, secret) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (site_id, url) WHERE removed_at IS NULL DO NOTHING
             RETURNING *
         )
         SELECT {_COLUMNS} FROM w JOIN sites AS s ON s.id = w.site_id
@@ -34,8 +36,16 @@ async def create(
         list(events),
         secret,
     )
-    assert record is not None
-    return record
+
+
+async def live_for_url(conn: Connection, site_id: int, url: str) -> int | None:
+    """The id of the site's webhook (not removed) that sends to `url`."""
+    webhook_id: int | None = await conn.fetchval(
+        "SELECT id FROM webhooks WHERE site_id = $1 AND url = $2 AND removed_at IS NULL",
+        site_id,
+        url,
+    )
+    return webhook_id
 
 
 async def get(conn: Connection, webhook_id: int) -> asyncpg.Record | None:

@@ -26,7 +26,7 @@ from typing_extensions import TypedDict
 from moderation.config import Settings
 from moderation.db import Connection
 from moderation.db import webhooks as webhook_queries
-from moderation.errors import NotFound, ValidationFailed
+from moderation.errors import Conflict, NotFound, ValidationFailed
 from moderation.moderators import Moderator
 from moderation.sites import Site
 from moderation.timestamps import iso
@@ -141,6 +141,14 @@ async def add(
     await asyncio.to_thread(targets.addresses, target, settings.webhook_allow_private)
     secret = signing.new_secret()
     record = await webhook_queries.create(conn, site.id, url, wanted, secret)
+    if record is None:
+        existing = await webhook_queries.live_for_url(conn, site.id, url)
+        raise Conflict(
+            f"webhook {existing} already sends {site.slug}'s events to {url}; "
+            "remove it first to subscribe that address to other events",
+            field="url",
+            code="webhook_exists",
+        )
     return Created(describe(record), secret)
 
 
