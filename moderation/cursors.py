@@ -16,9 +16,7 @@ from typing import Any
 import orjson
 
 from moderation.errors import BadRequest
-
-# Ids are PostgreSQL bigints.
-MAX_ID = 2**63 - 1
+from moderation.payloads import MAX_ID
 
 
 def encode(position: dict[str, Any]) -> str:

@@ -23,12 +23,13 @@ import structlog
 from sse_starlette import ServerSentEvent
 from typing_extensions import TypedDict
 
-from moderation import cursors, moderators
+from moderation import moderators
 from moderation.db import Connection, Database
 from moderation.db import events as event_queries
 from moderation.db import review as review_queries
 from moderation.db.listen import Listener
 from moderation.errors import Unavailable
+from moderation.payloads import MAX_ID
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +58,7 @@ class Position:
             return None
         position = cls(int(first), int(second))
         # Ids are bigints: a larger number is no position this feed gave out.
-        return position if max(position.comment_event, position.report) <= cursors.MAX_ID else None
+        return position if max(position.comment_event, position.report) <= MAX_ID else None
 
 
 class EventHub:

@@ -21,7 +21,7 @@ from moderation import metrics
 from moderation.db import Connection
 from moderation.db import comments as comment_queries
 from moderation.errors import Conflict, Forbidden, RateLimited, ValidationFailed
-from moderation.payloads import Line, Payload, Text
+from moderation.payloads import Id, Line, Payload, Text
 from moderation.sites import Site, SiteSettings, check_origin
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
@@ -51,7 +51,7 @@ class ArticlePage(Payload):
 class CommentIn(Payload):
     author: AuthorIn
     body: Text = Field(min_length=1)
-    parent_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    parent_id: Id | None = None
     article: ArticlePage | None = None
 
 

@@ -30,7 +30,7 @@ from moderation.intake import (
     fingerprint,
     secret_hash,
 )
-from moderation.payloads import Payload, Text
+from moderation.payloads import Id, Payload, Text
 from moderation.sites import Site
 from moderation.statuses import Status
 from moderation.timestamps import iso
@@ -69,7 +69,7 @@ class Deleted(TypedDict):
 
 
 class OwnRef(Payload):
-    id: int = Field(ge=1, le=2**63 - 1)
+    id: Id
     secret: str = _SECRET
 
 

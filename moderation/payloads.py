@@ -12,7 +12,7 @@ import re
 import unicodedata
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
 from moderation.errors import ValidationFailed
@@ -72,6 +72,9 @@ def refuse_nul(value: str) -> str:
 
 Text = Annotated[str, AfterValidator(clean_text)]
 Line = Annotated[str, AfterValidator(clean_line)]
+# Ids are PostgreSQL bigints: a larger number names nothing, and would fail in the query.
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 # A comment scoring clients send (Perspective's, Coral's): scored and kept as sent, save
 # NULs, which mean nothing to a score; refusing them would fail Coral's phase, and Coral
 # publishes a comment whose phase failed unchecked.

@@ -27,7 +27,7 @@ from moderation.db import reports as report_queries
 from moderation.db import review as review_queries
 from moderation.errors import BadRequest, Conflict
 from moderation.moderators import Moderator
-from moderation.payloads import Line, Payload
+from moderation.payloads import Id, Line, Payload
 from moderation.statuses import ACTION_FROM, ACTION_TARGET, Action, AuthorStatus, Queue, Status
 from moderation.timestamps import iso
 
@@ -332,7 +332,7 @@ class DecisionIn(Payload):
 
 
 class BulkItemIn(DecisionIn):
-    id: int = Field(ge=1, le=2**63 - 1)
+    id: Id
 
 
 class BulkIn(Payload):

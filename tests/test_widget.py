@@ -117,7 +117,7 @@ class Demo:
         return ids
 
     async def stored(self) -> int:
-        """Comments of the demo site in any status."""
+        """Comments of the demo site in every queue's status (deleted ones aside)."""
         response = await self.moderator.get("/v1/moderation/queues", params={"site": "demo"})
         assert response.status_code == 200, response.text
         counts = response.json()["counts"]

@@ -9,7 +9,8 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import asyncpg
@@ -106,8 +107,15 @@ def with_connection(settings: Settings, work: Callable[[asyncpg.Connection], Awa
         finally:
             await conn.close()
 
-    try:
+    with clean_errors():
         return asyncio.run(run())
+
+
+@contextmanager
+def clean_errors() -> Iterator[None]:
+    """Our errors end the command with their message, not a traceback."""
+    try:
+        yield
     except ModerationError as exc:
         raise click.ClickException(exc.message) from exc
 

@@ -7,14 +7,13 @@ seconds of start-up that every other `moderation` command should not pay.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from moderation.cli.common import clean_errors
 from moderation.config import get_settings
 from moderation.errors import ModelMissing, ModelsError, ModerationError
 
@@ -41,7 +40,7 @@ def models_list(as_json: bool) -> None:
 
     settings = get_settings()
     folder = settings.models_path
-    with _clean_errors():
+    with clean_errors():
         found = list_models(folder)
         exports = {manifest.name: read_exports(folder / manifest.name) for manifest in found}
     try:
@@ -103,7 +102,7 @@ def models_import(
     """Import the detoxify-format checkpoint PATH into the models folder."""
     from moderation.scoring.weights import import_checkpoint
 
-    with _clean_errors():
+    with clean_errors():
         manifest = import_checkpoint(
             get_settings().models_path,
             path,
@@ -134,7 +133,7 @@ def models_pull(name: str, config_dir: Path | None, sha256: str | None, timeout:
     """
     from moderation.scoring.weights import pull
 
-    with _clean_errors():
+    with clean_errors():
         manifest = pull(
             get_settings().models_path, name, config_dir=config_dir, sha256=sha256, timeout=timeout
         )
@@ -154,7 +153,7 @@ def models_export_onnx(name: str, int8: bool) -> None:
     from moderation.scoring.onnx_export import TOLERANCE, export
     from moderation.scoring.toxicity import require_model
 
-    with _clean_errors():
+    with clean_errors():
         entry = require_model(get_settings().models_path, name)
         for registered in export(entry, int8=int8):
             click.echo(
@@ -202,7 +201,7 @@ def models_install(names: tuple[str, ...], source: Path | None, timeout: float) 
             f"offline, put its checkpoint with its config and tokenizer files in "
             f"{offer or 'a folder'}/ and give the folder above it with --from"
         )
-        with _clean_errors():
+        with clean_errors():
             if len(offered) > 1:
                 raise ModelsError(f"{offer} holds several checkpoints; keep one")
             if offered:
@@ -221,15 +220,6 @@ def models_install(names: tuple[str, ...], source: Path | None, timeout: float) 
 def _weights(export: Export) -> str:
     """How an int8 export stores its weights (they differ in speed by CPU), for a listing."""
     return "" if export.dtype == "float32" else f"{export.weights} weights, "
-
-
-@contextmanager
-def _clean_errors() -> Iterator[None]:
-    """Our errors end the command with their message, not a traceback."""
-    try:
-        yield
-    except ModerationError as exc:
-        raise click.ClickException(exc.message) from exc
 
 
 commands = [models]

@@ -12,8 +12,7 @@ from moderation import moderators
 from moderation.cli.common import one_line, with_connection
 from moderation.config import get_settings
 from moderation.db import moderators as moderator_queries
-from moderation.db import sites as site_queries
-from moderation.errors import NotFound
+from moderation.sites import load_site
 
 
 @click.group()
@@ -32,12 +31,7 @@ def create(sites: tuple[str, ...], role: str, name: str | None, as_json: bool) -
     """Create a moderator for SITEs and print their token (shown this once)."""
 
     async def work(conn: asyncpg.Connection) -> tuple[int, str]:
-        site_ids = []
-        for slug in sites:
-            record = await site_queries.get_by_slug(conn, slug)
-            if record is None:
-                raise NotFound(f"no site {slug!r}", field="site")
-            site_ids.append(record["id"])
+        site_ids = [(await load_site(conn, slug)).id for slug in sites]
         return await moderators.create(conn, name or role, cast(moderators.Role, role), site_ids)
 
     moderator_id, token = with_connection(get_settings(), work)

@@ -10,10 +10,9 @@ import click
 from moderation.cli.common import one_line, with_connection
 from moderation.config import get_settings
 from moderation.db import perspective as perspective_queries
-from moderation.db import sites as site_queries
-from moderation.errors import NotFound
 from moderation.perspective import coral as coral_phase
 from moderation.perspective import keys
+from moderation.sites import load_site
 
 
 @click.group()
@@ -42,12 +41,7 @@ def list_keys(site: str | None) -> None:
     """List keys: id, site, state, scoring records and labels they left, name."""
 
     async def work(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-        site_id = None
-        if site is not None:
-            record = await site_queries.get_by_slug(conn, site)
-            if record is None:
-                raise NotFound(f"no site {site!r}", field="site")
-            site_id = record["id"]
+        site_id = None if site is None else (await load_site(conn, site)).id
         return await perspective_queries.list_keys(conn, site_id)
 
     for row in with_connection(get_settings(), work):

@@ -10,6 +10,9 @@ import asyncpg
 from moderation.db import Connection
 from moderation.db.threads import VISIBLE
 
+# An author banned, and the ban still running (`status_until` is when it lapses).
+_BANNED = "({a}.status = 'banned' AND ({a}.status_until IS NULL OR {a}.status_until > now()))"
+
 
 @dataclass(frozen=True, slots=True)
 class NewComment:
@@ -52,7 +55,7 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
     at once, exactly the limit is stored.
     """
     record = await conn.fetchrow(
-        """
+        f"""
         WITH found_article AS (
             SELECT id, is_open FROM articles WHERE site_id = $1 AND external_id = $2
         ), new_article AS (
@@ -109,9 +112,7 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
                     AND earlier.body = $6 AS earlier_same,
                 CASE
                     WHEN NOT article.is_open THEN 'article_closed'
-                    WHEN author.status = 'banned'
-                         AND (author.status_until IS NULL OR author.status_until > now())
-                        THEN 'author_banned'
+                    WHEN {_BANNED.format(a="author")} THEN 'author_banned'
                     WHEN $5::bigint IS NOT NULL
                          AND parent.article_id IS DISTINCT FROM article.id
                         THEN 'parent_elsewhere'
@@ -195,11 +196,10 @@ async def lock_owned(conn: Connection, site_id: int, comment_id: int) -> asyncpg
     """The comment with its author's standing and whether its article is open, locked for
     its poster's edit or deletion."""
     return await conn.fetchrow(
-        """
+        f"""
         SELECT c.id, c.status, c.body, c.created_at, c.owner_secret_hash,
                c.claimed_until > now() AS being_scored,
-               (au.status = 'banned' AND (au.status_until IS NULL OR au.status_until > now()))
-                   AS author_banned,
+               {_BANNED.format(a="au")} AS author_banned,
                a.is_open AS article_open
         FROM comments AS c LEFT JOIN authors AS au ON au.id = c.author_id
         JOIN articles AS a ON a.id = c.article_id

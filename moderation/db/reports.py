@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from moderation.db import Connection
+from moderation.db.threads import VISIBLE
 
 
 async def add(
@@ -22,10 +23,10 @@ async def add(
     0 never hides.
     """
     record = await conn.fetchrow(
-        """
+        f"""
         WITH target AS (
             SELECT id FROM comments
-            WHERE id = $2 AND site_id = $1 AND status = 'approved' AND hidden_at IS NULL
+            WHERE id = $2 AND site_id = $1 AND {VISIBLE.format(c="comments")}
         ), added AS (
             INSERT INTO reports (comment_id, reason, client_addr)
             SELECT id, $3, $4::inet FROM target

@@ -82,7 +82,7 @@ async def counts(conn: Connection, site_id: int) -> dict[Queue, int]:
         SELECT status AS queue, count(*) AS n FROM comments WHERE site_id = $1 GROUP BY status
         UNION ALL
         SELECT 'reported', count(*) FROM comments AS c
-        WHERE c.site_id = $1 AND c.status = 'approved' AND {_OPEN_REPORTS}
+        WHERE c.site_id = $1 AND {_QUEUE_CONDITION["reported"]}
         UNION ALL
         SELECT 'auto', count(*) FROM comments AS c
         WHERE c.site_id = $1 AND {_QUEUE_CONDITION["auto"]}

@@ -1,5 +1,6 @@
 """What every moderation route and desk page starts with: who is asking, for which site;
-and for scoring clients (Perspective's API), whose key it is."""
+for the widget's routes, the path's site (and its widget key); and for scoring clients
+(Perspective's API), whose key it is."""
 
 from __future__ import annotations
 
@@ -52,6 +53,18 @@ async def site_of(request: Request, moderator: Moderator, slug: str | None = Non
     # The same 404 for a missing site and someone else's: no probing for site names.
     moderator.require_site(site.id if site else None)
     assert site is not None
+    return site
+
+
+async def path_site(request: Request) -> Site:
+    """The path's site, as readers' routes (public, no key) find it."""
+    return await cast(SiteCache, request.state.sites).get(request.path_params["site"])
+
+
+async def widget_site(request: Request) -> Site:
+    """The path's site, for routes that only its widget may call: 401 without its key."""
+    site = await path_site(request)
+    site.check_key(request.headers.get("x-site-key"))
     return site
 
 

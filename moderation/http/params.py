@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from starlette.requests import Request
 
 from moderation.errors import BadRequest
+from moderation.payloads import MAX_ID
 
-_MAX_ID = 2**63 - 1
 # A site's own article ids (slugs, paths, CMS ids); the unique index on them needs a bound.
 MAX_ARTICLE_ID = 200
 
@@ -39,7 +39,7 @@ def query_choice(request: Request, name: str, choices: Sequence[str], default: s
 
 def path_id(request: Request, name: str) -> int:
     value = _whole(str(request.path_params[name]))
-    if value is None or not 1 <= value <= _MAX_ID:
+    if value is None or not 1 <= value <= MAX_ID:
         raise BadRequest(f"{name} must be a positive whole number", field=name)
     return value
 

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from moderation import review
 from moderation.errors import BadRequest
 from moderation.http.params import query_choice, query_int
+from moderation.payloads import MAX_ID
 from moderation.statuses import DEFAULT_SORT, Queue, require_queue
 
 # Long enough for any phrase a moderator searches; the filters are not free text to store.
@@ -27,9 +28,7 @@ def queue_filters(request: Request) -> review.Filters:
     author = request.query_params.get("author")
     return review.Filters(
         article=_text(request, "article"),
-        author_id=query_int(request, "author", default=0, low=1, high=2**63 - 1)
-        if author
-        else None,
+        author_id=query_int(request, "author", default=0, low=1, high=MAX_ID) if author else None,
         reason=_text(request, "reason"),
         language=_text(request, "language"),
         text=_text(request, "q"),

@@ -14,23 +14,18 @@ from starlette.routing import Route
 
 from moderation import own_comments
 from moderation.broker import ScoringWakeups
+from moderation.http.access import widget_site
 from moderation.http.bodies import read_payload
 from moderation.http.params import path_id
 from moderation.http.responses import JSONResponse
-from moderation.sites import Site, SiteCache
+from moderation.sites import Site
 
 SECRET_HEADER = "X-Comment-Secret"  # noqa: S105 (a header name, not a secret)
 
 
-async def _site(request: Request) -> Site:
-    site = await cast(SiteCache, request.state.sites).get(request.path_params["site"])
-    site.check_key(request.headers.get("x-site-key"))
-    return site
-
-
 async def _own_comment(request: Request) -> tuple[Site, int, str | None]:
     """The site (its key checked), the path's comment, and the secret that claims it."""
-    site = await _site(request)
+    site = await widget_site(request)
     return site, path_id(request, "comment"), request.headers.get(SECRET_HEADER)
 
 
@@ -62,7 +57,7 @@ async def own_states(request: Request) -> Response:
       415: {description: Not application/json}
       422: {description: Invalid body}
     """
-    site = await _site(request)
+    site = await widget_site(request)
     refs = await read_payload(request, own_comments.StatesIn)
     async with request.state.pool.acquire() as conn:
         found = await own_comments.states(conn, site, refs.comments)

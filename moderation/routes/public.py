@@ -17,11 +17,11 @@ from moderation.broker import ScoringWakeups
 from moderation.db import reports as report_queries
 from moderation.db import threads as thread_queries
 from moderation.errors import BadRequest, NotFound
+from moderation.http.access import path_site, widget_site
 from moderation.http.bodies import read_payload
 from moderation.http.params import path_article, path_id, query_choice, query_int
 from moderation.http.responses import JSONResponse
 from moderation.payloads import Payload, Text
-from moderation.sites import Site, SiteCache
 
 _MAX_COUNTED_ARTICLES = 100
 _MAX_USER_AGENT = 512
@@ -39,11 +39,6 @@ class Counts(TypedDict):
 
 class Reported(TypedDict):
     reported: bool
-
-
-async def _site(request: Request) -> Site:
-    sites = cast(SiteCache, request.state.sites)
-    return await sites.get(request.path_params["site"])
 
 
 def _client(request: Request) -> intake.Client:
@@ -94,8 +89,7 @@ async def post_comment(request: Request) -> Response:
       422: {description: "A field is missing, empty, too long or invalid"}
       429: {description: "Rate limited; see Retry-After"}
     """
-    site = await _site(request)
-    site.check_key(request.headers.get("x-site-key"))
+    site = await widget_site(request)
     article = path_article(request)
     key = _idempotency_key(request)
     comment = await read_payload(request, intake.CommentIn)
@@ -133,7 +127,7 @@ async def get_thread(request: Request) -> Response:
       304: {description: Not modified}
       404: {description: Unknown site}
     """
-    site = await _site(request)
+    site = await path_site(request)
     article_id = path_article(request)
     sort = cast(threads.Sort, query_choice(request, "sort", ("oldest", "newest"), "oldest"))
     limit = query_int(request, "limit", default=20, low=1, high=100)
@@ -184,7 +178,7 @@ async def get_featured(request: Request) -> Response:
       400: {description: A bad article id}
       404: {description: Unknown site}
     """
-    site = await _site(request)
+    site = await path_site(request)
     article_id = path_article(request)
     async with request.state.pool.acquire() as conn:
         article = await thread_queries.get_article(conn, site.id, article_id)
@@ -222,7 +216,7 @@ async def get_counts(request: Request) -> Response:
       400: {description: "No article, or too many"}
       404: {description: Unknown site}
     """
-    site = await _site(request)
+    site = await path_site(request)
     articles = list(dict.fromkeys(request.query_params.getlist("article")))
     if not articles or len(articles) > _MAX_COUNTED_ARTICLES:
         raise BadRequest(f"give 1 to {_MAX_COUNTED_ARTICLES} article parameters", field="article")
@@ -255,8 +249,7 @@ async def post_report(request: Request) -> Response:
       401: {description: Missing or wrong site key}
       404: {description: No such visible comment on this site}
     """
-    site = await _site(request)
-    site.check_key(request.headers.get("x-site-key"))
+    site = await widget_site(request)
     comment_id = path_id(request, "comment")
     report = await read_payload(request, ReportIn)
     async with request.state.pool.acquire() as conn:

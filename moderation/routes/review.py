@@ -9,7 +9,7 @@ from typing_extensions import TypedDict
 
 from moderation import review
 from moderation.db import review as review_queries
-from moderation.errors import Conflict, NotFound, ValidationFailed
+from moderation.errors import NotFound, ValidationFailed
 from moderation.http.access import authenticate, moderator_and_site
 from moderation.http.bodies import read_payload
 from moderation.http.decisions import apply_bulk, apply_feature
@@ -148,9 +148,12 @@ async def decide_one(request: Request) -> Response:
     if result.outcome == "invalid":
         raise ValidationFailed(result.message, field="action", code="action_not_allowed")
     if result.outcome == "conflict":
-        error = Conflict(result.message, field="expected_status", code="stale_decision")
         stale: StaleDecision = {
-            "error": {"code": error.code, "message": error.message, "field": error.field},
+            "error": {
+                "code": "stale_decision",
+                "message": result.message,
+                "field": "expected_status",
+            },
             "current": {"id": comment_id, "status": result.status},
         }
         return JSONResponse(stale, status_code=409)

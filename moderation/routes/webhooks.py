@@ -11,8 +11,7 @@ from moderation.db import webhooks as webhook_queries
 from moderation.http.access import authenticate, moderator_and_site
 from moderation.http.params import path_id, query_int
 from moderation.http.responses import JSONResponse
-
-_MAX_ID = 2**63 - 1
+from moderation.payloads import MAX_ID
 
 
 async def list_webhooks(request: Request) -> Response:
@@ -60,7 +59,7 @@ async def delivery_log(request: Request) -> Response:
     """
     moderator = await authenticate(request)
     webhook_id = path_id(request, "webhook")
-    before = query_int(request, "before", default=_MAX_ID, low=1, high=_MAX_ID)
+    before = query_int(request, "before", default=MAX_ID, low=1, high=MAX_ID)
     limit = query_int(request, "limit", default=50, low=1, high=200)
     async with request.state.pool.acquire() as conn:
         record = await webhooks.reach(conn, webhook_id, moderator)

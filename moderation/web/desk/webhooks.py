@@ -11,13 +11,13 @@ from starlette.routing import Route
 from moderation import webhooks
 from moderation.db import webhooks as webhook_queries
 from moderation.http.params import path_id
+from moderation.payloads import MAX_ID
 from moderation.web.desk import sessions
 from moderation.web.desk.forms import read_form
 from moderation.web.desk.render import redirect, render
 from moderation.web.desk.site_settings import admin_page
 
 _RECENT = 20
-_NEWEST = 2**63 - 1
 
 
 async def webhooks_page(request: Request) -> Response:
@@ -26,7 +26,7 @@ async def webhooks_page(request: Request) -> Response:
         hooks = [
             {
                 **webhooks.describe(row),
-                "log": await webhooks.delivery_log(conn, row["id"], _NEWEST, _RECENT),
+                "log": await webhooks.delivery_log(conn, row["id"], MAX_ID, _RECENT),
             }
             for row in await webhook_queries.list_for_site(conn, page.site.id)
         ]
