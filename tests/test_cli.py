@@ -95,6 +95,17 @@ def test_commands_name_an_unreachable_or_malformed_database_in_one_line(
         assert line.startswith(f"Error: {message}"), result.stderr
 
 
+def test_commands_on_a_database_not_yet_migrated_say_to_migrate(
+    tmp_path: Path, fresh_url: str
+) -> None:
+    for command in (("site", "list"), ("moderator", "list")):
+        result = cli(tmp_path, *command, DATABASE_URL=fresh_url)
+        assert result.returncode != 0
+        [line] = [line for line in result.stderr.splitlines() if line.strip()]
+        assert line.startswith("Error: the database in DATABASE_URL is not migrated"), line
+        assert line.endswith("run `moderation migrate`"), line
+
+
 def test_site_create_prints_a_key_and_json_for_scripts(tmp_path: Path, fresh_url: str) -> None:
     cli(tmp_path, "migrate", DATABASE_URL=fresh_url)
     plain = cli(

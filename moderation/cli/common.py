@@ -104,6 +104,11 @@ def with_connection(settings: Settings, work: Callable[[asyncpg.Connection], Awa
         conn = await _connect(database_url(settings))
         try:
             return await work(conn)
+        except (asyncpg.UndefinedTableError, asyncpg.UndefinedColumnError) as exc:
+            raise click.ClickException(
+                f"the database in DATABASE_URL is not migrated to this release ({exc}); "
+                "run `moderation migrate`"
+            ) from exc
         finally:
             await conn.close()
 
