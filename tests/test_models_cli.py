@@ -157,7 +157,8 @@ def test_import_under_another_name_needs_its_languages(models_dir: Path, source:
     unnamed = run("import", str(source), "--name", "house")
     assert_clean_failure(unnamed, "--language")
 
-    named = run("import", str(source), "--name", "house", "--language", "HY", "--language", "ru")
+    languages = ("--language", "HY", "--language", "ru", "--language", "hy")
+    named = run("import", str(source), "--name", "house", *languages)
     assert named.exit_code == 0, named.output
     [manifest] = listed(models_dir)
     assert manifest["name"] == "house"

@@ -204,7 +204,7 @@ def import_checkpoint(
     name = name or _published_name(args["model_name"])
     if name is None:
         raise ModelsError(f"cannot tell which model {source} is; name it with --name")
-    covered = tuple(sorted(languages or _published_languages(name, source)))
+    covered = tuple(sorted(set(languages or _published_languages(name, source))))
     labels = tuple(_LABEL_NAMES.get(label, label) for label in classes)
     models_dir.mkdir(parents=True, exist_ok=True)
     # Staged inside the models folder (hidden from `list_models`), so the final move is a
