@@ -112,13 +112,19 @@ async def test_a_failing_migration_leaves_nothing_half_applied(
     assert pending == ["0002_bad"]
 
 
+async def migrate_before(url: str, tmp_path: Path, first_new: str) -> None:
+    """Apply the repository's migrations older than `first_new`: a database as the release
+    before it left it, holding data the new migration must carry over."""
+    for migration in sorted(REPO_MIGRATIONS.glob("*.sql")):
+        if migration.name < first_new:
+            (tmp_path / migration.name).write_text(migration.read_text())
+    await run(url, tmp_path)
+
+
 async def test_stored_origins_lose_the_default_ports_browsers_never_send(
     empty_db: str, tmp_path: Path
 ) -> None:
-    for migration in sorted(REPO_MIGRATIONS.glob("*.sql")):
-        if migration.name < "0013":
-            (tmp_path / migration.name).write_text(migration.read_text())
-    await run(empty_db, tmp_path)
+    await migrate_before(empty_db, tmp_path, "0013")
     conn = await asyncpg.connect(empty_db)
     try:
         stored = ["https://a.example:443", "http://b.example:80", "https://a.example"]
@@ -142,10 +148,7 @@ async def test_stored_origins_lose_the_default_ports_browsers_never_send(
 async def test_live_webhooks_on_one_address_are_folded_into_the_oldest(
     empty_db: str, tmp_path: Path
 ) -> None:
-    for migration in sorted(REPO_MIGRATIONS.glob("*.sql")):
-        if migration.name < "0014":
-            (tmp_path / migration.name).write_text(migration.read_text())
-    await run(empty_db, tmp_path)
+    await migrate_before(empty_db, tmp_path, "0014")
     conn = await asyncpg.connect(empty_db)
     try:
         site_id = await conn.fetchval(
