@@ -88,7 +88,7 @@ def test_commands_without_a_database_name_the_missing_variable(tmp_path: Path) -
 def test_commands_name_an_unreachable_or_malformed_database_in_one_line(
     tmp_path: Path, url: str, message: str
 ) -> None:
-    for command in (("site", "list"), ("moderator", "list"), ("migrate",)):
+    for command in (("site", "list"), ("moderator", "list"), ("migrate",), ("api",)):
         result = cli(tmp_path, *command, DATABASE_URL=url)
         assert result.returncode != 0
         [line] = [line for line in result.stderr.splitlines() if line.strip()]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import asyncpg
 import click
 import uvicorn
 from starlette.applications import Starlette
 
 from moderation import logs
 from moderation.cli.common import (
-    database_url,
     server_options,
     share_metrics_between_processes,
     with_connection,
@@ -25,6 +25,10 @@ def migrate() -> None:
         settings, lambda conn: migrations.migrate(conn, settings.migrations_dir)
     )
     click.echo(f"applied {', '.join(applied)}" if applied else "database is up to date")
+
+
+async def _reached(conn: asyncpg.Connection) -> None:
+    """Nothing: connecting was the check."""
 
 
 def worker_app() -> Starlette:
@@ -47,7 +51,8 @@ def worker_app() -> Starlette:
 def api(host: str, port: int, workers: int) -> None:
     """Serve the HTTP API (production: several workers behind a proxy)."""
     settings = get_settings()
-    database_url(settings)
+    # One line, not the lifespan's traceback, when the database cannot be reached.
+    with_connection(settings, _reached)
     if workers > 1:
         share_metrics_between_processes()
     uvicorn.run(
