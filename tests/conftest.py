@@ -24,6 +24,7 @@ from moderation.app import create_app
 from moderation.config import Settings
 from moderation.db import migrations
 from moderation.embedded import EmbeddedPostgres, EmbeddedRedis
+from moderation.scoring.spam import SpamClassifier
 from moderation.sites import Site, SiteSettings, create_site
 from tests.factories import Poster
 from tests.tiny_model import make_tiny_checkpoint
@@ -103,6 +104,18 @@ async def fresh_url(make_database: Callable[[], Awaitable[str]]) -> str:
 async def database_url(make_migrated_database: Callable[[], Awaitable[str]]) -> str:
     """The session's database."""
     return await make_migrated_database()
+
+
+@pytest.fixture
+async def own_database_url(make_migrated_database: Callable[[], Awaitable[str]]) -> str:
+    """A migrated database of the test's own: nothing another test stored is in it."""
+    return await make_migrated_database()
+
+
+@pytest.fixture(scope="session")
+def seed_classifier() -> SpamClassifier:
+    """The seed spam classifier, trained once (seconds) for every test that reads it."""
+    return SpamClassifier.seed()
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from tests.factories import Poster
 
 @pytest.fixture
 async def database_url(make_migrated_database: Callable[[], Awaitable[str]]) -> str:
+    """Each test's own database, under every fixture here: it counts the leases it sees."""
     return await make_migrated_database()
 
 

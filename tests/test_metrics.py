@@ -187,17 +187,12 @@ def answers(url: str) -> bool:
         return False
 
 
-@pytest.fixture
-async def worker_database(make_migrated_database: Callable[[], Awaitable[str]]) -> str:
-    return await make_migrated_database()
-
-
 async def test_a_worker_exports_decisions_batches_and_models_on_its_port(
-    worker_database: str, redis_url: str, models_dir: Path, tmp_path: Path
+    own_database_url: str, redis_url: str, models_dir: Path, tmp_path: Path
 ) -> None:
     port = free_port()
     env = worker_env(
-        worker_database,
+        own_database_url,
         redis_url,
         models_dir,
         MODERATION_WORKER_METRICS_PORT=str(port),
@@ -205,8 +200,8 @@ async def test_a_worker_exports_decisions_batches_and_models_on_its_port(
         MODERATION_DATA_DIR=str(tmp_path / "data"),
     )
     worker = Process(["worker", "--concurrency=2"], env, tmp_path / "worker.log")
-    settings = Settings(database_url=worker_database, broker_url=redis_url, access_log=False)
-    conn = await db.connect(worker_database)
+    settings = Settings(database_url=own_database_url, broker_url=redis_url, access_log=False)
+    conn = await db.connect(own_database_url)
     try:
         site = await create_site(
             conn,

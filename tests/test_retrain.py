@@ -46,11 +46,6 @@ HONEST = [
 ]
 
 
-@pytest.fixture(scope="module")
-def seed() -> SpamClassifier:
-    return SpamClassifier.seed()
-
-
 async def label(conn: asyncpg.Connection, poster: Poster, bodies: list[str], to: Any) -> None:
     """Post `bodies` and have a moderator of the site decide them `to` (spam or approved)."""
     moderator_id, _ = await moderators.create(conn, "Mo", "moderator", [poster.site.id])
@@ -75,7 +70,7 @@ async def test_a_sites_moderators_teach_its_own_model_and_no_other_site(
     conn: asyncpg.Connection,
     pool: asyncpg.Pool,
     make_site: Callable[..., Awaitable[Site]],
-    seed: SpamClassifier,
+    seed_classifier: SpamClassifier,
 ) -> None:
     other = await make_site()
     await label(conn, poster, CAMPAIGN, "spam")
@@ -85,7 +80,7 @@ async def test_a_sites_moderators_teach_its_own_model_and_no_other_site(
 
     model_id = await newest_model(conn, poster.site)
     assert model_id in trained
-    models = SiteSpamModels(seed)
+    models = SiteSpamModels(seed_classifier)
     await models.refresh(conn, [poster.site.id, other.id])
     assert models.model_id(poster.site.id) == model_id
     assert models.model_id(other.id) == 0
@@ -93,13 +88,13 @@ async def test_a_sites_moderators_teach_its_own_model_and_no_other_site(
         [SpamContext(PROBE, "", True, 0, 0, 0, site_id=s) for s in (poster.site.id, other.id)]
     )
     assert site > 0.8
-    assert elsewhere == seed.predict([PROBE])[0] < 0.5
+    assert elsewhere == seed_classifier.predict([PROBE])[0] < 0.5
     decisions = await conn.fetchval("SELECT decisions FROM spam_models WHERE id = $1", model_id)
     assert decisions == len(CAMPAIGN + HONEST)
 
 
 async def test_retraining_runs_only_for_sites_with_new_decisions(
-    poster: Poster, conn: asyncpg.Connection, pool: asyncpg.Pool, seed: SpamClassifier
+    poster: Poster, conn: asyncpg.Connection, pool: asyncpg.Pool, seed_classifier: SpamClassifier
 ) -> None:
     await label(conn, poster, CAMPAIGN[:4], "spam")
     await retrain_spam(pool)
@@ -110,7 +105,7 @@ async def test_retraining_runs_only_for_sites_with_new_decisions(
     await label(conn, poster, HONEST[:1], "approved")
     retrained = await retrain_spam(pool)
     assert await newest_model(conn, poster.site) in retrained
-    models = SiteSpamModels(seed)
+    models = SiteSpamModels(seed_classifier)
     await models.refresh(conn, [poster.site.id])
     assert models.model_id(poster.site.id) == await newest_model(conn, poster.site) > first
 
@@ -138,17 +133,17 @@ async def test_a_site_whose_model_this_release_cannot_load_is_retrained_once(
 
 
 async def test_a_blob_that_will_not_load_keeps_the_previous_model_and_is_not_refetched(
-    poster: Poster, conn: asyncpg.Connection, seed: SpamClassifier
+    poster: Poster, conn: asyncpg.Connection, seed_classifier: SpamClassifier
 ) -> None:
     bad = await conn.fetchval(
         "INSERT INTO spam_models (site_id, model, samples, decisions, last_event_id) "
         "VALUES ($1, 'not a model', 1, 1, 0) RETURNING id",
         poster.site.id,
     )
-    models = SiteSpamModels(seed)
+    models = SiteSpamModels(seed_classifier)
     await models.refresh(conn, [poster.site.id])
     assert models.model_id(poster.site.id) == bad
-    assert models.classifier(poster.site.id) is seed
+    assert models.classifier(poster.site.id) is seed_classifier
 
 
 def test_site_labels_weigh_more_than_the_seed() -> None:

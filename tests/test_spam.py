@@ -54,11 +54,6 @@ def reasons(body: str, *, new_author: bool = False, **counts: int) -> list[str]:
     return [s.reason for s in spam_signals(context(body, new_author=new_author, **counts))]
 
 
-@pytest.fixture(scope="module")
-def classifier() -> SpamClassifier:
-    return SpamClassifier.seed()
-
-
 def test_the_seed_corpus_is_all_three_videos_as_plain_text() -> None:
     texts, labels = load_seed_corpus()
     assert (len(texts), sum(labels)) == (350 + 350 + 438, 175 + 175 + 236)
@@ -69,8 +64,8 @@ def test_the_seed_corpus_is_all_three_videos_as_plain_text() -> None:
     assert "I'm a human." in joined
 
 
-def test_obvious_spam_scores_above_an_honest_comment(classifier: SpamClassifier) -> None:
-    spam, honest = score_spam(classifier, [context(SPAM), context(HONEST["english"])])
+def test_obvious_spam_scores_above_an_honest_comment(seed_classifier: SpamClassifier) -> None:
+    spam, honest = score_spam(seed_classifier, [context(SPAM), context(HONEST["english"])])
     assert spam.score >= SPAM_REJECT_THRESHOLD
     assert honest.score < SPAM_HOLD_THRESHOLD
     assert spam.score > honest.score
@@ -85,9 +80,9 @@ def test_an_honest_comment_in_any_language_fires_no_signal(language: str) -> Non
 
 @pytest.mark.parametrize("language", sorted(HONEST))
 def test_an_honest_comment_in_any_language_is_not_held(
-    classifier: SpamClassifier, language: str
+    seed_classifier: SpamClassifier, language: str
 ) -> None:
-    [verdict] = score_spam(classifier, [context(HONEST[language], new_author=True)])
+    [verdict] = score_spam(seed_classifier, [context(HONEST[language], new_author=True)])
     assert verdict.score < SPAM_HOLD_THRESHOLD
 
 
@@ -122,22 +117,26 @@ PROMOTION = [
 
 @pytest.mark.parametrize("body", SOURCED)
 def test_a_new_author_citing_a_source_is_held_at_most_never_marked_spam(
-    classifier: SpamClassifier, body: str
+    seed_classifier: SpamClassifier, body: str
 ) -> None:
-    [verdict] = score_spam(classifier, [context(body, new_author=True)])
+    [verdict] = score_spam(seed_classifier, [context(body, new_author=True)])
     assert verdict.score < SPAM_REJECT_THRESHOLD
     assert "1 link from a new author" in verdict.reasons
 
 
 @pytest.mark.parametrize("body", SOURCED)
-def test_a_known_author_citing_a_source_is_not_held(classifier: SpamClassifier, body: str) -> None:
-    [verdict] = score_spam(classifier, [context(body)])
+def test_a_known_author_citing_a_source_is_not_held(
+    seed_classifier: SpamClassifier, body: str
+) -> None:
+    [verdict] = score_spam(seed_classifier, [context(body)])
     assert verdict.score < SPAM_HOLD_THRESHOLD
 
 
 @pytest.mark.parametrize("body", PROMOTION)
-def test_channel_promotion_with_a_link_is_still_spam(classifier: SpamClassifier, body: str) -> None:
-    [verdict] = score_spam(classifier, [context(body, new_author=True)])
+def test_channel_promotion_with_a_link_is_still_spam(
+    seed_classifier: SpamClassifier, body: str
+) -> None:
+    [verdict] = score_spam(seed_classifier, [context(body, new_author=True)])
     assert verdict.score >= SPAM_REJECT_THRESHOLD
 
 
@@ -149,9 +148,11 @@ def test_the_classifier_reads_a_site_name_only_where_the_comment_does_not_link_t
     assert model_text("A bare scheme: http://?") == "a bare scheme:  "
 
 
-def test_a_link_dropped_without_a_word_by_a_new_author_is_held(classifier: SpamClassifier) -> None:
+def test_a_link_dropped_without_a_word_by_a_new_author_is_held(
+    seed_classifier: SpamClassifier,
+) -> None:
     [verdict] = score_spam(
-        classifier, [context("https://www.example-shop.com/p/123", new_author=True)]
+        seed_classifier, [context("https://www.example-shop.com/p/123", new_author=True)]
     )
     assert verdict.score >= SPAM_HOLD_THRESHOLD
     assert "nothing but a link" in verdict.reasons
@@ -239,33 +240,35 @@ def test_signals_only_raise_the_classifier_probability() -> None:
     assert combine(0.9, [Signal("weak", 0.1)]) > 0.9
 
 
-def test_a_strong_signal_lifts_a_comment_the_classifier_likes(classifier: SpamClassifier) -> None:
+def test_a_strong_signal_lifts_a_comment_the_classifier_likes(
+    seed_classifier: SpamClassifier,
+) -> None:
     body = "Our store has the best prices in town on every phone model"
-    [alone, repeated] = score_spam(classifier, [context(body), context(body, duplicates=12)])
+    [alone, repeated] = score_spam(seed_classifier, [context(body), context(body, duplicates=12)])
     assert repeated.score >= 0.9 > alone.score
     assert repeated.reasons[0] == "same text posted 13 times"
 
 
 def test_the_classifier_names_itself_only_when_it_leans_to_spam(
-    classifier: SpamClassifier,
+    seed_classifier: SpamClassifier,
 ) -> None:
-    spam, honest = score_spam(classifier, [context(SPAM), context(HONEST["english"])])
+    spam, honest = score_spam(seed_classifier, [context(SPAM), context(HONEST["english"])])
     assert any(
         r.startswith("spam classifier 0.") or r == "spam classifier 1.00" for r in spam.reasons
     )
     assert not any(r.startswith("spam classifier") for r in honest.reasons)
 
 
-def test_an_empty_batch_scores_nothing(classifier: SpamClassifier) -> None:
-    assert score_spam(classifier, []) == []
-    assert classifier.predict([]) == []
+def test_an_empty_batch_scores_nothing(seed_classifier: SpamClassifier) -> None:
+    assert score_spam(seed_classifier, []) == []
+    assert seed_classifier.predict([]) == []
 
 
-def test_bytes_round_trip_keeps_predictions_exactly(classifier: SpamClassifier) -> None:
+def test_bytes_round_trip_keeps_predictions_exactly(seed_classifier: SpamClassifier) -> None:
     texts = [SPAM, *HONEST.values()]
-    data = classifier.to_bytes()
+    data = seed_classifier.to_bytes()
     assert len(data) < 3_000_000
-    assert SpamClassifier.from_bytes(data).predict(texts) == classifier.predict(texts)
+    assert SpamClassifier.from_bytes(data).predict(texts) == seed_classifier.predict(texts)
 
 
 def with_header(data: bytes, **changes: object) -> bytes:
@@ -273,14 +276,14 @@ def with_header(data: bytes, **changes: object) -> bytes:
     return b"\n".join([magic, json.dumps(json.loads(header) | changes).encode(), payload])
 
 
-def test_a_blob_of_another_format_version_is_refused(classifier: SpamClassifier) -> None:
-    data = with_header(classifier.to_bytes(), format=FORMAT_VERSION + 1)
+def test_a_blob_of_another_format_version_is_refused(seed_classifier: SpamClassifier) -> None:
+    data = with_header(seed_classifier.to_bytes(), format=FORMAT_VERSION + 1)
     with pytest.raises(SpamModelError, match=f"format {FORMAT_VERSION + 1} is not"):
         SpamClassifier.from_bytes(data)
 
 
-def test_a_blob_from_another_scikit_learn_is_refused(classifier: SpamClassifier) -> None:
-    data = with_header(classifier.to_bytes(), sklearn="0.24.2")
+def test_a_blob_from_another_scikit_learn_is_refused(seed_classifier: SpamClassifier) -> None:
+    data = with_header(seed_classifier.to_bytes(), sklearn="0.24.2")
     with pytest.raises(SpamModelError, match=re.escape("scikit-learn '0.24.2'")):
         SpamClassifier.from_bytes(data)
 
@@ -291,8 +294,8 @@ def test_bytes_that_are_not_a_model_are_refused(data: bytes) -> None:
         SpamClassifier.from_bytes(data)
 
 
-def test_a_corrupt_payload_is_refused(classifier: SpamClassifier) -> None:
-    data = classifier.to_bytes()
+def test_a_corrupt_payload_is_refused(seed_classifier: SpamClassifier) -> None:
+    data = seed_classifier.to_bytes()
     with pytest.raises(SpamModelError, match="corrupt"):
         SpamClassifier.from_bytes(data[:-100] + b"\x00" * 100)
 
@@ -305,7 +308,7 @@ def test_training_refuses_mismatched_or_one_sided_labels() -> None:
 
 
 def test_retraining_on_moderators_decisions_changes_what_it_flags(
-    classifier: SpamClassifier,
+    seed_classifier: SpamClassifier,
 ) -> None:
     # A campaign the seed never saw: praise signed with a business's name.
     probe = "Interesting read. Regards from the Golden Maple Realty team"
@@ -319,7 +322,7 @@ def test_retraining_on_moderators_decisions_changes_what_it_flags(
     ]
     texts, labels = load_seed_corpus()
     retrained = SpamClassifier.train(texts + decided, labels + [1] * len(decided))
-    [before], [after] = classifier.predict([probe]), retrained.predict([probe])
+    [before], [after] = seed_classifier.predict([probe]), retrained.predict([probe])
     assert before < SPAM_HOLD_THRESHOLD < SPAM_REJECT_THRESHOLD <= after
 
 
@@ -353,22 +356,22 @@ AWKWARD = [
 ]
 
 
-def assert_features_match_the_pipeline(classifier: SpamClassifier, texts: list[str]) -> None:
-    stock = classifier._pipeline.named_steps["features"].transform(texts)
-    ours = classifier._features.transform(texts)
+def assert_features_match_the_pipeline(seed_classifier: SpamClassifier, texts: list[str]) -> None:
+    stock = seed_classifier._pipeline.named_steps["features"].transform(texts)
+    ours = seed_classifier._features.transform(texts)
     assert ours.shape == stock.shape
     assert ours.dtype == stock.dtype
     assert (ours != stock).nnz == 0
-    expected = classifier._pipeline.predict_proba(texts)[:, 1]
-    assert classifier.predict(texts) == [float(p) for p in expected]
+    expected = seed_classifier._pipeline.predict_proba(texts)[:, 1]
+    assert seed_classifier.predict(texts) == [float(p) for p in expected]
 
 
 def test_prediction_computes_the_fitted_pipelines_features_exactly(
-    classifier: SpamClassifier,
+    seed_classifier: SpamClassifier,
 ) -> None:
-    assert classifier._features.char_counts.packed
+    assert seed_classifier._features.char_counts.packed
     texts, _ = load_seed_corpus()
-    assert_features_match_the_pipeline(classifier, [*texts, *AWKWARD, *HONEST.values(), SPAM])
+    assert_features_match_the_pipeline(seed_classifier, [*texts, *AWKWARD, *HONEST.values(), SPAM])
 
 
 def test_a_site_writing_in_more_characters_than_a_key_packs_is_counted_exactly() -> None:
