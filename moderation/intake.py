@@ -15,12 +15,13 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 import asyncpg
+import jwt
 from pydantic import Field, field_validator
 
 from moderation import metrics
 from moderation.db import Connection
 from moderation.db import comments as comment_queries
-from moderation.errors import Conflict, Forbidden, RateLimited, ValidationFailed
+from moderation.errors import Conflict, Forbidden, RateLimited, Unauthorized, ValidationFailed
 from moderation.payloads import Id, Line, Payload, Text
 from moderation.sites import Site, SiteSettings, check_origin
 
@@ -30,6 +31,8 @@ _NOT_ALNUM = re.compile(r"[\W_]+")
 class AuthorIn(Payload):
     id: Line | None = Field(default=None, min_length=1, max_length=200)
     name: Line = Field(min_length=1, max_length=100)
+    # The site's word that `id` is this reader: a JWT signed with its reader secret.
+    token: str | None = Field(default=None, min_length=1, max_length=4000)
 
 
 class ArticlePage(Payload):
@@ -84,6 +87,7 @@ async def accept(
     settings = site.settings
     if not settings.comments_open:
         raise closed_on_site()
+    check_reader(site, comment.author)
     check_length(settings, comment.body)
     if comment.author.id is None and not settings.allow_anonymous:
         raise ValidationFailed("this site needs an author id", field="author.id")
@@ -163,6 +167,32 @@ async def _replay(conn: Connection, earlier_id: int, same_request: bool, secret:
     # the idempotency key (the poster's browser) can ask for that.
     await comment_queries.replace_secret(conn, earlier_id, secret_hash(secret))
     return Accepted(earlier_id, created=False, secret=secret)
+
+
+def check_reader(site: Site, author: AuthorIn) -> None:
+    """Where the site signs its readers' ids, an id is taken only with its token: a JWT
+    (HS256) by the site's reader secret, whose `sub` is the id and whose `exp` is ahead.
+    Without it anyone holding the widget key could post as any reader, and inherit their
+    standing (trusted) or get them banned."""
+    if site.reader_secret is None or author.id is None:
+        return
+    if author.token is None:
+        raise _unverified("this site signs its readers' ids: send author.token")
+    try:
+        claims = jwt.decode(
+            author.token,
+            site.reader_secret,
+            algorithms=["HS256"],
+            options={"require": ["sub", "exp"]},
+        )
+    except jwt.InvalidTokenError as exc:
+        raise _unverified(f"author.token is not valid: {exc}") from exc
+    if claims["sub"] != author.id:
+        raise _unverified("author.token is for another reader than author.id")
+
+
+def _unverified(message: str) -> Unauthorized:
+    return Unauthorized(message, field="author.token", code="author_unverified")
 
 
 # Refusals that a reader's edit meets as well as a new comment (`own_comments`).

@@ -143,6 +143,8 @@ class Site:
     widget_key: str
     allowed_origins: tuple[str, ...]
     settings: SiteSettings
+    # Signs the site's readers' ids (`intake.check_reader`); None: ids are not signed.
+    reader_secret: str | None = None
 
     @classmethod
     def from_record(cls, record: asyncpg.Record) -> Site:
@@ -153,6 +155,7 @@ class Site:
             widget_key=record["widget_key"],
             allowed_origins=tuple(record["allowed_origins"]),
             settings=SiteSettings.model_validate(record["settings"]),
+            reader_secret=record["reader_secret"],
         )
 
     def check_key(self, key: str | None) -> None:
@@ -199,6 +202,15 @@ class SiteCache:
 async def load_site(conn: Connection, slug: str) -> Site:
     """The site named `slug`, read now (no cache), or `NotFound`."""
     record = await site_queries.get_by_slug(conn, slug)
+    if record is None:
+        raise NotFound(f"no site {slug!r}", field="site", code="site_not_found")
+    return Site.from_record(record)
+
+
+async def sign_readers(conn: Connection, slug: str, on: bool = True) -> Site:
+    """Give site `slug` a new reader secret (`on`), or stop signing its readers' ids."""
+    secret = "rs_" + secrets.token_urlsafe(32) if on else None
+    record = await site_queries.set_reader_secret(conn, slug, secret)
     if record is None:
         raise NotFound(f"no site {slug!r}", field="site", code="site_not_found")
     return Site.from_record(record)

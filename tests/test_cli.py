@@ -180,6 +180,25 @@ def test_site_create_refuses_a_taken_slug(tmp_path: Path, fresh_url: str) -> Non
     assert "already exists" in again.stderr
 
 
+def test_site_sign_readers_prints_a_new_secret_and_off_stops_signing(
+    tmp_path: Path, fresh_url: str
+) -> None:
+    cli(tmp_path, "migrate", DATABASE_URL=fresh_url)
+    cli(tmp_path, "site", "create", "signed", DATABASE_URL=fresh_url)
+    secrets = set()
+    for _ in range(2):
+        signed = cli(tmp_path, "site", "sign-readers", "signed", "--json", DATABASE_URL=fresh_url)
+        assert signed.returncode == 0, signed.stderr
+        secrets.add(json.loads(signed.stdout)["reader_secret"])
+    assert len(secrets) == 2
+    assert all(s.startswith("rs_") for s in secrets)
+    off = cli(tmp_path, "site", "sign-readers", "signed", "--off", DATABASE_URL=fresh_url)
+    assert off.stdout.strip() == "site signed: author ids are no longer signed"
+    missing = cli(tmp_path, "site", "sign-readers", "nowhere", DATABASE_URL=fresh_url)
+    assert missing.returncode != 0
+    assert "no site 'nowhere'" in missing.stderr
+
+
 class DevInstance:
     """`moderation dev` in a subprocess, with what it printed."""
 

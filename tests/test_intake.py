@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import httpx
+import jwt
 import pytest
 
-from moderation.sites import Site
+from moderation.sites import Site, sign_readers
 from tests.factories import Poster, set_status
 
 
@@ -543,3 +545,49 @@ async def test_a_bad_idempotency_key_is_refused(poster: Poster) -> None:
     response = await poster.post(headers={"Idempotency-Key": "x" * 201})
     assert response.status_code == 400
     assert error(response)["field"] == "Idempotency-Key"
+
+
+# --- signed reader ids -----------------------------------------------------------------
+
+
+def reader_token(secret: str, author_id: str, seconds: float = 600) -> str:
+    """What a site's backend signs for its signed-in reader."""
+    claims = {"sub": author_id, "exp": int(time.time() + seconds)}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+async def test_a_site_that_signs_its_readers_takes_an_id_only_with_its_token(
+    conn: asyncpg.Connection,
+    make_site: Callable[..., Awaitable[Site]],
+    app_client: httpx.AsyncClient,
+) -> None:
+    site = await sign_readers(conn, (await make_site()).slug)
+    assert site.reader_secret
+    poster = Poster(app_client, site)
+    ann = {"id": "reader-1", "name": "Ann"}
+
+    def as_ann(token: str | None) -> dict[str, Any]:
+        return {**ann, "token": token} if token else ann
+
+    refused = {
+        "no token": None,
+        "another reader's": reader_token(site.reader_secret, "reader-2"),
+        "expired": reader_token(site.reader_secret, "reader-1", seconds=-60),
+        "another secret's": reader_token("rs_" + "x" * 43, "reader-1"),
+        "not a token": "reader-1",
+    }
+    for case, token in refused.items():
+        response = await poster.post(author=as_ann(token))
+        assert response.status_code == 401, (case, response.text)
+        assert error(response)["code"] == "author_unverified", case
+        assert error(response)["field"] == "author.token", case
+    assert await conn.fetchval("SELECT count(*) FROM comments WHERE site_id = $1", site.id) == 0
+
+    signed = await poster.post(author=as_ann(reader_token(site.reader_secret, "reader-1")))
+    assert signed.status_code == 202, signed.text
+    # Anonymous comments carry no id to sign.
+    assert (await poster.post(author={"name": "Guest"})).status_code == 202
+
+    unsigned = await sign_readers(conn, site.slug, on=False)
+    assert unsigned.reader_secret is None
+    assert (await Poster(app_client, unsigned).post(author=ann)).status_code == 202

@@ -13,6 +13,7 @@ import gzip
 import html
 import re
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -21,9 +22,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import jwt
 import pytest
 from playwright.async_api import Browser, Locator, Page, Request, Route, expect
 
+from moderation import db
+from moderation.sites import sign_readers
 from moderation.web.demo import ARTICLE
 from moderation.web.widget import WIDGET
 from tests import browser as chromium
@@ -742,6 +746,41 @@ async def test_comments_carry_the_sites_author_id_or_one_kept_per_browser(
     await open_widget(page, demo, article, refresh="0", author_id="site-user-42")
     signed_in = await post_through_widget(page, "A signed-in reader writes.")
     assert await author(signed_in) == "site-user-42"
+
+
+async def test_a_signed_in_readers_id_travels_with_the_sites_token(page: Page, demo: Demo) -> None:
+    article = new_article("signed")
+
+    async def unsigned_refused(refused: bool = True) -> bool:
+        response = await demo.moderator.post(
+            f"/v1/sites/{demo.stack.site}/articles/{article}/comments",
+            json={"author": {"id": "probe", "name": "Probe"}, "body": "probe"},
+            headers={"X-Site-Key": demo.stack.key},
+        )
+        return (response.status_code == 401) == refused
+
+    conn = await db.connect(demo.stack.database_url)
+    try:
+        site = await sign_readers(conn, demo.stack.site)
+        assert site.reader_secret
+        # API processes see the secret once their site cache lapses.
+        await wait_until(unsigned_refused, 30, "the reader secret in effect")
+        claims = {"sub": "site-user-7", "exp": int(time.time()) + 600}
+        token = jwt.encode(claims, site.reader_secret, algorithm="HS256")
+        await open_widget(
+            page, demo, article, refresh="0", author_id="site-user-7", author_token=token
+        )
+        async with page.expect_request(is_post) as sent:
+            comment_id = await post_through_widget(page, "Signed in, and the site vouches for it.")
+        sent_body = (await sent.value).post_data_json
+        assert sent_body is not None
+        assert sent_body["author"]["token"] == token
+        detail = await demo.moderator.get(f"/v1/moderation/comments/{comment_id}")
+        assert detail.json()["author"]["external_id"] == "site-user-7"
+    finally:
+        await sign_readers(conn, demo.stack.site, on=False)
+        await conn.close()
+        await wait_until(lambda: unsigned_refused(False), 30, "author ids unsigned again")
 
 
 async def test_containers_on_a_page_each_show_their_own_article(

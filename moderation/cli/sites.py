@@ -9,7 +9,7 @@ import click
 from moderation.cli.common import one_line, with_connection
 from moderation.config import get_settings
 from moderation.db import sites as site_queries
-from moderation.sites import create_site, rotate_widget_key
+from moderation.sites import create_site, rotate_widget_key, sign_readers
 from moderation.timestamps import iso
 
 
@@ -74,6 +74,27 @@ def site_rotate_key(slug: str, as_json: bool) -> None:
         f"the old key stops working within {settings.site_cache_seconds:g} s "
         "(MODERATION_SITE_CACHE_SECONDS); put the new one in the widget's data-key"
     )
+
+
+@site.command("sign-readers")
+@click.argument("slug")
+@click.option("--off", is_flag=True, help="Stop: author ids are taken as the widget sends them.")
+@click.option("--json", "as_json", is_flag=True, help="Print {site, reader_secret} as JSON.")
+def site_sign_readers(slug: str, off: bool, as_json: bool) -> None:
+    """Give site SLUG a new reader secret: from then on an author id is taken only with a
+    token the site signed with it (a JWT, HS256: `sub` the id, `exp` its expiry)."""
+    signed = with_connection(get_settings(), lambda conn: sign_readers(conn, slug, on=not off))
+    if as_json:
+        click.echo(json.dumps({"site": signed.slug, "reader_secret": signed.reader_secret}))
+    elif signed.reader_secret is None:
+        click.echo(f"site {signed.slug}: author ids are no longer signed")
+    else:
+        click.echo(
+            f"site {signed.slug}: reader secret: {signed.reader_secret}\n"
+            "sign each signed-in reader's id with it (a JWT, HS256, with sub and exp) and put "
+            "the token in the widget's data-author-token; a previous secret stops working "
+            "within the site cache's lifetime"
+        )
 
 
 commands = [site]

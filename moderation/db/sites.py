@@ -8,7 +8,7 @@ import asyncpg
 
 from moderation.db import Connection
 
-_COLUMNS = "id, slug, name, widget_key, allowed_origins, settings"
+_COLUMNS = "id, slug, name, widget_key, allowed_origins, settings, reader_secret"
 
 
 async def get_by_slug(conn: Connection, slug: str) -> asyncpg.Record | None:
@@ -51,10 +51,24 @@ async def replace_widget_key(conn: Connection, slug: str, widget_key: str) -> as
         UPDATE sites SET widget_key = $2, updated_at = now()
         FROM old WHERE sites.id = old.id
         RETURNING sites.id, sites.slug, sites.name, sites.widget_key, sites.allowed_origins,
-                  sites.settings, old.widget_key AS old_key
+                  sites.settings, sites.reader_secret, old.widget_key AS old_key
         """,
         slug,
         widget_key,
+    )
+
+
+async def set_reader_secret(
+    conn: Connection, slug: str, reader_secret: str | None
+) -> asyncpg.Record | None:
+    """Replace (or with None remove) the site's reader secret; the site, or None."""
+    return await conn.fetchrow(
+        f"""
+        UPDATE sites SET reader_secret = $2, updated_at = now() WHERE slug = $1
+        RETURNING {_COLUMNS}
+        """,
+        slug,
+        reader_secret,
     )
 
 

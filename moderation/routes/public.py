@@ -81,7 +81,10 @@ async def post_comment(request: Request) -> Response:
       202:
         description: "Stored as pending; `secret` lets this poster see, edit and delete it"
         content: {application/json: {schema: {$ref: '#/components/schemas/CommentAccepted'}}}
-      401: {description: Missing or wrong site key}
+      401:
+        description: >
+          Missing or wrong site key; or `author_unverified`: an author id on a site
+          that signs its readers' ids, without its valid `author.token`
       403: {description: Banned author}
       409: {description: "Article or site closed; Idempotency-Key reused for another comment"}
       413: {description: Request body too large}

@@ -1,7 +1,8 @@
 /* Reader comment widget, no library. Embed where the comments go:
  * <script src="https://HOST/widget.js" data-site="S" data-article="A" data-key="K" async></script>
  * (or <div data-moderation-comments data-article="A"> containers anywhere). Optional: data-author-id
- * (the site's signed-in user; else a random id per browser), data-title and data-url (else the
+ * (the site's signed-in user; else a random id per browser) with data-author-token (the site's
+ * signature of that id, where it signs them), data-title and data-url (else the
  * page's title and canonical link), data-page-size (20), data-sort (newest|oldest), data-refresh
  * (seconds, 15; 0: off). A Shadow DOM keeps page and widget styles apart; what readers write
  * only ever goes in as text, never as markup. */
@@ -226,7 +227,9 @@ fieldset input{width:auto}
         [el('label', {}, ['Name', name]), el('label', {}, [parentId ? 'Reply' : 'Comment', body])],
         parentId ? 'Post reply' : 'Post comment', close && button('Cancel', close),
         (msg) => {
-          const comment = { author: { id: authorId, name: name.value.trim() }, body: body.value.trim(),
+          const author = { id: authorId, name: name.value.trim() };
+          if (config.authorToken) author.token = config.authorToken;
+          const comment = { author, body: body.value.trim(),
             article: pageInfo(config) };
           if (parentId) comment.parent_id = parentId;
           if (!comment.author.name) { say(msg, 'Please enter your name.', true); name.focus(); return null; }
