@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -39,6 +39,10 @@ CHANNEL = "moderation"
 _GATHER_SECONDS = 0.25
 # An idle stream still looks this often whether its moderator may go on watching.
 _RECHECK_SECONDS = 15.0
+
+# Whether a feed's moderator may go on watching, asked with the stream's connection. The
+# caller supplies it: it knows what let the moderator in (a token, a desk session).
+StillAllowed = Callable[[Connection], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +103,14 @@ async def stream(
     moderator: moderators.Moderator,
     site_id: int,
     start: Position | None,
+    still_allowed: StillAllowed,
 ) -> AsyncIterator[ServerSentEvent]:
     """The site's feed from `start` (or from now): counts first, then events as they come.
 
-    It ends once the moderator's token is revoked or no longer reaches the site, checked
-    before every read; the client's reconnect then gets the 401 or 404. It also ends when
-    the database becomes unreachable (logged once by the pool): the reconnect gets a 503
-    with Retry-After until it is back, then resumes from its Last-Event-ID.
+    It ends once `still_allowed` says no (the token revoked, the site no longer theirs),
+    asked before every read; the client's reconnect then gets the 401 or 404. It also
+    ends when the database becomes unreachable (logged once by the pool): the reconnect
+    gets a 503 with Retry-After until it is back, then resumes from its Last-Event-ID.
     """
     with contextlib.suppress(Unavailable), hub.subscription(site_id) as wake:
         async with pool.acquire() as conn:
@@ -113,7 +118,7 @@ async def stream(
             yield await _counts(conn, site_id, position)
         while True:
             async with pool.acquire() as conn:
-                if not await moderators.still_watching(conn, moderator, site_id):
+                if not await still_allowed(conn):
                     log.info("feed_closed", moderator=moderator.id, reason="access ended")
                     return
                 events, position, more = await _after(conn, site_id, position)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from moderation import moderators
 from moderation.http.access import moderator_and_site
 from moderation.http.feeds import site_feed
 
@@ -32,7 +35,8 @@ async def feed(request: Request) -> Response:
       404: {description: "No such site, or not this moderator's"}
     """
     moderator, site = await moderator_and_site(request)
-    return site_feed(request, moderator, site)
+    still_allowed = partial(moderators.still_watching, moderator=moderator, site_id=site.id)
+    return site_feed(request, moderator, site, still_allowed)
 
 
 routes = [Route("/v1/moderation/events", feed, methods=["GET"])]
