@@ -107,10 +107,11 @@ async def stream(
 ) -> AsyncIterator[ServerSentEvent]:
     """The site's feed from `start` (or from now): counts first, then events as they come.
 
-    It ends once `still_allowed` says no (the token revoked, the site no longer theirs),
-    asked before every read; the client's reconnect then gets the 401 or 404. It also
-    ends when the database becomes unreachable (logged once by the pool): the reconnect
-    gets a 503 with Retry-After until it is back, then resumes from its Last-Event-ID.
+    It ends once `still_allowed` says no (the token revoked, the desk session ended, the
+    site no longer theirs), asked before every read; the client's reconnect then gets the
+    401 or 404. It also ends when the database becomes unreachable (logged once by the
+    pool): the reconnect gets a 503 with Retry-After until it is back, then resumes from
+    its Last-Event-ID.
     """
     with contextlib.suppress(Unavailable), hub.subscription(site_id) as wake:
         async with pool.acquire() as conn:

@@ -67,8 +67,16 @@ async def issue_token(conn: Connection, moderator_id: int) -> str:
 
 async def still_watching(conn: Connection, moderator: Moderator, site_id: int) -> bool:
     """Whether `moderator`'s token still works and still reaches `site_id`."""
-    current = await lookup(conn, moderator.token_hash)
-    return current is not None and site_id in current.site_ids
+    return _reaches(await lookup(conn, moderator.token_hash), site_id)
+
+
+async def still_in_session(conn: Connection, session_hash: bytes, site_id: int) -> bool:
+    """Whether the desk session is still live and its moderator still reaches `site_id`."""
+    return _reaches(await in_session(conn, session_hash), site_id)
+
+
+def _reaches(moderator: Moderator | None, site_id: int) -> bool:
+    return moderator is not None and site_id in moderator.site_ids
 
 
 async def lookup(conn: Connection, token_hash: bytes) -> Moderator | None:

@@ -19,8 +19,8 @@ import pytest
 from moderation import moderators
 from moderation.db import transitions
 from moderation.sites import Site
-from tests.factories import Poster
-from tests.workers import Process, free_port, wait_until, worker_env
+from tests.factories import Poster, desk_csrf, desk_sign_in, moderator_token
+from tests.workers import Process, free_port, live_api, wait_until, worker_env
 
 
 @dataclass
@@ -74,15 +74,20 @@ class Feed:
                 return event
 
 
-async def open_feed(
+def open_feed(
     client: httpx.AsyncClient, base: str, site: Site, token: str, last_id: str | None = None
 ) -> AsyncGenerator[Feed]:
+    """The API's feed of `site` for the holder of `token`."""
     headers = {"Authorization": f"Bearer {token}"}
     if last_id:
         headers["Last-Event-ID"] = last_id
-    async with client.stream(
-        "GET", f"{base}/v1/moderation/events?site={site.slug}", headers=headers
-    ) as response:
+    return stream_feed(client, f"{base}/v1/moderation/events?site={site.slug}", headers)
+
+
+async def stream_feed(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str] | None = None
+) -> AsyncGenerator[Feed]:
+    async with client.stream("GET", url, headers=headers) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         yield Feed(response.aiter_lines())
@@ -201,6 +206,40 @@ async def test_a_feed_ends_when_its_moderator_loses_access(
             headers={"Authorization": f"Bearer {token}"},
         )
         assert reconnect.status_code == (401 if change == "revoked" else 404)
+
+
+@pytest.mark.parametrize("ending", ["signed_out", "expired"])
+async def test_a_desk_feed_ends_with_its_session_while_the_token_feed_goes_on(
+    tmp_path: Path, database_url: str, poster: Poster, conn: asyncpg.Connection, ending: str
+) -> None:
+    token = await moderator_token(conn, poster.site)
+    with live_api(tmp_path, database_url) as (base, _):
+        async with (
+            httpx.AsyncClient(base_url=base, timeout=30) as desk,
+            httpx.AsyncClient(base_url=base, timeout=30) as copy,
+        ):
+            await desk_sign_in(desk, token)
+            copy.cookies.update(dict(desk.cookies))
+            url = f"/desk/api/sites/{poster.site.slug}/events"
+            desk_feeds = stream_feed(copy, url)
+            desk_feed = await anext(desk_feeds)
+            await desk_feed.next()
+            api_feeds = open_feed(copy, base, poster.site, token)
+            api_feed = await anext(api_feeds)
+            await api_feed.next()
+
+            if ending == "signed_out":
+                csrf = await desk_csrf(desk, poster.site)
+                assert (await desk.post("/desk/signout", data={"csrf_token": csrf})).is_redirect
+            else:
+                await conn.execute("UPDATE desk_sessions SET expires_at = now()")
+            comment = await hold(poster, conn, "held after the session ended")
+            assert (await api_feed.until("held")).data["comment_id"] == comment
+            with pytest.raises(AssertionError, match="the feed ended"):
+                await desk_feed.until("held")
+            await desk_feeds.aclose()
+            await api_feeds.aclose()
+            assert (await copy.get(url)).status_code == 401
 
 
 async def test_a_feed_shows_only_its_own_site(

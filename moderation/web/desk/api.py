@@ -8,13 +8,11 @@ disagree. Every route that changes something needs the session's CSRF token in t
 
 from __future__ import annotations
 
-from functools import partial
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from moderation import moderators, review
+from moderation import review
 from moderation.http.access import site_of
 from moderation.http.authors import add_note, author_record
 from moderation.http.decisions import apply_bulk, apply_feature
@@ -201,8 +199,7 @@ async def feed(request: Request) -> Response:
     """
     moderator = await sessions.require_moderator(request)
     site = await site_of(request, moderator, request.path_params["site"])
-    still_allowed = partial(moderators.still_watching, moderator=moderator, site_id=site.id)
-    return site_feed(request, moderator, site, still_allowed)
+    return site_feed(request, moderator, site, sessions.still_signed_in(request, site.id))
 
 
 routes = [

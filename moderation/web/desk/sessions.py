@@ -4,9 +4,10 @@ The cookie is Starlette's `SessionMiddleware` (signed with itsdangerous, HttpOnl
 SameSite=Lax, Secure unless turned off for local http, path `/desk` only, so the
 public API never sees it). It holds two things: a random session id, and the session's
 CSRF token. The session itself is a row (`desk_sessions`, keyed by the id's hash) looked
-up on every request: signing out deletes it, so a copy of the cookie is worth nothing
-afterwards; revoking or re-issuing the moderator's token ends it too; and it expires
-with the cookie. The cookie cannot be forged or altered without the server's secret.
+up on every request, and by the live feed before every read: signing out deletes it, so
+a copy of the cookie is worth nothing afterwards and its open feed ends; revoking or
+re-issuing the moderator's token ends it too; and it expires with the cookie. The
+cookie cannot be forged or altered without the server's secret.
 
 Lax rather than Strict: a moderator following a link to a comment from chat or mail
 arrives signed in. That is safe because no GET changes anything, and every request that
@@ -19,13 +20,14 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
+from functools import partial
 from pathlib import Path
 
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 
-from moderation import moderators
+from moderation import events, moderators
 from moderation.config import Settings
 from moderation.db import moderators as moderator_queries
 from moderation.errors import Forbidden, Unauthorized
@@ -71,23 +73,37 @@ async def sign_in(request: Request, token: str) -> Moderator | None:
 
 async def sign_out(request: Request) -> None:
     """End the session on the server, then forget the cookie."""
-    session_id = request.session.get(_SESSION)
-    if isinstance(session_id, str):
+    session_hash = _session_hash(request)
+    if session_hash is not None:
         async with request.state.pool.acquire() as conn:
-            await moderator_queries.end_session(conn, moderators.hash_token(session_id))
+            await moderator_queries.end_session(conn, session_hash)
     request.session.clear()
 
 
 async def signed_in(request: Request) -> Moderator | None:
     """The session's moderator, looked up again now; None once the session has ended."""
-    session_id = request.session.get(_SESSION)
-    if not isinstance(session_id, str):
+    session_hash = _session_hash(request)
+    if session_hash is None:
         return None
     async with request.state.pool.acquire() as conn:
-        moderator = await moderators.in_session(conn, moderators.hash_token(session_id))
+        moderator = await moderators.in_session(conn, session_hash)
     if moderator is None:
         request.session.clear()
     return moderator
+
+
+def still_signed_in(request: Request, site_id: int) -> events.StillAllowed:
+    """For a request `require_moderator` let in that goes on (the live feed): whether its
+    session is still live and still reaches `site_id`, to ask again and again."""
+    session_hash = _session_hash(request)
+    assert session_hash is not None
+    return partial(moderators.still_in_session, session_hash=session_hash, site_id=site_id)
+
+
+def _session_hash(request: Request) -> bytes | None:
+    """How `desk_sessions` knows the cookie's session; None without one."""
+    session_id = request.session.get(_SESSION)
+    return moderators.hash_token(session_id) if isinstance(session_id, str) else None
 
 
 async def require_moderator(request: Request) -> Moderator:
