@@ -223,9 +223,12 @@ def _refusal(result: asyncpg.Record, comment: CommentIn, settings: SiteSettings)
         return closed_on_article()
     if refusal == "author_banned":
         return banned()
-    if refusal == "parent_elsewhere":
+    if refusal == "parent_unseen":
+        # The same answer whether the comment is missing, elsewhere or hidden: a reply
+        # must not tell anyone that a hidden comment exists.
         return ValidationFailed(
-            f"comment {comment.parent_id} is not in this article", field="parent_id"
+            f"there is no comment {comment.parent_id} to reply to in this article",
+            field="parent_id",
         )
     who, limit, oldest = (
         ("author", settings.rate_per_author, result["author_oldest"])

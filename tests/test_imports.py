@@ -454,12 +454,12 @@ async def test_a_sites_own_export_imported_back_adds_nothing(
     # Comments posted here have no source id: the export names them moderation:<site>:<id>.
     poster = Poster(app_client, site)
     top = await poster.comment(article="story-1042")
-    native = [
-        top,
+    await set_status(conn, [top], "approved")
+    replies = [
         await poster.comment(article="story-1042", parent_id=top),
         await poster.comment(article="story-1042", parent_id=imported_top),
     ]
-    await set_status(conn, native, "approved")
+    await set_status(conn, replies, "approved")
     comments, articles = await comments_of(conn, site), await articles_of(conn, site)
 
     again = await importer.run(conn, site, "json", await export_to(conn, site, tmp_path / "a"))

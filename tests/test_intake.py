@@ -116,11 +116,41 @@ async def test_markup_is_stored_as_text_and_returned_as_text(
 
 async def test_a_reply_is_stored_under_its_thread(poster: Poster, conn: asyncpg.Connection) -> None:
     root = await poster.comment()
+    await set_status(conn, [root], "approved")
     reply = await poster.comment(parent_id=root)
+    await set_status(conn, [reply], "approved")
     nested = await poster.comment(parent_id=reply)
     assert (await stored(conn, reply))["root_id"] == root
     assert (await stored(conn, nested))["root_id"] == root
     assert (await stored(conn, nested))["parent_id"] == reply
+
+
+async def test_a_reply_goes_only_under_what_readers_of_the_article_see(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    pending = await poster.comment()
+    held, rejected, elsewhere = [await poster.comment() for _ in range(3)]
+    await set_status(conn, [held], "review")
+    await set_status(conn, [rejected], "rejected")
+    await set_status(conn, [elsewhere], "approved")
+    await conn.execute(
+        "UPDATE articles SET external_id = 'story-2' WHERE id = "
+        "(SELECT article_id FROM comments WHERE id = $1)",
+        elsewhere,
+    )
+    missing = elsewhere + 1000
+    # One answer for a hidden comment and a missing one: replying tells nobody what exists.
+    for parent in (pending, held, rejected, missing):
+        response = await poster.post(parent_id=parent)
+        assert response.status_code == 422, parent
+        assert error(response) == {
+            "code": "validation_failed",
+            "message": f"there is no comment {parent} to reply to in this article",
+            "field": "parent_id",
+        }
+    # Another article's comment: the widget of this one cannot show it either.
+    assert (await poster.post(parent_id=elsewhere)).status_code == 422
+    assert (await poster.post(article="story-2", parent_id=elsewhere)).status_code == 202
 
 
 # --- idempotency ---------------------------------------------------------------------

@@ -203,8 +203,9 @@ async def test_deleting_keeps_replies_under_a_placeholder_and_no_moderator_can_u
     poster: Poster, conn: asyncpg.Connection
 ) -> None:
     parent, secret = await posted(poster)
+    await set_status(conn, [parent], "approved")
     reply = await poster.comment(parent_id=parent)
-    await set_status(conn, [parent, reply], "approved")
+    await set_status(conn, [reply], "approved")
     assert (await delete(poster, parent, secret)).status_code == 200
     thread = (await poster.thread()).json()["threads"]
     assert thread[0]["id"] == parent
@@ -222,8 +223,8 @@ async def test_a_reply_says_when_readers_no_longer_see_its_parent(
     poster: Poster, conn: asyncpg.Connection
 ) -> None:
     parent = await posted(poster)
-    reply = await posted(poster, parent_id=parent[0])
     await set_status(conn, [parent[0]], "approved")
+    reply = await posted(poster, parent_id=parent[0])
     found = await states(poster, parent, reply)
     assert [found[parent[0]]["parent_removed"], found[reply[0]]["parent_removed"]] == [False, False]
 

@@ -43,7 +43,7 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
     name and the article's title and address current. The comment is inserted only when
     `refusal` comes back NULL and no earlier request used the idempotency key; otherwise
     `refusal` names the first rule that refused it (`article_closed`, `author_banned`,
-    `parent_elsewhere`, `author_rate`, `address_rate`) and the record carries what
+    `parent_unseen`, `author_rate`, `address_rate`) and the record carries what
     explains it.
 
     Under READ COMMITTED the look-ups cannot see an article or author that a concurrent
@@ -113,9 +113,12 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
                 CASE
                     WHEN NOT article.is_open THEN 'article_closed'
                     WHEN {_BANNED.format(a="author")} THEN 'author_banned'
+                    -- A reply goes under what readers of the article see: not under a
+                    -- comment held, refused or deleted, nor one from elsewhere.
                     WHEN $5::bigint IS NOT NULL
-                         AND parent.article_id IS DISTINCT FROM article.id
-                        THEN 'parent_elsewhere'
+                         AND (parent.article_id IS DISTINCT FROM article.id
+                              OR NOT {VISIBLE.format(c="parent")})
+                        THEN 'parent_unseen'
                     WHEN recent.author_recent >= $11 THEN 'author_rate'
                     WHEN recent.address_recent >= $12 THEN 'address_rate'
                 END AS refusal,
