@@ -31,7 +31,7 @@ from moderation.db import review as review_queries
 from moderation.db import transitions
 from moderation.errors import Conflict, WebhookTargetRefused
 from moderation.sites import Site, create_site
-from moderation.webhooks import sender
+from moderation.webhooks import sender, targets
 from tests.factories import Poster, moderator_headers
 from tests.workers import Process, wait_until, worker_env
 
@@ -162,6 +162,33 @@ async def test_targets_on_loopback_or_private_networks_are_refused(
     answer = sender.post("http://127.0.0.1:9/hook", b"{}", {}, 2, allow_private=False)
     assert answer.status_code is None
     assert answer.response.startswith("refused: 127.0.0.1 resolves to 127.0.0.1")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::ffff:127.0.0.1]/hook",  # IPv4-mapped
+        "http://[::127.0.0.1]/hook",  # IPv4-compatible
+        "http://[64:ff9b::7f00:1]/hook",  # NAT64: 127.0.0.1
+        "http://[64:ff9b::a9fe:a9fe]/hook",  # NAT64: 169.254.169.254
+        "http://[64:ff9b:1::a00:1]/hook",  # NAT64 local use: 10.0.0.1
+        "http://[2002:7f00:1::]/hook",  # 6to4: 127.0.0.1
+        "http://[2002:a9fe:a9fe::]/hook",  # 6to4: 169.254.169.254
+        "http://[2001:0:a00:1::f7ff:f7ff:f7fe]/hook",  # Teredo: server 10.0.0.1
+        "http://[2001:0:808:808::80ff:fffe]/hook",  # Teredo: client 127.0.0.1
+    ],
+)
+def test_ipv6_addresses_carrying_a_private_ipv4_address_are_refused(url: str) -> None:
+    with pytest.raises(WebhookTargetRefused, match="loopback, private or reserved"):
+        targets.addresses(targets.parse(url), allow_private=False)
+    answer = sender.post(url, b"{}", {}, 2, allow_private=False)  # at delivery too
+    assert answer.status_code is None
+    assert answer.response.startswith("refused:")
+
+
+@pytest.mark.parametrize("url", ["http://[64:ff9b::808:808]/", "http://[::ffff:8.8.8.8]/"])
+def test_ipv6_addresses_carrying_a_public_ipv4_address_are_allowed(url: str) -> None:
+    assert targets.addresses(targets.parse(url), allow_private=False)
 
 
 async def test_an_address_gets_one_webhook_per_site(

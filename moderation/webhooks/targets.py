@@ -6,7 +6,9 @@ non-public address (or a name that resolves to one) would let it reach internal
 services. Such targets are refused, at `add` and again at every delivery (names can
 change what they resolve to), unless `MODERATION_WEBHOOK_ALLOW_PRIVATE` is set (tests,
 development, a receiver on the same private network by the operator's choice). The
-sender connects to the very address that was checked.
+sender connects to the very address that was checked. An IPv6 address that carries an
+IPv4 address (mapped, compatible, 6to4, Teredo, NAT64) is judged by that IPv4 address too:
+a gateway on the way may deliver it there, and `is_global` does not look inside.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from urllib.parse import urlsplit
 from moderation.errors import WebhookTargetRefused
 
 MAX_URL = 2000
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+# NAT64's well-known prefix (RFC 6052) and its local-use one (RFC 8215): the last 32 bits
+# are the IPv4 address the translator connects to.
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +67,29 @@ def addresses(target: Target, allow_private: bool) -> list[str]:
     if not allow_private:
         for address in found:
             ip = ipaddress.ip_address(address.split("%", 1)[0])
-            mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
-            if not (mapped or ip).is_global:
+            if not all(reached.is_global for reached in _reaches(ip)):
                 raise WebhookTargetRefused(
                     f"{target.host} resolves to {address}, a loopback, private or reserved "
                     "address (set MODERATION_WEBHOOK_ALLOW_PRIVATE=true to allow it)",
                     field="url",
                 )
     return found
+
+
+def _reaches(ip: _Address) -> list[_Address]:
+    """The addresses a connection to `ip` may end up at: `ip` and any IPv4 address in it."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return [ip]
+    if ip.ipv4_mapped is not None:  # the socket talks IPv4 to it: only the IPv4 address counts
+        return [ip.ipv4_mapped]
+    return [ip, *_embedded_ipv4(ip)]
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses a relay or translator would forward `ip`'s traffic to."""
+    last_32_bits = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if int(ip) >> 32 == 0 or any(ip in prefix for prefix in _NAT64):  # compatible ::/96, NAT64
+        return [last_32_bits]
+    if ip.sixtofour is not None:
+        return [ip.sixtofour]
+    return list(ip.teredo or ())  # its server and its client
