@@ -16,13 +16,13 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import jwt
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from moderation import metrics
 from moderation.db import Connection
 from moderation.db import comments as comment_queries
 from moderation.errors import Conflict, Forbidden, RateLimited, Unauthorized, ValidationFailed
-from moderation.payloads import Id, Line, Payload, Text
+from moderation.payloads import Id, Line, Payload, Text, WebAddress
 from moderation.sites import Site, SiteSettings, check_origin
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
@@ -39,16 +39,7 @@ class ArticlePage(Payload):
     """The page the comment was written on, as the widget finds it: moderators see it."""
 
     title: Line | None = Field(default=None, max_length=300)
-    url: Line | None = Field(default=None, max_length=2000)
-
-    @field_validator("url")
-    @classmethod
-    def _web_address(cls, url: str | None) -> str | None:
-        if url is not None:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError("must be an http or https address")
-        return url
+    url: WebAddress | None = Field(default=None, max_length=2000)
 
 
 class CommentIn(Payload):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
@@ -58,6 +59,15 @@ def clean_line(value: str) -> str:
     return value
 
 
+def web_address(value: str) -> str:
+    """`value`, if it is an http or https address with a host: what a page's link may be
+    (a `javascript:` or `data:` one would run in whoever clicks it)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http or https address")
+    return value
+
+
 def drop_nul(value: str) -> str:
     """`value` without its NUL characters, which PostgreSQL's text cannot hold."""
     return value.replace("\x00", "")
@@ -72,6 +82,7 @@ def refuse_nul(value: str) -> str:
 
 Text = Annotated[str, AfterValidator(clean_text)]
 Line = Annotated[str, AfterValidator(clean_line)]
+WebAddress = Annotated[Line, AfterValidator(web_address)]
 # Ids are PostgreSQL bigints: a larger number names nothing, and would fail in the query.
 MAX_ID = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
