@@ -295,6 +295,85 @@ async def test_a_bad_json_line_is_named(
         await importer.run(conn, site, "json", path)
 
 
+# Each article's link, by its title: only a web page's address may become a link on the desk.
+LINKS = {
+    "https": "https://gazette.example/2019/03/council-budget/",
+    "javascript": "javascript:alert(document.domain)//",
+    "data": "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+}
+
+
+def disqus_with_links() -> str:
+    threads = "".join(
+        f'<thread dsq:id="{i}"><id>{title}</id><link>{link}</link><title>{title}</title>'
+        f'</thread><post dsq:id="10{i}"><message>Hi</message>'
+        "<createdAt>2019-03-08T09:30:00Z</createdAt>"
+        f'<author><name>Ann</name><isAnonymous>true</isAnonymous></author><thread dsq:id="{i}"/>'
+        "</post>"
+        for i, (title, link) in enumerate(LINKS.items(), 1)
+    )
+    return (
+        '<disqus xmlns="http://disqus.com" xmlns:dsq="http://disqus.com/disqus-internals">'
+        f"{threads}</disqus>"
+    )
+
+
+def wordpress_with_links() -> str:
+    items = "".join(
+        f"<item><title>{title}</title><link>{link}</link><wp:post_id>{i}</wp:post_id>"
+        f"<wp:comment><wp:comment_id>{i}</wp:comment_id><wp:comment_author>Ann"
+        "</wp:comment_author><wp:comment_date_gmt>2022-06-06 08:32:12</wp:comment_date_gmt>"
+        "<wp:comment_approved>1</wp:comment_approved><wp:comment_content>Hi"
+        "</wp:comment_content></wp:comment></item>"
+        for i, (title, link) in enumerate(LINKS.items(), 1)
+    )
+    return f'<rss xmlns:wp="http://wordpress.org/export/1.2/"><channel>{items}</channel></rss>'
+
+
+def export_with_links() -> str:
+    lines: list[dict[str, Any]] = [
+        {"type": "site", "format": "moderation-export", "version": 1, "slug": "x"}
+    ]
+    for title, link in LINKS.items():
+        lines.append({"type": "article", "id": title, "title": title, "url": link})
+        lines.append(
+            {
+                "type": "comment",
+                "key": title,
+                "article": title,
+                "author_name": "Ann",
+                "body": "Hi",
+                "status": "approved",
+                "created_at": "2019-03-08T09:30:00Z",
+            }
+        )
+    return "\n".join(json.dumps(line) for line in lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("format_name", "write"),
+    [
+        ("disqus", disqus_with_links),
+        ("wordpress", wordpress_with_links),
+        ("json", export_with_links),
+    ],
+)
+async def test_only_http_and_https_article_links_are_kept(
+    conn: asyncpg.Connection,
+    site: Site,
+    tmp_path: Path,
+    format_name: str,
+    write: Callable[[], str],
+) -> None:
+    path = tmp_path / "export"
+    path.write_text(write())
+
+    await importer.run(conn, site, format_name, path)
+
+    urls = {row["title"]: row["url"] for row in (await articles_of(conn, site)).values()}
+    assert urls == {"https": LINKS["https"], "javascript": None, "data": None}
+
+
 @pytest.mark.parametrize(
     ("format_name", "fixture", "expected"),
     [

@@ -16,7 +16,16 @@ from typing import BinaryIO
 from lxml import etree
 
 from moderation.errors import ImportFailed
-from moderation.imports import Comment, Record, Skipped, Thread, address, article_id, html_text
+from moderation.imports import (
+    Comment,
+    Record,
+    Skipped,
+    Thread,
+    address,
+    article_id,
+    html_text,
+    page_url,
+)
 from moderation.imports import name as display_name
 from moderation.imports.xmlstream import child, child_text, elements, flag, line, local, utc, where
 
@@ -49,7 +58,7 @@ def _thread(element: etree._Element) -> Thread:
         key=key,
         article=article_id(child_text(element, "id"), link),
         title=" ".join(title.split()) if title else None,
-        url=link.strip() if link else None,
+        url=page_url(link),
         open=not flag(element, "isClosed"),
         deleted=flag(element, "isDeleted"),
     )

@@ -37,6 +37,7 @@ from moderation.imports import (
     Record,
     Thread,
     address,
+    page_url,
     text,
 )
 from moderation.imports import name as display_name
@@ -172,7 +173,11 @@ def _parse(model: Any, data: Any, number: int) -> Any:
 def _record(entry: ArticleLine | AuthorLine | CommentLine, number: int) -> Record:
     if isinstance(entry, ArticleLine):
         return Thread(
-            key=entry.id, article=entry.id, title=entry.title, url=entry.url, open=entry.open
+            key=entry.id,
+            article=entry.id,
+            title=entry.title,
+            url=page_url(entry.url),
+            open=entry.open,
         )
     if isinstance(entry, AuthorLine):
         return Author(entry.id, display_name(entry.name), entry.status, entry.status_until)

@@ -28,6 +28,7 @@ from moderation.imports import (
     article_id,
     describe,
     html_text,
+    page_url,
 )
 from moderation.imports import name as display_name
 from moderation.imports.xmlstream import child_text, elements, line, local, utc, where
@@ -60,7 +61,7 @@ def read(source: BinaryIO) -> Iterator[Record]:
             key=key,
             article=article_id(None, link, query=True),
             title=" ".join(title.split()) if title else None,
-            url=link.strip() if link else None,
+            url=page_url(link),
             open=(child_text(item, "comment_status") or "open").strip() != "closed",
         )
         for element in item:
