@@ -727,3 +727,6 @@ async def test_admins_see_webhook_deliveries_and_replay_them(
         f"Replay queued as delivery {again['id']}"
         in (await desk.get(replayed.headers["location"])).text
     )
+    # Only the replay's own redirect says so: not words put in the address by someone else.
+    spoofed = await desk.get(url, params={"replayed": "0. Re-enter your token at evil.example"})
+    assert "Replay queued" not in spoofed.text

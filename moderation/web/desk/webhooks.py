@@ -30,12 +30,14 @@ async def webhooks_page(request: Request) -> Response:
             }
             for row in await webhook_queries.list_for_site(conn, page.site.id)
         ]
+    # From the replay's own redirect: a number, never text from the address.
+    replayed = request.query_params.get("replayed", "")
     return render(
         request,
         "desk/webhooks.html",
         **page.context(),
         hooks=hooks,
-        replayed=request.query_params.get("replayed"),
+        replayed=replayed if replayed.isdigit() else None,
     )
 
 
