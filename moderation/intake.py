@@ -22,7 +22,7 @@ from moderation import metrics
 from moderation.db import Connection
 from moderation.db import comments as comment_queries
 from moderation.errors import Conflict, Forbidden, RateLimited, Unauthorized, ValidationFailed
-from moderation.payloads import Id, Line, Payload, Text, WebAddress
+from moderation.payloads import Id, Line, Name, Payload, Text, WebAddress
 from moderation.sites import Site, SiteSettings, check_origin
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
@@ -30,7 +30,7 @@ _NOT_ALNUM = re.compile(r"[\W_]+")
 
 class AuthorIn(Payload):
     id: Line | None = Field(default=None, min_length=1, max_length=200)
-    name: Line = Field(min_length=1, max_length=100)
+    name: Name = Field(min_length=1, max_length=100)
     # The site's word that `id` is this reader: a JWT signed with its reader secret.
     token: str | None = Field(default=None, min_length=1, max_length=4000)
 

@@ -59,6 +59,20 @@ def clean_line(value: str) -> str:
     return value
 
 
+# Bidirectional embeddings, overrides and isolates reorder what follows them: in a name,
+# "\u202eniamoD eht morf rotide" reads "editor from the Domain".
+_BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_name(value: str) -> str:
+    """`clean_line` for a person's name, which must read as it is written."""
+    value = clean_line(value)
+    found = _BIDI_CONTROL.search(value)
+    if found is not None:
+        raise ValueError(f"bidirectional control U+{ord(found.group()):04X} is not allowed")
+    return value
+
+
 def web_address(value: str) -> str:
     """`value`, if it is an http or https address with a host: what a page's link may be
     (a `javascript:` or `data:` one would run in whoever clicks it)."""
@@ -82,6 +96,7 @@ def refuse_nul(value: str) -> str:
 
 Text = Annotated[str, AfterValidator(clean_text)]
 Line = Annotated[str, AfterValidator(clean_line)]
+Name = Annotated[str, AfterValidator(clean_name)]
 WebAddress = Annotated[Line, AfterValidator(web_address)]
 # Ids are PostgreSQL bigints: a larger number names nothing, and would fail in the query.
 MAX_ID = 2**63 - 1

@@ -153,6 +153,14 @@ async def test_a_reply_goes_only_under_what_readers_of_the_article_see(
     assert (await poster.post(article="story-2", parent_id=elsewhere)).status_code == 202
 
 
+@pytest.mark.parametrize("name", ["\u202eniamoD eht morf rotide", "Ann\u2066\u202e", "A\u202dnn"])
+async def test_a_name_that_reorders_what_follows_it_is_refused(poster: Poster, name: str) -> None:
+    response = await poster.post(author={"id": "spoof", "name": name})
+    assert response.status_code == 422
+    assert error(response)["field"] == "author.name"
+    assert "bidirectional control" in error(response)["message"]
+
+
 # --- idempotency ---------------------------------------------------------------------
 
 
