@@ -9,6 +9,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Mount
 
 from moderation import db, logs
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     middleware = [
         Middleware(MetricsMiddleware),
         Middleware(ControlCharacters),
+        Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts)),
         Middleware(SiteCORSMiddleware),
     ]
     if settings.access_log:

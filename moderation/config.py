@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     # The base URL clients reach this service at, for the discovery document's `rootUrl`;
     # unset, it is the URL the discovery request itself came to.
     public_url: str | None = None
+    # The host names the API answers to ("comments.example.org,*.example.org"); another
+    # Host gets a 400, so no answer (the discovery document's rootUrl, a redirect) is
+    # built from a Host header someone made up. "*", the default, answers any.
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ("*",)
 
     # The moderator desk signs its session cookies with this. No default: without it the
     # desk answers 503 and says so (the API is unaffected); `moderation dev` keeps one in
@@ -134,7 +138,7 @@ class Settings(BaseSettings):
     log_json: bool = True
     access_log: bool = True
 
-    @field_validator("toxicity_models", mode="before")
+    @field_validator("toxicity_models", "allowed_hosts", mode="before")
     @classmethod
     def _split_names(cls, value: object) -> object:
         # An environment variable gives "original,multilingual".

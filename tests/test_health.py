@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
 
 from moderation.app import create_app
@@ -84,3 +85,22 @@ async def test_a_405_names_every_method_the_path_allows(
     states = await app_client.put(f"/v1/sites/{site.slug}/comments/states", json={})
     assert states.status_code == 405
     assert states.headers["Allow"] == "POST"
+
+
+async def test_with_allowed_hosts_set_another_host_is_refused(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"allowed_hosts": ("comments.example.org",)}))
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport) as client:
+            ours = await client.get("http://comments.example.org/healthz")
+            forged = await client.get("http://evil.example/$discovery/rest?version=v1alpha1")
+    assert ours.status_code == 200
+    assert forged.status_code == 400
+    assert "evil.example" not in forged.text
+
+
+def test_allowed_hosts_read_from_the_environment_as_a_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MODERATION_ALLOWED_HOSTS", "comments.example.org, *.example.org")
+    assert Settings().allowed_hosts == ("comments.example.org", "*.example.org")
