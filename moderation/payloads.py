@@ -82,6 +82,17 @@ def web_address(value: str) -> str:
     return value
 
 
+def page_url(value: str | None) -> str | None:
+    """An article's address if it is one intake would take (http or https, with a host),
+    else None: moderators' pages link to it, whatever stored it."""
+    if not value:
+        return None
+    try:
+        return web_address(value.strip())
+    except ValueError:
+        return None
+
+
 def drop_nul(value: str) -> str:
     """`value` without its NUL characters, which PostgreSQL's text cannot hold."""
     return value.replace("\x00", "")

@@ -27,7 +27,7 @@ from moderation.db import reports as report_queries
 from moderation.db import review as review_queries
 from moderation.errors import BadRequest, Conflict
 from moderation.moderators import Moderator
-from moderation.payloads import Id, Line, Payload
+from moderation.payloads import Id, Line, Payload, page_url
 from moderation.statuses import ACTION_FROM, ACTION_TARGET, Action, AuthorStatus, Queue, Status
 from moderation.timestamps import iso
 
@@ -255,7 +255,11 @@ def describe(row: asyncpg.Record) -> QueueItem:
         "hidden": row["hidden"],
         "created_at": iso(row["created_at"]),
         "decided_at": iso(row["decided_at"]),
-        "article": {"id": row["article"], "title": row["article_title"], "url": row["article_url"]},
+        "article": {
+            "id": row["article"],
+            "title": row["article_title"],
+            "url": page_url(row["article_url"]),
+        },
         "featured": row["featured_at"] is not None,
         "edited_at": iso(row["edited_at"]),
         "author_name": row["author_name"],

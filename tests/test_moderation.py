@@ -422,7 +422,7 @@ async def test_notes_on_an_author_are_kept_with_who_wrote_them(
 
 
 async def test_an_article_carries_the_title_and_address_its_page_sent(
-    poster: Poster, mod: dict[str, str]
+    poster: Poster, mod: dict[str, str], conn: asyncpg.Connection
 ) -> None:
     origin = poster.site.allowed_origins[0]
     # With the default port, as a site's `data-url` may spell it: still the site's origin.
@@ -451,6 +451,12 @@ async def test_an_article_carries_the_title_and_address_its_page_sent(
         "title": "Council votes 7 to 4",
         "url": page["url"],
     }
+    # One stored before imports checked their links is no link for moderators to click.
+    await conn.execute(
+        "UPDATE articles SET url = 'javascript:alert(1)' WHERE site_id = $1", poster.site.id
+    )
+    detail = await poster.client.get(f"/v1/moderation/comments/{second.json()['id']}", headers=mod)
+    assert detail.json()["article"]["url"] is None
     bad = await poster.client.post(
         f"/v1/sites/{poster.site.slug}/articles/council/comments",
         json={"author": {"id": "a", "name": "A"}, "body": "x", "article": {"url": "javascript:1"}},

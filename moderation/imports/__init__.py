@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from moderation.payloads import CONTROL, clean_line, clean_text, web_address
+from moderation.payloads import CONTROL, clean_line, clean_text
 from moderation.statuses import Status
 
 # The reader API's limits on what it takes: imports keep to them too.
@@ -97,17 +97,6 @@ def article_id(identifier: str | None, url: str | None, *, query: bool = False) 
     if not candidate or len(candidate) > MAX_ARTICLE_ID:
         return None
     return candidate
-
-
-def page_url(value: str | None) -> str | None:
-    """An article's address if it is one intake would take (http or https, with a host),
-    else None: moderators' pages link to it."""
-    if not value:
-        return None
-    try:
-        return web_address(value.strip())
-    except ValueError:
-        return None
 
 
 def text(value: str | None) -> str:

@@ -24,10 +24,10 @@ from moderation.imports import (
     address,
     article_id,
     html_text,
-    page_url,
 )
 from moderation.imports import name as display_name
 from moderation.imports.xmlstream import child, child_text, elements, flag, line, local, utc, where
+from moderation.payloads import page_url
 
 _DSQ_ID = "{http://disqus.com/disqus-internals}id"
 _ROOT = "{http://disqus.com}disqus"

@@ -37,10 +37,10 @@ from moderation.imports import (
     Record,
     Thread,
     address,
-    page_url,
     text,
 )
 from moderation.imports import name as display_name
+from moderation.payloads import page_url
 from moderation.statuses import Status
 
 FORMAT = "moderation-export"

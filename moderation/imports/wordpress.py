@@ -28,10 +28,10 @@ from moderation.imports import (
     article_id,
     describe,
     html_text,
-    page_url,
 )
 from moderation.imports import name as display_name
 from moderation.imports.xmlstream import child_text, elements, line, local, utc, where
+from moderation.payloads import page_url
 from moderation.statuses import Status
 
 _WP = "http://wordpress.org/export/"
