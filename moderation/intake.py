@@ -12,6 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -169,17 +170,28 @@ def check_reader(site: Site, author: AuthorIn) -> None:
         return
     if author.token is None:
         raise _unverified("this site signs its readers' ids: send author.token")
-    try:
-        claims = jwt.decode(
-            author.token,
-            site.reader_secret,
-            algorithms=["HS256"],
-            options={"require": ["sub", "exp"]},
-        )
-    except jwt.InvalidTokenError as exc:
-        raise _unverified(f"author.token is not valid: {exc}") from exc
+    claims = _reader_claims(author.token, site.reader_secrets())
     if claims["sub"] != author.id:
         raise _unverified("author.token is for another reader than author.id")
+
+
+def _reader_claims(token: str, keys: list[str]) -> dict[str, Any]:
+    """The token's claims if one of the reader secrets `keys` signed it (a rotation keeps
+    the previous one valid a while), else `author_unverified` saying why."""
+    problem: jwt.InvalidTokenError = jwt.InvalidSignatureError("no secret")
+    for key in keys:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, key, algorithms=["HS256"], options={"require": ["sub", "exp"]}
+            )
+        except jwt.InvalidSignatureError as exc:
+            problem = exc
+        except jwt.InvalidTokenError as exc:
+            problem = exc
+            break
+        else:
+            return claims
+    raise _unverified(f"author.token is not valid: {problem}") from problem
 
 
 def _unverified(message: str) -> Unauthorized:

@@ -12,6 +12,7 @@ import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
@@ -145,6 +146,9 @@ class Site:
     settings: SiteSettings
     # Signs the site's readers' ids (`intake.check_reader`); None: ids are not signed.
     reader_secret: str | None = None
+    # The secret before it, valid until then for the tokens pages already carry.
+    reader_secret_previous: str | None = None
+    reader_secret_previous_until: datetime | None = None
 
     @classmethod
     def from_record(cls, record: asyncpg.Record) -> Site:
@@ -156,7 +160,16 @@ class Site:
             allowed_origins=tuple(record["allowed_origins"]),
             settings=SiteSettings.model_validate(record["settings"]),
             reader_secret=record["reader_secret"],
+            reader_secret_previous=record["reader_secret_previous"],
+            reader_secret_previous_until=record["reader_secret_previous_until"],
         )
+
+    def reader_secrets(self) -> list[str]:
+        """The secrets a reader's token may be signed with now, the current one first."""
+        previous = self.reader_secret_previous
+        until = self.reader_secret_previous_until
+        valid = previous is not None and until is not None and until > datetime.now(UTC)
+        return [s for s in (self.reader_secret, previous if valid else None) if s is not None]
 
     def check_key(self, key: str | None) -> None:
         """Raise `Unauthorized` unless `key` is this site's widget key."""
@@ -207,10 +220,21 @@ async def load_site(conn: Connection, slug: str) -> Site:
     return Site.from_record(record)
 
 
-async def sign_readers(conn: Connection, slug: str, on: bool = True) -> Site:
-    """Give site `slug` a new reader secret (`on`), or stop signing its readers' ids."""
+# Long enough for the tokens in pages rendered before a rotation to run out.
+DEFAULT_KEEP_PREVIOUS_SECONDS = 86400.0
+
+
+async def sign_readers(
+    conn: Connection,
+    slug: str,
+    on: bool = True,
+    keep_previous_seconds: float = DEFAULT_KEEP_PREVIOUS_SECONDS,
+) -> Site:
+    """Give site `slug` a new reader secret (`on`), the one it replaces valid
+    `keep_previous_seconds` longer; or stop signing its readers' ids (not `on`)."""
     secret = "rs_" + secrets.token_urlsafe(32) if on else None
-    record = await site_queries.set_reader_secret(conn, slug, secret)
+    keep = keep_previous_seconds if on else 0
+    record = await site_queries.set_reader_secret(conn, slug, secret, keep)
     if record is None:
         raise NotFound(f"no site {slug!r}", field="site", code="site_not_found")
     return Site.from_record(record)

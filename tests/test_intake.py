@@ -626,6 +626,22 @@ async def test_a_site_that_signs_its_readers_takes_an_id_only_with_its_token(
     # Anonymous comments carry no id to sign.
     assert (await poster.post(author={"name": "Guest"})).status_code == 202
 
+    # A new secret: tokens pages already carry keep working for the grace it gives the old
+    # one, and no longer once a rotation without grace has replaced both.
+    old = site.reader_secret
+    site = await sign_readers(conn, site.slug, keep_previous_seconds=3600)
+    assert site.reader_secret is not None
+    for secret in (site.reader_secret, old):
+        posted = await poster.post(author=as_ann(reader_token(secret, "reader-1")))
+        assert posted.status_code == 202, posted.text
+    site = await sign_readers(conn, site.slug, keep_previous_seconds=0)
+    assert site.reader_secret is not None
+    for secret, status in ((site.reader_secret, 202), (old, 401)):
+        posted = await Poster(app_client, site).post(
+            author=as_ann(reader_token(secret, "reader-1"))
+        )
+        assert posted.status_code == status, posted.text
+
     unsigned = await sign_readers(conn, site.slug, on=False)
     assert unsigned.reader_secret is None
     assert (await Poster(app_client, unsigned).post(author=ann)).status_code == 202

@@ -9,7 +9,12 @@ import click
 from moderation.cli.common import one_line, with_connection
 from moderation.config import get_settings
 from moderation.db import sites as site_queries
-from moderation.sites import create_site, rotate_widget_key, sign_readers
+from moderation.sites import (
+    DEFAULT_KEEP_PREVIOUS_SECONDS,
+    create_site,
+    rotate_widget_key,
+    sign_readers,
+)
 from moderation.timestamps import iso
 
 
@@ -79,11 +84,20 @@ def site_rotate_key(slug: str, as_json: bool) -> None:
 @site.command("sign-readers")
 @click.argument("slug")
 @click.option("--off", is_flag=True, help="Stop: author ids are taken as the widget sends them.")
+@click.option(
+    "--keep-previous",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_KEEP_PREVIOUS_SECONDS,
+    show_default=True,
+    help="Seconds the secret it replaces stays valid (0 revokes it).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print {site, reader_secret} as JSON.")
-def site_sign_readers(slug: str, off: bool, as_json: bool) -> None:
+def site_sign_readers(slug: str, off: bool, keep_previous: float, as_json: bool) -> None:
     """Give site SLUG a new reader secret: from then on an author id is taken only with a
     token the site signed with it (a JWT, HS256: `sub` the id, `exp` its expiry)."""
-    signed = with_connection(get_settings(), lambda conn: sign_readers(conn, slug, on=not off))
+    signed = with_connection(
+        get_settings(), lambda conn: sign_readers(conn, slug, not off, keep_previous)
+    )
     if as_json:
         click.echo(json.dumps({"site": signed.slug, "reader_secret": signed.reader_secret}))
     elif signed.reader_secret is None:
@@ -92,8 +106,8 @@ def site_sign_readers(slug: str, off: bool, as_json: bool) -> None:
         click.echo(
             f"site {signed.slug}: reader secret: {signed.reader_secret}\n"
             "sign each signed-in reader's id with it (a JWT, HS256, with sub and exp) and put "
-            "the token in the widget's data-author-token; a previous secret stops working "
-            "within the site cache's lifetime"
+            "the token in the widget's data-author-token; the secret it replaces stays valid "
+            f"for {keep_previous:g} s (--keep-previous)"
         )
 
 

@@ -8,7 +8,10 @@ import asyncpg
 
 from moderation.db import Connection
 
-_COLUMNS = "id, slug, name, widget_key, allowed_origins, settings, reader_secret"
+_COLUMNS = (
+    "id, slug, name, widget_key, allowed_origins, settings, reader_secret, "
+    "reader_secret_previous, reader_secret_previous_until"
+)
 
 
 async def get_by_slug(conn: Connection, slug: str) -> asyncpg.Record | None:
@@ -51,7 +54,8 @@ async def replace_widget_key(conn: Connection, slug: str, widget_key: str) -> as
         UPDATE sites SET widget_key = $2, updated_at = now()
         FROM old WHERE sites.id = old.id
         RETURNING sites.id, sites.slug, sites.name, sites.widget_key, sites.allowed_origins,
-                  sites.settings, sites.reader_secret, old.widget_key AS old_key
+                  sites.settings, sites.reader_secret, sites.reader_secret_previous,
+                  sites.reader_secret_previous_until, old.widget_key AS old_key
         """,
         slug,
         widget_key,
@@ -59,16 +63,25 @@ async def replace_widget_key(conn: Connection, slug: str, widget_key: str) -> as
 
 
 async def set_reader_secret(
-    conn: Connection, slug: str, reader_secret: str | None
+    conn: Connection, slug: str, reader_secret: str | None, keep_previous_seconds: float
 ) -> asyncpg.Record | None:
-    """Replace (or with None remove) the site's reader secret; the site, or None."""
+    """Replace (or with None remove) the site's reader secret, the one it replaces valid
+    `keep_previous_seconds` longer (none with 0); the site, or None."""
     return await conn.fetchrow(
         f"""
-        UPDATE sites SET reader_secret = $2, updated_at = now() WHERE slug = $1
+        UPDATE sites
+           SET reader_secret = $2,
+               reader_secret_previous = CASE WHEN $3 > 0 THEN reader_secret END,
+               reader_secret_previous_until =
+                   CASE WHEN $3 > 0 AND reader_secret IS NOT NULL
+                        THEN now() + make_interval(secs => $3) END,
+               updated_at = now()
+         WHERE slug = $1
         RETURNING {_COLUMNS}
         """,
         slug,
         reader_secret,
+        float(keep_previous_seconds),
     )
 
 
