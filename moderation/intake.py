@@ -178,19 +178,19 @@ def check_reader(site: Site, author: AuthorIn) -> None:
 def _reader_claims(token: str, keys: list[str]) -> dict[str, Any]:
     """The token's claims if one of the reader secrets `keys` signed it (a rotation keeps
     the previous one valid a while), else `author_unverified` saying why."""
+    # Another key's signature means "try the next"; any other fault ends it there.
     problem: jwt.InvalidTokenError = jwt.InvalidSignatureError("no secret")
     for key in keys:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token, key, algorithms=["HS256"], options={"require": ["sub", "exp"]}
             )
+            return claims
         except jwt.InvalidSignatureError as exc:
             problem = exc
         except jwt.InvalidTokenError as exc:
             problem = exc
             break
-        else:
-            return claims
     raise _unverified(f"author.token is not valid: {problem}") from problem
 
 
