@@ -350,13 +350,15 @@ async def write_settings(
 ) -> Site:
     """Store `body` as the site's settings: the whole document, or with `partial` the
     fields it names over the stored ones (`thresholds` label by label, each label whole)."""
-    if partial and isinstance(body, dict):
-        stored = SiteDocument.of(await load_site(conn, slug)).model_dump(mode="json")
-        labels = body.get("thresholds")
-        if isinstance(labels, dict):
-            body = {**body, "thresholds": {**stored["thresholds"], **labels}}
-        body = {**stored, **body}
-    return await replace_settings(conn, slug, parse(SiteDocument, body), moderator_id)
+    async with conn.transaction():
+        site = await load_site(conn, slug)
+        if partial and isinstance(body, dict):
+            stored = SiteDocument.of(site).model_dump(mode="json")
+            labels = body.get("thresholds")
+            if isinstance(labels, dict):
+                body = {**body, "thresholds": {**stored["thresholds"], **labels}}
+            body = {**stored, **body}
+        return await _store_settings(conn, site, parse(SiteDocument, body), moderator_id)
 
 
 async def replace_settings(
@@ -364,15 +366,22 @@ async def replace_settings(
 ) -> Site:
     """Store new settings and record the change, with what they replaced as stored (not
     as a cache has it); in effect for the next scored comment."""
-    after = document.model_dump(mode="json")
     async with conn.transaction():
         site = await load_site(conn, slug)
-        before = SiteDocument.of(site).model_dump(mode="json")
-        record = await site_queries.update_settings(
-            conn,
-            site.id,
-            list(document.allowed_origins),
-            document.policy().model_dump(mode="json"),
-        )
-        await site_queries.record_event(conn, site.id, moderator_id, "settings", before, after)
+        return await _store_settings(conn, site, document, moderator_id)
+
+
+async def _store_settings(
+    conn: Connection, site: Site, document: SiteDocument, moderator_id: int | None
+) -> Site:
+    """Write `document` over `site` as read in this transaction, and record the change."""
+    before = SiteDocument.of(site).model_dump(mode="json")
+    after = document.model_dump(mode="json")
+    record = await site_queries.update_settings(
+        conn,
+        site.id,
+        list(document.allowed_origins),
+        document.policy().model_dump(mode="json"),
+    )
+    await site_queries.record_event(conn, site.id, moderator_id, "settings", before, after)
     return Site.from_record(record)
