@@ -53,6 +53,7 @@ from moderation.scoring.scorer import Scorer
 from moderation.scoring.site_spam import SiteSpamModels
 from moderation.scoring.spam import SpamClassifier, SpamContext, load_seed_corpus, score_spam
 from moderation.scoring.toxicity import ToxicityModel
+from workers.runtime import rss_mib
 
 TARGET = 3.0
 Scores = list[dict[str, float]]
@@ -297,7 +298,7 @@ def _worker(
             "pid": os.getpid(),
             "allocated": torch.cuda.max_memory_allocated(runtime.device) / 2**20 if on_gpu else 0,
             "reserved": torch.cuda.memory_reserved(runtime.device) / 2**20 if on_gpu else 0,
-            "rss": _rss_mib(),
+            "rss": rss_mib(),
             "rate": rate,
         }
     )
@@ -306,11 +307,6 @@ def _worker(
 def _free(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
-
-
-def _rss_mib() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def _describe(device: str) -> str:

@@ -112,7 +112,7 @@ def claim_size(settings: Settings, toxicity: dict[str, ToxicityScorer]) -> int:
 def describe(scorer: Scorer) -> dict[str, object]:
     """What a worker process says it scores with when it starts: models, runtime, claim
     size and memory (the GPU's, for a model on one)."""
-    found: dict[str, object] = {"claim": scorer.claim_size, "rss_mib": _rss_mib()}
+    found: dict[str, object] = {"claim": scorer.claim_size, "rss_mib": rss_mib()}
     for name, model in scorer.toxicity.items():
         runtime = model.runtime
         found[name] = runtime.describe() if runtime else "development keyword scorer"
@@ -121,7 +121,8 @@ def describe(scorer: Scorer) -> dict[str, object]:
     return found
 
 
-def _rss_mib() -> int:
+def rss_mib() -> int:
+    """This process's resident memory now, in MiB."""
     with open("/proc/self/statm") as statm:  # Linux: resident pages are the second field
         pages = int(statm.read().split()[1])
     return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20)
