@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 
@@ -13,7 +14,9 @@ from moderation.scoring.spam import (
     FORMAT_VERSION,
     SpamClassifier,
     SpamContext,
+    WordTfidf,
     combine,
+    load_seed_comments,
     load_seed_corpus,
     model_text,
     score_spam,
@@ -324,6 +327,32 @@ def test_retraining_on_moderators_decisions_changes_what_it_flags(
     retrained = SpamClassifier.train(texts + decided, labels + [1] * len(decided))
     [before], [after] = seed_classifier.predict([probe]), retrained.predict([probe])
     assert before < SPAM_HOLD_THRESHOLD < SPAM_REJECT_THRESHOLD <= after
+
+
+def test_words_the_vocabulary_lacks_keep_their_share_of_a_comments_length() -> None:
+    words = WordTfidf(ngram_range=(1, 2), sublinear_tf=True, norm=None)
+    words.fit(["my channel", "nice song"])
+    [my] = words.transform(["my"]).toarray()[:, words.vocabulary_["my"]]
+    assert my == pytest.approx(1.0)
+    # "telephone" and "my telephone" are unseen: each weighs as the rarest n-gram seen.
+    rarest, idf = max(words.idf_), words.idf_[words.vocabulary_["my"]]
+    row = words.transform(["my telephone"]).toarray()[0]
+    assert row[words.vocabulary_["my"]] == pytest.approx(idf / math.sqrt(idf**2 + 2 * rarest**2))
+    assert row.sum() == row[words.vocabulary_["my"]]
+    # Fitted texts hold no unseen n-gram: their rows have unit length, as plain L2 gives.
+    fitted = words.fit_transform(["my channel", "nice song"]).toarray()
+    assert (fitted**2).sum(axis=1) == pytest.approx([1.0, 1.0])
+
+
+def test_a_short_comment_is_not_spam_for_the_one_word_the_seed_knows() -> None:
+    # Trained without KatyPerry's video, the classifier knew "my" of "My telephone!" (an
+    # honest comment there) and not "telephone": with plain L2 normalisation "my" was the
+    # whole comment, and it scored 0.97.
+    seen = [
+        c for name in ("Youtube01-Psy.csv", "Youtube03-LMFAO.csv") for c in load_seed_comments(name)
+    ]
+    trained = SpamClassifier.train([c.text for c in seen], [c.label for c in seen])
+    assert trained.predict(["My telephone!"])[0] < SPAM_HOLD_THRESHOLD
 
 
 def test_a_corpus_without_links_still_trains() -> None:
