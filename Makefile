@@ -7,6 +7,9 @@ BIN := $(VENV)/bin
 # PyTorch's CPU wheels: taken where this index is reachable; elsewhere pip falls back to the
 # pinned torch it finds on its usual indexes (PyPI's is the CUDA build, several GB).
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+# `make dev PORT=N`: the API on N, the demo page on N+1. Set with `=`, not `?=`, so that a
+# PORT left in the environment by something else does not move the local instance.
+PORT = 8000
 
 .PHONY: dev test lint browser
 
@@ -26,7 +29,7 @@ $(VENV)/.installed-test: $(VENV)/.installed-dev
 	touch $@
 
 dev: $(VENV)/.installed-dev
-	$(BIN)/moderation dev
+	$(BIN)/moderation dev --port $(PORT)
 
 # Browser tests drive a system Chromium (Playwright's own browser download cannot work here):
 # MODERATION_CHROMIUM, else `chromium` on PATH, else Debian's package, which only root installs.

@@ -1,5 +1,6 @@
 """What a newcomer installs: the base package serves the API without the scoring stack,
-and `make test` says what to install when no Chromium can be found."""
+`make dev` serves on the port it is given, and `make test` says what to install when no
+Chromium can be found."""
 
 from __future__ import annotations
 
@@ -115,3 +116,17 @@ def test_make_test_takes_the_chromium_it_is_given(no_chromium: Path) -> None:
     result = make_browser(no_chromium, MODERATION_CHROMIUM="/bin/true")
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize(("args", "port"), [((), "8000"), (("PORT=8010",), "8010")])
+def test_make_dev_serves_on_the_port_it_is_given(
+    tmp_path: Path, args: tuple[str, ...], port: str
+) -> None:
+    shutil.copy(REPO / "Makefile", tmp_path / "Makefile")
+    # A PORT some other tool left in the environment is not a request for another port.
+    env = {**os.environ, "PORT": "5000"}
+    # -n prints what `make dev` runs; -o skips the install it depends on.
+    command = ["make", "-s", "-n", "-C", str(tmp_path), "-o", ".venv/.installed-dev", "dev"]
+    result = subprocess.run([*command, *args], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f".venv/bin/moderation dev --port {port}\n"
