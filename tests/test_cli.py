@@ -235,6 +235,11 @@ class DevInstance:
     def exports(self) -> str:
         return self._printed(r"(?m)^export (.+)$")
 
+    @property
+    def second_terminal(self) -> str:
+        """The lines it prints for a second terminal, to paste as they are."""
+        return self._printed(r"reaches this instance after:\n((?:.*\n)*?export .+)")
+
     def _printed(self, pattern: str) -> str:
         match = re.search(pattern, self.output())
         assert match, self.output()
@@ -344,10 +349,20 @@ def test_dev_runs_the_whole_service_on_embedded_services_and_keeps_its_data(
     counts = httpx.get(f"{first.base}/v1/moderation/queues?site=demo", headers=auth)
     assert counts.json()["counts"]["approved"] == 1
 
-    # The printed export line is all a second terminal needs to reach this instance.
+    # The printed lines are all a second terminal needs to reach this instance, the
+    # `moderation` command included: `make dev` never activates the venv.
     exports = dict(word.split("=", 1) for word in shlex.split(first.exports))
     assert set(exports) == {"DATABASE_URL", "BROKER_URL", "MODERATION_DATA_DIR"}
-    listed = cli(dev_dir, "site", "list", "--json", **exports)
+    venv_bin = str(Path(MODERATION).parent)
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != venv_bin)
+    listed = subprocess.run(
+        ["bash", "-c", f"{first.second_terminal}\nmoderation site list --json"],
+        cwd=dev_dir,
+        env={**environment(dev_dir), "PATH": path},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert listed.returncode == 0, listed.stderr
     assert [site["key"] for site in json.loads(listed.stdout)] == [key]
     first.stop()

@@ -220,6 +220,7 @@ def _serve_dev(settings: Settings, demo: Site, token: str, host: str, port: int)
         f"            curl -H 'Authorization: Bearer {token}' "
         f"'{api}/v1/moderation/queues?site={demo.slug}'\n"
         "the `moderation` command in a second terminal reaches this instance after:\n"
+        f"{_activate_line()}"
         f"export {' '.join(f'{name}={shlex.quote(value)}' for name, value in exports.items())}\n"
         "Ctrl-C stops it; data stays for the next start.\n"
     )
@@ -227,6 +228,16 @@ def _serve_dev(settings: Settings, demo: Site, token: str, host: str, port: int)
     sockets = [_listen(host, port), _listen(host, port + 1)]
     config = uvicorn.Config(app, host=host, port=port, **server_options(settings))
     uvicorn.Server(config).run(sockets=sockets)
+
+
+def _activate_line() -> str:
+    """The line that puts this install's `moderation` on a new terminal's PATH, if a venv's.
+
+    `make dev` runs `.venv/bin/moderation` without activating the venv, so a second
+    terminal would otherwise find no `moderation` command at all.
+    """
+    activate = Path(sys.prefix) / "bin" / "activate"
+    return f"source {shlex.quote(str(activate))}\n" if activate.exists() else ""
 
 
 def _listen(host: str, port: int) -> socket.socket:
