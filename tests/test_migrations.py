@@ -10,7 +10,8 @@ import asyncpg
 import pytest
 
 from moderation import db
-from moderation.db import migrations
+from moderation.db import comments, migrations
+from moderation.db.comments import NewComment
 from moderation.errors import MigrationError
 
 REPO_MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -177,3 +178,65 @@ async def test_live_webhooks_on_one_address_are_folded_into_the_oldest(
         (1, "https://a.example/hook", ["comment.created", "comment.decided"]),
         (4, "https://b.example/hook", ["comment.created"]),
     ]
+
+
+async def test_comments_posted_before_0016_replay_the_request_they_came_from(
+    empty_db: str, tmp_path: Path
+) -> None:
+    await migrate_before(empty_db, tmp_path, "0016")
+    conn = await db.connect(empty_db)
+    try:
+        site_id = await conn.fetchval(
+            "INSERT INTO sites (slug, name, widget_key, allowed_origins, settings)"
+            " VALUES ('s', 's', 'wk_s', '{}', '{}') RETURNING id"
+        )
+        article_id = await conn.fetchval(
+            "INSERT INTO articles (site_id, external_id) VALUES ($1, 'story') RETURNING id",
+            site_id,
+        )
+        author_id = await conn.fetchval(
+            "INSERT INTO authors (site_id, external_id, name) VALUES ($1, 'u1', 'Ann')"
+            " RETURNING id",
+            site_id,
+        )
+        # Posted as "Once" with a key, then edited by its poster.
+        comment_id = await conn.fetchval(
+            "INSERT INTO comments (site_id, article_id, author_id, author_name, body,"
+            " idempotency_key) VALUES ($1, $2, $3, 'Ann', 'Twice', 'k-1') RETURNING id",
+            site_id, article_id, author_id,
+        )  # fmt: skip
+        await conn.execute(
+            "INSERT INTO comment_events (comment_id, actor, from_status, to_status, reason,"
+            " kind, previous_body) VALUES ($1, 'reader', 'pending', 'pending', 'edited',"
+            " 'edited', 'Once')",
+            comment_id,
+        )
+        await run(empty_db)
+        replays = [
+            await comments.intake(conn, _resent(site_id, body)) for body in ("Once", "Twice")
+        ]
+    finally:
+        await conn.close()
+    assert [(r["earlier_id"], r["earlier_same"]) for r in replays] == [
+        (comment_id, True),
+        (comment_id, False),
+    ]
+
+
+def _resent(site_id: int, body: str) -> NewComment:
+    """Ann's post to "story" with key k-1, sent again."""
+    return NewComment(
+        site_id=site_id,
+        article="story",
+        author_external_id="u1",
+        author_name="Ann",
+        body=body,
+        fingerprint="",
+        parent_id=None,
+        client_addr=None,
+        user_agent=None,
+        idempotency_key="k-1",
+        rate_window_seconds=60,
+        rate_per_author=0,
+        rate_per_address=0,
+    )

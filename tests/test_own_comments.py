@@ -283,6 +283,30 @@ async def test_a_retry_gets_a_new_secret_that_replaces_the_lost_one(poster: Post
     assert list(await states(poster, (second["id"], second["secret"]))) == [second["id"]]
 
 
+@pytest.mark.parametrize("changes", [["edit"], ["delete"], ["edit", "delete"]])
+async def test_the_first_post_sent_again_after_its_edit_or_deletion_replays_its_answer(
+    poster: Poster, conn: asyncpg.Connection, changes: list[str]
+) -> None:
+    # A client that retries a lost POST gets the comment it made, not a conflict: the
+    # key stands for the request as first sent, whatever became of the comment since.
+    headers = {"Idempotency-Key": "sent-again-1"}
+    first = (await poster.post(body="Once", headers=headers)).json()
+    for change in changes:
+        if change == "edit":
+            assert (await edit(poster, first["id"], first["secret"], "Twice")).is_success
+        else:
+            assert (await delete(poster, first["id"], first["secret"])).is_success
+    again = await poster.post(body="Once", headers=headers)
+    assert again.status_code == 202, again.text
+    assert again.json()["id"] == first["id"]
+    count = await conn.fetchval("SELECT count(*) FROM comments WHERE site_id = $1", poster.site.id)
+    assert count == 1
+    # The edited text is not a request that key was sent with.
+    edited = await poster.post(body="Twice", headers=headers)
+    assert edited.status_code == 409
+    assert edited.json()["error"]["code"] == "idempotency_conflict"
+
+
 @pytest.mark.parametrize("method", ["PUT", "DELETE"])
 async def test_a_foreign_origin_cannot_edit_or_delete(poster: Poster, method: str) -> None:
     comment_id, secret = await posted(poster)

@@ -86,7 +86,9 @@ async def test_erasing_keeps_the_thread_shape_and_records_who_and_when(
     poster: Poster, conn: asyncpg.Connection, site: Site, app_client: httpx.AsyncClient
 ) -> None:
     first, reply, held = await ann_thread(poster, conn)
-    refused = await poster.comment(body="Another flood story.", author=ANN)
+    # With a key: what the request asked for is kept with it (a hash of the name and text).
+    keyed = {"Idempotency-Key": "ann-3"}
+    refused = await poster.comment(body="Another flood story.", author=ANN, headers=keyed)
     await set_status(conn, [refused], "rejected")
     admin = await moderator_headers(conn, site, role="admin", name="Dana")
     ann = await author_id(conn, site, ANN["id"])
@@ -99,14 +101,14 @@ async def test_erasing_keeps_the_thread_shape_and_records_who_and_when(
     assert (result["comments_scrubbed"], result["comments_removed"]) == (3, 2)
     assert result["erased_by"].startswith("moderator Dana (#")
     rows = await conn.fetch(
-        "SELECT id, status, author_name, body, client_addr, user_agent, fingerprint "
-        "FROM comments WHERE author_id = $1 ORDER BY id",
+        "SELECT id, status, author_name, body, client_addr, user_agent, fingerprint, "
+        "idempotency_request FROM comments WHERE author_id = $1 ORDER BY id",
         ann,
     )
     assert [tuple(r) for r in rows] == [
-        (first, "deleted", "", "", None, None, None),
-        (held, "deleted", "", "", None, None, None),
-        (refused, "deleted", "", "", None, None, None),
+        (first, "deleted", "", "", None, None, None, None),
+        (held, "deleted", "", "", None, None, None, None),
+        (refused, "deleted", "", "", None, None, None, None),
     ]
     # No moderator can publish an emptied comment again, nor the one rejected before.
     for comment_id in (first, refused):

@@ -92,6 +92,13 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
             UNION ALL
             SELECT id, status, status_until FROM found_author
             LIMIT 1
+        ), request AS (
+            -- What the request asks for, kept with its key: a resend is compared with
+            -- this, as the comment itself may have been edited since (0016).
+            SELECT sha256(convert_to(jsonb_build_array($2::text, $3::text, $4::text,
+                                                       $5::bigint, $6::text)::text, 'UTF8'))
+                   AS hash
+            WHERE $9::text IS NOT NULL
         ), context AS (
             SELECT
                 article.id AS article_id,
@@ -105,11 +112,8 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
                 recent.address_oldest,
                 earlier.id AS earlier_id,
                 -- A replay is the same request: same article, author, parent and text.
-                earlier.article_id IS NOT DISTINCT FROM article.id
-                    AND earlier.author_id IS NOT DISTINCT FROM author.id
-                    AND earlier.author_name = $4
-                    AND earlier.parent_id IS NOT DISTINCT FROM $5
-                    AND earlier.body = $6 AS earlier_same,
+                earlier.idempotency_request = request.hash AS earlier_same,
+                request.hash AS request_hash,
                 CASE
                     WHEN NOT article.is_open THEN 'article_closed'
                     WHEN {_BANNED.format(a="author")} THEN 'author_banned'
@@ -126,6 +130,7 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
             FROM (SELECT 1) AS one
             LEFT JOIN article ON true
             LEFT JOIN author ON true
+            LEFT JOIN request ON true
             -- By id alone (the primary key); the article check covers the site.
             LEFT JOIN comments AS parent ON parent.id = $5
             LEFT JOIN comments AS earlier
@@ -142,9 +147,9 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
         ), inserted AS (
             INSERT INTO comments (site_id, article_id, parent_id, root_id, author_id, author_name,
                                   body, fingerprint, client_addr, user_agent, idempotency_key,
-                                  owner_secret_hash)
+                                  idempotency_request, owner_secret_hash)
             SELECT $1, article_id, $5, parent_root_id, author_id, $4, $6, $13, $7::inet, $8, $9,
-                   $16
+                   request_hash, $16
             FROM context
             WHERE refusal IS NULL AND earlier_id IS NULL AND article_id IS NOT NULL
               AND ($3::text IS NULL OR author_id IS NOT NULL)

@@ -81,7 +81,7 @@ async def scrub_author(conn: Connection, author_id: int, erased_by: str) -> int:
             -- Reasons can quote the text ("contact phrase 'call me at ...'"): they go too.
             UPDATE comments
                SET author_name = '', body = '', fingerprint = NULL, client_addr = NULL,
-                   user_agent = NULL, idempotency_key = NULL,
+                   user_agent = NULL, idempotency_key = NULL, idempotency_request = NULL,
                    reasons = ARRAY['author''s data erased']
              WHERE author_id = $1
             RETURNING 1
