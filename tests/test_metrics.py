@@ -112,6 +112,33 @@ async def test_requests_are_counted_by_route_template_and_status(
     assert site.slug not in after.replace(f'site="{site.slug}"', "")
 
 
+async def test_preflights_and_foreign_origins_are_counted_under_their_route(
+    client_with: ClientWith, site: Site
+) -> None:
+    # Answered by the CORS middleware before routing, yet not "unmatched".
+    app_client = await client_with()
+    path = f"/v1/sites/{site.slug}/articles/a/comments"
+    before = await scrape(app_client)
+    for origin in ("https://news.example", "https://evil.example"):
+        preflight = {"Origin": origin, "Access-Control-Request-Method": "POST"}
+        await app_client.options(path, headers=preflight)
+    refused = await app_client.post(
+        path, json={}, headers={"Origin": "https://evil.example", "X-Site-Key": site.widget_key}
+    )
+    assert refused.status_code == 403
+    after = await scrape(app_client)
+
+    def delta(**labels: str) -> float:
+        name = "moderation_http_requests_total"
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    route = "/v1/sites/{site}/articles/{article}/comments"
+    assert delta(route=route, method="OPTIONS", status="204") == 1
+    assert delta(route=route, method="OPTIONS", status="403") == 1
+    assert delta(route=route, method="POST", status="403") == 1
+    assert delta(route="unmatched") == 0
+
+
 async def test_comments_received_and_pending_are_reported_per_site(
     app_client: httpx.AsyncClient, poster: Poster, site: Site, conn: asyncpg.Connection
 ) -> None:

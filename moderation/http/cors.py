@@ -12,6 +12,7 @@ import re
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from moderation.errors import ModerationError
@@ -52,9 +53,11 @@ class SiteCORSMiddleware:
             allowed = site is not None and site.allows_origin(origin)
             method = scope["method"]
             if method == "OPTIONS" and "access-control-request-method" in Headers(scope=scope):
+                _name_route(scope)
                 await self._preflight(allowed, origin, scope, receive, send)
                 return
             if not allowed and site is not None and refuses_foreign_origin(scope["path"], method):
+                _name_route(scope)
                 message = f"{origin} may not post to this site"
                 response = error_response(403, "origin_not_allowed", message, "Origin", _VARY)
                 await response(scope, receive, send)
@@ -94,3 +97,20 @@ class SiteCORSMiddleware:
             message = f"{origin} is not allowed for this site"
             response = error_response(403, "origin_not_allowed", message, "Origin", _VARY)
         await response(scope, receive, send)
+
+
+def _name_route(scope: Scope) -> None:
+    """Record the route the router would pick for this request (a full match, else the
+    first partial one: a preflight's OPTIONS is no route's method), as the router does.
+    Answered here, before routing, the request is then counted under its route's
+    template in the metrics rather than as "unmatched"."""
+    partial: BaseRoute | None = None
+    for route in scope["app"].router.routes:
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            scope["route"] = route
+            return
+        if match is Match.PARTIAL and partial is None:
+            partial = route
+    if partial is not None:
+        scope["route"] = partial
