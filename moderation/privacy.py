@@ -173,7 +173,7 @@ async def erase(
     async with conn.transaction():
         await _reach(conn, author_id, moderator)
         # Scrubbed first: the audit rows and webhook events of the removals below then
-        # carry no text either. The scrub also locks the author's comments, so a worker
+        # carry no text either. The scrub locks the author and their comments, so a worker
         # deciding one of them now waits, and the statuses read next stay as read.
         scrubbed = await privacy_queries.scrub_author(conn, author_id, erased_by)
         remaining = await privacy_queries.undeleted(conn, author_id)

@@ -3,7 +3,9 @@ them, moderators, and a desk session over HTTP."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from typing import Any
 
 import asyncpg
@@ -98,3 +100,16 @@ async def desk_csrf(client: httpx.AsyncClient, site: Site) -> str:
     match = _CSRF_META.search(page.text)
     assert match, page.text
     return match.group(1)
+
+
+async def waiting_on_lock(conn: asyncpg.Connection, other: asyncpg.Connection) -> None:
+    """Return once `other`'s statement waits on a row or table lock (10 s at most)."""
+    pid = other.get_server_pid()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if await conn.fetchval(
+            "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid
+        ):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"backend {pid} never waited on a lock")

@@ -8,14 +8,20 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
-from moderation import privacy
+from moderation import db, importer, own_comments, privacy
+from moderation.db import comments as comment_queries
+from moderation.db import imports as import_queries
 from moderation.db import scoring as scoring_queries
+from moderation.db import transitions
+from moderation.db import webhooks as webhook_queries
 from moderation.sites import IP_RETENTION_DAYS, Site
-from tests.factories import Poster, moderator_headers, set_status
+from tests.factories import Poster, moderator_headers, set_status, waiting_on_lock
 
 MODERATION = str(Path(sys.executable).with_name("moderation"))
 ANN = {"id": "reader-ann", "name": "Ann Example"}
@@ -254,3 +260,141 @@ async def test_address_velocity_counts_only_the_window_retention_still_covers(
 
     assert rows[fresh[-1]]["address_recent"] == 5
     assert rows[burst[-1]]["address_recent"] == 0
+
+
+async def test_an_erasure_waits_for_a_workers_decision_and_scrubs_its_webhook_event(
+    poster: Poster, conn: asyncpg.Connection, database_url: str
+) -> None:
+    await webhook_queries.create(
+        conn, poster.site.id, "https://hooks.example/in", ["comment.decided"], "s" * 32
+    )
+    comment = await poster.comment(body="My phone is 555-0199, call me", author=ANN)
+    ann = await author_id(conn, poster.site, ANN["id"])
+    worker, eraser = await db.connect(database_url), await db.connect(database_url)
+    try:
+        # The worker's decision, its webhook event written, not committed yet.
+        decision = worker.transaction()
+        await decision.start()
+        scored = transitions.Scored({"toxicity": 0.01}, "en", "dev-keywords@1")
+        change = transitions.Change(comment, "pending", "approved", "ok", ("ok",), scored=scored)
+        assert await transitions.transition(worker, [change])
+        erasing = asyncio.create_task(privacy.erase(eraser, ann, "operator"))
+        await waiting_on_lock(conn, eraser)
+        await decision.commit()
+        await erasing
+    finally:
+        await worker.close()
+        await eraser.close()
+
+    payloads = await conn.fetch(
+        "SELECT payload::text FROM webhook_events WHERE author_id = $1", ann
+    )
+    assert payloads
+    assert not [p for (p,) in payloads if "555-0199" in p or ANN["name"] in p]
+
+
+async def test_an_erasure_waits_for_an_edit_and_scrubs_the_text_it_replaced(
+    poster: Poster, conn: asyncpg.Connection, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    posted = (await poster.post(body="I live at 12 Elm Street", author=ANN)).json()
+    ann = await author_id(conn, poster.site, ANN["id"])
+    replaced, resume = asyncio.Event(), asyncio.Event()
+    replace_body = comment_queries.replace_body
+
+    async def replace_then_wait(*args: Any) -> None:
+        await replace_body(*args)
+        replaced.set()
+        await resume.wait()  # inside the edit's transaction
+
+    monkeypatch.setattr(comment_queries, "replace_body", replace_then_wait)
+    editor, eraser = await db.connect(database_url), await db.connect(database_url)
+    try:
+        editing = asyncio.create_task(
+            own_comments.edit(editor, poster.site, posted["id"], posted["secret"], "Edited")
+        )
+        await replaced.wait()
+        erasing = asyncio.create_task(privacy.erase(eraser, ann, "operator"))
+        await waiting_on_lock(conn, eraser)
+        resume.set()
+        await editing
+        await erasing
+    finally:
+        await editor.close()
+        await eraser.close()
+
+    assert await conn.fetchval("SELECT body FROM comments WHERE id = $1", posted["id"]) == ""
+    assert not await conn.fetch(
+        "SELECT previous_body FROM comment_events "
+        "WHERE comment_id = $1 AND previous_body IS NOT NULL",
+        posted["id"],
+    )
+
+
+def archive(path: Path, name: str, body: str) -> Path:
+    """An export in the site's own format holding one old comment of ANN's."""
+    lines = [
+        {"type": "site", "format": "moderation-export", "version": 2, "slug": "old"},
+        {"type": "article", "id": "old-story"},
+        {"type": "comment", "key": "old:1", "article": "old-story", "author": ANN["id"],
+         "author_name": name, "body": body, "status": "approved",
+         "created_at": "2020-01-01T00:00:00Z"},
+        {"type": "end", "articles": 1, "authors": 0, "comments": 1},
+    ]  # fmt: skip
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+async def anns_texts(conn: asyncpg.Connection, ann: int) -> list[tuple[str, str, str]]:
+    rows = await conn.fetch(
+        "SELECT author_name, body, status FROM comments WHERE author_id = $1 ORDER BY id", ann
+    )
+    return [(r["author_name"], r["body"], r["status"]) for r in rows]
+
+
+async def test_an_import_after_an_erasure_brings_none_of_the_authors_data_back(
+    poster: Poster, conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    await poster.comment(body="Native comment", author=ANN)
+    ann = await author_id(conn, poster.site, ANN["id"])
+    await privacy.erase(conn, ann, "operator")
+    path = archive(tmp_path / "old.jsonl", "Ann Realname", "My phone is 555-0123")
+
+    summary = await importer.run(conn, poster.site, "json", path)
+
+    assert summary.by_status == {"deleted": 1}
+    assert await anns_texts(conn, ann) == [("", "", "deleted"), ("", "", "deleted")]
+
+
+async def test_an_erasure_during_an_import_scrubs_what_the_import_adds(
+    poster: Poster,
+    conn: asyncpg.Connection,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await poster.comment(body="Native comment", author=ANN)
+    ann = await author_id(conn, poster.site, ANN["id"])
+    path = archive(tmp_path / "old.jsonl", "Ann Realname", "I work at ACME")
+    added, resume = asyncio.Event(), asyncio.Event()
+    record = import_queries.record
+
+    async def wait_then_record(*args: Any) -> None:
+        added.set()
+        await resume.wait()  # the import's comments added, its transaction not committed
+        await record(*args)
+
+    monkeypatch.setattr(import_queries, "record", wait_then_record)
+    importing, eraser = await db.connect(database_url), await db.connect(database_url)
+    try:
+        running = asyncio.create_task(importer.run(importing, poster.site, "json", path))
+        await asyncio.wait_for(added.wait(), 30)
+        erasing = asyncio.create_task(privacy.erase(eraser, ann, "operator"))
+        await waiting_on_lock(conn, eraser)
+        resume.set()
+        assert (await running).comments == 1
+        await erasing
+    finally:
+        await importing.close()
+        await eraser.close()
+
+    assert await anns_texts(conn, ann) == [("", "", "deleted"), ("", "", "deleted")]

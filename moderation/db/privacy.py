@@ -75,6 +75,12 @@ async def scrub_author(conn: Connection, author_id: int, erased_by: str) -> int:
     send them again, and so do the texts their edits replaced and moderators' notes on
     them. The author row stays (ids and standing), marked erased.
     """
+    # Locked first, each in a statement of its own: the scrub below then starts after
+    # every transaction that held them has committed (a worker's decision and its webhook
+    # event, an edit and the text it replaced, an import adding their comments) and sees
+    # what they wrote, which its snapshot would miss if it waited on them itself.
+    await conn.execute("SELECT FROM authors WHERE id = $1 FOR UPDATE", author_id)
+    await conn.execute("SELECT FROM comments WHERE author_id = $1 FOR UPDATE", author_id)
     scrubbed: int = await conn.fetchval(
         """
         WITH comments_scrubbed AS (
