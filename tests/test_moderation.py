@@ -10,13 +10,15 @@ import asyncpg
 import httpx
 import pytest
 
-from moderation import moderators, privacy
+from moderation import db, moderators, privacy
+from moderation.db import reports as report_queries
 from moderation.db import scoring as scoring_queries
 from moderation.db import transitions
 from moderation.scoring.spam import MODEL_FORMAT
 from moderation.sites import Site
 from moderation.statuses import ACTION_FROM, ACTION_TARGET, QUEUE_ACTIONS, QUEUE_STATUS, Status
 from tests.factories import Poster, moderator_headers, set_status
+from tests.workers import wait_until
 
 MakeModerator = Callable[..., Awaitable[dict[str, str]]]
 
@@ -717,6 +719,114 @@ async def test_rejecting_a_reported_comment_closes_its_reports(
     ).json()["counts"]
     assert counts["reported"] == 0
     assert counts["rejected"] == 1
+
+
+async def report_settled(
+    conn: asyncpg.Connection, reporting: asyncio.Task[Any], reporter: asyncpg.Connection
+) -> None:
+    """Until the report finished, or waits on the comment a moderator's transaction holds."""
+
+    async def settled() -> bool:
+        waiting: bool | None = await conn.fetchval(
+            "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1",
+            reporter.get_server_pid(),
+        )
+        return reporting.done() or bool(waiting)
+
+    await wait_until(settled, 10, "the report to finish or wait on a lock")
+
+
+async def open_reports_and_hidden(conn: asyncpg.Connection, comment: int) -> tuple[int, bool]:
+    row = await conn.fetchrow(
+        """SELECT (SELECT count(*) FROM reports WHERE comment_id = $1
+                   AND dismissed_at IS NULL) AS open, hidden_at IS NOT NULL AS hidden
+           FROM comments WHERE id = $1""",
+        comment,
+    )
+    assert row is not None
+    return row["open"], row["hidden"]
+
+
+async def test_reports_arriving_together_hide_a_comment_at_the_threshold(
+    app_client: httpx.AsyncClient,
+    make_site: Callable[..., Awaitable[Site]],
+    conn: asyncpg.Connection,
+) -> None:
+    poster = Poster(app_client, await make_site(report_threshold=3))
+    comments = [await poster.comment(body=f"Contested claim {n}") for n in range(10)]
+    await set_status(conn, comments, "approved")
+    for comment in comments:
+        answers = await asyncio.gather(*(report(poster, comment, f"10.3.0.{n}") for n in range(3)))
+        assert [a.status_code for a in answers] == [202] * 3
+    for comment in comments:
+        assert await open_reports_and_hidden(conn, comment) == (3, True)
+
+
+async def test_a_report_waits_for_a_concurrent_one_and_counts_it(
+    poster: Poster, conn: asyncpg.Connection, database_url: str
+) -> None:
+    comment = await poster.comment(body="A claim two readers dislike")
+    await set_status(conn, [comment], "approved")
+    first, second = await db.connect(database_url), await db.connect(database_url)
+    try:
+        async with first.transaction():
+            assert await report_queries.add(first, poster.site.id, comment, "lie", "10.4.0.1", 2)
+            reporting = asyncio.create_task(
+                report_queries.add(second, poster.site.id, comment, "lie", "10.4.0.2", 2)
+            )
+            await report_settled(conn, reporting, second)
+        assert await reporting
+    finally:
+        await first.close()
+        await second.close()
+    assert await open_reports_and_hidden(conn, comment) == (2, True)
+
+
+async def test_a_report_racing_keep_and_dismiss_counts_only_open_reports(
+    poster: Poster, conn: asyncpg.Connection, database_url: str
+) -> None:
+    comment = await poster.comment(body="Reported twice, kept by a moderator")
+    await set_status(conn, [comment], "approved")
+    for n in (1, 2):
+        assert await report_queries.add(conn, poster.site.id, comment, "lie", f"10.5.0.{n}", 3)
+    desk, reader = await db.connect(database_url), await db.connect(database_url)
+    try:
+        # "Keep, dismiss reports", as `review.apply_decisions` runs it.
+        async with desk.transaction():
+            keep = transitions.Change(comment, "approved", "approved", "keep")
+            assert await transitions.transition(desk, [keep])
+            await report_queries.resolve(desk, [comment])
+            reporting = asyncio.create_task(
+                report_queries.add(reader, poster.site.id, comment, "lie", "10.5.0.3", 3)
+            )
+            await report_settled(conn, reporting, reader)
+        assert await reporting
+    finally:
+        await desk.close()
+        await reader.close()
+    assert await open_reports_and_hidden(conn, comment) == (1, False)
+
+
+async def test_a_report_racing_a_rejection_finds_no_visible_comment(
+    poster: Poster, conn: asyncpg.Connection, database_url: str
+) -> None:
+    comment = await poster.comment(body="Rejected while a reader reports it")
+    await set_status(conn, [comment], "approved")
+    desk, reader = await db.connect(database_url), await db.connect(database_url)
+    try:
+        async with desk.transaction():
+            reject = transitions.Change(comment, "approved", "rejected", "reject")
+            assert await transitions.transition(desk, [reject])
+            await report_queries.resolve(desk, [comment])
+            reporting = asyncio.create_task(
+                report_queries.add(reader, poster.site.id, comment, "abuse", "10.6.0.1", 1)
+            )
+            await report_settled(conn, reporting, reader)
+        assert await reporting is None
+    finally:
+        await desk.close()
+        await reader.close()
+    assert await open_reports_and_hidden(conn, comment) == (0, False)
 
 
 # --- authors -----------------------------------------------------------------------

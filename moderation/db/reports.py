@@ -22,37 +22,45 @@ async def add(
     open report on it (one reader cannot pile reports up); True when recorded. `hide_at`
     0 never hides.
     """
-    record = await conn.fetchrow(
-        f"""
-        WITH target AS (
+    async with conn.transaction():
+        # Lock the comment in a statement of its own, so that the count, a later statement,
+        # sees the reports and decisions committed meanwhile: counted in one statement,
+        # reports arriving together each missed the others and a report racing a
+        # dismissal counted the dismissed ones. The lock re-checks a decided comment.
+        locked = await conn.fetchval(
+            f"""
             SELECT id FROM comments
             WHERE id = $2 AND site_id = $1 AND {VISIBLE.format(c="comments")}
-        ), added AS (
-            INSERT INTO reports (comment_id, reason, client_addr)
-            SELECT id, $3, $4::inet FROM target
-            ON CONFLICT (comment_id, client_addr) WHERE dismissed_at IS NULL DO NOTHING
-            RETURNING comment_id
-        ), hidden AS (
-            -- This statement cannot see its own new report, hence the + 1.
-            UPDATE comments SET hidden_at = now()
-            FROM added
-            WHERE comments.id = added.comment_id AND $5 > 0
-              AND (SELECT count(*) FROM reports AS r
-                   WHERE r.comment_id = added.comment_id AND r.dismissed_at IS NULL) + 1 >= $5
-            RETURNING comments.id
+            FOR NO KEY UPDATE
+            """,
+            site_id,
+            comment_id,
         )
-        SELECT EXISTS (SELECT 1 FROM target) AS found, EXISTS (SELECT 1 FROM added) AS added
-        """,
-        site_id,
-        comment_id,
-        reason,
-        client_addr,
-        hide_at,
-    )
-    assert record is not None
-    if not record["found"]:
-        return None
-    added: bool = record["added"]
+        if locked is None:
+            return None
+        added: bool = await conn.fetchval(
+            """
+            WITH added AS (
+                INSERT INTO reports (comment_id, reason, client_addr)
+                VALUES ($1, $2, $3::inet)
+                ON CONFLICT (comment_id, client_addr) WHERE dismissed_at IS NULL DO NOTHING
+                RETURNING comment_id
+            ), hidden AS (
+                -- This statement cannot see its own new report, hence the + 1.
+                UPDATE comments SET hidden_at = now()
+                FROM added
+                WHERE comments.id = added.comment_id AND $4 > 0
+                  AND (SELECT count(*) FROM reports AS r
+                       WHERE r.comment_id = added.comment_id AND r.dismissed_at IS NULL) + 1
+                      >= $4
+            )
+            SELECT EXISTS (SELECT 1 FROM added)
+            """,
+            comment_id,
+            reason,
+            client_addr,
+            hide_at,
+        )
     return added
 
 
