@@ -64,6 +64,11 @@ class Receiver:
     requests: list[dict[str, Any]] = field(default_factory=list)
     processed: list[str] = field(default_factory=list)
     bad_signatures: int = 0
+    # Cleared, a request is received but not answered until it is set again.
+    answering: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.answering.set()
 
     def handle(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
         self.requests.append({"path": path, "headers": headers, "body": body})
@@ -90,6 +95,7 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             headers = {k.lower(): v for k, v in self.headers.items()}
             status, answer = state.handle(self.path, headers, body)
+            state.answering.wait()
             self.send_response(status)
             if status == 302:
                 self.send_header("Location", "/hook")
@@ -442,6 +448,18 @@ async def author_of(conn: asyncpg.Connection, site: Site) -> int:
     return author_id
 
 
+async def comment_created(conn: asyncpg.Connection, site: Site) -> None:
+    """A comment on the site, written as intake writes it: its trigger records the event."""
+    await conn.execute(
+        """
+        WITH a AS (INSERT INTO articles (site_id, external_id) VALUES ($1, 'story') RETURNING id)
+        INSERT INTO comments (site_id, article_id, author_name, body)
+        SELECT $1, id, 'Ann', 'Hello' FROM a
+        """,
+        site.id,
+    )
+
+
 async def test_a_delivery_that_keeps_failing_is_marked_failed(
     own_db: str, wconn: asyncpg.Connection, receiver: tuple[Receiver, str]
 ) -> None:
@@ -452,14 +470,7 @@ async def test_a_delivery_that_keeps_failing_is_marked_failed(
         wconn, site, f"{base}/hook", ["comment.created"], private_settings()
     )
     state.secrets = [created.secret]
-    await wconn.execute(
-        """
-        WITH a AS (INSERT INTO articles (site_id, external_id) VALUES ($1, 'story') RETURNING id)
-        INSERT INTO comments (site_id, article_id, author_name, body)
-        SELECT $1, id, 'Ann', 'Hello' FROM a
-        """,
-        site.id,
-    )
+    await comment_created(wconn, site)
     # Retries 0.2 s, 0.4 s, 0.8 s apart, giving up 1 s after the first: the task's job,
     # run here as the task runs it.
     settings = Settings(
@@ -486,3 +497,39 @@ async def test_a_delivery_that_keeps_failing_is_marked_failed(
     # 0.2 + 0.4 fit in the second; the wait after the third would not.
     assert len(attempts) == 3
     assert state.processed == []
+
+
+async def test_a_delivery_in_flight_when_its_webhook_is_removed_stays_cancelled(
+    own_db: str, wconn: asyncpg.Connection, receiver: tuple[Receiver, str]
+) -> None:
+    state, base = receiver
+    site = await create_site(wconn, "removed", [])
+    created = await webhooks.add(
+        wconn, site, f"{base}/hook", ["comment.created"], private_settings()
+    )
+    state.secrets = [created.secret]
+    state.failures = 1
+    state.answering.clear()
+    await comment_created(wconn, site)
+    settings = private_settings(own_db)
+    pool = await db.create_pool(settings)
+    try:
+        sending = asyncio.create_task(webhooks.deliver_due(pool, settings))
+
+        async def arrived() -> bool:
+            return bool(state.requests)
+
+        await wait_until(arrived, 10, "the delivery to reach the receiver")
+        # An admin removes the webhook while its delivery is in flight; the receiver fails.
+        await webhooks.remove(wconn, created.webhook["id"])
+        state.answering.set()
+        assert await sending == 1
+    finally:
+        await pool.close()
+
+    assert await wconn.fetchval("SELECT state FROM webhook_deliveries") == "cancelled"
+    logged = await wconn.fetch("SELECT attempt, status_code FROM webhook_attempts")
+    assert [tuple(a) for a in logged] == [(1, 500)]
+    # Finished, its event (the comment's text) is forgotten with the rest of the log.
+    await wconn.execute("UPDATE webhook_events SET created_at = now() - interval '31 days'")
+    assert await webhooks.forget_old(wconn, settings) == 1

@@ -160,7 +160,11 @@ async def record_attempt(
     state: str,
     next_attempt_at: datetime | None,
 ) -> None:
-    """Log one attempt and move its delivery on: delivered, failed, or due again later."""
+    """Log one attempt and move its delivery on: delivered, failed, or due again later.
+
+    A delivery cancelled meanwhile (its webhook removed while the attempt was in flight)
+    stays cancelled: pending again, it would never be claimed nor its event forgotten.
+    """
     await conn.execute(
         """
         WITH logged AS (
@@ -172,7 +176,7 @@ async def record_attempt(
            SET state = $7, next_attempt_at = coalesce($8, next_attempt_at),
                claimed_until = NULL,
                finished_at = CASE WHEN $7 = 'pending' THEN NULL ELSE now() END
-         WHERE id = $1
+         WHERE id = $1 AND state = 'pending'
         """,
         delivery_id,
         attempt,
