@@ -120,6 +120,7 @@ class Settings(BaseSettings):
     # Webhooks. Targets on loopback or private networks are refused unless this is set
     # (tests, development, a receiver the operator runs on the same private network).
     webhook_allow_private: bool = False
+    # The deadline of one attempt, all told (name lookup, connection, request, answer).
     webhook_timeout_seconds: float = Field(default=10, gt=0, le=60)
     # Retries wait base, 2x base, 4x base... (each at most 4 h) for up to `retry_for`
     # after the first attempt; then the delivery is marked failed.

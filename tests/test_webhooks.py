@@ -4,6 +4,7 @@ real local HTTP receiver that checks signatures as a Stripe-style receiver would
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import http.server
@@ -15,6 +16,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from moderation.broker import MAINTENANCE_QUEUE, RETENTION_TASK, celery_app
 from moderation.config import Settings
 from moderation.db import review as review_queries
 from moderation.db import transitions
+from moderation.db import webhooks as webhook_queries
 from moderation.errors import Conflict, WebhookTargetRefused
 from moderation.sites import Site, create_site
 from moderation.webhooks import sender, targets
@@ -96,12 +99,25 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
             headers = {k.lower(): v for k, v in self.headers.items()}
             status, answer = state.handle(self.path, headers, body)
             state.answering.wait()
+            if self.path == "/slow":
+                self.drip()
+                return
             self.send_response(status)
             if status == 302:
                 self.send_header("Location", "/hook")
             self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
             self.wfile.write(answer)
+
+        def drip(self) -> None:
+            """A 200 a byte every 0.1 s: each read is well within a timeout, the whole not."""
+            self.send_response(200)
+            self.send_header("Content-Length", "40")
+            self.end_headers()
+            with contextlib.suppress(OSError):  # the sender cut it off
+                for _ in range(40):
+                    self.wfile.write(b"x")
+                    time.sleep(0.1)
 
         def log_message(self, *_: Any) -> None:
             pass
@@ -533,3 +549,84 @@ async def test_a_delivery_in_flight_when_its_webhook_is_removed_stays_cancelled(
     # Finished, its event (the comment's text) is forgotten with the rest of the log.
     await wconn.execute("UPDATE webhook_events SET created_at = now() - interval '31 days'")
     assert await webhooks.forget_old(wconn, settings) == 1
+
+
+async def delivered_to(conn: asyncpg.Connection, url: str) -> bool:
+    state: str = await conn.fetchval(
+        "SELECT d.state FROM webhook_deliveries AS d JOIN webhooks AS w "
+        "ON w.id = d.webhook_id WHERE w.url = $1",
+        url,
+    )
+    return state == "delivered"
+
+
+async def test_a_slow_receiver_does_not_get_other_deliveries_sent_twice(
+    own_db: str, wconn: asyncpg.Connection, receiver: tuple[Receiver, str]
+) -> None:
+    state, base = receiver
+    site = await create_site(wconn, "slow", [])
+    for path in ("/slow", "/fast"):
+        created = await webhooks.add(
+            wconn, site, base + path, ["comment.created"], private_settings()
+        )
+        state.secrets.append(created.secret)
+    await comment_created(wconn, site)
+    settings = Settings(database_url=own_db, webhook_allow_private=True, webhook_timeout_seconds=1)
+    pool = await db.create_pool(settings)
+    try:
+        first = asyncio.create_task(webhooks.deliver_due(pool, settings))
+
+        async def both_arrived() -> bool:
+            return len(state.requests) == 2
+
+        await wait_until(both_arrived, 10, "both requests")
+        # /fast's attempt is recorded once answered, not after /slow's 4 s of answer (at
+        # most 1.5 s of waiting, while /slow is still answering, then on with the stall).
+        waited_by = time.monotonic() + 1.5
+
+        async def recorded_or_waited() -> bool:
+            return await delivered_to(wconn, base + "/fast") or time.monotonic() > waited_by
+
+        await wait_until(recorded_or_waited, 5, "/fast's attempt to be recorded")
+        # The first worker stalls past its lease: the next wake-up claims what it holds.
+        await wconn.execute(
+            "UPDATE webhook_deliveries SET claimed_until = now() WHERE claimed_until IS NOT NULL"
+        )
+        await webhooks.deliver_due(pool, settings)
+        await first
+    finally:
+        await pool.close()
+
+    assert [r["path"] for r in state.requests].count("/fast") == 1
+    slow = await wconn.fetch(
+        "SELECT DISTINCT a.response FROM webhook_attempts AS a "
+        "JOIN webhook_deliveries AS d ON d.id = a.delivery_id "
+        "JOIN webhooks AS w ON w.id = d.webhook_id WHERE w.url = $1",
+        base + "/slow",
+    )
+    # Cut off at the deadline, however often it was sent.
+    assert [a["response"] for a in slow] == ["timed out after 1 s"]
+
+
+async def test_an_attempt_recorded_after_its_lease_lapsed_leaves_the_new_claim_alone(
+    own_db: str, wconn: asyncpg.Connection
+) -> None:
+    site = await create_site(wconn, "lapsed", [])
+    await webhooks.add(
+        wconn, site, "http://127.0.0.1:9/hook", ["comment.created"], private_settings()
+    )
+    await comment_created(wconn, site)
+    [stalled] = await webhook_queries.claim_due(wconn, 16, 60)
+    # Its worker stalls past the lease; another claims the delivery again and sends it.
+    await wconn.execute("UPDATE webhook_deliveries SET claimed_until = now()")
+    [again] = await webhook_queries.claim_due(wconn, 16, 60)
+    assert (stalled["attempts"], again["attempts"]) == (1, 2)
+    await webhook_queries.record_attempt(
+        wconn, stalled["id"], 1, datetime.now(UTC), 5, 200, "ok", "delivered", None
+    )
+    delivery = await wconn.fetchrow("SELECT state, attempts, claimed_until FROM webhook_deliveries")
+    assert delivery is not None
+    assert (delivery["state"], delivery["attempts"]) == ("pending", 2)
+    assert delivery["claimed_until"] is not None, "the second worker's claim was released"
+    logged = await wconn.fetch("SELECT attempt, status_code FROM webhook_attempts")
+    assert [tuple(a) for a in logged] == [(1, 200)]

@@ -162,8 +162,10 @@ async def record_attempt(
 ) -> None:
     """Log one attempt and move its delivery on: delivered, failed, or due again later.
 
-    A delivery cancelled meanwhile (its webhook removed while the attempt was in flight)
-    stays cancelled: pending again, it would never be claimed nor its event forgotten.
+    Only while the attempt's claim holds: a delivery cancelled meanwhile (its webhook
+    removed while the attempt was in flight) stays cancelled, as pending it would never
+    be claimed nor its event forgotten; and one claimed again after this claim's lease
+    lapsed (its `attempts` counted the new claim) is the new claim's to record.
     """
     await conn.execute(
         """
@@ -176,7 +178,7 @@ async def record_attempt(
            SET state = $7, next_attempt_at = coalesce($8, next_attempt_at),
                claimed_until = NULL,
                finished_at = CASE WHEN $7 = 'pending' THEN NULL ELSE now() END
-         WHERE id = $1 AND state = 'pending'
+         WHERE id = $1 AND state = 'pending' AND attempts = $2
         """,
         delivery_id,
         attempt,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, NotRequired
@@ -36,7 +37,7 @@ log = structlog.get_logger(__name__)
 
 EVENTS = ("comment.created", "comment.decided", "comment.reported", "author.status_changed")
 # Deliveries one worker claims and sends at once (in threads: one slow receiver does
-# not hold up the others).
+# not hold up the others), each recorded as soon as its attempt ends.
 _CLAIM = 16
 # A single wait between attempts is never longer than this, however many failed.
 _MAX_BACKOFF = timedelta(hours=4)
@@ -245,21 +246,43 @@ def _send(delivery: asyncpg.Record, settings: Settings) -> sender.Answer:
 
 async def deliver_due(pool: asyncpg.Pool, settings: Settings) -> int:
     """Send every delivery that is due, a batch at a time; how many attempts were made."""
+    # An attempt ends by its deadline (the timeout); the lease leaves room to record it.
     lease = settings.webhook_timeout_seconds * 2 + 30
+    # A thread for each delivery of a batch: a deadline runs from the send's start, not
+    # from a wait for one of the loop's few default threads.
+    threads = ThreadPoolExecutor(_CLAIM, thread_name_prefix="webhook")
     made = 0
-    while True:
-        async with pool.acquire() as conn:
-            claimed = await webhook_queries.claim_due(conn, _CLAIM, lease)
-        if not claimed:
-            return made
-        started = datetime.now(UTC)
-        answers = await asyncio.gather(
-            *(asyncio.to_thread(_send, delivery, settings) for delivery in claimed)
-        )
-        async with pool.acquire() as conn, conn.transaction():
-            for delivery, answer in zip(claimed, answers, strict=True):
-                await _record(conn, delivery, answer, started, settings)
-        made += len(claimed)
+    try:
+        while True:
+            async with pool.acquire() as conn:
+                claimed = await webhook_queries.claim_due(conn, _CLAIM, lease)
+            if not claimed:
+                return made
+            async with asyncio.TaskGroup() as group:
+                for delivery in claimed:
+                    group.create_task(_attempt(pool, threads, delivery, settings))
+            made += len(claimed)
+    finally:
+        # Sends cut themselves off at their deadline; only a hung name lookup lingers.
+        threads.shutdown(wait=False)
+
+
+async def _attempt(
+    pool: asyncpg.Pool, threads: Executor, delivery: asyncpg.Record, settings: Settings
+) -> None:
+    """One attempt at `delivery`, recorded as soon as it ends."""
+    started = datetime.now(UTC)
+    timeout = settings.webhook_timeout_seconds
+    try:
+        # The sender cuts its connection at the deadline, but not a name lookup.
+        async with asyncio.timeout(timeout):
+            answer = await asyncio.get_running_loop().run_in_executor(
+                threads, _send, delivery, settings
+            )
+    except TimeoutError:
+        answer = sender.timed_out(timeout)
+    async with pool.acquire() as conn:
+        await _record(conn, delivery, answer, started, settings)
 
 
 async def _record(

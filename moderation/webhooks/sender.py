@@ -3,14 +3,17 @@
 `http.client` on a socket opened to the address `targets.addresses` allowed (TLS still
 verifies the certificate for the host name), so a name cannot resolve to one address
 when checked and another when connected. Only a 2xx answer counts as delivered; a
-redirect is an answer like any other and is not followed.
+redirect is an answer like any other and is not followed. The timeout is the deadline of
+the whole attempt: an answer not complete by then is a failed attempt.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 
@@ -33,6 +36,10 @@ class Answer:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+def timed_out(timeout: float) -> Answer:
+    return Answer(None, f"timed out after {timeout:g} s", round(timeout * 1000))
+
+
 class _PinnedHTTP(http.client.HTTPConnection):
     def __init__(self, address: str, target: Target, timeout: float) -> None:
         super().__init__(target.host, target.port, timeout=timeout)
@@ -51,25 +58,41 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
 
     def connect(self) -> None:
         raw = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(raw, server_hostname=self.host)  # type: ignore[attr-defined]
+        # Handshake once `sock` is set, so that the deadline can cut a slow one too.
+        self.sock = self._context.wrap_socket(  # type: ignore[attr-defined]
+            raw, server_hostname=self.host, do_handshake_on_connect=False
+        )
+        self.sock.do_handshake()
+
+
+def _cut(connection: http.client.HTTPConnection) -> None:
+    sock = connection.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):  # closed meanwhile
+            # The plain socket's shutdown: TLS's would drop its state under the reader.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def post(
     url: str, body: bytes, headers: dict[str, str], timeout: float, allow_private: bool
 ) -> Answer:
-    """POST `body` to `url` once; never raises for anything the network or receiver does."""
+    """POST `body` to `url` once, within `timeout` seconds all told; never raises for
+    anything the network or receiver does."""
     started = time.monotonic()
-
-    def answer(status: int | None, text: str) -> Answer:
-        return Answer(status, text, int((time.monotonic() - started) * 1000))
-
     try:
         target = parse(url)
         address = addresses(target, allow_private)[0]
     except WebhookTargetRefused as exc:
-        return answer(None, f"refused: {exc.message}")
+        return Answer(None, f"refused: {exc.message}", int((time.monotonic() - started) * 1000))
+    left = timeout - (time.monotonic() - started)
+    if left <= 0:
+        return timed_out(timeout)
     kind = _PinnedHTTPS if target.scheme == "https" else _PinnedHTTP
-    connection = kind(address, target, timeout)
+    connection = kind(address, target, left)
+    # The socket's timeout bounds each read, which a receiver answering a byte at a time
+    # never exceeds: the connection is cut at the deadline instead.
+    cut = threading.Timer(left, _cut, (connection,))
+    cut.start()
     try:
         connection.request(
             "POST",
@@ -78,9 +101,14 @@ def post(
             headers={"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers},
         )
         response = connection.getresponse()
+        status: int | None = response.status
         text = response.read(_KEEP_BYTES).decode("utf-8", errors="replace")
-        return answer(response.status, text)
     except (OSError, http.client.HTTPException) as exc:
-        return answer(None, f"{type(exc).__name__}: {exc}"[:_KEEP_BYTES])
+        status, text = None, f"{type(exc).__name__}: {exc}"[:_KEEP_BYTES]
     finally:
+        cut.cancel()
         connection.close()
+    elapsed = time.monotonic() - started
+    if elapsed >= timeout:
+        return timed_out(timeout)
+    return Answer(status, text, int(elapsed * 1000))
