@@ -102,14 +102,19 @@ async def desk_csrf(client: httpx.AsyncClient, site: Site) -> str:
     return match.group(1)
 
 
+async def waits_on_lock(conn: asyncpg.Connection, other: asyncpg.Connection) -> bool:
+    """Whether `other`'s statement waits on a row or table lock now."""
+    waiting: bool | None = await conn.fetchval(
+        "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1",
+        other.get_server_pid(),
+    )
+    return bool(waiting)
+
+
 async def waiting_on_lock(conn: asyncpg.Connection, other: asyncpg.Connection) -> None:
     """Return once `other`'s statement waits on a row or table lock (10 s at most)."""
-    pid = other.get_server_pid()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if await conn.fetchval(
-            "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid
-        ):
-            return
+    while not await waits_on_lock(conn, other):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"backend {other.get_server_pid()} never waited on a lock")
         await asyncio.sleep(0.02)
-    raise AssertionError(f"backend {pid} never waited on a lock")

@@ -17,7 +17,7 @@ from moderation.db import transitions
 from moderation.scoring.spam import MODEL_FORMAT
 from moderation.sites import Site
 from moderation.statuses import ACTION_FROM, ACTION_TARGET, QUEUE_ACTIONS, QUEUE_STATUS, Status
-from tests.factories import Poster, moderator_headers, set_status
+from tests.factories import Poster, moderator_headers, set_status, waits_on_lock
 from tests.workers import wait_until
 
 MakeModerator = Callable[..., Awaitable[dict[str, str]]]
@@ -727,11 +727,7 @@ async def report_settled(
     """Until the report finished, or waits on the comment a moderator's transaction holds."""
 
     async def settled() -> bool:
-        waiting: bool | None = await conn.fetchval(
-            "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1",
-            reporter.get_server_pid(),
-        )
-        return reporting.done() or bool(waiting)
+        return reporting.done() or await waits_on_lock(conn, reporter)
 
     await wait_until(settled, 10, "the report to finish or wait on a lock")
 
