@@ -132,8 +132,10 @@ class Settings(BaseSettings):
     webhook_log_days: int = Field(default=30, ge=1)
     # With a token, /metrics (API and worker) answers only `Authorization: Bearer <token>`.
     metrics_token: SecretStr | None = None
-    # A worker serves its metrics (all its pool processes together) on this port, if set.
+    # A worker serves its metrics (all its pool processes together) on this port, if set,
+    # on every interface unless told one (`moderation dev` keeps it to its own).
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    worker_metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped from other hosts; see metrics_token
 
     log_level: str = "INFO"
     log_json: bool = True

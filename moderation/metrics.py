@@ -17,7 +17,7 @@ import hmac
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cache
 from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any, Protocol
@@ -36,11 +36,11 @@ if TYPE_CHECKING:
 _BATCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
-class Instruments:
-    """The service's metrics, made on first use (see the module's docstring)."""
+class ApiInstruments:
+    """What the API counts of its requests and intake (the API process only)."""
 
     def __init__(self) -> None:
-        from prometheus_client import Counter, Gauge, Histogram
+        from prometheus_client import Counter, Histogram
 
         http_labels = ["route", "method", "status"]
         self.requests = Counter(
@@ -60,12 +60,28 @@ class Instruments:
             "Comments accepted for moderation, by site.",
             ["site"],
         )
+
+
+class DecisionInstruments:
+    """Decisions: moderators' in the API, automatic ones in the workers."""
+
+    def __init__(self) -> None:
+        from prometheus_client import Counter
+
         self.decided = Counter(
             "moderation_comments_decided_total",
             "Comments decided, by site, the status they went to and who decided (system or "
             "moderator). Each decision counts once.",
             ["site", "status", "actor"],
         )
+
+
+class ScoringInstruments:
+    """What a worker counts of its scoring (worker processes only)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Gauge, Histogram
+
         self.reasons = Counter(
             "moderation_decision_reasons_total",
             "The rules behind automatic decisions, by site, status and rule (a reason with "
@@ -100,9 +116,15 @@ class Instruments:
         )
 
 
-@cache
-def instruments() -> Instruments:
-    return Instruments()
+# Each group is registered on first use, so a process reports only what it can count:
+# the API's /metrics has no scoring histograms stuck at zero, a worker's no HTTP ones.
+api_instruments = cache(ApiInstruments)
+decision_instruments = cache(DecisionInstruments)
+scoring_instruments = cache(ScoringInstruments)
+
+# What each kind of process reports from its start, before it has counted anything.
+API: tuple[Callable[[], object], ...] = (api_instruments, decision_instruments)
+WORKER: tuple[Callable[[], object], ...] = (scoring_instruments, decision_instruments)
 
 
 # A reason's rule: its score and its details in brackets taken out, as
@@ -117,7 +139,7 @@ def rule(reason: str) -> str:
 
 
 def count_received(site: str) -> None:
-    instruments().received.labels(site=site).inc()
+    api_instruments().received.labels(site=site).inc()
 
 
 class DecidedChange(Protocol):
@@ -135,16 +157,17 @@ class DecidedChange(Protocol):
 
 def count_decisions(applied: Iterable[asyncpg.Record], changes: Iterable[DecidedChange]) -> None:
     """Count the applied changes (rows of `transition`) once their transaction committed."""
-    counted = instruments()
     by_id = {change.comment_id: change for change in changes}
     for row in applied:
         change = by_id[row["id"]]
         actor = "system" if change.moderator_id is None else "moderator"
-        counted.decided.labels(site=row["site"], status=row["status"], actor=actor).inc()
+        decision_instruments().decided.labels(
+            site=row["site"], status=row["status"], actor=actor
+        ).inc()
         # Moderators' reasons are free text: as labels they would never stop growing.
         if change.moderator_id is None:
             for reason in change.reasons:
-                counted.reasons.labels(
+                scoring_instruments().reasons.labels(
                     site=row["site"], status=row["status"], reason=rule(reason)
                 ).inc()
 
@@ -152,7 +175,7 @@ def count_decisions(applied: Iterable[asyncpg.Record], changes: Iterable[Decided
 def observe_batch(claimed: int, phases: dict[str, float], elapsed: float) -> None:
     """One scoring batch: its size, its seconds from claim to commit, and its seconds in
     each phase (claim, score, write; a worker overlaps one batch's with the next's)."""
-    counted = instruments()
+    counted = scoring_instruments()
     counted.batch_size.observe(claimed)
     counted.batch_seconds.observe(elapsed)
     for phase, seconds in phases.items():
@@ -189,7 +212,7 @@ def set_models(models: Iterable[Model]) -> None:
     """
     for model in models:
         runtime = model.runtime
-        instruments().model_info.labels(
+        scoring_instruments().model_info.labels(
             model=model.name,
             version=model.version,
             device=runtime.device if runtime else "cpu",
@@ -206,11 +229,13 @@ def process_stopped(pid: int) -> None:
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
-def exposition(*extra: Collector) -> bytes:
-    """Everything this process (or, in multiprocess mode, its group) reports, as text."""
+def exposition(groups: Iterable[Callable[[], object]], *extra: Collector) -> bytes:
+    """Everything this process (or, in multiprocess mode, its group) reports, as text;
+    `groups` (`API` or `WORKER`) are reported even before anything was counted."""
     from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
-    instruments()  # reported from the start, even before anything was counted
+    for group in groups:
+        group()
     if _shared_directory():
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
@@ -258,7 +283,7 @@ class MetricsMiddleware:
                 "method": scope["method"],
                 "status": str(status),
             }
-            counted = instruments()
+            counted = api_instruments()
             counted.requests.labels(**labels).inc()
             counted.request_seconds.labels(**labels).observe(seconds)
 
@@ -293,7 +318,7 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def serve(host: str, port: int, token: str | None) -> WSGIServer:
-    """Serve this process group's metrics at http://host:port/metrics from a thread."""
+    """Serve this worker's metrics (its pool's) at http://host:port/metrics from a thread."""
 
     def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
         if environ.get("PATH_INFO") != "/metrics":
@@ -308,7 +333,7 @@ def serve(host: str, port: int, token: str | None) -> WSGIServer:
         from prometheus_client import CONTENT_TYPE_LATEST
 
         start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
-        return iter([exposition()])
+        return iter([exposition(WORKER)])
 
     server = make_server(host, port, app, _Server, handler_class=_QuietHandler)
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()

@@ -203,7 +203,8 @@ class DevInstance:
     """`moderation dev` in a subprocess, with what it printed."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.port = free_port(2)
+        # The API, the demo page one above it and the worker's metrics two above.
+        self.port = free_port(3)
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp_path / f"dev-{self.port}.log"
         # Append mode: dev and the worker it starts share this file, and every write lands
@@ -348,6 +349,11 @@ def test_dev_runs_the_whole_service_on_embedded_services_and_keeps_its_data(
     auth = {"Authorization": f"Bearer {token}"}
     counts = httpx.get(f"{first.base}/v1/moderation/queues?site=demo", headers=auth)
     assert counts.json()["counts"]["approved"] == 1
+    # The worker's own metrics, where dev says they are, count that decision.
+    worker_metrics = f"http://127.0.0.1:{first.port + 2}/metrics"
+    assert f"worker: {worker_metrics}" in first.output()
+    decided = 'moderation_comments_decided_total{actor="system",site="demo",status="approved"} 1.0'
+    assert decided in httpx.get(worker_metrics).text.splitlines()
 
     # The printed lines are all a second terminal needs to reach this instance, the
     # `moderation` command included: `make dev` never activates the venv.

@@ -205,6 +205,9 @@ def test_api_processes_report_their_requests_together(database_url: str, tmp_pat
             assert sample(text, "moderation_http_requests_total", route="/healthz") == 30
     finally:
         api.stop()
+    # Scoring is the workers': an API reports none of it, not even as zeros.
+    assert worker_only()
+    assert not reported(text) & worker_only()
 
 
 def answers(url: str) -> bool:
@@ -271,12 +274,25 @@ async def test_a_worker_exports_decisions_batches_and_models_on_its_port(
         assert sample(text, "moderation_scoring_batch_phase_seconds_count", phase=phase) >= 1
     info = {"model": "original", "device": "cpu", "dtype": "float32", "backend": "torch"}
     assert sample(text, "moderation_model_info", **info) == 1
+    # Nor does a worker report the API's requests.
+    assert not {name for name in reported(text) if name.startswith("moderation_http_")}
+
+
+def reported(text: str) -> set[str]:
+    return {family.name for family in text_string_to_metric_families(text)}
+
+
+def worker_only() -> set[str]:
+    """The names of the metrics only workers count."""
+    instruments = vars(metrics.scoring_instruments()).values()
+    return {family.name for metric in instruments for family in metric.collect()}
 
 
 def exported_names() -> set[str]:
     """Every sample name the API and workers can export."""
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
-    metrics.instruments()
+    for group in {*metrics.API, *metrics.WORKER}:
+        group()
     families = [*REGISTRY.collect(), *PendingComments([]).collect()]
     return {
         family.name + suffix

@@ -47,6 +47,11 @@ def dev(host: str, port: int) -> None:
         settings = get_settings()
         _claim(settings.data_dir, services)
         settings = _dev_session(_dev_services(settings, services))
+        # Two above the API: the demo page has the port between them.
+        metrics_port = settings.worker_metrics_port or port + 2
+        settings = settings.model_copy(
+            update={"worker_metrics_port": metrics_port, "worker_metrics_host": host}
+        )
         demo, token = with_connection(
             settings, lambda conn: _prepare_demo(conn, settings, host, port)
         )
@@ -140,6 +145,8 @@ def _dev_workers(settings: Settings, services: contextlib.ExitStack) -> None:
         "BROKER_URL": str(settings.broker_url),
         "MODERATION_DATA_DIR": str(data_dir),
         "MODERATION_WORKER_READY_FILE": str(ready),
+        "MODERATION_WORKER_METRICS_PORT": str(settings.worker_metrics_port),
+        "MODERATION_WORKER_METRICS_HOST": settings.worker_metrics_host,
     }
     # A developer's webhook receiver runs on this machine.
     env.setdefault("MODERATION_WEBHOOK_ALLOW_PRIVATE", "true")
@@ -212,6 +219,8 @@ def _serve_dev(settings: Settings, demo: Site, token: str, host: str, port: int)
         f"\nAPI:        {api}\n"
         f"demo page:  {demo_page}\n"
         f"desk:       {api}/desk/  (sign in with the token below)\n"
+        f"metrics:    {api}/metrics  worker: "
+        f"http://{host}:{settings.worker_metrics_port}/metrics\n"
         f"demo site:  {demo.slug}  widget key: {demo.widget_key}\n"
         f"moderator:  demo (admin)  token: {token}\n"
         f"try:        curl -X POST {api}/v1/sites/{demo.slug}/articles/hello/comments "

@@ -48,7 +48,7 @@ def worker(concurrency: int, queues: str, loglevel: str, wait_for_models: bool) 
     if settings.worker_metrics_port is not None:
         token = settings.metrics_token
         metrics.serve(
-            "0.0.0.0",  # noqa: S104 - scraped from other hosts; MODERATION_METRICS_TOKEN guards it
+            settings.worker_metrics_host,
             settings.worker_metrics_port,
             token.get_secret_value() if token else None,
         )

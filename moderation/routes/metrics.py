@@ -78,7 +78,9 @@ async def metrics(request: Request) -> Response:
     # outage once; it answers Unavailable, not asyncpg's errors).
     except (Unavailable, TimeoutError, asyncpg.PostgresError) as exc:
         log.warning("metrics_pending_unavailable", error=str(exc) or type(exc).__name__)
-    return Response(process_metrics.exposition(*extra), media_type=CONTENT_TYPE_LATEST)
+    return Response(
+        process_metrics.exposition(process_metrics.API, *extra), media_type=CONTENT_TYPE_LATEST
+    )
 
 
 routes = [Route("/metrics", metrics, methods=["GET"])]
