@@ -85,6 +85,9 @@ class Erased(TypedDict):
     erased_by: str | None
     comments_scrubbed: int
     comments_removed: int
+    # Erased before, with nothing of theirs stored since: nothing changed, and `erased_at`
+    # and `erased_by` are that first erasure's.
+    already_erased: bool
 
 
 async def find_author(conn: Connection, site: Site, external_id: str) -> int:
@@ -175,7 +178,7 @@ async def erase(
         # Scrubbed first: the audit rows and webhook events of the removals below then
         # carry no text either. The scrub locks the author and their comments, so a worker
         # deciding one of them now waits, and the statuses read next stay as read.
-        scrubbed = await privacy_queries.scrub_author(conn, author_id, erased_by)
+        scrub = await privacy_queries.scrub_author(conn, author_id, erased_by)
         remaining = await privacy_queries.undeleted(conn, author_id)
         reason = f"author's data erased by {erased_by}"
         changes = [
@@ -189,11 +192,12 @@ async def erase(
         "id": author_id,
         "erased_at": iso(author["erased_at"]),
         "erased_by": author["erased_by"],
-        "comments_scrubbed": scrubbed,
+        "comments_scrubbed": scrub["scrubbed"],
         # Removed from readers' view: those they saw or might yet have seen.
         "comments_removed": sum(
             1 for c in changes if c.comment_id in applied and c.expected in _IN_VIEW
         ),
+        "already_erased": not scrub["erased"],
     }
 
 

@@ -149,6 +149,37 @@ async def test_erasing_keeps_the_thread_shape_and_records_who_and_when(
     assert top["replies"][0]["body"] == "Mine too."
 
 
+async def test_erasing_again_changes_nothing_unless_the_author_came_back(
+    poster: Poster, conn: asyncpg.Connection, site: Site, app_client: httpx.AsyncClient
+) -> None:
+    await ann_thread(poster, conn)
+    ann = await author_id(conn, site, ANN["id"])
+    url = f"/v1/moderation/authors/{ann}/erase"
+    first = (
+        await app_client.post(url, headers=await moderator_headers(conn, site, role="admin"))
+    ).json()
+    assert first["already_erased"] is False
+
+    other_admin = await moderator_headers(conn, site, role="admin", name="Eve")
+    again = await app_client.post(url, headers=other_admin)
+
+    assert again.status_code == 200, again.text
+    # The first erasure's record stands: nothing was scrubbed or removed a second time.
+    assert again.json() == {**first, "comments_scrubbed": 0, "comments_removed": 0,
+                            "already_erased": True}  # fmt: skip
+    events = await conn.fetchval(
+        "SELECT count(*) FROM comment_events AS e JOIN comments AS c ON c.id = e.comment_id"
+        " WHERE c.author_id = $1 AND e.reason LIKE '%erased by moderator Eve%'",
+        ann,
+    )
+    assert events == 0
+    # An erased reader who comes back and posts has data again: that is erased.
+    await poster.comment(body="Back again.", author=ANN)
+    third = (await app_client.post(url, headers=other_admin)).json()
+    assert (third["already_erased"], third["comments_scrubbed"]) == (False, 1)
+    assert third["erased_by"].startswith("moderator Eve (#")
+
+
 async def test_the_cli_exports_and_erases_by_the_sites_own_author_id(
     poster: Poster, conn: asyncpg.Connection, site: Site, database_url: str
 ) -> None:
@@ -176,6 +207,12 @@ async def test_the_cli_exports_and_erases_by_the_sites_own_author_id(
     after = json.loads((await asyncio.to_thread(cli, "export")).stdout)
     assert after["author"]["erased_by"].startswith("operator ")
     assert {c["body"] for c in after["comments"]} == {""}
+    again = await asyncio.to_thread(cli, "erase", "--yes")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == (
+        f"author {ANN['id']} was already erased ({after['author']['erased_at']}, by "
+        f"{after['author']['erased_by']}); nothing of theirs is stored since\n"
+    )
     unknown = await asyncio.to_thread(
         subprocess.run,
         [MODERATION, "author", "export", "--site", site.slug, "nobody"],

@@ -50,6 +50,12 @@ def erase_author(slug: str, external_id: str, yes: bool) -> None:
         return await privacy.erase(conn, author_id, who)
 
     result = with_connection(get_settings(), work)
+    if result["already_erased"]:
+        click.echo(
+            f"author {external_id} was already erased ({result['erased_at']}, by "
+            f"{result['erased_by']}); nothing of theirs is stored since"
+        )
+        return
     click.echo(
         f"author {external_id} erased: {result['comments_scrubbed']} comments scrubbed, "
         f"{result['comments_removed']} removed from view"

@@ -68,12 +68,14 @@ async def undeleted(conn: Connection, author_id: int) -> list[asyncpg.Record]:
     )
 
 
-async def scrub_author(conn: Connection, author_id: int, erased_by: str) -> int:
-    """Remove the author's name, texts, addresses and user agents; returns comments scrubbed.
+async def scrub_author(conn: Connection, author_id: int, erased_by: str) -> asyncpg.Record:
+    """Remove the author's name, texts, addresses and user agents; `scrubbed` says how many
+    comments had any, `erased` whether the author row was marked (now, by `erased_by`).
 
     Webhook events that named them lose the name and text too, so a replay cannot
     send them again, and so do the texts their edits replaced and moderators' notes on
-    them. The author row stays (ids and standing), marked erased.
+    them. The author row stays (ids and standing), marked erased. Marked again only if
+    there was something to erase: an erased author may have come back and posted.
     """
     # Locked first, each in a statement of its own: the scrub below then starts after
     # every transaction that held them has committed (a worker's decision and its webhook
@@ -81,7 +83,7 @@ async def scrub_author(conn: Connection, author_id: int, erased_by: str) -> int:
     # what they wrote, which its snapshot would miss if it waited on them itself.
     await conn.execute("SELECT FROM authors WHERE id = $1 FOR UPDATE", author_id)
     await conn.execute("SELECT FROM comments WHERE author_id = $1 FOR UPDATE", author_id)
-    scrubbed: int = await conn.fetchval(
+    scrubbed = await conn.fetchrow(
         """
         WITH comments_scrubbed AS (
             -- Reasons can quote the text ("contact phrase 'call me at ...'"): they go too.
@@ -90,6 +92,8 @@ async def scrub_author(conn: Connection, author_id: int, erased_by: str) -> int:
                    user_agent = NULL, idempotency_key = NULL, idempotency_request = NULL,
                    reasons = ARRAY['author''s data erased']
              WHERE author_id = $1
+               AND (body <> '' OR author_name <> '' OR client_addr IS NOT NULL
+                    OR user_agent IS NOT NULL OR idempotency_key IS NOT NULL)
             RETURNING 1
         ), events_scrubbed AS (
             UPDATE webhook_events
@@ -104,14 +108,22 @@ async def scrub_author(conn: Connection, author_id: int, erased_by: str) -> int:
                AND comment_id IN (SELECT id FROM comments WHERE author_id = $1)
         ), notes_removed AS (
             DELETE FROM author_notes WHERE author_id = $1
+            RETURNING 1
         ), author_scrubbed AS (
-            UPDATE authors SET name = '', erased_at = now(), erased_by = $2 WHERE id = $1
+            UPDATE authors SET name = '', erased_at = now(), erased_by = $2
+             WHERE id = $1
+               AND (erased_at IS NULL OR name <> ''
+                    OR EXISTS (SELECT FROM comments_scrubbed)
+                    OR EXISTS (SELECT FROM notes_removed))
+            RETURNING 1
         )
-        SELECT count(*) FROM comments_scrubbed
+        SELECT (SELECT count(*) FROM comments_scrubbed) AS scrubbed,
+               EXISTS (SELECT FROM author_scrubbed) AS erased
         """,
         author_id,
         erased_by,
     )
+    assert scrubbed is not None
     return scrubbed
 
 
