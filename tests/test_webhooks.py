@@ -36,7 +36,7 @@ from moderation.errors import Conflict, WebhookTargetRefused
 from moderation.sites import Site, create_site
 from moderation.webhooks import sender, targets
 from tests.factories import Poster, moderator_headers
-from tests.workers import Process, wait_until, worker_env
+from tests.workers import Process, service_env, wait_until, worker_env
 
 MODERATION = str(Path(sys.executable).with_name("moderation"))
 TOLERANCE_SECONDS = 300
@@ -239,6 +239,21 @@ async def test_an_address_gets_one_webhook_per_site(
     await webhooks.remove(conn, webhook_id)
     again = await webhooks.add(conn, site, url, ["comment.decided"], private_settings())
     assert again.webhook["id"] != webhook_id
+
+
+async def test_listing_a_site_without_webhooks_says_there_are_none(
+    own_db: str, wconn: asyncpg.Connection
+) -> None:
+    await create_site(wconn, "quiet", ["https://quiet.example"])
+    env = service_env(own_db)
+    listed = await cli(env, "webhook", "list", "--site", "quiet")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout == (
+        "no webhooks on quiet yet; `moderation webhook add --site quiet --url URL "
+        "--events EVENTS` adds one\n"
+    )
+    as_json = await cli(env, "webhook", "list", "--site", "quiet", "--json")
+    assert json.loads(as_json.stdout) == []
 
 
 def test_redirects_are_not_followed(receiver: tuple[Receiver, str]) -> None:

@@ -61,6 +61,11 @@ def list_webhooks(slug: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(found))
         return
+    if not found:
+        click.echo(
+            f"no webhooks on {slug} yet; `moderation webhook add --site {slug} --url URL "
+            "--events EVENTS` adds one"
+        )
     for hook in found:
         counts = hook["deliveries"]
         click.echo(
