@@ -6,9 +6,12 @@ reasons, author history, parent, reports) in priority, oldest or newest order.
 A decision (approve, reject, spam, restore) names the status the moderator saw
 (`expected_status`). It applies only if the comment is still in that status, so of two
 moderators deciding the same comment at the same moment exactly one wins and the other
-gets a conflict with the comment as it now is. A decision also closes the comment's open
-reports: approving a reported comment keeps it and clears them (and shows it again if
-reports had hidden it).
+gets a conflict with the comment as it now is. A decision may also name the item's
+`version` the moderator read (`expected_version`; the desk always does): its author's
+edit keeps a pending comment pending but moves the version on, so a decision on the old
+text is a conflict too. Without it only the status is checked, as before there was one.
+A decision also closes the comment's open reports: approving a reported comment keeps it
+and clears them (and shows it again if reports had hidden it).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from moderation.db import reports as report_queries
 from moderation.db import review as review_queries
 from moderation.errors import BadRequest, Conflict
 from moderation.moderators import Moderator
-from moderation.payloads import Id, Line, Payload, page_url
+from moderation.payloads import MAX_ID, Id, Line, Payload, page_url
 from moderation.statuses import ACTION_FROM, ACTION_TARGET, Action, AuthorStatus, Queue, Status
 from moderation.timestamps import iso
 
@@ -332,6 +335,7 @@ async def feature(
 class DecisionIn(Payload):
     action: Action
     expected_status: Status
+    expected_version: int | None = Field(default=None, ge=0, le=MAX_ID)
     reason: Line | None = Field(default=None, max_length=500)
 
 
@@ -353,12 +357,14 @@ class BulkIn(Payload):
 @dataclass(frozen=True, slots=True)
 class DecisionResult:
     """What became of one moderator decision: applied, or why not (conflict: the status
-    moved on; invalid: the action is not allowed from the expected status)."""
+    or the version moved on, as `field` says; invalid: the action is not allowed from the
+    expected status)."""
 
     comment_id: int
     outcome: DecisionOutcome
     status: str | None
     message: str = ""
+    field: str | None = None
 
     def as_dict(self) -> DecisionOut:
         return {
@@ -392,6 +398,7 @@ async def apply_decisions(
                     ACTION_TARGET[item.action],
                     reason,
                     moderator_id=moderator.id,
+                    version=item.expected_version,
                 )
             )
     async with conn.transaction():
@@ -406,9 +413,14 @@ async def apply_decisions(
             status = applied[change.comment_id]["status"]
             results[change.comment_id] = DecisionResult(change.comment_id, "applied", status)
         else:
-            message = f"the comment is no longer {change.expected}"
-            status = now[change.comment_id][1]
-            results[change.comment_id] = DecisionResult(
-                change.comment_id, "conflict", status, message
-            )
+            results[change.comment_id] = _stale(change, now[change.comment_id][1])
     return [results[item.id] for item in items]
+
+
+def _stale(change: transitions.Change, status: str) -> DecisionResult:
+    """The conflict of a change that did not apply, now that the comment is in `status`."""
+    if status == change.expected and change.version is not None:
+        message = f"the comment has changed since version {change.version}"
+        return DecisionResult(change.comment_id, "conflict", status, message, "expected_version")
+    message = f"the comment is no longer {change.expected}"
+    return DecisionResult(change.comment_id, "conflict", status, message, "expected_status")

@@ -232,6 +232,35 @@ async def test_featuring_and_notes_need_the_csrf_header(
     assert "Off topic: weather" in page.text
 
 
+async def test_the_comment_pages_decision_is_refused_once_its_author_edited_the_text(
+    desk: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
+) -> None:
+    await desk_sign_in(desk, await moderator_token(conn, site))
+    poster = Poster(desk, site)
+    response = await poster.post(body="The new bridge looks great.")
+    comment_id, secret = response.json()["id"], response.json()["secret"]
+    shown = await desk.get(f"/desk/sites/{site.slug}/comments/{comment_id}")
+    version = re.search(r'name="expected_version" value="(\d+)"', shown.text)
+    assert version, shown.text
+    edited = await desk.put(
+        f"/v1/sites/{site.slug}/comments/{comment_id}",
+        json={"body": "Everyone on the council is scum"},
+        headers={"X-Site-Key": site.widget_key, "X-Comment-Secret": secret},
+    )
+    assert edited.status_code == 200, edited.text
+    form = {
+        "action": "approve",
+        "expected_status": "pending",
+        "expected_version": version.group(1),
+        "csrf_token": await desk_csrf(desk, site),
+    }
+    refused = await desk.post(f"/desk/sites/{site.slug}/comments/{comment_id}/decision", data=form)
+    assert refused.status_code == 409
+    assert f"changed since version {version.group(1)}" in refused.text
+    assert "Everyone on the council is scum" in refused.text
+    assert await status_of(conn, comment_id) == "pending"
+
+
 async def test_a_form_without_the_csrf_field_is_refused_and_changes_nothing(
     desk: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
 ) -> None:

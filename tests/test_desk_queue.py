@@ -21,6 +21,8 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from moderation import db, moderators
+from moderation.db import comments as comment_queries
+from moderation.intake import fingerprint
 from moderation.sites import create_site
 from tests import browser as chromium
 from tests.browser import PHONE, Stack, card, open_desk, screenshot_path, serious
@@ -242,6 +244,34 @@ async def test_the_reported_queue_keeps_a_comment_and_dismisses_its_reports(
     )
     assert open_reports == 0
     assert await desk.status_counts() == {"approved": 1, "spam": 1}
+
+
+async def test_a_card_whose_text_changed_is_shown_again_rather_than_decided(
+    page: Page, desk: Desk
+) -> None:
+    old = "The new bridge looks great 1"
+    [comment] = await desk.comments(1, status="pending", body=old, reasons=())
+    # Leased far ahead: the stack's worker leaves it to the moderator.
+    await desk.conn.execute(
+        "UPDATE comments SET claimed_until = now() + interval '1 hour' WHERE id = $1", comment
+    )
+    await sign_in(page, desk, "/pending")
+    await expect(card(page, comment).locator(".body")).to_have_text(old)
+    # Its author rewrites it (the edit's own query; the lease would refuse the route).
+    new = "Everyone on the council is scum"
+    await comment_queries.replace_body(desk.conn, comment, new, fingerprint(new), old, "pending")
+    await card(page, comment).locator(".body").click()
+    await page.keyboard.press("a")
+    await expect(page.locator("li.gone")).to_have_text(
+        f"#{comment} changed since it was shown: here it is again"
+    )
+    await expect(card(page, comment).locator(".body")).to_have_text(new)
+    assert await desk.status_counts() == {"pending": 1}
+    await card(page, comment).locator(".body").click()
+    await page.keyboard.press("r")
+    await page.keyboard.press("Enter")
+    await expect(card(page, comment)).to_have_count(0)
+    assert await desk.status_counts() == {"rejected": 1}
 
 
 async def test_the_auto_approved_sample_is_spot_checked(page: Page, desk: Desk) -> None:

@@ -500,10 +500,13 @@ async def moderate(
     action: str,
     expected: str,
     reason: str | None = None,
+    version: int | None = None,
 ) -> httpx.Response:
     body: dict[str, Any] = {"action": action, "expected_status": expected}
     if reason:
         body["reason"] = reason
+    if version is not None:
+        body["expected_version"] = version
     return await client.post(
         f"/v1/moderation/comments/{comment}/decision", json=body, headers=headers
     )
@@ -566,6 +569,40 @@ async def test_a_decision_on_a_stale_view_is_a_409_with_the_current_state(
     assert stale.json()["current"] == {"id": comment, "status": "approved"}
 
 
+async def test_a_decision_naming_the_version_it_saw_is_stale_once_the_comment_changed(
+    poster: Poster, conn: asyncpg.Connection, make_moderator: MakeModerator
+) -> None:
+    first = await make_moderator(poster.site, name="First")
+    second = await make_moderator(poster.site, name="Second")
+    comment = await poster.comment(body="Reported, then kept by one moderator")
+    await set_status(conn, [comment], "approved")
+    url = f"/v1/moderation/comments/{comment}"
+    seen = (await poster.client.get(url, headers=second)).json()
+    # Kept (approved -> approved): the status the second moderator saw, a newer version.
+    kept = await moderate(
+        poster.client, first, comment, "approve", "approved", version=seen["version"]
+    )
+    assert kept.status_code == 200
+    bulk = await poster.client.post(
+        "/v1/moderation/decisions",
+        json={
+            "decisions": [
+                {
+                    "id": comment,
+                    "action": "reject",
+                    "expected_status": "approved",
+                    "expected_version": seen["version"],
+                }
+            ]
+        },
+        headers=second,
+    )
+    [result] = bulk.json()["results"]
+    assert (result["outcome"], result["status"]) == ("conflict", "approved")
+    # A decision that names no version is checked on the status alone, as it always was.
+    assert (await moderate(poster.client, second, comment, "reject", "approved")).status_code == 200
+
+
 async def test_two_moderators_deciding_at_once_exactly_one_wins(
     poster: Poster,
     conn: asyncpg.Connection,
@@ -593,6 +630,14 @@ async def test_two_moderators_deciding_at_once_exactly_one_wins(
         ({"action": "delete", "expected_status": "review"}, "action"),
         ({"action": "approve"}, "expected_status"),
         ({"action": "approve", "expected_status": "review", "extra": 1}, "extra"),
+        (
+            {"action": "approve", "expected_status": "review", "expected_version": -1},
+            "expected_version",
+        ),
+        (
+            {"action": "approve", "expected_status": "review", "expected_version": "3"},
+            "expected_version",
+        ),
     ],
 )
 async def test_invalid_decisions_are_422(

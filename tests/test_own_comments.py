@@ -157,6 +157,37 @@ async def test_an_edit_takes_a_featured_comment_out_of_featured(
     assert ("reader", "unfeatured", "edited by its author") in [tuple(e) for e in events]
 
 
+async def test_an_edit_makes_a_moderators_decision_on_the_old_text_stale(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    comment_id, secret = await posted(poster, body="The new bridge looks great.")
+    mod = await moderator_headers(conn, poster.site)
+    url = f"/v1/moderation/comments/{comment_id}"
+    # A moderator reads it in the pending queue (scoring is backed up)...
+    seen = (await poster.client.get(url, headers=mod)).json()
+    # ...its author rewrites it, and it stays pending...
+    rewritten = "Everyone on the council is scum"
+    assert (await edit(poster, comment_id, secret, rewritten)).status_code == 200
+    # ...and approving the text the moderator read is refused: same status, new text.
+    decision = {"action": "approve", "expected_status": "pending"}
+    stale = await poster.client.post(
+        f"{url}/decision", json={**decision, "expected_version": seen["version"]}, headers=mod
+    )
+    assert stale.status_code == 409
+    assert stale.json()["error"]["code"] == "stale_decision"
+    assert stale.json()["error"]["field"] == "expected_version"
+    assert stale.json()["current"] == {"id": comment_id, "status": "pending"}
+    assert (await poster.thread()).json()["threads"] == []
+
+    fresh = (await poster.client.get(url, headers=mod)).json()
+    assert fresh["body"] == rewritten
+    reject = {"action": "reject", "expected_status": "pending"}
+    decided = await poster.client.post(
+        f"{url}/decision", json={**reject, "expected_version": fresh["version"]}, headers=mod
+    )
+    assert decided.json()["status"] == "rejected"
+
+
 async def test_edit_and_delete_need_the_secret_and_the_window(
     poster: Poster, conn: asyncpg.Connection, make_site: Callable[..., Awaitable[Site]]
 ) -> None:

@@ -223,7 +223,8 @@ async def replace_body(
     conn: Connection, comment_id: int, body: str, fingerprint: str, previous: str, status: str
 ) -> None:
     """Store its poster's new text and keep the old one in the audit trail. A featured
-    comment stops being featured: moderators picked the text they read."""
+    comment stops being featured: moderators picked the text they read. The version
+    moves on, so that no decision made on the old text applies to the new one."""
     await conn.execute(
         """
         WITH before AS (
@@ -232,7 +233,8 @@ async def replace_body(
             UPDATE comments SET body = $2, fingerprint = $3, edited_at = now(),
                                 scores = NULL, risk = 0, language = NULL, model = NULL,
                                 model_device = NULL, model_dtype = NULL, model_backend = NULL,
-                                featured_at = NULL, featured_by = NULL
+                                featured_at = NULL, featured_by = NULL,
+                                version = version + 1
             WHERE id = $1
         )
         INSERT INTO comment_events (comment_id, actor, from_status, to_status, reason, kind,

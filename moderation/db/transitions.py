@@ -3,11 +3,13 @@
 Every status change goes through `transition`: scoring's decisions, moderators'
 decisions and bans alike. It applies a change only while the comment is still in the
 status the change expects, so a redelivered task or a stale view changes nothing, and it
-writes who, from, to and why into `comment_events` in the same statement. A scoring
-decision carries what scoring found, stored by the same update: each update of a comment
-writes a new row version and an entry in each of its indexes, and scores written apart
-from the decision made a claim of 512 write 4.2 MB of WAL rather than 2.8
-(bench/claim_db_bench.py).
+writes who, from, to and why into `comment_events` in the same statement. A change may
+also name the `comments.version` it was made on: every status change and every edit of
+the text bumps it, so a decision on text replaced since it was read changes nothing
+either. A scoring decision carries what scoring found, stored by the same update: each
+update of a comment writes a new row version and an entry in each of its indexes, and
+scores written apart from the decision made a claim of 512 write 4.2 MB of WAL rather
+than 2.8 (bench/claim_db_bench.py).
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ class Scored:
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One status change: applied only if the comment is still in `expected`."""
+    """One status change: applied only if the comment is still in `expected` (and, when
+    `version` is given, still at that version)."""
 
     comment_id: int
     expected: Status
@@ -62,6 +65,8 @@ class Change:
     by_reader: bool = False
     # Scoring's findings, stored with the decision; None leaves the stored ones alone.
     scored: Scored | None = None
+    # The version the decision was made on; None checks the status alone.
+    version: int | None = None
 
     @property
     def actor(self) -> str:
@@ -73,17 +78,19 @@ class Change:
 async def transition(conn: Connection, changes: Sequence[Change]) -> list[asyncpg.Record]:
     """Apply status changes and write their audit rows, in one statement.
 
-    A change whose comment is no longer in its expected status is skipped (and absent
-    from the result): a redelivered task or a moderator's stale view changes nothing.
+    A change whose comment is no longer in its expected status, or no longer at the
+    version it names, is skipped (and absent from the result): a redelivered task, a
+    moderator's stale view or a verdict on replaced text changes nothing.
     """
     rows = await conn.fetch(
         """
         WITH change AS (
             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],
                                  $5::text[], $6::bigint[], $7::text[], $8::jsonb[], $9::real[],
-                                 $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
+                                 $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
+                                 $15::bigint[])
                 AS c(comment_id, expected, to_status, reason, reasons, moderator_id, actor,
-                     scores, risk, language, model, device, dtype, backend)
+                     scores, risk, language, model, device, dtype, backend, expected_version)
         ), updated AS (
             UPDATE comments SET
                 status = change.to_status,
@@ -109,6 +116,7 @@ async def transition(conn: Connection, changes: Sequence[Change]) -> list[asyncp
                 version = comments.version + 1
             FROM change
             WHERE comments.id = change.comment_id AND comments.status = change.expected
+              AND comments.version = coalesce(change.expected_version, comments.version)
             RETURNING comments.id, comments.site_id, comments.article_id, comments.status,
                       comments.version, change.expected AS from_status, change.reason,
                       change.moderator_id, change.actor
@@ -138,5 +146,6 @@ async def transition(conn: Connection, changes: Sequence[Change]) -> list[asyncp
         [c.scored.device if c.scored else None for c in changes],
         [c.scored.dtype if c.scored else None for c in changes],
         [c.scored.backend if c.scored else None for c in changes],
+        [c.version for c in changes],
     )
     return list(rows)

@@ -117,8 +117,11 @@ async def decide_one(request: Request) -> Response:
     summary: Decide one comment
     description: >
       `expected_status` is the status the moderator saw; if the comment has moved on
-      (someone else decided it), the answer is 409 with its current status. Approve and
-      restore publish to the reader thread at once; reject and spam remove it.
+      (someone else decided it), the answer is 409 with its current status.
+      `expected_version` (optional) is the item's `version` the moderator read; if the
+      comment has changed since (its author edited it), the answer is 409 too, with
+      `field` naming `expected_version`. Without it only the status is checked. Approve
+      and restore publish to the reader thread at once; reject and spam remove it.
     tags: [moderation]
     parameters:
       - {name: comment, in: path, required: true, schema: {type: integer, minimum: 1}}
@@ -133,7 +136,7 @@ async def decide_one(request: Request) -> Response:
       401: {description: Missing, wrong or revoked token}
       404: {description: "No such comment, or not this moderator's"}
       409:
-        description: "Stale view: `error` plus the comment's `current` status"
+        description: "Stale view (status or version): `error` plus the comment's `current` status"
         content: {application/json: {schema: {$ref: '#/components/schemas/StaleDecision'}}}
       422: {description: "Invalid body, or an action the expected status does not allow"}
     """
@@ -152,7 +155,7 @@ async def decide_one(request: Request) -> Response:
             "error": {
                 "code": "stale_decision",
                 "message": result.message,
-                "field": "expected_status",
+                "field": result.field,
             },
             "current": {"id": comment_id, "status": result.status},
         }

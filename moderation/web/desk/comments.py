@@ -113,8 +113,11 @@ async def decide(request: Request) -> Response:
             "id": item["id"],
             "action": action,
             "expected_status": form.get("expected_status", ""),
+            "expected_version": form.get("expected_version") or None,
             "reason": reason,
         },
+        # Lax on purpose: form values are text, and "3" means version 3 here.
+        strict=False,
     )
     async with request.state.pool.acquire() as conn:
         [result] = await review.apply_decisions(conn, page.moderator, [decision])

@@ -252,6 +252,7 @@
     const card = el("li", "card");
     card.dataset.id = item.id;
     card.dataset.status = item.status;
+    card.dataset.version = item.version;
     card.dataset.risk = item.risk;
     card.dataset.reports = item.reports.count;
     card.dataset.featured = item.featured ? "1" : "";
@@ -537,7 +538,13 @@
     }
     chosen.forEach(function (card) { card.classList.add("busy"); });
     const decisions = chosen.map(function (card) {
-      const decision = { id: Number(card.dataset.id), action: action, expected_status: card.dataset.status };
+      // The version too: an author's edit keeps the status but changes the text shown.
+      const decision = {
+        id: Number(card.dataset.id),
+        action: action,
+        expected_status: card.dataset.status,
+        expected_version: Number(card.dataset.version),
+      };
       if (reason) {
         decision.reason = reason;
       }
@@ -558,6 +565,9 @@
       }
       if (result.outcome === "applied") {
         remove(card);
+      } else if (result.outcome === "conflict" && result.status === card.dataset.status) {
+        remove(card, "#" + result.id + " changed since it was shown: here it is again");
+        fetchCard(result.id);
       } else if (result.outcome === "conflict") {
         remove(card, "#" + result.id + " was already " + (DONE[result.status] || result.status) +
           " by someone else");
