@@ -8,6 +8,7 @@ a toxicity model that fails on one planted input.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -16,6 +17,7 @@ import asyncpg
 import httpx
 import pytest
 
+from moderation import own_comments
 from moderation.config import Settings
 from moderation.db import scoring as scoring_queries
 from moderation.db import transitions
@@ -37,6 +39,23 @@ class BreaksOnPoison(KeywordToxicity):
     def predict(self, texts: Sequence[str], *, urgent: bool = False) -> list[dict[str, float]]:
         if any(POISON in text for text in texts):
             raise RuntimeError("tensor shape mismatch")
+        return super().predict(texts)
+
+
+class HeldBack(KeywordToxicity):
+    """A toxicity model that scores (or fails) only once the test lets it: a claim scored
+    for longer than its lease (a big CPU batch, a busy GPU)."""
+
+    def __init__(self, fails: bool) -> None:
+        self.fails = fails
+        self.scoring = threading.Event()
+        self.go_on = threading.Event()
+
+    def predict(self, texts: Sequence[str], *, urgent: bool = False) -> list[dict[str, float]]:
+        self.scoring.set()
+        assert self.go_on.wait(30), "the test never let scoring go on"
+        if self.fails:
+            raise RuntimeError("CUDA out of memory")
         return super().predict(texts)
 
 
@@ -195,6 +214,42 @@ async def test_a_claim_whose_worker_died_is_taken_again_once_the_lease_lapses(
     assert (await statuses(conn, poster.site))["Claimed by a worker that then died"][
         0
     ] == "approved"
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["scored", "failed"])
+async def test_an_edit_after_the_lease_lapsed_is_not_decided_on_the_old_text(
+    poster: Poster,
+    conn: asyncpg.Connection,
+    pool: asyncpg.Pool,
+    scorer: Scorer,
+    settings: Settings,
+    fails: bool,
+) -> None:
+    response = await poster.post(body="I agree with the council on the budget.")
+    comment, secret = response.json()["id"], response.json()["secret"]
+    model = HeldBack(fails)
+    slow = Scorer({"dev": model}, SiteSpamModels(SpamClassifier.seed()), detect)
+    scoring = asyncio.create_task(batch.score_pending(pool, slow, settings, [comment]))
+    assert await asyncio.to_thread(model.scoring.wait, 30)
+    # The lease lapses while the old text is scored, so the author's edit goes through.
+    await conn.execute(
+        "UPDATE comments SET claimed_until = now() - interval '1 second' WHERE id = $1", comment
+    )
+    await own_comments.edit(conn, poster.site, comment, secret, "You idiot, you stupid moron")
+    model.go_on.set()
+    await scoring
+
+    row = await conn.fetchrow(
+        "SELECT status, scores, scoring_error, score_attempts FROM comments WHERE id = $1",
+        comment,
+    )
+    assert row is not None
+    # The old text's verdict (or failure) is dropped, and its claim is no failed attempt
+    # of the new text, which the next claim takes at once.
+    assert tuple(row) == ("pending", None, None, 0)
+    assert comment in await scoring_queries.overdue(conn, 0, 10**6)
+    await batch.score_pending(pool, scorer, settings, [comment])
+    assert (await statuses(conn, poster.site))["You idiot, you stupid moron"][0] == "rejected"
 
 
 async def test_a_batch_reads_each_comments_recent_activity_from_its_own_site(

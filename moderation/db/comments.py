@@ -224,7 +224,9 @@ async def replace_body(
 ) -> None:
     """Store its poster's new text and keep the old one in the audit trail. A featured
     comment stops being featured: moderators picked the text they read. The version
-    moves on, so that no decision made on the old text applies to the new one."""
+    moves on, so that no decision made on the old text applies to the new one, and the
+    new text starts its scoring attempts afresh (a claim of the old text whose verdict
+    the version turns away is no failure of the new)."""
     await conn.execute(
         """
         WITH before AS (
@@ -234,7 +236,8 @@ async def replace_body(
                                 scores = NULL, risk = 0, language = NULL, model = NULL,
                                 model_device = NULL, model_dtype = NULL, model_backend = NULL,
                                 featured_at = NULL, featured_by = NULL,
-                                version = version + 1
+                                version = version + 1, score_attempts = 0,
+                                scoring_error = NULL
             WHERE id = $1
         )
         INSERT INTO comment_events (comment_id, actor, from_status, to_status, reason, kind,

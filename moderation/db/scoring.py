@@ -57,7 +57,9 @@ async def claim(
 async def batch_context(
     conn: Connection, ids: Sequence[int], retention_days: int
 ) -> list[asyncpg.Record]:
-    """Each claimed comment with what policy and spam scoring need to know about it.
+    """Each claimed comment with what policy and spam scoring need to know about it, and
+    the version of the text it reads: the decision applies only while the comment is
+    still at that version (an edit after the lease lapsed moves it on).
 
     One statement for the whole batch. Each count (the author's approved comments, and
     the recent activity spam scoring weighs) is a subquery on the batch row's own
@@ -73,7 +75,7 @@ async def batch_context(
     return await conn.fetch(
         f"""
         WITH batch AS (
-            SELECT c.id, c.site_id, c.article_id, c.body, c.author_name, c.author_id,
+            SELECT c.id, c.version, c.site_id, c.article_id, c.body, c.author_name, c.author_id,
                    c.client_addr, c.fingerprint, c.created_at, c.score_attempts,
                    c.scoring_error, s.settings AS site_settings,
                    greatest(c.created_at - interval '{_VELOCITY_WINDOW}',
@@ -83,7 +85,7 @@ async def batch_context(
               FROM comments AS c JOIN sites AS s ON s.id = c.site_id
              WHERE c.id = ANY($1::bigint[])
         )
-        SELECT b.id, b.site_id, b.body, b.author_name, b.author_id, b.score_attempts,
+        SELECT b.id, b.version, b.site_id, b.body, b.author_name, b.author_id, b.score_attempts,
                b.scoring_error, b.site_settings,
                au.status AS author_status, au.status_until AS author_status_until,
                (au.status_until IS NULL OR au.status_until > now()) AS author_status_in_force,
@@ -114,16 +116,18 @@ async def batch_context(
 
 
 async def postpone(
-    conn: Connection, ids: Sequence[int], error: str, retry_after_seconds: float
+    conn: Connection, comment_id: int, version: int, error: str, retry_after_seconds: float
 ) -> None:
-    """Leave comments that failed to score pending, to be claimed again later."""
+    """Leave a comment that failed to score pending, to be claimed again later; unless
+    its text was replaced since it was read (`version`): the new text has not failed."""
     await conn.execute(
         """
         UPDATE comments
-           SET scoring_error = $2, claimed_until = now() + make_interval(secs => $3)
-         WHERE id = ANY($1::bigint[]) AND status = 'pending'
+           SET scoring_error = $3, claimed_until = now() + make_interval(secs => $4)
+         WHERE id = $1 AND version = $2 AND status = 'pending'
         """,
-        list(ids),
+        comment_id,
+        version,
         error,
         retry_after_seconds,
     )

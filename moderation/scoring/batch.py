@@ -2,9 +2,12 @@
 
 Claim (a committed lease), score outside any transaction, then write each decision with
 its scores and audit row in one transaction whose updates only touch comments still
-pending. A duplicated or redelivered wake-up therefore decides nothing twice, and a
-worker that dies mid-batch leaves its comments pending for the next claim once the lease
-lapses. A comment that makes scoring fail is retried later, and held for review with the
+pending, and still at the version whose text was scored. A duplicated or redelivered
+wake-up therefore decides nothing twice, and a worker that dies mid-batch leaves its
+comments pending for the next claim once the lease lapses. A claim scored for longer
+than its lease lets its author edit the comment; the verdict on the old text then
+changes nothing, and the new text waits for the next claim (the edit's wake-up, or the
+sweep). A comment that makes scoring fail is retried later, and held for review with the
 error once it has failed `scoring_max_attempts` times, so one poison input never blocks
 the rest.
 
@@ -136,7 +139,11 @@ async def _write(pool: asyncpg.Pool, decisions: Decisions | None) -> int:
         applied = await transitions.transition(conn, decisions.changes)
         for row, error in decisions.failed:
             await scoring_queries.postpone(
-                conn, [row["id"]], error, _RETRY_BACKOFF_SECONDS * row["score_attempts"]
+                conn,
+                row["id"],
+                row["version"],
+                error,
+                _RETRY_BACKOFF_SECONDS * row["score_attempts"],
             )
     # Where a batch's time goes: a GPU worker that waits on PostgreSQL shows it here.
     finished = time.perf_counter()
@@ -218,13 +225,16 @@ def _decision(row: asyncpg.Record, scores: Scores, policy: SiteSettings) -> tran
         reason="; ".join(decision.reasons),
         reasons=decision.reasons,
         scored=_scored(scores),
+        version=row["version"],
     )
 
 
 def _give_up(row: asyncpg.Record) -> transitions.Change:
     attempts = row["score_attempts"] - 1
     reason = f"scoring failed {attempts} times ({row['scoring_error'] or 'worker lost'})"
-    return transitions.Change(row["id"], "pending", "review", reason, (reason,))
+    return transitions.Change(
+        row["id"], "pending", "review", reason, (reason,), version=row["version"]
+    )
 
 
 def _scored(scores: Scores) -> transitions.Scored:
