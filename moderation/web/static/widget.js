@@ -1,8 +1,8 @@
 /* Reader comment widget, no library. Embed where the comments go:
  * <script src="https://HOST/widget.js" data-site="S" data-article="A" data-key="K" async></script>
  * (or <div data-moderation-comments data-article="A"> containers anywhere). Optional: data-author-id
- * (the site's signed-in user; else a random id per browser) with data-author-token (the site's
- * signature of that id, where it signs them), data-title and data-url (else the
+ * (the site's signed-in user; else the reader posts anonymously) with data-author-token (the
+ * site's signature of that id, where it signs them), data-title and data-url (else the
  * page's title and canonical link), data-page-size (20), data-sort (newest|oldest), data-refresh
  * (seconds, 15; 0: off). A Shadow DOM keeps page and widget styles apart; what readers write
  * only ever goes in as text, never as markup. */
@@ -150,9 +150,6 @@ fieldset input{width:auto}
     const ownURL = (id) => new URL(`${sitePath}comments/${id}`, base);
     const mineKey = `moderation:mine:${site}:${article}`;
     const reportedKey = `moderation:reported:${site}`;
-    // A real site passes its signed-in user's id; anonymous readers get one per browser.
-    const authorId = config.authorId || recall('moderation:author', null) || `anon-${uuid()}`;
-    if (!config.authorId) keep('moderation:author', authorId);
 
     const state = { sort: config.sort === 'oldest' ? 'oldest' : 'newest', threads: [],
       cursor: null, pages: 1, etag: null, open: true, count: null, featured: 0,
@@ -227,8 +224,10 @@ fieldset input{width:auto}
         [el('label', {}, ['Name', name]), el('label', {}, [parentId ? 'Reply' : 'Comment', body])],
         parentId ? 'Post reply' : 'Post comment', close && button('Cancel', close),
         (msg) => {
-          const author = { id: authorId, name: name.value.trim() };
-          if (config.authorToken) author.token = config.authorToken;
+          // Only the site's id for its signed-in reader: a site that signs ids refuses any
+          // other. Anonymous readers know their comments by the secrets their posts answer.
+          const author = { name: name.value.trim() };
+          if (config.authorId) Object.assign(author, { id: config.authorId, token: config.authorToken });
           const comment = { author, body: body.value.trim(),
             article: pageInfo(config) };
           if (parentId) comment.parent_id = parentId;
