@@ -779,6 +779,22 @@ async def test_a_signed_in_readers_id_travels_with_the_sites_token(page: Page, d
         # A reader the site has not signed in posts anonymously, as on any site.
         await open_widget(page, demo, article, refresh="0")
         await post_through_widget(page, "Not signed in, and welcome all the same.")
+
+        # A token that expired while the page was open: the reader is told what to do, and
+        # keeps what they wrote.
+        expired = jwt.encode({**claims, "exp": int(time.time()) - 60}, site.reader_secret)
+        await open_widget(
+            page, demo, article, refresh="0", author_id="site-user-7", author_token=expired
+        )
+        form = widget(page).locator(".post-form")
+        await form.get_by_label("Name").fill("Ann Reader")
+        await form.locator("textarea").fill("Written after the sign-in lapsed.")
+        await form.get_by_role("button", name="Post comment").click()
+        await expect(form.locator(".msg")).to_have_text(
+            "Your sign-in could not be confirmed (it may have expired): reload the page"
+            " or sign in again, then post once more."
+        )
+        await expect(form.locator("textarea")).to_have_value("Written after the sign-in lapsed.")
     finally:
         await sign_readers(conn, demo.stack.site, on=False)
         await conn.close()

@@ -21,6 +21,8 @@
   // The API's refusals a reader can do nothing about, in words for readers.
   const REFUSALS = {
     author_banned: 'You can no longer post comments on this site.',
+    author_unverified: 'Your sign-in could not be confirmed (it may have expired): reload the page'
+      + ' or sign in again, then post once more.',
     article_closed: 'Comments are closed on this article.',
     comments_closed: 'Comments are closed on this site.',
     edit_window_closed: 'This comment can no longer be changed.',
