@@ -82,7 +82,9 @@ async def accept(
     check_reader(site, comment.author)
     check_length(settings, comment.body)
     if comment.author.id is None and not settings.allow_anonymous:
-        raise ValidationFailed("this site needs an author id", field="author.id")
+        raise ValidationFailed(
+            "this site needs an author id", field="author.id", code="author_required"
+        )
     page = comment.article or ArticlePage()
     secret = owner_secret()
     new = comment_queries.NewComment(

@@ -493,6 +493,7 @@ async def test_anonymous_comments_are_refused_where_the_site_needs_an_author(
     response = await poster.post(author={"name": "Guest"})
     assert response.status_code == 422
     assert error(response)["field"] == "author.id"
+    assert error(response)["code"] == "author_required"
 
 
 async def test_an_author_over_the_rate_limit_gets_429_with_retry_after(

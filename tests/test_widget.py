@@ -1046,6 +1046,23 @@ async def test_a_banned_reader_is_told_in_a_sentence(page: Page, demo: Demo) -> 
     await expect(form.locator(".msg")).to_have_text("You can no longer post comments on this site.")
 
 
+async def test_an_anonymous_reader_is_asked_to_sign_in_where_the_site_needs_it(
+    page: Page, demo: Demo
+) -> None:
+    await demo.policy(allow_anonymous=False)
+    try:
+        await open_widget(page, demo, new_article("anonymous"), refresh="0")
+        form = widget(page).locator(".post-form")
+        await form.get_by_label("Name").fill("Ann Reader")
+        await form.locator("textarea").fill("Posted without signing in.")
+        await form.get_by_role("button", name="Post comment").click()
+        await expect(form.locator(".msg")).to_have_text(
+            "This site takes comments from signed-in readers only: please sign in first."
+        )
+    finally:
+        await demo.policy(allow_anonymous=True)
+
+
 async def test_the_featured_tab_shows_what_moderators_featured(page: Page, demo: Demo) -> None:
     article = new_article("featured")
     picked, other = await demo.approved(article, "A thoughtful comment.", "An ordinary one.")

@@ -89,7 +89,10 @@ async def post_comment(request: Request) -> Response:
       409: {description: "Article or site closed; Idempotency-Key reused for another comment"}
       413: {description: Request body too large}
       415: {description: Not application/json}
-      422: {description: "A field is missing, empty, too long or invalid"}
+      422:
+        description: >
+          A field is missing, empty, too long or invalid; or `author_required`: no
+          author id on a site that takes no anonymous comments
       429: {description: "Rate limited; see Retry-After"}
     """
     site = await widget_site(request)

@@ -23,6 +23,7 @@
     author_banned: 'You can no longer post comments on this site.',
     author_unverified: 'Your sign-in could not be confirmed (it may have expired): reload the page'
       + ' or sign in again, then post once more.',
+    author_required: 'This site takes comments from signed-in readers only: please sign in first.',
     article_closed: 'Comments are closed on this article.',
     comments_closed: 'Comments are closed on this site.',
     edit_window_closed: 'This comment can no longer be changed.',
