@@ -1010,6 +1010,31 @@ async def test_new_comments_are_offered_rather_than_slipped_in(page: Page, demo:
     await expect(widget(page).locator(".count")).to_have_text(plural(3))
 
 
+def thread_pages(url: str) -> bool:
+    """The widget's GETs of a thread page (the first or a later one)."""
+    return "/comments?" in url
+
+
+async def test_the_offline_line_clears_once_the_service_answers_again(
+    page: Page, demo: Demo
+) -> None:
+    article = new_article("outage")
+    [first] = await demo.approved(article, "Said before the outage.")
+    await open_widget(page, demo, article, refresh="1")
+    await expect(comment(page, first)).to_be_visible()
+    status = widget(page).locator(".status")
+
+    async def unreachable(route: Route) -> None:
+        await route.abort()
+
+    await page.route(thread_pages, unreachable)
+    await expect(status).to_contain_text(OFFLINE)
+    await page.unroute(thread_pages, unreachable)
+    # The thread is unchanged (the same ETag): the answer alone clears the error.
+    await expect(status).to_have_text("")
+    await expect(status).not_to_have_class(re.compile(r"\berror\b"))
+
+
 async def test_a_report_for_something_else_carries_the_readers_words(
     page: Page, demo: Demo
 ) -> None:

@@ -471,7 +471,10 @@ fieldset input{width:auto}
       if (!refresh) say(status, 'Loading comments…');
       try {
         const first = await fetchPage(null);
-        if (generation !== state.generation || (refresh && first.etag === state.etag)) return;
+        if (generation !== state.generation) return;
+        // The service answers again: an outage's error no longer holds.
+        if (status.classList.contains('error')) say(status, '');
+        if (refresh && first.etag === state.etag) return;
         const threads = [...first.threads];
         let data = first;
         for (let page = 1; page < pages && data.next_cursor; page++) {
@@ -491,7 +494,7 @@ fieldset input{width:auto}
           return;
         }
         Object.assign(state, next, { incoming: null });
-        if (!refresh || status.classList.contains('error')) say(status, '');
+        if (!refresh) say(status, '');
         render();
       } catch (e) {
         const text = e instanceof TypeError ? OFFLINE : `Comments could not be loaded: ${e.message}`;
