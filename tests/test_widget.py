@@ -1035,6 +1035,31 @@ async def test_the_offline_line_clears_once_the_service_answers_again(
     await expect(status).not_to_have_class(re.compile(r"\berror\b"))
 
 
+async def test_a_slow_page_of_comments_survives_a_refresh_that_finds_nothing_new(
+    page: Page, demo: Demo
+) -> None:
+    article = new_article("slow-more")
+    await demo.approved(article, *[f"Comment {n} on the budget." for n in range(1, 6)])
+    await open_widget(page, demo, article, refresh="1", page_size="2")
+    shown = widget(page).locator("ol.threads > li")
+    await expect(shown).to_have_count(2)
+    # The next page comes back only after a refresh has found the thread unchanged.
+    refreshed = asyncio.Event()
+
+    async def slow_next_page(route: Route) -> None:
+        if "cursor=" in route.request.url:
+            await refreshed.wait()
+        await route.continue_()
+
+    await page.route(thread_pages, slow_next_page)
+    await widget(page).get_by_role("button", name="Load more comments").click()
+    async with page.expect_request(lambda r: thread_pages(r.url) and "cursor=" not in r.url) as ask:
+        pass
+    await (await ask.value).response()
+    refreshed.set()
+    await expect(shown).to_have_count(4)
+
+
 async def test_a_report_for_something_else_carries_the_readers_words(
     page: Page, demo: Demo
 ) -> None:

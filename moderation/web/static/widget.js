@@ -463,11 +463,20 @@ fieldset input{width:auto}
       return into;
     };
 
-    // (Re)loads the first `pages` pages; a refresh stops at an unchanged ETag. Answers to
-    // an older load (the sort switched meanwhile) are dropped. A refresh that brings other
-    // readers' new comments does not slip them in under the reader's eyes: it offers them.
+    // The thread shown changes only here: answers asked of the one before (a sort switch,
+    // another page, news shown meanwhile) are then dropped.
+    function show(next) {
+      Object.assign(state, next, { incoming: null });
+      state.generation += 1;
+      render();
+    }
+
+    // (Re)loads the first `pages` pages; a refresh stops at an unchanged ETag, and until it
+    // shows something it drops no other answer (a slow "Load more" page). A refresh that
+    // brings other readers' new comments does not slip them in under the reader's eyes: it
+    // offers them.
     async function load(pages, refresh) {
-      const generation = ++state.generation;
+      const generation = refresh ? state.generation : ++state.generation;
       if (!refresh) say(status, 'Loading comments…');
       try {
         const first = await fetchPage(null);
@@ -493,9 +502,8 @@ fieldset input{width:auto}
           render();
           return;
         }
-        Object.assign(state, next, { incoming: null });
         if (!refresh) say(status, '');
-        render();
+        show(next);
       } catch (e) {
         const text = e instanceof TypeError ? OFFLINE : `Comments could not be loaded: ${e.message}`;
         if (generation === state.generation) say(status, text, true);
@@ -503,8 +511,7 @@ fieldset input{width:auto}
     }
 
     function applyIncoming() {
-      Object.assign(state, state.incoming, { incoming: null });
-      render();
+      show(state.incoming);
       list.querySelector('article')?.setAttribute('tabindex', '-1');
       list.querySelector('article')?.focus();
     }
@@ -515,10 +522,8 @@ fieldset input{width:auto}
       try {
         const data = await fetchPage(state.cursor);
         if (generation !== state.generation) return false;
-        state.threads.push(...data.threads);
-        state.cursor = data.next_cursor;
-        state.pages += 1;
-        render();
+        show({ threads: [...state.threads, ...data.threads], cursor: data.next_cursor,
+          pages: state.pages + 1 });
         // Keyboard and screen reader users carry on reading at the first new thread.
         const fresh = data.threads[0] && list.querySelector(`[data-id="${data.threads[0].id}"]`);
         fresh?.setAttribute('tabindex', '-1');
