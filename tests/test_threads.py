@@ -262,6 +262,19 @@ async def test_counts_need_one_to_a_hundred_articles(poster: Poster) -> None:
     assert (await poster.client.get(url, params=many)).status_code == 400
 
 
+async def test_a_visible_comment_names_its_article_and_no_other_is_found(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    shown = await approved(poster, conn, article="story-2")
+    pending = await poster.comment()
+    place = await poster.client.get(f"/v1/sites/{poster.site.slug}/comments/{shown}")
+    assert place.status_code == 200
+    assert place.json() == {"id": shown, "article": "story-2"}
+    for hidden in (pending, 2**62):
+        response = await poster.client.get(f"/v1/sites/{poster.site.slug}/comments/{hidden}")
+        assert response.status_code == 404
+
+
 async def test_a_reader_report_is_recorded_once_per_address(
     poster: Poster, conn: asyncpg.Connection
 ) -> None:

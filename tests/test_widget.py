@@ -992,6 +992,30 @@ async def test_a_permalink_loads_the_page_of_its_comment_and_highlights_it(
     await expect(target).not_to_have_class(re.compile(r"\btarget\b"))
 
 
+async def test_a_link_to_a_comment_is_left_to_the_widget_of_its_article(
+    page: Page, demo: Demo
+) -> None:
+    first, second = new_article("link-box"), new_article("link-box")
+    [linked] = await demo.approved(first, "The comment the link points to.")
+    await demo.approved(second, "A comment on the other article.")
+    boxes = "".join(
+        f"<div data-moderation-comments {data_attributes(article=a)}></div>"
+        for a in (first, second)
+    )
+    tag = data_attributes(site=demo.stack.site, key=demo.stack.key, refresh="0")
+    script = f'<script src="{demo.stack.api}/widget.js" {tag} async></script>'
+    url = serve(demo, "/test/link-boxes", boxes + script)
+    # The second widget asks where the comment is rather than paging to the end.
+    async with page.expect_response(lambda r: r.url.endswith(f"/comments/{linked}")):
+        await page.goto(f"{url}#comment-{linked}")
+    holder, other = (page.locator("[data-moderation-comments]").nth(n) for n in (0, 1))
+    await expect(holder.locator(f'article[data-id="{linked}"]')).to_have_class(
+        re.compile(r"\btarget\b")
+    )
+    await expect(other.locator(".count")).to_have_text(plural(1))
+    await expect(other.locator(".status")).to_have_text("")
+
+
 async def test_new_comments_are_offered_rather_than_slipped_in(page: Page, demo: Demo) -> None:
     article = new_article("news")
     [first] = await demo.approved(article, "The first comment.")

@@ -24,6 +24,19 @@ async def get_article(conn: Connection, site_id: int, article: str) -> asyncpg.R
     )
 
 
+async def visible_article(conn: Connection, site_id: int, comment_id: int) -> str | None:
+    """The article of the site's comment `comment_id`, if readers can see it."""
+    article: str | None = await conn.fetchval(
+        f"""
+        SELECT a.external_id FROM comments AS c JOIN articles AS a ON a.id = c.article_id
+        WHERE c.id = $1 AND c.site_id = $2 AND {VISIBLE.format(c="c")}
+        """,
+        comment_id,
+        site_id,
+    )
+    return article
+
+
 async def roots_page(
     conn: Connection, article_id: int, *, after: int | None, newest_first: bool, limit: int
 ) -> list[asyncpg.Record]:

@@ -44,7 +44,7 @@ from moderation.review import (
     QueuePage,
 )
 from moderation.routes.health import Health
-from moderation.routes.public import CommentAccepted, Counts, Reported, ReportIn
+from moderation.routes.public import CommentAccepted, CommentPlace, Counts, Reported, ReportIn
 from moderation.routes.review import CommentDetail, StaleDecision
 from moderation.routes.site_admin import ArticleIn, ArticleState
 from moderation.routes.stats import Stats
@@ -80,6 +80,7 @@ RESPONSES: tuple[type[Any], ...] = (
     AuthorRecord,
     AuthorStatusChange,
     CommentDetail,
+    CommentPlace,
     Counts,
     DecisionOut,
     DecisionsOut,

@@ -1,4 +1,4 @@
-"""Routes for site widgets and readers: post, read threads, count, report."""
+"""Routes for site widgets and readers: post, read threads, find a comment, count, report."""
 
 from __future__ import annotations
 
@@ -39,6 +39,11 @@ class Counts(TypedDict):
 
 class Reported(TypedDict):
     reported: bool
+
+
+class CommentPlace(TypedDict):
+    id: int
+    article: str
 
 
 def _client(request: Request) -> intake.Client:
@@ -198,6 +203,33 @@ async def get_featured(request: Request) -> Response:
     return JSONResponse(body, headers=headers)
 
 
+async def get_comment_place(request: Request) -> Response:
+    """
+    summary: The article a published comment is on
+    description: >
+      For a link to one comment (`#comment-ID`): the widget of the article that holds it
+      pages to it, the widgets of other articles on the same page leave it alone.
+    tags: [reader]
+    parameters:
+      - {name: site, in: path, required: true, schema: {type: string}}
+      - {name: comment, in: path, required: true, schema: {type: integer, minimum: 1}}
+    responses:
+      200:
+        description: The comment's article
+        content: {application/json: {schema: {$ref: '#/components/schemas/CommentPlace'}}}
+      400: {description: A bad comment id}
+      404: {description: "Unknown site, or no comment readers can see there"}
+    """
+    site = await path_site(request)
+    comment_id = path_id(request, "comment")
+    async with request.state.pool.acquire() as conn:
+        article = await thread_queries.visible_article(conn, site.id, comment_id)
+    if article is None:
+        raise NotFound(f"no visible comment {comment_id} on this site", field="comment")
+    place: CommentPlace = {"id": comment_id, "article": article}
+    return JSONResponse(place, headers={"Cache-Control": "public, max-age=5"})
+
+
 def _freshness(request: Request, article: asyncpg.Record | None) -> tuple[dict[str, str], bool]:
     """The cache headers of the article's thread (its ETag), and whether the client's copy,
     named in `If-None-Match`, is still current."""
@@ -280,5 +312,6 @@ routes = [
     Route("/v1/sites/{site}/articles/{article:path}/comments", get_thread, methods=["GET"]),
     Route("/v1/sites/{site}/articles/{article:path}/featured", get_featured, methods=["GET"]),
     Route("/v1/sites/{site}/counts", get_counts, methods=["GET"]),
+    Route("/v1/sites/{site}/comments/{comment:int}", get_comment_place, methods=["GET"]),
     Route("/v1/sites/{site}/comments/{comment}/reports", post_report, methods=["POST"]),
 ]

@@ -150,7 +150,7 @@ fieldset input{width:auto}
       headers: { 'Content-Type': 'application/json', 'X-Site-Key': key, ...extra },
     });
     const post = (url, payload, extra) => request(url, 'POST', payload, extra);
-    const ownURL = (id) => new URL(`${sitePath}comments/${id}`, base);
+    const commentURL = (id) => new URL(`${sitePath}comments/${id}`, base);
     const mineKey = `moderation:mine:${site}:${article}`;
     const reportedKey = `moderation:reported:${site}`;
 
@@ -294,7 +294,7 @@ fieldset input{width:auto}
         button('Cancel', () => slot.replaceChildren()),
         (msg) => {
           if (!body.value.trim()) { say(msg, 'Please write a comment first.', true); return null; }
-          return request(ownURL(own.id), 'PUT', JSON.stringify({ body: body.value.trim() }),
+          return request(commentURL(own.id), 'PUT', JSON.stringify({ body: body.value.trim() }),
             { 'X-Comment-Secret': own.secret });
         },
         (answer) => {
@@ -312,7 +312,7 @@ fieldset input{width:auto}
       return sender({ class: 'delete-form', 'aria-label': 'Delete your comment' },
         [el('p', { text: 'Delete your comment? This cannot be undone.' })], 'Delete',
         button('Keep it', () => slot.replaceChildren()),
-        () => request(ownURL(own.id), 'DELETE', null, { 'X-Comment-Secret': own.secret }),
+        () => request(commentURL(own.id), 'DELETE', null, { 'X-Comment-Secret': own.secret }),
         () => {
           mine = mine.filter((c) => c.id !== own.id);
           keepMine();
@@ -569,12 +569,13 @@ fieldset input{width:auto}
     }
 
     // A link to one comment (#comment-ID): its page is loaded until it shows, then it is
-    // scrolled to, highlighted and focused.
+    // scrolled to, highlighted and focused. Another article's comment is left to the
+    // widget of that article (a page may have several).
     async function reveal() {
       const id = /^#comment-(\d+)$/.exec(location.hash)?.[1];
-      if (!id) return;
-      if (state.tab !== 'all') { state.tab = 'all'; render(); }
       const find = () => list.querySelector(`article[data-id="${id}"]:not(.removed)`);
+      if (!id || (!find() && !(await holds(id)))) return;
+      if (state.tab !== 'all') { state.tab = 'all'; render(); }
       for (let page = 0; !find() && state.cursor && page < 50; page++) {
         if (!(await loadMore())) break;
       }
@@ -587,6 +588,17 @@ fieldset input{width:auto}
       target.scrollIntoView({ block: 'center' });
     }
     window.addEventListener('hashchange', reveal);
+
+    // Whether a linked comment may be on this article: the service names the article of a
+    // comment readers can see; one they cannot is "not shown here" by every widget.
+    async function holds(id) {
+      try {
+        const response = await fetch(commentURL(id), { credentials: 'omit' });
+        return !response.ok || (await response.json()).article === article;
+      } catch (e) {
+        return true; // unreachable: paging says so
+      }
+    }
 
     // Checks for news while the page is visible, sooner just after the reader posted.
     let timer = 0;
