@@ -1155,6 +1155,27 @@ async def test_the_featured_tab_shows_what_moderators_featured(page: Page, demo:
     await expect(comment(page, other)).to_be_visible()
 
 
+async def test_on_a_right_to_left_page_the_widget_stays_english_left_to_right(
+    page: Page, demo: Demo
+) -> None:
+    article = new_article("rtl")
+    [comment_id] = await demo.approved(article, "مرحبا، هذا تعليق")
+    tag = data_attributes(site=demo.stack.site, article=article, key=demo.stack.key, refresh="0")
+    demo.pages.html[f"/test/{article}"] = (
+        '<!doctype html><html dir="rtl" lang="ar"><head><meta charset="utf-8">'
+        "<title>خبر</title></head><body><main>"
+        f'<script src="{demo.stack.api}/widget.js" {tag}></script></main></body></html>'
+    ).encode()
+    await page.goto(f"{demo.pages_origin}/test/{article}")
+    inside = widget(page).locator(".mc")
+    await expect(inside).to_have_css("direction", "ltr")
+    await expect(inside).to_have_attribute("lang", "en")
+    # What readers write keeps finding its own direction.
+    await expect(comment(page, comment_id).locator(".body")).to_have_attribute("dir", "auto")
+    name = widget(page).locator(".post-form").get_by_label("Name")
+    await expect(name).to_have_attribute("dir", "auto")
+
+
 async def test_the_widget_sends_the_pages_title_and_address(page: Page, demo: Demo) -> None:
     article = new_article("titled")
     canonical = f"{demo.pages_origin}/politics/{article}"

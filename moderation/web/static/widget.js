@@ -186,7 +186,8 @@ fieldset input{width:auto}
     } else {
       root.append(el('style', { text: CSS }));
     }
-    root.append(el('div', { class: 'mc' }, [
+    // The widget's own words are English, whatever the host page's language and direction.
+    root.append(el('div', { class: 'mc', dir: 'ltr', lang: 'en' }, [
       el('div', { class: 'bar' }, [count, tabGroup, sortGroup]),
       mainForm, closed, status, news, list, more,
     ]));
@@ -215,7 +216,7 @@ fieldset input{width:auto}
     }
 
     function commentForm(parentId, close) {
-      const name = el('input', { name: 'name', autocomplete: 'nickname', maxlength: 100 });
+      const name = el('input', { name: 'name', autocomplete: 'nickname', maxlength: 100, dir: 'auto' });
       name.value = recall('moderation:name', '');
       const body = el('textarea', { name: 'body', rows: parentId ? 3 : 4, dir: 'auto' });
       // One key per comment, kept until it is stored: a double click, or a retry after an
