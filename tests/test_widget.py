@@ -477,6 +477,37 @@ async def test_host_page_styles_and_widget_styles_stay_apart(
     assert inside["list"] == {"list-style-type": "none", "margin-left": "0px"}
 
 
+async def test_the_site_lays_out_and_hides_the_widgets_container(page: Page, demo: Demo) -> None:
+    tag = data_attributes(site=demo.stack.site, key=demo.stack.key, refresh="0")
+    layout = "max-width: 500px; margin: 40px auto; padding: 20px; border-top: 5px solid red"
+    boxes = "".join(
+        f'<div data-moderation-comments data-article="container" {attributes}></div>'
+        for attributes in (
+            f'id="laid-out" style="{layout}"',
+            'id="hidden" hidden',
+            'id="folded" class="folded"',
+        )
+    )
+    script = f'<script src="{demo.stack.api}/widget.js" {tag}></script>'
+    await page.goto(
+        serve(demo, "/test/container", f"<style>.folded {{ display: none }}</style>{boxes}{script}")
+    )
+    laid_out = page.locator("#laid-out")
+    await expect(laid_out.locator(".count")).to_be_visible()
+    for name, value in [
+        ("max-width", "500px"),
+        ("padding-top", "20px"),
+        ("border-top-width", "5px"),
+        ("margin-top", "40px"),
+    ]:
+        await expect(laid_out).to_have_css(name, value)
+    # Hidden by the site until a reader asks for comments, and shown then.
+    for hidden in ("#hidden", "#folded"):
+        await expect(page.locator(hidden)).to_have_css("display", "none")
+    await page.locator("#hidden").evaluate("box => { box.hidden = false; }")
+    await expect(page.locator("#hidden .count")).to_be_visible()
+
+
 async def test_reply_shows_awaiting_moderation_under_its_parent_and_report_is_recorded(
     page: Page,
     demo: Demo,

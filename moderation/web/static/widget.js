@@ -30,9 +30,13 @@
   };
   const STATES = { awaiting: 'Awaiting moderation', published: 'Published',
     not_published: 'Not published' };
-  const CSS = `:host{all:initial!important;display:block!important}
+  // The host element is the site's to lay out and hide; inside, .mc starts from initial
+  // values so that nothing the page sets on the host is inherited.
+  const CSS = `:host{display:block}
+:host([hidden]){display:none}
 [hidden]{display:none!important}
-.mc{--a:var(--moderation-accent,#0b57d0);font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
+.mc{all:initial;display:block;--a:var(--moderation-accent,#0b57d0);
+font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
 color:#1f2328;background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:12px 14px;overflow-wrap:anywhere}
 *{box-sizing:border-box}
 p{margin:0}
