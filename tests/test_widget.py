@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import html
+import json
 import re
 import threading
 import time
@@ -903,6 +904,40 @@ async def test_own_comments_say_published_or_not_published_as_they_are(
         await expect(comment(stranger, kept).get_by_role("button", name="Edit")).to_have_count(0)
     finally:
         await other.close()
+
+
+async def test_more_than_a_hundred_own_comments_all_learn_their_state(
+    page: Page, demo: Demo
+) -> None:
+    article = new_article("prolific")
+    mine = []
+    for n in range(101):
+        response = await demo.moderator.post(
+            f"/v1/sites/{demo.stack.site}/articles/{article}/comments",
+            json={"author": {"name": "Ann"}, "body": f"My comment number {n}."},
+            headers={"X-Site-Key": demo.stack.key},
+        )
+        answer = response.json()
+        mine.append(
+            {
+                "id": answer["id"],
+                "secret": answer["secret"],
+                "parent": None,
+                "name": "Ann",
+                "body": f"My comment number {n}.",
+                "state": "awaiting",
+                "until": None,
+                "at": int(time.time() * 1000),
+            }
+        )
+    # As this browser kept them; Edit shows once the state check brings each deadline.
+    key = f"moderation:mine:{demo.stack.site}:{article}"
+    await page.add_init_script(
+        f"localStorage.setItem({json.dumps(key)}, {json.dumps(json.dumps(mine))})"
+    )
+    await open_widget(page, demo, article, refresh="0")
+    for own in (mine[0], mine[-1]):
+        await expect(comment(page, own["id"]).get_by_role("button", name="Edit")).to_be_visible()
 
 
 async def test_a_reader_edits_then_deletes_their_own_comment(page: Page, demo: Demo) -> None:

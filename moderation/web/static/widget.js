@@ -554,16 +554,23 @@ fieldset input{width:auto}
       }
     }
 
-    // What became of the reader's own comments: only their secrets can ask.
+    // What became of the reader's own comments: only their secrets can ask, 100 at a time
+    // (the route's limit). A comment posted meanwhile waits for the next check.
     async function checkMine() {
       if (!mine.length) return;
+      const asked = new Set(mine.map((c) => c.id));
+      const batches = [];
+      for (let i = 0; i < mine.length; i += 100) batches.push(mine.slice(i, i + 100));
+      const url = new URL(`${sitePath}comments/states`, base);
       try {
-        const response = await post(new URL(`${sitePath}comments/states`, base),
-          JSON.stringify({ comments: mine.map(({ id, secret }) => ({ id, secret })) }));
-        if (!response.ok) return;
-        const found = new Map((await response.json()).comments.map((c) => [c.id, c]));
-        mine = mine.filter((c) => found.has(c.id) && found.get(c.id).state !== 'deleted');
-        for (const c of mine) {
+        const answers = await Promise.all(batches.map((batch) => post(url,
+          JSON.stringify({ comments: batch.map(({ id, secret }) => ({ id, secret })) }))));
+        if (!answers.every((response) => response.ok)) return;
+        const found = new Map((await Promise.all(answers.map((response) => response.json())))
+          .flatMap((answer) => answer.comments).map((c) => [c.id, c]));
+        const kept = (c) => !asked.has(c.id) || (found.has(c.id) && found.get(c.id).state !== 'deleted');
+        mine = mine.filter(kept);
+        for (const c of mine.filter((m) => found.has(m.id))) {
           const now = found.get(c.id);
           Object.assign(c, { state: now.state, body: now.body, until: now.editable_until,
             parentRemoved: now.parent_removed });
