@@ -78,8 +78,9 @@ async def cluster(postgres: EmbeddedPostgres) -> Cluster:
         )
         comment_id = await conn.fetchval(
             """
-            INSERT INTO comments (site_id, article_id, author_id, author_name, body, fingerprint)
-            VALUES ($1, $2, $3, 'A', 'Before the outage.', 'x') RETURNING id
+            INSERT INTO comments (site_id, article_id, author_id, author_name, body, fingerprint,
+                                  status)
+            VALUES ($1, $2, $3, 'A', 'Before the outage.', 'x', 'approved') RETURNING id
             """,
             site.id,
             comment_id,
@@ -257,6 +258,30 @@ async def test_a_live_feed_ends_when_the_database_goes_and_resumes_after(
             assert_unavailable(refused)
         finally:
             cluster.postgres.start()
+
+
+async def test_a_widget_reads_the_503_from_its_page_while_the_database_is_down(
+    client: httpx.AsyncClient, cluster: Cluster
+) -> None:
+    origin = {"Origin": "https://news.example"}
+    url = f"/v1/sites/{cluster.site.slug}/articles/story/comments"
+    cluster.postgres.stop()
+    try:
+        # The preflight passes, uncached, so the browser sends the POST to hear the 503.
+        ask = {**origin, "Access-Control-Request-Method": "POST"}
+        preflight = await client.options(url, headers=ask)
+        assert preflight.status_code == 204
+        assert preflight.headers["Access-Control-Max-Age"] == "0"
+        payload = {"author": {"name": "W"}, "body": "During the outage."}
+        key = {"X-Site-Key": cluster.site.widget_key}
+        for response in (
+            await client.post(url, json=payload, headers={**origin, **key}),
+            await client.get(url, headers=origin),
+        ):
+            assert_unavailable(response)
+            assert response.headers["Access-Control-Allow-Origin"] == origin["Origin"]
+    finally:
+        cluster.postgres.start()
 
 
 async def _until_blank(lines: AsyncIterator[str]) -> AsyncIterator[str]:
