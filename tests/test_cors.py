@@ -6,7 +6,8 @@ import asyncpg
 import httpx
 import pytest
 
-from moderation.sites import Site, check_origin
+from moderation.errors import Unavailable
+from moderation.sites import Site, SiteCache, check_origin
 from tests.factories import Poster, moderator_headers
 
 ALLOWED = "https://news.example"
@@ -160,3 +161,28 @@ async def test_paths_outside_the_sites_do_not_vary_by_origin(
 ) -> None:
     response = await app_client.get("/healthz", headers={"Origin": ALLOWED})
     assert "Vary" not in response.headers
+
+
+async def test_while_sites_cannot_be_read_a_browser_reads_503_and_nothing_passes(
+    poster: Poster, site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def database_down(self: SiteCache, slug: str) -> Site:
+        raise Unavailable("the database is unavailable")
+
+    monkeypatch.setattr(SiteCache, "get", database_down)
+    # The origin cannot be checked: the preflight lets the request come (uncached) to be
+    # told, in an answer the page can read, that the service is down.
+    for origin in (ALLOWED, "https://evil.example"):
+        answer = await preflight(poster.client, site, origin)
+        assert answer.status_code == 204
+        assert answer.headers["Access-Control-Allow-Origin"] == origin
+        assert answer.headers["Access-Control-Max-Age"] == "0"
+        for response in (
+            await poster.post(headers={"Origin": origin}),
+            await poster.thread(headers={"Origin": origin}),
+        ):
+            assert response.status_code == 503
+            assert response.json()["error"]["code"] == "unavailable"
+            assert int(response.headers["Retry-After"]) > 0
+            assert response.headers["Access-Control-Allow-Origin"] == origin
+            assert "Retry-After" in response.headers["Access-Control-Expose-Headers"]

@@ -1125,6 +1125,22 @@ async def test_the_offline_line_clears_once_the_service_answers_again(
     await expect(status).not_to_have_class(re.compile(r"\berror\b"))
 
 
+async def test_an_outage_of_the_service_is_told_as_such(page: Page, demo: Demo) -> None:
+    async def database_down(route: Route) -> None:
+        await route.fulfill(
+            status=503,
+            json={"error": {"code": "unavailable", "message": "database down", "field": None}},
+            headers={"Access-Control-Allow-Origin": demo.pages_origin, "Retry-After": "5"},
+        )
+
+    await page.route(thread_pages, database_down)
+    await open_widget(page, demo, new_article("down"), refresh="0")
+    await expect(widget(page).locator(".status")).to_have_text(
+        "Comments could not be loaded: The comment service is briefly unavailable:"
+        " please try again in a moment."
+    )
+
+
 async def test_a_slow_page_of_comments_survives_a_refresh_that_finds_nothing_new(
     page: Page, demo: Demo
 ) -> None:

@@ -3,7 +3,8 @@
 Starlette's CORSMiddleware takes one fixed origin list; here each site has its own,
 so this middleware resolves the site from the path (through the site cache the routes
 use too) and answers preflights itself. A state-changing request that names a foreign
-origin is refused outright, not just left unreadable.
+origin is refused outright, not just left unreadable. While the sites cannot be read (the
+database is down), the widget is told so in an answer it can read; nothing else passes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from moderation.errors import ModerationError
+from moderation.errors import ModerationError, Unavailable
 from moderation.http.errors import error_response
 from moderation.sites import Site, SiteCache
 
@@ -42,17 +43,23 @@ class SiteCORSMiddleware:
         if match is None:
             await self.app(scope, receive, send)
             return
-        origin = Headers(scope=scope).get("origin")
+        headers = Headers(scope=scope)
+        origin = headers.get("origin")
         allowed = False
         if origin is not None:
             sites: SiteCache = scope["state"]["sites"]
+            method = scope["method"]
+            preflight = method == "OPTIONS" and "access-control-request-method" in headers
             try:
                 site: Site | None = await sites.get(match.group(1))
+            except Unavailable as exc:
+                _name_route(scope)
+                await _unavailable(exc, origin, preflight)(scope, receive, send)
+                return
             except ModerationError:
-                site = None  # the route itself answers (404 for an unknown site, 503...)
+                site = None  # the route itself answers (404 for an unknown site...)
             allowed = site is not None and site.allows_origin(origin)
-            method = scope["method"]
-            if method == "OPTIONS" and "access-control-request-method" in Headers(scope=scope):
+            if preflight:
                 _name_route(scope)
                 await self._preflight(allowed, origin, scope, receive, send)
                 return
@@ -83,20 +90,38 @@ class SiteCORSMiddleware:
     ) -> None:
         response: Response
         if allowed:
-            response = Response(
-                status_code=204,
-                headers={
-                    "Access-Control-Allow-Origin": origin,
-                    "Access-Control-Allow-Methods": _ALLOW_METHODS,
-                    "Access-Control-Allow-Headers": _ALLOW_HEADERS,
-                    "Access-Control-Max-Age": "600",
-                    **_VARY,
-                },
-            )
+            response = Response(status_code=204, headers=_preflight_headers(origin, "600"))
         else:
             message = f"{origin} is not allowed for this site"
             response = error_response(403, "origin_not_allowed", message, "Origin", _VARY)
         await response(scope, receive, send)
+
+
+def _preflight_headers(origin: str, max_age: str) -> dict[str, str]:
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Methods": _ALLOW_METHODS,
+        "Access-Control-Allow-Headers": _ALLOW_HEADERS,
+        "Access-Control-Max-Age": max_age,
+        **_VARY,
+    }
+
+
+def _unavailable(exc: Unavailable, origin: str, preflight: bool) -> Response:
+    """The answer to any request from `origin` while its site cannot be read: the origin
+    is unchecked, so the request goes no further than this 503, which the page may read.
+
+    A browser reads no failed preflight (any status but 2xx is a network error to the
+    page): the preflight passes, uncached, so that the request itself meets the 503."""
+    if preflight:
+        return Response(status_code=204, headers=_preflight_headers(origin, "0"))
+    headers = {
+        **exc.headers,
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Expose-Headers": _EXPOSE_HEADERS,
+        **_VARY,
+    }
+    return error_response(exc.status_code, exc.code, exc.message, exc.field, headers)
 
 
 def _name_route(scope: Scope) -> None:

@@ -27,6 +27,7 @@
     article_closed: 'Comments are closed on this article.',
     comments_closed: 'Comments are closed on this site.',
     edit_window_closed: 'This comment can no longer be changed.',
+    unavailable: 'The comment service is briefly unavailable: please try again in a moment.',
   };
   const STATES = { awaiting: 'Awaiting moderation', published: 'Published',
     not_published: 'Not published' };
