@@ -279,6 +279,27 @@ async def test_widget_script_is_small_cacheable_and_loadable_from_any_site(
     assert again.status_code == 304
 
 
+async def test_widget_script_is_sent_gzipped_to_browsers_that_take_it(
+    app_client: httpx.AsyncClient,
+) -> None:
+    plain = await app_client.get("/widget.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    async with app_client.stream(
+        "GET", "/widget.js", headers={"Accept-Encoding": "gzip, deflate, br"}
+    ) as packed:
+        raw = b"".join([chunk async for chunk in packed.aiter_raw()])
+    assert packed.headers["content-encoding"] == "gzip"
+    assert "Accept-Encoding" in packed.headers["vary"]
+    assert gzip.decompress(raw) == plain.content
+    assert len(raw) < len(plain.content) / 2
+    assert packed.headers["etag"] != plain.headers["etag"]
+    again = await app_client.get(
+        "/widget.js",
+        headers={"Accept-Encoding": "gzip", "If-None-Match": packed.headers["etag"]},
+    )
+    assert again.status_code == 304
+
+
 def test_widget_never_turns_strings_into_markup_or_code() -> None:
     source = WIDGET.read_text()
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
