@@ -1187,6 +1187,23 @@ async def test_a_slow_page_of_comments_survives_a_refresh_that_finds_nothing_new
     await expect(shown).to_have_count(4)
 
 
+async def test_shown_news_puts_the_focus_on_the_first_new_comment(page: Page, demo: Demo) -> None:
+    article = new_article("news-focus")
+    await demo.approved(article, "The first comment.")
+    # Held for a moderator: the reader's own comment stays awaiting, at the top.
+    await demo.policy(premod="all")
+    try:
+        await open_widget(page, demo, article, refresh="1")
+        await post_through_widget(page, "My own comment, still awaiting.")
+        [later] = await demo.approved(article, "Another reader's comment.")
+        news = widget(page).locator("button.news")
+        await expect(news).to_have_text("1 new comment: show")
+        await news.click()
+        await expect(comment(page, later)).to_be_focused()
+    finally:
+        await demo.policy(premod="off")
+
+
 async def test_a_report_for_something_else_carries_the_readers_words(
     page: Page, demo: Demo
 ) -> None:

@@ -516,10 +516,18 @@ fieldset input{width:auto}
       }
     }
 
+    // Keyboard and screen reader users carry on at the first comment they had not seen.
     function applyIncoming() {
+      const seen = ids(state.threads);
+      for (const c of mine) seen.add(c.id);
       show(state.incoming);
-      list.querySelector('article')?.setAttribute('tabindex', '-1');
-      list.querySelector('article')?.focus();
+      focusOn([...list.querySelectorAll('article:not(.removed)')]
+        .find((node) => !seen.has(Number(node.dataset.id))));
+    }
+
+    function focusOn(node) {
+      node?.setAttribute('tabindex', '-1');
+      node?.focus();
     }
 
     async function loadMore() {
@@ -531,9 +539,7 @@ fieldset input{width:auto}
         show({ threads: [...state.threads, ...data.threads], cursor: data.next_cursor,
           pages: state.pages + 1 });
         // Keyboard and screen reader users carry on reading at the first new thread.
-        const fresh = data.threads[0] && list.querySelector(`[data-id="${data.threads[0].id}"]`);
-        fresh?.setAttribute('tabindex', '-1');
-        fresh?.focus();
+        focusOn(data.threads[0] && list.querySelector(`[data-id="${data.threads[0].id}"]`));
         return true;
       } catch (e) {
         say(status, e instanceof TypeError ? OFFLINE : e.message, true);
