@@ -732,6 +732,30 @@ async def test_a_double_click_or_a_retry_after_a_lost_answer_stores_one_comment(
     assert await demo.stored() == before + 2
 
 
+async def test_text_typed_while_a_slow_post_is_sent_is_kept(page: Page, demo: Demo) -> None:
+    await open_widget(page, demo, new_article("slow-post"), refresh="0")
+    arrived, answer = asyncio.Event(), asyncio.Event()
+
+    async def slow_post(route: Route) -> None:
+        arrived.set()
+        await answer.wait()
+        await route.continue_()
+
+    await page.route(lambda url: url.endswith("/comments"), slow_post)
+    form = widget(page).locator(".post-form")
+    box = form.locator("textarea")
+    await form.get_by_label("Name").fill("Ann Reader")
+    await box.fill("First paragraph.")
+    await form.get_by_role("button", name="Post comment").click()
+    await arrived.wait()
+    await box.press("End")
+    await box.press_sequentially(" P.S. a second thought.")
+    answer.set()
+    await expect(form.locator(".msg")).to_contain_text("awaiting moderation")
+    await expect(box).to_have_value("First paragraph. P.S. a second thought.")
+    await expect(widget(page).locator("article.own .body")).to_have_text("First paragraph.")
+
+
 async def test_rate_limit_tells_the_reader_how_long_to_wait(
     page: Page,
     demo: Demo,

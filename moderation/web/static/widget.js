@@ -256,7 +256,8 @@ fieldset input{width:auto}
           mine.push({ id, secret, parent: parentId, name: comment.author.name, body: comment.body,
             at: Date.now(), state: 'awaiting', until: null });
           keepMine();
-          body.value = '';
+          // What the reader typed while it was being sent stays for them.
+          if (body.value.trim() === comment.body) body.value = '';
           const what = parentId ? 'reply' : 'comment';
           say(parentId ? status : msg, `Thanks! Your ${what} is awaiting moderation.`);
           close?.();
