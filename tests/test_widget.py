@@ -640,7 +640,7 @@ async def test_a_reply_being_typed_survives_a_post_elsewhere_and_each_refresh(
         await reply.press_sequentially(" June is later still.")
         await expect(reply).to_have_value("May is too late for the swim club. June is later still.")
         # The redrawn comment's buttons still act on the form: Reply again closes it.
-        await parent_item.get_by_role("button", name="Reply", exact=True).click()
+        await parent_item.get_by_role("button", name="Reply to the comment by Ann").click()
         await expect(parent_item.locator(".reply-form")).to_have_count(0)
     finally:
         await demo.policy(premod="off")
@@ -1344,6 +1344,16 @@ async def test_the_widget_sends_the_pages_title_and_address(page: Page, demo: De
     detail = (await demo.moderator.get(f"/v1/moderation/comments/{second}")).json()
     assert detail["article"]["title"] == "Bridge vote"
     assert detail["article"]["url"] == canonical + "?v=2"
+
+
+async def test_buttons_say_whose_comment_and_the_count_is_a_heading(page: Page, demo: Demo) -> None:
+    article = new_article("names")
+    [comment_id] = await demo.approved(article, "A comment with buttons.")
+    await open_widget(page, demo, article, refresh="0")
+    await expect(widget(page).get_by_role("heading", name=plural(1))).to_be_visible()
+    item = comment(page, comment_id)
+    for name in ("Reply to the comment by Ann", "Report the comment by Ann"):
+        await expect(item.get_by_role("button", name=name, exact=True)).to_be_visible()
 
 
 @pytest.mark.parametrize("device", ["desktop", "phone"])

@@ -40,7 +40,7 @@
 font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
 color:#1f2328;background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:12px 14px;overflow-wrap:anywhere}
 *{box-sizing:border-box}
-p{margin:0}
+p,h2{margin:0}
 button,input,textarea{font:inherit;color:inherit;margin:0}
 button{font-size:14px;line-height:1.3;min-height:28px;padding:5px 12px;border:1px solid #c4c8cf;border-radius:6px;
 background:#f6f8fa;cursor:pointer}
@@ -168,7 +168,7 @@ fieldset input{width:auto}
     const reported = new Set(recall(reportedKey, []));
     const keepMine = () => keep(mineKey, mine);
 
-    const count = el('p', { class: 'count', text: 'Comments' });
+    const count = el('h2', { class: 'count', text: 'Comments' });
     const sorts = [['newest', 'Newest'], ['oldest', 'Oldest']].map(([sort, text]) => button(text, () => {
       if (state.sort !== sort) { state.sort = sort; render(); load(1); }
     }, { 'data-sort': sort }));
@@ -372,13 +372,15 @@ fieldset input{width:auto}
       if (!shown) {
         const close = () => slot.replaceChildren();
         const done = reported.has(c.id);
+        // Names that say whose comment each button acts on, as screen readers list them.
+        const whose = `the comment by ${c.author.name}`;
         const report = !own && button(done ? 'Reported' : 'Report',
           () => toggle(slot, 'report', () => reportForm(c.id, slot)),
-          { class: 'link', disabled: done });
+          { class: 'link', disabled: done, 'aria-label': `${done ? 'Reported' : 'Report'} ${whose}` });
         controls.push(state.open && button('Reply', () => toggle(slot, 'reply', () => commentForm(c.id, close)),
-          { class: 'link' }), report,
+          { class: 'link', 'aria-label': `Reply to ${whose}` }), report,
         el('a', { class: 'link permalink', href: `#comment-${c.id}`, text: 'Link',
-          'aria-label': `Link to the comment by ${c.author.name}` }));
+          'aria-label': `Link to ${whose}` }));
       }
       if (editable(own)) {
         const edit = () => toggle(slot, 'edit', () => editForm(own, slot));
