@@ -878,20 +878,25 @@ async def test_a_signed_in_readers_id_travels_with_the_sites_token(page: Page, d
         await wait_until(lambda: unsigned_refused(False), 30, "author ids unsigned again")
 
 
+def two_containers(demo: Demo, path: str, first: str, second: str) -> str:
+    """A page at `path` with a container for each article and one script tag, which names
+    no article: it only loads the widget and gives site and key."""
+    boxes = "".join(
+        f"<div data-moderation-comments {data_attributes(article=a)}></div>"
+        for a in (first, second)
+    )
+    tag = data_attributes(site=demo.stack.site, key=demo.stack.key, refresh="0")
+    script = f'<script src="{demo.stack.api}/widget.js" {tag} async></script>'
+    return serve(demo, path, boxes + script)
+
+
 async def test_containers_on_a_page_each_show_their_own_article(
     page: Page,
     demo: Demo,
 ) -> None:
     first, second = new_article("box"), new_article("box")
     await demo.approved(first, "Only on the first article.")
-    boxes = "".join(
-        f"<div data-moderation-comments {data_attributes(article=a)}></div>"
-        for a in (first, second)
-    )
-    # The script tag names no article: it only loads the widget and gives site and key.
-    tag = data_attributes(site=demo.stack.site, key=demo.stack.key, refresh="0")
-    script = f'<script src="{demo.stack.api}/widget.js" {tag} async></script>'
-    await page.goto(serve(demo, "/test/boxes", boxes + script))
+    await page.goto(two_containers(demo, "/test/boxes", first, second))
     counts = page.locator("[data-moderation-comments] .count")
     await expect(counts).to_have_text([plural(1), plural(0)])
     await expect(page.locator("[data-moderation-comments]").first).to_contain_text(
@@ -1109,13 +1114,7 @@ async def test_a_link_to_a_comment_is_left_to_the_widget_of_its_article(
     first, second = new_article("link-box"), new_article("link-box")
     [linked] = await demo.approved(first, "The comment the link points to.")
     await demo.approved(second, "A comment on the other article.")
-    boxes = "".join(
-        f"<div data-moderation-comments {data_attributes(article=a)}></div>"
-        for a in (first, second)
-    )
-    tag = data_attributes(site=demo.stack.site, key=demo.stack.key, refresh="0")
-    script = f'<script src="{demo.stack.api}/widget.js" {tag} async></script>'
-    url = serve(demo, "/test/link-boxes", boxes + script)
+    url = two_containers(demo, "/test/link-boxes", first, second)
     # The second widget asks where the comment is rather than paging to the end.
     async with page.expect_response(lambda r: r.url.endswith(f"/comments/{linked}")):
         await page.goto(f"{url}#comment-{linked}")
