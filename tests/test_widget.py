@@ -1126,6 +1126,30 @@ async def test_a_link_to_a_comment_is_left_to_the_widget_of_its_article(
     await expect(other.locator(".status")).to_have_text("")
 
 
+async def test_a_link_to_a_comment_no_reader_sees_is_answered_at_once_and_stays(
+    page: Page, demo: Demo
+) -> None:
+    article = new_article("unseen-link")
+    await demo.approved(article, *(f"Comment {n}." for n in range(3)))
+    tag = data_attributes(
+        site=demo.stack.site, article=article, key=demo.stack.key, refresh="1", page_size="1"
+    )
+    url = serve(
+        demo, f"/test/{article}", f'<script src="{demo.stack.api}/widget.js" {tag}></script>'
+    )
+    paged: list[str] = []
+    page.on("request", lambda r: paged.append(r.url) if "cursor=" in r.url else None)
+    await page.goto(f"{url}#comment-987654321")
+    status = widget(page).locator(".status")
+    await expect(status).to_have_text("The comment this link points to is not shown here.")
+    # Two refreshes that find the thread unchanged leave the message where it is.
+    for _ in range(2):
+        async with page.expect_response(lambda r: thread_pages(r.url)):
+            pass
+    await expect(status).to_have_text("The comment this link points to is not shown here.")
+    assert paged == []
+
+
 async def test_new_comments_are_offered_rather_than_slipped_in(page: Page, demo: Demo) -> None:
     article = new_article("news")
     [first] = await demo.approved(article, "The first comment.")

@@ -115,6 +115,14 @@ fieldset input{width:auto}
   function say(node, text, error) {
     node.textContent = text || '';
     node.classList.toggle('error', !!error);
+    delete node.dataset.passing;
+  }
+
+  // An error that the service's next answer ends (it was unreachable or unavailable), as
+  // against one about what the reader asked for.
+  function sayPassing(node, text) {
+    say(node, text, true);
+    node.dataset.passing = '';
   }
 
   // Errors in the API's own words, or in a reader's where they can do nothing about it; a
@@ -491,7 +499,7 @@ fieldset input{width:auto}
         const first = await fetchPage(null);
         if (generation !== state.generation) return;
         // The service answers again: an outage's error no longer holds.
-        if (status.classList.contains('error')) say(status, '');
+        if ('passing' in status.dataset) say(status, '');
         if (refresh && first.etag === state.etag) return;
         const threads = [...first.threads];
         let data = first;
@@ -515,7 +523,7 @@ fieldset input{width:auto}
         show(next);
       } catch (e) {
         const text = e instanceof TypeError ? OFFLINE : `Comments could not be loaded: ${e.message}`;
-        if (generation === state.generation) say(status, text, true);
+        if (generation === state.generation) sayPassing(status, text);
       }
     }
 
@@ -545,7 +553,7 @@ fieldset input{width:auto}
         focusOn(data.threads[0] && list.querySelector(`[data-id="${data.threads[0].id}"]`));
         return true;
       } catch (e) {
-        say(status, e instanceof TypeError ? OFFLINE : e.message, true);
+        if (e instanceof TypeError) sayPassing(status, OFFLINE); else say(status, e.message, true);
         return false;
       } finally {
         more.disabled = false;
@@ -560,7 +568,7 @@ fieldset input{width:auto}
         state.picks = (await response.json()).comments;
         render();
       } catch (e) {
-        say(status, e instanceof TypeError ? OFFLINE : e.message, true);
+        if (e instanceof TypeError) sayPassing(status, OFFLINE); else say(status, e.message, true);
       }
     }
 
@@ -596,9 +604,11 @@ fieldset input{width:auto}
     async function reveal() {
       const id = /^#comment-(\d+)$/.exec(location.hash)?.[1];
       const find = () => list.querySelector(`article[data-id="${id}"]:not(.removed)`);
-      if (!id || (!find() && !(await holds(id)))) return;
+      if (!id) return;
+      const where = find() ? 'here' : await whereIs(id);
+      if (where === 'elsewhere') return;
       if (state.tab !== 'all') { state.tab = 'all'; render(); }
-      for (let page = 0; !find() && state.cursor && page < 50; page++) {
+      for (let page = 0; where !== 'gone' && !find() && state.cursor && page < 50; page++) {
         if (!(await loadMore())) break;
       }
       const target = find();
@@ -611,14 +621,17 @@ fieldset input{width:auto}
     }
     window.addEventListener('hashchange', reveal);
 
-    // Whether a linked comment may be on this article: the service names the article of a
-    // comment readers can see; one they cannot is "not shown here" by every widget.
-    async function holds(id) {
+    // Where a linked comment is: the service names the article of a comment readers can
+    // see ('here' or 'elsewhere'); one they cannot see is 'gone', "not shown here" in every
+    // widget without paging; 'unknown' (unreachable) leaves it to paging.
+    async function whereIs(id) {
       try {
         const response = await fetch(commentURL(id), { credentials: 'omit' });
-        return !response.ok || (await response.json()).article === article;
+        if (response.status === 404) return 'gone';
+        if (!response.ok) return 'unknown';
+        return (await response.json()).article === article ? 'here' : 'elsewhere';
       } catch (e) {
-        return true; // unreachable: paging says so
+        return 'unknown';
       }
     }
 
