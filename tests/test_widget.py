@@ -30,7 +30,7 @@ from playwright.async_api import Browser, Locator, Page, Request, Route, expect
 from moderation import db
 from moderation.sites import sign_readers
 from moderation.web.demo import ARTICLE
-from moderation.web.widget import WIDGET
+from moderation.web.widget import WIDGET, accepts_gzip
 from tests import browser as chromium
 from tests.browser import PHONE, Stack, screenshot_path, serious
 from tests.workers import wait_until
@@ -298,6 +298,24 @@ async def test_widget_script_is_sent_gzipped_to_browsers_that_take_it(
         headers={"Accept-Encoding": "gzip", "If-None-Match": packed.headers["etag"]},
     )
     assert again.status_code == 304
+
+
+@pytest.mark.parametrize(
+    ("header", "takes"),
+    [
+        ("gzip, deflate, br", True),
+        ("br;q=1.0, gzip;q=0.8", True),
+        ("*", True),
+        ("GZIP", True),
+        ("gzip;q=0, identity", False),
+        ("*;q=0", False),
+        ("identity", False),
+        ("", False),
+        ("gzip;q=nonsense", False),
+    ],
+)
+def test_gzip_is_sent_only_where_accept_encoding_takes_it(header: str, takes: bool) -> None:
+    assert accepts_gzip(header) is takes
 
 
 def test_widget_never_turns_strings_into_markup_or_code() -> None:

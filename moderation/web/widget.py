@@ -29,7 +29,7 @@ async def widget_js(request: Request) -> Response:
       304: {description: Not modified}
     """
     plain, packed, tag = _widget()
-    compressed = "gzip" in request.headers.get("accept-encoding", "")
+    compressed = accepts_gzip(request.headers.get("accept-encoding", ""))
     headers = {
         # Each encoding is its own representation, with a tag of its own.
         "ETag": f'"{tag}-gzip"' if compressed else f'"{tag}"',
@@ -46,6 +46,24 @@ async def widget_js(request: Request) -> Response:
         return Response(status_code=304, headers=headers)
     body = packed if compressed else plain
     return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
+
+
+def accepts_gzip(header: str) -> bool:
+    """Whether an Accept-Encoding header takes gzip: named, or `*`, with a q above 0
+    (`gzip;q=0` refuses it, which a substring test would miss)."""
+    weights: dict[str, float] = {}
+    for part in header.split(","):
+        coding, *parameters = (item.strip() for item in part.split(";"))
+        weight = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        weights[coding.lower()] = weight
+    return weights.get("gzip", weights.get("*", 0.0)) > 0
 
 
 @lru_cache(maxsize=1)
