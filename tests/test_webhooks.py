@@ -623,6 +623,50 @@ async def test_a_slow_receiver_does_not_get_other_deliveries_sent_twice(
     assert [a["response"] for a in slow] == ["timed out after 1 s"]
 
 
+async def test_a_hung_name_lookup_holds_no_thread_a_later_batch_needs(
+    own_db: str, wconn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = await create_site(wconn, "hung", [])
+    await webhooks.add(
+        wconn, site, "http://127.0.0.1:9/hook", ["comment.created"], private_settings()
+    )
+    # Two batches' worth of deliveries: 32 comments, one event each.
+    await wconn.execute(
+        """
+        WITH a AS (INSERT INTO articles (site_id, external_id) VALUES ($1, 'story') RETURNING id)
+        INSERT INTO comments (site_id, article_id, author_name, body)
+        SELECT $1, a.id, 'Ann', 'Hello ' || n FROM a, generate_series(1, 32) AS n
+        """,
+        site.id,
+    )
+    hung: list[int] = []
+    first_send = threading.Lock()
+
+    def send(delivery: asyncpg.Record, settings: Settings) -> sender.Answer:
+        with first_send:
+            hangs = not hung
+            hung.append(delivery["id"])
+        # A name lookup that nothing can cut short; the others take a moment, so that a
+        # batch's sends all hold a thread at once.
+        time.sleep(3 if hangs else 0.6)
+        return sender.Answer(200, "ok", 600)
+
+    monkeypatch.setattr(webhooks, "_send", send)
+    settings = Settings(database_url=own_db, webhook_timeout_seconds=1)
+    pool = await db.create_pool(settings)
+    try:
+        assert await webhooks.deliver_due(pool, settings) == 32
+    finally:
+        await pool.close()
+    # Every other delivery was sent (the first batch's sends all start at once).
+    assert len(hung) == 32
+    states = await wconn.fetch("SELECT id, state FROM webhook_deliveries ORDER BY id")
+    assert (
+        sorted((r["id"] != hung[0], r["state"]) for r in states)
+        == [(False, "pending")] + [(True, "delivered")] * 31
+    )
+
+
 async def test_an_attempt_recorded_after_its_lease_lapsed_leaves_the_new_claim_alone(
     own_db: str, wconn: asyncpg.Connection
 ) -> None:

@@ -248,23 +248,23 @@ async def deliver_due(pool: asyncpg.Pool, settings: Settings) -> int:
     """Send every delivery that is due, a batch at a time; how many attempts were made."""
     # An attempt ends by its deadline (the timeout); the lease leaves room to record it.
     lease = settings.webhook_timeout_seconds * 2 + 30
-    # A thread for each delivery of a batch: a deadline runs from the send's start, not
-    # from a wait for one of the loop's few default threads.
-    threads = ThreadPoolExecutor(_CLAIM, thread_name_prefix="webhook")
     made = 0
-    try:
-        while True:
-            async with pool.acquire() as conn:
-                claimed = await webhook_queries.claim_due(conn, _CLAIM, lease)
-            if not claimed:
-                return made
+    while True:
+        async with pool.acquire() as conn:
+            claimed = await webhook_queries.claim_due(conn, _CLAIM, lease)
+        if not claimed:
+            return made
+        # A thread for each delivery, new for each batch: a deadline runs from the send's
+        # start, not from a wait for a thread that a hung name lookup of an earlier batch
+        # (the one thing a send cannot cut off) still holds.
+        threads = ThreadPoolExecutor(len(claimed), thread_name_prefix="webhook")
+        try:
             async with asyncio.TaskGroup() as group:
                 for delivery in claimed:
                     group.create_task(_attempt(pool, threads, delivery, settings))
-            made += len(claimed)
-    finally:
-        # Sends cut themselves off at their deadline; only a hung name lookup lingers.
-        threads.shutdown(wait=False)
+        finally:
+            threads.shutdown(wait=False)
+        made += len(claimed)
 
 
 async def _attempt(

@@ -83,7 +83,7 @@ def post(
         target = parse(url)
         address = addresses(target, allow_private)[0]
     except WebhookTargetRefused as exc:
-        return Answer(None, f"refused: {exc.message}", int((time.monotonic() - started) * 1000))
+        return Answer(None, f"refused: {exc.message}", _milliseconds(started))
     left = timeout - (time.monotonic() - started)
     if left <= 0:
         return timed_out(timeout)
@@ -108,7 +108,10 @@ def post(
     finally:
         cut.cancel()
         connection.close()
-    elapsed = time.monotonic() - started
-    if elapsed >= timeout:
+    if time.monotonic() - started >= timeout:
         return timed_out(timeout)
-    return Answer(status, text, int(elapsed * 1000))
+    return Answer(status, text, _milliseconds(started))
+
+
+def _milliseconds(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
