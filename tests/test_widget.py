@@ -563,7 +563,8 @@ async def test_reply_shows_awaiting_moderation_under_its_parent_and_report_is_re
 
         await parent_item.get_by_role("button", name="Reply").click()
         reply_form = parent_item.locator(".reply-form")
-        await expect(reply_form.locator("textarea")).to_be_focused()
+        # The first field to fill: this reader has not given their name yet.
+        await expect(reply_form.get_by_label("Name")).to_be_focused()
         reply_id = await post_through_widget(
             page, "Agreed, it should stay.", name="Ben", scope=reply_form, button="Post reply"
         )
@@ -662,6 +663,120 @@ async def test_a_reply_being_typed_survives_a_post_elsewhere_and_each_refresh(
         await expect(parent_item.locator(".reply-form")).to_have_count(0)
     finally:
         await demo.policy(premod="off")
+
+
+async def own_states_answered(page: Page, demo: Demo, article: str) -> None:
+    """Waits until the widget has kept what the state route said of the reader's comments
+    (it redraws the thread as it does)."""
+    await page.wait_for_function(
+        "key => JSON.parse(localStorage.getItem(key)).every((c) => c.until !== null)",
+        arg=f"moderation:mine:{demo.stack.site}:{article}",
+    )
+
+
+async def test_posting_a_comment_or_a_reply_puts_the_focus_on_it(page: Page, demo: Demo) -> None:
+    article = new_article("post-focus")
+    [parent] = await demo.approved(article, "The tram should run all night.")
+    await open_widget(page, demo, article, refresh="0")
+    parent_item = comment(page, parent)
+    reply_button = parent_item.get_by_role("button", name="Reply")
+
+    # The reader has no name yet: Reply starts at it. Escape closes the form, back to Reply.
+    await reply_button.click()
+    await expect(parent_item.locator(".reply-form").get_by_label("Name")).to_be_focused()
+    await page.keyboard.press("Escape")
+    await expect(parent_item.locator(".reply-form")).to_have_count(0)
+    await expect(reply_button).to_be_focused()
+
+    posted = await post_through_widget(page, "At least on weekends.")
+    await expect(comment(page, posted)).to_be_focused()
+    await expect(widget(page).locator(".post-form .msg")).to_have_text(
+        "Thanks! Your comment is awaiting moderation."
+    )
+    # The redraw after the state route answers keeps the focus on the comment.
+    await own_states_answered(page, demo, article)
+    await expect(comment(page, posted)).to_be_focused()
+
+    # The name is known now: Reply starts at the reply itself.
+    await reply_button.click()
+    reply_form = parent_item.locator(".reply-form")
+    await expect(reply_form.locator("textarea")).to_be_focused()
+    reply = await post_through_widget(
+        page, "Fridays and Saturdays.", scope=reply_form, button="Post reply"
+    )
+    await expect(comment(page, reply)).to_be_focused()
+    await expect(parent_item.locator(".slot .msg")).to_have_text(
+        "Thanks! Your reply is awaiting moderation."
+    )
+    await own_states_answered(page, demo, article)
+    await expect(comment(page, reply)).to_be_focused()
+    await expect(parent_item.locator(".slot .msg")).to_have_text(
+        "Thanks! Your reply is awaiting moderation."
+    )
+
+
+async def test_closing_or_sending_a_report_leaves_the_focus_by_its_button(
+    page: Page, demo: Demo
+) -> None:
+    article = new_article("report-focus")
+    [comment_id] = await demo.approved(article, "A comment to report.")
+    await open_widget(page, demo, article, refresh="0")
+    item = comment(page, comment_id)
+    report = item.get_by_role("button", name="Report")
+    form = item.locator(".report-form")
+
+    await report.click()
+    await expect(item.get_by_label("Insulting or abusive")).to_be_focused()
+    await page.keyboard.press("Escape")
+    await expect(form).to_have_count(0)
+    await expect(report).to_be_focused()
+
+    await page.keyboard.press("Enter")
+    await item.get_by_role("button", name="Cancel").click()
+    await expect(form).to_have_count(0)
+    await expect(report).to_be_focused()
+
+    await report.click()
+    await item.get_by_role("button", name="Send report").click()
+    # Reported, the button cannot take the focus: the thanks in its place do.
+    await expect(item.locator(".slot .msg")).to_have_text(
+        "Thanks for the report: a moderator will look at it."
+    )
+    await expect(item.locator(".slot .msg")).to_be_focused()
+
+
+async def test_editing_or_deleting_leaves_the_focus_on_the_comment_or_the_next(
+    page: Page, demo: Demo
+) -> None:
+    article = new_article("edit-focus")
+    await open_widget(page, demo, article, refresh="0")
+    first = await post_through_widget(page, "The first of mine.")
+    second = await post_through_widget(page, "The secnod of mine.")
+    await own_states_answered(page, demo, article)
+    mine = comment(page, second)
+    edit = mine.get_by_role("button", name="Edit")
+
+    await edit.click()
+    await expect(mine.locator(".edit-form textarea")).to_be_focused()
+    await page.keyboard.press("Escape")
+    await expect(mine.locator(".edit-form")).to_have_count(0)
+    await expect(edit).to_be_focused()
+
+    await edit.click()
+    await mine.locator(".edit-form textarea").fill("The second of mine.")
+    await mine.get_by_role("button", name="Save changes").click()
+    await expect(mine.locator(".body")).to_have_text("The second of mine.")
+    await expect(mine).to_be_focused()
+
+    gone = comment(page, first)
+    delete = gone.get_by_role("button", name="Delete")
+    await delete.click()
+    await gone.get_by_role("button", name="Keep it").click()
+    await expect(delete).to_be_focused()
+    await delete.click()
+    await gone.get_by_role("button", name="Delete", exact=True).last.click()
+    await expect(gone).to_have_count(0)
+    await expect(mine).to_be_focused()
 
 
 async def test_removed_comment_shows_as_a_placeholder_with_its_replies(

@@ -205,7 +205,9 @@ fieldset input{width:auto}
       mainForm, closed, status, news, list, more,
     ]));
 
-    // A form that sends one request at a time and tells the outcome in its own line.
+    // A form that sends one request at a time and tells the outcome in its own line. `done`
+    // answers where the focus goes: the disabled button dropped it, or it went with the form
+    // (unless the reader put it elsewhere meanwhile). Escape does what Cancel does.
     function sender(props, fields, label, cancel, send, done) {
       const submit = el('button', { type: 'submit', class: 'primary', text: label });
       const msg = el('p', { class: 'msg', role: 'status' });
@@ -215,20 +217,35 @@ fieldset input{width:auto}
         const sent = !submit.disabled && send(msg);
         if (!sent) return;
         submit.disabled = true;
+        let target = submit;
         try {
           const response = await sent;
-          if (response.ok) done(await response.json(), msg);
+          if (response.ok) target = done(await response.json(), msg);
           else say(msg, await failure(response), true);
         } catch (e) {
           say(msg, OFFLINE, true);
         } finally {
           submit.disabled = false;
         }
+        const dropped = root.activeElement === submit || document.activeElement === document.body;
+        if (dropped) focusOn(target || submit);
+      });
+      form.addEventListener('keydown', (event) => {
+        if (event.key === 'Escape' && !event.isComposing) cancel?.click();
       });
       return form;
     }
 
-    function commentForm(parentId, close) {
+    // A line under a comment, where its form was.
+    const note = (text) => el('p', { class: 'msg', role: 'status', text });
+    // A form closed unsent gives the focus back to the button that opened it.
+    const cancelButton = (slot, text = 'Cancel') => button(text, () => {
+      const kind = slot.firstChild?.dataset.kind;
+      slot.replaceChildren();
+      focusOn(slot.parentNode?.querySelector(`[data-act="${kind}"]`));
+    });
+
+    function commentForm(parentId, slot) {
       const name = el('input', { name: 'name', autocomplete: 'nickname', maxlength: 100, dir: 'auto' });
       name.value = recall('moderation:name', '');
       const body = el('textarea', { name: 'body', rows: parentId ? 3 : 4, dir: 'auto' });
@@ -239,7 +256,7 @@ fieldset input{width:auto}
         'aria-label': parentId ? 'Reply' : 'Write a comment' };
       return sender(props,
         [el('label', {}, ['Name', name]), el('label', {}, [parentId ? 'Reply' : 'Comment', body])],
-        parentId ? 'Post reply' : 'Post comment', close && button('Cancel', close),
+        parentId ? 'Post reply' : 'Post comment', slot && cancelButton(slot),
         (msg) => {
           // Only the site's id for its signed-in reader: a site that signs ids refuses any
           // other. Anonymous readers know their comments by the secrets their posts answer.
@@ -266,12 +283,13 @@ fieldset input{width:auto}
           keepMine();
           // What the reader typed while it was being sent stays for them.
           if (body.value.trim() === comment.body) body.value = '';
-          const what = parentId ? 'reply' : 'comment';
-          say(parentId ? status : msg, `Thanks! Your ${what} is awaiting moderation.`);
-          close?.();
+          const thanks = `Thanks! Your ${parentId ? 'reply' : 'comment'} is awaiting moderation.`;
+          if (slot) slot.replaceChildren(note(thanks));
+          else say(msg, thanks);
           render();
           checkMine();
           schedule();
+          return byId(id);
         });
     }
 
@@ -284,7 +302,7 @@ fieldset input{width:auto}
       return sender({ class: 'report-form', 'aria-label': 'Report comment' },
         [el('fieldset', {}, [el('legend', { text: 'Why should the moderators look at this?' }), ...reasons]),
           otherLabel],
-        'Send report', button('Cancel', () => slot.replaceChildren()),
+        'Send report', cancelButton(slot),
         (msg) => {
           const choice = slot.querySelector(':checked').value;
           const words = other.value.trim();
@@ -295,9 +313,10 @@ fieldset input{width:auto}
         () => {
           reported.add(id);
           keep(reportedKey, [...reported].slice(-200));
-          render(); // its button now says Reported; the form keeps its place for the thanks
-          const thanks = 'Thanks for the report: a moderator will look at it.';
-          slot.replaceChildren(el('p', { class: 'msg', role: 'status', text: thanks }));
+          // Its button now says Reported, and cannot take the focus: the thanks do.
+          slot.replaceChildren(note('Thanks for the report: a moderator will look at it.'));
+          render();
+          return slot.firstChild;
         });
     }
 
@@ -306,7 +325,7 @@ fieldset input{width:auto}
       body.value = own.body;
       return sender({ class: 'edit-form', 'aria-label': 'Edit your comment' },
         [el('label', {}, ['Your comment', body])], 'Save changes',
-        button('Cancel', () => slot.replaceChildren()),
+        cancelButton(slot),
         (msg) => {
           if (!body.value.trim()) { say(msg, 'Please write a comment first.', true); return null; }
           return request(commentURL(own.id), 'PUT', JSON.stringify({ body: body.value.trim() }),
@@ -320,15 +339,17 @@ fieldset input{width:auto}
           drop(state.threads, own.id);
           say(status, 'Your comment was changed and is awaiting moderation again.');
           render();
+          return byId(own.id);
         });
     }
 
     function deleteForm(own, slot) {
       return sender({ class: 'delete-form', 'aria-label': 'Delete your comment' },
         [el('p', { text: 'Delete your comment? This cannot be undone.' })], 'Delete',
-        button('Keep it', () => slot.replaceChildren()),
+        cancelButton(slot, 'Keep it'),
         () => request(commentURL(own.id), 'DELETE', null, { 'X-Comment-Secret': own.secret }),
         () => {
+          const next = successor(own.id);
           mine = mine.filter((c) => c.id !== own.id);
           keepMine();
           drop(state.threads, own.id);
@@ -336,7 +357,17 @@ fieldset input{width:auto}
           render();
           load(state.pages, true);
           checkMine();
+          return next();
         });
+    }
+
+    // Where a reader goes on from a comment that goes: its placeholder, else the next
+    // comment, else the one before, else the line that says it went.
+    function successor(id) {
+      const ids = [...list.querySelectorAll('article')].map((node) => node.dataset.id);
+      const at = ids.indexOf(String(id));
+      const order = [...ids.slice(at), ...ids.slice(0, at).reverse()];
+      return () => order.map(byId).find(Boolean) || status;
     }
 
     function drop(threads, id) {
@@ -346,7 +377,8 @@ fieldset input{width:auto}
       }
     }
 
-    // One inline form under a comment at a time; its button clicked again closes it.
+    // One inline form under a comment at a time; its button clicked again closes it. The
+    // focus goes to the first field left to fill, else the first choice or button.
     function toggle(slot, kind, make) {
       const open = slot.firstChild?.dataset.kind === kind;
       slot.replaceChildren();
@@ -354,7 +386,8 @@ fieldset input{width:auto}
       const form = make();
       form.dataset.kind = kind;
       slot.append(form);
-      form.querySelector('textarea, :checked, button')?.focus();
+      ([...form.querySelectorAll('[name=name], textarea')].find((field) => !field.value)
+        || form.querySelector('textarea, :checked, button'))?.focus();
     }
 
     const editable = (own) => own && own.until && Date.parse(own.until) > Date.now();
@@ -374,26 +407,27 @@ fieldset input{width:auto}
       }
       const slot = openSlots.get(String(c.id)) || el('div', { class: 'slot' });
       if (['edit', 'delete'].includes(slot.firstChild?.dataset.kind) && !editable(own)) {
-        slot.replaceChildren(el('p', { class: 'msg', role: 'status', text: REFUSALS.edit_window_closed }));
+        slot.replaceChildren(note(REFUSALS.edit_window_closed));
       }
       const controls = [];
       if (!shown) {
-        const close = () => slot.replaceChildren();
         const done = reported.has(c.id);
         // Names that say whose comment each button acts on, as screen readers list them.
         const whose = `the comment by ${c.author.name}`;
         const report = !own && button(done ? 'Reported' : 'Report',
           () => toggle(slot, 'report', () => reportForm(c.id, slot)),
-          { class: 'link', disabled: done, 'aria-label': `${done ? 'Reported' : 'Report'} ${whose}` });
-        controls.push(state.open && button('Reply', () => toggle(slot, 'reply', () => commentForm(c.id, close)),
-          { class: 'link', 'aria-label': `Reply to ${whose}` }), report,
+          { class: 'link', disabled: done, 'aria-label': `${done ? 'Reported' : 'Report'} ${whose}`,
+            'data-act': 'report' });
+        controls.push(state.open && button('Reply', () => toggle(slot, 'reply', () => commentForm(c.id, slot)),
+          { class: 'link', 'aria-label': `Reply to ${whose}`, 'data-act': 'reply' }), report,
         el('a', { class: 'link permalink', href: `#comment-${c.id}`, text: 'Link',
-          'aria-label': `Link to ${whose}` }));
+          'aria-label': `Link to ${whose}`, 'data-act': 'link' }));
       }
       if (editable(own)) {
         const edit = () => toggle(slot, 'edit', () => editForm(own, slot));
-        controls.push(state.open && button('Edit', edit, { class: 'link' }),
-          button('Delete', () => toggle(slot, 'delete', () => deleteForm(own, slot)), { class: 'link' }));
+        controls.push(state.open && button('Edit', edit, { class: 'link', 'data-act': 'edit' }),
+          button('Delete', () => toggle(slot, 'delete', () => deleteForm(own, slot)),
+            { class: 'link', 'data-act': 'delete' }));
       }
       if (controls.some(Boolean)) node.append(el('div', {}, controls));
       node.append(slot);
@@ -419,17 +453,27 @@ fieldset input{width:auto}
 
     // Redraws the counts, the tabs and the thread. A comment redrawn keeps the slot of a
     // reply, report, edit or delete form open under it (its buttons and the form's act on
-    // that one slot), with what is typed in it and the focus.
+    // that one slot), with what is typed in it and the focus, or the outcome it told. A
+    // focused comment or button of one is drawn anew: the focus follows it.
     let openSlots = new Map();
     function render() {
       const focused = root.activeElement;
+      const again = counterpart(focused);
       openSlots = new Map([...list.querySelectorAll('article > .slot')]
-        .filter((slot) => slot.firstChild?.tagName === 'FORM')
+        .filter((slot) => slot.firstChild)
         .map((slot) => [slot.parentNode.dataset.id, slot]));
       draw();
       openSlots = new Map();
-      if (list.contains(focused) && root.activeElement !== focused) focused.focus({ preventScroll: true });
+      const back = list.contains(focused) ? focused : again();
+      if (back && root.activeElement !== back) focusOn(back, { preventScroll: true });
       redrawAtDeadline();
+    }
+
+    const byId = (id) => list.querySelector(`article[data-id="${id}"]`);
+    function counterpart(node) {
+      const id = list.contains(node) && node.closest('article')?.dataset.id;
+      const act = node?.dataset.act;
+      return () => id && (act ? byId(id)?.querySelector(`[data-act="${act}"]`) : byId(id));
     }
 
     // Edit, Delete and their forms go when the edit window closes.
@@ -536,9 +580,10 @@ fieldset input{width:auto}
         .find((node) => !seen.has(Number(node.dataset.id))));
     }
 
-    function focusOn(node) {
-      node?.setAttribute('tabindex', '-1');
-      node?.focus();
+    // A comment or a line takes the focus from script only; a button stays in the tab order.
+    function focusOn(node, options) {
+      if (node?.tabIndex < 0) node.setAttribute('tabindex', '-1');
+      node?.focus(options);
     }
 
     async function loadMore() {
@@ -550,7 +595,7 @@ fieldset input{width:auto}
         show({ threads: [...state.threads, ...data.threads], cursor: data.next_cursor,
           pages: state.pages + 1 });
         // Keyboard and screen reader users carry on reading at the first new thread.
-        focusOn(data.threads[0] && list.querySelector(`[data-id="${data.threads[0].id}"]`));
+        focusOn(data.threads[0] && byId(data.threads[0].id));
         return true;
       } catch (e) {
         if (e instanceof TypeError) sayPassing(status, OFFLINE); else say(status, e.message, true);
