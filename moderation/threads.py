@@ -19,10 +19,11 @@ from moderation import cursors
 from moderation.db import Connection
 from moderation.db import threads as thread_queries
 from moderation.errors import BadRequest
+from moderation.sites import SiteSettings
 
 Sort = Literal["oldest", "newest"]
 # Bumped when the response shape changes, so no cache keeps an old shape alive.
-_FORMAT = 2
+_FORMAT = 3
 
 
 class ArticleSummary(TypedDict):
@@ -30,6 +31,12 @@ class ArticleSummary(TypedDict):
     open: bool
     approved_count: int
     featured_count: int
+
+
+class SiteSummary(TypedDict):
+    """What the site takes from readers: `max_length`, the longest comment in characters."""
+
+    max_length: int
 
 
 class Author(TypedDict):
@@ -51,6 +58,7 @@ class ThreadNode(TypedDict):
 
 class ThreadPage(TypedDict):
     article: ArticleSummary
+    site: SiteSummary
     threads: list[ThreadNode]
     next_cursor: str | None
 
@@ -85,16 +93,19 @@ class Cursor:
         return cls(sort=sort, after=after)
 
 
-def etag(article: asyncpg.Record | None) -> str:
-    """Changes whenever anything a reader of the article could see changes."""
-    if article is None:
-        return f'W/"{_FORMAT}-none"'
-    return f'W/"{_FORMAT}-{article["id"]}-{article["version"]}-{int(article["is_open"])}"'
+def etag(article: asyncpg.Record | None, settings: SiteSettings) -> str:
+    """Changes whenever anything a reader of the article could see changes, the site's
+    longest comment (which the thread carries for the widget's comment boxes) included."""
+    place = "none"
+    if article is not None:
+        place = f"{article['id']}-{article['version']}-{int(article['is_open'])}"
+    return f'W/"{_FORMAT}-{place}-{settings.max_length}"'
 
 
 async def page(
     conn: Connection,
     article: asyncpg.Record,
+    settings: SiteSettings,
     sort: Sort,
     limit: int,
     cursor: Cursor | None,
@@ -112,6 +123,7 @@ async def page(
     next_cursor = Cursor(sort, roots[-1]["id"]).encode() if more else None
     return {
         "article": describe_article(article),
+        "site": describe_site(settings),
         # Built as plain dicts (their "visible" flag goes before they leave): the shape
         # is ThreadNode's.
         "threads": cast(list[ThreadNode], build(roots, replies)),
@@ -126,6 +138,10 @@ def describe_article(article: asyncpg.Record) -> ArticleSummary:
         "approved_count": article["approved_count"],
         "featured_count": article["featured_count"],
     }
+
+
+def describe_site(settings: SiteSettings) -> SiteSummary:
+    return {"max_length": settings.max_length}
 
 
 async def featured(conn: Connection, article: asyncpg.Record) -> FeaturedPage:

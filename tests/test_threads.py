@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from tests.factories import Poster, set_status
+from tests.factories import Poster, moderator_headers, set_status
 
 
 def ids(threads: list[dict[str, Any]]) -> list[int]:
@@ -37,6 +37,7 @@ async def test_only_approved_comments_are_shown(poster: Poster, conn: asyncpg.Co
         "approved_count": 1,
         "featured_count": 0,
     }
+    assert body["site"] == {"max_length": 5000}
     text = (await poster.thread()).text
     for hidden in ("waiting", "held", "rejected"):
         assert hidden not in text
@@ -192,11 +193,36 @@ async def test_etag_gives_304_until_the_thread_changes(
     assert len(changed.json()["threads"]) == 2
 
 
+async def test_the_thread_tells_the_sites_longest_comment_and_a_change_of_it(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    await approved(poster, conn)
+    articles = ("story-1", "never-commented")
+    before = {article: await poster.thread(article=article) for article in articles}
+    for response in before.values():
+        assert response.json()["site"] == {"max_length": 5000}
+
+    url = f"/v1/moderation/sites/{poster.site.slug}/settings"
+    headers = await moderator_headers(conn, poster.site, role="admin")
+    settings = (await poster.client.get(url, headers=headers)).json()
+    changed = await poster.client.put(url, json={**settings, "max_length": 300}, headers=headers)
+    assert changed.status_code == 200, changed.text
+
+    # The widget revalidates its copy: a new limit is a new page, not a 304.
+    for article, response in before.items():
+        again = await poster.thread(
+            article=article, headers={"If-None-Match": response.headers["ETag"]}
+        )
+        assert again.status_code == 200
+        assert again.json()["site"] == {"max_length": 300}
+
+
 async def test_an_article_without_comments_reads_as_empty(poster: Poster) -> None:
     response = await poster.thread(article="quiet-story")
     assert response.status_code == 200
     assert response.json() == {
         "article": {"id": "quiet-story", "open": True, "approved_count": 0, "featured_count": 0},
+        "site": {"max_length": 5000},
         "threads": [],
         "next_cursor": None,
     }

@@ -889,6 +889,45 @@ async def test_text_typed_while_a_slow_post_is_sent_is_kept(page: Page, demo: De
     await expect(widget(page).locator("article.own .body")).to_have_text("First paragraph.")
 
 
+async def test_comment_boxes_hold_what_the_site_takes_and_say_what_is_left_near_the_end(
+    page: Page, demo: Demo
+) -> None:
+    article = new_article("length")
+    [parent] = await demo.approved(article, "A comment to reply to.")
+    await demo.policy(max_length=300)
+    try:
+        await open_widget(page, demo, article, refresh="0")
+        form = widget(page).locator(".post-form")
+        box, left = form.locator("textarea"), form.locator(".left")
+        await expect(box).to_have_attribute("maxlength", "300")
+        # Heard by screen readers as the box's description, politely, when it changes.
+        await expect(box).to_have_attribute("aria-describedby", await left.get_attribute("id"))
+        await expect(left).to_have_attribute("aria-live", "polite")
+        # Far from the limit (over a tenth of it left) it says nothing.
+        await box.fill("x" * 260)
+        await expect(left).to_be_hidden()
+        await box.fill("x" * 280)
+        await expect(left).to_have_text("20 characters left")
+        await box.press("End")
+        await box.press_sequentially("y" * 25)
+        await expect(left).to_have_text("0 characters left")
+        await expect(box).to_have_value("x" * 280 + "y" * 20)
+
+        posted = await post_through_widget(page, "z" * 290)
+        await expect(left).to_be_hidden()
+        await own_states_answered(page, demo, article)
+        mine = comment(page, posted)
+        await mine.get_by_role("button", name="Edit").click()
+        await expect(mine.locator(".edit-form textarea")).to_have_attribute("maxlength", "300")
+        await expect(mine.locator(".edit-form .left")).to_have_text("10 characters left")
+
+        await comment(page, parent).get_by_role("button", name="Reply").click()
+        reply = comment(page, parent).locator(".reply-form textarea")
+        await expect(reply).to_have_attribute("maxlength", "300")
+    finally:
+        await demo.policy(max_length=5000)
+
+
 async def test_rate_limit_tells_the_reader_how_long_to_wait(
     page: Page,
     demo: Demo,

@@ -22,6 +22,7 @@ from moderation.http.bodies import read_payload
 from moderation.http.params import path_article, path_id, query_choice, query_int
 from moderation.http.responses import JSONResponse
 from moderation.payloads import Payload, Text
+from moderation.sites import SiteSettings
 
 _MAX_COUNTED_ARTICLES = 100
 _MAX_USER_AGENT = 512
@@ -121,7 +122,8 @@ async def get_thread(request: Request) -> Response:
     summary: Read an article's approved comments as threads
     description: >
       Top-level comments with their replies nested, one page at a time. Pass the
-      `next_cursor` of a page as `cursor` for the next. Answers 304 to a matching
+      `next_cursor` of a page as `cursor` for the next. `site.max_length` is the
+      longest comment the site takes, in characters. Answers 304 to a matching
       `If-None-Match`.
     tags: [reader]
     parameters:
@@ -147,7 +149,7 @@ async def get_thread(request: Request) -> Response:
     pages = cast(threads.PageCache, request.state.pages)
     async with request.state.pool.acquire() as conn:
         article = await thread_queries.get_article(conn, site.id, article_id)
-        headers, current = _freshness(request, article)
+        headers, current = _freshness(request, article, site.settings)
         if current:
             return Response(status_code=304, headers=headers)
         if article is None:
@@ -158,6 +160,7 @@ async def get_thread(request: Request) -> Response:
                     "approved_count": 0,
                     "featured_count": 0,
                 },
+                "site": threads.describe_site(site.settings),
                 "threads": [],
                 "next_cursor": None,
             }
@@ -165,7 +168,9 @@ async def get_thread(request: Request) -> Response:
         key = (headers["ETag"], sort, limit, raw_cursor)
         body = pages.get(key)
         if body is None:
-            body = orjson.dumps(await threads.page(conn, article, sort, limit, cursor))
+            body = orjson.dumps(
+                await threads.page(conn, article, site.settings, sort, limit, cursor)
+            )
             pages.put(key, body)
     return Response(body, media_type="application/json", headers=headers)
 
@@ -193,7 +198,7 @@ async def get_featured(request: Request) -> Response:
     article_id = path_article(request)
     async with request.state.pool.acquire() as conn:
         article = await thread_queries.get_article(conn, site.id, article_id)
-        headers, current = _freshness(request, article)
+        headers, current = _freshness(request, article, site.settings)
         if current:
             return Response(status_code=304, headers=headers)
         if article is None:
@@ -230,10 +235,12 @@ async def get_comment_place(request: Request) -> Response:
     return JSONResponse(place, headers={"Cache-Control": "public, max-age=5"})
 
 
-def _freshness(request: Request, article: asyncpg.Record | None) -> tuple[dict[str, str], bool]:
+def _freshness(
+    request: Request, article: asyncpg.Record | None, settings: SiteSettings
+) -> tuple[dict[str, str], bool]:
     """The cache headers of the article's thread (its ETag), and whether the client's copy,
     named in `If-None-Match`, is still current."""
-    tag = threads.etag(article)
+    tag = threads.etag(article, settings)
     header = request.headers.get("if-none-match", "")
     current = tag in {seen.strip() for seen in header.split(",") if seen.strip()}
     return {"ETag": tag, "Cache-Control": "public, max-age=5"}, current

@@ -59,8 +59,9 @@ label{display:grid;gap:2px;font-size:13px;font-weight:600;color:#57606a}
 input,textarea{width:100%;font-size:16px;font-weight:400;color:#1f2328;border:1px solid #c4c8cf;
 border-radius:6px;padding:7px 9px;background:#fff}
 textarea{min-height:5.5em;resize:vertical}
-.msg:empty,.status:empty{display:none}
+.msg:empty,.status:empty,.left:empty{display:none}
 .msg,.status,.closed{font-size:14px;color:#1a7f37}
+.left{font-size:13px;color:#57606a}
 .closed,time{color:#57606a}
 .error{color:#cf222e}
 ol{list-style:none;margin:0;padding:0}
@@ -169,7 +170,9 @@ fieldset input{width:auto}
 
     const state = { sort: config.sort === 'oldest' ? 'oldest' : 'newest', threads: [],
       cursor: null, pages: 1, etag: null, open: true, count: null, featured: 0,
-      generation: 0, tab: 'all', picks: [], incoming: null };
+      generation: 0, tab: 'all', picks: [], incoming: null, maxLength: null };
+    // Each comment box's line that says how much room is left in it.
+    const lefts = new WeakMap();
     // The reader's own comments of the last day, with the secret each POST answered: the
     // state route tells which are awaiting, published or not published.
     let mine = recall(mineKey, []).filter((c) => Date.now() - c.at < DAY && c.secret);
@@ -236,6 +239,25 @@ fieldset input{width:auto}
       return form;
     }
 
+    // A comment box holds no more than the site takes, and says how much is left once near
+    // the end: politely, so that screen readers hear it, and not at every key far from it.
+    function commentBox(label, rows, value = '') {
+      const left = el('p', { class: 'left', id: `left-${uuid()}`, 'aria-live': 'polite' });
+      const box = el('textarea', { name: 'body', rows, dir: 'auto', 'aria-describedby': left.id,
+        oninput: () => fit(box) });
+      box.value = value;
+      lefts.set(box, left);
+      fit(box);
+      return [box, [el('label', {}, [label, box]), left]];
+    }
+    function fit(box) {
+      const max = state.maxLength;
+      if (!max) return;
+      box.maxLength = max;
+      const left = max - box.value.length;
+      say(lefts.get(box), left <= Math.min(200, max / 10) ? `${plural(left, 'character')} left` : '');
+    }
+
     // A line under a comment, where its form was.
     const note = (text) => el('p', { class: 'msg', role: 'status', text });
     // A form closed unsent gives the focus back to the button that opened it.
@@ -248,14 +270,14 @@ fieldset input{width:auto}
     function commentForm(parentId, slot) {
       const name = el('input', { name: 'name', autocomplete: 'nickname', maxlength: 100, dir: 'auto' });
       name.value = recall('moderation:name', '');
-      const body = el('textarea', { name: 'body', rows: parentId ? 3 : 4, dir: 'auto' });
+      const [body, bodyFields] = commentBox(parentId ? 'Reply' : 'Comment', parentId ? 3 : 4);
       // One key per comment, kept until it is stored: a double click, or a retry after an
       // answer was lost, stores it once.
       let attempt = null;
       const props = { class: parentId ? 'reply-form' : 'post-form',
         'aria-label': parentId ? 'Reply' : 'Write a comment' };
       return sender(props,
-        [el('label', {}, ['Name', name]), el('label', {}, [parentId ? 'Reply' : 'Comment', body])],
+        [el('label', {}, ['Name', name]), ...bodyFields],
         parentId ? 'Post reply' : 'Post comment', slot && cancelButton(slot),
         (msg) => {
           // Only the site's id for its signed-in reader: a site that signs ids refuses any
@@ -321,10 +343,8 @@ fieldset input{width:auto}
     }
 
     function editForm(own, slot) {
-      const body = el('textarea', { name: 'body', rows: 4, dir: 'auto' });
-      body.value = own.body;
-      return sender({ class: 'edit-form', 'aria-label': 'Edit your comment' },
-        [el('label', {}, ['Your comment', body])], 'Save changes',
+      const [body, bodyFields] = commentBox('Your comment', 4, own.body);
+      return sender({ class: 'edit-form', 'aria-label': 'Edit your comment' }, bodyFields, 'Save changes',
         cancelButton(slot),
         (msg) => {
           if (!body.value.trim()) { say(msg, 'Please write a comment first.', true); return null; }
@@ -493,6 +513,7 @@ fieldset input{width:auto}
       tabGroup.hidden = !state.featured && !featuredTab;
       sortGroup.hidden = featuredTab;
       mainForm.hidden = !state.open;
+      for (const box of root.querySelectorAll('textarea')) fit(box);
       closed.hidden = state.open;
       if (featuredTab) {
         list.replaceChildren(...state.picks.map((c) => item({ ...c, replies: [] })));
@@ -553,7 +574,7 @@ fieldset input{width:auto}
         }
         if (generation !== state.generation) return;
         const next = { threads, pages, cursor: data.next_cursor, etag: first.etag,
-          open: first.article.open, count: first.article.approved_count,
+          open: first.article.open, count: first.article.approved_count, maxLength: first.site.max_length,
           featured: first.article.featured_count };
         const shown = ids(state.threads);
         const yours = new Set(mine.map((c) => c.id));
