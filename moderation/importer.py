@@ -215,10 +215,10 @@ async def run(
         for record in reader.read(path, progress):
             await stager.add(record)
         await stager.flush()
+        await import_queries.blank_erased_authors(conn, site.id)
         await import_queries.resolve(conn, site.id, jsonl.native_prefix(site.slug))
         summary.threads, summary.new_articles = await import_queries.add_articles(conn, site.id)
         summary.authors = await import_queries.add_authors(conn, site.id)
-        await import_queries.blank_erased_authors(conn, site.id)
         deepest = await import_queries.max_depth(conn)
         for depth in range(deepest + 1 if deepest is not None else 0):
             summary.comments += await import_queries.add_comments(conn, site.id, depth, score)

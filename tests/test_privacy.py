@@ -368,14 +368,18 @@ async def test_an_erasure_waits_for_an_edit_and_scrubs_the_text_it_replaced(
 
 
 def archive(path: Path, name: str, body: str) -> Path:
-    """An export in the site's own format holding one old comment of ANN's."""
+    """An export in the site's own format: two old comments of ANN's, one with BOB's reply."""
+    comment = {"type": "comment", "article": "old-story", "status": "approved"}
     lines = [
         {"type": "site", "format": "moderation-export", "version": 2, "slug": "old"},
         {"type": "article", "id": "old-story"},
-        {"type": "comment", "key": "old:1", "article": "old-story", "author": ANN["id"],
-         "author_name": name, "body": body, "status": "approved",
+        {**comment, "key": "old:1", "author": ANN["id"], "author_name": name, "body": body,
          "created_at": "2020-01-01T00:00:00Z"},
-        {"type": "end", "articles": 1, "authors": 0, "comments": 1},
+        {**comment, "key": "old:2", "author": BOB["id"], "author_name": BOB["name"],
+         "body": "Replying to Ann", "parent": "old:1", "created_at": "2020-01-02T00:00:00Z"},
+        {**comment, "key": "old:3", "author": ANN["id"], "author_name": name,
+         "body": "Unanswered", "created_at": "2020-01-03T00:00:00Z"},
+        {"type": "end", "articles": 1, "authors": 0, "comments": 3},
     ]  # fmt: skip
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     return path
@@ -398,8 +402,14 @@ async def test_an_import_after_an_erasure_brings_none_of_the_authors_data_back(
 
     summary = await importer.run(conn, poster.site, "json", path)
 
-    assert summary.by_status == {"deleted": 1}
+    # Emptied and deleted: kept only where a reply needs its place, as a removed comment is.
+    assert (summary.by_status, summary.skipped) == (
+        {"deleted": 1, "approved": 1},
+        {"deleted, without replies": 1},
+    )
     assert await anns_texts(conn, ann) == [("", "", "deleted"), ("", "", "deleted")]
+    bob = await author_id(conn, poster.site, BOB["id"])
+    assert await anns_texts(conn, bob) == [(BOB["name"], "Replying to Ann", "approved")]
 
 
 async def test_an_erasure_during_an_import_scrubs_what_the_import_adds(
@@ -428,10 +438,10 @@ async def test_an_erasure_during_an_import_scrubs_what_the_import_adds(
         erasing = asyncio.create_task(privacy.erase(eraser, ann, "operator"))
         await waiting_on_lock(conn, eraser)
         resume.set()
-        assert (await running).comments == 1
+        assert (await running).comments == 3
         await erasing
     finally:
         await importing.close()
         await eraser.close()
 
-    assert await anns_texts(conn, ann) == [("", "", "deleted"), ("", "", "deleted")]
+    assert await anns_texts(conn, ann) == [("", "", "deleted")] * 3

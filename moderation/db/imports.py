@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from moderation.db import Connection
+from moderation.db.privacy import EMPTIED
 
 THREAD_COLUMNS = ("seq", "key", "article", "title", "url", "is_open", "deleted")
 AUTHOR_COLUMNS = ("external_id", "name", "status", "status_until")
@@ -253,39 +254,28 @@ async def add_authors(conn: Connection, site_id: int) -> int:
     return added
 
 
-async def blank_erased_authors(conn: Connection, site_id: int) -> int:
-    """Blank the staged comments of authors whose data was erased, and mark them deleted,
+async def blank_erased_authors(conn: Connection, site_id: int) -> None:
+    """Empty the staged comments of authors whose data was erased and mark them deleted,
     as their erasure did to the comments it found: an archive must not bring the data
-    back. How many were blanked."""
+    back. `resolve` then skips those no reply needs."""
     # Locked first, in a statement of its own: an erasure under way commits before the
     # next statement's snapshot, and one that starts later waits for this import to
     # commit and then scrubs what it added (privacy.scrub_author).
     await conn.execute(
         """
         SELECT FROM authors
-         WHERE site_id = $1
-           AND external_id IN (SELECT author_id FROM import_comments WHERE skip IS NULL)
+         WHERE site_id = $1 AND external_id IN (SELECT author_id FROM import_comments)
            FOR SHARE
         """,
         site_id,
     )
-    return int(
-        await conn.fetchval(
-            """
-            WITH blanked AS (
-                UPDATE import_comments AS s
-                   SET author_name = '', body = '', fingerprint = NULL, client_addr = NULL,
-                       user_agent = NULL, status = 'deleted',
-                       reasons = ARRAY['author''s data erased']
-                  FROM authors AS a
-                 WHERE a.site_id = $1 AND a.external_id = s.author_id
-                   AND a.erased_at IS NOT NULL AND s.skip IS NULL
-                RETURNING 1
-            )
-            SELECT count(*) FROM blanked
-            """,
-            site_id,
-        )
+    await conn.execute(
+        f"""
+        UPDATE import_comments AS s SET {EMPTIED}, status = 'deleted', deleted = true
+          FROM authors AS a
+         WHERE a.site_id = $1 AND a.external_id = s.author_id AND a.erased_at IS NOT NULL
+        """,
+        site_id,
     )
 
 

@@ -8,6 +8,11 @@ from moderation.db import Connection
 
 # Rows cleared per statement: retention runs beside live traffic, in short steps.
 _RETENTION_BATCH = 5000
+# What erasure leaves of an author's comment, wherever it happens (here, and in an import
+# of comments whose author was erased before): reasons can quote the text ("contact
+# phrase 'call me at ...'"), so they go too.
+EMPTIED = """author_name = '', body = '', fingerprint = NULL, client_addr = NULL,
+             user_agent = NULL, reasons = ARRAY['author''s data erased']"""
 
 
 async def author(conn: Connection, site_id: int, external_id: str) -> asyncpg.Record | None:
@@ -84,23 +89,21 @@ async def scrub_author(conn: Connection, author_id: int, erased_by: str) -> asyn
     await conn.execute("SELECT FROM authors WHERE id = $1 FOR UPDATE", author_id)
     await conn.execute("SELECT FROM comments WHERE author_id = $1 FOR UPDATE", author_id)
     scrubbed = await conn.fetchrow(
-        """
+        f"""
         WITH comments_scrubbed AS (
-            -- Reasons can quote the text ("contact phrase 'call me at ...'"): they go too.
             UPDATE comments
-               SET author_name = '', body = '', fingerprint = NULL, client_addr = NULL,
-                   user_agent = NULL, idempotency_key = NULL, idempotency_request = NULL,
-                   reasons = ARRAY['author''s data erased']
+               SET {EMPTIED}, idempotency_key = NULL, idempotency_request = NULL
              WHERE author_id = $1
-               AND (body <> '' OR author_name <> '' OR client_addr IS NOT NULL
-                    OR user_agent IS NOT NULL OR idempotency_key IS NOT NULL)
+               AND (body <> '' OR author_name <> '' OR fingerprint IS NOT NULL
+                    OR client_addr IS NOT NULL OR user_agent IS NOT NULL
+                    OR idempotency_key IS NOT NULL OR idempotency_request IS NOT NULL)
             RETURNING 1
         ), events_scrubbed AS (
             UPDATE webhook_events
                SET payload = jsonb_set(jsonb_set(jsonb_set(payload,
-                       '{comment,body}', '""', false),
-                       '{comment,author,name}', '""', false),
-                       '{author,name}', '""', false)
+                       '{{comment,body}}', '""', false),
+                       '{{comment,author,name}}', '""', false),
+                       '{{author,name}}', '""', false)
              WHERE author_id = $1
         ), edits_scrubbed AS (
             UPDATE comment_events SET previous_body = NULL
