@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import httpx
 
+from moderation.sites import Site
 from tests.factories import Poster, moderator_headers, set_status
 
 
@@ -289,16 +291,23 @@ async def test_counts_need_one_to_a_hundred_articles(poster: Poster) -> None:
 
 
 async def test_a_visible_comment_names_its_article_and_no_other_is_found(
-    poster: Poster, conn: asyncpg.Connection
+    poster: Poster,
+    conn: asyncpg.Connection,
+    make_site: Callable[..., Awaitable[Site]],
 ) -> None:
     shown = await approved(poster, conn, article="story-2")
     pending = await poster.comment()
+    rejected, deleted, reported = [await approved(poster, conn) for _ in range(3)]
+    await set_status(conn, [rejected], "rejected", "approved")
+    await set_status(conn, [deleted], "deleted", "approved")
+    await conn.execute("UPDATE comments SET hidden_at = now() WHERE id = $1", reported)
+    elsewhere = await approved(Poster(poster.client, await make_site()), conn)
     place = await poster.client.get(f"/v1/sites/{poster.site.slug}/comments/{shown}")
     assert place.status_code == 200
     assert place.json() == {"id": shown, "article": "story-2"}
-    for hidden in (pending, 2**62):
-        response = await poster.client.get(f"/v1/sites/{poster.site.slug}/comments/{hidden}")
-        assert response.status_code == 404
+    for unseen in (pending, rejected, deleted, reported, elsewhere, 2**62):
+        response = await poster.client.get(f"/v1/sites/{poster.site.slug}/comments/{unseen}")
+        assert response.status_code == 404, unseen
 
 
 async def test_a_reader_report_is_recorded_once_per_address(
