@@ -11,6 +11,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ import psutil
 import pytest
 import torch
 
+from moderation.cli.dev import _free
 from moderation.cli.workers import MODELS_POLL_SECONDS
 from tests.tiny_model import make_tiny_checkpoint
 from tests.workers import (
@@ -643,3 +645,13 @@ async def test_a_worker_told_to_wait_for_weights_says_so_once_then_starts_with_t
     finally:
         worker.stop()
     assert not ready.exists(), "a stopped worker still says it is ready"
+
+
+def test_dev_gives_its_worker_a_metrics_port_only_if_one_is_free() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert _free("127.0.0.1", port) is None
+    assert _free("127.0.0.1", port) == port
+    assert _free("127.0.0.1", 65536) is None

@@ -47,8 +47,8 @@ def dev(host: str, port: int) -> None:
         settings = get_settings()
         _claim(settings.data_dir, services)
         settings = _dev_session(_dev_services(settings, services))
-        # Two above the API: the demo page has the port between them.
-        metrics_port = settings.worker_metrics_port or port + 2
+        # Two above the API (the demo page has the port between them), if it is free.
+        metrics_port = settings.worker_metrics_port or _free(host, port + 2)
         settings = settings.model_copy(
             update={"worker_metrics_port": metrics_port, "worker_metrics_host": host}
         )
@@ -145,7 +145,7 @@ def _dev_workers(settings: Settings, services: contextlib.ExitStack) -> None:
         "BROKER_URL": str(settings.broker_url),
         "MODERATION_DATA_DIR": str(data_dir),
         "MODERATION_WORKER_READY_FILE": str(ready),
-        "MODERATION_WORKER_METRICS_PORT": str(settings.worker_metrics_port),
+        "MODERATION_WORKER_METRICS_PORT": str(settings.worker_metrics_port or ""),
         "MODERATION_WORKER_METRICS_HOST": settings.worker_metrics_host,
     }
     # A developer's webhook receiver runs on this machine.
@@ -219,8 +219,7 @@ def _serve_dev(settings: Settings, demo: Site, token: str, host: str, port: int)
         f"\nAPI:        {api}\n"
         f"demo page:  {demo_page}\n"
         f"desk:       {api}/desk/  (sign in with the token below)\n"
-        f"metrics:    {api}/metrics  worker: "
-        f"http://{host}:{settings.worker_metrics_port}/metrics\n"
+        f"metrics:    {api}/metrics  worker: {_worker_metrics(settings, host)}\n"
         f"demo site:  {demo.slug}  widget key: {demo.widget_key}\n"
         f"moderator:  demo (admin)  token: {token}\n"
         f"try:        curl -X POST {api}/v1/sites/{demo.slug}/articles/hello/comments "
@@ -249,11 +248,27 @@ def _activate_line() -> str:
     return f"source {shlex.quote(str(activate))}\n" if activate.exists() else ""
 
 
+def _worker_metrics(settings: Settings, host: str) -> str:
+    if settings.worker_metrics_port is None:
+        return "none (its port was taken)"
+    return f"http://{host}:{settings.worker_metrics_port}/metrics"
+
+
+def _free(host: str, port: int) -> int | None:
+    """`port`, if it can be listened on; else None (the worker then serves no metrics
+    rather than failing to start)."""
+    if port > 65535:
+        return None
+    try:
+        _listen(host, port).close()
+    except OSError:
+        return None
+    return port
+
+
 def _listen(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    return sock
+    # SO_REUSEADDR set, and the socket closed if the port is taken.
+    return socket.create_server((host, port))
 
 
 async def _prepare_demo(
