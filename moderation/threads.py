@@ -95,11 +95,11 @@ class Cursor:
 
 def etag(article: asyncpg.Record | None, settings: SiteSettings) -> str:
     """Changes whenever anything a reader of the article could see changes, the site's
-    longest comment (which the thread carries for the widget's comment boxes) included."""
+    settings the thread carries (its longest comment, whether it takes comments) included."""
     place = "none"
     if article is not None:
         place = f"{article['id']}-{article['version']}-{int(article['is_open'])}"
-    return f'W/"{_FORMAT}-{place}-{settings.max_length}"'
+    return f'W/"{_FORMAT}-{place}-{settings.max_length}-{int(settings.comments_open)}"'
 
 
 async def page(
@@ -122,7 +122,7 @@ async def page(
     replies = await thread_queries.thread_replies(conn, [r["id"] for r in roots]) if roots else []
     next_cursor = Cursor(sort, roots[-1]["id"]).encode() if more else None
     return {
-        "article": describe_article(article),
+        "article": describe_article(article, settings),
         "site": describe_site(settings),
         # Built as plain dicts (their "visible" flag goes before they leave): the shape
         # is ThreadNode's.
@@ -131,10 +131,11 @@ async def page(
     }
 
 
-def describe_article(article: asyncpg.Record) -> ArticleSummary:
+def describe_article(article: asyncpg.Record, settings: SiteSettings) -> ArticleSummary:
+    """The article as readers see it: open only while the site takes comments too."""
     return {
         "id": article["external_id"],
-        "open": article["is_open"],
+        "open": article["is_open"] and settings.comments_open,
         "approved_count": article["approved_count"],
         "featured_count": article["featured_count"],
     }
@@ -144,11 +145,13 @@ def describe_site(settings: SiteSettings) -> SiteSummary:
     return {"max_length": settings.max_length}
 
 
-async def featured(conn: Connection, article: asyncpg.Record) -> FeaturedPage:
+async def featured(
+    conn: Connection, article: asyncpg.Record, settings: SiteSettings
+) -> FeaturedPage:
     """The article's featured comments as readers see them, most recently featured first."""
     rows = await thread_queries.featured(conn, article["id"], 50)
     return {
-        "article": describe_article(article),
+        "article": describe_article(article, settings),
         "comments": [
             {
                 "id": r["id"],
@@ -210,9 +213,10 @@ class PageCache:
     """Rendered thread pages of this process, by ETag and page parameters.
 
     A page is a function of what its ETag covers (the article's id, version and open
-    flag) and of sort, limit and cursor, so an entry is never stale: any change a reader
-    could see bumps the version, and the next request misses. The oldest entries go
-    first; a breaking story's first pages stay.
+    flag, and the site settings the page carries) and of sort, limit and cursor, so an
+    entry is never stale: any change a reader could see bumps the version or changes the
+    settings, and the next request misses. The oldest entries go first; a breaking
+    story's first pages stay.
     """
 
     def __init__(self, size: int = 256) -> None:

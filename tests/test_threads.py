@@ -219,6 +219,27 @@ async def test_the_thread_tells_the_sites_longest_comment_and_a_change_of_it(
         assert again.json()["site"] == {"max_length": 300}
 
 
+async def test_a_closed_site_closes_every_article_and_is_a_new_tag(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    await approved(poster, conn)
+    articles = ("story-1", "never-commented")
+    url = f"/v1/moderation/sites/{poster.site.slug}/settings"
+    headers = await moderator_headers(conn, poster.site, role="admin")
+    tags = {article: (await poster.thread(article=article)).headers["ETag"] for article in articles}
+    for comments_open in (False, True):
+        changed = await poster.client.patch(
+            url, json={"comments_open": comments_open}, headers=headers
+        )
+        assert changed.status_code == 200, changed.text
+        # Not the page cached under the old tag, nor a 304 to the widget's copy.
+        for article, tag in tags.items():
+            again = await poster.thread(article=article, headers={"If-None-Match": tag})
+            assert again.status_code == 200
+            assert again.json()["article"]["open"] is comments_open
+            tags[article] = again.headers["ETag"]
+
+
 async def test_an_article_without_comments_reads_as_empty(poster: Poster) -> None:
     response = await poster.thread(article="quiet-story")
     assert response.status_code == 200

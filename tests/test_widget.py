@@ -975,6 +975,27 @@ async def test_a_closed_article_shows_its_thread_without_forms(
     await expect(comment(page, mine).get_by_role("button", name="Edit")).to_have_count(0)
 
 
+async def test_a_closed_site_offers_no_form_on_an_article_with_comments(
+    page: Page, demo: Demo
+) -> None:
+    article = new_article("site-closed")
+    [comment_id] = await demo.approved(article, "Said before the site closed.")
+    await open_widget(page, demo, article, refresh="0")
+    await expect(widget(page).locator(".post-form")).to_be_visible()
+    await demo.policy(comments_open=False)
+    try:
+        # The browser revalidates its copy of the thread: closing is a new page.
+        await page.reload()
+        await expect(widget(page).locator(".closed")).to_be_visible()
+        await expect(widget(page).locator(".post-form")).to_be_hidden()
+        await expect(comment(page, comment_id).locator(".body")).to_have_text(
+            "Said before the site closed."
+        )
+        await expect(comment(page, comment_id).get_by_role("button", name="Reply")).to_have_count(0)
+    finally:
+        await demo.policy(comments_open=True)
+
+
 async def test_comments_carry_the_sites_author_id_or_none(page: Page, demo: Demo) -> None:
     article = new_article("authors")
     await open_widget(page, demo, article, refresh="0")

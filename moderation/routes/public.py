@@ -204,7 +204,7 @@ async def get_featured(request: Request) -> Response:
         if article is None:
             nothing: threads.FeaturedPage = {"article": None, "comments": []}
             return JSONResponse(nothing, headers=headers)
-        body = await threads.featured(conn, article)
+        body = await threads.featured(conn, article, site.settings)
     return JSONResponse(body, headers=headers)
 
 
