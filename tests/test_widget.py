@@ -1255,6 +1255,45 @@ async def test_a_waiting_reply_stays_under_a_placeholder_when_its_parent_is_dele
         await demo.policy(premod="off")
 
 
+def reply_under(page: Page, parent: int, reply: int) -> Locator:
+    """`reply` in the list of replies right under `parent`."""
+    return widget(page).locator(
+        f'li:has(> article[data-id="{parent}"]) > ol.replies > li > article[data-id="{reply}"]'
+    )
+
+
+async def test_an_edited_comment_with_replies_stays_its_authors_in_its_place(
+    page: Page, demo: Demo
+) -> None:
+    article = new_article("edited-parent")
+    await open_widget(page, demo, article, refresh="0")
+    parent = await post_through_widget(page, "The pier needs a new rail.")
+    await demo.approve(parent)
+    reply = await demo.post(article, "And new lights.", parent_id=parent)
+    await demo.approve(reply)
+    # Held for a moderator, so that the edit is still awaiting after the reloads.
+    await demo.policy(premod="all")
+    try:
+        await page.reload()
+        mine = comment(page, parent)
+        await mine.get_by_role("button", name="Edit").click()
+        await mine.locator(".edit-form textarea").fill("The pier needs a new railing.")
+        await mine.get_by_role("button", name="Save changes").click()
+        await expect(mine.locator(".badge")).to_have_text("Awaiting moderation")
+
+        # Readers get a placeholder; its author gets the comment, with its reply under it.
+        await page.reload()
+        await expect(mine.locator(".body")).to_have_text("The pier needs a new railing.")
+        await expect(mine.locator(".badge")).to_have_text("Awaiting moderation")
+        await expect(mine.get_by_role("button", name="Delete")).to_be_visible()
+        await expect(reply_under(page, parent, reply).locator(".body")).to_have_text(
+            "And new lights."
+        )
+        await expect(widget(page).get_by_text("[removed]")).to_have_count(0)
+    finally:
+        await demo.policy(premod="off")
+
+
 async def test_an_edit_form_closes_when_the_edit_window_does(page: Page, demo: Demo) -> None:
     article = new_article("deadline")
     before = await demo.policy(own_edit_seconds=10)

@@ -454,18 +454,22 @@ fieldset input{width:auto}
       return el('li', {}, [node]);
     }
 
-    // A removed comment with visible replies stays, as a placeholder above them.
+    // A removed comment with visible replies stays above them: as a placeholder, or as the
+    // reader's own where it is theirs (an edit awaits moderation again).
     function thread(c, seen) {
       seen.add(c.id);
-      const li = c.removed ? el('li', {}, [el('article', { class: 'comment removed', 'data-id': c.id },
-        [el('p', { class: 'body', text: '[removed]' })])]) : item(c, mine.find((m) => m.id === c.id));
+      const yours = mine.find((m) => m.id === c.id);
+      const li = !c.removed ? item(c, yours) : yours ? item({ id: c.id, body: yours.body }, yours)
+        : el('li', {}, [el('article', { class: 'comment removed', 'data-id': c.id },
+          [el('p', { class: 'body', text: '[removed]' })])]);
       const replies = [...c.replies.map((r) => thread(r, seen)), ...own(c.id, seen)];
       if (replies.length) li.append(el('ol', { class: 'replies' }, replies));
       return li;
     }
-    // The reader's comments the thread does not show (yet, or ever), under their parent.
+    // The reader's comments the thread does not show (yet, or ever), under their parent,
+    // with their own replies under them.
     const own = (parent, seen) => mine.filter((c) => (c.parent || null) === parent && !seen.has(c.id)
-      && c.state !== 'deleted').map((c) => item({ id: c.id, body: c.body }, c));
+      && c.state !== 'deleted').map((c) => thread({ id: c.id, removed: true, replies: [] }, seen));
     // Their replies to comments readers no longer see (and the thread has no placeholder
     // for yet): under a placeholder, where the thread puts them once they are published.
     const orphans = (seen) => [...new Set(mine.filter((c) => c.parentRemoved && !seen.has(c.parent))
