@@ -1294,6 +1294,47 @@ async def test_an_edited_comment_with_replies_stays_its_authors_in_its_place(
         await demo.policy(premod="off")
 
 
+async def test_replies_keep_their_place_when_their_parent_is_edited_or_deleted(
+    page: Page, demo: Demo
+) -> None:
+    article = new_article("parent-goes")
+    await open_widget(page, demo, article, refresh="1")
+    edited = await post_through_widget(page, "The market should open on Sundays.")
+    deleted = await post_through_widget(page, "The market should close at six.")
+    await demo.approve(edited, deleted)
+    replies = {
+        edited: await demo.post(article, "And on holidays.", parent_id=edited),
+        deleted: await demo.post(article, "Six is too early.", parent_id=deleted),
+    }
+    await demo.approve(*replies.values())
+    await demo.policy(premod="all")
+    try:
+        await page.reload()
+        count = widget(page).locator(".count")
+        await expect(count).to_have_text(plural(4))
+
+        mine = comment(page, edited)
+        await mine.get_by_role("button", name="Edit").click()
+        await mine.locator(".edit-form textarea").fill("The market should open on Sunday mornings.")
+        await mine.get_by_role("button", name="Save changes").click()
+        await expect(mine.locator(".badge")).to_have_text("Awaiting moderation")
+        await expect(reply_under(page, edited, replies[edited])).to_be_visible()
+
+        gone = comment(page, deleted)
+        await gone.get_by_role("button", name="Delete").click()
+        await gone.get_by_role("button", name="Delete", exact=True).last.click()
+        await expect(gone.locator(".body")).to_have_text("[removed]")
+        await expect(reply_under(page, deleted, replies[deleted])).to_be_visible()
+
+        # A refresh brings the thread without either: the replies are not news.
+        await expect(count).to_have_text(plural(2))
+        await expect(widget(page).locator("button.news")).to_be_hidden()
+        for parent, reply in replies.items():
+            await expect(reply_under(page, parent, reply)).to_be_visible()
+    finally:
+        await demo.policy(premod="off")
+
+
 async def test_an_edit_form_closes_when_the_edit_window_does(page: Page, demo: Demo) -> None:
     article = new_article("deadline")
     before = await demo.policy(own_edit_seconds=10)

@@ -355,8 +355,8 @@ fieldset input{width:auto}
           Object.assign(own, { body: answer.body, state: 'awaiting' });
           keepMine();
           slot.replaceChildren();
-          // Out of the thread until it is moderated again.
-          drop(state.threads, own.id);
+          // Out of the thread until it is moderated again; its replies stay.
+          state.threads = unpublish(state.threads, own.id);
           say(status, 'Your comment was changed and is awaiting moderation again.');
           render();
           return byId(own.id);
@@ -372,7 +372,7 @@ fieldset input{width:auto}
           const next = successor(own.id);
           mine = mine.filter((c) => c.id !== own.id);
           keepMine();
-          drop(state.threads, own.id);
+          state.threads = unpublish(state.threads, own.id);
           say(status, 'Your comment was deleted.');
           render();
           load(state.pages, true);
@@ -390,11 +390,15 @@ fieldset input{width:auto}
       return () => order.map(byId).find(Boolean) || status;
     }
 
-    function drop(threads, id) {
-      for (const [i, c] of threads.entries()) {
-        if (c.id === id) threads.splice(i, 1);
-        else drop(c.replies || [], id);
-      }
+    // The thread without comment `id`, as the service shows it: a placeholder above its
+    // replies, which stay where they are (else the next refresh offers them as news), and
+    // a placeholder left above none goes.
+    function unpublish(threads, id) {
+      return threads.flatMap((c) => {
+        const node = { ...c, replies: unpublish(c.replies, id),
+          ...(c.id === id && { removed: true, author: null, body: null }) };
+        return node.removed && !node.replies.length ? [] : [node];
+      });
     }
 
     // One inline form under a comment at a time; its button clicked again closes it. The
