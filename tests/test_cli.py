@@ -171,7 +171,9 @@ def test_names_with_control_characters_are_refused_in_one_line(
         assert result.returncode != 0
         assert result.stderr == "Error: --name: control character U+001B is not allowed\n"
     listed = cli(tmp_path, "moderator", "list", DATABASE_URL=fresh_url)
-    assert listed.stdout == ""
+    assert listed.stdout == (
+        "no moderators yet; `moderation moderator create --site SLUG --role admin` makes one\n"
+    )
 
 
 def test_site_create_refuses_a_taken_slug(tmp_path: Path, fresh_url: str) -> None:

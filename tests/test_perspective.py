@@ -394,6 +394,10 @@ async def test_suggestscore_refuses_a_nul_in_what_it_keeps_as_written(
 def test_apikey_commands_create_list_and_revoke_keys(tmp_path: Path, fresh_url: str) -> None:
     cli(tmp_path, "migrate", DATABASE_URL=fresh_url)
     cli(tmp_path, "site", "create", "paper", DATABASE_URL=fresh_url)
+    empty = cli(tmp_path, "apikey", "list", "--site", "paper", DATABASE_URL=fresh_url)
+    assert empty.stdout == (
+        "no keys on paper yet; `moderation apikey create --site SLUG` makes one\n"
+    )
     created = cli(tmp_path, "apikey", "create", "--site", "paper", "--json", DATABASE_URL=fresh_url)
     assert created.returncode == 0, created.stderr
     body = json.loads(created.stdout)

@@ -56,7 +56,12 @@ def revoke(moderator_id: int) -> None:
 @moderator.command("list")
 def list_moderators() -> None:
     """List moderators, their roles and sites."""
-    for row in with_connection(get_settings(), moderator_queries.list_all):
+    rows = with_connection(get_settings(), moderator_queries.list_all)
+    if not rows:
+        click.echo(
+            "no moderators yet; `moderation moderator create --site SLUG --role admin` makes one"
+        )
+    for row in rows:
         state = f"revoked {row['revoked_at']:%Y-%m-%d}" if row["revoked_at"] else "active"
         click.echo(
             f"{row['id']:>5}  {row['role']:<9}  {state:<18}  {row['name']}  "

@@ -44,7 +44,11 @@ def list_keys(site: str | None) -> None:
         site_id = None if site is None else (await load_site(conn, site)).id
         return await perspective_queries.list_keys(conn, site_id)
 
-    for row in with_connection(get_settings(), work):
+    rows = with_connection(get_settings(), work)
+    if not rows:
+        where = f" on {site}" if site else ""
+        click.echo(f"no keys{where} yet; `moderation apikey create --site SLUG` makes one")
+    for row in rows:
         state = f"revoked {row['revoked_at']:%Y-%m-%d}" if row["revoked_at"] else "active"
         click.echo(
             f"{row['id']:>5}  {row['site']:<20}  {state:<18}  {row['analyses']:>8} scored  "
