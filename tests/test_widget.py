@@ -1417,8 +1417,7 @@ async def test_a_link_to_a_comment_no_reader_sees_is_answered_at_once_and_stays(
     await expect(status).to_have_text("The comment this link points to is not shown here.")
     # Two refreshes that find the thread unchanged leave the message where it is.
     for _ in range(2):
-        async with page.expect_response(lambda r: thread_pages(r.url)):
-            pass
+        await page.wait_for_event("response", lambda r: thread_pages(r.url))
     await expect(status).to_have_text("The comment this link points to is not shown here.")
     assert paged == []
 
@@ -1500,9 +1499,7 @@ async def test_a_slow_page_of_comments_survives_a_refresh_that_finds_nothing_new
 
     await page.route(thread_pages, slow_next_page)
     await widget(page).get_by_role("button", name="Load more comments").click()
-    async with page.expect_request(lambda r: thread_pages(r.url) and "cursor=" not in r.url) as ask:
-        pass
-    await (await ask.value).response()
+    await page.wait_for_event("response", lambda r: thread_pages(r.url) and "cursor=" not in r.url)
     refreshed.set()
     await expect(shown).to_have_count(4)
 

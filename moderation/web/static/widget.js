@@ -189,6 +189,8 @@ fieldset input{width:auto}
     const tabGroup = el('div', { class: 'row', role: 'group', 'aria-label': 'Show' }, tabs);
     const sortGroup = el('div', { class: 'row', role: 'group', 'aria-label': 'Sort comments' }, sorts);
     const status = el('p', { class: 'status', role: 'status' });
+    // A request that failed: unreachable (the next answer ends that), or refused in its words.
+    const failed = (e) => (e instanceof TypeError ? sayPassing(status, OFFLINE) : say(status, e.message, true));
     const news = button('', () => applyIncoming(), { class: 'news', hidden: true });
     const list = el('ol', { class: 'threads', 'aria-label': 'Comments' });
     const more = button('Load more comments', () => loadMore(), { class: 'more', hidden: true });
@@ -627,7 +629,7 @@ fieldset input{width:auto}
         focusOn(data.threads[0] && byId(data.threads[0].id));
         return true;
       } catch (e) {
-        if (e instanceof TypeError) sayPassing(status, OFFLINE); else say(status, e.message, true);
+        failed(e);
         return false;
       } finally {
         more.disabled = false;
@@ -642,7 +644,7 @@ fieldset input{width:auto}
         state.picks = (await response.json()).comments;
         render();
       } catch (e) {
-        if (e instanceof TypeError) sayPassing(status, OFFLINE); else say(status, e.message, true);
+        failed(e);
       }
     }
 
