@@ -146,13 +146,22 @@ async def test_a_blob_that_will_not_load_keeps_the_previous_model_and_is_not_ref
     assert models.classifier(poster.site.id) is seed_classifier
 
 
-def test_site_labels_weigh_more_than_the_seed() -> None:
+def test_site_labels_weigh_more_than_the_seed_and_learn_words_of_their_own() -> None:
     texts, labels = load_seed_corpus()
     few = CAMPAIGN[:3]
-    weighted = site_classifier(texts, labels, few, [1] * len(few))
+    adapted = site_classifier(texts, labels, few, [1] * len(few))
+    weights = [1.0] * len(texts) + [SITE_WEIGHT] * len(few)
+    weighted = SpamClassifier.train(texts + few, labels + [1] * len(few), weights)
     unweighted = SpamClassifier.train(texts + few, labels + [1] * len(few))
     assert SITE_WEIGHT > 1
-    assert weighted.predict([PROBE])[0] > unweighted.predict([PROBE])[0]
+    [probe_adapted], [probe_weighted], [probe_unweighted] = (
+        model.predict([PROBE]) for model in (adapted, weighted, unweighted)
+    )
+    # The site's own copies of its words take it further than the weight alone.
+    assert probe_adapted > probe_weighted > probe_unweighted
+    # And the model is still one of the seed's features, as stored and loaded.
+    loaded = SpamClassifier.from_bytes(adapted.to_bytes())
+    assert loaded.predict([PROBE, HONEST[0]]) == adapted.predict([PROBE, HONEST[0]])
 
 
 def test_links_count_for_more_only_where_moderators_mark_links_spam() -> None:

@@ -355,6 +355,36 @@ def test_a_short_comment_is_not_spam_for_the_one_word_the_seed_knows() -> None:
     assert trained.predict(["My telephone!"])[0] < SPAM_HOLD_THRESHOLD
 
 
+# Readers of a news site write at length; the seed's YouTube readers did not.
+CONSIDERED = [
+    "I live two streets from the proposed site and I have been to every consultation meeting "
+    "since March. The council keeps saying the traffic study supports the plan, but the study "
+    "was done in August when the schools were closed, so of course the roads looked quiet. If "
+    "they want residents to trust the process they should repeat the counts in term time and "
+    "publish the raw numbers, not just the summary. I am not against new housing, we need it, "
+    "but doing it on the back of a flawed study will only make the next scheme harder.",
+    "As a nurse who worked through the pandemic I find the tone of this article frustrating. "
+    "Staffing was the problem long before covid and it is still the problem now. Every winter "
+    "we are told that extra beds are being opened, but beds without nurses are just furniture. "
+    "The pay rise mentioned here does not even keep up with inflation over the last decade. "
+    "Many of my colleagues have left for agency work or moved abroad, and the ones who stay "
+    "are exhausted. Fix retention first and the waiting lists will start to come down.",
+    "The article misses the point about the tariff. Farmers in our area already sell most of "
+    "their produce to two supermarkets, who set the price. Any extra cost at the border will "
+    "be passed back down the chain to the growers, not on to shoppers. My family has grown "
+    "apples here for three generations and this is the first year we have seriously talked "
+    "about selling the land. Whoever negotiates this needs to speak to the people who pick.",
+]
+
+
+def test_a_long_considered_comment_is_not_held_as_spam(seed_classifier: SpamClassifier) -> None:
+    # The seed's spam ran longer than its honest comments; with length as a feature these
+    # scored 0.71 to 0.78, held on every site that had not trained its own model.
+    verdicts = score_spam(seed_classifier, [context(text, new_author=True) for text in CONSIDERED])
+    assert all(len(text) > 400 for text in CONSIDERED)
+    assert max(v.score for v in verdicts) < 0.4
+
+
 def test_a_corpus_without_links_still_trains() -> None:
     trained = SpamClassifier.train(
         ["buy cheap pills now", "a fair point about the bus"] * 3, [1, 0] * 3

@@ -2,12 +2,13 @@
 decisions and its scoring clients' SPAM labels (`comments:suggestscore`).
 
 Each site's classifier learns from the seed corpus and from that site's own labels,
-which count `SITE_WEIGHT` times a seed comment's: what is spam differs between
-communities, and a few dozen decisions should move the model more than a thousand
-YouTube comments. The seed teaches that a link is spam, which news readers citing
-sources are not, so a link as such adds at most `LINK_LOGIT_CAP` to the log-odds; a
-site whose moderators mark comments with links as spam raises its own cap to the
-log-odds of their decisions on such comments. bench/spam_adapt.py measures this
+which count `SITE_WEIGHT` times a seed comment's and give their words weights of the
+site's own (`SpamClassifier.train`'s `own`): what is spam differs between communities,
+and a few dozen decisions should move the model more than a thousand YouTube comments.
+The seed teaches that a link is spam, which news readers citing sources are not, so a
+link as such adds at most `LINK_LOGIT_CAP` to the log-odds; a site whose moderators
+mark comments with links as spam raises its own cap to the log-odds of their decisions
+on such comments. bench/spam_adapt.py measures this
 function, the one beat runs.
 """
 
@@ -52,6 +53,7 @@ def site_classifier(
         [*seed_labels, *site_labels],
         weights,
         link_cap=site_link_cap(site_texts, site_labels),
+        own=[False] * len(seed_texts) + [True] * len(site_texts),
     )
 
 
