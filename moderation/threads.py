@@ -23,7 +23,7 @@ from moderation.sites import SiteSettings
 
 Sort = Literal["oldest", "newest"]
 # Bumped when the response shape changes, so no cache keeps an old shape alive.
-_FORMAT = 3
+_FORMAT = 4
 
 
 class ArticleSummary(TypedDict):
@@ -34,9 +34,12 @@ class ArticleSummary(TypedDict):
 
 
 class SiteSummary(TypedDict):
-    """What the site takes from readers: `max_length`, the longest comment in characters."""
+    """What the site takes from readers: `max_length`, the longest comment in characters,
+    and whether it takes comments at all (`open`: its `comments_open`), so that a closed
+    article can say which of the two is closed."""
 
     max_length: int
+    open: bool
 
 
 class Author(TypedDict):
@@ -142,7 +145,7 @@ def describe_article(article: asyncpg.Record, settings: SiteSettings) -> Article
 
 
 def describe_site(settings: SiteSettings) -> SiteSummary:
-    return {"max_length": settings.max_length}
+    return {"max_length": settings.max_length, "open": settings.comments_open}
 
 
 async def featured(

@@ -39,7 +39,7 @@ async def test_only_approved_comments_are_shown(poster: Poster, conn: asyncpg.Co
         "approved_count": 1,
         "featured_count": 0,
     }
-    assert body["site"] == {"max_length": 5000}
+    assert body["site"] == {"max_length": 5000, "open": True}
     text = (await poster.thread()).text
     for hidden in ("waiting", "held", "rejected"):
         assert hidden not in text
@@ -202,7 +202,7 @@ async def test_the_thread_tells_the_sites_longest_comment_and_a_change_of_it(
     articles = ("story-1", "never-commented")
     before = {article: await poster.thread(article=article) for article in articles}
     for response in before.values():
-        assert response.json()["site"] == {"max_length": 5000}
+        assert response.json()["site"] == {"max_length": 5000, "open": True}
 
     url = f"/v1/moderation/sites/{poster.site.slug}/settings"
     headers = await moderator_headers(conn, poster.site, role="admin")
@@ -216,7 +216,7 @@ async def test_the_thread_tells_the_sites_longest_comment_and_a_change_of_it(
             article=article, headers={"If-None-Match": response.headers["ETag"]}
         )
         assert again.status_code == 200
-        assert again.json()["site"] == {"max_length": 300}
+        assert again.json()["site"] == {"max_length": 300, "open": True}
 
 
 async def test_a_closed_site_closes_every_article_and_is_a_new_tag(
@@ -237,6 +237,7 @@ async def test_a_closed_site_closes_every_article_and_is_a_new_tag(
             again = await poster.thread(article=article, headers={"If-None-Match": tag})
             assert again.status_code == 200
             assert again.json()["article"]["open"] is comments_open
+            assert again.json()["site"]["open"] is comments_open
             tags[article] = again.headers["ETag"]
 
 
@@ -245,7 +246,7 @@ async def test_an_article_without_comments_reads_as_empty(poster: Poster) -> Non
     assert response.status_code == 200
     assert response.json() == {
         "article": {"id": "quiet-story", "open": True, "approved_count": 0, "featured_count": 0},
-        "site": {"max_length": 5000},
+        "site": {"max_length": 5000, "open": True},
         "threads": [],
         "next_cursor": None,
     }

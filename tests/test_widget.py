@@ -986,7 +986,9 @@ async def test_a_closed_site_offers_no_form_on_an_article_with_comments(
     try:
         # The browser revalidates its copy of the thread: closing is a new page.
         await page.reload()
-        await expect(widget(page).locator(".closed")).to_be_visible()
+        await expect(widget(page).locator(".closed")).to_have_text(
+            "Comments are closed on this site."
+        )
         await expect(widget(page).locator(".post-form")).to_be_hidden()
         await expect(comment(page, comment_id).locator(".body")).to_have_text(
             "Said before the site closed."

@@ -169,7 +169,7 @@ fieldset input{width:auto}
     const reportedKey = `moderation:reported:${site}`;
 
     const state = { sort: config.sort === 'oldest' ? 'oldest' : 'newest', threads: [],
-      cursor: null, pages: 1, etag: null, open: true, count: null, featured: 0,
+      cursor: null, pages: 1, etag: null, open: true, siteOpen: true, count: null, featured: 0,
       generation: 0, tab: 'all', picks: [], incoming: null, maxLength: null };
     // Each comment box's line that says how much room is left in it.
     const lefts = new WeakMap();
@@ -194,7 +194,7 @@ fieldset input{width:auto}
     const news = button('', () => applyIncoming(), { class: 'news', hidden: true });
     const list = el('ol', { class: 'threads', 'aria-label': 'Comments' });
     const more = button('Load more comments', () => loadMore(), { class: 'more', hidden: true });
-    const closed = el('p', { class: 'closed', text: 'Comments are closed on this article.', hidden: true });
+    const closed = el('p', { class: 'closed', hidden: true });
     const mainForm = commentForm(null);
     if (root.adoptedStyleSheets && CSSStyleSheet.prototype.replaceSync) {
       // A constructed sheet, not an inline <style>: strict style-src policies allow it.
@@ -525,6 +525,7 @@ fieldset input{width:auto}
       mainForm.hidden = !state.open;
       for (const box of root.querySelectorAll('textarea')) fit(box);
       closed.hidden = state.open;
+      closed.textContent = REFUSALS[state.siteOpen ? 'article_closed' : 'comments_closed'];
       if (featuredTab) {
         list.replaceChildren(...state.picks.map((c) => item({ ...c, replies: [] })));
         more.hidden = true;
@@ -584,7 +585,8 @@ fieldset input{width:auto}
         }
         if (generation !== state.generation) return;
         const next = { threads, pages, cursor: data.next_cursor, etag: first.etag,
-          open: first.article.open, count: first.article.approved_count, maxLength: first.site.max_length,
+          open: first.article.open, siteOpen: first.site.open, count: first.article.approved_count,
+          maxLength: first.site.max_length,
           featured: first.article.featured_count };
         const shown = ids(state.threads);
         const yours = new Set(mine.map((c) => c.id));
