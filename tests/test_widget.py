@@ -725,11 +725,20 @@ async def test_closing_or_sending_a_report_leaves_the_focus_by_its_button(
     report = item.get_by_role("button", name="Report")
     form = item.locator(".report-form")
 
+    # The host page closes its own things on Escape (a lightbox around the story, say).
+    await page.evaluate(
+        "window.hostEscapes = 0; document.addEventListener('keydown', "
+        "(event) => { if (event.key === 'Escape') window.hostEscapes += 1; })"
+    )
     await report.click()
     await expect(item.get_by_label("Insulting or abusive")).to_be_focused()
     await page.keyboard.press("Escape")
     await expect(form).to_have_count(0)
     await expect(report).to_be_focused()
+    # That Escape was the form's; one with no form open is the page's.
+    assert await page.evaluate("window.hostEscapes") == 0
+    await page.keyboard.press("Escape")
+    assert await page.evaluate("window.hostEscapes") == 1
 
     await page.keyboard.press("Enter")
     await item.get_by_role("button", name="Cancel").click()

@@ -212,7 +212,8 @@ fieldset input{width:auto}
 
     // A form that sends one request at a time and tells the outcome in its own line. `done`
     // answers where the focus goes: the disabled button dropped it, or it went with the form
-    // (unless the reader put it elsewhere meanwhile). Escape does what Cancel does.
+    // (unless the reader put it elsewhere meanwhile). Escape does what Cancel does, and then
+    // goes no further: it is not also the host page's (closing a lightbox around the story).
     function sender(props, fields, label, cancel, send, done) {
       const submit = el('button', { type: 'submit', class: 'primary', text: label });
       const msg = el('p', { class: 'msg', role: 'status' });
@@ -236,7 +237,9 @@ fieldset input{width:auto}
         if (dropped) focusOn(target || submit);
       });
       form.addEventListener('keydown', (event) => {
-        if (event.key === 'Escape' && !event.isComposing) cancel?.click();
+        if (event.key !== 'Escape' || event.isComposing || !cancel) return;
+        event.stopPropagation();
+        cancel.click();
       });
       return form;
     }
