@@ -66,10 +66,12 @@ DEFAULT_THRESHOLDS: dict[Label, Threshold] = {
     "insult": Threshold(hold=0.5, reject=0.9),
     "identity_attack": Threshold(hold=0.3, reject=0.8),
     "sexual_explicit": Threshold(hold=0.5, reject=0.9),
-    # bench/spam_eval.py chooses hold 0.43 and reject 0.55 on YouTube comments; news
+    # bench/spam_eval.py chooses hold 0.43 and reject 0.52 on YouTube comments; news
     # comments are not YouTube's: readers cite sources, and a reject line of 0.7 already
-    # rejected sourced comments in bench/spam_adapt.py, so both lines stay higher.
-    "spam": Threshold(hold=0.6, reject=0.8),
+    # rejected sourced comments in bench/spam_adapt.py, so both lines stay higher. Hold
+    # 0.55 rather than 0.6 since the classifier stopped reading length, which lowered its
+    # scores: in bench/spam_adapt.py it holds at precision 0.98-0.99 from K = 0 to 100.
+    "spam": Threshold(hold=0.55, reject=0.8),
 }
 
 
