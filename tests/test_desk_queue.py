@@ -255,7 +255,10 @@ async def test_a_card_whose_text_changed_is_shown_again_rather_than_decided(
     await desk.conn.execute(
         "UPDATE comments SET claimed_until = now() + interval '1 hour' WHERE id = $1", comment
     )
-    await sign_in(page, desk, "/pending")
+    await sign_in(page, desk)
+    # No live feed on this page: the decision itself has to find the edit.
+    await page.route("**/sites/*/events", lambda route: route.abort())
+    await page.goto(desk.queues + "/pending")
     await expect(card(page, comment).locator(".body")).to_have_text(old)
     # Its author rewrites it (the edit's own query; the lease would refuse the route).
     new = "Everyone on the council is scum"
@@ -267,6 +270,30 @@ async def test_a_card_whose_text_changed_is_shown_again_rather_than_decided(
     )
     await expect(card(page, comment).locator(".body")).to_have_text(new)
     assert await desk.status_counts() == {"pending": 1}
+    await card(page, comment).locator(".body").click()
+    await page.keyboard.press("r")
+    await page.keyboard.press("Enter")
+    await expect(card(page, comment)).to_have_count(0)
+    assert await desk.status_counts() == {"rejected": 1}
+
+
+async def test_an_authors_edit_replaces_the_card_as_the_moderator_reads_it(
+    page: Page, desk: Desk
+) -> None:
+    old = "The new bridge looks great 1"
+    [comment] = await desk.comments(1, status="pending", body=old, reasons=())
+    await desk.conn.execute(
+        "UPDATE comments SET claimed_until = now() + interval '1 hour' WHERE id = $1", comment
+    )
+    await sign_in(page, desk, "/pending")
+    await expect(card(page, comment).locator(".body")).to_have_text(old)
+    new = "Everyone on the council is scum"
+    await comment_queries.replace_body(desk.conn, comment, new, fingerprint(new), old, "pending")
+    # Nobody pressed anything: the feed brought the edit.
+    await expect(page.locator("li.gone")).to_have_text(
+        f"#{comment} was edited by its author: here it is again"
+    )
+    await expect(card(page, comment).locator(".body")).to_have_text(new)
     await card(page, comment).locator(".body").click()
     await page.keyboard.press("r")
     await page.keyboard.press("Enter")

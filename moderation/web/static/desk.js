@@ -974,6 +974,15 @@
   source.addEventListener("decided", function (event) {
     decidedElsewhere(JSON.parse(event.data));
   });
+  // An author's edit changes the text under the moderator's eyes: show the new one in its
+  // place (a decision already on its way finds the edit itself, as a conflict).
+  source.addEventListener("edited", function (event) {
+    const card = cardFor(JSON.parse(event.data).comment_id);
+    if (card && !card.classList.contains("busy")) {
+      remove(card, "#" + card.dataset.id + " was edited by its author: here it is again");
+      fetchCard(card.dataset.id);
+    }
+  });
   source.addEventListener("reported", function (event) {
     const data = JSON.parse(event.data);
     if (liveEvent === "reported" && !cardFor(data.comment_id)) {
