@@ -61,12 +61,20 @@ def clean_line(value: str) -> str:
 
 # Bidirectional embeddings, overrides and isolates reorder what follows them: in a name,
 # "\u202eniamoD eht morf rotide" reads "editor from the Domain".
-_BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_BIDI_CONTROL = re.compile(f"[{''.join(sorted(BIDI_CONTROLS))}]")
+# Characters that show nothing and belong to no script: zero-width space, word joiner,
+# invisible operators, the Mongolian vowel separator, a byte-order mark. ZWJ and ZWNJ are
+# not among them: Persian, Indic scripts and emoji are written with them.
+INVISIBLE = frozenset("\u200b\u2060\u2061\u2062\u2063\u2064\u180e\ufeff")
+_INVISIBLE_CHARACTER = re.compile(f"[{''.join(sorted(INVISIBLE))}]")
 
 
 def clean_name(value: str) -> str:
-    """`clean_line` for a person's name, which must read as it is written."""
-    value = clean_line(value)
+    """`clean_line` for a person's name, which must read as it is written: without the
+    characters that show nothing ("Mod<ZWSP>erator" is "Moderator", as it reads; a site's
+    user names can carry a stray one, so they go rather than refuse the comment)."""
+    value = clean_line(_INVISIBLE_CHARACTER.sub("", value))
     found = _BIDI_CONTROL.search(value)
     if found is not None:
         raise ValueError(f"bidirectional control U+{ord(found.group()):04X} is not allowed")

@@ -161,6 +161,36 @@ async def test_a_name_that_reorders_what_follows_it_is_refused(poster: Poster, n
     assert "bidirectional control" in error(response)["message"]
 
 
+PERSIAN = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"
+
+
+@pytest.mark.parametrize(
+    ("name", "stored"),
+    [
+        ("Mod\u200berator", "Moderator"),
+        ("\ufeffModerator\u2060", "Moderator"),
+        ("The Ed\u2063itor", "The Editor"),
+        # Persian is written with the zero-width non-joiner: it stays.
+        (PERSIAN, PERSIAN),
+    ],
+)
+async def test_a_name_keeps_no_character_that_shows_nothing(
+    poster: Poster, conn: asyncpg.Connection, name: str, stored: str
+) -> None:
+    response = await poster.post(author={"id": f"shown-{len(name)}-{ord(name[-1])}", "name": name})
+    assert response.status_code == 202, response.text
+    assert stored == await conn.fetchval(
+        "SELECT a.name FROM comments AS c JOIN authors AS a ON a.id = c.author_id WHERE c.id = $1",
+        response.json()["id"],
+    )
+
+
+async def test_a_name_of_nothing_but_invisible_characters_is_refused(poster: Poster) -> None:
+    response = await poster.post(author={"id": "nobody", "name": "\u200b\ufeff"})
+    assert response.status_code == 422
+    assert error(response)["field"] == "author.name"
+
+
 # --- idempotency ---------------------------------------------------------------------
 
 

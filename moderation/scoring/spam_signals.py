@@ -12,6 +12,8 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from moderation.payloads import BIDI_CONTROLS, INVISIBLE
+
 
 @dataclass(frozen=True, slots=True)
 class SpamContext:
@@ -102,9 +104,7 @@ _ANY_PHRASE_LOWERED = re.compile(_ANY_PHRASE_PATTERN)
 
 # Always suspicious in a comment: zero-width spaces and joiners of no script, invisible
 # operators, and bidi embeddings/overrides/isolates that reorder what a reader sees.
-_INVISIBLE = frozenset("\u200b\u2060\u2061\u2062\u2063\u2064\u180e\ufeff") | frozenset(
-    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-)
+_INVISIBLE = INVISIBLE | BIDI_CONTROLS
 # ZWNJ/ZWJ are part of writing Persian, Indic scripts and emoji; only between letters of
 # scripts that never use them are they a trick.
 _JOINERS = frozenset("\u200c\u200d")
