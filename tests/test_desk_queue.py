@@ -282,23 +282,34 @@ async def test_an_authors_edit_replaces_the_card_as_the_moderator_reads_it(
 ) -> None:
     old = "The new bridge looks great 1"
     [comment] = await desk.comments(1, status="pending", body=old, reasons=())
+    [other] = await desk.comments(1, status="pending", body="The old bridge was better 1")
     await desk.conn.execute(
-        "UPDATE comments SET claimed_until = now() + interval '1 hour' WHERE id = $1", comment
+        "UPDATE comments SET claimed_until = now() + interval '1 hour' WHERE id = ANY($1)",
+        [comment, other],
     )
     await sign_in(page, desk, "/pending")
-    await expect(card(page, comment).locator(".body")).to_have_text(old)
+    await card(page, comment).locator(".body").click()
+    await page.keyboard.press("x")
+    await expect(card(page, comment)).to_have_class(re.compile(r"\bselected\b"))
+    await expect(card(page, comment)).to_have_class(re.compile(r"\bfocused\b"))
+
     new = "Everyone on the council is scum"
     await comment_queries.replace_body(desk.conn, comment, new, fingerprint(new), old, "pending")
-    # Nobody pressed anything: the feed brought the edit.
-    await expect(page.locator("li.gone")).to_have_text(
-        f"#{comment} was edited by its author: here it is again"
-    )
+    # Nobody pressed anything: the feed brought the edit, and the card stays where it was,
+    # focused and selected.
     await expect(card(page, comment).locator(".body")).to_have_text(new)
-    await card(page, comment).locator(".body").click()
+    await expect(page.locator("#notes")).to_contain_text(
+        f"#{comment} was edited by its author: the card shows the new text"
+    )
+    await expect(card(page, comment)).to_have_class(re.compile(r"\bfocused\b"))
+    await expect(card(page, comment)).to_have_class(re.compile(r"\bselected\b"))
+    await expect(page.locator("li.card.focused")).to_have_count(1)
+    # The next key decides the card the moderator was reading, not its neighbour.
     await page.keyboard.press("r")
     await page.keyboard.press("Enter")
     await expect(card(page, comment)).to_have_count(0)
-    assert await desk.status_counts() == {"rejected": 1}
+    assert await desk.status_counts() == {"rejected": 1, "pending": 1}
+    await expect(card(page, other)).to_be_visible()
 
 
 async def test_the_auto_approved_sample_is_spot_checked(page: Page, desk: Desk) -> None:

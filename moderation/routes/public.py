@@ -123,8 +123,9 @@ async def get_thread(request: Request) -> Response:
     description: >
       Top-level comments with their replies nested, one page at a time. Pass the
       `next_cursor` of a page as `cursor` for the next. `site.max_length` is the
-      longest comment the site takes, in characters. Answers 304 to a matching
-      `If-None-Match`.
+      longest comment the site takes, in characters, and `site.open` whether it takes
+      comments at all; `article.open` is false when either the article or the site is
+      closed. Answers 304 to a matching `If-None-Match`.
     tags: [reader]
     parameters:
       - {name: site, in: path, required: true, schema: {type: string}}

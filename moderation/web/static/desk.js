@@ -487,6 +487,40 @@
     }
   }
 
+  // An author's edit changes the text under the moderator's eyes: the card takes the new
+  // one where it stands, keeping the focus and the selection, so that a key pressed next
+  // decides the card the moderator was reading. A decision already on its way finds the
+  // edit itself, as a conflict.
+  async function reloadCard(id) {
+    let item;
+    try {
+      item = await api("/api/comments/" + Number(id));
+    } catch (error) {
+      note("Could not load comment #" + id + ": " + error.message, "bad");
+      return;
+    }
+    const card = cardFor(id);
+    if (!card || card.classList.contains("busy")) {
+      return;
+    }
+    if (item.status !== queueStatus || !matches(item)) {
+      remove(card, "#" + id + " was edited by its author and left this queue");
+      return;
+    }
+    const edited = buildCard(item);
+    const chosen = card.classList.contains("selected");
+    edited.classList.toggle("selected", chosen);
+    edited.querySelector("input.select").checked = chosen;
+    const reading = card.contains(document.activeElement);
+    card.replaceWith(edited);
+    if (card === focused) {
+      focused = null;
+      focus(edited, reading);
+    }
+    note("#" + id + " was edited by its author: the card shows the new text", null);
+    refresh();
+  }
+
   // --- focus, selection, decisions -------------------------------------------------
 
   function nextCard(card, step) {
@@ -974,13 +1008,10 @@
   source.addEventListener("decided", function (event) {
     decidedElsewhere(JSON.parse(event.data));
   });
-  // An author's edit changes the text under the moderator's eyes: show the new one in its
-  // place (a decision already on its way finds the edit itself, as a conflict).
   source.addEventListener("edited", function (event) {
-    const card = cardFor(JSON.parse(event.data).comment_id);
-    if (card && !card.classList.contains("busy")) {
-      remove(card, "#" + card.dataset.id + " was edited by its author: here it is again");
-      fetchCard(card.dataset.id);
+    const id = JSON.parse(event.data).comment_id;
+    if (cardFor(id)) {
+      arrivals = arrivals.then(function () { return reloadCard(id); });
     }
   });
   source.addEventListener("reported", function (event) {

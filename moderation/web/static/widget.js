@@ -588,7 +588,10 @@ fieldset input{width:auto}
         }
         if (generation !== state.generation) return;
         const next = { threads, pages, cursor: data.next_cursor, etag: first.etag,
-          open: first.article.open, siteOpen: first.site.open, count: first.article.approved_count,
+          // A page cached before the site said whether it is open (a deploy's first
+          // seconds) blames the article, as it used to.
+          open: first.article.open, siteOpen: first.site.open !== false,
+          count: first.article.approved_count,
           maxLength: first.site.max_length,
           featured: first.article.featured_count };
         const shown = ids(state.threads);
