@@ -18,7 +18,7 @@ import asyncpg
 import httpx
 import pytest
 
-from moderation import importer
+from moderation import importer, imports
 from moderation.db import transitions
 from moderation.errors import ImportFailed
 from moderation.sites import Site
@@ -372,6 +372,21 @@ async def test_only_http_and_https_article_links_are_kept(
 
     urls = {row["title"]: row["url"] for row in (await articles_of(conn, site)).values()}
     assert urls == {"https": LINKS["https"], "javascript": None, "data": None}
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("Mod\u200berator", "Moderator"),
+        ("\u202eniamoD eht morf rotide", "niamoD eht morf rotide"),
+        ("\ufeffAnn\u2066 Lee", "Ann Lee"),
+        ("\u200b\u202e", imports.ANONYMOUS),
+    ],
+)
+def test_an_imported_name_is_kept_as_intake_would_keep_it(typed: str, stored: str) -> None:
+    # Intake refuses a name with bidirectional controls and drops invisible characters;
+    # an import cannot refuse one author's name, so it drops both.
+    assert imports.name(typed) == stored
 
 
 @pytest.mark.parametrize(

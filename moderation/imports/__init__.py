@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from moderation.payloads import CONTROL, clean_line, clean_text
+from moderation.payloads import BIDI_CONTROLS, CONTROL, INVISIBLE, clean_name, clean_text
 from moderation.statuses import Status
 
 # The reader API's limits on what it takes: imports keep to them too.
@@ -111,11 +111,16 @@ def text(value: str | None) -> str:
         return ""
 
 
+# What intake keeps out of a name (`clean_name`), dropped here rather than refused.
+_UNSEEN = dict.fromkeys(map(ord, INVISIBLE | BIDI_CONTROLS))
+
+
 def name(value: str | None) -> str:
-    """An author's display name on one line, within intake's length; never empty."""
-    flat = " ".join(text(value).split())[:MAX_NAME]
+    """An author's display name on one line, within intake's length, as intake would
+    take it; never empty."""
+    flat = " ".join(text(value).translate(_UNSEEN).split())[:MAX_NAME]
     try:
-        return clean_line(flat)
+        return clean_name(flat)
     except ValueError:
         return ANONYMOUS
 
