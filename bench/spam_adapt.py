@@ -14,7 +14,10 @@ moderation/sites.py). Figures are the mean of the three folds.
 
 Honest comments that cite a link must never be rejected: each row also counts honest
 comments with a link that the scorer rejected, and every adapted model scores a set of
-news comments citing sources (written for this bench) from new authors.
+news comments citing sources (written for this bench) from new authors. A YouTube seed
+also teaches words that news readers use honestly ("subscribe", "please", "follow"): a
+second set of news comments without links (also written for this bench) is counted as
+the adapted models hold and reject them.
 
     .venv/bin/python bench/spam_adapt.py                # about 10 seconds on 2 cores
 """
@@ -62,6 +65,35 @@ SOURCED = (
 )
 
 
+# Readers of a news site in their own words, no links, from authors the site has never
+# approved; some use words the seed's spam leans on.
+NEWS = (
+    "I cancelled my subscription after that editorial, and I know I am not the only one.",
+    "Subscribe to the print edition if you want to keep local journalism alive.",
+    "The video in the article shows the bus driving straight through the red light.",
+    "Check out the council's own report, page 14 has the real figures.",
+    "My views on this have changed a lot since the flood last winter.",
+    "Which channel is showing the debate tonight? I can't find it in the listings.",
+    "Great article, thank you for covering this. Nobody else did.",
+    "Please, everyone, go and vote on Thursday. Turnout was 23% last time.",
+    "Like many people here I watched the whole hearing online. The minister did not answer "
+    "a single question.",
+    "Follow the money: the same developer donated to both candidates.",
+    "This is the best piece of reporting I have read all year. Share it with your friends.",
+    "I subscribed to the newsletter but it never arrives, can someone at the paper check?",
+    "Please look up the planning application yourself, it is public on the council website.",
+    "Lol, the mayor's face at 2:30 in the video says it all.",
+    "Thumbs up to the reporter for actually going there instead of quoting Twitter.",
+    "Hi everyone, first time commenting. I've lived in this town for 40 years and have never "
+    "seen the river this high.",
+    "Free parking was promised in the manifesto. Where is it?",
+    "My son's school has lost three teachers this year and the head says there is no money "
+    "left.",
+    "Watch the full interview before judging, the clip is edited to make him look bad.",
+    "Can you please do a follow up on the hospital car park charges? They are a scandal.",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Fold:
     hold: Result
@@ -69,6 +101,8 @@ class Fold:
     ceiling: Result  # at the F1-best threshold reaching TARGET_PRECISION, chosen on `rest`
     honest_links_rejected: int
     sourced_rejected: int
+    news_held: int  # at or above the hold line, rejected ones included
+    news_rejected: int
     link_cap: float
 
 
@@ -123,12 +157,15 @@ def fold(seed: list[list[SeedComment]], site: list[SeedComment], known: int) -> 
         if not c.label and urls(c.text) and s >= POLICY.reject
     )
     sourced = score_spam(classifier, [SpamContext(t, "", True, 0, 0, 0) for t in SOURCED])
+    news = score_spam(classifier, [SpamContext(t, "", True, 0, 0, 0) for t in NEWS])
     return Fold(
         hold=measure(labels, scores, POLICY.hold),
         reject=measure(labels, scores, POLICY.reject),
         ceiling=measure(labels, scores, choose(labels, scores, TARGET_PRECISION)),
         honest_links_rejected=honest_links,
         sourced_rejected=sum(v.score >= POLICY.reject for v in sourced),
+        news_held=sum(v.score >= POLICY.hold for v in news),
+        news_rejected=sum(v.score >= POLICY.reject for v in news),
         link_cap=site_link_cap(site_texts, site_labels),
     )
 
@@ -156,7 +193,7 @@ def main() -> None:
         f"| {'K':>3} | {'hold P':>6} | {'hold R':>6} | {'hold F1':>7} | {'reject P':>8} "
         f"| {'reject R':>8} | {'reject F1':>9} | {'best F1 at P>=0.98':>18} "
         f"| {'honest links rejected':>21} "
-        f"| {'sources rejected':>16} | {'link caps':>14} |"
+        f"| {'sources rejected':>16} | {'news held/rejected':>18} | {'link caps':>14} |"
     )
     print(header)
     print("|" + "|".join("-" * len(cell) for cell in header.split("|")[1:-1]) + "|")
@@ -175,6 +212,8 @@ def main() -> None:
             f"| {ceiling.f1:>18.3f} "
             f"| {sum(f.honest_links_rejected for f in folds):>21} "
             f"| {sum(f.sourced_rejected for f in folds):>13}/{len(SOURCED) * 3:<2} "
+            f"| {sum(f.news_held for f in folds):>9}/{sum(f.news_rejected for f in folds):>2} "
+            f"of {len(NEWS) * 3:<2} "
             f"| {caps:>14} |"
         )
         met = [
@@ -189,7 +228,9 @@ def main() -> None:
         "reaching precision 0.98\n  on these very comments (an upper bound: no site can pick "
         "its threshold on comments to come).\nhonest links rejected: honest comments with a "
         "link at or above the reject threshold (all folds).\nsources rejected: bench news "
-        "comments citing a source, from new authors, rejected by the adapted models.\nlink "
+        "comments citing a source, from new authors, rejected by the adapted models.\nnews "
+        "held/rejected: bench news comments without links, from new authors, held (at or "
+        "above the hold line)\n  and rejected by the adapted models.\nlink "
         "caps: the most a link adds to the log-odds in each fold's model (the seed's is 1.0)."
     )
     print(
