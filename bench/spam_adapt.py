@@ -87,8 +87,7 @@ NEWS = (
     "Hi everyone, first time commenting. I've lived in this town for 40 years and have never "
     "seen the river this high.",
     "Free parking was promised in the manifesto. Where is it?",
-    "My son's school has lost three teachers this year and the head says there is no money "
-    "left.",
+    "My son's school has lost three teachers this year and the head says there is no money left.",
     "Watch the full interview before judging, the clip is edited to make him look bad.",
     "Can you please do a follow up on the hospital car park charges? They are a scandal.",
 )
