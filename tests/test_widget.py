@@ -921,6 +921,14 @@ async def test_comment_boxes_hold_what_the_site_takes_and_say_what_is_left_near_
         await box.press_sequentially("y" * 25)
         await expect(left).to_have_text("0 characters left")
         await expect(box).to_have_value("x" * 280 + "y" * 20)
+        # An emoji is one character to the site (as Python counts), two to maxlength.
+        await box.fill("x" * 140)
+        await box.press("End")
+        await box.press_sequentially("\U0001f600" * 150)
+        await expect(left).to_have_text("10 characters left")
+        await box.press_sequentially("y" * 15)
+        await expect(left).to_have_text("0 characters left")
+        await expect(box).to_have_value("x" * 140 + "\U0001f600" * 150 + "y" * 10)
 
         posted = await post_through_widget(page, "z" * 290)
         await expect(left).to_be_hidden()

@@ -258,8 +258,11 @@ fieldset input{width:auto}
     function fit(box) {
       const max = state.maxLength;
       if (!max) return;
-      box.maxLength = max;
-      const left = max - box.value.length;
+      // The site counts characters, an emoji as one; maxlength counts UTF-16 units, an
+      // emoji as two: the attribute grows by what the text's emoji take beyond one.
+      const length = [...box.value].length;
+      box.maxLength = max + box.value.length - length;
+      const left = max - length;
       say(lefts.get(box), left <= Math.min(200, max / 10) ? `${plural(left, 'character')} left` : '');
     }
 
