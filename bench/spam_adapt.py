@@ -141,6 +141,12 @@ def replay(site: list[SeedComment], known: int, classifier: SpamClassifier) -> l
     return scores
 
 
+def from_new_authors(classifier: SpamClassifier, texts: Sequence[str]) -> list[float]:
+    """Spam scores of `texts`, each posted by an author the site has never approved."""
+    verdicts = score_spam(classifier, [SpamContext(t, "", True, 0, 0, 0) for t in texts])
+    return [verdict.score for verdict in verdicts]
+
+
 def fold(seed: list[list[SeedComment]], site: list[SeedComment], known: int) -> Fold:
     seed_texts = [c.text for video in seed for c in video]
     seed_labels = [c.label for video in seed for c in video]
@@ -155,16 +161,15 @@ def fold(seed: list[list[SeedComment]], site: list[SeedComment], known: int) -> 
         for c, s in zip(rest, scores, strict=True)
         if not c.label and urls(c.text) and s >= POLICY.reject
     )
-    sourced = score_spam(classifier, [SpamContext(t, "", True, 0, 0, 0) for t in SOURCED])
-    news = score_spam(classifier, [SpamContext(t, "", True, 0, 0, 0) for t in NEWS])
+    sourced, news = from_new_authors(classifier, SOURCED), from_new_authors(classifier, NEWS)
     return Fold(
         hold=measure(labels, scores, POLICY.hold),
         reject=measure(labels, scores, POLICY.reject),
         ceiling=measure(labels, scores, choose(labels, scores, TARGET_PRECISION)),
         honest_links_rejected=honest_links,
-        sourced_rejected=sum(v.score >= POLICY.reject for v in sourced),
-        news_held=sum(v.score >= POLICY.hold for v in news),
-        news_rejected=sum(v.score >= POLICY.reject for v in news),
+        sourced_rejected=sum(score >= POLICY.reject for score in sourced),
+        news_held=sum(score >= POLICY.hold for score in news),
+        news_rejected=sum(score >= POLICY.reject for score in news),
         link_cap=site_link_cap(site_texts, site_labels),
     )
 

@@ -105,6 +105,13 @@ class Desk:
         )
         return [row["id"] for row in rows]
 
+    async def leave_to_moderator(self, ids: list[int]) -> None:
+        """Lease pending comments far ahead: the stack's worker leaves them to the moderator."""
+        await self.conn.execute(
+            "UPDATE comments SET claimed_until = now() + interval '1 hour' WHERE id = ANY($1)",
+            ids,
+        )
+
     async def status_counts(self) -> dict[str, int]:
         rows = await self.conn.fetch(
             "SELECT status, count(*) AS n FROM comments WHERE site_id = $1 GROUP BY status",
@@ -251,10 +258,7 @@ async def test_a_card_whose_text_changed_is_shown_again_rather_than_decided(
 ) -> None:
     old = "The new bridge looks great 1"
     [comment] = await desk.comments(1, status="pending", body=old, reasons=())
-    # Leased far ahead: the stack's worker leaves it to the moderator.
-    await desk.conn.execute(
-        "UPDATE comments SET claimed_until = now() + interval '1 hour' WHERE id = $1", comment
-    )
+    await desk.leave_to_moderator([comment])
     await sign_in(page, desk)
     # No live feed on this page: the decision itself has to find the edit.
     await page.route("**/sites/*/events", lambda route: route.abort())
@@ -283,10 +287,7 @@ async def test_an_authors_edit_replaces_the_card_as_the_moderator_reads_it(
     old = "The new bridge looks great 1"
     [comment] = await desk.comments(1, status="pending", body=old, reasons=())
     [other] = await desk.comments(1, status="pending", body="The old bridge was better 1")
-    await desk.conn.execute(
-        "UPDATE comments SET claimed_until = now() + interval '1 hour' WHERE id = ANY($1)",
-        [comment, other],
-    )
+    await desk.leave_to_moderator([comment, other])
     await sign_in(page, desk, "/pending")
     await card(page, comment).locator(".body").click()
     await page.keyboard.press("x")

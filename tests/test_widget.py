@@ -964,6 +964,17 @@ async def test_rate_limit_tells_the_reader_how_long_to_wait(
         await demo.policy(rate_per_author=0, rate_per_address=0)
 
 
+async def expect_closed(page: Page, where: str, comment_id: int, body: str) -> None:
+    """The thread says what is closed ("article" or "site"), offers no form and no Reply,
+    and still shows the comment posted before."""
+    await expect(widget(page).locator(".closed")).to_have_text(
+        f"Comments are closed on this {where}."
+    )
+    await expect(widget(page).locator(".post-form")).to_be_hidden()
+    await expect(comment(page, comment_id).locator(".body")).to_have_text(body)
+    await expect(comment(page, comment_id).get_by_role("button", name="Reply")).to_have_count(0)
+
+
 async def test_a_closed_article_shows_its_thread_without_forms(
     page: Page,
     demo: Demo,
@@ -978,14 +989,7 @@ async def test_a_closed_article_shows_its_thread_without_forms(
     assert closing.status_code == 200, closing.text
 
     await page.reload()
-    await expect(widget(page).locator(".closed")).to_have_text(
-        "Comments are closed on this article."
-    )
-    await expect(widget(page).locator(".post-form")).to_be_hidden()
-    await expect(comment(page, comment_id).locator(".body")).to_have_text(
-        "Said before the article closed."
-    )
-    await expect(comment(page, comment_id).get_by_role("button", name="Reply")).to_have_count(0)
+    await expect_closed(page, "article", comment_id, "Said before the article closed.")
     await expect(comment(page, comment_id).get_by_role("button", name="Report")).to_be_visible()
     # The reader's own comment can still be deleted, no longer edited.
     await expect(comment(page, mine).get_by_role("button", name="Delete")).to_be_visible()
@@ -1003,14 +1007,7 @@ async def test_a_closed_site_offers_no_form_on_an_article_with_comments(
     try:
         # The browser revalidates its copy of the thread: closing is a new page.
         await page.reload()
-        await expect(widget(page).locator(".closed")).to_have_text(
-            "Comments are closed on this site."
-        )
-        await expect(widget(page).locator(".post-form")).to_be_hidden()
-        await expect(comment(page, comment_id).locator(".body")).to_have_text(
-            "Said before the site closed."
-        )
-        await expect(comment(page, comment_id).get_by_role("button", name="Reply")).to_have_count(0)
+        await expect_closed(page, "site", comment_id, "Said before the site closed.")
     finally:
         await demo.policy(comments_open=True)
 
