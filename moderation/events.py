@@ -6,15 +6,23 @@ connection (`db.listen.Listener`) feeds the `EventHub`, which wakes the SSE stre
 the site concerned; a stream then reads what is new from the database itself, after its
 own position, so a stream never misses or repeats an event, and one that reconnects
 with `Last-Event-ID` resumes where it stopped. The position is two ids, `<comment event>-<report>`.
+
+Ids are taken when a row is written and rows appear when their transaction commits, so a
+decision that commits a moment after another's can have the lower id: each read also
+looks back `_LATE_SECONDS` for ids the stream has yet to send (`_Sent`). Not a horizon
+of open transactions (`pg_snapshot_xmin`): that spans the whole server, and any long
+transaction, an import of a million comments or another database's work, would hold
+every desk's feed for as long as it ran.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+import time
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 import asyncpg
@@ -39,6 +47,9 @@ CHANNEL = "moderation"
 _GATHER_SECONDS = 0.25
 # An idle stream still looks this often whether its moderator may go on watching.
 _RECHECK_SECONDS = 15.0
+# How long after a stream has gone past an id it still sends that id's row should its
+# transaction commit: decisions and a worker's claims commit within a second or two.
+_LATE_SECONDS = 10.0
 
 # Whether a feed's moderator may go on watching, asked with the stream's connection. The
 # caller supplies it: it knows what let the moderator in (a token, a desk session).
@@ -63,6 +74,33 @@ class Position:
         position = cls(int(first), int(second))
         # Ids are bigints: a larger number is no position this feed gave out.
         return position if max(position.comment_event, position.report) <= MAX_ID else None
+
+
+@dataclass(slots=True)
+class _Sent:
+    """What a stream has sent of one kind of row (comment events or reports): the
+    highest id, and for `_LATE_SECONDS` the ids sent and where each read that sent some
+    started, so that the next read also finds rows committed after a later one."""
+
+    position: int
+    starts: deque[tuple[float, int]] = field(default_factory=deque)  # (when, position)
+    ids: set[int] = field(default_factory=set)
+
+    def floor(self) -> tuple[int, list[int]]:
+        """Where to read after, and the ids above it already sent."""
+        now = time.monotonic()
+        while self.starts and self.starts[0][0] < now - _LATE_SECONDS:
+            self.starts.popleft()
+        floor = self.starts[0][1] if self.starts else self.position
+        self.ids = {sent for sent in self.ids if sent > floor}
+        return floor, sorted(self.ids)
+
+    def record(self, ids: Sequence[int]) -> None:
+        """Note the ids one read sent."""
+        if ids:
+            self.starts.append((time.monotonic(), self.position))
+            self.ids.update(ids)
+            self.position = max(self.position, *ids)
 
 
 class EventHub:
@@ -117,15 +155,17 @@ async def stream(
         async with pool.acquire() as conn:
             position = start or Position(*await event_queries.positions(conn))
             yield await _counts(conn, site_id, position)
+        sent = (_Sent(position.comment_event), _Sent(position.report))
         while True:
             async with pool.acquire() as conn:
                 if not await still_allowed(conn):
                     log.info("feed_closed", moderator=moderator.id, reason="access ended")
                     return
-                events, position, more = await _after(conn, site_id, position)
+                events, more = await _after(conn, site_id, *sent)
                 for event in events:
                     yield event
                 if events:
+                    position = Position(sent[0].position, sent[1].position)
                     yield await _counts(conn, site_id, position)
             if not more:
                 with contextlib.suppress(TimeoutError):
@@ -136,25 +176,30 @@ async def stream(
 
 
 async def _after(
-    conn: Connection, site_id: int, position: Position
-) -> tuple[list[ServerSentEvent], Position, bool]:
-    """Events after `position`, the position after them, and whether more are waiting."""
-    comments = await event_queries.comment_events_after(conn, site_id, position.comment_event)
-    reports = await event_queries.reports_after(conn, site_id, position.report)
-    more = event_queries.CATCH_UP_LIMIT in (len(comments), len(reports))
+    conn: Connection, site_id: int, comments: _Sent, reports: _Sent
+) -> tuple[list[ServerSentEvent], bool]:
+    """Events the stream has yet to send, and whether more are waiting; notes them as
+    sent. Each carries the position after it: the highest ids sent, never lower, so
+    that Last-Event-ID resumes after all of them."""
+    comment_rows = await event_queries.comment_events_after(conn, site_id, *comments.floor())
+    report_rows = await event_queries.reports_after(conn, site_id, *reports.floor())
+    more = event_queries.CATCH_UP_LIMIT in (len(comment_rows), len(report_rows))
     events: list[ServerSentEvent] = []
-    for row in comments:
-        position = Position(row["id"], position.report)
+    position = Position(comments.position, reports.position)
+    for row in comment_rows:
+        position = Position(max(position.comment_event, row["id"]), position.report)
         events.append(_event(_comment_kind(row), _comment_data(row), position))
-    for row in reports:
-        position = Position(position.comment_event, row["id"])
+    for row in report_rows:
+        position = Position(position.comment_event, max(position.report, row["id"]))
         data = {
             "comment_id": row["comment_id"],
             "reason": row["reason"],
             "at": row["created_at"].isoformat(),
         }
         events.append(_event("reported", data, position))
-    return events, position, more
+    comments.record([row["id"] for row in comment_rows])
+    reports.record([row["id"] for row in report_rows])
+    return events, more
 
 
 def _comment_kind(row: asyncpg.Record) -> EventKind:

@@ -16,7 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from moderation import moderators
+from moderation import db, moderators
 from moderation.db import transitions
 from moderation.sites import Site
 from tests.factories import Poster, desk_csrf, desk_sign_in, moderator_token
@@ -178,6 +178,38 @@ async def test_a_reconnecting_feed_resumes_after_its_last_event(
         resumed = [await feed.until("held") for _ in missed]
         assert [e.data["comment_id"] for e in resumed] == missed
         await feeds.aclose()
+
+
+async def test_a_change_committed_after_a_later_one_still_reaches_the_feed(
+    api_process: str, poster: Poster, conn: asyncpg.Connection, database_url: str
+) -> None:
+    # Ids are taken at insert, rows appear at commit: a worker's claim that commits a
+    # moment after a moderator's decision has the lower id.
+    await wait_ready(api_process)
+    _, token = await moderators.create(conn, "Desk", "moderator", [poster.site.id])
+    slow = await poster.comment(article="story-1", body="slow to commit")
+    quick = await poster.comment(
+        article="story-2", author={"id": "u2", "name": "Bo"}, body="quick to commit"
+    )
+    worker = await db.connect(database_url)
+    async with httpx.AsyncClient(timeout=30) as client:
+        feeds = open_feed(client, api_process, poster.site, token)
+        feed = await anext(feeds)
+        await feed.next()
+        claim = worker.transaction()
+        await claim.start()
+        await transitions.transition(worker, [transitions.Change(slow, "pending", "review", "")])
+        await transitions.transition(conn, [transitions.Change(quick, "pending", "review", "")])
+        first = await feed.until("held")
+        assert first.data["comment_id"] == quick
+
+        await claim.commit()
+        late = await feed.until("held")
+        assert late.data["comment_id"] == slow
+        # Last-Event-ID stays after both: a reconnect repeats neither.
+        assert late.id == first.id
+        await feeds.aclose()
+    await worker.close()
 
 
 @pytest.mark.parametrize("change", ["revoked", "site_removed"])

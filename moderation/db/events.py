@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import asyncpg
 
 from moderation.db import Connection
@@ -10,7 +12,10 @@ from moderation.db import Connection
 CATCH_UP_LIMIT = 500
 
 
-async def comment_events_after(conn: Connection, site_id: int, after: int) -> list[asyncpg.Record]:
+async def comment_events_after(
+    conn: Connection, site_id: int, after: int, sent: Sequence[int]
+) -> list[asyncpg.Record]:
+    """The site's comment events after id `after`, but for the ids in `sent`."""
     return await conn.fetch(
         """
         SELECT e.id, e.comment_id, e.actor, e.moderator_id, m.name AS moderator,
@@ -18,27 +23,32 @@ async def comment_events_after(conn: Connection, site_id: int, after: int) -> li
         FROM comment_events AS e
         JOIN comments AS c ON c.id = e.comment_id
         LEFT JOIN moderators AS m ON m.id = e.moderator_id
-        WHERE c.site_id = $1 AND e.id > $2
+        WHERE c.site_id = $1 AND e.id > $2 AND e.id <> ALL($3::bigint[])
         ORDER BY e.id
-        LIMIT $3
+        LIMIT $4
         """,
         site_id,
         after,
+        sent,
         CATCH_UP_LIMIT,
     )
 
 
-async def reports_after(conn: Connection, site_id: int, after: int) -> list[asyncpg.Record]:
+async def reports_after(
+    conn: Connection, site_id: int, after: int, sent: Sequence[int]
+) -> list[asyncpg.Record]:
+    """The site's reports after id `after`, but for the ids in `sent`."""
     return await conn.fetch(
         """
         SELECT r.id, r.comment_id, r.reason, r.created_at
         FROM reports AS r JOIN comments AS c ON c.id = r.comment_id
-        WHERE c.site_id = $1 AND r.id > $2
+        WHERE c.site_id = $1 AND r.id > $2 AND r.id <> ALL($3::bigint[])
         ORDER BY r.id
-        LIMIT $3
+        LIMIT $4
         """,
         site_id,
         after,
+        sent,
         CATCH_UP_LIMIT,
     )
 
