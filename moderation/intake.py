@@ -12,18 +12,18 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import asyncpg
 import jwt
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from moderation import metrics
 from moderation.db import Connection
 from moderation.db import comments as comment_queries
 from moderation.errors import Conflict, Forbidden, RateLimited, Unauthorized, ValidationFailed
-from moderation.payloads import Id, Line, Name, Payload, Text, WebAddress
+from moderation.payloads import Id, Line, Name, Payload, Text, page_address, page_title
 from moderation.sites import Site, SiteSettings, check_origin
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
@@ -37,10 +37,11 @@ class AuthorIn(Payload):
 
 
 class ArticlePage(Payload):
-    """The page the comment was written on, as the widget finds it: moderators see it."""
+    """The page the comment was written on, as the widget finds it: moderators see it.
+    What a page gets wrong here is cleaned or left out, never the comment refused."""
 
-    title: Line | None = Field(default=None, max_length=300)
-    url: WebAddress | None = Field(default=None, max_length=2000)
+    title: Annotated[str | None, AfterValidator(page_title)] = None
+    url: Annotated[str | None, AfterValidator(page_address)] = None
 
 
 class CommentIn(Payload):

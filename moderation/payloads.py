@@ -101,6 +101,29 @@ def page_url(value: str | None) -> str | None:
         return None
 
 
+_PAGE_TITLE_LENGTH = 300
+_PAGE_URL_LENGTH = 2000
+
+
+def page_title(value: str | None) -> str | None:
+    """A page's title as moderators see it, made of whatever the page had: one line,
+    without control characters, at most 300 characters; None when nothing is left. Pages
+    carry mis-decoded characters and line breaks in their titles, and the title is only
+    for moderators: refusing it would refuse the reader's comment with it."""
+    if value is None:
+        return None
+    text = _ANY_CONTROL.sub(" ", unicodedata.normalize("NFC", value))
+    return " ".join(text.split())[:_PAGE_TITLE_LENGTH] or None
+
+
+def page_address(value: str | None) -> str | None:
+    """`page_url` for an address a page gave: None, rather than a refusal, when it is
+    none intake would take."""
+    if value is None or len(value) > _PAGE_URL_LENGTH or control_character(value):
+        return None
+    return page_url(value)
+
+
 def drop_nul(value: str) -> str:
     """`value` without its NUL characters, which PostgreSQL's text cannot hold."""
     return value.replace("\x00", "")
@@ -116,7 +139,6 @@ def refuse_nul(value: str) -> str:
 Text = Annotated[str, AfterValidator(clean_text)]
 Line = Annotated[str, AfterValidator(clean_line)]
 Name = Annotated[str, AfterValidator(clean_name)]
-WebAddress = Annotated[Line, AfterValidator(web_address)]
 # Ids are PostgreSQL bigints: a larger number names nothing, and would fail in the query.
 MAX_ID = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]

@@ -459,13 +459,36 @@ async def test_an_article_carries_the_title_and_address_its_page_sent(
     )
     detail = await poster.client.get(f"/v1/moderation/comments/{second.json()['id']}", headers=mod)
     assert detail.json()["article"]["url"] is None
-    bad = await poster.client.post(
-        f"/v1/sites/{poster.site.slug}/articles/council/comments",
-        json={"author": {"id": "a", "name": "A"}, "body": "x", "article": {"url": "javascript:1"}},
+
+
+@pytest.mark.parametrize(
+    ("page", "stored"),
+    [
+        # A mis-decoded apostrophe (cp1252's 0x92 read as Latin-1) and a line break.
+        ({"title": "Council\u0092s budget\n vote"}, ("Council s budget vote", None)),
+        ({"title": "\t \n"}, (None, None)),
+        ({"title": "🎉" * 301}, ("🎉" * 300, None)),
+        ({"url": "javascript:alert(1)"}, (None, None)),
+        ({"url": "https:example.com/story"}, (None, None)),
+        ({"url": "https://example.com/\u0000"}, (None, None)),
+        ({"url": "https://example.com/" + "a" * 2000}, (None, None)),
+    ],
+)
+async def test_a_page_s_bad_title_or_address_is_cleaned_not_the_comment_refused(
+    poster: Poster, conn: asyncpg.Connection, page: dict[str, str], stored: tuple[object, object]
+) -> None:
+    response = await poster.client.post(
+        f"/v1/sites/{poster.site.slug}/articles/odd-page/comments",
+        json={"author": {"id": "a", "name": "A"}, "body": "A comment", "article": page},
         headers={"X-Site-Key": poster.site.widget_key},
     )
-    assert bad.status_code == 422
-    assert bad.json()["error"]["field"] == "article.url"
+    assert response.status_code == 202, response.text
+    article = await conn.fetchrow(
+        "SELECT title, url FROM articles WHERE site_id = $1 AND external_id = 'odd-page'",
+        poster.site.id,
+    )
+    assert article is not None
+    assert (article["title"], article["url"]) == stored
 
 
 @pytest.mark.parametrize(
