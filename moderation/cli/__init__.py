@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from pydantic import ValidationError
 
 from moderation import logs
 from moderation.cli import (
@@ -17,14 +18,18 @@ from moderation.cli import (
     webhooks,
     workers,
 )
-from moderation.config import get_settings
+from moderation.config import explain, get_settings
 
 
 @click.group()
 @click.version_option(package_name="moderation", message="%(prog)s %(version)s")
 def main() -> None:
     """Comment moderation service for news sites."""
-    logs.configure(get_settings())
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        raise click.ClickException(explain(exc)) from None
+    logs.configure(settings)
 
 
 for command in (
