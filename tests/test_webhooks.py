@@ -213,6 +213,20 @@ def test_ipv6_addresses_carrying_a_public_ipv4_address_are_allowed(url: str) -> 
     assert targets.addresses(targets.parse(url), allow_private=False)
 
 
+@pytest.mark.parametrize(
+    ("url", "spelled"),
+    [
+        ("HTTP://Hooks.Example.org:80/in?a=1#part", "http://hooks.example.org/in?a=1"),
+        ("https://hooks.example.org:443", "https://hooks.example.org/"),
+        ("https://hooks.example.org:8443/in", "https://hooks.example.org:8443/in"),
+        ("http://[2001:DB8::1]:8080/in", "http://[2001:db8::1]:8080/in"),
+    ],
+)
+def test_a_target_has_one_spelling(url: str, spelled: str) -> None:
+    assert targets.parse(url).url == spelled
+    assert targets.parse(spelled) == targets.parse(url)
+
+
 async def test_an_address_gets_one_webhook_per_site(
     conn: asyncpg.Connection, make_site: Callable[..., Awaitable[Site]], database_url: str
 ) -> None:
@@ -224,6 +238,10 @@ async def test_an_address_gets_one_webhook_per_site(
     for events in (["comment.created"], ["comment.created", "comment.decided"]):
         with pytest.raises(Conflict) as refused:
             await webhooks.add(conn, site, url, events, private_settings())
+    # Nor under another spelling of the same address.
+    for spelling in ("HTTP://127.0.0.1:9/hook", "http://127.0.0.1:9/hook#x"):
+        with pytest.raises(Conflict):
+            await webhooks.add(conn, site, spelling, ["comment.created"], private_settings())
         assert refused.value.message == (
             f"webhook {webhook_id} already sends {site.slug}'s events to {url}; "
             "remove it first to subscribe that address to other events"

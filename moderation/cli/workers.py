@@ -97,7 +97,8 @@ def _models_in_place(settings: Settings, wait: bool) -> None:
 @click.command()
 @click.option("--loglevel", default="INFO", show_default=True)
 def beat(loglevel: str) -> None:
-    """Send the periodic tasks: the sweep of overdue comments and spam retraining."""
+    """Send the periodic tasks: the sweep of overdue comments, spam retraining, address
+    retention and webhook delivery polling. Run exactly one."""
     settings = get_settings()
     database_url(settings)
     broker_url(settings)

@@ -141,11 +141,11 @@ async def add(
     target = targets.parse(url)
     await asyncio.to_thread(targets.addresses, target, settings.webhook_allow_private)
     secret = signing.new_secret()
-    record = await webhook_queries.create(conn, site.id, url, wanted, secret)
+    record = await webhook_queries.create(conn, site.id, target.url, wanted, secret)
     if record is None:
-        existing = await webhook_queries.live_for_url(conn, site.id, url)
+        existing = await webhook_queries.live_for_url(conn, site.id, target.url)
         raise Conflict(
-            f"webhook {existing} already sends {site.slug}'s events to {url}; "
+            f"webhook {existing} already sends {site.slug}'s events to {target.url}; "
             "remove it first to subscribe that address to other events",
             field="url",
             code="webhook_exists",

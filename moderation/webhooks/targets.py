@@ -34,6 +34,15 @@ class Target:
     port: int
     path: str  # with its query
 
+    @property
+    def url(self) -> str:
+        """The one spelling of this target: "HTTP://Example.org:80/hook#x" is
+        "http://example.org/hook", so a site cannot subscribe one receiver twice."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        port = "" if self.port == default else f":{self.port}"
+        return f"{self.scheme}://{host}{port}{self.path}"
+
 
 def parse(url: str) -> Target:
     """`url` as a target, or `WebhookTargetRefused` saying what is wrong with it."""
