@@ -176,6 +176,11 @@ async def test_etag_gives_304_until_the_thread_changes(
     assert again.status_code == 304
     assert again.content == b""
     assert again.headers["ETag"] == tag
+    # If-None-Match compares weakly (a proxy may drop the W/), and `*` is any copy.
+    for named in (tag.removeprefix("W/"), f'"other", {tag}', "*"):
+        response = await poster.thread(headers={"If-None-Match": named})
+        assert response.status_code == 304, named
+    assert (await poster.thread(headers={"If-None-Match": '"other"'})).status_code == 200
 
     # A pending comment changes nothing a reader sees; an approval does.
     pending = await poster.comment()

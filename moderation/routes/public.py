@@ -19,6 +19,7 @@ from moderation.db import threads as thread_queries
 from moderation.errors import BadRequest, NotFound
 from moderation.http.access import path_site, widget_site
 from moderation.http.bodies import read_payload
+from moderation.http.conditional import still_current
 from moderation.http.params import path_article, path_id, query_choice, query_int
 from moderation.http.responses import JSONResponse
 from moderation.payloads import Payload, Text
@@ -242,9 +243,7 @@ def _freshness(
     """The cache headers of the article's thread (its ETag), and whether the client's copy,
     named in `If-None-Match`, is still current."""
     tag = threads.etag(article, settings)
-    header = request.headers.get("if-none-match", "")
-    current = tag in {seen.strip() for seen in header.split(",") if seen.strip()}
-    return {"ETag": tag, "Cache-Control": "public, max-age=5"}, current
+    return {"ETag": tag, "Cache-Control": "public, max-age=5"}, still_current(request, tag)
 
 
 async def get_counts(request: Request) -> Response:

@@ -12,6 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from moderation.http.conditional import still_current
+
 WIDGET = Path(__file__).parent / "static" / "widget.js"
 
 
@@ -42,7 +44,7 @@ async def widget_js(request: Request) -> Response:
     }
     if compressed:
         headers["Content-Encoding"] = "gzip"
-    if request.headers.get("if-none-match") == headers["ETag"]:
+    if still_current(request, headers["ETag"]):
         return Response(status_code=304, headers=headers)
     body = packed if compressed else plain
     return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
