@@ -52,8 +52,9 @@ class Settings(BaseSettings):
     # The longest a request waits for a connection (every one busy, or PostgreSQL not
     # answering) before it is answered 503 with Retry-After, rather than held open.
     db_acquire_timeout_seconds: float = Field(default=5.0, gt=0)
-    # A request body larger than this is refused (413) before it is read whole.
-    max_request_bytes: int = Field(default=64 * 1024, ge=1024)
+    # A request body larger than this is refused (413) before it is read whole. The
+    # longest comment a site may allow, 20,000 characters, is 80,000 bytes as emoji.
+    max_request_bytes: int = Field(default=128 * 1024, ge=1024)
     # Sites (keys, origins, limits) are cached per API process for this long.
     site_cache_seconds: float = Field(default=5.0, ge=0)
     # An idle client connection is closed after this long (uvicorn's keep-alive). Behind a

@@ -391,6 +391,23 @@ async def test_a_body_over_the_sites_length_limit_is_refused(
     }
 
 
+async def test_the_longest_comment_a_site_may_allow_fits_the_request_limit(
+    app_client: httpx.AsyncClient, make_site: Callable[..., Awaitable[Site]]
+) -> None:
+    # A site may allow 20,000 characters: as emoji, 80,000 bytes of UTF-8.
+    site = await make_site(max_length=20_000)
+    response = await app_client.post(
+        f"/v1/sites/{site.slug}/articles/story-1/comments",
+        json={
+            "author": {"id": "u1", "name": "Ann"},
+            "body": "🎉" * 20_000,
+            "article": {"title": "🎉" * 300, "url": "https://news.example/" + "a" * 1970},
+        },
+        headers={"X-Site-Key": site.widget_key},
+    )
+    assert response.status_code == 202, response.text
+
+
 async def test_a_request_far_over_the_size_limit_is_refused_before_it_is_read(
     app_client: httpx.AsyncClient, site: Site
 ) -> None:
