@@ -88,6 +88,9 @@ class QueueItem(TypedDict):
 
     id: int
     status: Status
+    # Every queue it is in, `reported` only while reports are open, `auto` only until a
+    # person decides it: the desk keeps a card only where it still belongs.
+    queues: list[Queue]
     version: int
     body: str
     language: str | None
@@ -237,6 +240,7 @@ def describe(row: asyncpg.Record) -> QueueItem:
     return {
         "id": row["id"],
         "status": row["status"],
+        "queues": list(row["queues"]),
         "version": row["version"],
         "body": row["body"],
         "language": row["language"],

@@ -197,6 +197,7 @@ async def test_queue_items_carry_what_a_moderator_needs(
     assert item["id"] == item_id
     assert item["body"] == "A held reply"
     assert item["status"] == "review"
+    assert item["queues"] == ["review"]
     assert item["reasons"] == ["toxicity 0.70 ≥ 0.50"]
     assert item["scores"] == {"toxicity": 0.7}
     assert item["model"] == "t@1"
@@ -760,6 +761,7 @@ async def test_reports_hide_a_comment_at_the_sites_threshold_until_a_moderator_d
     assert hidden["article"]["approved_count"] == 0
 
     [item] = (await app_client.get(queue_url(site, "reported"), headers=headers)).json()["items"]
+    assert "reported" in item["queues"]
     assert item["hidden"] is True
     assert item["reports"]["count"] == 2
 
@@ -769,6 +771,9 @@ async def test_reports_hide_a_comment_at_the_sites_threshold_until_a_moderator_d
     assert (await app_client.get(queue_url(site, "reported"), headers=headers)).json()[
         "items"
     ] == []
+    # Approved it stays, no longer reported nor waiting for a person to look at it.
+    kept = await app_client.get(f"/v1/moderation/comments/{comment}", headers=headers)
+    assert kept.json()["queues"] == ["approved"]
     open_reports = await conn.fetchval(
         "SELECT count(*) FROM reports WHERE comment_id = $1 AND dismissed_at IS NULL", comment
     )

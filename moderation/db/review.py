@@ -22,13 +22,19 @@ _QUEUE_CONDITION["reported"] += f" AND {_OPEN_REPORTS}"
 # Approved by scoring, and no person has decided it since (see transitions: decided_by).
 _AUTO = "c.decided_by IS NULL AND c.decided_at IS NOT NULL"
 _QUEUE_CONDITION["auto"] += f" AND {_AUTO}"
+# The queues a comment is in, by the conditions that make them up: what the desk asks of a
+# comment the feed or a conflict brings, rather than a second copy of these rules.
+_IN_QUEUES = ", ".join(
+    f"CASE WHEN {condition} THEN '{queue}' END" for queue, condition in _QUEUE_CONDITION.items()
+)
 # The words of a moderator's search: the expression of the `comments_search` index.
 _SEARCH = "to_tsvector('simple', c.body) @@ websearch_to_tsquery('simple', {})"
 
 # Everything a moderator sees about an item: the text, why it was held, the author's
 # record, the parent for context and the readers' reports.
-_ITEM = """
-    SELECT c.id, c.site_id, c.status, c.body, c.language, c.scores, c.risk, c.reasons,
+_ITEM = f"""
+    SELECT c.id, c.site_id, c.status, array_remove(ARRAY[{_IN_QUEUES}], NULL) AS queues,
+           c.body, c.language, c.scores, c.risk, c.reasons,
            c.model, c.model_device, c.model_dtype, c.model_backend,
            c.created_at, c.decided_at, c.version, c.hidden_at IS NOT NULL AS hidden,
            a.external_id AS article, a.title AS article_title, a.url AS article_url,
@@ -42,7 +48,7 @@ _ITEM = """
            p.id AS parent_id, p.author_name AS parent_author, p.status AS parent_status,
            p.body AS parent_body,
            coalesce(open_reports.n, 0) AS report_count,
-           coalesce(open_reports.reasons, '{}') AS report_reasons
+           coalesce(open_reports.reasons, '{{}}') AS report_reasons
     FROM comments AS c
     JOIN articles AS a ON a.id = c.article_id
     LEFT JOIN authors AS au ON au.id = c.author_id
