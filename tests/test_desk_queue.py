@@ -9,6 +9,7 @@ busy morning brings, rather than waiting for the worker to hold them one by one.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -18,7 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from moderation import db, moderators
 from moderation.db import comments as comment_queries
@@ -279,6 +280,46 @@ async def test_a_card_whose_text_changed_is_shown_again_rather_than_decided(
     await page.keyboard.press("Enter")
     await expect(card(page, comment)).to_have_count(0)
     assert await desk.status_counts() == {"rejected": 1}
+
+
+@pytest.mark.parametrize("queue", ["reported", "auto"])
+async def test_a_card_someone_else_kept_meanwhile_leaves_rather_than_coming_back(
+    page: Page, desk: Desk, queue: str
+) -> None:
+    ids = await desk.comments(3, status="approved", reasons=())
+    for comment_id in ids:
+        await desk.conn.execute(
+            "INSERT INTO reports (comment_id, reason, client_addr) VALUES ($1, 'rude', '10.0.0.1')",
+            comment_id,
+        )
+    # In order: a live card lands at its place (a random sample takes none in).
+    await sign_in(page, desk, f"/{queue}?sort=oldest")
+    await expect(page.locator("li.card")).to_have_count(3)
+    held: asyncio.Future[Route] = asyncio.get_running_loop().create_future()
+    await page.route("**/desk/api/decisions", lambda route: held.set_result(route))
+    await card(page, ids[0]).locator(".body").click()
+    await page.keyboard.press("a")
+    decision = await held
+    # Another moderator keeps it (approved it stays) while ours is on its way, and the
+    # feed tells this desk first.
+    _, other = await moderators.create(desk.conn, "Bea", "moderator", [desk.site_id])
+    async with httpx.AsyncClient(
+        base_url=desk.stack.api, headers={"Authorization": f"Bearer {other}"}
+    ) as client:
+        kept = await client.post(
+            f"/v1/moderation/comments/{ids[0]}/decision",
+            json={"action": "approve", "expected_status": "approved"},
+        )
+    assert kept.status_code == 200, kept.text
+    await expect(page.locator(f'.count[data-queue="{queue}"]')).to_have_text("2")
+    await decision.continue_()
+    # The conflict keeps the status, but the comment has left the queue: it stays gone.
+    await expect(page.locator("li.gone")).to_have_text(
+        f"#{ids[0]} was already approved by someone else"
+    )
+    await expect(card(page, ids[0])).to_have_count(0)
+    await expect(page.locator("li.card")).to_have_count(2)
+    assert await desk.status_counts() == {"approved": 3}
 
 
 async def test_an_authors_edit_replaces_the_card_as_the_moderator_reads_it(

@@ -448,8 +448,8 @@
   // One at a time, in the feed's order.
   let arrivals = Promise.resolve();
 
-  function fetchCard(id) {
-    arrivals = arrivals.then(function () { return loadCard(id); });
+  function fetchCard(id, shown) {
+    arrivals = arrivals.then(function () { return loadCard(id, shown); });
   }
 
   function matches(item) {
@@ -461,13 +461,27 @@
       (!reason || item.reasons.some(function (r) { return r.toLowerCase().indexOf(reason) !== -1; }));
   }
 
+  // The server says which queues the item is in: a reported comment kept is approved
+  // still, but no longer reported.
+  function belongs(item) {
+    return item.queues.indexOf(queue) !== -1 && matches(item);
+  }
+
   let searchNote = null;
 
-  async function loadCard(id) {
+  // `shown`: the card of a decision refused though the comment kept the status it showed.
+  // Its author edited it, and the card comes back; or someone else decided it (kept a
+  // reported comment, confirmed an auto-approved one), and it has left this queue.
+  async function loadCard(id, shown) {
     try {
       const item = await api("/api/comments/" + Number(id));
       // The feed can be ahead of us: add the card only if it still belongs here.
-      if (item.status !== queueStatus || !matches(item)) {
+      const here = belongs(item);
+      if (shown) {
+        remove(shown, here ? "#" + id + " changed since it was shown: here it is again"
+          : decidedBefore(id, item.status));
+      }
+      if (!here) {
         return;
       }
       if (filterQuery.get("q")) {
@@ -483,6 +497,9 @@
       }
       insertLive(item);
     } catch (error) {
+      if (shown) {
+        remove(shown);
+      }
       note("Could not load comment #" + id + ": " + error.message, "bad");
     }
   }
@@ -503,7 +520,7 @@
     if (!card || card.classList.contains("busy")) {
       return;
     }
-    if (item.status !== queueStatus || !matches(item)) {
+    if (!belongs(item)) {
       remove(card, "#" + id + " was edited by its author and left this queue");
       return;
     }
@@ -565,6 +582,10 @@
     refresh();
   }
 
+  function decidedBefore(id, status) {
+    return "#" + id + " was already " + (DONE[status] || status) + " by someone else";
+  }
+
   async function decide(chosen, action, reason) {
     chosen = chosen.filter(function (card) { return !card.classList.contains("busy"); });
     if (!chosen.length) {
@@ -600,11 +621,9 @@
       if (result.outcome === "applied") {
         remove(card);
       } else if (result.outcome === "conflict" && result.status === card.dataset.status) {
-        remove(card, "#" + result.id + " changed since it was shown: here it is again");
-        fetchCard(result.id);
+        fetchCard(result.id, card);
       } else if (result.outcome === "conflict") {
-        remove(card, "#" + result.id + " was already " + (DONE[result.status] || result.status) +
-          " by someone else");
+        remove(card, decidedBefore(result.id, result.status));
       } else if (result.outcome === "not_found") {
         remove(card, "#" + result.id + " no longer exists");
       } else {
