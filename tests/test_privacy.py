@@ -14,18 +14,26 @@ import asyncpg
 import httpx
 import pytest
 
-from moderation import db, importer, own_comments, privacy
+from moderation import db, exports, importer, own_comments, privacy, webhooks
+from moderation.config import Settings
 from moderation.db import comments as comment_queries
 from moderation.db import imports as import_queries
 from moderation.db import scoring as scoring_queries
 from moderation.db import transitions
 from moderation.db import webhooks as webhook_queries
+from moderation.scoring import batch
+from moderation.scoring.dev import KeywordToxicity
+from moderation.scoring.language import detect
+from moderation.scoring.scorer import Scorer
+from moderation.scoring.site_spam import SiteSpamModels
+from moderation.scoring.spam import SpamClassifier
 from moderation.sites import IP_RETENTION_DAYS, Site
 from tests.factories import Poster, moderator_headers, set_status, waiting_on_lock
 
 MODERATION = str(Path(sys.executable).with_name("moderation"))
 ANN = {"id": "reader-ann", "name": "Ann Example"}
 BOB = {"id": "reader-bob", "name": "Bob"}
+EVE = {"id": "reader-eve", "name": "Eve"}
 
 
 async def ann_thread(poster: Poster, conn: asyncpg.Connection) -> tuple[int, int, int]:
@@ -365,6 +373,55 @@ async def test_an_erasure_waits_for_an_edit_and_scrubs_the_text_it_replaced(
         "WHERE comment_id = $1 AND previous_body IS NOT NULL",
         posted["id"],
     )
+
+
+async def test_an_erasure_leaves_no_reason_quoting_the_author_in_audit_export_or_webhooks(
+    poster: Poster,
+    conn: asyncpg.Connection,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    app_client: httpx.AsyncClient,
+) -> None:
+    hook = "https://hooks.example/eve"
+    webhook = await webhook_queries.create(
+        conn, poster.site.id, hook, ["comment.decided"], "s" * 32
+    )
+    phone = "+44 7700 900123"
+    comment = await poster.comment(body=f"Cheap followers, whatsapp {phone}", author=EVE)
+    scorer = Scorer({"dev": KeywordToxicity()}, SiteSpamModels(SpamClassifier.seed()), detect)
+    assert await batch.score_pending(pool, scorer, settings, [comment]) >= 1
+    # A moderator's own reason may quote the reader too.
+    status = await conn.fetchval("SELECT status FROM comments WHERE id = $1", comment)
+    decided = await app_client.post(
+        f"/v1/moderation/comments/{comment}/decision",
+        json={"action": "reject", "expected_status": status, "reason": f"sells, posts {phone}"},
+        headers=await moderator_headers(conn, poster.site),
+    )
+    assert decided.status_code == 200, decided.text
+    trail = "SELECT actor, moderator_id, from_status, to_status, created_at, reason"
+    audit = f"{trail} FROM comment_events WHERE comment_id = $1 ORDER BY id"
+    before = [tuple(r) for r in await conn.fetch(audit, comment)]
+    assert [phone in reason for *_, reason in before] == [True, True]  # scoring's, moderator's
+
+    await privacy.erase(conn, await author_id(conn, poster.site, EVE["id"]), "operator")
+
+    after = [tuple(r) for r in await conn.fetch(audit, comment)]
+    # Who changed which status to which, and when, stays; no reason quotes Eve.
+    assert [row[:-1] for row in after[:2]] == [row[:-1] for row in before]
+    assert [reason for *_, reason in after] == [
+        "author's data erased",
+        "author's data erased",
+        "author's data erased by operator",
+    ]
+    exported = b"".join([line async for line in exports.site_lines(conn, poster.site)])
+    assert phone.encode() not in exported
+    # Replaying every delivery of the site's webhook sends nothing of Eve's either.
+    assert webhook is not None
+    for delivery in await webhook_queries.deliveries(conn, webhook["id"], None, 100):
+        await webhook_queries.replay(conn, delivery["id"])
+    sent = [d for d in await webhook_queries.claim_due(conn, 1000, 60) if d["url"] == hook]
+    assert len(sent) == 6  # scoring's decision, the moderator's, the erasure's; replayed
+    assert not [d for d in sent if phone.encode() in webhooks.body(d)]
 
 
 def archive(path: Path, name: str, body: str) -> Path:

@@ -8,11 +8,16 @@ from moderation.db import Connection
 
 # Rows cleared per statement: retention runs beside live traffic, in short steps.
 _RETENTION_BATCH = 5000
+# What erasure leaves of a reason (an SQL literal): reasons can quote the text ("contact
+# phrase 'call me at ...'").
+_ERASED = "'author''s data erased'"
 # What erasure leaves of an author's comment, wherever it happens (here, and in an import
-# of comments whose author was erased before): reasons can quote the text ("contact
-# phrase 'call me at ...'"), so they go too.
-EMPTIED = """author_name = '', body = '', fingerprint = NULL, client_addr = NULL,
-             user_agent = NULL, reasons = ARRAY['author''s data erased']"""
+# of comments whose author was erased before).
+EMPTIED = f"""author_name = '', body = '', fingerprint = NULL, client_addr = NULL,
+             user_agent = NULL, reasons = ARRAY[{_ERASED}]"""
+# Whether erasure wrote the reason itself (that marker, or an erasure's own audit row,
+# "author's data erased by <who>"): kept, so erasing again keeps who erased before.
+_BY_ERASURE = "starts_with({reason}, 'author''s data erased')"
 
 
 async def author(conn: Connection, site_id: int, external_id: str) -> asyncpg.Record | None:
@@ -77,10 +82,11 @@ async def scrub_author(conn: Connection, author_id: int, erased_by: str) -> asyn
     """Remove the author's name, texts, addresses and user agents; `scrubbed` says how many
     comments had any, `erased` whether the author row was marked (now, by `erased_by`).
 
-    Webhook events that named them lose the name and text too, so a replay cannot
-    send them again, and so do the texts their edits replaced and moderators' notes on
-    them. The author row stays (ids and standing), marked erased. Marked again only if
-    there was something to erase: an erased author may have come back and posted.
+    Webhook events that named them lose the name, text and reasons too, so a replay
+    cannot send them again, and so do their comments' audit rows (the reasons, and the
+    texts their edits replaced) and moderators' notes on them. The author row stays (ids
+    and standing), marked erased. Marked again only if there was something to erase: an
+    erased author may have come back and posted.
     """
     # Locked first, each in a statement of its own: the scrub below then starts after
     # every transaction that held them has committed (a worker's decision and its webhook
@@ -104,11 +110,23 @@ async def scrub_author(conn: Connection, author_id: int, erased_by: str) -> asyn
                        '{{comment,body}}', '""', false),
                        '{{comment,author,name}}', '""', false),
                        '{{author,name}}', '""', false)
+                   || CASE WHEN type = 'comment.decided'
+                            AND NOT {_BY_ERASURE.format(reason="payload ->> 'reason'")}
+                           THEN jsonb_build_object('reason', {_ERASED})
+                           ELSE '{{}}' END
              WHERE author_id = $1
-        ), edits_scrubbed AS (
-            UPDATE comment_events SET previous_body = NULL
-             WHERE previous_body IS NOT NULL
-               AND comment_id IN (SELECT id FROM comments WHERE author_id = $1)
+        ), audit_scrubbed AS (
+            -- Every reason goes, moderators' as well as scoring's: scoring's quote the
+            -- text (the contact phrase a spam reason names), a moderator's may quote it
+            -- too, and what moderators wrote about the author goes as well (notes,
+            -- below). Who changed which status to which, and when, stays: moderators
+            -- remain accountable for what they did.
+            UPDATE comment_events
+               SET previous_body = NULL,
+                   reason = CASE WHEN {_BY_ERASURE.format(reason="reason")} THEN reason
+                                 ELSE {_ERASED} END
+             WHERE comment_id IN (SELECT id FROM comments WHERE author_id = $1)
+               AND (previous_body IS NOT NULL OR NOT {_BY_ERASURE.format(reason="reason")})
         ), notes_removed AS (
             DELETE FROM author_notes WHERE author_id = $1
             RETURNING 1
