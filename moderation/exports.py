@@ -73,6 +73,7 @@ async def _entries(
             "status_until": author["status_until"],
             "created_at": author["created_at"],
             "erased_at": author["erased_at"],
+            "erased_by": author["erased_by"],
         }
     async for comment in export_queries.comments(conn, site.id, since):
         yield comment_line(site.slug, comment)
@@ -97,6 +98,7 @@ def comment_line(slug: str, comment: Any) -> dict[str, Any]:
         "created_at": comment["created_at"],
         "decided_at": comment["decided_at"],
         "hidden": comment["hidden"],
+        "featured_at": comment["featured_at"],
         "client_addr": comment["client_addr"],
         "user_agent": comment["user_agent"],
         "history": comment["history"],

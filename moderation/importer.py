@@ -168,7 +168,14 @@ def _row(record: Thread | Author | Comment, seq: int) -> tuple[str, tuple[Any, .
         )
         return "threads", row
     if isinstance(record, Author):
-        return "authors", (record.external_id, record.name, record.status, record.status_until)
+        return "authors", (
+            record.external_id,
+            record.name,
+            record.status,
+            record.status_until,
+            record.erased_at,
+            record.erased_by,
+        )
     return "comments", (
         seq,
         record.key,
@@ -190,6 +197,7 @@ def _row(record: Thread | Author | Comment, seq: int) -> tuple[str, tuple[Any, .
         max(record.scores.values(), default=0.0) if record.scores else 0.0,
         record.decided_at,
         record.hidden,
+        record.featured_at,
         record.line,
     )
 

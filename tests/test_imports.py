@@ -18,11 +18,11 @@ import asyncpg
 import httpx
 import pytest
 
-from moderation import importer, imports
+from moderation import importer, imports, privacy
 from moderation.db import transitions
 from moderation.errors import ImportFailed
 from moderation.sites import Site
-from tests.factories import Poster, set_status
+from tests.factories import Poster, moderator_headers, set_status
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "imports"
 MODERATION = str(Path(sys.executable).with_name("moderation"))
@@ -602,3 +602,65 @@ async def test_an_export_cut_short_is_refused_and_keeps_nothing(
     old = tmp_path / "version-1"
     old.write_bytes(json.dumps({**header, "version": 1}).encode() + b"\n" + b"".join(lines[1:-1]))
     assert (await importer.run(conn, target, "json", old)).comments == 6
+
+
+async def test_a_moved_site_keeps_its_erasures_and_featured_comments(
+    conn: asyncpg.Connection,
+    make_site: Callable[..., Awaitable[Site]],
+    app_client: httpx.AsyncClient,
+    tmp_path: Path,
+) -> None:
+    source = await make_site()
+    poster = Poster(app_client, source)
+    ann, bob, cal = ({"id": name.lower(), "name": name} for name in ("Ann", "Bob", "Cal"))
+    erased = await poster.comment(body="Call me on 555-0100", author=ann)
+    await set_status(conn, [erased], "approved")
+    reply = await poster.comment(body="Will do", author=bob, parent_id=erased)
+    alone = await poster.comment(body="I live on Elm Street", author=cal)
+    await set_status(conn, [reply, alone], "approved")
+    featured = await poster.client.post(
+        f"/v1/moderation/comments/{reply}/feature",
+        json={"featured": True},
+        headers=await moderator_headers(conn, source),
+    )
+    assert featured.status_code == 200, featured.text
+    for author in (ann, cal):
+        author_id = await conn.fetchval(
+            "SELECT id FROM authors WHERE site_id = $1 AND external_id = $2",
+            source.id,
+            author["id"],
+        )
+        await privacy.erase(conn, author_id, "operator")
+    # Back since, with data of her own again.
+    back = await poster.comment(body="Back again", author=ann)
+    await set_status(conn, [back], "approved")
+    target = await make_site()
+    path = await export_to(conn, source, tmp_path / "site.jsonl")
+
+    moved = await importer.run(conn, target, "json", path)
+
+    # As any import of an erased author's comments: placeholders only where replies stay.
+    assert (moved.comments, moved.skipped) == (3, {"deleted, without replies": 1})
+    erasures = (
+        "SELECT external_id, name, erased_at, erased_by FROM authors"
+        " WHERE site_id = $1 AND erased_at IS NOT NULL ORDER BY external_id"
+    )
+    kept = await conn.fetch(erasures, target.id)
+    assert [tuple(r) for r in kept] == [tuple(r) for r in await conn.fetch(erasures, source.id)]
+    assert [(r["external_id"], r["name"], r["erased_by"]) for r in kept] == [
+        ("ann", "Ann", "operator"),  # back since, under her name
+        ("cal", "", "operator"),
+    ]
+    rows = await comments_of(conn, target)
+    # Her erased comment stays emptied, a placeholder above its reply; her new one moves.
+    assert sorted((r["author_name"], r["body"], r["status"]) for r in rows) == [
+        ("", "", "deleted"),
+        ("Ann", "Back again", "approved"),
+        ("Bob", "Will do", "approved"),
+    ]
+    view = (await thread(app_client, target, "story-1")).json()
+    assert view["article"]["featured_count"] == 1
+    shown = await app_client.get(f"/v1/sites/{target.slug}/articles/story-1/featured")
+    assert [c["body"] for c in shown.json()["comments"]] == ["Will do"]
+    again = await importer.run(conn, target, "json", path)
+    assert (again.comments, again.authors, again.already_imported) == (0, 0, 3)

@@ -37,7 +37,7 @@ async def authors(
     """The site's authors; with `since`, those who commented since then."""
     query = """
         SELECT au.external_id, au.name, au.status, au.status_until, au.created_at,
-               au.erased_at
+               au.erased_at, au.erased_by
           FROM authors AS au
          WHERE au.site_id = $1
            AND ($2::timestamptz IS NULL OR EXISTS (
@@ -56,7 +56,7 @@ async def comments(
         SELECT c.id, c.source_id, a.external_id AS article, c.parent_id,
                p.source_id AS parent_source_id, au.external_id AS author, c.author_name,
                c.body, c.status, c.reasons, c.language, c.scores, c.model, c.created_at,
-               c.decided_at, c.hidden_at IS NOT NULL AS hidden,
+               c.decided_at, c.hidden_at IS NOT NULL AS hidden, c.featured_at,
                host(c.client_addr) AS client_addr, c.user_agent,
                (SELECT coalesce(jsonb_agg(jsonb_build_object(
                            'from', e.from_status, 'to', e.to_status, 'reason', e.reason,

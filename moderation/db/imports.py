@@ -15,11 +15,11 @@ from moderation.db import Connection
 from moderation.db.privacy import EMPTIED
 
 THREAD_COLUMNS = ("seq", "key", "article", "title", "url", "is_open", "deleted")
-AUTHOR_COLUMNS = ("external_id", "name", "status", "status_until")
+AUTHOR_COLUMNS = ("external_id", "name", "status", "status_until", "erased_at", "erased_by")
 COMMENT_COLUMNS = (
     "seq", "key", "thread", "parent", "author_id", "author_name", "body", "fingerprint",
     "created_at", "status", "deleted", "client_addr", "user_agent", "reasons", "language",
-    "scores", "model", "risk", "decided_at", "hidden", "line",
+    "scores", "model", "risk", "decided_at", "hidden", "featured_at", "line",
 )  # fmt: skip
 
 # Why a comment in the file was not added; `already imported` is counted apart.
@@ -35,7 +35,8 @@ async def stage(conn: Connection) -> None:
             is_open boolean, deleted boolean
         ) ON COMMIT DROP;
         CREATE TEMP TABLE import_authors (
-            external_id text, name text, status text, status_until timestamptz
+            external_id text, name text, status text, status_until timestamptz,
+            erased_at timestamptz, erased_by text
         ) ON COMMIT DROP;
         CREATE TEMP TABLE import_comments (
             seq bigint, key text, thread text, parent text, author_id text,
@@ -43,7 +44,7 @@ async def stage(conn: Connection) -> None:
             status text, deleted boolean, client_addr inet, user_agent text, reasons text[],
             -- JSON as text: COPY is binary, and the service's jsonb codec is text-only.
             language text, scores text, model text, risk real, decided_at timestamptz,
-            hidden boolean, line integer,
+            hidden boolean, featured_at timestamptz, line integer,
             skip text, depth integer
         ) ON COMMIT DROP;
         """
@@ -226,7 +227,7 @@ async def add_articles(conn: Connection, site_id: int) -> tuple[int, int]:
 async def add_authors(conn: Connection, site_id: int) -> int:
     """Create the authors of added comments (and those the file lists); how many were new.
 
-    An author who exists keeps their name and standing.
+    An author who exists keeps their name, standing and erasure record.
     """
     added: int = await conn.fetchval(
         """
@@ -238,11 +239,14 @@ async def add_authors(conn: Connection, site_id: int) -> int:
         ), wanted AS (
             SELECT coalesce(a.external_id, n.external_id) AS external_id,
                    coalesce(a.name, n.name) AS name,
-                   coalesce(a.status, 'normal') AS status, a.status_until
+                   coalesce(a.status, 'normal') AS status, a.status_until,
+                   a.erased_at, a.erased_by
               FROM named AS n FULL JOIN import_authors AS a ON a.external_id = n.external_id
         ), added AS (
-            INSERT INTO authors (site_id, external_id, name, status, status_until)
-            SELECT DISTINCT ON (external_id) $1, external_id, name, status, status_until
+            INSERT INTO authors (site_id, external_id, name, status, status_until,
+                                 erased_at, erased_by)
+            SELECT DISTINCT ON (external_id) $1, external_id, name, status, status_until,
+                   erased_at, erased_by
               FROM wanted
             ON CONFLICT (site_id, external_id) DO NOTHING
             RETURNING 1
@@ -257,7 +261,11 @@ async def add_authors(conn: Connection, site_id: int) -> int:
 async def blank_erased_authors(conn: Connection, site_id: int) -> None:
     """Empty the staged comments of authors whose data was erased and mark them deleted,
     as their erasure did to the comments it found: an archive must not bring the data
-    back. `resolve` then skips those no reply needs."""
+    back. `resolve` then skips those no reply needs.
+
+    Erased here: every comment of theirs in the file. Erased where the file was exported
+    (its author line says when): those they had posted by then, as that erasure found
+    them; a reader who came back and posted since has data again."""
     # Locked first, in a statement of its own: an erasure under way commits before the
     # next statement's snapshot, and one that starts later waits for this import to
     # commit and then scrubs what it added (privacy.scrub_author).
@@ -271,9 +279,15 @@ async def blank_erased_authors(conn: Connection, site_id: int) -> None:
     )
     await conn.execute(
         f"""
+        WITH erased AS (
+            SELECT external_id, 'infinity'::timestamptz AS until FROM authors
+             WHERE site_id = $1 AND erased_at IS NOT NULL
+            UNION ALL
+            SELECT external_id, erased_at FROM import_authors WHERE erased_at IS NOT NULL
+        )
         UPDATE import_comments AS s SET {EMPTIED}, status = 'deleted', deleted = true
-          FROM authors AS a
-         WHERE a.site_id = $1 AND a.external_id = s.author_id AND a.erased_at IS NOT NULL
+          FROM erased AS e
+         WHERE e.external_id = s.author_id AND s.created_at <= e.until
         """,
         site_id,
     )
@@ -299,13 +313,15 @@ async def add_comments(conn: Connection, site_id: int, depth: int, score: bool) 
             INSERT INTO comments (site_id, article_id, parent_id, root_id, author_id,
                                   author_name, body, fingerprint, status, reasons, language,
                                   scores, model, risk, client_addr, user_agent, created_at,
-                                  decided_at, hidden_at, source_id)
+                                  decided_at, hidden_at, featured_at, source_id)
             SELECT $1, a.id, p.id, coalesce(p.root_id, p.id), au.id,
                    s.author_name, s.body, s.fingerprint, v.status, s.reasons, s.language,
                    s.scores::jsonb, s.model, s.risk, s.client_addr, s.user_agent, s.created_at,
                    CASE WHEN v.status <> 'pending'
                         THEN coalesce(s.decided_at, s.created_at) END,
                    CASE WHEN s.hidden AND v.status = 'approved' THEN now() END,
+                   -- Only approved comments are featured (not those stored to score again).
+                   CASE WHEN v.status = 'approved' THEN s.featured_at END,
                    s.key
               FROM import_comments AS s
               CROSS JOIN LATERAL (

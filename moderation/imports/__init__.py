@@ -45,6 +45,9 @@ class Author:
     name: str
     status: str = "normal"
     status_until: datetime | None = None
+    # Erased before the export (who erased them): an import brings none of it back.
+    erased_at: datetime | None = None
+    erased_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,7 @@ class Comment:
     model: str | None = None
     decided_at: datetime | None = None
     hidden: bool = False
+    featured_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,8 @@ with other counts, a version 2 file is refused. Version 1 (no end line) is still
 A comment's `key` is the id it was imported under, or `moderation:<site>:<id>`, so
 moving a site on again, re-importing, and importing a site's export back into that
 site all stay idempotent. `history` (the audit log)
-is written for the record; importing keeps each comment's last status and reasons.
+is written for the record; importing keeps each comment's last status and reasons, and
+when it was featured, and each author's erasure (when, by whom).
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class AuthorLine(_Line):
     name: str
     status: AuthorStatus = "normal"
     status_until: AwareDatetime | None = None
+    erased_at: AwareDatetime | None = None
+    erased_by: str | None = None
 
 
 class CommentLine(_Line):
@@ -95,6 +98,7 @@ class CommentLine(_Line):
     created_at: AwareDatetime
     decided_at: AwareDatetime | None = None
     hidden: bool = False
+    featured_at: AwareDatetime | None = None
     client_addr: str | None = None
     user_agent: str | None = None
 
@@ -180,7 +184,16 @@ def _record(entry: ArticleLine | AuthorLine | CommentLine, number: int) -> Recor
             open=entry.open,
         )
     if isinstance(entry, AuthorLine):
-        return Author(entry.id, display_name(entry.name), entry.status, entry.status_until)
+        # Erasure empties a name: it stays empty, not "Anonymous".
+        erased = entry.erased_at is not None and not entry.name
+        return Author(
+            entry.id,
+            "" if erased else display_name(entry.name),
+            entry.status,
+            entry.status_until,
+            entry.erased_at,
+            entry.erased_by,
+        )
     return Comment(
         key=entry.key,
         thread=entry.article,
@@ -199,6 +212,7 @@ def _record(entry: ArticleLine | AuthorLine | CommentLine, number: int) -> Recor
         model=entry.model,
         decided_at=entry.decided_at,
         hidden=entry.hidden,
+        featured_at=entry.featured_at,
     )
 
 
