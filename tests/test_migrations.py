@@ -223,6 +223,66 @@ async def test_comments_posted_before_0016_replay_the_request_they_came_from(
     ]
 
 
+async def test_authors_erased_before_0017_lose_the_reasons_that_quoted_them(
+    empty_db: str, tmp_path: Path
+) -> None:
+    await migrate_before(empty_db, tmp_path, "0017")
+    conn = await db.connect(empty_db)
+    try:
+        site_id = await conn.fetchval(
+            "INSERT INTO sites (slug, name, widget_key, allowed_origins, settings)"
+            " VALUES ('s', 's', 'wk_s', '{}', '{}') RETURNING id"
+        )
+        article_id = await conn.fetchval(
+            "INSERT INTO articles (site_id, external_id) VALUES ($1, 'story') RETURNING id",
+            site_id,
+        )
+        erased, kept = [
+            await conn.fetchval(
+                "INSERT INTO authors (site_id, external_id, name) VALUES ($1, $2, $2)"
+                " RETURNING id",
+                site_id, name,
+            )  # fmt: skip
+            for name in ("eve", "ann")
+        ]
+        quoted = "contact phrase 'whatsapp +44 7700 900123'"
+        for author_id in (erased, kept):
+            comment_id = await conn.fetchval(
+                "INSERT INTO comments (site_id, article_id, author_id, author_name, body)"
+                " VALUES ($1, $2, $3, '', '') RETURNING id",
+                site_id, article_id, author_id,
+            )  # fmt: skip
+            await conn.execute(
+                "INSERT INTO comment_events (comment_id, actor, from_status, to_status,"
+                " reason) VALUES ($1, 'system', 'pending', 'spam', $2)",
+                comment_id, quoted,
+            )  # fmt: skip
+            await conn.execute(
+                "INSERT INTO webhook_events (site_id, type, author_id, payload)"
+                " VALUES ($1, 'comment.decided', $2, jsonb_build_object('reason', $3::text))",
+                site_id, author_id, quoted,
+            )  # fmt: skip
+        await conn.execute(
+            "UPDATE authors SET erased_at = now() + interval '1 second', erased_by = 'admin'"
+            " WHERE id = $1",
+            erased,
+        )
+        await run(empty_db)
+        audit = await conn.fetch(
+            "SELECT c.author_id, e.reason FROM comment_events AS e"
+            " JOIN comments AS c ON c.id = e.comment_id"
+        )
+        sent = await conn.fetch(
+            "SELECT author_id, payload ->> 'reason' AS reason FROM webhook_events"
+            " WHERE type = 'comment.decided'"
+        )
+    finally:
+        await conn.close()
+    expected = {erased: "author's data erased", kept: quoted}
+    assert {row["author_id"]: row["reason"] for row in audit} == expected
+    assert {row["author_id"]: row["reason"] for row in sent} == expected
+
+
 def _resent(site_id: int, body: str) -> NewComment:
     """Ann's post to "story" with key k-1, sent again."""
     return NewComment(
