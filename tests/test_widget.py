@@ -1655,6 +1655,43 @@ async def test_the_widget_sends_the_pages_title_and_address(page: Page, demo: De
     assert detail["article"]["url"] == canonical + "?v=2"
 
 
+async def test_the_pages_title_goes_as_one_clean_line_and_a_bad_address_stays_out(
+    page: Page, demo: Demo
+) -> None:
+    article = new_article("messy")
+    # A cut at 300 characters falls between an emoji's two halves for JavaScript.
+    long_title = "x" * 299 + "\U0001f600" * 5
+    await open_widget(page, demo, article, refresh="0", title=long_title)
+    first = await post_through_widget(page, "Posted under a long title.")
+    detail = (await demo.moderator.get(f"/v1/moderation/comments/{first}")).json()
+    assert detail["article"]["title"] == "x" * 299 + "\U0001f600"
+
+    # A site's title over lines, a page's mis-decoded one, addresses that are not http(s).
+    address = f"http:127.0.0.1:{demo.pages.port}/story"
+    await open_widget(
+        page, demo, article, refresh="0", title="Bridge vote\n\tdelayed\r\n", url=address
+    )
+    second = await post_through_widget(page, "Posted under a title over lines.")
+    detail = (await demo.moderator.get(f"/v1/moderation/comments/{second}")).json()
+    assert detail["article"]["title"] == "Bridge vote delayed"
+    assert detail["article"]["url"] == f"{demo.pages_origin}/story"
+    # (Another article: the first keeps the address it was given.)
+    article = new_article("messy")
+    tag = data_attributes(
+        site=demo.stack.site, article=article, key=demo.stack.key, refresh="0", url="https://"
+    )
+    demo.pages.html[f"/test/{article}"] = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        "<title>Don\u0092t miss the vote</title></head><body><main>"
+        f'<script src="{demo.stack.api}/widget.js" {tag}></script></main></body></html>'
+    ).encode()
+    await page.goto(f"{demo.pages_origin}/test/{article}")
+    third = await post_through_widget(page, "Posted from a mis-decoded page.")
+    detail = (await demo.moderator.get(f"/v1/moderation/comments/{third}")).json()
+    assert detail["article"]["title"] == "Dont miss the vote"
+    assert detail["article"]["url"] is None
+
+
 async def test_buttons_say_whose_comment_and_the_count_is_a_heading(page: Page, demo: Demo) -> None:
     article = new_article("names")
     [comment_id] = await demo.approved(article, "A comment with buttons.")

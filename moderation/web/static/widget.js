@@ -138,12 +138,27 @@ fieldset input{width:auto}
       || `The comment service answered ${response.status}; try again later.`;
   }
 
-  // The page as moderators should see it: the site's words first, else the page's own.
+  // Characters as the site counts them: code points after NFC (an emoji is one, U+0958 two).
+  const chars = (text) => [...text.normalize('NFC')];
+
+  // An http(s) address as the browser reads it ("https:host/x" is https://host/x), else null.
+  function webAddress(text) {
+    try {
+      const url = new URL(text);
+      return ['http:', 'https:'].includes(url.protocol) ? url.href : null;
+    } catch (e) { return null; }
+  }
+
+  // The page as moderators should see it: the site's words first, else the page's own. The
+  // title goes as one line (a site's may span several; a mis-decoded page's may hold
+  // control characters such as U+0092), cut between characters, never inside an emoji.
   function pageInfo(config) {
     const canonical = document.querySelector('link[rel="canonical"]')?.href;
-    const url = config.url || canonical || location.href.split('#')[0];
-    const title = (config.title || document.title || '').trim().slice(0, 300);
-    return { ...(title && { title }), ...(/^https?:/.test(url) && url.length <= 2000 && { url }) };
+    const url = webAddress(config.url || canonical || location.href.split('#')[0]);
+    const line = (config.title || document.title || '').replace(/\s+/g, ' ')
+      .replace(/[\x00-\x1f\x7f-\x9f]/g, '').trim();
+    const title = chars(line).slice(0, 300).join('').trim();
+    return { ...(title && { title }), ...(url?.length <= 2000 && { url }) };
   }
 
   function mount(host, config) {
