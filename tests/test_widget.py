@@ -1199,6 +1199,44 @@ async def test_more_than_a_hundred_own_comments_all_learn_their_state(
         await expect(comment(page, own["id"]).get_by_role("button", name="Edit")).to_be_visible()
 
 
+async def test_own_comments_are_remembered_for_as_long_as_a_site_lets_them_be_edited(
+    page: Page, demo: Demo
+) -> None:
+    article = new_article("week")
+    before = await demo.policy(own_edit_seconds=7 * 86400)
+    try:
+        response = await demo.moderator.post(
+            f"/v1/sites/{demo.stack.site}/articles/{article}/comments",
+            json={"author": {"name": "Ann"}, "body": "Posted two days ago."},
+            headers={"X-Site-Key": demo.stack.key},
+        )
+        answer = response.json()
+        await demo.approve(answer["id"])
+        now = int(time.time() * 1000)
+        day = 86_400_000
+        own = {"id": answer["id"], "secret": answer["secret"], "parent": None, "name": "Ann"}
+        own |= {"body": "Posted two days ago.", "state": "awaiting", "until": None}
+        kept = {
+            # As this browser kept it two days ago; and another article's, eight days ago.
+            f"moderation:mine:{demo.stack.site}:{article}": [{**own, "at": now - 2 * day}],
+            f"moderation:mine:{demo.stack.site}:old-{article}": [{**own, "at": now - 8 * day}],
+        }
+        await page.add_init_script(
+            f"for (const [k, v] of Object.entries({json.dumps(kept)})) "
+            "localStorage.setItem(k, JSON.stringify(v));"
+        )
+        await open_widget(page, demo, article, refresh="0")
+        mine = comment(page, answer["id"])
+        await expect(mine.get_by_role("button", name="Edit")).to_be_visible()
+        await expect(mine.get_by_role("button", name="Delete")).to_be_visible()
+        await expect(mine.get_by_role("button", name="Report")).to_have_count(0)
+        # Nothing older than any edit window stays in the reader's browser.
+        stored = await page.evaluate("Object.keys(localStorage)")
+        assert f"moderation:mine:{demo.stack.site}:old-{article}" not in stored
+    finally:
+        await demo.policy(own_edit_seconds=before["own_edit_seconds"])
+
+
 async def test_a_reader_edits_then_deletes_their_own_comment(page: Page, demo: Demo) -> None:
     article = new_article("edit")
     await open_widget(page, demo, article, refresh="0")

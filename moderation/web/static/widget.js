@@ -14,7 +14,9 @@
   if (!script) return;
   // The API is wherever this script came from: a site never configures it twice.
   const base = new URL('.', script.src);
-  const DAY = 864e5;
+  // The reader's own comments are kept for as long as the longest edit window a site may
+  // set (own_edit_seconds: a week), and while the service still says one may be edited.
+  const KEPT = 7 * 864e5;
   const OFFLINE = 'Could not reach the comment service. Check your connection and try again.';
   const REASONS = [['Insulting or abusive', 'abusive'], ['Spam or advertising', 'spam'],
     ['Off topic', 'off topic'], ['Something else', '']];
@@ -91,6 +93,17 @@ fieldset input{width:auto}
   }
   function keep(key, value) {
     try { localStorage.setItem(key, JSON.stringify(value)); } catch (e) { /* not kept */ }
+  }
+
+  const editable = (own) => own && own.until && Date.parse(own.until) > Date.now();
+  const recent = (own) => own.secret && (Date.now() - own.at < KEPT || editable(own));
+  // Each article's list goes with its last comment: the reader may never open it again.
+  function forgetOld() {
+    try {
+      for (const key of Object.keys(localStorage)) {
+        if (key.startsWith('moderation:mine:') && !recall(key, []).some(recent)) localStorage.removeItem(key);
+      }
+    } catch (e) { /* storage off, or not the widget's list */ }
   }
 
   // crypto.randomUUID exists only in secure contexts; a news site may still be on http.
@@ -188,9 +201,9 @@ fieldset input{width:auto}
       generation: 0, tab: 'all', picks: [], incoming: null, maxLength: null };
     // Each comment box's line that says how much room is left in it.
     const lefts = new WeakMap();
-    // The reader's own comments of the last day, with the secret each POST answered: the
-    // state route tells which are awaiting, published or not published.
-    let mine = recall(mineKey, []).filter((c) => Date.now() - c.at < DAY && c.secret);
+    // The reader's own recent comments, with the secret each POST answered: the state
+    // route tells which are awaiting, published or not published.
+    let mine = recall(mineKey, []).filter(recent);
     const reported = new Set(recall(reportedKey, []));
     const keepMine = () => keep(mineKey, mine);
 
@@ -436,8 +449,6 @@ fieldset input{width:auto}
       ([...form.querySelectorAll('[name=name], textarea')].find((field) => !field.value)
         || form.querySelector('textarea, :checked, button'))?.focus();
     }
-
-    const editable = (own) => own && own.until && Date.parse(own.until) > Date.now();
 
     // A comment as readers see it, or the reader's own with its state and their controls.
     function item(c, own) {
@@ -760,6 +771,7 @@ fieldset input{width:auto}
     Promise.all([load(1), checkMine()]).then(reveal).then(schedule);
   }
 
+  forgetOld();
   // A script tag naming an article mounts right after itself; containers mount once the
   // page has them, taking what they do not say (site, key...) from the script tag.
   if (script.dataset.article) {
