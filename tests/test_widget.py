@@ -1646,6 +1646,31 @@ async def test_the_featured_tab_shows_what_moderators_featured(page: Page, demo:
     await expect(comment(page, other)).to_be_visible()
 
 
+async def test_a_post_from_the_featured_tab_leaves_the_focus_on_its_thanks(
+    page: Page, demo: Demo
+) -> None:
+    article = new_article("featured-reply")
+    [picked] = await demo.approved(article, "A pick to reply to.")
+    response = await demo.moderator.post(
+        f"/v1/moderation/comments/{picked}/feature", json={"featured": True}
+    )
+    assert response.status_code == 200, response.text
+    await open_widget(page, demo, article, refresh="0")
+    await widget(page).get_by_role("button", name="Featured (1)").click()
+    # The tab shows none of the reader's own comments: the focus goes to the thanks.
+    other = comment(page, picked)
+    await other.get_by_role("button", name="Reply").click()
+    form = other.locator(".reply-form")
+    await post_through_widget(page, "A reply from the tab.", scope=form, button="Post reply")
+    thanks = other.locator(".slot .msg")
+    await expect(thanks).to_have_text("Thanks! Your reply is awaiting moderation.")
+    await expect(thanks).to_be_focused()
+    await post_through_widget(page, "A comment from the tab.")
+    thanks = widget(page).locator(".post-form .msg")
+    await expect(thanks).to_have_text("Thanks! Your comment is awaiting moderation.")
+    await expect(thanks).to_be_focused()
+
+
 async def test_on_a_right_to_left_page_the_widget_stays_english_left_to_right(
     page: Page, demo: Demo
 ) -> None:

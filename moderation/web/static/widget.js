@@ -347,7 +347,8 @@ fieldset input{width:auto}
           render();
           checkMine();
           schedule();
-          return byId(id);
+          // The Featured tab shows none of the reader's own: there the thanks take the focus.
+          return byId(id) || (slot ? slot.firstChild : msg);
         });
     }
 
