@@ -1476,6 +1476,28 @@ async def test_a_link_to_a_comment_no_reader_sees_is_answered_at_once_and_stays(
     assert paged == []
 
 
+async def test_a_link_that_is_followed_by_another_clears_the_last_ones_message_and_highlight(
+    page: Page, demo: Demo
+) -> None:
+    first, second = new_article("relink"), new_article("relink")
+    [here] = await demo.approved(first, "A comment on the first article.")
+    [there] = await demo.approved(second, "A comment on the second article.")
+    await page.goto(f"{two_containers(demo, '/test/relinks', first, second)}#comment-987654321")
+    boxes = page.locator("[data-moderation-comments]")
+    unshown = "The comment this link points to is not shown here."
+    await expect(boxes.locator(".status")).to_have_text([unshown, unshown])
+    await page.evaluate(f"location.hash = '#comment-{here}'")
+    await expect(boxes.nth(0).locator(f'article[data-id="{here}"]')).to_have_class(
+        re.compile(r"\btarget\b")
+    )
+    await expect(boxes.locator(".status")).to_have_text(["", ""])
+    await page.evaluate(f"location.hash = '#comment-{there}'")
+    await expect(boxes.nth(1).locator(f'article[data-id="{there}"]')).to_have_class(
+        re.compile(r"\btarget\b")
+    )
+    await expect(boxes.locator(".target")).to_have_count(1)
+
+
 async def test_new_comments_are_offered_rather_than_slipped_in(page: Page, demo: Demo) -> None:
     article = new_article("news")
     [first] = await demo.approved(article, "The first comment.")

@@ -17,6 +17,7 @@
   // The reader's own comments are kept for as long as the longest edit window a site may
   // set (own_edit_seconds: a week), and while the service still says one may be edited.
   const KEPT = 7 * 864e5;
+  const UNSHOWN = 'The comment this link points to is not shown here.';
   const OFFLINE = 'Could not reach the comment service. Check your connection and try again.';
   const REASONS = [['Insulting or abusive', 'abusive'], ['Spam or advertising', 'spam'],
     ['Off topic', 'off topic'], ['Something else', '']];
@@ -714,10 +715,12 @@ fieldset input{width:auto}
 
     // A link to one comment (#comment-ID): its page is loaded until it shows, then it is
     // scrolled to, highlighted and focused. Another article's comment is left to the
-    // widget of that article (a page may have several).
+    // widget of that article (a page may have several). What the last link did goes.
     async function reveal() {
       const id = /^#comment-(\d+)$/.exec(location.hash)?.[1];
       const find = () => list.querySelector(`article[data-id="${id}"]:not(.removed)`);
+      list.querySelector('.target')?.classList.remove('target');
+      if (status.textContent === UNSHOWN) say(status, '');
       if (!id) return;
       const where = find() ? 'here' : await whereIs(id);
       if (where === 'elsewhere') return;
@@ -726,8 +729,7 @@ fieldset input{width:auto}
         if (!(await loadMore())) break;
       }
       const target = find();
-      if (!target) { say(status, 'The comment this link points to is not shown here.', true); return; }
-      list.querySelector('.target')?.classList.remove('target');
+      if (!target) { say(status, UNSHOWN, true); return; }
       target.classList.add('target');
       target.setAttribute('tabindex', '-1');
       target.focus({ preventScroll: true });
