@@ -945,6 +945,27 @@ async def test_comment_boxes_hold_what_the_site_takes_and_say_what_is_left_near_
         await demo.policy(max_length=5000)
 
 
+async def test_a_character_that_the_site_normalises_into_two_counts_as_two(
+    page: Page, demo: Demo
+) -> None:
+    article = new_article("nfc")
+    await demo.policy(max_length=10)
+    try:
+        await open_widget(page, demo, article, refresh="0")
+        form = widget(page).locator(".post-form")
+        box, left = form.locator("textarea"), form.locator(".left")
+        # U+0958 is two characters after NFC, as the site counts: five of them fill ten.
+        await box.press_sequentially("\u0958" * 10)
+        await expect(left).to_have_text("0 characters left")
+        await expect(box).to_have_value("\u0958" * 5)
+        await post_through_widget(page, "\u0958" * 5)
+        # One that is three (U+FB2C) pasted ten times: nothing more fits.
+        await box.fill("\ufb2c" * 10)
+        await expect(box).to_have_attribute("maxlength", "0")
+    finally:
+        await demo.policy(max_length=5000)
+
+
 async def test_rate_limit_tells_the_reader_how_long_to_wait(
     page: Page,
     demo: Demo,

@@ -287,10 +287,11 @@ fieldset input{width:auto}
     function fit(box) {
       const max = state.maxLength;
       if (!max) return;
-      // The site counts characters, an emoji as one; maxlength counts UTF-16 units, an
-      // emoji as two: the attribute grows by what the text's emoji take beyond one.
-      const length = [...box.value].length;
-      box.maxLength = max + box.value.length - length;
+      // The site counts characters after NFC, an emoji as one, U+0958 as two; maxlength
+      // counts UTF-16 units as typed: the attribute moves by the difference (never below 0,
+      // where it throws; a text pasted over the limit can still be cut).
+      const length = chars(box.value).length;
+      box.maxLength = Math.max(0, max + box.value.length - length);
       const left = max - length;
       say(lefts.get(box), left <= Math.min(200, max / 10) ? `${plural(left, 'character')} left` : '');
     }
