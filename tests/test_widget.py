@@ -1689,6 +1689,25 @@ async def test_the_featured_tab_shows_what_moderators_featured(page: Page, demo:
     await expect(comment(page, other)).to_be_visible()
 
 
+async def test_in_the_featured_tab_the_readers_own_pick_offers_edit_and_delete(
+    page: Page, demo: Demo
+) -> None:
+    article = new_article("featured-own")
+    await open_widget(page, demo, article, refresh="0")
+    own = await post_through_widget(page, "A pick of my own.")
+    await demo.approve(own)
+    response = await demo.moderator.post(
+        f"/v1/moderation/comments/{own}/feature", json={"featured": True}
+    )
+    assert response.status_code == 200, response.text
+    await page.reload()
+    await widget(page).get_by_role("button", name="Featured (1)").click()
+    mine = comment(page, own)
+    await expect(mine.get_by_role("button", name="Edit")).to_be_visible()
+    await expect(mine.get_by_role("button", name="Delete")).to_be_visible()
+    await expect(mine.get_by_role("button", name="Report")).to_have_count(0)
+
+
 async def test_a_post_from_the_featured_tab_leaves_the_focus_on_its_thanks(
     page: Page, demo: Demo
 ) -> None:

@@ -207,6 +207,7 @@ fieldset input{width:auto}
     let mine = recall(mineKey, []).filter(recent);
     const reported = new Set(recall(reportedKey, []));
     const keepMine = () => keep(mineKey, mine);
+    const ownOf = (id) => mine.find((c) => c.id === id);
 
     const count = el('h2', { class: 'count', text: 'Comments' });
     const sorts = [['newest', 'Newest'], ['oldest', 'Oldest']].map(([sort, text]) => button(text, () => {
@@ -499,7 +500,7 @@ fieldset input{width:auto}
     // reader's own where it is theirs (an edit awaits moderation again).
     function thread(c, seen) {
       seen.add(c.id);
-      const yours = mine.find((m) => m.id === c.id);
+      const yours = ownOf(c.id);
       const li = !c.removed ? item(c, yours) : yours ? item({ id: c.id, body: yours.body }, yours)
         : el('li', {}, [el('article', { class: 'comment removed', 'data-id': c.id },
           [el('p', { class: 'body', text: '[removed]' })])]);
@@ -562,7 +563,7 @@ fieldset input{width:auto}
       closed.hidden = state.open;
       closed.textContent = REFUSALS[state.siteOpen ? 'article_closed' : 'comments_closed'];
       if (featuredTab) {
-        list.replaceChildren(...state.picks.map((c) => item({ ...c, replies: [] })));
+        list.replaceChildren(...state.picks.map((c) => item({ ...c, replies: [] }, ownOf(c.id))));
         more.hidden = true;
         news.hidden = true;
         return;
