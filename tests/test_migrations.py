@@ -239,10 +239,10 @@ async def test_authors_erased_before_0017_lose_the_reasons_that_quoted_them(
         )
         erased, kept = [
             await conn.fetchval(
-                "INSERT INTO authors (site_id, external_id, name) VALUES ($1, $2, $2)"
-                " RETURNING id",
-                site_id, name,
-            )  # fmt: skip
+                "INSERT INTO authors (site_id, external_id, name) VALUES ($1, $2, $2) RETURNING id",
+                site_id,
+                name,
+            )
             for name in ("eve", "ann")
         ]
         quoted = "contact phrase 'whatsapp +44 7700 900123'"
