@@ -390,6 +390,26 @@ def test_an_imported_name_is_kept_as_intake_would_keep_it(typed: str, stored: st
 
 
 @pytest.mark.parametrize(
+    ("markup", "stored"),
+    [
+        (
+            'See <a href="https://example.org/doc">the document, which proves the mayor lied',
+            "See the document, which proves the mayor lied (https://example.org/doc)",
+        ),
+        (
+            '<p>See <a href="https://example.org/doc">this</p><p>and <a href="https://a.example/">'
+            'that <a href="https://b.example/">one</a> too</p>',
+            "See this (https://example.org/doc)\n\nand that (https://a.example/) "
+            "one (https://b.example/) too",
+        ),
+    ],
+)
+def test_text_in_a_link_left_open_is_kept(markup: str, stored: str) -> None:
+    # WordPress keeps a comment's HTML as typed, and Disqus does not balance it either.
+    assert imports.html_text(markup) == stored
+
+
+@pytest.mark.parametrize(
     ("format_name", "fixture", "expected"),
     [
         (

@@ -162,8 +162,10 @@ class _Text(html.parser.HTMLParser):
         elif tag == "br":
             self.parts.append("\n")
         elif tag in _BLOCKS:
+            self._end_link()
             self.parts.append("\n\n")
         elif tag == "a":
+            self._end_link()
             self._href = dict(attrs).get("href") or None
             self._link_text = []
 
@@ -171,10 +173,10 @@ class _Text(html.parser.HTMLParser):
         if tag in _SKIP:
             self._skipping = max(0, self._skipping - 1)
         elif tag in _BLOCKS:
+            self._end_link()
             self.parts.append("\n\n")
-        elif tag == "a" and self._href is not None:
-            self.parts.append(_link(" ".join("".join(self._link_text).split()), self._href))
-            self._href = None
+        elif tag == "a":
+            self._end_link()
 
     def handle_data(self, data: str) -> None:
         if self._skipping:
@@ -183,6 +185,21 @@ class _Text(html.parser.HTMLParser):
             self._link_text.append(data)
         else:
             self.parts.append(data)
+
+    def close(self) -> None:
+        super().close()
+        self._end_link()
+
+    def _end_link(self) -> None:
+        # WordPress and Disqus leave an <a> unclosed at times: a paragraph, the next link
+        # or the comment's end closes it, and its text is the comment's all the same.
+        if self._href is not None:
+            label = "".join(self._link_text)
+            self.parts.append(_link(" ".join(label.split()), self._href))
+            # "<a>that </a>one": the space the label ended with still parts the words.
+            if label[-1:].isspace():
+                self.parts.append(" ")
+            self._href = None
 
 
 def _link(label: str, href: str) -> str:
