@@ -188,6 +188,7 @@ def _row(record: Thread | Author | Comment, seq: int) -> tuple[str, tuple[Any, .
         record.created_at,
         record.status,
         record.deleted,
+        record.empty,
         record.client_addr,
         record.user_agent,
         list(record.reasons),

@@ -8,7 +8,7 @@ import json
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -684,3 +684,96 @@ async def test_a_moved_site_keeps_its_erasures_and_featured_comments(
     assert [c["body"] for c in shown.json()["comments"]] == ["Will do"]
     again = await importer.run(conn, target, "json", path)
     assert (again.comments, again.authors, again.already_imported) == (0, 0, 3)
+
+
+# A comment as the small exports below hold it: (id, parent's id, author's name, text).
+Row = tuple[int, int | None, str, str]
+PAGE = "https://gazette.example/story/"
+
+
+def write_disqus(path: Path, rows: Sequence[Row], link: str = PAGE) -> Path:
+    posts = "".join(
+        f'<post dsq:id="{key}"><message><![CDATA[{body}]]></message>'
+        "<createdAt>2019-03-08T09:30:00Z</createdAt>"
+        f"<author><name>{author}</name><isAnonymous>true</isAnonymous></author>"
+        f'<thread dsq:id="1"/><parent dsq:id="{parent or ""}"/></post>'
+        for key, parent, author, body in rows
+    )
+    path.write_text(
+        '<disqus xmlns="http://disqus.com" xmlns:dsq="http://disqus.com/disqus-internals">'
+        f'<thread dsq:id="1"><id/><link>{link}</link><title>Story</title></thread>{posts}'
+        "</disqus>"
+    )
+    return path
+
+
+def write_wordpress(path: Path, rows: Sequence[Row]) -> Path:
+    comments = "".join(
+        f"<wp:comment><wp:comment_id>{key}</wp:comment_id>"
+        f"<wp:comment_author><![CDATA[{author}]]></wp:comment_author>"
+        "<wp:comment_date_gmt>2022-06-06 08:32:12</wp:comment_date_gmt>"
+        "<wp:comment_approved>1</wp:comment_approved>"
+        f"<wp:comment_content><![CDATA[{body}]]></wp:comment_content>"
+        f"<wp:comment_parent>{parent or 0}</wp:comment_parent></wp:comment>"
+        for key, parent, author, body in rows
+    )
+    path.write_text(
+        '<rss xmlns:wp="http://wordpress.org/export/1.2/"><channel><item><title>Story</title>'
+        f"<link>{PAGE}</link><wp:post_id>1</wp:post_id>{comments}</item></channel></rss>"
+    )
+    return path
+
+
+def write_isso(
+    path: Path, rows: Sequence[Row], uri: str = "/story/", created: float = 1620900000.0
+) -> Path:
+    db = sqlite3.connect(path)
+    db.executescript((FIXTURES / "isso.sql").read_text())
+    db.executescript("DELETE FROM comments; DELETE FROM threads;")
+    db.execute("INSERT INTO threads VALUES (1, ?, 'Story')", (uri,))
+    db.executemany(
+        "INSERT INTO comments (tid, id, parent, created, mode, author, text, voters)"
+        " VALUES (1, ?, ?, ?, 1, ?, ?, X'00')",
+        [(key, parent, created, author, body) for key, parent, author, body in rows],
+    )
+    db.commit()
+    db.close()
+    return path
+
+
+WRITERS: dict[str, Callable[[Path, Sequence[Row]], Path]] = {
+    "disqus": write_disqus,
+    "wordpress": write_wordpress,
+    "isso": write_isso,
+}
+
+
+@pytest.mark.parametrize(
+    ("format_name", "empty"),
+    [
+        ("disqus", '<p><img src="https://gazette.example/cat.png"></p>'),
+        ("wordpress", '<img src="https://gazette.example/cat.png" />'),
+        ("isso", " "),
+    ],
+)
+async def test_an_empty_comment_stays_as_a_placeholder_where_replies_need_it(
+    conn: asyncpg.Connection,
+    site: Site,
+    app_client: httpx.AsyncClient,
+    tmp_path: Path,
+    format_name: str,
+    empty: str,
+) -> None:
+    rows = [(1, None, "Ann", empty), (2, 1, "Bob", "Nice cat."), (3, None, "Cal", empty)]
+    path = WRITERS[format_name](tmp_path / "export", rows)
+
+    summary = await importer.run(conn, site, format_name, path)
+
+    assert (summary.comments, summary.skipped) == (2, {"empty comment": 1})
+    placeholder, reply = await comments_of(conn, site)
+    assert (placeholder["status"], placeholder["body"]) == ("rejected", "")
+    assert reply["parent_id"] == placeholder["id"]
+    page = (await thread(app_client, site, "/story/")).json()
+    assert [(t["removed"], [r["body"] for r in t["replies"]]) for t in page["threads"]] == [
+        (True, ["Nice cat."])
+    ]

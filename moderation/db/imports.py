@@ -18,8 +18,8 @@ THREAD_COLUMNS = ("seq", "key", "article", "title", "url", "is_open", "deleted")
 AUTHOR_COLUMNS = ("external_id", "name", "status", "status_until", "erased_at", "erased_by")
 COMMENT_COLUMNS = (
     "seq", "key", "thread", "parent", "author_id", "author_name", "body", "fingerprint",
-    "created_at", "status", "deleted", "client_addr", "user_agent", "reasons", "language",
-    "scores", "model", "risk", "decided_at", "hidden", "featured_at", "line",
+    "created_at", "status", "deleted", "empty", "client_addr", "user_agent", "reasons",
+    "language", "scores", "model", "risk", "decided_at", "hidden", "featured_at", "line",
 )  # fmt: skip
 
 # Why a comment in the file was not added; `already imported` is counted apart.
@@ -41,7 +41,8 @@ async def stage(conn: Connection) -> None:
         CREATE TEMP TABLE import_comments (
             seq bigint, key text, thread text, parent text, author_id text,
             author_name text, body text, fingerprint text, created_at timestamptz,
-            status text, deleted boolean, client_addr inet, user_agent text, reasons text[],
+            status text, deleted boolean, empty boolean, client_addr inet,
+            user_agent text, reasons text[],
             -- JSON as text: COPY is binary, and the service's jsonb codec is text-only.
             language text, scores text, model text, risk real, decided_at timestamptz,
             hidden boolean, featured_at timestamptz, line integer,
@@ -64,8 +65,9 @@ async def resolve(conn: Connection, site_id: int, native_prefix: str) -> None:
 
     A comment is skipped when its thread is unknown, deleted or has no usable id, when
     its id repeats, when it is here already, when its parent is neither in the file
-    (placed) nor here already, and when it was deleted at the source and no reply
-    below it stays (a placeholder keeps a thread's shape only where it has replies).
+    (placed) nor here already, and when it was deleted at the source (or had no text
+    there) and no reply below it stays (a placeholder keeps a thread's shape only where
+    it has replies).
     `native_prefix` and an id name a comment posted on this site (see `_known`).
     """
     await _known(conn, site_id, native_prefix)
@@ -145,7 +147,9 @@ async def resolve(conn: Connection, site_id: int, native_prefix: str) -> None:
             SELECT s.parent FROM import_comments AS s JOIN needed ON s.key = needed.key
              WHERE s.skip IS NULL AND s.parent IS NOT NULL
         )
-        UPDATE import_comments AS s SET skip = 'deleted, without replies'
+        UPDATE import_comments AS s
+           SET skip = CASE WHEN s.empty THEN 'empty comment'
+                           ELSE 'deleted, without replies' END
          WHERE s.skip IS NULL AND s.deleted
            AND NOT EXISTS (SELECT 1 FROM needed WHERE needed.key = s.key)
         """

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html.parser
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -65,6 +65,8 @@ class Comment:
     line: int
     # Deleted at the source: kept only as a placeholder above replies that stay.
     deleted: bool = False
+    # Without text at the source (only an image, say): kept as a deleted one is.
+    empty: bool = False
     client_addr: str | None = None
     user_agent: str | None = None
     reasons: tuple[str, ...] = ()
@@ -101,6 +103,21 @@ def article_id(identifier: str | None, url: str | None, *, query: bool = False) 
     if not candidate or len(candidate) > MAX_ARTICLE_ID:
         return None
     return candidate
+
+
+def placeholder_if_empty(comment: Comment) -> Comment:
+    """`comment`, or where it has no text (only an image, say), a removed placeholder as
+    for a deleted comment: its replies keep their place, and where none replies it is
+    skipped as an empty comment."""
+    if comment.body or comment.deleted:
+        return comment
+    return replace(
+        comment,
+        status="rejected",
+        deleted=True,
+        empty=True,
+        reasons=(*comment.reasons, "no text to import"),
+    )
 
 
 def text(value: str | None) -> str:

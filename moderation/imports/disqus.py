@@ -19,11 +19,11 @@ from moderation.errors import ImportFailed
 from moderation.imports import (
     Comment,
     Record,
-    Skipped,
     Thread,
     address,
     article_id,
     html_text,
+    placeholder_if_empty,
 )
 from moderation.imports import name as display_name
 from moderation.imports.xmlstream import child, child_text, elements, flag, line, local, utc, where
@@ -64,7 +64,7 @@ def _thread(element: etree._Element) -> Thread:
     )
 
 
-def _post(element: etree._Element) -> Comment | Skipped:
+def _post(element: etree._Element) -> Comment:
     dsq_id = element.get(_DSQ_ID)
     own_id = (child_text(element, "id") or "").strip()
     if not dsq_id and not own_id:
@@ -79,8 +79,6 @@ def _post(element: etree._Element) -> Comment | Skipped:
     deleted = flag(element, "isDeleted")
     spam = flag(element, "isSpam")
     body = "" if deleted else html_text(child_text(element, "message"))
-    if not body and not deleted:
-        return Skipped("empty comment", line(element))
     reasons = (
         "deleted in Disqus"
         if deleted
@@ -88,7 +86,7 @@ def _post(element: etree._Element) -> Comment | Skipped:
         if spam
         else "imported from Disqus",
     )
-    return Comment(
+    comment = Comment(
         key=f"disqus:{dsq_id}" if dsq_id else f"disqus:id:{own_id}",
         thread=str(thread.get(_DSQ_ID)),
         parent=f"disqus:{parent.get(_DSQ_ID)}"
@@ -104,3 +102,4 @@ def _post(element: etree._Element) -> Comment | Skipped:
         client_addr=address(child_text(element, "ipAddress")),
         reasons=reasons,
     )
+    return placeholder_if_empty(comment)

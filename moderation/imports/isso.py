@@ -17,7 +17,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from moderation.errors import ImportFailed
-from moderation.imports import Comment, Record, Skipped, Thread, address, describe, text
+from moderation.imports import (
+    Comment,
+    Record,
+    Thread,
+    address,
+    describe,
+    placeholder_if_empty,
+    text,
+)
 from moderation.imports import name as display_name
 from moderation.statuses import Status
 
@@ -62,7 +70,7 @@ def _comment(
     remote_addr: str | None,
     body: str | None,
     author: str | None,
-) -> Comment | Skipped:
+) -> Comment:
     if mode not in _MODES:
         raise ImportFailed(f"{WHAT}: comment {comment_id} has mode {describe(mode)}, not 1, 2 or 4")
     try:
@@ -73,9 +81,7 @@ def _comment(
         ) from exc
     status, deleted, reason = _MODES[mode]
     cleaned = "" if deleted else text(body)
-    if not cleaned and not deleted:
-        return Skipped("empty comment", comment_id)
-    return Comment(
+    comment = Comment(
         key=f"isso:{comment_id}",
         thread=str(tid),
         parent=f"isso:{parent}" if parent is not None else None,
@@ -89,6 +95,7 @@ def _comment(
         client_addr=address(remote_addr),
         reasons=(reason,),
     )
+    return placeholder_if_empty(comment)
 
 
 @contextmanager

@@ -28,6 +28,7 @@ from moderation.imports import (
     article_id,
     describe,
     html_text,
+    placeholder_if_empty,
 )
 from moderation.imports import name as display_name
 from moderation.imports.xmlstream import child_text, elements, line, local, utc, where
@@ -89,11 +90,9 @@ def _comment(element: etree._Element, thread: str) -> Comment | Skipped:
         )
     status, deleted, reason = _STATUS[approved]
     body = "" if deleted else html_text(child_text(element, "comment_content"))
-    if not body and not deleted:
-        return Skipped("empty comment", at)
     parent = (child_text(element, "comment_parent") or "0").strip()
     user = (child_text(element, "comment_user_id") or "0").strip()
-    return Comment(
+    comment = Comment(
         key=f"wordpress:{comment_id}",
         thread=thread,
         parent=None if parent in ("", "0") else f"wordpress:{parent}",
@@ -107,6 +106,7 @@ def _comment(element: etree._Element, thread: str) -> Comment | Skipped:
         client_addr=address(child_text(element, "comment_author_IP")),
         reasons=(reason,),
     )
+    return placeholder_if_empty(comment)
 
 
 def _created(element: etree._Element) -> datetime:
