@@ -777,3 +777,16 @@ async def test_an_empty_comment_stays_as_a_placeholder_where_replies_need_it(
     assert [(t["removed"], [r["body"] for r in t["replies"]]) for t in page["threads"]] == [
         (True, ["Nice cat."])
     ]
+
+
+@pytest.mark.parametrize("format_name", ["disqus", "wordpress", "isso"])
+async def test_an_authors_name_is_stored_as_typed(
+    conn: asyncpg.Connection, site: Site, tmp_path: Path, format_name: str
+) -> None:
+    # WordPress and Isso store names HTML-escaped; Disqus's XML escapes them only as XML.
+    rows = [(1, None, "Smith &amp; Sons &lt;3", "Hi")]
+    path = WRITERS[format_name](tmp_path / "export", rows)
+
+    await importer.run(conn, site, format_name, path)
+
+    assert [row["author_name"] for row in await comments_of(conn, site)] == ["Smith & Sons <3"]

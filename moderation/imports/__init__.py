@@ -146,6 +146,12 @@ def name(value: str | None) -> str:
         return ANONYMOUS
 
 
+def escaped_name(value: str | None) -> str:
+    """`name` of one the source stored HTML-escaped: WordPress (`_wp_specialchars`) and
+    Isso (`html.escape`) keep `Smith & Sons <3` as `Smith &amp; Sons &lt;3`."""
+    return name(html.unescape(value) if value else value)
+
+
 def address(value: str | None) -> str | None:
     """A client address PostgreSQL's `inet` takes, or None for anything else."""
     if not value:

@@ -5,7 +5,8 @@
 website, likes, dislikes, voters, notification)`: `created` is a Unix time, `mode` is 1
 (published), 2 (awaiting moderation) or 4 (deleted but kept for its replies: empty text,
 no author), `text` is the reader's Markdown, `remote_addr` is already anonymised by Isso.
-Isso has no accounts, so every comment is anonymous with the name it was posted under.
+Isso has no accounts, so every comment is anonymous with the name it was posted under
+(`author`, which Isso stores HTML-escaped).
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from moderation.imports import (
     Thread,
     address,
     describe,
+    escaped_name,
     placeholder_if_empty,
     text,
 )
-from moderation.imports import name as display_name
 from moderation.statuses import Status
 
 WHAT = "Isso database"
@@ -86,7 +87,7 @@ def _comment(
         thread=str(tid),
         parent=f"isso:{parent}" if parent is not None else None,
         author_id=None,
-        author_name=display_name(author),
+        author_name=escaped_name(author),
         body=cleaned,
         created_at=created_at,
         status=status,

@@ -27,10 +27,10 @@ from moderation.imports import (
     address,
     article_id,
     describe,
+    escaped_name,
     html_text,
     placeholder_if_empty,
 )
-from moderation.imports import name as display_name
 from moderation.imports.xmlstream import child_text, elements, line, local, utc, where
 from moderation.payloads import page_url
 from moderation.statuses import Status
@@ -97,7 +97,7 @@ def _comment(element: etree._Element, thread: str) -> Comment | Skipped:
         thread=thread,
         parent=None if parent in ("", "0") else f"wordpress:{parent}",
         author_id=None if user in ("", "0") else f"wordpress:{user}",
-        author_name=display_name(child_text(element, "comment_author")),
+        author_name=escaped_name(child_text(element, "comment_author")),
         body=body,
         created_at=_created(element),
         status=status,
