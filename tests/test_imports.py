@@ -790,3 +790,14 @@ async def test_an_authors_name_is_stored_as_typed(
     await importer.run(conn, site, format_name, path)
 
     assert [row["author_name"] for row in await comments_of(conn, site)] == ["Smith & Sons <3"]
+
+
+async def test_an_isso_thread_whose_path_is_too_long_for_an_article_id_is_skipped(
+    conn: asyncpg.Connection, site: Site, tmp_path: Path
+) -> None:
+    path = write_isso(tmp_path / "comments.db", [(1, None, "Ann", "Hi")], uri="/" + "a" * 200)
+
+    summary = await importer.run(conn, site, "isso", path)
+
+    assert (summary.comments, summary.skipped) == (0, {"thread without an id or address": 1})
+    assert await articles_of(conn, site) == {}

@@ -23,6 +23,7 @@ from moderation.imports import (
     Record,
     Thread,
     address,
+    article_id,
     describe,
     escaped_name,
     placeholder_if_empty,
@@ -50,7 +51,7 @@ def read(path: Path, advance: Callable[[int], None]) -> Iterator[Record]:
         for tid, uri, title in db.execute("SELECT id, uri, title FROM threads ORDER BY id"):
             yield Thread(
                 key=str(tid),
-                article=uri.strip() if isinstance(uri, str) and uri.strip() else None,
+                article=article_id(uri if isinstance(uri, str) else None, None),
                 title=" ".join(title.split()) if isinstance(title, str) else None,
             )
         rows = db.execute(
