@@ -257,6 +257,8 @@ BROKEN_DISQUS = """<?xml version="1.0" encoding="utf-8"?>
             "2019-03-08T09:30:00Z",
             "line 11, column 39: Opening and ending tag mismatch: b line 11 and message",
         ),
+        # libxml2 follows this message with a line of the text: ours stays one line.
+        ("<![CDATA[unclosed", "2019-03-08T09:30:00Z", ": CData section not finished"),
     ],
 )
 async def test_a_malformed_file_names_where_and_keeps_nothing(
@@ -274,6 +276,7 @@ async def test_a_malformed_file_names_where_and_keeps_nothing(
         await importer.run(conn, site, "disqus", path)
 
     assert expected in failed.value.message
+    assert "\n" not in failed.value.message
     assert await comments_of(conn, site) == []
     assert await articles_of(conn, site) == {}
 
@@ -707,7 +710,7 @@ def write_disqus(path: Path, rows: Sequence[Row], link: str = PAGE) -> Path:
     return path
 
 
-def write_wordpress(path: Path, rows: Sequence[Row]) -> Path:
+def write_wordpress(path: Path, rows: Sequence[Row], encoding: str = "utf-8") -> Path:
     comments = "".join(
         f"<wp:comment><wp:comment_id>{key}</wp:comment_id>"
         f"<wp:comment_author><![CDATA[{author}]]></wp:comment_author>"
@@ -718,8 +721,10 @@ def write_wordpress(path: Path, rows: Sequence[Row]) -> Path:
         for key, parent, author, body in rows
     )
     path.write_text(
+        f'<?xml version="1.0" encoding="{encoding}"?>'
         '<rss xmlns:wp="http://wordpress.org/export/1.2/"><channel><item><title>Story</title>'
-        f"<link>{PAGE}</link><wp:post_id>1</wp:post_id>{comments}</item></channel></rss>"
+        f"<link>{PAGE}</link><wp:post_id>1</wp:post_id>{comments}</item></channel></rss>",
+        encoding=encoding,
     )
     return path
 
@@ -801,3 +806,18 @@ async def test_an_isso_thread_whose_path_is_too_long_for_an_article_id_is_skippe
 
     assert (summary.comments, summary.skipped) == (0, {"thread without an id or address": 1})
     assert await articles_of(conn, site) == {}
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+async def test_control_characters_xml_forbids_are_dropped(
+    conn: asyncpg.Connection, site: Site, tmp_path: Path, encoding: str
+) -> None:
+    # WordPress's exporter writes them as a comment holds them.
+    rows = [(1, None, "Ann\x08", "Page\x0c break\x1b[0m and\ttab")]
+    path = write_wordpress(tmp_path / "export.xml", rows, encoding)
+
+    summary = await importer.run(conn, site, "wordpress", path)
+
+    assert summary.comments == 1
+    [row] = await comments_of(conn, site)
+    assert (row["author_name"], row["body"]) == ("Ann", "Page break[0m and\ttab")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import BinaryIO, cast
 
 from lxml import etree
@@ -14,6 +16,23 @@ from moderation.imports import describe
 
 # libxml2 ends its messages with the position, which ours puts first.
 _POSITION = re.compile(r", line \d+, column \d+$")
+# The C0 controls XML 1.0 forbids: WordPress's exporter leaves them in a comment (\x08,
+# \x0c), and libxml2 would stop the whole import at the first.
+_FORBIDDEN = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
+_FORBIDDEN_BYTES = re.compile(_FORBIDDEN.encode())
+_FORBIDDEN_CHARS = re.compile(_FORBIDDEN)
+# How a file in a wide encoding starts (its byte order mark, else "<"), longest first:
+# its code units hold bytes below 0x20 ("<" is 3C 00), so it is filtered as text.
+_WIDE = (
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"<\x00", "utf-16-le"),
+    (b"\x00<", "utf-16-be"),
+)
 
 
 def elements(
@@ -29,12 +48,13 @@ def elements(
     The document's root must be `root` (`{namespace}name`), else `ImportFailed` names
     both: another format's file holds none of our elements, and would import nothing
     without a word. Entities are not resolved and nothing is fetched from the network:
-    an export is data, not a document with includes. A syntax error becomes
-    `ImportFailed` with its line and column.
+    an export is data, not a document with includes. The control characters XML 1.0
+    forbids are dropped as the file is read; a syntax error becomes `ImportFailed` with
+    its line and column.
     """
     # The root's start comes first when it is ours; else an element of ours does, or none.
     events = etree.iterparse(
-        source,
+        _Legal(source),
         events=("start", "end"),
         tag=(root, *tags),
         resolve_entities=False,
@@ -59,10 +79,44 @@ def elements(
                     del parent[0]
     except etree.XMLSyntaxError as exc:
         line, column = exc.position
-        message = _POSITION.sub("", exc.msg)
+        # Some messages go on with a line of the text ("CData section not finished\nab").
+        message = _POSITION.sub("", exc.msg).partition("\n")[0]
         raise ImportFailed(f"{what}: line {line}, column {column}: {message}") from exc
     if not checked:
         _check_root(events.root, root, what)
+
+
+class _Legal:
+    """A binary file read without the characters XML 1.0 forbids."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        self._source = source
+        self._filter: Callable[[bytes], bytes] | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        # Never b"" before the end: that would tell libxml2 the file ends there.
+        while data := self._source.read(size):
+            if self._filter is None:
+                self._filter = _filter_for(data)
+            if kept := self._filter(data):
+                return kept
+        return b""
+
+
+def _filter_for(start: bytes) -> Callable[[bytes], bytes]:
+    """What drops the forbidden characters from a file that begins with `start`."""
+    encoding = next((name for prefix, name in _WIDE if start.startswith(prefix)), None)
+    if encoding is None:
+        # UTF-8 and the other encodings built on ASCII: a byte below 0x20 is that control.
+        return partial(_FORBIDDEN_BYTES.sub, b"")
+    # Invalid code units pass as they are, for libxml2 to report.
+    decoder = codecs.getincrementaldecoder(encoding)("surrogatepass")
+
+    def filtered(data: bytes) -> bytes:
+        chars = _FORBIDDEN_CHARS.sub("", decoder.decode(data))
+        return chars.encode(encoding, "surrogatepass")
+
+    return filtered
 
 
 def _check_root(found: etree._Element, root: str, what: str) -> None:
