@@ -821,3 +821,28 @@ async def test_control_characters_xml_forbids_are_dropped(
     assert summary.comments == 1
     [row] = await comments_of(conn, site)
     assert (row["author_name"], row["body"]) == ("Ann", "Page break[0m and\ttab")
+
+
+async def test_a_disqus_link_that_is_not_an_address_leaves_its_thread_without_an_id(
+    conn: asyncpg.Connection, site: Site, tmp_path: Path
+) -> None:
+    rows = [(1, None, "Ann", "Hi")]
+    path = write_disqus(tmp_path / "export.xml", rows, link="http://[gazette.example/2020/a/")
+
+    summary = await importer.run(conn, site, "disqus", path)
+
+    assert (summary.comments, summary.skipped) == (0, {"thread without an id or address": 1})
+
+
+@pytest.mark.parametrize("created", [1e18, 1e12, float("inf")])
+async def test_an_isso_time_out_of_range_is_named(
+    conn: asyncpg.Connection, site: Site, tmp_path: Path, created: float
+) -> None:
+    path = write_isso(tmp_path / "comments.db", [(1, None, "Ann", "Hi")], created=created)
+
+    with pytest.raises(ImportFailed) as failed:
+        await importer.run(conn, site, "isso", path)
+
+    assert failed.value.message == (
+        f"Isso database: comment 1 has created {created!r}, not a Unix time"
+    )

@@ -98,7 +98,10 @@ def article_id(identifier: str | None, url: str | None, *, query: bool = False) 
     """
     candidate = (identifier or "").strip()
     if not candidate and url:
-        parts = urlsplit(url.strip())
+        try:
+            parts = urlsplit(url.strip())
+        except ValueError:  # not an address ("http://[gazette.example/"): no path to use
+            return None
         candidate = (parts.path or "/") + (f"?{parts.query}" if query and parts.query else "")
     if not candidate or len(candidate) > MAX_ARTICLE_ID:
         return None

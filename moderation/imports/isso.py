@@ -77,7 +77,8 @@ def _comment(
         raise ImportFailed(f"{WHAT}: comment {comment_id} has mode {describe(mode)}, not 1, 2 or 4")
     try:
         created_at = datetime.fromtimestamp(float(created), UTC)
-    except (TypeError, ValueError, OverflowError) as exc:
+    # OSError: beyond the platform's time_t (1e18).
+    except (TypeError, ValueError, OverflowError, OSError) as exc:
         raise ImportFailed(
             f"{WHAT}: comment {comment_id} has created {describe(created)}, not a Unix time"
         ) from exc
