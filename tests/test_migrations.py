@@ -180,20 +180,25 @@ async def test_live_webhooks_on_one_address_are_folded_into_the_oldest(
     ]
 
 
+async def site_and_story(conn: asyncpg.Connection) -> tuple[int, int]:
+    """A site "s" and its article "story", inserted as an older release's schema has them."""
+    site_id = await conn.fetchval(
+        "INSERT INTO sites (slug, name, widget_key, allowed_origins, settings)"
+        " VALUES ('s', 's', 'wk_s', '{}', '{}') RETURNING id"
+    )
+    article_id = await conn.fetchval(
+        "INSERT INTO articles (site_id, external_id) VALUES ($1, 'story') RETURNING id", site_id
+    )
+    return site_id, article_id
+
+
 async def test_comments_posted_before_0016_replay_the_request_they_came_from(
     empty_db: str, tmp_path: Path
 ) -> None:
     await migrate_before(empty_db, tmp_path, "0016")
     conn = await db.connect(empty_db)
     try:
-        site_id = await conn.fetchval(
-            "INSERT INTO sites (slug, name, widget_key, allowed_origins, settings)"
-            " VALUES ('s', 's', 'wk_s', '{}', '{}') RETURNING id"
-        )
-        article_id = await conn.fetchval(
-            "INSERT INTO articles (site_id, external_id) VALUES ($1, 'story') RETURNING id",
-            site_id,
-        )
+        site_id, article_id = await site_and_story(conn)
         author_id = await conn.fetchval(
             "INSERT INTO authors (site_id, external_id, name) VALUES ($1, 'u1', 'Ann')"
             " RETURNING id",
@@ -229,14 +234,7 @@ async def test_authors_erased_before_0017_lose_the_reasons_that_quoted_them(
     await migrate_before(empty_db, tmp_path, "0017")
     conn = await db.connect(empty_db)
     try:
-        site_id = await conn.fetchval(
-            "INSERT INTO sites (slug, name, widget_key, allowed_origins, settings)"
-            " VALUES ('s', 's', 'wk_s', '{}', '{}') RETURNING id"
-        )
-        article_id = await conn.fetchval(
-            "INSERT INTO articles (site_id, external_id) VALUES ($1, 'story') RETURNING id",
-            site_id,
-        )
+        site_id, article_id = await site_and_story(conn)
         erased, kept = [
             await conn.fetchval(
                 "INSERT INTO authors (site_id, external_id, name) VALUES ($1, $2, $2) RETURNING id",
