@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from typing import Any
 
 import structlog
@@ -30,10 +31,32 @@ settings = get_settings()
 app = create_celery(settings)
 
 
+# A pool process that cannot load its models tells the main process why through this
+# pipe, made here before the pool forks, and stops it: Celery would log the signal
+# handler's error and keep the process taking tasks it can only fail.
+_refusals = os.pipe()
+os.set_blocking(_refusals[0], False)
+
+
+def refusal() -> str | None:
+    """Why a pool process refused to start, if one did (read by the main process)."""
+    try:
+        said = os.read(_refusals[0], 4096)
+    except BlockingIOError:
+        return None
+    return said.decode(errors="replace").splitlines()[0] if said else None
+
+
 @worker_process_init.connect
 def _start_runtime(**_: Any) -> None:
     logs.configure(settings)
-    models = runtime.start(settings).models()
+    try:
+        models = runtime.start(settings).models()
+    except Exception as exc:  # whatever it is, this process cannot score
+        log.error("worker_refused", error=str(exc))
+        os.write(_refusals[1], f"{str(exc).splitlines()[0]}\n".encode()[:512])
+        os.kill(os.getppid(), signal.SIGTERM)
+        os._exit(1)
     log.info("worker_ready", models=models)
     if settings.worker_ready_file is not None:
         # Written whole, then renamed: a reader never sees half of it.

@@ -43,7 +43,7 @@ def worker(concurrency: int, queues: str, loglevel: str, wait_for_models: bool) 
         share_metrics_between_processes()
     _models_in_place(settings, wait_for_models)
     from moderation import metrics
-    from workers.tasks import app
+    from workers.tasks import app, refusal
 
     if settings.worker_metrics_port is not None:
         token = settings.metrics_token
@@ -62,6 +62,9 @@ def worker(concurrency: int, queues: str, loglevel: str, wait_for_models: bool) 
             "--without-mingle",
         ]
     )
+    refused = refusal()
+    if refused is not None:
+        raise click.ClickException(refused)
 
 
 def _models_in_place(settings: Settings, wait: bool) -> None:
