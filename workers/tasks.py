@@ -53,8 +53,9 @@ def _start_runtime(**_: Any) -> None:
     try:
         models = runtime.start(settings).models()
     except Exception as exc:  # whatever it is, this process cannot score
+        reason = (str(exc) or type(exc).__name__).splitlines()[0]
         log.error("worker_refused", error=str(exc))
-        os.write(_refusals[1], f"{str(exc).splitlines()[0]}\n".encode()[:512])
+        os.write(_refusals[1], f"{reason}\n".encode()[:512])
         os.kill(os.getppid(), signal.SIGTERM)
         os._exit(1)
     log.info("worker_ready", models=models)
