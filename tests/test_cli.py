@@ -429,29 +429,36 @@ def test_a_worker_without_model_weights_refuses_to_start_and_says_why(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("broken", ["checkpoint.ckpt", "onnx.json"])
 def test_a_worker_whose_model_does_not_load_refuses_to_start_in_one_line(
-    tmp_path: Path, fresh_url: str, redis_url: str
+    tmp_path: Path, fresh_url: str, redis_url: str, broken: str
 ) -> None:
-    # The files are all there, so the check before the pool starts passes; the pool's
-    # process, loading them, finds the checkpoint cut short.
+    # The files are all there. A checkpoint cut short passes the check before the pool
+    # starts, and the pool's process finds it as it loads; an unreadable export manifest
+    # is found before.
     models = tmp_path / "models"
     make_tiny_checkpoint(models, "original")
-    checkpoint = models / "original" / "checkpoint.ckpt"
-    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
+    damaged = models / "original" / broken
+    damaged.write_bytes(damaged.read_bytes()[:1000] if damaged.exists() else b"{bad")
     result = cli(
         tmp_path,
         "worker",
         DATABASE_URL=fresh_url,
         BROKER_URL=redis_url,
         MODERATION_MODELS_DIR=str(models),
+        MODERATION_TOXICITY_BACKEND="onnx" if broken == "onnx.json" else "torch",
         MODERATION_TORCH_THREADS="1",
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
     )
     assert result.returncode == 1
     last = [line for line in result.stderr.splitlines() if line.strip()][-1]
-    assert last.startswith(f"Error: toxicity model 'original' in {models / 'original'} does not")
-    assert f"{checkpoint} is not a readable torch checkpoint" in last
+    assert "Traceback" not in result.stderr
+    if broken == "onnx.json":
+        assert last.startswith(f"Error: unreadable ONNX manifest {damaged}: Expecting")
+    else:
+        assert last.startswith(f"Error: toxicity model 'original' in {damaged.parent} does not")
+        assert f"{damaged} is not a readable torch checkpoint" in last
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU to run on")

@@ -14,7 +14,7 @@ from moderation.cli.common import (
     share_metrics_between_processes,
 )
 from moderation.config import Settings, get_settings
-from moderation.errors import ModelMissing, Unavailable
+from moderation.errors import ModelMissing, ModerationError
 
 log = structlog.get_logger(__name__)
 
@@ -79,7 +79,7 @@ def _models_in_place(settings: Settings, wait: bool) -> None:
     while True:
         try:
             check_models(settings)
-        except Unavailable as exc:  # no weights, or no such device: one line, no traceback
+        except ModerationError as exc:  # no weights, no such device, a bad manifest: one line
             # Only weights can still arrive; a missing device will not.
             if not wait or not isinstance(exc, ModelMissing):
                 raise click.ClickException(exc.message) from exc
