@@ -461,6 +461,27 @@ def test_a_worker_whose_model_does_not_load_refuses_to_start_in_one_line(
         assert f"{damaged} is not a readable torch checkpoint" in last
 
 
+def test_a_worker_whose_metrics_port_is_taken_says_so_in_one_line(
+    tmp_path: Path, fresh_url: str, models_dir: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli(
+            tmp_path,
+            "worker",
+            DATABASE_URL=fresh_url,
+            BROKER_URL="redis://127.0.0.1:9/0",
+            MODERATION_MODELS_DIR=str(models_dir),
+            MODERATION_WORKER_METRICS_HOST="127.0.0.1",
+            MODERATION_WORKER_METRICS_PORT=str(port),
+        )
+    assert result.returncode == 1
+    [line] = [line for line in result.stderr.splitlines() if line.strip()]
+    assert line.startswith(f"Error: MODERATION_WORKER_METRICS_PORT={port}: cannot serve")
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU to run on")
 def test_a_worker_asked_for_a_gpu_it_lacks_refuses_to_start_in_one_line(
     tmp_path: Path, fresh_url: str, models_dir: Path

@@ -47,11 +47,18 @@ def worker(concurrency: int, queues: str, loglevel: str, wait_for_models: bool) 
 
     if settings.worker_metrics_port is not None:
         token = settings.metrics_token
-        metrics.serve(
-            settings.worker_metrics_host,
-            settings.worker_metrics_port,
-            token.get_secret_value() if token else None,
-        )
+        try:
+            metrics.serve(
+                settings.worker_metrics_host,
+                settings.worker_metrics_port,
+                token.get_secret_value() if token else None,
+            )
+        except OSError as exc:  # another worker on this machine has the port, say
+            raise click.ClickException(
+                f"MODERATION_WORKER_METRICS_PORT={settings.worker_metrics_port}: cannot serve "
+                f"metrics on {settings.worker_metrics_host}:{settings.worker_metrics_port} "
+                f"({exc.strerror}); give each worker on a machine a port of its own"
+            ) from exc
     app.worker_main(
         [
             "worker",
