@@ -185,6 +185,14 @@ def test_export_onnx_command_then_list_shows_the_exports_and_runtime(
 ) -> None:
     make_tiny_checkpoint(models_dir)
     runner = CliRunner()
+    monkeypatch.setenv("MODERATION_TOXICITY_BACKEND", "onnx")
+    get_settings.cache_clear()
+    before = runner.invoke(models, ["list"])
+    assert (
+        "runs on: onnx int8 on cpu, but a worker refuses it: toxicity model 'original' has "
+        "no int8 ONNX export"
+    ) in before.output
+    assert json.loads(runner.invoke(models, ["list", "--json"]).output)[0]["refused"]
 
     exported = runner.invoke(models, ["export-onnx", "original", "--int8"])
 
@@ -192,13 +200,12 @@ def test_export_onnx_command_then_list_shows_the_exports_and_runtime(
     assert "exported original float32" in exported.output
     assert "exported original int8" in exported.output
     assert " weights, scores within " in exported.output
-    monkeypatch.setenv("MODERATION_TOXICITY_BACKEND", "onnx")
-    get_settings.cache_clear()
     listed = runner.invoke(models, ["list"])
-    assert "runs on: onnx int8 on cpu" in listed.output
+    assert "runs on: onnx int8 on cpu\n" in listed.output
     assert "onnx: float32 (max diff" in listed.output
     [entry] = json.loads(runner.invoke(models, ["list", "--json"]).output)
     assert entry["runtime"] == {"device": "cpu", "dtype": "int8", "backend": "onnx"}
+    assert entry["refused"] is None
     assert set(entry["onnx"]) == {"float32", "int8"}
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from moderation.cli.common import clean_errors
-from moderation.config import get_settings
+from moderation.config import Settings, get_settings
 from moderation.errors import ModelMissing, ModelsError, ModerationError
 
 if TYPE_CHECKING:
@@ -47,11 +47,13 @@ def models_list(as_json: bool) -> None:
         runtime: dict[str, str] = asdict(hardware.from_settings(settings))
     except ModerationError as exc:  # listed all the same: the error is what to fix
         runtime = {"error": exc.message}
+    refused = {manifest.name: _refused(settings, manifest.name) for manifest in found}
     if as_json:
         listed = [
             {
                 **asdict(manifest),
                 "runtime": runtime,
+                "refused": refused[manifest.name],
                 "onnx": {dtype: asdict(e) for dtype, e in exports[manifest.name].items()},
             }
             for manifest in found
@@ -65,6 +67,8 @@ def models_list(as_json: bool) -> None:
         )
     runs_on = runtime.get("error") or "{backend} {dtype} on {device}".format(**runtime)
     for manifest in found:
+        refusal = refused[manifest.name]
+        runs = f"{runs_on}, but a worker refuses it: {refusal}" if refusal else runs_on
         onnx = ", ".join(
             f"{dtype} ({_weights(e)}max diff {e.max_abs_diff:.4f})"
             for dtype, e in exports[manifest.name].items()
@@ -72,8 +76,22 @@ def models_list(as_json: bool) -> None:
         click.echo(
             f"{manifest.name}  {manifest.architecture}  languages {','.join(manifest.languages)}  "
             f"labels {','.join(manifest.labels)}  sha256 {manifest.sha256[:12]}  {manifest.version}"
-            f"\n  runs on: {runs_on}\n  onnx: {onnx or 'none'}"
+            f"\n  runs on: {runs}\n  onnx: {onnx or 'none'}"
         )
+
+
+def _refused(settings: Settings, name: str) -> str | None:
+    """Why a worker with these settings would refuse model `name` (the export its backend
+    needs is missing or from another checkpoint), as `moderation worker` says it."""
+    from moderation.scoring.hardware import onnx_export
+    from moderation.scoring.toxicity import require_model
+
+    export = onnx_export(settings.toxicity_dtype, settings.toxicity_backend)
+    try:
+        require_model(settings.models_path, name, export)
+    except ModerationError as exc:
+        return exc.message
+    return None
 
 
 @models.command("import")
