@@ -260,6 +260,12 @@ async def test_authors_erased_before_0017_lose_the_reasons_that_quoted_them(
                 " VALUES ($1, 'comment.decided', $2, jsonb_build_object('reason', $3::text))",
                 site_id, author_id, quoted,
             )  # fmt: skip
+            await conn.execute(
+                "INSERT INTO author_events (author_id, from_status, to_status, reason)"
+                " VALUES ($1, 'normal', 'banned', $2)",
+                author_id,
+                quoted,
+            )
         await conn.execute(
             "UPDATE authors SET erased_at = now() + interval '1 second', erased_by = 'admin'"
             " WHERE id = $1",
@@ -270,6 +276,7 @@ async def test_authors_erased_before_0017_lose_the_reasons_that_quoted_them(
             "SELECT c.author_id, e.reason FROM comment_events AS e"
             " JOIN comments AS c ON c.id = e.comment_id"
         )
+        standing = await conn.fetch("SELECT author_id, reason FROM author_events")
         sent = await conn.fetch(
             "SELECT author_id, payload ->> 'reason' AS reason FROM webhook_events"
             " WHERE type = 'comment.decided'"
@@ -278,6 +285,7 @@ async def test_authors_erased_before_0017_lose_the_reasons_that_quoted_them(
         await conn.close()
     expected = {erased: "author's data erased", kept: quoted}
     assert {row["author_id"]: row["reason"] for row in audit} == expected
+    assert {row["author_id"]: row["reason"] for row in standing} == expected
     assert {row["author_id"]: row["reason"] for row in sent} == expected
 
 

@@ -384,7 +384,7 @@ async def test_an_erasure_leaves_no_reason_quoting_the_author_in_audit_export_or
 ) -> None:
     hook = "https://hooks.example/eve"
     webhook = await webhook_queries.create(
-        conn, poster.site.id, hook, ["comment.decided"], "s" * 32
+        conn, poster.site.id, hook, ["comment.decided", "author.status_changed"], "s" * 32
     )
     phone = "+44 7700 900123"
     comment = await poster.comment(body=f"Cheap followers, whatsapp {phone}", author=EVE)
@@ -392,18 +392,26 @@ async def test_an_erasure_leaves_no_reason_quoting_the_author_in_audit_export_or
     assert await batch.score_pending(pool, scorer, settings, [comment]) >= 1
     # A moderator's own reason may quote the reader too.
     status = await conn.fetchval("SELECT status FROM comments WHERE id = $1", comment)
+    headers = await moderator_headers(conn, poster.site)
     decided = await app_client.post(
         f"/v1/moderation/comments/{comment}/decision",
         json={"action": "reject", "expected_status": status, "reason": f"sells, posts {phone}"},
-        headers=await moderator_headers(conn, poster.site),
+        headers=headers,
     )
     assert decided.status_code == 200, decided.text
+    eve = await author_id(conn, poster.site, EVE["id"])
+    banned = await app_client.post(
+        f"/v1/moderation/authors/{eve}/status",
+        json={"status": "banned", "reason": f"keeps posting {phone}"},
+        headers=headers,
+    )
+    assert banned.status_code == 200, banned.text
     trail = "SELECT actor, moderator_id, from_status, to_status, created_at, reason"
     audit = f"{trail} FROM comment_events WHERE comment_id = $1 ORDER BY id"
     before = [tuple(r) for r in await conn.fetch(audit, comment)]
     assert [phone in reason for *_, reason in before] == [True, True]  # scoring's, moderator's
 
-    await privacy.erase(conn, await author_id(conn, poster.site, EVE["id"]), "operator")
+    await privacy.erase(conn, eve, "operator")
 
     after = [tuple(r) for r in await conn.fetch(audit, comment)]
     # Who changed which status to which, and when, stays; no reason quotes Eve.
@@ -413,6 +421,10 @@ async def test_an_erasure_leaves_no_reason_quoting_the_author_in_audit_export_or
         "author's data erased",
         "author's data erased by operator",
     ]
+    standing = "SELECT to_status, reason FROM author_events WHERE author_id = $1"
+    assert [tuple(r) for r in await conn.fetch(standing, eve)] == [
+        ("banned", "author's data erased")
+    ]
     exported = b"".join([line async for line in exports.site_lines(conn, poster.site)])
     assert phone.encode() not in exported
     # Replaying every delivery of the site's webhook sends nothing of Eve's either.
@@ -420,7 +432,7 @@ async def test_an_erasure_leaves_no_reason_quoting_the_author_in_audit_export_or
     for delivery in await webhook_queries.deliveries(conn, webhook["id"], None, 100):
         await webhook_queries.replay(conn, delivery["id"])
     sent = [d for d in await webhook_queries.claim_due(conn, 1000, 60) if d["url"] == hook]
-    assert len(sent) == 6  # scoring's decision, the moderator's, the erasure's; replayed
+    assert len(sent) == 8  # scoring's decision, the moderator's, the ban, the erasure's; replayed
     assert not [d for d in sent if phone.encode() in webhooks.body(d)]
 
 

@@ -84,7 +84,8 @@ async def scrub_author(conn: Connection, author_id: int, erased_by: str) -> asyn
 
     Webhook events that named them lose the name, text and reasons too, so a replay
     cannot send them again, and so do their comments' audit rows (the reasons, and the
-    texts their edits replaced) and moderators' notes on them. The author row stays (ids
+    texts their edits replaced), the reasons given for their bans and holds, and
+    moderators' notes on them. The author row stays (ids
     and standing), marked erased. Marked again only if there was something to erase: an
     erased author may have come back and posted.
     """
@@ -110,7 +111,7 @@ async def scrub_author(conn: Connection, author_id: int, erased_by: str) -> asyn
                        '{{comment,body}}', '""', false),
                        '{{comment,author,name}}', '""', false),
                        '{{author,name}}', '""', false)
-                   || CASE WHEN type = 'comment.decided'
+                   || CASE WHEN type IN ('comment.decided', 'author.status_changed')
                             AND NOT {_BY_ERASURE.format(reason="payload ->> 'reason'")}
                            THEN jsonb_build_object('reason', {_ERASED})
                            ELSE '{{}}' END
@@ -127,6 +128,10 @@ async def scrub_author(conn: Connection, author_id: int, erased_by: str) -> asyn
                                  ELSE {_ERASED} END
              WHERE comment_id IN (SELECT id FROM comments WHERE author_id = $1)
                AND (previous_body IS NOT NULL OR NOT {_BY_ERASURE.format(reason="reason")})
+        ), standing_scrubbed AS (
+            -- The same of the reasons for bans and holds on the author.
+            UPDATE author_events SET reason = {_ERASED}
+             WHERE author_id = $1 AND NOT {_BY_ERASURE.format(reason="reason")}
         ), notes_removed AS (
             DELETE FROM author_notes WHERE author_id = $1
             RETURNING 1
