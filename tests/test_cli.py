@@ -60,6 +60,24 @@ def cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
     )
 
 
+def worker_cli(
+    tmp_path: Path,
+    database: str,
+    models: Path,
+    broker: str = "redis://127.0.0.1:9/0",
+    **env: str,
+) -> subprocess.CompletedProcess[str]:
+    """`moderation worker` run to its end: these tests expect it to refuse to start."""
+    return cli(
+        tmp_path,
+        "worker",
+        DATABASE_URL=database,
+        BROKER_URL=broker,
+        MODERATION_MODELS_DIR=str(models),
+        **env,
+    )
+
+
 def test_migrate_applies_then_reports_up_to_date(tmp_path: Path, fresh_url: str) -> None:
     first = cli(tmp_path, "migrate", DATABASE_URL=fresh_url)
     assert first.returncode == 0, first.stderr
@@ -416,13 +434,7 @@ def test_dev_runs_the_whole_service_on_embedded_services_and_keeps_its_data(
 def test_a_worker_without_model_weights_refuses_to_start_and_says_why(
     tmp_path: Path, fresh_url: str
 ) -> None:
-    result = cli(
-        tmp_path,
-        "worker",
-        DATABASE_URL=fresh_url,
-        BROKER_URL="redis://127.0.0.1:9/0",
-        MODERATION_MODELS_DIR=str(tmp_path / "models"),
-    )
+    result = worker_cli(tmp_path, fresh_url, tmp_path / "models")
     assert result.returncode != 0
     assert f"missing {tmp_path / 'models' / 'original'}" in result.stderr
     assert "moderation models pull original" in result.stderr
@@ -440,12 +452,11 @@ def test_a_worker_whose_model_does_not_load_refuses_to_start_in_one_line(
     make_tiny_checkpoint(models, "original")
     damaged = models / "original" / broken
     damaged.write_bytes(damaged.read_bytes()[:1000] if damaged.exists() else b"{bad")
-    result = cli(
+    result = worker_cli(
         tmp_path,
-        "worker",
-        DATABASE_URL=fresh_url,
-        BROKER_URL=redis_url,
-        MODERATION_MODELS_DIR=str(models),
+        fresh_url,
+        models,
+        redis_url,
         MODERATION_TOXICITY_BACKEND="onnx" if broken == "onnx.json" else "torch",
         MODERATION_TORCH_THREADS="1",
         HF_HUB_OFFLINE="1",
@@ -468,12 +479,10 @@ def test_a_worker_whose_metrics_port_is_taken_says_so_in_one_line(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = cli(
+        result = worker_cli(
             tmp_path,
-            "worker",
-            DATABASE_URL=fresh_url,
-            BROKER_URL="redis://127.0.0.1:9/0",
-            MODERATION_MODELS_DIR=str(models_dir),
+            fresh_url,
+            models_dir,
             MODERATION_WORKER_METRICS_HOST="127.0.0.1",
             MODERATION_WORKER_METRICS_PORT=str(port),
         )
@@ -486,14 +495,7 @@ def test_a_worker_whose_metrics_port_is_taken_says_so_in_one_line(
 def test_a_worker_asked_for_a_gpu_it_lacks_refuses_to_start_in_one_line(
     tmp_path: Path, fresh_url: str, models_dir: Path
 ) -> None:
-    result = cli(
-        tmp_path,
-        "worker",
-        DATABASE_URL=fresh_url,
-        BROKER_URL="redis://127.0.0.1:9/0",
-        MODERATION_MODELS_DIR=str(models_dir),
-        MODERATION_TOXICITY_DEVICE="cuda:1",
-    )
+    result = worker_cli(tmp_path, fresh_url, models_dir, MODERATION_TOXICITY_DEVICE="cuda:1")
     assert result.returncode != 0
     [line] = [line for line in result.stderr.splitlines() if line.strip()]
     assert "MODERATION_TOXICITY_DEVICE=cuda:1 but this machine has no CUDA device" in line
