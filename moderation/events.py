@@ -93,7 +93,7 @@ class _Sent:
             self.starts.popleft()
         floor = self.starts[0][1] if self.starts else self.position
         self.ids = {sent for sent in self.ids if sent > floor}
-        return floor, sorted(self.ids)
+        return floor, list(self.ids)
 
     def record(self, ids: Sequence[int]) -> None:
         """Note the ids one read sent."""

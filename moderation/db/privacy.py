@@ -85,9 +85,9 @@ async def scrub_author(conn: Connection, author_id: int, erased_by: str) -> asyn
     Webhook events that named them lose the name, text and reasons too, so a replay
     cannot send them again, and so do their comments' audit rows (the reasons, and the
     texts their edits replaced), the reasons given for their bans and holds, and
-    moderators' notes on them. The author row stays (ids
-    and standing), marked erased. Marked again only if there was something to erase: an
-    erased author may have come back and posted.
+    moderators' notes on them. The author row stays (ids and standing), marked erased.
+    Marked again only if there was something to erase: an erased author may have come
+    back and posted.
     """
     # Locked first, each in a statement of its own: the scrub below then starts after
     # every transaction that held them has committed (a worker's decision and its webhook
