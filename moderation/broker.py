@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import anyio.to_thread
 import structlog
-from celery import Celery
+from celery import Celery, Task
 from kombu import Connection, Exchange, Queue
 
 from moderation.config import Settings
@@ -40,12 +41,13 @@ RETENTION_TASK = "workers.tasks.apply_retention"
 Publish = Callable[[list[int]], None]
 
 
-def celery_app(settings: Settings) -> Celery:
+def celery_app(settings: Settings, task_cls: type[Task[Any, Any]] | None = None) -> Celery:
     """A Celery app with what every sender needs: the broker, JSON, and fast failure.
 
-    The API sends with it as it is; the workers build on it (`workers.celery_app`).
+    The API sends with it as it is; the workers build on it (`workers.celery_app`), giving
+    their tasks' base class.
     """
-    app = Celery("moderation", broker=settings.broker_url)
+    app = Celery("moderation", broker=settings.broker_url, task_cls=task_cls)
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],

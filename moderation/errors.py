@@ -138,6 +138,11 @@ class Unavailable(ModerationError):
         super().__init__(message, field=field, code=code, headers=headers)
 
 
+class DatabaseUnavailable(Unavailable):
+    """PostgreSQL is stopped, restarting or out of connections while a worker's task runs;
+    the task fails as expected (one line, no traceback) and a later one does its work."""
+
+
 class DeadlineExceeded(ModerationError):
     """A worker took a scoring request but did not answer before the deadline."""
 

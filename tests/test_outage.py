@@ -5,12 +5,14 @@ PostgreSQL is stopped and restarted on a cluster of the tests' own (never the ma
 service): every operation of the API's OpenAPI document (routes added later too) answers
 503 while it is down; under load, every POST is answered, every 202 is stored, one
 warning is logged for the outage and no traceback. A pool with every connection busy
-answers 503 within its bound too.
+answers 503 within its bound too. A worker's periodic tasks fail as expected while it
+lasts: one warning per pool process, no traceback, and one line when it ends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -22,9 +24,11 @@ import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from celery import Celery
 
 from moderation import db, moderators
 from moderation.app import create_app
+from moderation.broker import DELIVER_WEBHOOKS_TASK, SWEEP_TASK
 from moderation.config import Settings
 from moderation.db import Outage, migrations
 from moderation.embedded import EmbeddedPostgres
@@ -32,7 +36,8 @@ from moderation.perspective import keys
 from moderation.sites import Site, SiteSettings, create_site
 from tests.conftest import REPO
 from tests.factories import Poster, desk_csrf, desk_sign_in
-from tests.workers import Process, live_api, wait_until
+from tests.workers import Process, live_api, wait_until, worker_env
+from workers.celery_app import create_celery
 
 _WRITERS = 6
 
@@ -234,6 +239,7 @@ async def test_every_route_answers_503_while_the_database_is_down_and_recovers(
             assert response.status_code == 200, (r.template, response.text)
     log = api[1].output()
     assert "Traceback" not in log, log
+    assert "raised unexpected" not in log, log
     assert log.count("database_unavailable") == 1, log
     assert log.count("database_available") == 1, log
 
@@ -330,6 +336,7 @@ async def test_a_restart_under_load_answers_every_post_and_stores_every_202(
     assert stored == len(accepted)
     log = api[1].output()
     assert "Traceback" not in log, log
+    assert "raised unexpected" not in log, log
     assert log.count("database_unavailable") == 1, log
 
 
@@ -382,3 +389,75 @@ async def wait_for_lock_waiter(conn: asyncpg.Connection) -> None:
         return waiters > 0
 
     await wait_until(waiting, 10, "the article update to wait on the lock")
+
+
+@pytest.fixture
+def worker(tmp_path: Path, cluster: Cluster, redis_url: str) -> Iterator[tuple[Process, Celery]]:
+    """A worker (one pool process, the dev scorer) on a queue of its own, and an app that
+    sends to it: the broker may be shared, and no other worker may take these tasks."""
+    queue = f"outage-{os.urandom(4).hex()}"
+    env = worker_env(
+        cluster.postgres.url,
+        redis_url,
+        tmp_path / "no-models",
+        MODERATION_DEV_SCORER="true",
+        MODERATION_DATA_DIR=str(tmp_path / "data"),
+        # Nothing is overdue: the sweep sends no scoring task to the shared queue.
+        MODERATION_SWEEP_AFTER_SECONDS="86400",
+    )
+    process = Process(["worker", "--queues", queue], env, tmp_path / "worker.log")
+    app = create_celery(Settings(database_url="unused", broker_url=redis_url))
+    # Every task to the worker's queue, not to the ones the app routes them to.
+    app.conf.task_default_queue = queue
+    app.conf.task_routes = {}
+    try:
+        yield process, app
+    finally:
+        process.stop()
+
+
+async def run_tasks(worker: tuple[Process, Celery], rounds: int) -> None:
+    """Send the sweep and the webhook poll `rounds` times and wait until all have run."""
+    process, app = worker
+    finished = re.compile(r"Task workers\.tasks\.\w+\[[^]]+\] (succeeded|raised)")
+    expected = len(finished.findall(process.output())) + 2 * rounds
+    for _ in range(rounds):
+        app.send_task(SWEEP_TASK)
+        app.send_task(DELIVER_WEBHOOKS_TASK)
+
+    async def ran() -> bool:
+        return len(finished.findall(process.output())) >= expected
+
+    await wait_until(ran, 60, "the worker to run its tasks", [process])
+
+
+async def test_a_worker_logs_the_outage_once_without_a_traceback_and_recovers(
+    cluster: Cluster, worker: tuple[Process, Celery]
+) -> None:
+    process = worker[0]
+
+    async def ready() -> bool:
+        return "worker_ready" in process.output()
+
+    await wait_until(ready, 120, "the worker to start", [process])
+    await asyncio.to_thread(cluster.postgres.stop)
+    try:
+        await run_tasks(worker, 3)
+    finally:
+        await asyncio.to_thread(cluster.postgres.start)
+    during = process.output()
+    assert "raised expected" in during, during
+
+    # Past the settling time, the first success ends the outage (and says so once).
+    async def recovered() -> bool:
+        await asyncio.sleep(Outage.SETTLE_SECONDS)
+        await run_tasks(worker, 1)
+        return "database_available" in process.output()
+
+    await wait_until(recovered, 60, "the worker to recover", [process])
+    log = process.output()
+    assert "Traceback" not in log, log
+    assert "raised unexpected" not in log, log
+    assert log.count("database_unavailable") == 1, log
+    assert log.count("database_available") == 1, log
+    assert log.index("database_unavailable") < log.index("database_available")

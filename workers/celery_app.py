@@ -3,12 +3,15 @@
 It builds on the sender's app (`moderation.broker.celery_app`: broker, JSON, fast
 failure) with everything a worker and beat need. Tasks are acknowledged after they
 finish (`acks_late`), so a worker that dies mid-batch has its message delivered again,
-and a worker takes one message at a time.
+and a worker takes one message at a time. A task that meets a PostgreSQL outage fails as
+expected (`WorkerTask`) and is acknowledged: the sweep queues its comments again later.
 """
 
 from __future__ import annotations
 
-from celery import Celery
+from typing import Any
+
+from celery import Celery, Task
 
 from moderation.broker import (
     DELIVER_WEBHOOKS_TASK,
@@ -20,10 +23,18 @@ from moderation.broker import (
     celery_app,
 )
 from moderation.config import Settings
+from moderation.errors import DatabaseUnavailable
+
+
+class WorkerTask(Task[Any, Any]):
+    """Base of the workers' tasks. Celery logs an error of `throws` in one INFO line, with
+    no traceback: the process's runtime has already logged the outage, once."""
+
+    throws = (DatabaseUnavailable,)
 
 
 def create_celery(settings: Settings) -> Celery:
-    app = celery_app(settings)
+    app = celery_app(settings, task_cls=WorkerTask)
     app.conf.update(
         include=["workers.tasks"],
         task_acks_late=True,

@@ -19,7 +19,7 @@ import torch
 
 from moderation import db, metrics
 from moderation.config import Settings
-from moderation.errors import ModelMissing
+from moderation.errors import DatabaseUnavailable, ModelMissing
 from moderation.scoring import batch, hardware
 from moderation.scoring.dev import KeywordToxicity
 from moderation.scoring.language import detect
@@ -51,13 +51,24 @@ class Runtime:
         metrics.set_models(toxicity.values())
         self.analyze_server = AnalyzeServer(settings, self.scorer)
         self.analyze_server.start()
+        self.outage = db.Outage("database")
 
     def models(self) -> list[str]:
         """The toxicity models this process scores with, as `name@version`."""
         return [f"{model.name}@{model.version}" for model in self.scorer.toxicity.values()]
 
     def run(self, work: Coroutine[Any, Any, T]) -> T:
-        return self.loop.run_until_complete(work)
+        """Run a task's work on this process's loop. An outage of PostgreSQL leaves as
+        `DatabaseUnavailable`, an expected failure, and is logged once while it lasts."""
+        try:
+            done = self.loop.run_until_complete(work)
+        except db.OUTAGE as exc:
+            self.outage.began(exc)
+            raise DatabaseUnavailable(
+                f"the database is not reachable ({type(exc).__name__}); a later task retries"
+            ) from exc
+        self.outage.ended()
+        return done
 
     async def score(self, hinted: Sequence[int]) -> int:
         return await batch.score_pending(self.pool, self.scorer, self.settings, hinted)
