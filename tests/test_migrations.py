@@ -11,6 +11,7 @@ import pytest
 
 from moderation import db
 from moderation.db import comments, migrations
+from moderation.db import webhooks as webhook_queries
 from moderation.db.comments import NewComment
 from moderation.errors import MigrationError
 
@@ -178,6 +179,57 @@ async def test_live_webhooks_on_one_address_are_folded_into_the_oldest(
         (1, "https://a.example/hook", ["comment.created", "comment.decided"]),
         (4, "https://b.example/hook", ["comment.created"]),
     ]
+
+
+async def test_pending_deliveries_of_webhooks_folded_by_0014_are_sent_by_the_kept_one(
+    empty_db: str, tmp_path: Path
+) -> None:
+    await migrate_before(empty_db, tmp_path, "0014")
+    conn = await db.connect(empty_db)
+    try:
+        site_id, _ = await site_and_story(conn)
+        hooks = [
+            ("https://a.example/hook", ["comment.created"]),  # kept by 0014
+            ("https://a.example/hook", ["comment.created", "author.status_changed"]),
+            ("https://a.example/hook", ["author.status_changed"]),
+            ("https://b.example/hook", ["comment.created"]),  # removed below, on its own
+        ]
+        kept, *_ = [
+            await conn.fetchval(
+                "INSERT INTO webhooks (site_id, url, events, secret)"
+                " VALUES ($1, $2, $3, 'whsec_x') RETURNING id",
+                site_id,
+                url,
+                events,
+            )
+            for url, events in hooks
+        ]
+        for event in ("comment.created", "author.status_changed"):
+            await conn.execute("SELECT record_webhook_event($1, $2, NULL, '{}')", site_id, event)
+        await conn.execute(
+            "UPDATE webhooks SET removed_at = now() WHERE url = 'https://b.example/hook'"
+        )
+        await run(empty_db)
+        claimed = await webhook_queries.claim_due(conn, 10, 60)
+        claimed_again = await webhook_queries.claim_due(conn, 10, 60)
+        standing = await conn.fetch(
+            "SELECT d.webhook_id, d.state, e.type FROM webhook_deliveries AS d"
+            " JOIN webhook_events AS e ON e.id = d.event_id"
+        )
+    finally:
+        await conn.close()
+    sent = [
+        ("https://a.example/hook", "author.status_changed"),
+        ("https://a.example/hook", "comment.created"),
+    ]
+    assert sorted((row["url"], row["type"]) for row in claimed) == sent
+    assert claimed_again == []
+    # One delivery of each event stays, on the kept webhook; the removed ones' are cancelled.
+    assert sorted((r["webhook_id"], r["type"]) for r in standing if r["state"] == "pending") == [
+        (kept, "author.status_changed"),
+        (kept, "comment.created"),
+    ]
+    assert sorted(r["state"] for r in standing) == ["cancelled"] * 3 + ["pending"] * 2
 
 
 async def site_and_story(conn: asyncpg.Connection) -> tuple[int, int]:
