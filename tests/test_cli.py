@@ -87,6 +87,27 @@ def test_migrate_applies_then_reports_up_to_date(tmp_path: Path, fresh_url: str)
     assert "up to date" in second.stdout
 
 
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("SELECT 1/0;", "division by zero"),
+        ("ALTER TABLE no_such_table ADD x int;", 'relation "no_such_table" does not exist'),
+    ],
+    ids=["runtime", "undefined-table"],
+)
+def test_migrate_names_a_failing_migration_in_one_line(
+    tmp_path: Path, fresh_url: str, sql: str, message: str
+) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_first.sql").write_text("CREATE TABLE first (id int);")
+    (folder / "0002_broken.sql").write_text(sql)
+    result = cli(tmp_path, "migrate", DATABASE_URL=fresh_url, MODERATION_MIGRATIONS_DIR=str(folder))
+    assert result.returncode == 1
+    [line] = [line for line in result.stderr.splitlines() if line.strip()]
+    assert line == f"Error: migration 0002_broken failed: {message}"
+
+
 def test_commands_without_a_database_name_the_missing_variable(tmp_path: Path) -> None:
     result = cli(tmp_path, "migrate")
     assert result.returncode != 0

@@ -101,9 +101,10 @@ async def test_a_failing_migration_leaves_nothing_half_applied(
     empty_db: str, tmp_path: Path
 ) -> None:
     (tmp_path / "0001_good.sql").write_text("CREATE TABLE good (id int);")
-    (tmp_path / "0002_bad.sql").write_text("CREATE TABLE half (id int); SELECT broken syntax (;")
-    with pytest.raises(asyncpg.PostgresSyntaxError):
+    (tmp_path / "0002_bad.sql").write_text("CREATE TABLE half (id int);\nSELECT broken syntax (;")
+    with pytest.raises(MigrationError) as failed:
         await run(empty_db, tmp_path)
+    assert failed.value.message == 'migration 0002_bad failed: syntax error at or near "(" (line 2)'
     conn = await asyncpg.connect(empty_db)
     try:
         assert await conn.fetchval("SELECT to_regclass('half')") is None
@@ -112,6 +113,28 @@ async def test_a_failing_migration_leaves_nothing_half_applied(
     finally:
         await conn.close()
     assert pending == ["0002_bad"]
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("SELECT 1/0;", "division by zero"),
+        # Not "run moderation migrate", as the CLI says of a table missing elsewhere.
+        ("ALTER TABLE no_such_table ADD x int;", 'relation "no_such_table" does not exist'),
+        (
+            "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (1);",
+            'duplicate key value violates unique constraint "t_pkey"; Key (id)=(1) already exists.',
+        ),
+    ],
+    ids=["runtime", "undefined-table", "with-detail"],
+)
+async def test_a_failing_migration_is_named_with_the_database_s_message(
+    empty_db: str, tmp_path: Path, sql: str, message: str
+) -> None:
+    (tmp_path / "0001_broken.sql").write_text(sql)
+    with pytest.raises(MigrationError) as failed:
+        await run(empty_db, tmp_path)
+    assert failed.value.message == f"migration 0001_broken failed: {message}"
 
 
 async def migrate_before(url: str, tmp_path: Path, first_new: str) -> None:

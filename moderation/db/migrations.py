@@ -1,9 +1,10 @@
 """The migration runner: ordered plain SQL files, each applied once and recorded.
 
 Files are `NNNN_name.sql` in one folder, applied in name order, each in its own
-transaction. A PostgreSQL advisory lock serialises concurrent runners, and a database
-that has applied a migration this code does not know (or one whose file changed since)
-is refused rather than guessed at.
+transaction: one that fails is rolled back and named in a `MigrationError`. A PostgreSQL
+advisory lock serialises concurrent runners, and a database that has applied a migration
+this code does not know (or one whose file changed since) is refused rather than
+guessed at.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+import asyncpg
 
 from moderation.db import Connection
 from moderation.errors import MigrationError
@@ -82,16 +85,42 @@ async def migrate(conn: Connection, directory: Path) -> list[str]:
         )
         todo = check(known, await applied(conn))
         for migration in todo:
-            async with conn.transaction():
-                await conn.execute(migration.sql)
-                await conn.execute(
-                    "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)",
-                    migration.name,
-                    migration.checksum,
-                )
+            await _apply(conn, migration)
         return [m.name for m in todo]
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+
+
+async def _apply(conn: Connection, migration: Migration) -> None:
+    """Run and record one migration, all or nothing; `MigrationError` naming it if it fails.
+
+    PostgreSQL's own error names no file, and the CLI would take an undefined table in
+    the migration for a database that needs migrating.
+    """
+    try:
+        async with conn.transaction():
+            await conn.execute(migration.sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)",
+                migration.name,
+                migration.checksum,
+            )
+    except asyncpg.PostgresError as exc:
+        raise MigrationError(
+            f"migration {migration.name} failed: {_described(exc, migration.sql)}"
+        ) from exc
+
+
+def _described(exc: asyncpg.PostgresError, sql: str) -> str:
+    """PostgreSQL's message, with the line it points at and its detail when it gives them."""
+    described = exc.message
+    if exc.position:
+        # A 1-based character offset into the whole file's text.
+        line = sql.count("\n", 0, int(exc.position) - 1) + 1
+        described += f" (line {line})"
+    if exc.detail:
+        described += f"; {exc.detail}"
+    return described
 
 
 async def pending(conn: Connection, directory: Path) -> list[str]:
