@@ -97,6 +97,17 @@ async def test_a_migration_edited_after_it_ran_is_refused(empty_db: str, tmp_pat
         await run(empty_db, tmp_path)
 
 
+@pytest.mark.parametrize("name", ["0002_Add-Named.sql", "2_short.sql", "0002 spaced.sql"])
+async def test_a_misnamed_migration_is_refused_not_skipped(
+    empty_db: str, tmp_path: Path, name: str
+) -> None:
+    (tmp_path / "0001_first.sql").write_text("CREATE TABLE first (id int);")
+    (tmp_path / name).write_text("CREATE TABLE second (id int);")
+    with pytest.raises(MigrationError) as refused:
+        await run(empty_db, tmp_path)
+    assert f": {name}; a migration is NNNN_name.sql (four digits," in refused.value.message
+
+
 async def test_a_failing_migration_leaves_nothing_half_applied(
     empty_db: str, tmp_path: Path
 ) -> None:

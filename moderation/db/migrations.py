@@ -37,9 +37,16 @@ class Migration:
 def discover(directory: Path) -> list[Migration]:
     """The migrations in `directory`, in the order they apply.
 
-    None found is a broken install or a wrong MODERATION_MIGRATIONS_DIR, never "up to date".
+    None found is a broken install or a wrong MODERATION_MIGRATIONS_DIR, never "up to date";
+    a misnamed file is refused rather than skipped, as it would be on every run.
     """
-    files = sorted(p for p in directory.glob("*.sql") if _FILE_NAME.match(p.name))
+    files = sorted(directory.glob("*.sql"))
+    misnamed = [p.name for p in files if not _FILE_NAME.match(p.name)]
+    if misnamed:
+        raise MigrationError(
+            f"misnamed migrations in {directory}: {', '.join(misnamed)}; a migration is "
+            "NNNN_name.sql (four digits, an underscore, then a-z, 0-9 and _)"
+        )
     if not files:
         raise MigrationError(f"no migrations in {directory}; check MODERATION_MIGRATIONS_DIR")
     return [Migration(p.stem, p.read_text(encoding="utf-8")) for p in files]
