@@ -18,6 +18,33 @@ from moderation.errors import MigrationError
 REPO_MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
+# Each migration as released, with its sha256 (`Migration.checksum`). A database records
+# these as it migrates and refuses a file that changed since, so an edit has to fail here,
+# before it ships. A list in the test rather than a checksum file beside the migrations:
+# the runner already checks each database against what it recorded; only tests need this.
+_RELEASED = """
+0001_initial                       bba4f1762c9c41e3462f6e11ccbcaa0d77906e68c190dde39ba7f525ea7892f2
+0002_scoring                       eeb724ba7fd8779e191526448441dc3f60bf66074d00633706faa2601ef4cd38
+0003_moderation                    85e8c231ddbb12a50fb4a154c42b54ca296ba1d1dafe8e2ae269118bedadf095
+0004_article_titles                162e322c30c4af9296ee6c8d2af6c26ddf1cda53e2e36f2363d75a264050472f
+0004_perspective                   0b75d98654ab6bfa650a545204461a4b3e6b5639f69633ad4c6b96b1b8213d5b
+0005_scoring_hardware              92b5d78d893beeca3218620d5c0a2dba770ac305c4752f8db0226e0b0b2cf1c4
+0007_contract                      9f5f6e73070aefee8a787fea17aa501053665edf7b8f9be0a4316708014b93a8
+0008_desk_widget                   3a596540ac9be10dba28b3c9cadfcecc42151f9108652fe27f205f38baab5331
+0009_data_in_out                   5d659c861df792b9e87e8f668929f3ec177bc2f486fd318659010c01fd8326ae
+0010_decided_webhooks              9bd9e6d7e156a9feacfa23c979a79e211f8635c0302f4beeae3ca82d6cad8f6b
+0011_duplicates_index              8ad59d2e92dce92f77632d8ad1fd7ceefc8882ec462d5b23edc35d1c06e19c87
+0012_spam_model_format             caac11909019804b9a0bfe6bbcb72a66c04dc9f746c8b5b4e777177ffd8e7261
+0013_origins_as_browsers_send_them 5dd9120d50144066abe7aa3b29c4f760b92c7c4ed108e9918c01547a5d88efeb
+0014_one_webhook_per_address       b92ce5668e400ac357c2f1f55d304f3cba06fe0706c5484ff406d8563e22fc80
+0015_reader_secret                 f605b7a767f20c7b359dc92fe717b758047e31475a4942cd2153a6be79576643
+0016_idempotent_requests           bff0e86f6668209ce5bd36b128dcb47a4e0a74ce6739ddaa8a8a17d2f84aa546
+0017_erased_reasons                bc10e2399df5accdd03972dfa34cdcbe4dcae5c87645bc5a4864b38cfff3778d
+0018_deliveries_of_folded_webhooks 4e74670039817402fbce9b1eaa6b8fe9c2e940e28f5eca696fe43a2d2292c799
+"""
+RELEASED = {name: checksum for name, checksum in map(str.split, _RELEASED.strip().splitlines())}
+
+
 @pytest.fixture
 async def empty_db(make_database: Callable[[], Awaitable[str]]) -> str:
     return await make_database()
@@ -392,3 +419,23 @@ def _resent(site_id: int, body: str) -> NewComment:
         rate_per_author=0,
         rate_per_address=0,
     )
+
+
+def _shipped() -> dict[str, str]:
+    return {m.name: m.checksum for m in migrations.discover(REPO_MIGRATIONS)}
+
+
+def test_released_migrations_are_never_edited() -> None:
+    shipped = _shipped()
+    edited = sorted(name for name, checksum in RELEASED.items() if shipped.get(name) != checksum)
+    assert not edited, (
+        f"{', '.join(edited)} changed or gone: migrations are append-only once released "
+        "(databases that ran them refuse the changed file); restore them and add a new migration"
+    )
+
+
+def test_every_migration_is_in_the_released_list() -> None:
+    unlisted = [
+        f"{name} {checksum}" for name, checksum in _shipped().items() if name not in RELEASED
+    ]
+    assert not unlisted, f"add each new migration to _RELEASED once final: {'; '.join(unlisted)}"
