@@ -85,7 +85,8 @@ class ScoringInstruments:
         self.reasons = Counter(
             "moderation_decision_reasons_total",
             "The rules behind automatic decisions, by site, status and rule (a reason with "
-            "its scores taken out). A decision with two reasons counts under both.",
+            "its scores, counts and details taken out). A decision with two reasons counts "
+            "under both.",
             ["site", "status", "reason"],
         )
         self.batch_size = Histogram(
@@ -127,15 +128,23 @@ API: tuple[Callable[[], object], ...] = (api_instruments, decision_instruments)
 WORKER: tuple[Callable[[], object], ...] = (scoring_instruments, decision_instruments)
 
 
-# A reason's rule: its score and its details in brackets taken out, as
-# `moderation.db.stats.overturns` groups reasons in SQL ("toxicity 0.93 ≥ 0.90" is
-# "toxicity ≥ 0.90"), so the dashboard and the desk's statistics name rules alike.
-_DETAILS = re.compile(r" \(.*\)$")
-_SCORE = re.compile(r" [0-9]+(\.[0-9]+)? ≥")
+# How a reason becomes its rule, rewrite by rewrite: its details in brackets, its score
+# and its count taken out ("toxicity 0.93 ≥ 0.90" is "toxicity ≥ 0.90", "3 links (site
+# pre-moderates links)" is "links"), so that a rule is a label of few values. Patterns
+# that Python and PostgreSQL read alike: `moderation.db.stats.overturns` groups reasons
+# by these very ones, so the dashboard and the desk's statistics name rules alike.
+RULE_REWRITES: tuple[tuple[str, str], ...] = (
+    (r" \(.*\)$", ""),
+    (r" [0-9]+(\.[0-9]+)? ≥", " ≥"),
+    (r"^[0-9]+ links?$", "links"),
+)
+_RULE_REWRITES = tuple((re.compile(pattern), by) for pattern, by in RULE_REWRITES)
 
 
 def rule(reason: str) -> str:
-    return _SCORE.sub(" ≥", _DETAILS.sub("", reason))
+    for pattern, by in _RULE_REWRITES:
+        reason = pattern.sub(by, reason)
+    return reason
 
 
 def count_received(site: str) -> None:

@@ -18,9 +18,10 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from moderation import db, metrics, moderators
+from moderation import db, metrics, moderators, policy
 from moderation.app import create_app
 from moderation.config import Settings
+from moderation.db import transitions
 from moderation.routes.metrics import PendingComments
 from moderation.sites import Site, SiteSettings, create_site
 from tests.factories import Poster, set_status
@@ -61,6 +62,30 @@ def test_a_rule_is_a_reason_without_its_scores_or_details() -> None:
     assert metrics.rule("spam 0.91 ≥ 0.80 (3 links; new author)") == "spam ≥ 0.80"
     assert metrics.rule("language hy not covered") == "language hy not covered"
     assert metrics.rule("trusted author (12 approved)") == "trusted author"
+
+
+def test_decisions_held_for_any_number_of_links_count_under_one_rule() -> None:
+    # The reason keeps its count for moderators; the label is the rule, or a site that
+    # pre-moderates links would grow a series per count it ever saw.
+    premod = SiteSettings(premod="links")
+    site = "metrics-links"
+    for comment_id, links in enumerate((1, 2, 3, 5, 8)):
+        body = " ".join(f"https://a.example/{n}" for n in range(links))
+        decision = policy.evaluate(premod, policy.Facts(body, "en", {}, 0.0))
+        assert decision.reasons[0].startswith(f"{links} link")
+        change = transitions.Change(
+            comment_id, "pending", decision.status, decision.reasons[0], decision.reasons
+        )
+        applied = {"id": comment_id, "site": site, "status": decision.status}
+        metrics.count_decisions([applied], [change])  # type: ignore[list-item]
+    text = metrics.exposition(metrics.WORKER).decode()
+    counted = {
+        found.labels["reason"]: found.value
+        for family in text_string_to_metric_families(text)
+        for found in family.samples
+        if found.name == "moderation_decision_reasons_total" and found.labels["site"] == site
+    }
+    assert counted == {"links": 5}
 
 
 ClientWith = Callable[..., Awaitable[httpx.AsyncClient]]

@@ -10,7 +10,7 @@ import asyncpg
 import httpx
 import pytest
 
-from moderation import db, moderators, privacy
+from moderation import db, metrics, moderators, privacy
 from moderation.db import reports as report_queries
 from moderation.db import scoring as scoring_queries
 from moderation.db import transitions
@@ -1135,6 +1135,29 @@ async def test_stats_count_automatic_decisions_moderators_overturned(
     assert rules[("insult ≥ 0.50", "review")]["approved_by_moderators"] == 1
     assert rules[("insult ≥ 0.50", "review")]["overturned"] == 0
     assert stats["overturned"] == 2
+
+
+async def test_stats_name_rules_as_the_metrics_do(
+    poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
+) -> None:
+    reasons = [
+        "toxicity 0.93 ≥ 0.90",
+        "spam 0.91 ≥ 0.80 (3 links; new author)",
+        "1 link (site pre-moderates links)",
+        "8 links (site pre-moderates links)",
+        "language hy not covered",
+        "new author (site pre-moderates new authors)",
+    ]
+    for reason in reasons:
+        comment = await poster.comment()
+        change = transitions.Change(comment, "pending", "review", reason, (reason,))
+        await transitions.transition(conn, [change])
+    stats = (
+        await poster.client.get(f"/v1/moderation/stats?site={poster.site.slug}", headers=mod)
+    ).json()
+    rules = {r["rule"]: r["decisions"] for r in stats["rules"]}
+    assert rules.keys() == {metrics.rule(reason) for reason in reasons}
+    assert rules["links"] == 2
 
 
 async def test_moderator_decisions_become_spam_labels_for_retraining(

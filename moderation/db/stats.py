@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncpg
 
+from moderation import metrics
 from moderation.db import Connection
 
 
 async def overturns(conn: Connection, site_id: int, days: int) -> list[asyncpg.Record]:
     """Per rule and automatic outcome: how many decisions, and what moderators did after.
 
-    A rule is a reason with its score taken out ("toxicity 0.93 ≥ 0.90" counts under
-    "toxicity ≥ 0.90"), so decisions group by the threshold a site can tune. Overturned:
-    an automatic approval a moderator removed, or an automatic removal a moderator
-    approved; a hold is no verdict, so for holds only the moderators' outcomes count.
-    Erased authors' comments are left out.
+    A rule is a reason as `metrics.rule` names it, its score and count taken out
+    ("toxicity 0.93 ≥ 0.90" counts under "toxicity ≥ 0.90", "3 links" under "links"), so
+    decisions group by the threshold a site can tune. Overturned: an automatic approval
+    a moderator removed, or an automatic removal a moderator approved; a hold is no
+    verdict, so for holds only the moderators' outcomes count. Erased authors' comments
+    are left out.
     """
     return await conn.fetch(
         """
@@ -48,15 +50,18 @@ async def overturns(conn: Connection, site_id: int, days: int) -> list[asyncpg.R
         JOIN comments AS c ON c.id = automatic.comment_id
         LEFT JOIN human ON human.comment_id = automatic.comment_id
         CROSS JOIN LATERAL unnest(c.reasons) AS reason
+        -- `metrics.RULE_REWRITES`, in order: one more of them than placeholders here is
+        -- an error from asyncpg, not a rule named one way here and another on the dashboard.
         CROSS JOIN LATERAL (
-            SELECT regexp_replace(regexp_replace(reason, ' \\(.*\\)$', ''),
-                                  ' [0-9]+(\\.[0-9]+)? ≥', ' ≥') AS name
+            SELECT regexp_replace(regexp_replace(regexp_replace(
+                       reason, $3, $4, 'g'), $5, $6, 'g'), $7, $8, 'g') AS name
         ) AS rule
         GROUP BY rule.name, automatic.to_status
         ORDER BY overturned DESC, decisions DESC, rule.name
         """,
         site_id,
         days,
+        *(part for rewrite in metrics.RULE_REWRITES for part in rewrite),
     )
 
 
