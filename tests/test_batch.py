@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from moderation import own_comments
 from moderation.config import Settings
@@ -151,6 +152,33 @@ async def test_a_poison_comment_is_retried_then_held_without_blocking_the_rest(
     assert status == "review"
     assert reasons == [
         f"scoring failed {attempts_allowed} times (RuntimeError: tensor shape mismatch)"
+    ]
+
+
+async def test_scoring_failures_and_giving_up_are_logged_with_the_comments_ids(
+    poster: Poster,
+    conn: asyncpg.Connection,
+    pool: asyncpg.Pool,
+    scorer: Scorer,
+    settings: Settings,
+) -> None:
+    once = settings.model_copy(update={"scoring_max_attempts": 1})
+    poison = await poster.comment(body=POISON)
+    fine = await poster.comment(body="An ordinary comment")
+    with capture_logs() as first:
+        await batch.score_pending(pool, scorer, once, [poison, fine])
+    await conn.execute("UPDATE comments SET claimed_until = NULL WHERE id = $1", poison)
+    with capture_logs() as retry:
+        await batch.score_pending(pool, scorer, once, [poison])
+
+    def logged(lines: Sequence[Mapping[str, Any]], event: str, key: str) -> list[Any]:
+        return [line[key] for line in lines if line["event"] == event]
+
+    assert logged(first, "batch_scoring_failed", "comment_ids") == [[poison, fine]]
+    assert logged(first, "batch_scored", "failed_ids") == [[poison]]
+    assert logged(retry, "scoring_gave_up", "comment_id") == [poison]
+    assert logged(retry, "scoring_gave_up", "reason") == [
+        "scoring failed 1 times (RuntimeError: tensor shape mismatch)"
     ]
 
 

@@ -61,6 +61,8 @@ class Decisions:
     changes: list[transitions.Change]
     failed: list[tuple[asyncpg.Record, str]]
     seconds: float
+    # Comments held for review because scoring them failed too often (among `changes`).
+    gave_up: frozenset[int] = frozenset()
 
 
 async def score_pending(
@@ -127,7 +129,8 @@ def _decide(scorer: Scorer, settings: Settings, claim: Claim) -> Decisions:
     by_site = {row["site_id"]: row["site_settings"] for row in claim.rows}
     policies = {site: SiteSettings.model_validate(raw) for site, raw in by_site.items()}
     changes += [_decision(row, scores, policies[row["site_id"]]) for row, scores in scored]
-    return Decisions(claim, changes, failed, time.perf_counter() - started)
+    gave_up = frozenset(row["id"] for row in exhausted)
+    return Decisions(claim, changes, failed, time.perf_counter() - started, gave_up)
 
 
 async def _write(pool: asyncpg.Pool, decisions: Decisions | None) -> int:
@@ -155,14 +158,24 @@ async def _write(pool: asyncpg.Pool, decisions: Decisions | None) -> int:
     claimed = len(decisions.claim.ids)
     metrics.count_decisions(applied, decisions.changes)
     metrics.observe_batch(claimed, phases, finished - decisions.claim.started)
+    _log_given_up(decisions, {row["id"] for row in applied})
     log.info(
         "batch_scored",
         claimed=claimed,
         decided=len(applied),
         failed=len(decisions.failed),
+        # At most a claim's ids: what an operator needs to find the comments.
+        failed_ids=[row["id"] for row, _ in decisions.failed],
         **{f"{phase}_ms": round(seconds * 1000) for phase, seconds in phases.items()},
     )
     return len(applied)
+
+
+def _log_given_up(decisions: Decisions, applied: set[int]) -> None:
+    # Only those held: an edit since the claim leaves the new text to score afresh.
+    for change in decisions.changes:
+        if change.comment_id in decisions.gave_up and change.comment_id in applied:
+            log.warning("scoring_gave_up", comment_id=change.comment_id, reason=change.reason)
 
 
 def _score(
@@ -174,7 +187,12 @@ def _score(
     try:
         return list(zip(rows, scorer.score([_spam_context(r) for r in rows]), strict=True)), []
     except Exception:  # any model failure: find which comment causes it
-        log.warning("batch_scoring_failed", comments=len(rows), exc_info=True)
+        log.warning(
+            "batch_scoring_failed",
+            comments=len(rows),
+            comment_ids=[row["id"] for row in rows],
+            exc_info=True,
+        )
     scored: list[tuple[asyncpg.Record, Scores]] = []
     failed: list[tuple[asyncpg.Record, str]] = []
     for row in rows:
