@@ -41,6 +41,14 @@ class Poster:
             headers={"X-Site-Key": self.site.widget_key, **(headers or {})},
         )
 
+    async def edit(self, comment_id: int, secret: str, body: str) -> httpx.Response:
+        """Its poster's edit, which sends the comment back to be scored."""
+        return await self.client.put(
+            f"/v1/sites/{self.site.slug}/comments/{comment_id}",
+            json={"body": body},
+            headers={"X-Site-Key": self.site.widget_key, "X-Comment-Secret": secret},
+        )
+
     async def comment(self, **kwargs: Any) -> int:
         response = await self.post(**kwargs)
         assert response.status_code == 202, response.text
@@ -64,6 +72,16 @@ async def set_status(
     changes = [transitions.Change(i, frm, to, f"test: {to}") for i in ids]
     changed = await transitions.transition(conn, changes)
     assert len(changed) == len(ids)
+
+
+async def posted_ago(conn: asyncpg.Connection, comment_id: int, seconds: float) -> None:
+    """Make a comment as if it had been posted (and become pending) `seconds` ago."""
+    await conn.execute(
+        "UPDATE comments SET created_at = now() - make_interval(secs => $2),"
+        " pending_since = now() - make_interval(secs => $2) WHERE id = $1",
+        comment_id,
+        seconds,
+    )
 
 
 async def moderator_token(

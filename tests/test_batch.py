@@ -29,7 +29,7 @@ from moderation.scoring.scorer import Scorer
 from moderation.scoring.site_spam import SiteSpamModels
 from moderation.scoring.spam import SpamClassifier
 from moderation.sites import IP_RETENTION_DAYS, Site
-from tests.factories import Poster
+from tests.factories import Poster, posted_ago
 
 POISON = "this exact text breaks the model"
 
@@ -242,6 +242,18 @@ async def test_a_claim_whose_worker_died_is_taken_again_once_the_lease_lapses(
     assert (await statuses(conn, poster.site))["Claimed by a worker that then died"][
         0
     ] == "approved"
+
+
+async def test_the_sweep_counts_an_edited_comments_wait_from_its_edit(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    posted = (await poster.post()).json()
+    await posted_ago(conn, posted["id"], 600)
+    assert posted["id"] in await scoring_queries.overdue(conn, 60, 10**6)
+    # The edit sent its own wake-up; the sweep is for wake-ups lost.
+    edited = await poster.edit(posted["id"], posted["secret"], "A second thought.")
+    assert edited.status_code == 200, edited.text
+    assert posted["id"] not in await scoring_queries.overdue(conn, 60, 10**6)
 
 
 @pytest.mark.parametrize("fails", [False, True], ids=["scored", "failed"])

@@ -24,7 +24,7 @@ from moderation.config import Settings
 from moderation.db import transitions
 from moderation.routes.metrics import PendingComments
 from moderation.sites import Site, SiteSettings, create_site
-from tests.factories import Poster, set_status
+from tests.factories import Poster, posted_ago, set_status
 from tests.tiny_model import PLANTED_WORD
 from tests.workers import Process, free_port, statuses, wait_until, worker_env
 
@@ -168,15 +168,27 @@ async def test_comments_received_and_pending_are_reported_per_site(
     app_client: httpx.AsyncClient, poster: Poster, site: Site, conn: asyncpg.Connection
 ) -> None:
     ids = [await poster.comment(article="pending-metrics") for _ in range(3)]
-    await conn.execute(
-        "UPDATE comments SET created_at = now() - interval '90 seconds' WHERE id = $1", ids[0]
-    )
+    await posted_ago(conn, ids[0], 90)
     await set_status(conn, [ids[2]], "approved")
     text = await scrape(app_client)
     assert sample(text, "moderation_comments_received_total", site=site.slug) == 3
     assert sample(text, "moderation_comments_pending", site=site.slug) == 2
     oldest = sample(text, "moderation_comments_pending_oldest_seconds", site=site.slug)
     assert 90 <= oldest < 150
+
+
+async def test_an_edited_comment_waits_from_its_edit_not_its_post(
+    app_client: httpx.AsyncClient, poster: Poster, site: Site, conn: asyncpg.Connection
+) -> None:
+    # Approved ten minutes ago, then edited: it is pending again, for its new text.
+    posted = (await poster.post(article="edited-pending")).json()
+    await posted_ago(conn, posted["id"], 600)
+    await set_status(conn, [posted["id"]], "approved")
+    edited = await poster.edit(posted["id"], posted["secret"], "A second thought.")
+    assert edited.status_code == 200, edited.text
+    text = await scrape(app_client)
+    assert sample(text, "moderation_comments_pending", site=site.slug) == 1
+    assert sample(text, "moderation_comments_pending_oldest_seconds", site=site.slug) < 60
 
 
 async def test_moderator_decisions_are_counted_without_their_free_text(

@@ -41,6 +41,7 @@ _RELEASED = """
 0016_idempotent_requests           bff0e86f6668209ce5bd36b128dcb47a4e0a74ce6739ddaa8a8a17d2f84aa546
 0017_erased_reasons                bc10e2399df5accdd03972dfa34cdcbe4dcae5c87645bc5a4864b38cfff3778d
 0018_deliveries_of_folded_webhooks 4e74670039817402fbce9b1eaa6b8fe9c2e940e28f5eca696fe43a2d2292c799
+0019_pending_since                 e178580162c8ddd9abf9e1b507a380c1c376d19890f5896f2f6ad6dc78ce3a5f
 """
 RELEASED = {name: checksum for name, checksum in map(str.split, _RELEASED.strip().splitlines())}
 
@@ -400,6 +401,31 @@ async def test_authors_erased_before_0017_lose_the_reasons_that_quoted_them(
     assert {row["author_id"]: row["reason"] for row in audit} == expected
     assert {row["author_id"]: row["reason"] for row in standing} == expected
     assert {row["author_id"]: row["reason"] for row in sent} == expected
+
+
+async def test_comments_pending_before_0019_wait_from_their_post_or_last_edit(
+    empty_db: str, tmp_path: Path
+) -> None:
+    await migrate_before(empty_db, tmp_path, "0019")
+    conn = await db.connect(empty_db)
+    try:
+        site_id, article_id = await site_and_story(conn)
+        # Seconds ago: (posted, edited).
+        times = {"posted": (3600, None), "edited": (3600, 60)}
+        for body, (posted, edited) in times.items():
+            await conn.execute(
+                "INSERT INTO comments (site_id, article_id, author_name, body, created_at,"
+                " edited_at) VALUES ($1, $2, '', $3, now() - make_interval(secs => $4),"
+                " now() - make_interval(secs => $5))",
+                site_id, article_id, body, posted, edited,
+            )  # fmt: skip
+        await run(empty_db)
+        waits = await conn.fetch(
+            "SELECT body, extract(epoch FROM now() - pending_since)::int AS seconds FROM comments"
+        )
+    finally:
+        await conn.close()
+    assert {row["body"]: row["seconds"] for row in waits} == {"posted": 3600, "edited": 60}
 
 
 def _resent(site_id: int, body: str) -> NewComment:

@@ -37,14 +37,6 @@ async def states(poster: Poster, *refs: tuple[int, str]) -> dict[int, dict[str, 
     return {c["id"]: c for c in response.json()["comments"]}
 
 
-async def edit(poster: Poster, comment_id: int, secret: str, body: str) -> httpx.Response:
-    return await poster.client.put(
-        f"/v1/sites/{poster.site.slug}/comments/{comment_id}",
-        json={"body": body},
-        headers={"X-Site-Key": poster.site.widget_key, "X-Comment-Secret": secret},
-    )
-
-
 async def delete(poster: Poster, comment_id: int, secret: str) -> httpx.Response:
     return await poster.client.delete(
         f"/v1/sites/{poster.site.slug}/comments/{comment_id}",
@@ -99,7 +91,7 @@ async def test_an_edit_is_moderated_again_and_the_old_text_kept_for_moderators(
     assert await transitions.transition(conn, [approve])
     assert [c["id"] for c in (await poster.thread()).json()["threads"]] == [comment_id]
 
-    response = await edit(poster, comment_id, secret, "The council got it wrong")
+    response = await poster.edit(comment_id, secret, "The council got it wrong")
     assert response.status_code == 200, response.text
     assert response.json() == {
         "id": comment_id,
@@ -143,7 +135,7 @@ async def test_an_edit_takes_a_featured_comment_out_of_featured(
     )
     assert picked.json() == {"id": comment_id, "featured": True}
 
-    assert (await edit(poster, comment_id, secret, "Close the library.")).status_code == 200
+    assert (await poster.edit(comment_id, secret, "Close the library.")).status_code == 200
     # Published again, the new text is not an editor's pick until someone picks it.
     await set_status(conn, [comment_id], "approved", "pending")
     featured_url = f"/v1/sites/{poster.site.slug}/articles/story-1/featured"
@@ -167,7 +159,7 @@ async def test_an_edit_makes_a_moderators_decision_on_the_old_text_stale(
     seen = (await poster.client.get(url, headers=mod)).json()
     # ...its author rewrites it, and it stays pending...
     rewritten = "Everyone on the council is scum"
-    assert (await edit(poster, comment_id, secret, rewritten)).status_code == 200
+    assert (await poster.edit(comment_id, secret, rewritten)).status_code == 200
     # ...and approving the text the moderator read is refused: same status, new text.
     decision = {"action": "approve", "expected_status": "pending"}
     stale = await poster.client.post(
@@ -193,7 +185,7 @@ async def test_edit_and_delete_need_the_secret_and_the_window(
 ) -> None:
     comment_id, _ = await posted(poster)
     other_id, other_secret = await posted(poster)
-    assert (await edit(poster, comment_id, other_secret, "hijack")).status_code == 404
+    assert (await poster.edit(comment_id, other_secret, "hijack")).status_code == 404
     assert (await delete(poster, comment_id, "")).status_code == 404
     no_secret = await poster.client.delete(
         f"/v1/sites/{poster.site.slug}/comments/{comment_id}",
@@ -203,7 +195,7 @@ async def test_edit_and_delete_need_the_secret_and_the_window(
     await conn.execute(
         "UPDATE comments SET created_at = now() - interval '16 minutes' WHERE id = $1", other_id
     )
-    late = await edit(poster, other_id, other_secret, "too late")
+    late = await poster.edit(other_id, other_secret, "too late")
     assert late.status_code == 409
     assert late.json()["error"]["code"] == "edit_window_closed"
     assert (await delete(poster, other_id, other_secret)).status_code == 409
@@ -212,7 +204,7 @@ async def test_edit_and_delete_need_the_secret_and_the_window(
     closed = await make_site(own_edit_seconds=0)
     closed_poster = Poster(poster.client, closed)
     closed_id, closed_secret = await posted(closed_poster)
-    assert (await edit(closed_poster, closed_id, closed_secret, "no")).status_code == 409
+    assert (await closed_poster.edit(closed_id, closed_secret, "no")).status_code == 409
 
 
 async def test_a_rejected_comment_cannot_be_edited_but_can_be_deleted(
@@ -220,7 +212,7 @@ async def test_a_rejected_comment_cannot_be_edited_but_can_be_deleted(
 ) -> None:
     comment_id, secret = await posted(poster)
     await set_status(conn, [comment_id], "rejected")
-    refused = await edit(poster, comment_id, secret, "sneak it past")
+    refused = await poster.edit(comment_id, secret, "sneak it past")
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "not_editable"
     assert (await delete(poster, comment_id, secret)).json() == {
@@ -266,7 +258,7 @@ async def test_a_reply_says_when_readers_no_longer_see_its_parent(
 async def test_a_banned_author_can_no_longer_edit(poster: Poster, conn: asyncpg.Connection) -> None:
     comment_id, secret = await posted(poster, author={"id": "gone", "name": "Gone"})
     await conn.execute("UPDATE authors SET status = 'banned' WHERE external_id = 'gone'")
-    response = await edit(poster, comment_id, secret, "still here")
+    response = await poster.edit(comment_id, secret, "still here")
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "author_banned"
 
@@ -277,7 +269,7 @@ async def test_a_closed_article_or_site_takes_no_edits_but_deletions(
     first, first_secret = await posted(poster)
     second, second_secret = await posted(poster)
     await conn.execute("UPDATE articles SET is_open = false WHERE site_id = $1", poster.site.id)
-    response = await edit(poster, first, first_secret, "One more word.")
+    response = await poster.edit(first, first_secret, "One more word.")
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "article_closed"
     assert (await delete(poster, first, first_secret)).status_code == 200
@@ -287,7 +279,7 @@ async def test_a_closed_article_or_site_takes_no_edits_but_deletions(
         "UPDATE sites SET settings = settings || '{\"comments_open\": false}' WHERE id = $1",
         poster.site.id,
     )
-    response = await edit(poster, second, second_secret, "One more word.")
+    response = await poster.edit(second, second_secret, "One more word.")
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "comments_closed"
     assert (await delete(poster, second, second_secret)).status_code == 200
@@ -300,7 +292,7 @@ async def test_an_edit_waits_while_the_old_text_is_being_scored(
     await conn.execute(
         "UPDATE comments SET claimed_until = now() + interval '1 minute' WHERE id = $1", comment_id
     )
-    response = await edit(poster, comment_id, secret, "new words")
+    response = await poster.edit(comment_id, secret, "new words")
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "being_scored"
 
@@ -324,7 +316,7 @@ async def test_the_first_post_sent_again_after_its_edit_or_deletion_replays_its_
     first = (await poster.post(body="Once", headers=headers)).json()
     for change in changes:
         if change == "edit":
-            assert (await edit(poster, first["id"], first["secret"], "Twice")).is_success
+            assert (await poster.edit(first["id"], first["secret"], "Twice")).is_success
         else:
             assert (await delete(poster, first["id"], first["secret"])).is_success
     again = await poster.post(body="Once", headers=headers)
@@ -359,7 +351,7 @@ async def test_an_authors_export_holds_the_texts_their_edits_replaced_and_notes_
     poster: Poster, conn: asyncpg.Connection
 ) -> None:
     comment_id, secret = await posted(poster, body="My number is 555-0100", author=ANN)
-    assert (await edit(poster, comment_id, secret, "Call the council instead")).is_success
+    assert (await poster.edit(comment_id, secret, "Call the council instead")).is_success
     admin = await moderator_headers(conn, poster.site, role="admin")
     author = await conn.fetchval("SELECT author_id FROM comments WHERE id = $1", comment_id)
     note = await poster.client.post(
@@ -384,7 +376,7 @@ async def test_erasing_an_author_also_erases_the_texts_their_edits_replaced_and_
     poster: Poster, conn: asyncpg.Connection
 ) -> None:
     comment_id, secret = await posted(poster, body="My number is 555-0100", author=ANN)
-    await edit(poster, comment_id, secret, "Call the council instead")
+    await poster.edit(comment_id, secret, "Call the council instead")
     admin = await moderator_headers(conn, poster.site, role="admin")
     author = await conn.fetchval("SELECT author_id FROM comments WHERE id = $1", comment_id)
     note = await poster.client.post(

@@ -226,13 +226,15 @@ async def replace_body(
     comment stops being featured: moderators picked the text they read. The version
     moves on, so that no decision made on the old text applies to the new one, and the
     new text starts its scoring attempts afresh (a claim of the old text whose verdict
-    the version turns away is no failure of the new)."""
+    the version turns away is no failure of the new), and its wait: the sweep and the
+    pending metric count from the edit."""
     await conn.execute(
         """
         WITH before AS (
             SELECT featured_at IS NOT NULL AS featured FROM comments WHERE id = $1
         ), edited AS (
             UPDATE comments SET body = $2, fingerprint = $3, edited_at = now(),
+                                pending_since = now(),
                                 scores = NULL, risk = 0, language = NULL, model = NULL,
                                 model_device = NULL, model_dtype = NULL, model_backend = NULL,
                                 featured_at = NULL, featured_by = NULL,

@@ -134,12 +134,13 @@ async def postpone(
 
 
 async def overdue(conn: Connection, older_than_seconds: float, limit: int) -> list[int]:
-    """Pending comments nobody is working on that waited longer than they should."""
+    """Pending comments nobody is working on that waited longer than they should since
+    they became pending (an edit's wake-up is as fresh as a post's)."""
     rows = await conn.fetch(
         """
         SELECT id FROM comments
          WHERE status = 'pending'
-           AND created_at < now() - make_interval(secs => $1)
+           AND pending_since < now() - make_interval(secs => $1)
            AND (claimed_until IS NULL OR claimed_until < now())
          ORDER BY id
          LIMIT $2

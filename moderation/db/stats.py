@@ -66,11 +66,12 @@ async def overturns(conn: Connection, site_id: int, days: int) -> list[asyncpg.R
 
 
 async def pending(conn: Connection) -> list[asyncpg.Record]:
-    """Per site: comments awaiting scoring, and how long the oldest has waited (seconds)."""
+    """Per site: comments awaiting scoring, and how long the oldest has waited (seconds)
+    since it became pending (`pending_since`: posted, imported to score, or edited)."""
     return await conn.fetch(
         """
         SELECT s.slug AS site, count(c.id) AS pending,
-               coalesce(extract(epoch FROM now() - min(c.created_at)), 0)::float8
+               coalesce(extract(epoch FROM now() - min(c.pending_since)), 0)::float8
                    AS oldest_seconds
         FROM sites AS s
         LEFT JOIN comments AS c ON c.site_id = s.id AND c.status = 'pending'

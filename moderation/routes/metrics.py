@@ -36,7 +36,8 @@ class PendingComments(Collector):
         )
         oldest = GaugeMetricFamily(
             "moderation_comments_pending_oldest_seconds",
-            "How long the oldest pending comment has waited, by site (0 when none waits).",
+            "How long the oldest pending comment has waited since it became pending (posted, "
+            "imported to score, or edited), by site (0 when none waits).",
             labels=["site"],
         )
         for row in self._rows:
