@@ -9,7 +9,6 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Mount
 
 from moderation import db, logs
@@ -20,6 +19,7 @@ from moderation.events import EventHub
 from moderation.http.characters import ControlCharacters
 from moderation.http.cors import SiteCORSMiddleware
 from moderation.http.errors import EXCEPTION_HANDLERS
+from moderation.http.hosts import TrustedHosts
 from moderation.metrics import MetricsMiddleware
 from moderation.perspective.analyzer import Analyzer
 from moderation.routes import (
@@ -76,11 +76,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await pool.close()
 
     # Outermost first: metrics and the access log see every response, errors included;
-    # nothing after them reads a URL with a control character in it.
+    # nothing after them reads a URL with a control character in it. Probes and scrapes
+    # come by address, not by name: their paths skip the Host check.
+    probes = [route.path for route in (*health.routes, *metrics.routes)]
     middleware = [
         Middleware(MetricsMiddleware),
         Middleware(ControlCharacters),
-        Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts)),
+        Middleware(TrustedHosts, allowed_hosts=settings.allowed_hosts, exempt=probes),
         Middleware(SiteCORSMiddleware),
     ]
     if settings.access_log:
