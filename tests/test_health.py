@@ -44,6 +44,22 @@ async def test_readyz_is_not_ready_before_migrations(
     assert "0001_initial" in response.json()["error"]["message"]
 
 
+async def test_readyz_is_not_ready_on_a_database_ahead_of_this_release(
+    settings: Settings, make_migrated_database: Callable[[], Awaitable[str]]
+) -> None:
+    url = await make_migrated_database()
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("INSERT INTO schema_migrations VALUES ('9999_future', 'x')")
+    finally:
+        await conn.close()
+    response = await ready_response(settings.model_copy(update={"database_url": url}))
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "migration_mismatch"
+    assert "9999_future" in error["message"]
+
+
 async def test_readyz_is_not_ready_when_the_database_goes_away(
     settings: Settings, make_database: Callable[[], Awaitable[str]], server_url: str
 ) -> None:

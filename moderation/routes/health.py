@@ -11,7 +11,7 @@ from starlette.routing import Route
 from typing_extensions import TypedDict
 
 from moderation.db import migrations
-from moderation.errors import Unavailable
+from moderation.errors import MigrationError, Unavailable
 from moderation.http.responses import JSONResponse
 
 _READY_TIMEOUT = 2.0
@@ -51,6 +51,8 @@ async def readyz(request: Request) -> Response:
                 todo = await migrations.pending(conn, request.state.settings.migrations_dir)
     except TimeoutError as exc:
         raise Unavailable(f"the database did not answer within {_READY_TIMEOUT:g} s") from exc
+    except MigrationError as exc:  # a release behind the database, say: not ready, not broken
+        raise Unavailable(exc.message, code=exc.code) from exc
     if todo:
         raise Unavailable(f"migrations not applied: {', '.join(todo)}; run `moderation migrate`")
     ready: Health = {"status": "ready"}
