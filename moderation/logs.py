@@ -59,6 +59,9 @@ def configure(settings: Settings) -> None:
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    # Warnings (Celery's SecurityWarning when run as root, a deprecation) would otherwise
+    # print as plain text, several lines each.
+    logging.captureWarnings(True)
     root.setLevel(settings.log_level)
     # Requests are logged once, by AccessLogMiddleware, with the fields we want.
     logging.getLogger("uvicorn.access").disabled = True

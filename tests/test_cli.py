@@ -743,6 +743,53 @@ async def test_a_worker_told_to_wait_for_weights_says_so_once_then_starts_with_t
     assert not ready.exists(), "a stopped worker still says it is ready"
 
 
+def json_lines(process: Process) -> list[dict[str, object]]:
+    """A stopped process's output as log records; fails naming any line that is not one."""
+    lines = process.log_path.read_text().splitlines()
+    records, plain = [], []
+    for line in lines:
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            plain.append(line)
+    assert plain == [], "\n".join(lines)
+    return records
+
+
+async def test_a_worker_and_beat_with_json_logs_write_nothing_but_json_lines(
+    tmp_path: Path,
+    make_migrated_database: Callable[[], Awaitable[str]],
+    redis_url: str,
+    models_dir: Path,
+) -> None:
+    """No banner, warning or shutdown notice in plain text: a log pipeline reads each line."""
+    ready = tmp_path / "worker.ready"
+    env = worker_env(
+        await make_migrated_database(),
+        redis_url,
+        models_dir,
+        MODERATION_LOG_JSON="true",
+        MODERATION_DATA_DIR=str(tmp_path / "data"),
+        MODERATION_WORKER_READY_FILE=str(ready),
+    )
+    worker = Process(["worker"], env, tmp_path / "worker.log")
+    beat = Process(["beat"], env, tmp_path / "beat.log")
+    try:
+
+        async def beat_started() -> bool:
+            return "beat: Starting" in beat.output()
+
+        await wait_until(lambda: asyncio.to_thread(ready.exists), 120, "the worker", [worker])
+        await wait_until(beat_started, 60, "beat", [beat])
+    finally:
+        worker.stop()
+        beat.stop()
+    worker_events = [record["event"] for record in json_lines(worker)]
+    assert "worker_ready" in worker_events
+    assert "worker: Warm shutdown (MainProcess)" in worker_events
+    assert "beat: Starting..." in [record["event"] for record in json_lines(beat)]
+
+
 def test_dev_gives_its_worker_a_metrics_port_only_if_one_is_free() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

