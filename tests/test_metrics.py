@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -339,11 +340,18 @@ def exported_names() -> set[str]:
     }
 
 
+def read_dashboard() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((REPO / "docs" / "grafana-dashboard.json").read_text())
+    return loaded
+
+
+def panel_queries(dashboard: dict[str, Any]) -> list[str]:
+    return [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+
+
 def test_the_grafana_dashboard_charts_only_what_the_service_exports() -> None:
-    dashboard = json.loads((REPO / "docs" / "grafana-dashboard.json").read_text())
-    queries = [
-        target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])
-    ] + [
+    dashboard = read_dashboard()
+    queries = panel_queries(dashboard) + [
         variable["definition"]
         for variable in dashboard["templating"]["list"]
         if variable["type"] == "query"
@@ -357,3 +365,17 @@ def test_the_grafana_dashboard_charts_only_what_the_service_exports() -> None:
     for panel in dashboard["panels"]:
         assert panel["title"]
         assert panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
+
+
+def test_the_grafana_dashboard_takes_the_max_of_what_the_database_reports() -> None:
+    """Every API process exports the same database-wide figures: summed over processes,
+    two API processes would double them."""
+    queries = panel_queries(read_dashboard())
+    for family in PendingComments([]).collect():
+        # The aggregation applied to the gauge itself: `max by (site) (name{...})`.
+        wrapping = re.compile(rf"(\w+)(?:\s+by\s*\([^)]*\))?\s*\(\s*{family.name}\b")
+        charted = [query for query in queries if re.search(rf"\b{family.name}\b", query)]
+        assert charted, family.name
+        for query in charted:
+            aggregations = [found.group(1) for found in wrapping.finditer(query)]
+            assert aggregations == ["max"], query
