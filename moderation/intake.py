@@ -236,17 +236,23 @@ def _refusal(result: asyncpg.Record, comment: CommentIn, settings: SiteSettings)
             f"there is no comment {comment.parent_id} to reply to in this article",
             field="parent_id",
         )
+    return rate_limited(result, settings)
+
+
+def rate_limited(result: asyncpg.Record, settings: SiteSettings) -> RateLimited:
+    """The answer to a post or an edit that `refusal` says is over a rate limit."""
     who, limit, oldest = (
         ("author", settings.rate_per_author, result["author_oldest"])
-        if refusal == "author_rate"
+        if result["refusal"] == "author_rate"
         else ("address", settings.rate_per_address, result["address_oldest"])
     )
     window = settings.rate_window_seconds
-    # The window slides: a slot frees when the oldest counted comment leaves it. (That
-    # comment may be a concurrent one, committed after this statement's `now`.)
+    # The window slides: a slot frees when the oldest counted comment or edit leaves it.
+    # (It may be a concurrent one, committed after this statement's `now`.)
     now: datetime = result["now"]
     retry_after = min(window, max(1, math.ceil(window - (now - oldest).total_seconds())))
     return RateLimited(
-        f"at most {limit} comments per {window} s from one {who}; retry in {retry_after} s",
+        f"at most {limit} comments and edits per {window} s from one {who}; "
+        f"retry in {retry_after} s",
         retry_after=retry_after,
     )

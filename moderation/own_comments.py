@@ -5,7 +5,9 @@ The POST that stored a comment answered with a secret; whoever holds it is the p
 a wrong secret and a missing comment get the same answer. An edit sends the comment
 back to scoring (it is moderated again); a deletion is final. Both are open for the
 site's `own_edit_seconds` after posting, and closed to a banned author; an edit also
-needs the article (and the site) open to comments, as a new comment does.
+needs the article (and the site) open to comments, and room in the site's rate limits,
+as a new comment does: each edit counts as one more comment of its author and of the
+address the comment was posted from.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from moderation.intake import (
     closed_on_article,
     closed_on_site,
     fingerprint,
+    rate_limited,
     secret_hash,
 )
 from moderation.payloads import Id, Payload, Text
@@ -141,29 +144,48 @@ async def _locked(
     return row
 
 
+def _check_editable(row: asyncpg.Record) -> None:
+    """Refuse an edit of the poster's locked comment that its article or state rules out."""
+    if not row["article_open"]:
+        raise closed_on_article()
+    if row["status"] not in _EDITABLE:
+        raise Conflict(
+            f"a comment that is {state_of(row['status'], False).replace('_', ' ')} "
+            "cannot be edited",
+            code="not_editable",
+        )
+    if row["being_scored"]:
+        # Its old text is being scored right now; that verdict must not land on the new.
+        raise Conflict(
+            "the comment is being checked right now; try again in a few seconds",
+            code="being_scored",
+        )
+
+
 async def edit(
     conn: Connection, site: Site, comment_id: int, secret: str | None, body: str
 ) -> Edited:
     """Replace the text; the comment is moderated again (the caller wakes scoring)."""
-    if not site.settings.comments_open:
+    settings = site.settings
+    if not settings.comments_open:
         raise closed_on_site()
-    check_length(site.settings, body)
+    check_length(settings, body)
     async with conn.transaction():
+        # Counted, and the rate limits' locks taken, before the comment is locked: an
+        # intake holding those locks may be waiting on the comment's row to reply to it.
+        window = await comment_queries.edit_rate_window(
+            conn,
+            site.id,
+            comment_id,
+            settings.rate_window_seconds,
+            settings.rate_per_author,
+            settings.rate_per_address,
+        )
         row = await _locked(conn, site, comment_id, secret)
-        if not row["article_open"]:
-            raise closed_on_article()
-        if row["status"] not in _EDITABLE:
-            raise Conflict(
-                f"a comment that is {state_of(row['status'], False).replace('_', ' ')} "
-                "cannot be edited",
-                code="not_editable",
-            )
-        if row["being_scored"]:
-            # Its old text is being scored right now; that verdict must not land on the new.
-            raise Conflict(
-                "the comment is being checked right now; try again in a few seconds",
-                code="being_scored",
-            )
+        _check_editable(row)
+        # Told only to the poster, and only of an edit that could otherwise go.
+        if window is not None and window["refusal"] is not None:
+            raise rate_limited(window, settings)
         if row["status"] != "pending":
             reason = "edited by its author"
             await transitions.transition(

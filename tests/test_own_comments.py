@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -9,6 +10,7 @@ import asyncpg
 import httpx
 import pytest
 
+from moderation.broker import ScoringWakeups
 from moderation.db import transitions
 from moderation.sites import Site
 from tests.factories import Poster, moderator_headers, set_status
@@ -304,6 +306,125 @@ async def test_a_retry_gets_a_new_secret_that_replaces_the_lost_one(poster: Post
     assert first["id"] == second["id"]
     assert await states(poster, (first["id"], first["secret"])) == {}
     assert list(await states(poster, (second["id"], second["secret"]))) == [second["id"]]
+
+
+@pytest.fixture
+def woken(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The comments the API asks scoring for (the tests run with no broker)."""
+    ids: list[int] = []
+    monkeypatch.setattr(ScoringWakeups, "notify", lambda self, comment_id: ids.append(comment_id))
+    return ids
+
+
+async def comment_state(conn: asyncpg.Connection, comment_id: int) -> tuple[Any, ...]:
+    """All an edit changes: the text, the status, the version scoring goes by, its wait."""
+    row = await conn.fetchrow(
+        """SELECT body, status, version, edited_at, pending_since,
+                  (SELECT count(*) FROM comment_events WHERE comment_id = c.id) AS events
+           FROM comments AS c WHERE id = $1""",
+        comment_id,
+    )
+    assert row is not None
+    return tuple(row)
+
+
+async def test_edits_count_against_the_authors_rate_limit_as_posts_do(
+    app_client: httpx.AsyncClient,
+    make_site: Callable[..., Awaitable[Site]],
+    conn: asyncpg.Connection,
+    woken: list[int],
+) -> None:
+    site = await make_site(rate_per_author=3, rate_per_address=0, rate_window_seconds=60)
+    poster = Poster(app_client, site)
+    comment_id, secret = await posted(poster, author=ANN)
+    woken.clear()
+    # Each edit is scored again, as a new comment is: two edits and the post are three.
+    for n in (1, 2):
+        await set_status(conn, [comment_id], "approved")
+        response = await poster.edit(comment_id, secret, f"Edit {n}")
+        assert response.status_code == 200, response.text
+    assert woken == [comment_id, comment_id]
+    await set_status(conn, [comment_id], "approved")
+    before = await comment_state(conn, comment_id)
+
+    over = await poster.edit(comment_id, secret, "Edit 3")
+
+    assert over.status_code == 429, over.text
+    assert over.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(over.headers["Retry-After"]) <= 60
+    # Nothing changed, nothing is to be scored: still approved, with the text it had.
+    assert await comment_state(conn, comment_id) == before
+    assert before[:2] == ("Edit 2", "approved")
+    assert woken == [comment_id, comment_id]
+    # The edits count for the author's posts as much as their posts do for edits.
+    assert (await poster.post(author=ANN)).status_code == 429
+    assert (await poster.post(author={"id": "calm", "name": "C"})).status_code == 202
+
+    # One window for both: once the post and the edits have left it, there is room again.
+    await conn.execute(
+        "UPDATE comment_events SET created_at = created_at - interval '61 seconds' "
+        "WHERE comment_id = $1",
+        comment_id,
+    )
+    await conn.execute(
+        "UPDATE comments SET created_at = created_at - interval '61 seconds' WHERE id = $1",
+        comment_id,
+    )
+    assert (await poster.edit(comment_id, secret, "Edit 3")).status_code == 200
+
+
+async def test_edits_count_against_the_addresss_rate_limit_as_posts_do(
+    app_client: httpx.AsyncClient,
+    make_site: Callable[..., Awaitable[Site]],
+    conn: asyncpg.Connection,
+    woken: list[int],
+) -> None:
+    site = await make_site(rate_per_author=0, rate_per_address=3, rate_window_seconds=600)
+    poster = Poster(app_client, site)
+    # Anonymous: the address limit is all that holds its edits back.
+    comment_id, secret = await posted(poster, author={"name": "Guest"}, body="First text")
+    await poster.comment(author={"id": "x", "name": "X"})
+    woken.clear()
+    assert (await poster.edit(comment_id, secret, "Second text")).status_code == 200
+    before = await comment_state(conn, comment_id)
+
+    over = await poster.edit(comment_id, secret, "Third text")
+
+    assert over.status_code == 429, over.text
+    assert 540 <= int(over.headers["Retry-After"]) <= 600
+    assert await comment_state(conn, comment_id) == before
+    assert before[:2] == ("Second text", "pending")
+    assert woken == [comment_id]
+    assert (await poster.post(author={"id": "y", "name": "Y"})).status_code == 429
+
+
+async def test_parallel_posts_and_edits_store_exactly_the_rate_limit(
+    app_client: httpx.AsyncClient,
+    make_site: Callable[..., Awaitable[Site]],
+    conn: asyncpg.Connection,
+) -> None:
+    site = await make_site(rate_per_author=4, rate_per_address=0, rate_window_seconds=600)
+    poster = Poster(app_client, site)
+    comment_id, secret = await posted(poster, author=ANN)
+    await set_status(conn, [comment_id], "approved")
+    # All at once over the app's pool, replies to the comment being edited among them:
+    # edits wait for posts' counts and posts for edits', and neither for the other's row.
+    responses = await asyncio.gather(
+        *(poster.edit(comment_id, secret, f"Edit {n}") for n in range(6)),
+        *(poster.post(author=ANN, body=f"Post {n}", parent_id=comment_id) for n in range(6)),
+    )
+    statuses = [r.status_code for r in responses]
+    # A reply after an edit took the comment back to pending has no parent to go under.
+    assert set(statuses) <= {200, 202, 422, 429}, statuses
+    assert sum(s in (200, 202) for s in statuses) == 3, statuses
+    counted = await conn.fetchval(
+        """SELECT (SELECT count(*) FROM comments WHERE site_id = $1)
+                + (SELECT count(*) FROM comment_events AS e JOIN comments AS c
+                      ON c.id = e.comment_id
+                    WHERE c.site_id = $1 AND e.kind = 'edited')""",
+        site.id,
+    )
+    assert counted == 4
 
 
 @pytest.mark.parametrize("changes", [["edit"], ["delete"], ["edit", "delete"]])

@@ -50,9 +50,10 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
     first comment inserted after this statement began, so `article_id` (or `author_id`)
     can come back NULL with nothing stored; the caller runs the statement again.
 
-    The rate limits count after waiting for every concurrent intake of the same author
-    and address to commit (`intake_rate_window`), so they hold exactly: of N posts sent
-    at once, exactly the limit is stored.
+    The rate limits count the author's and the address's comments and edits in the
+    window after waiting for every concurrent intake or edit of the same author and
+    address to commit (`intake_rate_window`), so they hold exactly: of N posts sent at
+    once, exactly the limit is stored.
     """
     record = await conn.fetchrow(
         f"""
@@ -135,8 +136,8 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
             LEFT JOIN comments AS parent ON parent.id = $5
             LEFT JOIN comments AS earlier
                 ON earlier.site_id = $1 AND earlier.idempotency_key = $9
-            -- Waits for the other intakes of this author and address to commit, then
-            -- counts (see the function in migrations/0007_contract.sql): exact limits.
+            -- Waits for the other intakes and edits of this author and address to commit,
+            -- then counts both (migrations/0020_edits_count_in_rate_limits.sql): exact.
             LEFT JOIN LATERAL intake_rate_window(
                 $1,
                 CASE WHEN $11 > 0 THEN $3::text END,
@@ -197,6 +198,48 @@ async def owned(conn: Connection, site_id: int, ids: Sequence[int]) -> list[asyn
         """,
         site_id,
         list(ids),
+    )
+
+
+async def edit_rate_window(
+    conn: Connection,
+    site_id: int,
+    comment_id: int,
+    rate_window_seconds: int,
+    rate_per_author: int,
+    rate_per_address: int,
+) -> asyncpg.Record | None:
+    """Whether an edit of the comment would pass its author's and its address's intake
+    limits: `refusal` is NULL, `author_rate` or `address_rate`, with the counts and
+    `now`; None for no such comment.
+
+    An edit counts as a post of its comment's author from the address it was posted
+    from, through intake's own `intake_rate_window`, whose advisory locks stay held until
+    the edit commits. Call it before locking the comment: an intake holding those locks
+    may be waiting on the comment's row (to reply to it).
+    """
+    return await conn.fetchrow(
+        """
+        SELECT CASE
+                   WHEN recent.author_recent >= $4 THEN 'author_rate'
+                   WHEN recent.address_recent >= $5 THEN 'address_rate'
+               END AS refusal,
+               recent.*, now() AS now
+        FROM comments AS c LEFT JOIN authors AS au ON au.id = c.author_id
+        CROSS JOIN LATERAL intake_rate_window(
+            c.site_id,
+            CASE WHEN $4 > 0 THEN au.external_id END,
+            c.author_id,
+            CASE WHEN $5 > 0 THEN c.client_addr END,
+            now() - make_interval(secs => $3)
+        ) AS recent
+        WHERE c.site_id = $1 AND c.id = $2
+        """,
+        site_id,
+        comment_id,
+        float(rate_window_seconds),
+        rate_per_author,
+        rate_per_address,
     )
 
 

@@ -71,7 +71,9 @@ async def edit_own(request: Request) -> Response:
     summary: Edit one's own comment (moderated again)
     description: >
       Within the site's `own_edit_seconds` of posting, while the comment is awaiting or
-      published; it goes back to `pending` and is scored again like a new comment.
+      published; it goes back to `pending` and is scored again like a new comment. Each
+      edit counts against the site's rate limits as a new comment of its author, from
+      the address the comment was posted from, would.
     tags: [widget]
     parameters:
       - {name: site, in: path, required: true, schema: {type: string}}
@@ -94,6 +96,7 @@ async def edit_own(request: Request) -> Response:
       413: {description: Request body too large}
       415: {description: Not application/json}
       422: {description: "Empty or too long"}
+      429: {description: "Rate limited; see Retry-After"}
     """
     site, comment_id, secret = await _own_comment(request)
     edit = await read_payload(request, own_comments.EditIn)
