@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 import httpx
 
-from moderation import moderators
+from moderation import db, moderators
 from moderation.db import transitions
 from moderation.sites import Site
 from moderation.statuses import Status
@@ -136,3 +138,22 @@ async def waiting_on_lock(conn: asyncpg.Connection, other: asyncpg.Connection) -
         if time.monotonic() > deadline:
             raise AssertionError(f"backend {other.get_server_pid()} never waited on a lock")
         await asyncio.sleep(0.02)
+
+
+@asynccontextmanager
+async def article_locked(database_url: str, comment_id: int) -> AsyncIterator[None]:
+    """Hold the row of the comment's article until the block ends. A change in what its
+    readers see (an approval, a withdrawal, an approved comment's new text) then stalls
+    at the article's trigger, holding the comment it changed but no more: where
+    concurrent writers meet when they lock in different orders."""
+    holder = await db.connect(database_url)
+    try:
+        async with holder.transaction():
+            await holder.execute(
+                "SELECT FROM articles WHERE id = (SELECT article_id FROM comments WHERE id = $1)"
+                " FOR UPDATE",
+                comment_id,
+            )
+            yield
+    finally:
+        await holder.close()

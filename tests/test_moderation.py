@@ -10,14 +10,23 @@ import asyncpg
 import httpx
 import pytest
 
-from moderation import db, metrics, moderators, privacy
+from moderation import authors, db, metrics, moderators, privacy
 from moderation.db import reports as report_queries
 from moderation.db import scoring as scoring_queries
 from moderation.db import transitions
+from moderation.db import webhooks as webhook_queries
 from moderation.scoring.spam import MODEL_FORMAT
 from moderation.sites import Site
 from moderation.statuses import ACTION_FROM, ACTION_TARGET, QUEUE_ACTIONS, QUEUE_STATUS, Status
-from tests.factories import Poster, moderator_headers, set_status, waits_on_lock
+from tests.factories import (
+    Poster,
+    article_locked,
+    moderator_headers,
+    moderator_token,
+    set_status,
+    waiting_on_lock,
+    waits_on_lock,
+)
 from tests.workers import wait_until
 
 MakeModerator = Callable[..., Awaitable[dict[str, str]]]
@@ -931,6 +940,43 @@ async def test_banning_an_author_can_reject_their_open_comments(
     assert detail["status_history"][-1]["reason"] == "harassment"
     assert detail["status_history"][-1]["moderator"]["name"] == "Mo"
     assert len(detail["recent_comments"]) == 3
+
+
+async def test_a_ban_that_rejects_open_comments_waits_for_a_decision_under_way(
+    poster: Poster, conn: asyncpg.Connection, database_url: str
+) -> None:
+    await webhook_queries.create(
+        conn, poster.site.id, "https://hooks.example/in", ["comment.decided"], "s" * 32
+    )
+    troll = {"id": "troll", "name": "T"}
+    deciding_on, still_open = await poster.comment(author=troll), await poster.comment(author=troll)
+    author_id = await conn.fetchval("SELECT author_id FROM comments WHERE id = $1", still_open)
+    token = await moderator_token(conn, poster.site)
+    moderator = await moderators.lookup(conn, moderators.hash_token(token))
+    assert moderator is not None
+    ban = authors.AuthorStatusIn(status="banned", reject_open=True)
+    scored = transitions.Scored({"toxicity": 0.01}, "en", "dev-keywords@1")
+    change = transitions.Change(deciding_on, "pending", "approved", "ok", ("ok",), scored=scored)
+    worker, banning = await db.connect(database_url), await db.connect(database_url)
+    try:
+        # The worker's decision holds its comment, stalled at the article before its
+        # webhook event; the ban then waits for it.
+        async with article_locked(database_url, deciding_on):
+            deciding = asyncio.create_task(transitions.transition(worker, [change]))
+            await waiting_on_lock(conn, worker)
+            banned = asyncio.create_task(authors.set_status(banning, moderator, author_id, ban))
+            await waiting_on_lock(conn, banning)
+        assert await deciding
+        answer = await banned
+    finally:
+        await worker.close()
+        await banning.close()
+
+    # The decision landed first; the ban rejects what was still open when it did.
+    assert answer["rejected_comments"] == [still_open]
+    rows = await conn.fetch("SELECT id, status FROM comments WHERE author_id = $1", author_id)
+    assert {r["id"]: r["status"] for r in rows} == {deciding_on: "approved", still_open: "rejected"}
+    assert await conn.fetchval("SELECT status FROM authors WHERE id = $1", author_id) == "banned"
 
 
 async def test_a_suspension_lapses_at_its_expiry(

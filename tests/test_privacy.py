@@ -28,7 +28,13 @@ from moderation.scoring.scorer import Scorer
 from moderation.scoring.site_spam import SiteSpamModels
 from moderation.scoring.spam import SpamClassifier
 from moderation.sites import IP_RETENTION_DAYS, Site
-from tests.factories import Poster, moderator_headers, set_status, waiting_on_lock
+from tests.factories import (
+    Poster,
+    article_locked,
+    moderator_headers,
+    set_status,
+    waiting_on_lock,
+)
 
 MODERATION = str(Path(sys.executable).with_name("moderation"))
 ANN = {"id": "reader-ann", "name": "Ann Example"}
@@ -373,6 +379,80 @@ async def test_an_erasure_waits_for_an_edit_and_scrubs_the_text_it_replaced(
         "WHERE comment_id = $1 AND previous_body IS NOT NULL",
         posted["id"],
     )
+
+
+async def test_an_erasure_waits_for_an_edit_that_has_yet_to_record_its_webhook_event(
+    poster: Poster, conn: asyncpg.Connection, database_url: str
+) -> None:
+    await webhook_queries.create(
+        conn, poster.site.id, "https://hooks.example/in", ["comment.decided"], "s" * 32
+    )
+    posted = (await poster.post(body="I live at 12 Elm Street", author=ANN)).json()
+    await set_status(conn, [posted["id"]], "approved")
+    ann = await author_id(conn, poster.site, ANN["id"])
+    editor, eraser = await db.connect(database_url), await db.connect(database_url)
+    try:
+        # The edit holds the comment, stalled at its article before its webhook event.
+        async with article_locked(database_url, posted["id"]):
+            editing = asyncio.create_task(
+                own_comments.edit(editor, poster.site, posted["id"], posted["secret"], "At 14")
+            )
+            await waiting_on_lock(conn, editor)
+            erasing = asyncio.create_task(privacy.erase(eraser, ann, "operator"))
+            await waiting_on_lock(conn, eraser)
+        await editing
+        erased = await erasing
+    finally:
+        await editor.close()
+        await eraser.close()
+
+    assert erased["comments_scrubbed"] == 1
+    row = await conn.fetchrow("SELECT status, body FROM comments WHERE id = $1", posted["id"])
+    assert row is not None
+    assert tuple(row) == ("deleted", "")
+    texts = await conn.fetch(
+        "SELECT previous_body FROM comment_events WHERE comment_id = $1", posted["id"]
+    )
+    texts += await conn.fetch("SELECT payload::text FROM webhook_events WHERE author_id = $1", ann)
+    assert not [t for (t,) in texts if t and ("Elm" in t or "At 14" in t)]
+
+
+async def test_an_erasure_waits_for_a_workers_decision_stalled_at_its_article(
+    poster: Poster, conn: asyncpg.Connection, database_url: str
+) -> None:
+    await webhook_queries.create(
+        conn, poster.site.id, "https://hooks.example/in", ["comment.decided"], "s" * 32
+    )
+    comment = await poster.comment(body="My phone is 555-0199, call me", author=ANN)
+    ann = await author_id(conn, poster.site, ANN["id"])
+    scored = transitions.Scored({"toxicity": 0.01}, "en", "dev-keywords@1")
+    change = transitions.Change(comment, "pending", "approved", "ok", ("ok",), scored=scored)
+    worker, eraser = await db.connect(database_url), await db.connect(database_url)
+    try:
+        async with article_locked(database_url, comment):
+            deciding = asyncio.create_task(transitions.transition(worker, [change]))
+            await waiting_on_lock(conn, worker)
+            erasing = asyncio.create_task(privacy.erase(eraser, ann, "operator"))
+            await waiting_on_lock(conn, eraser)
+        assert await deciding
+        await erasing
+    finally:
+        await worker.close()
+        await eraser.close()
+
+    row = await conn.fetchrow("SELECT status, body FROM comments WHERE id = $1", comment)
+    assert row is not None
+    assert tuple(row) == ("deleted", "")
+    history = await conn.fetch(
+        "SELECT from_status, to_status FROM comment_events WHERE comment_id = $1 ORDER BY id",
+        comment,
+    )
+    assert [tuple(e) for e in history] == [("pending", "approved"), ("approved", "deleted")]
+    payloads = await conn.fetch(
+        "SELECT payload::text FROM webhook_events WHERE author_id = $1", ann
+    )
+    assert len(payloads) == 2
+    assert not [p for (p,) in payloads if "555-0199" in p or ANN["name"] in p]
 
 
 async def test_an_erasure_leaves_no_reason_quoting_the_author_in_audit_export_or_webhooks(

@@ -65,7 +65,9 @@ async def set_status(
     previous: str = await conn.fetchval(
         """
         WITH before AS (
-            SELECT id, status FROM authors WHERE id = $1 FOR UPDATE
+            -- Not FOR UPDATE: a decision on one of their comments, waited for by a ban
+            -- that rejects them, takes KEY SHARE on this row for its webhook event.
+            SELECT id, status FROM authors WHERE id = $1 FOR NO KEY UPDATE
         ), changed AS (
             UPDATE authors SET status = $2, status_until = $3 FROM before
             WHERE authors.id = before.id

@@ -93,8 +93,14 @@ async def scrub_author(conn: Connection, author_id: int, erased_by: str) -> asyn
     # every transaction that held them has committed (a worker's decision and its webhook
     # event, an edit and the text it replaced, an import adding their comments) and sees
     # what they wrote, which its snapshot would miss if it waited on them itself.
-    await conn.execute("SELECT FROM authors WHERE id = $1 FOR UPDATE", author_id)
-    await conn.execute("SELECT FROM comments WHERE author_id = $1 FOR UPDATE", author_id)
+    # The author NO KEY UPDATE (no key column changes): a writer holding one of their
+    # comments then records its webhook event, whose author_id takes KEY SHARE on the
+    # author row, which FOR UPDATE would refuse it: a deadlock. Comments in id order, so
+    # two lockers of the same ones never take them in opposite orders.
+    await conn.execute("SELECT FROM authors WHERE id = $1 FOR NO KEY UPDATE", author_id)
+    await conn.execute(
+        "SELECT FROM comments WHERE author_id = $1 ORDER BY id FOR UPDATE", author_id
+    )
     scrubbed = await conn.fetchrow(
         f"""
         WITH comments_scrubbed AS (
