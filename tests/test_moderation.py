@@ -726,6 +726,39 @@ async def test_bulk_decisions_report_each_outcome(
     ]
 
 
+async def test_decisions_spanning_the_same_two_articles_in_other_orders_both_apply(
+    poster: Poster, conn: asyncpg.Connection, database_url: str
+) -> None:
+    on_a, on_b = await poster.comment(article="a"), await poster.comment(article="b")
+    await set_status(conn, [on_a, on_b], "approved")
+    pending_b, pending_a = await poster.comment(article="b"), await poster.comment(article="a")
+    # A worker's batch approving b's comment then a's; a moderator's bulk decision
+    # withdrawing a's then b's. Each moves both articles' approved counts.
+    scored = transitions.Scored({"toxicity": 0.01}, "en", "dev-keywords@1")
+    batch = [
+        transitions.Change(c, "pending", "approved", "ok", ("ok",), scored=scored)
+        for c in (pending_b, pending_a)
+    ]
+    bulk = [transitions.Change(c, "approved", "rejected", "off topic") for c in (on_a, on_b)]
+    worker, moderator = await db.connect(database_url), await db.connect(database_url)
+    try:
+        async with article_locked(database_url, on_b):
+            batching = asyncio.create_task(transitions.transition(worker, batch))
+            await waiting_on_lock(conn, worker)
+            deciding = asyncio.create_task(transitions.transition(moderator, bulk))
+            await waiting_on_lock(conn, moderator)
+        assert len(await batching) == 2
+        assert len(await deciding) == 2
+    finally:
+        await worker.close()
+        await moderator.close()
+
+    counts = await conn.fetch(
+        "SELECT external_id, approved_count FROM articles WHERE site_id = $1", poster.site.id
+    )
+    assert sorted(tuple(c) for c in counts) == [("a", 1), ("b", 1)]
+
+
 async def test_bulk_refuses_the_same_comment_twice(
     poster: Poster, conn: asyncpg.Connection, mod: dict[str, str]
 ) -> None:

@@ -455,6 +455,36 @@ async def test_an_erasure_waits_for_a_workers_decision_stalled_at_its_article(
     assert not [p for (p,) in payloads if "555-0199" in p or ANN["name"] in p]
 
 
+async def test_an_erasure_and_a_decision_spanning_the_same_two_articles_both_apply(
+    poster: Poster, conn: asyncpg.Connection, database_url: str
+) -> None:
+    # Ann's approved comments on b and a (the scrub meets them in that order), Bob's on a
+    # and b (a moderator rejects them in that order).
+    bob_on_a = await poster.comment(article="a", author=BOB)
+    anns = [await poster.comment(article=a, author=ANN) for a in ("b", "a")]
+    bobs = [bob_on_a, await poster.comment(article="b", author=BOB)]
+    await set_status(conn, anns + bobs, "approved")
+    ann = await author_id(conn, poster.site, ANN["id"])
+    bulk = [transitions.Change(c, "approved", "rejected", "off topic") for c in bobs]
+    moderator, eraser = await db.connect(database_url), await db.connect(database_url)
+    try:
+        async with article_locked(database_url, bobs[1]):
+            erasing = asyncio.create_task(privacy.erase(eraser, ann, "operator"))
+            await waiting_on_lock(conn, eraser)
+            deciding = asyncio.create_task(transitions.transition(moderator, bulk))
+            await waiting_on_lock(conn, moderator)
+        assert (await erasing)["comments_removed"] == 2
+        assert len(await deciding) == 2
+    finally:
+        await moderator.close()
+        await eraser.close()
+
+    counts = await conn.fetch(
+        "SELECT external_id, approved_count FROM articles WHERE site_id = $1", poster.site.id
+    )
+    assert sorted(tuple(c) for c in counts) == [("a", 0), ("b", 0)]
+
+
 async def test_an_erasure_leaves_no_reason_quoting_the_author_in_audit_export_or_webhooks(
     poster: Poster,
     conn: asyncpg.Connection,

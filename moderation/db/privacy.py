@@ -101,6 +101,19 @@ async def scrub_author(conn: Connection, author_id: int, erased_by: str) -> asyn
     await conn.execute(
         "SELECT FROM comments WHERE author_id = $1 ORDER BY id FOR UPDATE", author_id
     )
+    # Then the articles whose approved comments lose their text, in id order, as
+    # `transitions.transition` takes them: the scrub's trigger would take them in the
+    # order it meets the comments, against a decision spanning the same articles.
+    await conn.execute(
+        """
+        SELECT FROM articles
+         WHERE id IN (SELECT article_id FROM comments
+                       WHERE author_id = $1 AND status = 'approved')
+         ORDER BY id
+           FOR NO KEY UPDATE
+        """,
+        author_id,
+    )
     scrubbed = await conn.fetchrow(
         f"""
         WITH comments_scrubbed AS (

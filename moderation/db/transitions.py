@@ -125,10 +125,24 @@ async def transition(conn: Connection, changes: Sequence[Change]) -> list[asyncp
                                         to_status, reason)
             SELECT id, actor, moderator_id, from_status, status, reason
             FROM updated
+        ), articles_locked AS (
+            -- The articles whose approved count moves, locked in id order: the comments'
+            -- trigger locks them at the statement's end in the order the comments were
+            -- updated, and two changes spanning two articles (a bulk decision, a
+            -- worker's batch) took them in opposite orders, a deadlock. After the
+            -- comments, not before: edits, deletions and erasures hold a comment when
+            -- they get here, and comments-then-articles is everyone's order.
+            SELECT articles.id FROM articles
+             WHERE articles.id IN (SELECT article_id FROM updated
+                                    WHERE 'approved' IN (status, from_status))
+             ORDER BY articles.id
+               FOR NO KEY UPDATE OF articles
         )
         SELECT updated.id, updated.site_id, sites.slug AS site, updated.article_id,
                updated.status, updated.from_status, updated.version
         FROM updated JOIN sites ON sites.id = updated.site_id
+        -- Counted: every row of articles_locked read, so every lock taken.
+        WHERE (SELECT count(*) FROM articles_locked) >= 0
         """,
         [c.comment_id for c in changes],
         [c.expected for c in changes],
