@@ -13,8 +13,10 @@ import httpx
 import jwt
 import pytest
 
+from moderation import db
 from moderation.sites import Site, sign_readers
 from tests.factories import Poster, set_status
+from tests.workers import wait_until
 
 
 async def stored(conn: asyncpg.Connection, comment_id: int) -> asyncpg.Record:
@@ -561,6 +563,53 @@ async def test_an_author_over_the_rate_limit_gets_429_with_retry_after(
     assert (await poster.post(author={"id": "calm", "name": "C"})).status_code == 202
     count = await conn.fetchval("SELECT count(*) FROM comments WHERE site_id = $1", site.id)
     assert count == 4
+
+
+async def test_a_resend_racing_its_request_for_the_last_slot_replays_it(
+    app_client: httpx.AsyncClient,
+    make_site: Callable[..., Awaitable[Site]],
+    conn: asyncpg.Connection,
+    database_url: str,
+) -> None:
+    site = await make_site(rate_per_author=2, rate_per_address=0, rate_window_seconds=60)
+    poster = Poster(app_client, site)
+    await poster.comment(author={"id": "twice", "name": "T"})
+    holder = await db.connect(database_url)
+    try:
+        # Both sends start their statement, then wait to count (intake_rate_window):
+        # the first takes the last slot, the second counts it.
+        async with holder.transaction():
+            await holder.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('intake author'), hashtext($1))",
+                f"{site.id} twice",
+            )
+            sends = [
+                asyncio.create_task(
+                    poster.post(
+                        author={"id": "twice", "name": "T"},
+                        body="Sent twice",
+                        headers={"Idempotency-Key": "double-click"},
+                    )
+                )
+                for _ in range(2)
+            ]
+            await wait_until(lambda: waiting_for_advisory_locks(conn, 2), 10, "both sends")
+        responses = await asyncio.gather(*sends)
+    finally:
+        await holder.close()
+
+    assert [r.status_code for r in responses] == [202, 202], [r.text for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    count = await conn.fetchval("SELECT count(*) FROM comments WHERE site_id = $1", site.id)
+    assert count == 2
+
+
+async def waiting_for_advisory_locks(conn: asyncpg.Connection, backends: int) -> bool:
+    waiting: int = await conn.fetchval(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event = 'advisory'"
+    )
+    return waiting == backends
 
 
 async def test_an_address_over_the_rate_limit_gets_429(

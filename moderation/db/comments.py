@@ -12,6 +12,11 @@ from moderation.db.threads import VISIBLE
 
 # An author banned, and the ban still running (`status_until` is when it lapses).
 _BANNED = "({a}.status = 'banned' AND ({a}.status_until IS NULL OR {a}.status_until > now()))"
+# What a keyed request asks for, from intake's parameters $2 to $6 (article, author id
+# and name, parent, text): a resend is compared with this, as the comment itself may
+# have been edited since (0016).
+_REQUEST = """sha256(convert_to(jsonb_build_array($2::text, $3::text, $4::text,
+                                               $5::bigint, $6::text)::text, 'UTF8'))"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +99,7 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
             SELECT id, status, status_until FROM found_author
             LIMIT 1
         ), request AS (
-            -- What the request asks for, kept with its key: a resend is compared with
-            -- this, as the comment itself may have been edited since (0016).
-            SELECT sha256(convert_to(jsonb_build_array($2::text, $3::text, $4::text,
-                                                       $5::bigint, $6::text)::text, 'UTF8'))
-                   AS hash
-            WHERE $9::text IS NOT NULL
+            SELECT {_REQUEST} AS hash WHERE $9::text IS NOT NULL
         ), context AS (
             SELECT
                 article.id AS article_id,
@@ -178,6 +178,24 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
     )
     assert record is not None
     return record
+
+
+async def earlier(conn: Connection, new: NewComment) -> asyncpg.Record | None:
+    """The comment stored by an earlier request with `new`'s idempotency key, and whether
+    that request was the same (`same`), as `intake` finds it."""
+    return await conn.fetchrow(
+        f"""
+        SELECT id, idempotency_request = {_REQUEST} AS same
+        FROM comments WHERE site_id = $1 AND idempotency_key = $7
+        """,
+        new.site_id,
+        new.article,
+        new.author_external_id,
+        new.author_name,
+        new.parent_id,
+        new.body,
+        new.idempotency_key,
+    )
 
 
 async def replace_secret(conn: Connection, comment_id: int, secret_hash: bytes) -> None:
