@@ -186,6 +186,10 @@ async def edit(
         # Told only to the poster, and only of an edit that could otherwise go.
         if window is not None and window["refusal"] is not None:
             raise rate_limited(window, settings)
+        # The text first: the status change's webhook event carries the comment as it is.
+        await comment_queries.replace_body(
+            conn, comment_id, body, fingerprint(body), row["body"], row["status"]
+        )
         if row["status"] != "pending":
             reason = "edited by its author"
             await transitions.transition(
@@ -196,9 +200,6 @@ async def edit(
                     )
                 ],
             )
-        await comment_queries.replace_body(
-            conn, comment_id, body, fingerprint(body), row["body"], "pending"
-        )
     return {"id": comment_id, "state": "awaiting", "body": body}
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from moderation.broker import ScoringWakeups
 from moderation.db import transitions
+from moderation.db import webhooks as webhook_queries
 from moderation.sites import Site
 from tests.factories import Poster, moderator_headers, set_status
 
@@ -120,10 +121,30 @@ async def test_an_edit_is_moderated_again_and_the_old_text_kept_for_moderators(
         comment_id,
     )
     assert [tuple(e) for e in events][-2:] == [
+        ("reader", "edited", "approved", "approved", "Teh council got it wrong"),
         ("reader", "status", "approved", "pending", None),
-        ("reader", "edited", "pending", "pending", "Teh council got it wrong"),
     ]
     assert (await states(poster, (comment_id, secret)))[comment_id]["edited"] is True
+
+
+async def test_an_edits_decided_webhook_event_carries_the_new_text(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    await webhook_queries.create(
+        conn, poster.site.id, "https://hooks.example/in", ["comment.decided"], "s" * 32
+    )
+    comment_id, secret = await posted(poster, body="The old text")
+    await set_status(conn, [comment_id], "approved")
+
+    assert (await poster.edit(comment_id, secret, "The new text")).status_code == 200
+    payload = await conn.fetchval(
+        "SELECT payload FROM webhook_events WHERE type = 'comment.decided'"
+        " AND payload ->> 'to' = 'pending' AND (payload -> 'comment' ->> 'id')::bigint = $1",
+        comment_id,
+    )
+    assert payload["from"] == "approved"
+    assert payload["comment"]["body"] == "The new text"
+    assert payload["comment"]["status"] == "pending"
 
 
 async def test_an_edit_takes_a_featured_comment_out_of_featured(
