@@ -124,6 +124,26 @@ def test_links_premoderation_counts_links_in_words() -> None:
     assert decision.reasons == ("2 links (site pre-moderates links)",)
 
 
+@pytest.mark.timeout(3)  # each takes milliseconds; they took seconds before
+@pytest.mark.parametrize(
+    ("body", "links"),
+    [
+        ("a." * 10_000, 0),
+        ("a-" * 10_000, 0),
+        ("a-." * 6_666 + "a-", 0),
+        ("a-a." * 5_000, 0),
+        ("a." * 9_997 + "ab.com", 1),
+        ("a-" * 9_998 + "a.me", 1),
+    ],
+    ids=["a.a.", "a-a-", "a-.a-.", "a-a.a-a.", "a.a.com", "a-a-a.me"],
+)
+def test_links_premoderation_counts_worst_case_labels_in_linear_time(body: str, links: int) -> None:
+    # Each later start in a run of labels walked the same labels to the same end.
+    decision = evaluate(SiteSettings(premod="links"), facts(body=body))
+    held = (f"{links} link (site pre-moderates links)",)
+    assert decision.reasons == (held if links else ("scores below every threshold",))
+
+
 def test_trusted_authors_skip_holds_but_not_rejections() -> None:
     settings = SiteSettings(premod="all", trusted_after=3)
     trusted = facts(author_approved=3, toxicity={**CLEAN, "insult": 0.6})

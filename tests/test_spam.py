@@ -168,6 +168,50 @@ def test_a_missing_space_after_a_full_stop_is_not_a_link() -> None:
     assert reasons("I agree.It was the right call.Com on, council.", new_author=True) == []
 
 
+def test_a_bare_domain_is_read_from_where_its_first_label_starts_and_nowhere_later() -> None:
+    # Each later start walked the same labels to the same end: quadratic in the text.
+    text = "see x.a.b-c.com/page or -y.net, not_z.com"
+    assert urls(text) == ["x.a.b-c.com/page", "y.net"]
+    assert [i for i in range(len(text)) if URL.match(text, i)] == [4, 25]
+
+
+# As long as a site may allow, each shaped to make a backtracking regex try every start.
+WORST_CASE_LENGTH = 20_000
+WORST_CASE_LINKS = {
+    "a." * 10_000: [],
+    "a-" * 10_000: [],
+    "a-a." * 5_000: [],
+    "ab." * 6_666 + "xy": [],
+    "9." * 10_000: [],
+    "a-" * 9_997 + "ab.com": ["a-" * 9_997 + "ab.com"],
+    "a." * 9_997 + "ab.com": ["a." * 9_997 + "ab.com"],
+}
+
+
+@pytest.mark.timeout(3)  # each takes milliseconds; they took seconds before
+@pytest.mark.parametrize("body", WORST_CASE_LINKS, ids=lambda body: f"{body[:4]}...{body[-4:]}")
+def test_a_worst_case_body_of_dotted_or_hyphenated_labels_is_read_in_linear_time(
+    body: str,
+) -> None:
+    assert len(body) == WORST_CASE_LENGTH
+    assert urls(body) == URL.findall(body) == WORST_CASE_LINKS[body]
+    found = reasons(body, new_author=True)
+    assert ("1 link from a new author" in found) == bool(WORST_CASE_LINKS[body])
+    assert model_text(body).strip() == ("" if WORST_CASE_LINKS[body] else body)
+
+
+@pytest.mark.timeout(3)  # each takes milliseconds; "whatsapp" and blanks took seconds
+@pytest.mark.parametrize("blank", [" ", "\t", "\n"])
+def test_a_messenger_followed_by_a_sea_of_blanks_is_read_in_linear_time(blank: str) -> None:
+    body = "whatsapp" + blank * (WORST_CASE_LENGTH - 8)
+    assert not may_hold_phrase(body)
+    assert not any(pattern.search(body) for _, _, pattern in _PHRASE_PATTERNS)
+    assert reasons(body[:-2] + "me") == ["contact phrase 'whatsapp me'"]
+    assert reasons("kik:" + blank * WORST_CASE_LENGTH + "@seller") == [
+        "contact phrase 'kik: @seller'"
+    ]
+
+
 @pytest.mark.parametrize(
     "url", ["http://bit.ly/3xYz", "goo.gl/abc", "https://t.co/Ab12", "cutt.ly/q"]
 )
