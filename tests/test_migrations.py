@@ -43,6 +43,7 @@ _RELEASED = """
 0018_deliveries_of_folded_webhooks 4e74670039817402fbce9b1eaa6b8fe9c2e940e28f5eca696fe43a2d2292c799
 0019_pending_since                 e178580162c8ddd9abf9e1b507a380c1c376d19890f5896f2f6ad6dc78ce3a5f
 0020_edits_count_in_rate_limits    49465ed73fbe510a29987551e43a5599555feacb5cc9b7b6c6cd61b8764752ed
+0021_intake_plans                   26a039db8a6915c975916b77886a2c45486e2a7ae5b51a7d38ebbba713ed6c95
 """
 RELEASED = {name: checksum for name, checksum in map(str.split, _RELEASED.strip().splitlines())}
 
