@@ -246,6 +246,55 @@ def test_contact_ad_and_self_promotion_phrases_are_quoted() -> None:
     assert "contact phrase 'пишите в телеграм'" in reasons("Заработок от 5000, пишите в телеграм")
 
 
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("Come and watch my video, the zombie movie", "self-promotion 'come and watch my video'"),
+        ("care to visit my blog, I also have the collections", "self-promotion 'visit my blog'"),
+        ("please look up my new playlist", "self-promotion 'look up my new playlist'"),
+        ("Follow 4 Follow @ someone Like 4 Like", "self-promotion 'follow 4 follow'"),
+        ("los invito a subscribirse a mi canal", "self-promotion 'subscribirse a mi canal'"),
+        ("Like this comment if you're watching in 2015", "like-farming 'like this comment'"),
+        ("first to 1 billion? give it a like", "like-farming 'give it a like'"),
+    ],
+)
+def test_self_promotion_and_like_farming_are_quoted(body: str, reason: str) -> None:
+    assert reason in reasons(body)
+
+
+def test_readers_agreeing_or_pointing_at_the_story_promote_nothing() -> None:
+    for body in (
+        "I like this comment, well said.",
+        "Watch the full interview before judging, the clip is edited.",
+        "My son's school lost three teachers; see my earlier comment for the figures.",
+        "I watched my video doorbell footage and the van was there at 3am.",
+    ):
+        assert reasons(body) == [], body
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://hackfbaccountlive.com/?ref=4436607",
+        "http://www.prizerebel.com/index.php?r=1446084",
+        "http://www.gcmforex.com/partners/aw.aspx?Task=JoinT2&AffiliateID=9107",
+        "https://www.paidverts.com/ref/tomuciux99",
+    ],
+)
+def test_a_link_with_a_referral_code_is_named(url: str) -> None:
+    assert "referral link" in reasons(f"Free stuff {url}")
+
+
+def test_a_source_without_a_referral_code_is_not_a_referral_link() -> None:
+    for url in (
+        "https://www.reuters.com/legal/filing-2024/",
+        "https://www.bbc.com/news/uk-politics-68000000?at_medium=RSS",
+        "https://example.org/search?q=ref&page=2",
+        "https://www.theguardian.com/reference/style-guide",
+    ):
+        assert "referral link" not in reasons(f"Source: {url}"), url
+
+
 def test_news_talk_about_messengers_and_money_is_not_a_contact_phrase() -> None:
     assert reasons("Telegram: the minister posted the decree on his channel at noon.") == []
     assert reasons("The WhatsApp outage lasted two hours.") == []
@@ -508,6 +557,7 @@ ONE_PHRASE_EACH = [
     "free followers",
     "bitcoin investment",
     "check out my channel",
+    "like this comment",
     "subscribe to my",
 ]
 

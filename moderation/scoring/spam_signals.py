@@ -55,6 +55,11 @@ URL = re.compile(
     rf"|\b(?:{_SHORTENER_HOSTS})/[^\s<>\"']+",
     re.IGNORECASE,
 )
+# A link that carries its sharer's referral or affiliate code: ?ref=, ?r=, ?aff_id=, /ref/.
+_REFERRAL = re.compile(
+    r"[?&;](?:ref|r|aff\w*|referr\w*|partner\w*)=[^&#\s]|/(?:ref|aff|referral)/\w",
+    re.IGNORECASE,
+)
 _SCHEME = re.compile(r"^(?:https?://)?(?:www\.)?", re.IGNORECASE)
 
 # Phrases that put a reader in touch with a seller, push money or promote a channel, each
@@ -85,11 +90,16 @@ _PHRASES: tuple[tuple[str, float, str], ...] = (
     ("ad phrase", 0.5, r"(?:bitcoin|btc|crypto|forex|binary options?)(?: \w+)? (?:investment|"
                        r"trading|profits?|signals?|mining|platform|account manager)\b|"
                        r"invest(?:ment)? (?:platform|opportunity|plan)\b|пассивный доход"),
-    ("self-promotion", 0.4, r"check (?:out )?my (?:new )?(?:channel|videos?|page|music|songs?|"
-                            r"blog|website|site|profile|account|mixtape|cover|app|track)\b"),
-    ("self-promotion", 0.4, r"subscribe to (?:my|me|our)\b|sub (?:4|for) sub\b|visit my "
-                            r"(?:channel|page|blog|website|site|profile)\b|"
-                            r"follow (?:me|my page) on\b"),
+    ("self-promotion", 0.5, r"(?:check (?:out )?|see |watch |listen to |hear |visit |look at "
+                            r"|look up |come (?:and )?(?:watch|see|check out|listen to) )"
+                            r"my (?:new |latest |first |own )?(?:youtube )?(?:channel|videos?|"
+                            r"page|music|songs?|blog|website|site|profile|account|mixtape|covers?|"
+                            r"app|tracks?|playlists?|raps?|beats?|vlogs?|movies?|album)\b|"
+                            r"(?:follow|like|sub)s? ?(?:4|for) ?(?:follow|like|sub)s?\b|"
+                            r"(?:suscr|subscr)\w* a mi canal\b"),
+    # Not "I like this comment": a reader agreeing in so many words.
+    ("like-farming", 0.4, r"(?<!\bi )like (?:this|my) comment\b|give (?:it|this|me) a like\b"),
+    ("self-promotion", 0.4, r"subscribe to (?:my|me|our)\b|follow (?:me|my page) on\b"),
 )
 # fmt: on
 # (?<!\w) rather than \b: a phrase may start with a currency sign.
@@ -188,6 +198,9 @@ def link_signals(ctx: SpamContext) -> Iterator[Signal]:
     shorteners = sorted({domain(url) for url in found} & SHORTENERS)
     for host in shorteners:
         yield Signal(f"URL shortener {host}", 0.6)
+    if any(_REFERRAL.search(url) for url in found):
+        # Paid per visitor or sign-up: a reader citing a source has no code of their own.
+        yield Signal("referral link", 0.3)
 
 
 def phrase_signals(ctx: SpamContext) -> Iterator[Signal]:
