@@ -13,7 +13,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import asyncpg
 import jwt
@@ -24,7 +23,7 @@ from moderation.db import Connection
 from moderation.db import comments as comment_queries
 from moderation.errors import Conflict, Forbidden, RateLimited, Unauthorized, ValidationFailed
 from moderation.payloads import Id, Line, Name, Payload, Text, page_address, page_title
-from moderation.sites import Site, SiteSettings, check_origin
+from moderation.sites import Site, SiteSettings
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
 _RATE_REFUSALS = frozenset({"author_rate", "address_rate"})
@@ -39,7 +38,8 @@ class AuthorIn(Payload):
 
 class ArticlePage(Payload):
     """The page the comment was written on, as the widget finds it: moderators see it.
-    What a page gets wrong here is cleaned or left out, never the comment refused."""
+    What a page gets wrong here is cleaned or left out, never the comment refused. It
+    only fills in what the article lacks: anyone can send it."""
 
     title: Annotated[str | None, AfterValidator(page_title)] = None
     url: Annotated[str | None, AfterValidator(page_address)] = None
@@ -146,14 +146,7 @@ def secret_hash(secret: str) -> bytes:
 
 def _own_address(site: Site, url: str | None) -> str | None:
     """The page address, if it is on one of the site's origins: moderators click it."""
-    if url is None or not site.allowed_origins:
-        return url
-    parts = urlsplit(url)
-    try:
-        origin = check_origin(f"{parts.scheme}://{parts.netloc}")
-    except ValidationFailed:
-        return None
-    return url if site.allows_origin(origin) else None
+    return url if url is None or site.owns_address(url) else None
 
 
 async def _replay(conn: Connection, earlier_id: int, same_request: bool, secret: str) -> Accepted:

@@ -101,8 +101,8 @@ def page_url(value: str | None) -> str | None:
         return None
 
 
-_PAGE_TITLE_LENGTH = 300
-_PAGE_URL_LENGTH = 2000
+PAGE_TITLE_LENGTH = 300
+PAGE_URL_LENGTH = 2000
 
 
 def page_title(value: str | None) -> str | None:
@@ -113,13 +113,13 @@ def page_title(value: str | None) -> str | None:
     if value is None:
         return None
     text = _ANY_CONTROL.sub(" ", unicodedata.normalize("NFC", value))
-    return " ".join(text.split())[:_PAGE_TITLE_LENGTH] or None
+    return " ".join(text.split())[:PAGE_TITLE_LENGTH] or None
 
 
 def page_address(value: str | None) -> str | None:
     """`page_url` for an address a page gave: None, rather than a refusal, when it is
     none intake would take."""
-    if value is None or len(value) > _PAGE_URL_LENGTH or control_character(value):
+    if value is None or len(value) > PAGE_URL_LENGTH or control_character(value):
         return None
     return page_url(value)
 

@@ -183,6 +183,18 @@ class Site:
     def allows_origin(self, origin: str) -> bool:
         return origin in self.allowed_origins
 
+    def owns_address(self, url: str) -> bool:
+        """Whether the page address `url` is on one of the site's origins (any address,
+        where the site names none): moderators click it, readers are sent to it."""
+        if not self.allowed_origins:
+            return True
+        parts = urlsplit(url)
+        try:
+            origin = check_origin(f"{parts.scheme}://{parts.netloc}")
+        except ValidationFailed:
+            return False
+        return self.allows_origin(origin)
+
 
 class SiteCache:
     """Sites by slug, each kept for `ttl` seconds so hot paths skip a round trip.

@@ -439,36 +439,114 @@ async def test_an_article_carries_the_title_and_address_its_page_sent(
     origin = poster.site.allowed_origins[0]
     # With the default port, as a site's `data-url` may spell it: still the site's origin.
     page = {"title": "Council votes", "url": f"{origin}:443/politics/council-votes"}
-    first = await poster.client.post(
-        f"/v1/sites/{poster.site.slug}/articles/council/comments",
-        json={"author": {"id": "a", "name": "A"}, "body": "Hi", "article": page},
-        headers={"X-Site-Key": poster.site.widget_key},
-    )
+    first = await post_on_page(poster, "council", page)
     assert first.status_code == 202, first.text
-    # A later page with a new headline updates it; a page on a foreign origin keeps its
-    # address out of moderators' links.
-    renamed = {"title": "Council votes 7 to 4", "url": "https://evil.example/phish"}
-    second = await poster.client.post(
-        f"/v1/sites/{poster.site.slug}/articles/council/comments",
-        json={"author": {"id": "a", "name": "A"}, "body": "Again", "article": renamed},
-        headers={"X-Site-Key": poster.site.widget_key},
+    # Anyone may send any page with a comment: a later one changes neither the title nor
+    # the address (here a phishing page) that moderators, exports and readers' links show.
+    second = await post_on_page(
+        poster, "council", {"title": "Council resigns", "url": f"{origin}/phish"}
     )
     assert second.status_code == 202
     response = await poster.client.get(
         f"/v1/moderation/queues/pending?site={poster.site.slug}", headers=mod
     )
     articles = {item["id"]: item["article"] for item in response.json()["items"]}
-    assert articles[second.json()["id"]] == {
-        "id": "council",
-        "title": "Council votes 7 to 4",
-        "url": page["url"],
-    }
+    assert articles[second.json()["id"]] == {"id": "council", **page}
     # One stored before imports checked their links is no link for moderators to click.
     await conn.execute(
         "UPDATE articles SET url = 'javascript:alert(1)' WHERE site_id = $1", poster.site.id
     )
     detail = await poster.client.get(f"/v1/moderation/comments/{second.json()['id']}", headers=mod)
     assert detail.json()["article"]["url"] is None
+
+
+async def post_on_page(poster: Poster, article: str, page: dict[str, str]) -> httpx.Response:
+    return await poster.client.post(
+        f"/v1/sites/{poster.site.slug}/articles/{article}/comments",
+        json={"author": {"id": "a", "name": "A"}, "body": "A comment", "article": page},
+        headers={"X-Site-Key": poster.site.widget_key},
+    )
+
+
+async def article_row(conn: asyncpg.Connection, site: Site, article: str) -> tuple[Any, ...]:
+    row = await conn.fetchrow(
+        "SELECT title, url, is_open FROM articles WHERE site_id = $1 AND external_id = $2",
+        site.id,
+        article,
+    )
+    assert row is not None
+    return tuple(row)
+
+
+async def test_a_page_fills_in_only_what_its_article_lacks(
+    poster: Poster, mod: dict[str, str], conn: asyncpg.Connection
+) -> None:
+    # Opened before any comment: the article exists, without a title or address.
+    url = f"/v1/moderation/sites/{poster.site.slug}/articles/later"
+    assert (await poster.client.put(url, json={"open": True}, headers=mod)).status_code == 200
+    assert (await post_on_page(poster, "later", {"title": "Later"})).status_code == 202
+    assert await article_row(conn, poster.site, "later") == ("Later", None, True)
+    page = {"title": "Sooner", "url": "https://news.example/later"}
+    assert (await post_on_page(poster, "later", page)).status_code == 202
+    assert await article_row(conn, poster.site, "later") == ("Later", page["url"], True)
+
+
+async def test_a_moderator_corrects_an_article_s_title_and_address(
+    poster: Poster, mod: dict[str, str], conn: asyncpg.Connection
+) -> None:
+    first = {"title": "Council vots", "url": "https://news.example/council"}
+    assert (await post_on_page(poster, "council", first)).status_code == 202
+    url = f"/v1/moderation/sites/{poster.site.slug}/articles/council"
+    fixed = {"title": "Council votes", "url": "https://news.example/politics/council"}
+    # The widget's key is no authority over the article.
+    widget = {"X-Site-Key": poster.site.widget_key}
+    assert (await poster.client.put(url, json=fixed, headers=widget)).status_code == 401
+    response = await poster.client.put(url, json=fixed, headers=mod)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"id": "council", "open": True, **fixed}
+    assert await article_row(conn, poster.site, "council") == (*fixed.values(), True)
+    # What it leaves out stays; closing changes neither.
+    response = await poster.client.put(url, json={"title": "Council votes 7-4"}, headers=mod)
+    assert response.json()["url"] == fixed["url"]
+    response = await poster.client.put(url, json={"open": False}, headers=mod)
+    assert response.json() == {
+        "id": "council",
+        "open": False,
+        "title": "Council votes 7-4",
+        "url": fixed["url"],
+    }
+    event = await conn.fetchrow(
+        "SELECT before, after FROM site_events WHERE site_id = $1 AND change = 'article'"
+        " ORDER BY id DESC LIMIT 1",
+        poster.site.id,
+    )
+    assert event is not None
+    assert (event["before"]["open"], event["after"]["open"]) == (True, False)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({}, None),
+        ({"url": "https://evil.example/council"}, "url"),
+        ({"url": "javascript:alert(1)"}, "url"),
+        ({"title": "Two\nlines"}, "title"),
+        ({"title": "x" * 301}, "title"),
+    ],
+)
+async def test_an_article_change_off_the_site_or_invalid_is_a_422(
+    poster: Poster,
+    mod: dict[str, str],
+    conn: asyncpg.Connection,
+    change: dict[str, str],
+    field: str | None,
+) -> None:
+    assert (await post_on_page(poster, "council", {"title": "Council"})).status_code == 202
+    url = f"/v1/moderation/sites/{poster.site.slug}/articles/council"
+    response = await poster.client.put(url, json=change, headers=mod)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == field
+    assert await article_row(conn, poster.site, "council") == ("Council", None, True)
 
 
 @pytest.mark.parametrize(

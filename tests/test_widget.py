@@ -1772,7 +1772,9 @@ async def test_the_widget_sends_the_pages_title_and_address(page: Page, demo: De
         "title": "Bridge vote delayed | The Gazette",
         "url": canonical,
     }
-    # data-title and data-url, when the site gives them, win over the page's own.
+    # data-title and data-url, when the site gives them, win over the page's own (on a
+    # new article: an article keeps the title and address it was first given).
+    article = new_article("titled")
     await open_widget(page, demo, article, refresh="0", title="Bridge vote", url=canonical + "?v=2")
     second = await post_through_widget(page, "Posted with the site's words.")
     detail = (await demo.moderator.get(f"/v1/moderation/comments/{second}")).json()
@@ -1791,7 +1793,9 @@ async def test_the_pages_title_goes_as_one_clean_line_and_a_bad_address_stays_ou
     detail = (await demo.moderator.get(f"/v1/moderation/comments/{first}")).json()
     assert detail["article"]["title"] == "x" * 299 + "\U0001f600"
 
-    # A site's title over lines, a page's mis-decoded one, addresses that are not http(s).
+    # A site's title over lines, a page's mis-decoded one, addresses that are not http(s);
+    # each on a new article, as an article keeps the title and address it was first given.
+    article = new_article("messy")
     address = f"http:127.0.0.1:{demo.pages.port}/story"
     await open_widget(
         page, demo, article, refresh="0", title="Bridge vote\n\tdelayed\r\n", url=address
@@ -1800,7 +1804,6 @@ async def test_the_pages_title_goes_as_one_clean_line_and_a_bad_address_stays_ou
     detail = (await demo.moderator.get(f"/v1/moderation/comments/{second}")).json()
     assert detail["article"]["title"] == "Bridge vote delayed"
     assert detail["article"]["url"] == f"{demo.pages_origin}/story"
-    # (Another article: the first keeps the address it was given.)
     article = new_article("messy")
     tag = data_attributes(
         site=demo.stack.site, article=article, key=demo.stack.key, refresh="0", url="https://"

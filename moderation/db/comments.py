@@ -45,11 +45,11 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
     """Check and store a pending comment in one statement (one round trip, one commit).
 
     Creates the article and the author on first sight and keeps the author's display
-    name and the article's title and address current. The comment is inserted only when
-    `refusal` comes back NULL and no earlier request used the idempotency key; otherwise
-    `refusal` names the first rule that refused it (`article_closed`, `author_banned`,
-    `parent_unseen`, `author_rate`, `address_rate`) and the record carries what
-    explains it.
+    name current; the article only gains a title or address it lacked. The comment is
+    inserted only when `refusal` comes back NULL and no earlier request used the
+    idempotency key; otherwise `refusal` names the first rule that refused it
+    (`article_closed`, `author_banned`, `parent_unseen`, `author_rate`, `address_rate`)
+    and the record carries what explains it.
 
     Under READ COMMITTED the look-ups cannot see an article or author that a concurrent
     first comment inserted after this statement began, so `article_id` (or `author_id`)
@@ -69,13 +69,16 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
             SELECT $1, $2, $14, $15 WHERE NOT EXISTS (SELECT FROM found_article)
             ON CONFLICT (site_id, external_id) DO NOTHING
             RETURNING id, is_open
-        ), retitled AS (
-            -- Writes only when the page says something new (a headline was changed).
-            UPDATE articles SET title = coalesce($14, title), url = coalesce($15, url)
+        ), filled AS (
+            -- Only fills in what the article lacks: anyone holding the public widget key
+            -- can send any title or address. Changing them is the site's (site_admin).
+            -- It writes only then, so comments seldom wait on the article's row.
+            UPDATE articles SET title = coalesce(articles.title, $14),
+                                url = coalesce(articles.url, $15)
             FROM found_article
             WHERE articles.id = found_article.id
-              AND (articles.title IS DISTINCT FROM coalesce($14, articles.title)
-                   OR articles.url IS DISTINCT FROM coalesce($15, articles.url))
+              AND ((articles.title IS NULL AND $14::text IS NOT NULL)
+                   OR (articles.url IS NULL AND $15::text IS NOT NULL))
         ), article AS (
             SELECT id, is_open FROM found_article
             UNION ALL

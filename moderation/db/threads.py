@@ -108,26 +108,43 @@ async def approved_counts(conn: Connection, site_id: int, articles: list[str]) -
     return {row["external_id"]: row["approved_count"] for row in rows}
 
 
-async def set_open(conn: Connection, site_id: int, article: str, is_open: bool) -> bool | None:
-    """Open or close an article (creating it if no comment has yet); the previous state.
+async def change_article(
+    conn: Connection,
+    site_id: int,
+    article: str,
+    is_open: bool | None,
+    title: str | None,
+    url: str | None,
+) -> asyncpg.Record:
+    """Set what is not None of an article's state, creating it if no comment has yet;
+    the state before (`was_open`, `was_title`, `was_url`: NULL for a new article) and
+    after (`is_open`, `title`, `url`).
 
-    None when the article did not exist before. Bumps the version: readers see the flag.
+    Opening or closing bumps the version: readers see the flag, not the title or address.
     """
     record = await conn.fetchrow(
         """
         WITH before AS (
-            SELECT is_open FROM articles WHERE site_id = $1 AND external_id = $2
+            SELECT is_open, title, url FROM articles WHERE site_id = $1 AND external_id = $2
         ), upserted AS (
-            INSERT INTO articles (site_id, external_id, is_open) VALUES ($1, $2, $3)
-            ON CONFLICT (site_id, external_id)
-            DO UPDATE SET is_open = EXCLUDED.is_open, version = articles.version + 1
+            INSERT INTO articles (site_id, external_id, is_open, title, url)
+            VALUES ($1, $2, coalesce($3, true), $4, $5)
+            ON CONFLICT (site_id, external_id) DO UPDATE
+                SET is_open = coalesce($3, articles.is_open),
+                    title = coalesce($4, articles.title),
+                    url = coalesce($5, articles.url),
+                    version = articles.version + CASE WHEN $3 IS NULL THEN 0 ELSE 1 END
+            RETURNING is_open, title, url
         )
-        SELECT (SELECT is_open FROM before) AS was_open
+        SELECT before.is_open AS was_open, before.title AS was_title, before.url AS was_url,
+               upserted.*
+        FROM upserted LEFT JOIN before ON true
         """,
         site_id,
         article,
         is_open,
+        title,
+        url,
     )
     assert record is not None
-    was_open: bool | None = record["was_open"]
-    return was_open
+    return record
