@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     models_dir: Path | None = None
     migrations_dir: Path = Path(__file__).resolve().parent.parent / "migrations"
 
-    db_pool_min: int = Field(default=2, ge=1)
+    db_pool_min: int = Field(default=2, ge=0)
     db_pool_max: int = Field(default=10, ge=1)
     # The longest a request waits for a connection (every one busy, or PostgreSQL not
     # answering) before it is answered 503 with Retry-After, rather than held open.

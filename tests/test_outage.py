@@ -392,9 +392,14 @@ async def wait_for_lock_waiter(conn: asyncpg.Connection) -> None:
 
 
 @pytest.fixture
-def worker(tmp_path: Path, cluster: Cluster, redis_url: str) -> Iterator[tuple[Process, Celery]]:
+def worker(
+    request: pytest.FixtureRequest, tmp_path: Path, cluster: Cluster, redis_url: str
+) -> Iterator[tuple[Process, Celery]]:
     """A worker (one pool process, the dev scorer) on a queue of its own, and an app that
-    sends to it: the broker may be shared, and no other worker may take these tasks."""
+    sends to it: the broker may be shared, and no other worker may take these tasks.
+    Parametrized True, it is started while PostgreSQL is stopped."""
+    if getattr(request, "param", False):
+        cluster.postgres.stop()
     queue = f"outage-{os.urandom(4).hex()}"
     env = worker_env(
         cluster.postgres.url,
@@ -431,6 +436,8 @@ async def run_tasks(worker: tuple[Process, Celery], rounds: int) -> None:
     await wait_until(ran, 60, "the worker to run its tasks", [process])
 
 
+# The worker starts with PostgreSQL up, or while it is down (`worker` stops it first).
+@pytest.mark.parametrize("worker", [False, True], ids=["running", "starting"], indirect=True)
 async def test_a_worker_logs_the_outage_once_without_a_traceback_and_recovers(
     cluster: Cluster, worker: tuple[Process, Celery]
 ) -> None:
@@ -439,9 +446,9 @@ async def test_a_worker_logs_the_outage_once_without_a_traceback_and_recovers(
     async def ready() -> bool:
         return "worker_ready" in process.output()
 
-    await wait_until(ready, 120, "the worker to start", [process])
-    await asyncio.to_thread(cluster.postgres.stop)
     try:
+        await wait_until(ready, 120, "the worker to start", [process])
+        await asyncio.to_thread(cluster.postgres.stop)
         await run_tasks(worker, 3)
     finally:
         await asyncio.to_thread(cluster.postgres.start)

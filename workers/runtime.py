@@ -37,8 +37,10 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.loop = asyncio.new_event_loop()
+        # No connection is opened up front: a worker started while PostgreSQL is down (or
+        # before it, as compose may start them) comes up, and its tasks meet the outage.
         self.pool: asyncpg.Pool = self.loop.run_until_complete(
-            db.create_pool(settings.model_copy(update={"db_pool_min": 1, "db_pool_max": 2}))
+            db.create_pool(settings.model_copy(update={"db_pool_min": 0, "db_pool_max": 2}))
         )
         toxicity = load_toxicity(settings)
         self.scorer = Scorer(
