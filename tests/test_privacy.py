@@ -546,6 +546,38 @@ async def test_an_erasure_leaves_no_reason_quoting_the_author_in_audit_export_or
     assert not [d for d in sent if phone.encode() in webhooks.body(d)]
 
 
+async def test_an_erasure_leaves_no_report_reason_quoting_the_author(
+    poster: Poster, conn: asyncpg.Connection, app_client: httpx.AsyncClient
+) -> None:
+    hook = "https://hooks.example/reports"
+    webhook = await webhook_queries.create(
+        conn, poster.site.id, hook, ["comment.reported"], "s" * 32
+    )
+    comment = await poster.comment(body="Call me about the flat", author=EVE)
+    await set_status(conn, [comment], "approved")
+    # Readers' own words in a report may quote the comment, or name its author.
+    quoting = "Eve posted her number here before, 07700 900123"
+    reported = await app_client.post(
+        f"/v1/sites/{poster.site.slug}/comments/{comment}/reports",
+        json={"reason": quoting},
+        headers={"X-Site-Key": poster.site.widget_key},
+    )
+    assert reported.status_code == 202, reported.text
+
+    await privacy.erase(conn, await author_id(conn, poster.site, EVE["id"]), "operator")
+
+    reasons = await conn.fetch("SELECT reason FROM reports WHERE comment_id = $1", comment)
+    assert [r["reason"] for r in reasons] == ["author's data erased"]
+    exported = b"".join([line async for line in exports.site_lines(conn, poster.site)])
+    assert b"07700" not in exported
+    assert webhook is not None
+    for delivery in await webhook_queries.deliveries(conn, webhook["id"], None, 100):
+        await webhook_queries.replay(conn, delivery["id"])
+    sent = [d for d in await webhook_queries.claim_due(conn, 1000, 60) if d["url"] == hook]
+    assert len(sent) == 2  # the report's event, and its replay
+    assert not [d for d in sent if b"07700" in webhooks.body(d)]
+
+
 def archive(path: Path, name: str, body: str) -> Path:
     """An export in the site's own format: two old comments of ANN's, one with BOB's reply."""
     comment = {"type": "comment", "article": "old-story", "status": "approved"}

@@ -84,10 +84,10 @@ async def scrub_author(conn: Connection, author_id: int, erased_by: str) -> asyn
 
     Webhook events that named them lose the name, text and reasons too, so a replay
     cannot send them again, and so do their comments' audit rows (the reasons, and the
-    texts their edits replaced), the reasons given for their bans and holds, and
-    moderators' notes on them. The author row stays (ids and standing), marked erased.
-    Marked again only if there was something to erase: an erased author may have come
-    back and posted.
+    texts their edits replaced), readers' reports on their comments (the reasons), the
+    reasons given for their bans and holds, and moderators' notes on them. The author row
+    stays (ids and standing), marked erased. Marked again only if there was something to
+    erase: an erased author may have come back and posted.
     """
     # Locked first, each in a statement of its own: the scrub below then starts after
     # every transaction that held them has committed (a worker's decision and its webhook
@@ -130,6 +130,10 @@ async def scrub_author(conn: Connection, author_id: int, erased_by: str) -> asyn
                        '{{comment,body}}', '""', false),
                        '{{comment,author,name}}', '""', false),
                        '{{author,name}}', '""', false)
+                   || CASE WHEN type = 'comment.reported'
+                           THEN jsonb_build_object('report', jsonb_set(payload -> 'report',
+                                '{{reason}}', to_jsonb({_ERASED}::text), false))
+                           ELSE '{{}}' END
                    || CASE WHEN type IN ('comment.decided', 'author.status_changed')
                             AND NOT {_BY_ERASURE.format(reason="payload ->> 'reason'")}
                            THEN jsonb_build_object('reason', {_ERASED})
@@ -151,6 +155,12 @@ async def scrub_author(conn: Connection, author_id: int, erased_by: str) -> asyn
             -- The same of the reasons for bans and holds on the author.
             UPDATE author_events SET reason = {_ERASED}
              WHERE author_id = $1 AND NOT {_BY_ERASURE.format(reason="reason")}
+        ), reports_scrubbed AS (
+            -- Readers write their reports in their own words, which may quote the
+            -- comment or name its author.
+            UPDATE reports SET reason = {_ERASED}
+             WHERE comment_id IN (SELECT id FROM comments WHERE author_id = $1)
+               AND reason <> {_ERASED}
         ), notes_removed AS (
             DELETE FROM author_notes WHERE author_id = $1
             RETURNING 1
