@@ -44,6 +44,7 @@ _RELEASED = """
 0019_pending_since                 e178580162c8ddd9abf9e1b507a380c1c376d19890f5896f2f6ad6dc78ce3a5f
 0020_edits_count_in_rate_limits    49465ed73fbe510a29987551e43a5599555feacb5cc9b7b6c6cd61b8764752ed
 0021_intake_plans                   26a039db8a6915c975916b77886a2c45486e2a7ae5b51a7d38ebbba713ed6c95
+0022_erased_report_reasons          80fa9466db03ff89bb963a58d6dc87aa3ad7fb06760ec79d0bf8aaeaa4fd68c9
 """
 RELEASED = {name: checksum for name, checksum in map(str.split, _RELEASED.strip().splitlines())}
 
@@ -403,6 +404,57 @@ async def test_authors_erased_before_0017_lose_the_reasons_that_quoted_them(
     assert {row["author_id"]: row["reason"] for row in audit} == expected
     assert {row["author_id"]: row["reason"] for row in standing} == expected
     assert {row["author_id"]: row["reason"] for row in sent} == expected
+
+
+async def test_authors_erased_before_0022_lose_the_report_reasons_that_quoted_them(
+    empty_db: str, tmp_path: Path
+) -> None:
+    await migrate_before(empty_db, tmp_path, "0022")
+    conn = await db.connect(empty_db)
+    try:
+        site_id, article_id = await site_and_story(conn)
+        quoted = "she posted her number, 07700 900123"
+        for name in ("eve", "ann"):
+            author_id = await conn.fetchval(
+                "INSERT INTO authors (site_id, external_id, name) VALUES ($1, $2, $2) RETURNING id",
+                site_id,
+                name,
+            )
+            comment_id = await conn.fetchval(
+                "INSERT INTO comments (site_id, article_id, author_id, author_name, body,"
+                " status) VALUES ($1, $2, $3, $4, 'text', 'approved') RETURNING id",
+                site_id, article_id, author_id, name,
+            )  # fmt: skip
+            # The trigger records the comment.reported event, were a webhook subscribed.
+            await conn.execute(
+                "INSERT INTO reports (comment_id, reason) VALUES ($1, $2)", comment_id, quoted
+            )
+            await conn.execute(
+                "INSERT INTO webhook_events (site_id, type, author_id, payload)"
+                " VALUES ($1, 'comment.reported', $2,"
+                " jsonb_build_object('report', jsonb_build_object('id', 1, 'reason', $3::text)))",
+                site_id, author_id, quoted,
+            )  # fmt: skip
+        await conn.execute(
+            "UPDATE authors SET erased_at = now() + interval '1 second', erased_by = 'admin'"
+            " WHERE external_id = 'eve'"
+        )
+        await run(empty_db)
+        reports = await conn.fetch(
+            "SELECT a.external_id, r.reason FROM reports AS r"
+            " JOIN comments AS c ON c.id = r.comment_id JOIN authors AS a ON a.id = c.author_id"
+        )
+        sent = await conn.fetch(
+            "SELECT a.external_id, w.payload #>> '{report,reason}' AS reason,"
+            " w.payload #>> '{report,id}' AS id FROM webhook_events AS w"
+            " JOIN authors AS a ON a.id = w.author_id WHERE w.type = 'comment.reported'"
+        )
+    finally:
+        await conn.close()
+    expected = {"eve": "author's data erased", "ann": quoted}
+    assert {row["external_id"]: row["reason"] for row in reports} == expected
+    assert {row["external_id"]: row["reason"] for row in sent} == expected
+    assert {row["id"] for row in sent} == {"1"}  # the rest of the report stays
 
 
 async def test_comments_pending_before_0019_wait_from_their_post_or_last_edit(
