@@ -157,3 +157,34 @@ async def article_locked(database_url: str, comment_id: int) -> AsyncIterator[No
             yield
     finally:
         await holder.close()
+
+
+@asynccontextmanager
+async def comment_locked(database_url: str, comment_id: int) -> AsyncIterator[None]:
+    """Hold the comment's row until the block ends, as an edit or an erasure under way
+    does: a statement changing it stalls there, holding the rows it took before it."""
+    holder = await db.connect(database_url)
+    try:
+        async with holder.transaction():
+            await holder.execute("SELECT FROM comments WHERE id = $1 FOR UPDATE", comment_id)
+            yield
+    finally:
+        await holder.close()
+
+
+async def as_in_production(conn: asyncpg.Connection, comment_id: int, filler: int = 2000) -> None:
+    """Give the comments table enough rows (rejected, beside `comment_id`) and fresh
+    statistics for PostgreSQL to plan a status change as on a live site: each comment
+    found by its id, in the order the change names them, rather than one scan of a table
+    small enough to read whole."""
+    await conn.execute(
+        """
+        INSERT INTO comments (site_id, article_id, author_name, body, status, source_id)
+        SELECT site_id, article_id, '', '', 'rejected', 'filler-' || id || '-' || n
+          FROM comments, generate_series(1, $2) AS n
+         WHERE id = $1
+        """,
+        comment_id,
+        filler,
+    )
+    await conn.execute("ANALYZE comments")

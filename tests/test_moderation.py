@@ -21,6 +21,8 @@ from moderation.statuses import ACTION_FROM, ACTION_TARGET, QUEUE_ACTIONS, QUEUE
 from tests.factories import (
     Poster,
     article_locked,
+    as_in_production,
+    comment_locked,
     moderator_headers,
     moderator_token,
     set_status,
@@ -835,6 +837,40 @@ async def test_decisions_spanning_the_same_two_articles_in_other_orders_both_app
         "SELECT external_id, approved_count FROM articles WHERE site_id = $1", poster.site.id
     )
     assert sorted(tuple(c) for c in counts) == [("a", 1), ("b", 1)]
+
+
+async def test_decisions_naming_the_same_comments_in_other_orders_both_finish(
+    poster: Poster, conn: asyncpg.Connection, database_url: str
+) -> None:
+    first, second, third = [await poster.comment() for _ in range(3)]
+    await as_in_production(conn, first)
+    # A moderator's bulk decision rejecting first, third and second, in the order they
+    # were picked; a worker's batch approving second then first. The third is held (its
+    # author is editing it) while both are under way.
+    bulk = [
+        transitions.Change(c, "pending", "rejected", "off topic") for c in (first, third, second)
+    ]
+    scored = transitions.Scored({"toxicity": 0.01}, "en", "dev-keywords@1")
+    batch = [
+        transitions.Change(c, "pending", "approved", "ok", ("ok",), scored=scored)
+        for c in (second, first)
+    ]
+    moderator, worker = await db.connect(database_url), await db.connect(database_url)
+    try:
+        async with comment_locked(database_url, third):
+            deciding = asyncio.create_task(transitions.transition(moderator, bulk))
+            await waiting_on_lock(conn, moderator)
+            batching = asyncio.create_task(transitions.transition(worker, batch))
+            await waiting_on_lock(conn, worker)
+        # The moderator came first: the batch finds its comments decided already.
+        assert len(await deciding) == 3
+        assert await batching == []
+    finally:
+        await moderator.close()
+        await worker.close()
+
+    statuses = await transitions.statuses(conn, [first, second, third])
+    assert {status for _, status in statuses.values()} == {"rejected"}
 
 
 async def test_bulk_refuses_the_same_comment_twice(

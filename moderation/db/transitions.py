@@ -91,6 +91,17 @@ async def transition(conn: Connection, changes: Sequence[Change]) -> list[asyncp
                                  $15::bigint[])
                 AS c(comment_id, expected, to_status, reason, reasons, moderator_id, actor,
                      scores, risk, language, model, device, dtype, backend, expected_version)
+        ), comments_locked AS (
+            -- The comments it changes, locked in id order before any is updated: the
+            -- update takes them in the order its plan meets them (on a live site, the
+            -- order the changes name them), and two changes naming the same comments in
+            -- other orders (a bulk decision, a worker's batch, a ban) took them in
+            -- opposite orders, a deadlock.
+            SELECT comments.id FROM comments JOIN change ON change.comment_id = comments.id
+             WHERE comments.status = change.expected
+               AND comments.version = coalesce(change.expected_version, comments.version)
+             ORDER BY comments.id
+               FOR NO KEY UPDATE OF comments
         ), updated AS (
             UPDATE comments SET
                 status = change.to_status,
@@ -117,6 +128,8 @@ async def transition(conn: Connection, changes: Sequence[Change]) -> list[asyncp
             FROM change
             WHERE comments.id = change.comment_id AND comments.status = change.expected
               AND comments.version = coalesce(change.expected_version, comments.version)
+              -- Counted: every row of comments_locked read, so every lock taken first.
+              AND (SELECT count(*) FROM comments_locked) >= 0
             RETURNING comments.id, comments.site_id, comments.article_id, comments.status,
                       comments.version, change.expected AS from_status, change.reason,
                       change.moderator_id, change.actor
