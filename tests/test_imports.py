@@ -18,12 +18,18 @@ import asyncpg
 import httpx
 import pytest
 
-from moderation import importer, imports, privacy
+from moderation import db, importer, imports, privacy
 from moderation.db import scoring as scoring_queries
 from moderation.db import transitions
 from moderation.errors import ImportFailed
 from moderation.sites import Site
-from tests.factories import Poster, moderator_headers, set_status
+from tests.factories import (
+    Poster,
+    article_locked,
+    moderator_headers,
+    set_status,
+    waiting_on_lock,
+)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "imports"
 MODERATION = str(Path(sys.executable).with_name("moderation"))
@@ -692,6 +698,59 @@ async def test_a_moved_site_keeps_its_erasures_and_featured_comments(
     assert [c["body"] for c in shown.json()["comments"]] == ["Will do"]
     again = await importer.run(conn, target, "json", path)
     assert (again.comments, again.authors, again.already_imported) == (0, 0, 3)
+
+
+def export_of(articles: Sequence[str]) -> str:
+    """A version 1 export of one approved comment on each of `articles`, in that order."""
+    lines: list[dict[str, Any]] = [
+        {"type": "site", "format": "moderation-export", "version": 1, "slug": "x"}
+    ]
+    for article in articles:
+        lines.append({"type": "article", "id": article})
+        lines.append(
+            {
+                "type": "comment",
+                "key": f"old:{article}",
+                "article": article,
+                "author_name": "Ann",
+                "body": "Hi",
+                "status": "approved",
+                "created_at": "2019-03-08T09:30:00Z",
+            }
+        )
+    return "\n".join(json.dumps(line) for line in lines) + "\n"
+
+
+async def test_an_import_and_a_decision_spanning_the_same_articles_both_apply(
+    conn: asyncpg.Connection,
+    site: Site,
+    app_client: httpx.AsyncClient,
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    # Articles made c, b, a: a status change takes them in id order (c, then a); the
+    # import meets them by name (a, b, c).
+    poster = Poster(app_client, site)
+    on_c, on_b, on_a = [await poster.comment(article=a) for a in ("c", "b", "a")]
+    await set_status(conn, [on_c, on_a], "approved")
+    path = tmp_path / "export.jsonl"
+    path.write_text(export_of(["a", "b", "c"]))
+    bulk = [transitions.Change(c, "approved", "rejected", "off topic") for c in (on_c, on_a)]
+    importing, moderator = await db.connect(database_url), await db.connect(database_url)
+    try:
+        async with article_locked(database_url, on_b):
+            run = asyncio.create_task(importer.run(importing, site, "json", path))
+            await waiting_on_lock(conn, importing)
+            deciding = asyncio.create_task(transitions.transition(moderator, bulk))
+            await waiting_on_lock(conn, moderator)
+        assert (await run).comments == 3
+        assert len(await deciding) == 2
+    finally:
+        await importing.close()
+        await moderator.close()
+
+    counts = {a: row["approved_count"] for a, row in (await articles_of(conn, site)).items()}
+    assert counts == {"a": 1, "b": 1, "c": 1}
 
 
 # A comment as the small exports below hold it: (id, parent's id, author's name, text).

@@ -200,6 +200,8 @@ async def add_articles(conn: Connection, site_id: int) -> tuple[int, int]:
     """Create the articles the added comments need; (threads with comments, new articles).
 
     An article that exists keeps its state; it only gains a title or address it lacked.
+    Each one that exists is locked all the same (ON CONFLICT DO UPDATE locks the rows it
+    meets), so the comments' triggers wait on nothing later.
     """
     record = await conn.fetchrow(
         """
@@ -211,7 +213,13 @@ async def add_articles(conn: Connection, site_id: int) -> tuple[int, int]:
              ORDER BY t.article, t.seq
         ), added AS (
             INSERT INTO articles (site_id, external_id, title, url, is_open)
-            SELECT $1, article, title, url, is_open FROM wanted
+            SELECT $1, w.article, w.title, w.url, w.is_open
+              FROM wanted AS w
+              LEFT JOIN articles AS a ON a.site_id = $1 AND a.external_id = w.article
+             -- Those that exist met (and locked) in id order, as status changes lock
+             -- them (transitions.transition): by name, a decision spanning two of them
+             -- took them in the opposite order, a deadlock. New ones after them.
+             ORDER BY a.id NULLS LAST, w.article
             ON CONFLICT (site_id, external_id) DO UPDATE
                 SET title = coalesce(articles.title, EXCLUDED.title),
                     url = coalesce(articles.url, EXCLUDED.url)
