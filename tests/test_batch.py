@@ -18,7 +18,7 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from moderation import own_comments
+from moderation import db, own_comments
 from moderation.config import Settings
 from moderation.db import scoring as scoring_queries
 from moderation.db import transitions
@@ -29,7 +29,8 @@ from moderation.scoring.scorer import Scorer
 from moderation.scoring.site_spam import SiteSpamModels
 from moderation.scoring.spam import SpamClassifier
 from moderation.sites import IP_RETENTION_DAYS, Site
-from tests.factories import Poster, posted_ago
+from tests.factories import Poster, comment_locked, posted_ago, waits_on_lock
+from tests.workers import wait_until
 
 POISON = "this exact text breaks the model"
 
@@ -60,6 +61,19 @@ class HeldBack(KeywordToxicity):
         return super().predict(texts)
 
 
+class HeldBackThenBreaksOnPoison(BreaksOnPoison):
+    """`BreaksOnPoison`, scoring (or failing) only once the test lets it."""
+
+    def __init__(self) -> None:
+        self.scoring = threading.Event()
+        self.go_on = threading.Event()
+
+    def predict(self, texts: Sequence[str], *, urgent: bool = False) -> list[dict[str, float]]:
+        self.scoring.set()
+        assert self.go_on.wait(30), "the test never let scoring go on"
+        return super().predict(texts)
+
+
 class FailsAtFirst(KeywordToxicity):
     """A toxicity model whose first two predictions fail (a claim's, and its comment's
     alone), as a GPU out of memory would; the next claim's work."""
@@ -72,6 +86,16 @@ class FailsAtFirst(KeywordToxicity):
             self.failures -= 1
             raise RuntimeError("CUDA out of memory")
         return super().predict(texts)
+
+
+async def a_backend_waits_on_a_lock(conn: asyncpg.Connection) -> bool:
+    """Whether any statement on this database waits on a row or table lock now (a pool's
+    connection, which the test cannot name)."""
+    waiting: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock')"
+    )
+    return waiting
 
 
 @pytest.fixture(scope="module")
@@ -290,6 +314,50 @@ async def test_an_edit_after_the_lease_lapsed_is_not_decided_on_the_old_text(
     assert comment in await scoring_queries.overdue(conn, 0, 10**6)
     await batch.score_pending(pool, scorer, settings, [comment])
     assert (await statuses(conn, poster.site))["You idiot, you stupid moron"][0] == "rejected"
+
+
+async def test_a_batch_with_failures_and_a_decision_on_its_comments_both_finish(
+    poster: Poster,
+    conn: asyncpg.Connection,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    database_url: str,
+) -> None:
+    poisoned = [await poster.comment(body=f"{POISON} {i}") for i in range(2)]
+    fine = await poster.comment(body="An ordinary comment")
+    model = HeldBackThenBreaksOnPoison()
+    slow = Scorer({"dev": model}, SiteSpamModels(SpamClassifier.seed()), detect)
+    scoring = asyncio.create_task(batch.score_pending(pool, slow, settings, [*poisoned, fine]))
+    assert await asyncio.to_thread(model.scoring.wait, 30)
+    # A moderator rejects the second poisoned comment and the fine one while the worker
+    # writes the claim: its decision on the fine one, then each failure's retry. The
+    # first poisoned comment is held meanwhile (its author is editing it).
+    bulk = [transitions.Change(c, "pending", "rejected", "off topic") for c in (poisoned[1], fine)]
+    moderator = await db.connect(database_url)
+
+    async def applied_or_waiting() -> bool:
+        return deciding.done() or await waits_on_lock(conn, moderator)
+
+    try:
+        async with comment_locked(database_url, poisoned[0]):
+            model.go_on.set()
+            await wait_until(lambda: a_backend_waits_on_a_lock(conn), 10, "the worker to wait")
+            deciding = asyncio.create_task(transitions.transition(moderator, bulk))
+            await wait_until(applied_or_waiting, 10, "the decision to apply or wait")
+        assert len(await deciding) == 2
+        # The moderator's came first: the worker finds those two no longer pending.
+        await scoring
+    finally:
+        await moderator.close()
+
+    after = {body: status for body, (status, _) in (await statuses(conn, poster.site)).items()}
+    assert after == {
+        f"{POISON} 0": "pending",
+        f"{POISON} 1": "rejected",
+        "An ordinary comment": "rejected",
+    }
+    error = await conn.fetchval("SELECT scoring_error FROM comments WHERE id = $1", poisoned[0])
+    assert error == "RuntimeError: tensor shape mismatch"
 
 
 async def test_a_batch_reads_each_comments_recent_activity_from_its_own_site(

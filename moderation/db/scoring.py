@@ -115,6 +115,15 @@ async def batch_context(
     )
 
 
+async def lock(conn: Connection, ids: Sequence[int]) -> None:
+    """Lock the comments in id order, as a status change does (`transitions.transition`),
+    for a transaction that changes them in more than one statement."""
+    await conn.execute(
+        "SELECT FROM comments WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE",
+        list(ids),
+    )
+
+
 async def postpone(
     conn: Connection, comment_id: int, version: int, error: str, retry_after_seconds: float
 ) -> None:

@@ -139,6 +139,13 @@ async def _write(pool: asyncpg.Pool, decisions: Decisions | None) -> int:
         return 0
     started = time.perf_counter()
     async with pool.acquire() as conn, conn.transaction():
+        if decisions.failed:
+            # All of them first, in id order: the decisions' statement and the retries'
+            # each lock their own, and a moderator deciding some of both (in id order)
+            # met the worker holding a decided one and waiting on a retried one, a
+            # deadlock.
+            decided = [change.comment_id for change in decisions.changes]
+            await scoring_queries.lock(conn, decided + [row["id"] for row, _ in decisions.failed])
         applied = await transitions.transition(conn, decisions.changes)
         for row, error in decisions.failed:
             await scoring_queries.postpone(
