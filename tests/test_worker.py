@@ -263,7 +263,10 @@ async def test_a_worker_killed_mid_batch_loses_nothing(
         first = stack.start("worker", **fast_lease)
         beat = stack.start("beat", **fast_lease)
         await wait_until(
-            lambda: worker_waits_on_lock(wconn), 120, "the worker to wait mid-batch", [first, beat]
+            lambda: worker_waits_on_lock(wconn, blocker),
+            120,
+            "the worker to wait mid-batch",
+            [first, beat],
         )
         first.kill()
         await transaction.rollback()
@@ -275,9 +278,12 @@ async def test_a_worker_killed_mid_batch_loses_nothing(
     assert await audit_counts(wconn, ids) == dict.fromkeys(ids, 1)
 
 
-async def worker_waits_on_lock(conn: asyncpg.Connection) -> bool:
+async def worker_waits_on_lock(conn: asyncpg.Connection, blocker: asyncpg.Connection) -> bool:
+    # Whatever statement it waits in: pg_stat_activity shows only a statement's first
+    # track_activity_query_size bytes, so its text is no way to tell.
     waiting = await conn.fetchval(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-        "AND wait_event_type = 'Lock' AND query LIKE '%UPDATE comments%'"
+        "AND $1 = ANY(pg_blocking_pids(pid))",
+        blocker.get_server_pid(),
     )
     return bool(waiting)
