@@ -62,6 +62,7 @@ SOURCED = (
     "Wikipedia has a decent summary of the rules https://en.wikipedia.org/wiki/Green_belt",
     "Reuters has the court filing if anyone wants it https://www.reuters.com/legal/filing-2024/",
     "Full text of the bill: https://www.legislation.gov.uk/ukpga/2024/1/contents",
+    "The ONS figures say the opposite: https://www.ons.gov.uk/economy?ref=homepage",
 )
 
 
@@ -90,6 +91,10 @@ NEWS = (
     "My son's school has lost three teachers this year and the head says there is no money left.",
     "Watch the full interview before judging, the clip is edited to make him look bad.",
     "Can you please do a follow up on the hospital car park charges? They are a scandal.",
+    "Like for like, the new hospital has fewer beds than the one it replaces.",
+    "I would like my comment restored, it broke no rules.",
+    "I really like this comment, well said.",
+    "The council should watch my video of the flooding on Mill Lane before they vote.",
 )
 
 

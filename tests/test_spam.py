@@ -249,12 +249,16 @@ def test_contact_ad_and_self_promotion_phrases_are_quoted() -> None:
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        ("Come and watch my video, the zombie movie", "self-promotion 'come and watch my video'"),
+        ("Come and watch my video, the zombie movie", "self-promotion 'come and watch my'"),
         ("care to visit my blog, I also have the collections", "self-promotion 'visit my blog'"),
         ("please look up my new playlist", "self-promotion 'look up my new playlist'"),
         ("Follow 4 Follow @ someone Like 4 Like", "self-promotion 'follow 4 follow'"),
         ("los invito a subscribirse a mi canal", "self-promotion 'subscribirse a mi canal'"),
-        ("Like this comment if you're watching in 2015", "like-farming 'like this comment'"),
+        ("Like this comment if you're watching in 2015", "like-farming 'like this comment if you'"),
+        (
+            "how many people like this comment? I'll wait",
+            "like-farming 'how many people like this comment'",
+        ),
         ("first to 1 billion? give it a like", "like-farming 'give it a like'"),
     ],
 )
@@ -265,6 +269,13 @@ def test_self_promotion_and_like_farming_are_quoted(body: str, reason: str) -> N
 def test_readers_agreeing_or_pointing_at_the_story_promote_nothing() -> None:
     for body in (
         "I like this comment, well said.",
+        "I really like this comment, well said.",
+        "Anyone who doesn't like this comment should read the report first.",
+        "I would like my comment restored, it broke no rules.",
+        "Like for like, the new hospital has fewer beds than the old one.",
+        "Look at my account of the meeting in yesterday's thread.",
+        "Please see my website disclosure: I work for the council.",
+        "The mayor should watch my video of the flooding on Mill Lane.",
         "Watch the full interview before judging, the clip is edited.",
         "My son's school lost three teachers; see my earlier comment for the figures.",
         "I watched my video doorbell footage and the van was there at 3am.",
@@ -290,6 +301,8 @@ def test_a_source_without_a_referral_code_is_not_a_referral_link() -> None:
         "https://www.reuters.com/legal/filing-2024/",
         "https://www.bbc.com/news/uk-politics-68000000?at_medium=RSS",
         "https://example.org/search?q=ref&page=2",
+        "https://www.ons.gov.uk/economy?ref=homepage",
+        "https://www.nytimes.com/2024/01/02/us/story.html?partner=rss&emc=rss",
         "https://www.theguardian.com/reference/style-guide",
     ):
         assert "referral link" not in reasons(f"Source: {url}"), url
@@ -557,7 +570,7 @@ ONE_PHRASE_EACH = [
     "free followers",
     "bitcoin investment",
     "check out my channel",
-    "like this comment",
+    "please like this comment",
     "subscribe to my",
 ]
 

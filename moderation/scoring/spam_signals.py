@@ -55,9 +55,12 @@ URL = re.compile(
     rf"|\b(?:{_SHORTENER_HOSTS})/[^\s<>\"']+",
     re.IGNORECASE,
 )
-# A link that carries its sharer's referral or affiliate code: ?ref=, ?r=, ?aff_id=, /ref/.
+# A link that carries its sharer's referral or affiliate code: ?ref=4436607, ?r=HuPwEH5ab,
+# ?AffiliateID=..., /ref/name99. A code has a digit: news sites tag their own links with
+# words (?ref=homepage, ?partner=rss), which readers citing them copy.
 _REFERRAL = re.compile(
-    r"[?&;](?:ref|r|aff\w*|referr\w*|partner\w*)=[^&#\s]|/(?:ref|aff|referral)/\w",
+    r"[?&;](?:ref|r|referr\w*|partner\w*)=[^&#?\s]*\d|[?&;]aff\w*=[^&#?\s]"
+    r"|/(?:ref|aff|referral)/[^/?#\s]*\d",
     re.IGNORECASE,
 )
 _SCHEME = re.compile(r"^(?:https?://)?(?:www\.)?", re.IGNORECASE)
@@ -90,16 +93,25 @@ _PHRASES: tuple[tuple[str, float, str], ...] = (
     ("ad phrase", 0.5, r"(?:bitcoin|btc|crypto|forex|binary options?)(?: \w+)? (?:investment|"
                        r"trading|profits?|signals?|mining|platform|account manager)\b|"
                        r"invest(?:ment)? (?:platform|opportunity|plan)\b|пассивный доход"),
-    ("self-promotion", 0.5, r"(?:check (?:out )?|see |watch |listen to |hear |visit |look at "
-                            r"|look up |come (?:and )?(?:watch|see|check out|listen to) )"
-                            r"my (?:new |latest |first |own )?(?:youtube )?(?:channel|videos?|"
-                            r"page|music|songs?|blog|website|site|profile|account|mixtape|covers?|"
-                            r"app|tracks?|playlists?|raps?|beats?|vlogs?|movies?|album)\b|"
-                            r"(?:follow|like|sub)s? ?(?:4|for) ?(?:follow|like|sub)s?\b|"
+    ("self-promotion", 0.5, r"check (?:out )?my (?:new |latest |first |own )?(?:youtube )?"
+                            r"(?:channel|videos?|page|music|songs?|blog|website|site|profile|"
+                            r"account|mixtape|covers?|app|tracks?|playlists?|raps?|beats?|vlogs?|"
+                            r"album)\b|"
+                            r"come (?:and )?(?:watch|see|check out|listen to) my\b|"
+                            r"(?:see|watch|listen to|hear|visit|look up) my "
+                            r"(?:new |latest |first )?(?:youtube )?"
+                            r"(?:channel|videos|music|songs?|blog|tracks?|playlists?|"
+                            r"raps?|beats|vlogs?|mixtape|covers?|album)\b|"
+                            r"(?:follow|like|sub)s? ?4 ?(?:follow|like|sub)s?\b|"
+                            r"(?:follow|sub)s? for (?:follow|sub)s?\b|"
                             r"(?:suscr|subscr)\w* a mi canal\b"),
-    # Not "I like this comment": a reader agreeing in so many words.
-    ("like-farming", 0.4, r"(?<!\bi )like (?:this|my) comment\b|give (?:it|this|me) a like\b"),
-    ("self-promotion", 0.4, r"subscribe to (?:my|me|our)\b|follow (?:me|my page) on\b"),
+    # Asking for likes, not a reader who likes a comment ("I really like this comment").
+    ("like-farming", 0.4, r"(?:please |pls |plz )like (?:this|my) comment\b|"
+                          r"like (?:this|my) comment (?:if (?:you|u|ur|your|you're|youre)\b|"
+                          r"for no reason|please\b)|how many (?:people )?like (?:this|my) comment|"
+                          r"give (?:it|this|me) a like\b"),
+    ("self-promotion", 0.4, r"subscribe to (?:my|me|our)\b|visit my (?:channel|page|blog|website|"
+                            r"site|profile)\b|follow (?:me|my page) on\b"),
 )
 # fmt: on
 # (?<!\w) rather than \b: a phrase may start with a currency sign.
