@@ -395,6 +395,7 @@ async def test_only_http_and_https_article_links_are_kept(
         ("\u202eniamoD eht morf rotide", "niamoD eht morf rotide"),
         ("\ufeffAnn\u2066 Lee", "Ann Lee"),
         ("\u200b\u202e", imports.ANONYMOUS),
+        ("\u0410nn", imports.ANONYMOUS),  # a Cyrillic A: it would pass for Ann
     ],
 )
 def test_an_imported_name_is_kept_as_intake_would_keep_it(typed: str, stored: str) -> None:

@@ -187,6 +187,33 @@ async def test_a_name_keeps_no_character_that_shows_nothing(
     )
 
 
+# Ann, Admin and Paypal with a Cyrillic A, a Greek capital alpha and a Cyrillic small a.
+@pytest.mark.parametrize("name", ["\u0410nn", "The \u0391dmin", "P\u0430yp\u0430l Support"])
+async def test_a_name_with_look_alike_letters_of_another_script_is_refused(
+    poster: Poster, name: str
+) -> None:
+    response = await poster.post(author={"id": "lookalike", "name": name})
+    assert response.status_code == 422
+    assert error(response)["field"] == "author.name"
+    assert "scripts that look alike" in error(response)["message"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\u0414\u043c\u0438\u0442\u0440\u0438\u0439 Smith",  # one script a word
+        "\u0141ukasz Zo\u00eb",  # Latin with diacritics
+        "SMS\u043a\u0430",  # two languages: Cyrillic ka looks like no Latin letter
+        "\u0391\u03b8\u03b7\u03bd\u03ac",  # Greek alone, capital alpha included
+    ],
+)
+async def test_a_name_in_two_scripts_that_are_not_disguises_is_taken(
+    poster: Poster, name: str
+) -> None:
+    response = await poster.post(author={"id": f"scripts-{ord(name[1])}", "name": name})
+    assert response.status_code == 202, response.text
+
+
 async def test_a_name_of_nothing_but_invisible_characters_is_refused(poster: Poster) -> None:
     response = await poster.post(author={"id": "nobody", "name": "\u200b\ufeff"})
     assert response.status_code == 422

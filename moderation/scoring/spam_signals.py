@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from moderation.lookalikes import is_homoglyph_word, script_of
 from moderation.payloads import BIDI_CONTROLS, INVISIBLE
 from moderation.policy import BARE_DOMAIN_LABELS
 
@@ -137,26 +138,6 @@ _TAGS = re.compile("[\U000e0000-\U000e007f]")
 # A flag such as England's is a black flag followed by tag characters: that is an emoji.
 _FLAG_SEQUENCE = re.compile("\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f")
 
-_CONFUSABLE_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK", "ARMENIAN")
-
-
-def _letters(script: str, case: str, names: str) -> frozenset[str]:
-    return frozenset(unicodedata.lookup(f"{script} {case} LETTER {n}") for n in names.split(","))
-
-
-# Letters that pass for a letter of another script. A minority letter outside these sets
-# (the KA of "SMS" + Cyrillic "ka") is someone writing two languages, not a disguise.
-_LOOKALIKES = {
-    "CYRILLIC": _letters("CYRILLIC", "SMALL", "A,IE,O,ER,ES,U,HA,BYELORUSSIAN-UKRAINIAN I,JE,DZE")
-    | _letters("CYRILLIC", "SMALL", "KOMI DE,SHHA,QA,WE,PALOCHKA")
-    | _letters("CYRILLIC", "CAPITAL", "A,VE,IE,KA,EM,EN,O,ER,ES,TE,HA,JE,DZE")
-    | _letters("CYRILLIC", "CAPITAL", "BYELORUSSIAN-UKRAINIAN I"),
-    "GREEK": _letters("GREEK", "SMALL", "OMICRON,ALPHA,RHO,IOTA,NU")
-    | _letters("GREEK", "CAPITAL", "ALPHA,BETA,EPSILON,ZETA,ETA,IOTA,KAPPA,MU,NU,OMICRON,RHO")
-    | _letters("GREEK", "CAPITAL", "TAU,UPSILON,CHI"),
-    "LATIN": frozenset("aeopcyxijsABEKMHOPCTX"),
-    "ARMENIAN": _letters("ARMENIAN", "SMALL", "OH,SEH,VO,HO,CO,ZA"),
-}
 _WORD = re.compile(r"\w+")
 
 _SHOUTING_MIN_LETTERS = 25
@@ -281,33 +262,9 @@ def hidden_characters(text: str) -> Iterator[bool]:
         if char in _INVISIBLE or char in _JOINERS or _TAGS.match(char):
             before = text[i - 1] if i else ""
             after = text[i + 1 : i + 2]
-            if char in _JOINERS and not (_script(before) and _script(after)):
+            if char in _JOINERS and not (script_of(before) and script_of(after)):
                 continue
             yield before.isalpha() and after.isalpha()
-
-
-def is_homoglyph_word(word: str) -> bool:
-    """True when `word` mixes scripts and every minority letter mimics the majority script."""
-    if word.isascii():
-        return False
-    scripts: dict[str, list[str]] = {}
-    for char in word:
-        script = _script(char)
-        if script:
-            scripts.setdefault(script, []).append(char)
-    if len(scripts) < 2:
-        return False
-    majority = max(scripts, key=lambda s: len(scripts[s]))
-    minority = [c for s, chars in scripts.items() if s != majority for c in chars]
-    return all(c in _LOOKALIKES[_script(c)] for c in minority)
-
-
-def _script(char: str) -> str:
-    """The confusable script `char` is a letter of, else ''."""
-    if not char.isalpha():
-        return ""
-    script = unicodedata.name(char, "").split(" ", 1)[0]
-    return script if script in _CONFUSABLE_SCRIPTS else ""
 
 
 _ASCII_UPPER = string.ascii_uppercase.encode()

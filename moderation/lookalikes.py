@@ -1,0 +1,55 @@
+"""Letters of one script that pass for letters of another: "Admin" with a Cyrillic A.
+
+A word mixing scripts this way is a disguise, in a comment (a spam signal) and in a
+reader's name (refused: it would pass for another's); a word in one script, or mixing
+scripts with letters that look like nothing else, is someone writing two languages.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+_CONFUSABLE_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK", "ARMENIAN")
+
+
+def _letters(script: str, case: str, names: str) -> frozenset[str]:
+    return frozenset(unicodedata.lookup(f"{script} {case} LETTER {n}") for n in names.split(","))
+
+
+# Letters that pass for a letter of another script. A minority letter outside these sets
+# (the KA of "SMS" + Cyrillic "ka") is someone writing two languages, not a disguise.
+_LOOKALIKES = {
+    "CYRILLIC": _letters("CYRILLIC", "SMALL", "A,IE,O,ER,ES,U,HA,BYELORUSSIAN-UKRAINIAN I,JE,DZE")
+    | _letters("CYRILLIC", "SMALL", "KOMI DE,SHHA,QA,WE,PALOCHKA")
+    | _letters("CYRILLIC", "CAPITAL", "A,VE,IE,KA,EM,EN,O,ER,ES,TE,HA,JE,DZE")
+    | _letters("CYRILLIC", "CAPITAL", "BYELORUSSIAN-UKRAINIAN I"),
+    "GREEK": _letters("GREEK", "SMALL", "OMICRON,ALPHA,RHO,IOTA,NU")
+    | _letters("GREEK", "CAPITAL", "ALPHA,BETA,EPSILON,ZETA,ETA,IOTA,KAPPA,MU,NU,OMICRON,RHO")
+    | _letters("GREEK", "CAPITAL", "TAU,UPSILON,CHI"),
+    "LATIN": frozenset("aeopcyxijsABEKMHOPCTX"),
+    "ARMENIAN": _letters("ARMENIAN", "SMALL", "OH,SEH,VO,HO,CO,ZA"),
+}
+
+
+def is_homoglyph_word(word: str) -> bool:
+    """True when `word` mixes scripts and every minority letter mimics the majority script."""
+    if word.isascii():
+        return False
+    scripts: dict[str, list[str]] = {}
+    for char in word:
+        script = script_of(char)
+        if script:
+            scripts.setdefault(script, []).append(char)
+    if len(scripts) < 2:
+        return False
+    majority = max(scripts, key=lambda s: len(scripts[s]))
+    minority = [c for s, chars in scripts.items() if s != majority for c in chars]
+    return all(c in _LOOKALIKES[script_of(c)] for c in minority)
+
+
+def script_of(char: str) -> str:
+    """The confusable script `char` is a letter of, else ''."""
+    if not char.isalpha():
+        return ""
+    script = unicodedata.name(char, "").split(" ", 1)[0]
+    return script if script in _CONFUSABLE_SCRIPTS else ""
