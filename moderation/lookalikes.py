@@ -7,8 +7,10 @@ scripts with letters that look like nothing else, is someone writing two languag
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
+_WORD = re.compile(r"\w+")
 _CONFUSABLE_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK", "ARMENIAN")
 
 
@@ -31,7 +33,14 @@ _LOOKALIKES = {
 }
 
 
-def is_homoglyph_word(word: str) -> bool:
+def disguised_word(text: str) -> str | None:
+    """The first word of `text` spelled with letters of another script, if any."""
+    if text.isascii():  # one script: most texts stop here
+        return None
+    return next((word for word in _WORD.findall(text) if _is_homoglyph_word(word)), None)
+
+
+def _is_homoglyph_word(word: str) -> bool:
     """True when `word` mixes scripts and every minority letter mimics the majority script."""
     if word.isascii():
         return False

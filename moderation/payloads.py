@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import ErrorDetails
 
 from moderation.errors import ValidationFailed
-from moderation.lookalikes import is_homoglyph_word
+from moderation.lookalikes import disguised_word
 
 
 class Payload(BaseModel):
@@ -68,7 +68,6 @@ _BIDI_CONTROL = re.compile(f"[{''.join(sorted(BIDI_CONTROLS))}]")
 # invisible operators, the Mongolian vowel separator, a byte-order mark. ZWJ and ZWNJ are
 # not among them: Persian, Indic scripts and emoji are written with them.
 INVISIBLE = frozenset("\u200b\u2060\u2061\u2062\u2063\u2064\u180e\ufeff")
-_WORD = re.compile(r"\w+")
 _INVISIBLE_CHARACTER = re.compile(f"[{''.join(sorted(INVISIBLE))}]")
 
 
@@ -81,9 +80,9 @@ def clean_name(value: str) -> str:
     if found is not None:
         raise ValueError(f"bidirectional control U+{ord(found.group()):04X} is not allowed")
     # "Ann" with a Cyrillic A (U+0410) reads as Ann, and would pass for her.
-    for word in _WORD.findall(value):
-        if is_homoglyph_word(word):
-            raise ValueError(f"{word!r} mixes letters of scripts that look alike")
+    disguised = disguised_word(value)
+    if disguised is not None:
+        raise ValueError(f"{disguised!r} mixes letters of scripts that look alike")
     return value
 
 

@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from moderation.lookalikes import is_homoglyph_word, script_of
+from moderation.lookalikes import disguised_word, script_of
 from moderation.payloads import BIDI_CONTROLS, INVISIBLE
 from moderation.policy import BARE_DOMAIN_LABELS
 
@@ -138,8 +138,6 @@ _TAGS = re.compile("[\U000e0000-\U000e007f]")
 # A flag such as England's is a black flag followed by tag characters: that is an emoji.
 _FLAG_SEQUENCE = re.compile("\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f")
 
-_WORD = re.compile(r"\w+")
-
 _SHOUTING_MIN_LETTERS = 25
 _SHOUTING_SHARE = 0.85
 _RUN = re.compile(r"(\S)\1{9,}")
@@ -250,7 +248,7 @@ def disguise_signals(ctx: SpamContext) -> Iterator[Signal]:
     if hidden:
         # One that splits a word ("vi<ZWSP>agra") is made to slip past filters.
         yield Signal("invisible characters", 0.6 if any(hidden) else 0.3)
-    if any(is_homoglyph_word(word) for word in _WORD.findall(strip_invisible(ctx.body))):
+    if disguised_word(strip_invisible(ctx.body)) is not None:
         yield Signal("homoglyphs mixing scripts", 0.6)
 
 
