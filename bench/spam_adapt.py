@@ -54,15 +54,28 @@ TARGET_PRECISION = 0.98
 _VELOCITY = timedelta(minutes=10)
 _DUPLICATES = timedelta(hours=24)
 
-# Readers citing their sources, from authors the site has never approved.
+# Readers citing their sources, from authors the site has never approved, by name: some
+# names share a word with the address they cite, as a reader's own page would.
 SOURCED = (
-    "Source: https://www.bbc.com/news/uk-politics-68000000",
-    "The council's own budget says otherwise, see page 12: https://www.camden.gov.uk/budget-2024",
-    "Not true, the study was retracted last year: https://www.nature.com/articles/d41586-024-0001",
-    "Wikipedia has a decent summary of the rules https://en.wikipedia.org/wiki/Green_belt",
-    "Reuters has the court filing if anyone wants it https://www.reuters.com/legal/filing-2024/",
-    "Full text of the bill: https://www.legislation.gov.uk/ukpga/2024/1/contents",
-    "The ONS figures say the opposite: https://www.ons.gov.uk/economy?ref=homepage",
+    ("Politics Watcher", "Source: https://www.bbc.com/news/uk-politics-68000000"),
+    (
+        "Camden Resident",
+        "The council's own budget says otherwise, see page 12: https://www.camden.gov.uk/budget-2024",
+    ),
+    (
+        "Nature Reader",
+        "Not true, the study was retracted last year: https://www.nature.com/articles/d41586-024-0001",
+    ),
+    (
+        "Green Belt",
+        "Wikipedia has a decent summary of the rules https://en.wikipedia.org/wiki/Green_belt",
+    ),
+    (
+        "Legal Eagle",
+        "Reuters has the court filing if anyone wants it https://www.reuters.com/legal/filing-2024/",
+    ),
+    ("Anna Smith", "Full text of the bill: https://www.legislation.gov.uk/ukpga/2024/1/contents"),
+    ("economist", "The ONS figures say the opposite: https://www.ons.gov.uk/economy?ref=homepage"),
 )
 
 
@@ -104,6 +117,7 @@ class Fold:
     reject: Result
     ceiling: Result  # at the F1-best threshold reaching TARGET_PRECISION, chosen on `rest`
     honest_links_rejected: int
+    sourced_held: int  # at or above the hold line, rejected ones included
     sourced_rejected: int
     news_held: int  # at or above the hold line, rejected ones included
     news_rejected: int
@@ -146,9 +160,14 @@ def replay(site: list[SeedComment], known: int, classifier: SpamClassifier) -> l
     return scores
 
 
-def from_new_authors(classifier: SpamClassifier, texts: Sequence[str]) -> list[float]:
-    """Spam scores of `texts`, each posted by an author the site has never approved."""
-    verdicts = score_spam(classifier, [SpamContext(t, "", True, 0, 0, 0) for t in texts])
+def from_new_authors(
+    classifier: SpamClassifier, texts: Sequence[str], names: Sequence[str] = ()
+) -> list[float]:
+    """Spam scores of `texts`, each posted by an author the site has never approved (named
+    `names[i]`, or nameless)."""
+    authors = names or [""] * len(texts)
+    contexts = [SpamContext(t, a, True, 0, 0, 0) for t, a in zip(texts, authors, strict=True)]
+    verdicts = score_spam(classifier, contexts)
     return [verdict.score for verdict in verdicts]
 
 
@@ -166,12 +185,15 @@ def fold(seed: list[list[SeedComment]], site: list[SeedComment], known: int) -> 
         for c, s in zip(rest, scores, strict=True)
         if not c.label and urls(c.text) and s >= POLICY.reject
     )
-    sourced, news = from_new_authors(classifier, SOURCED), from_new_authors(classifier, NEWS)
+    names, texts = zip(*SOURCED, strict=True)
+    sourced = from_new_authors(classifier, texts, names)
+    news = from_new_authors(classifier, NEWS)
     return Fold(
         hold=measure(labels, scores, POLICY.hold),
         reject=measure(labels, scores, POLICY.reject),
         ceiling=measure(labels, scores, choose(labels, scores, TARGET_PRECISION)),
         honest_links_rejected=honest_links,
+        sourced_held=sum(score >= POLICY.hold for score in sourced),
         sourced_rejected=sum(score >= POLICY.reject for score in sourced),
         news_held=sum(score >= POLICY.hold for score in news),
         news_rejected=sum(score >= POLICY.reject for score in news),
@@ -202,7 +224,7 @@ def main() -> None:
         f"| {'K':>3} | {'hold P':>6} | {'hold R':>6} | {'hold F1':>7} | {'reject P':>8} "
         f"| {'reject R':>8} | {'reject F1':>9} | {'best F1 at P>=0.98':>18} "
         f"| {'honest links rejected':>21} "
-        f"| {'sources rejected':>16} | {'news held/rejected':>18} | {'link caps':>14} |"
+        f"| {'sources held/rejected':>21} | {'news held/rejected':>18} | {'link caps':>14} |"
     )
     print(header)
     print("|" + "|".join("-" * len(cell) for cell in header.split("|")[1:-1]) + "|")
@@ -220,7 +242,9 @@ def main() -> None:
             f"| {reject.precision:>8.3f} | {reject.recall:>8.3f} | {reject.f1:>9.3f} "
             f"| {ceiling.f1:>18.3f} "
             f"| {sum(f.honest_links_rejected for f in folds):>21} "
-            f"| {sum(f.sourced_rejected for f in folds):>13}/{len(SOURCED) * 3:<2} "
+            f"| {sum(f.sourced_held for f in folds):>12}/"
+            f"{sum(f.sourced_rejected for f in folds):>2} "
+            f"of {len(SOURCED) * 3:<2} "
             f"| {sum(f.news_held for f in folds):>9}/{sum(f.news_rejected for f in folds):>2} "
             f"of {len(NEWS) * 3:<2} "
             f"| {caps:>14} |"
@@ -236,8 +260,9 @@ def main() -> None:
         "in time order.\nbest F1 at P>=0.98: per fold, at the F1-best threshold among those "
         "reaching precision 0.98\n  on these very comments (an upper bound: no site can pick "
         "its threshold on comments to come).\nhonest links rejected: honest comments with a "
-        "link at or above the reject threshold (all folds).\nsources rejected: bench news "
-        "comments citing a source, from new authors, rejected by the adapted models.\nnews "
+        "link at or above the reject threshold (all folds).\nsources held/rejected: bench news "
+        "comments citing a source, from named new authors, held (at or above the hold line)\n"
+        "  and rejected by the adapted models.\nnews "
         "held/rejected: bench news comments without links, from new authors, held (at or "
         "above the hold line)\n  and rejected by the adapted models.\nlink "
         "caps: the most a link adds to the log-odds in each fold's model (the seed's is 1.0)."

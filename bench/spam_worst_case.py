@@ -46,6 +46,10 @@ def bodies(length: int = LENGTH) -> dict[str, str]:
         "a-.a-.": _repeat("a-.", length),
         "9.9.9.": _repeat("9.", length),
         "a.a.a.com": "a." * ((length - 3) // 2) + "com",  # one long link
+        "aaa. aaa. ": _repeat("aaa. ", length),
+        "a-a-a- dot": _repeat("a-", length - 4) + " dot",
+        "@readers": _repeat("@readers ", length),
+        "x.com/readers": _repeat("x.com/readers-reader ", length),
         "whatsapp + blanks": "whatsapp" + " " * (length - 8),
         "whatsapp: + blanks": "whatsapp:" + " " * (length - 9),
         "kik + tabs": "kik" + "\t" * (length - 3),

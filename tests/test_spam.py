@@ -251,6 +251,7 @@ def test_contact_ad_and_self_promotion_phrases_are_quoted() -> None:
     [
         ("Come and watch my video, the zombie movie", "self-promotion 'come and watch my'"),
         ("care to visit my blog, I also have the collections", "self-promotion 'visit my blog'"),
+        ("please look up DHG SONGS this is my playlist", "self-promotion 'this is my playlist'"),
         ("please look up my new playlist", "self-promotion 'look up my new playlist'"),
         ("Follow 4 Follow @ someone Like 4 Like", "self-promotion 'follow 4 follow'"),
         ("los invito a subscribirse a mi canal", "self-promotion 'subscribirse a mi canal'"),
@@ -264,6 +265,14 @@ def test_contact_ad_and_self_promotion_phrases_are_quoted() -> None:
 )
 def test_self_promotion_and_like_farming_are_quoted(body: str, reason: str) -> None:
     assert reason in reasons(body)
+
+
+@pytest.mark.parametrize(
+    "body", ["care to visit my blog sinar jahitan", "Check out my channel", "this is my playlist"]
+)
+def test_a_reader_promoting_their_own_channel_is_held_on_that_alone(body: str) -> None:
+    # However much the classifier likes the words around it.
+    assert combine(0.0, spam_signals(context(body))) >= DEFAULT_THRESHOLDS["spam"].hold
 
 
 def test_readers_agreeing_or_pointing_at_the_story_promote_nothing() -> None:
@@ -306,6 +315,59 @@ def test_a_source_without_a_referral_code_is_not_a_referral_link() -> None:
         "https://www.theguardian.com/reference/style-guide",
     ):
         assert "referral link" not in reasons(f"Source: {url}"), url
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "do vote daily for her: tv.  mtvema. com/vote (delete spaces)",
+        "my shop: greatdeals .com (remove the spaces)",
+        "cheap watches at luxurywatch[dot]shop",
+        "find me at mysite (dot) net",
+        "the best deals: megadeals. com",
+    ],
+)
+def test_a_link_spelled_to_slip_past_filters_is_named(body: str) -> None:
+    assert "link spelled to slip past filters" in reasons(body)
+
+
+def test_prose_with_dots_and_dot_com_is_no_spelled_link() -> None:
+    for body in (
+        "The dot com bubble burst in 2000 and nobody learned a thing.",
+        "They said so. net migration rose anyway.",
+        "It was the end of an era. Com on, nobody believes the minister.",
+        "Delete the spaces in the council's survey answers and you get a single word.",
+    ):
+        assert "link spelled to slip past filters" not in reasons(body), body
+
+
+@pytest.mark.parametrize(
+    ("author", "body"),
+    [
+        ("TLouX music", "Add me here...https://www.facebook.com/TLouXmusic"),
+        ("Nick M", "https://www.reverbnation.com/slicknick313/songs"),
+        ("Vena Veno", "She loves Vena. trojmiasto.pl/Vena-Bus-Taxi-o59253.html"),
+        ("Fredrik Jonsson", "Thank you for your instagram likes @axeljonssons"),
+    ],
+)
+def test_a_link_or_handle_with_the_authors_own_name_is_named(author: str, body: str) -> None:
+    found = spam_signals(SpamContext(body, author, False, 0, 0, 0))
+    assert "link or handle with the author's own name" in [s.reason for s in found]
+
+
+@pytest.mark.parametrize(
+    ("author", "body"),
+    [
+        ("News Junkie", "Source: https://www.bbc.co.uk/news/articles/c0000"),
+        ("Nature Lover", "The study: https://www.nature.com/articles/d41586-024-0001"),
+        ("Mark Evans", "@MarkTaylor you have the dates wrong, the vote was in May."),
+        ("Anna Smith", "@Anna agreed, and the library hours were cut too."),
+        ("Al", "Full text: https://www.legislation.gov.uk/al/2024/1"),
+    ],
+)
+def test_citing_others_or_replying_to_a_namesake_names_no_own_page(author: str, body: str) -> None:
+    found = spam_signals(SpamContext(body, author, False, 0, 0, 0))
+    assert "link or handle with the author's own name" not in [s.reason for s in found]
 
 
 def test_news_talk_about_messengers_and_money_is_not_a_contact_phrase() -> None:
