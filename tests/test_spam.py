@@ -249,7 +249,7 @@ def test_contact_ad_and_self_promotion_phrases_are_quoted() -> None:
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        ("Come and watch my video, the zombie movie", "self-promotion 'come and watch my'"),
+        ("Come and watch my video, the zombie movie", "self-promotion 'come and watch my video'"),
         ("care to visit my blog, I also have the collections", "self-promotion 'visit my blog'"),
         ("please look up DHG SONGS this is my playlist", "self-promotion 'this is my playlist'"),
         ("please look up my new playlist", "self-promotion 'look up my new playlist'"),
@@ -288,6 +288,10 @@ def test_readers_agreeing_or_pointing_at_the_story_promote_nothing() -> None:
         "Watch the full interview before judging, the clip is edited.",
         "My son's school lost three teachers; see my earlier comment for the figures.",
         "I watched my video doorbell footage and the van was there at 3am.",
+        "I can't check my account since the bank's outage on Monday.",
+        "Come see my street, the council hasn't swept it since June.",
+        "This is my album of the year, the reviewer is way off.",
+        "BBC Four: this is my channel of choice on a Sunday night.",
     ):
         assert reasons(body) == [], body
 
@@ -328,7 +332,9 @@ def test_a_source_without_a_referral_code_is_not_a_referral_link() -> None:
     ],
 )
 def test_a_link_spelled_to_slip_past_filters_is_named(body: str) -> None:
-    assert "link spelled to slip past filters" in reasons(body)
+    assert "link spelled to slip past filters" in reasons(body, new_author=True)
+    # Weighed as a link: a reader the site knows may spell out a source.
+    assert "link spelled to slip past filters" not in reasons(body)
 
 
 def test_prose_with_dots_and_dot_com_is_no_spelled_link() -> None:
@@ -336,17 +342,21 @@ def test_prose_with_dots_and_dot_com_is_no_spelled_link() -> None:
         "The dot com bubble burst in 2000 and nobody learned a thing.",
         "They said so. net migration rose anyway.",
         "It was the end of an era. Com on, nobody believes the minister.",
-        "Delete the spaces in the council's survey answers and you get a single word.",
+        "Delete the spaces in the form's reference number (remove the spaces) and it works.",
+        "The Department of Transportation (DOT) closed the ramp for a month.",
+        "My late grandmother Dorothy (Dot) worked in that mill.",
     ):
-        assert "link spelled to slip past filters" not in reasons(body), body
+        assert "link spelled to slip past filters" not in reasons(body, new_author=True), body
 
 
 @pytest.mark.parametrize(
     ("author", "body"),
     [
         ("TLouX music", "Add me here...https://www.facebook.com/TLouXmusic"),
+        ("Artady", "https://soundcloud.com/artady please check my stuff"),
         ("Nick M", "https://www.reverbnation.com/slicknick313/songs"),
-        ("Vena Veno", "She loves Vena. trojmiasto.pl/Vena-Bus-Taxi-o59253.html"),
+        ("Emerson Zanol", "need money?Enjoy https://www.tsu.co/emerson_zanol"),
+        ("Mauro Tricolor", "http://minhateca.com.br/mauro-sp2013/Filmes+Series"),
         ("Fredrik Jonsson", "Thank you for your instagram likes @axeljonssons"),
     ],
 )
@@ -359,6 +369,15 @@ def test_a_link_or_handle_with_the_authors_own_name_is_named(author: str, body: 
     ("author", "body"),
     [
         ("News Junkie", "Source: https://www.bbc.co.uk/news/articles/c0000"),
+        ("News Junkie", "https://www.theguardian.com/uk-news/2024/jan/01/story"),
+        ("Helen King", "https://www.example.co.uk/parking-charges-rise-2024"),
+        ("Chris Lord", "https://www.example.com/landlord-no-fault-evictions-2024"),
+        ("Bill Thompson", "https://bills.parliament.uk/bills/3456"),
+        ("Sarah Johnson", "https://www.bbc.com/news/boris-johnson-resigns-2022"),
+        ("Politics Watcher", "Source: https://www.bbc.com/news/uk-politics-68000000"),
+        ("Green Belt", "https://en.wikipedia.org/wiki/Green_belt"),
+        ("Mark", "https://www.ft.com/markets"),
+        ("Mark", "@MarketWatch has the figures"),
         ("Nature Lover", "The study: https://www.nature.com/articles/d41586-024-0001"),
         ("Mark Evans", "@MarkTaylor you have the dates wrong, the vote was in May."),
         ("Anna Smith", "@Anna agreed, and the library hours were cut too."),
