@@ -336,6 +336,8 @@ async def test_a_moderator_sees_nothing_of_another_site_in_the_desk(
         await desk.get(f"/desk/api/authors/{b_author}"),
         await desk.get(f"/desk/sites/{site_b.slug}/comments/{secret}"),
         await desk.get(f"/desk/sites/{site_a.slug}/comments/{secret}"),
+        await desk.get(f"/desk/sites/{site_b.slug}/articles/story-1"),
+        await desk.get(f"/desk/sites/{site_a.slug}/articles/story-1"),
         await desk.post(
             f"/desk/api/authors/{b_author}/notes",
             json={"body": "probe"},
@@ -393,6 +395,57 @@ async def test_an_admin_changes_thresholds_and_word_lists_on_the_settings_page(
     assert stored["thresholds"]["toxicity"] == {"hold": 0.42, "reject": 0.9}
     assert stored["banned_words"] == ["scam", "fraudster"]
     assert stored["premod"] == "links"
+
+
+async def test_a_moderator_retitles_and_closes_a_story_on_its_page(
+    desk: httpx.AsyncClient, site: Site, conn: asyncpg.Connection
+) -> None:
+    comment_id = await held(desk, conn, site, article="news/2024/bridge")
+    await desk_sign_in(desk, await moderator_token(conn, site))
+    comment_page = await desk.get(f"/desk/sites/{site.slug}/comments/{comment_id}")
+    url = f"/desk/sites/{site.slug}/articles/news/2024/bridge"
+    assert f'href="{url}"' in comment_page.text
+    page = await desk.get(url)
+    assert page.status_code == 200
+    assert "open to comments" in page.text
+    csrf = inputs(page.text)["csrf_token"]
+    foreign = await desk.post(
+        url, data={"csrf_token": csrf, "title": "Bridge", "url": "https://evil.example/x"}
+    )
+    assert foreign.status_code == 422
+    assert "allowed origins" in foreign.text
+    unsigned = await desk.post(url, data={"title": "Bridge"})
+    assert unsigned.status_code == 403
+    changed = await desk.post(
+        url,
+        data={
+            "csrf_token": csrf,
+            "title": "The bridge reopens",
+            "url": "https://news.example/bridge",
+        },
+    )
+    assert changed.status_code == 303
+    assert changed.headers["location"].endswith(f"{url}?changed=1")
+    article = await conn.fetchrow(
+        "SELECT title, url, is_open FROM articles WHERE site_id = $1 AND external_id = $2",
+        site.id,
+        "news/2024/bridge",
+    )
+    assert dict(article) == {  # type: ignore[arg-type]
+        "title": "The bridge reopens",
+        "url": "https://news.example/bridge",
+        "is_open": False,  # the box left unticked
+    }
+    audited = await conn.fetchrow(
+        "SELECT moderator_id, after FROM site_events WHERE site_id = $1 AND change = 'article'",
+        site.id,
+    )
+    assert audited["moderator_id"] is not None  # type: ignore[index]
+    assert audited["after"]["title"] == "The bridge reopens"  # type: ignore[index]
+    shown = await desk.get(url + "?changed=1")
+    assert "Story changed." in shown.text
+    assert "closed to comments" in shown.text
+    assert (await desk.get(f"/desk/sites/{site.slug}/articles/no-such-story")).status_code == 404
 
 
 def inputs(html: str) -> dict[str, str]:

@@ -436,6 +436,16 @@ async def test_the_comment_page_shows_its_thread_and_whole_history(page: Page, d
     async with httpx.AsyncClient(base_url=desk.stack.api) as client:
         featured = await client.get(f"/v1/sites/{desk.slug}/articles/story/featured")
     assert [c["id"] for c in featured.json()["comments"]] == [root]
+    # The story itself: retitled and closed from its page, as the reader thread then shows.
+    await page.get_by_role("link", name="open, close or retitle it").click()
+    await page.fill("#title", "The bridge tolls")
+    await page.uncheck("input[name=open]")
+    await page.click("button.primary")
+    await expect(page.locator("p.ok")).to_have_text("Story changed.")
+    await expect(page.locator("h1")).to_have_text("The bridge tolls")
+    async with httpx.AsyncClient(base_url=desk.stack.api) as client:
+        thread = await client.get(f"/v1/sites/{desk.slug}/articles/story/comments")
+    assert thread.json()["article"]["open"] is False
 
 
 # --- accessibility ----------------------------------------------------------------------
@@ -477,6 +487,9 @@ async def test_every_desk_page_passes_axe(browser: Browser, desk: Desk, device: 
         problems["reject dialog"] = await serious(tab)
         await tab.goto(f"{desk.stack.desk}sites/{desk.slug}/comments/{held[0]}")
         problems["comment"] = await serious(tab)
+        await tab.get_by_role("link", name="open, close or retitle it").click()
+        await expect(tab.locator("#title")).to_be_visible()
+        problems["article"] = await serious(tab)
         await tab.goto(f"{desk.stack.desk}sites/{desk.slug}/authors/{author}")
         problems["author"] = await serious(tab)
         await tab.goto(f"{desk.stack.desk}sites/{desk.slug}/settings")

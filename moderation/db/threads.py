@@ -13,7 +13,7 @@ VISIBLE = "({c}.status = 'approved' AND {c}.hidden_at IS NULL)"
 async def get_article(conn: Connection, site_id: int, article: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"""
-        SELECT a.id, a.external_id, a.is_open, a.approved_count, a.version,
+        SELECT a.id, a.external_id, a.is_open, a.title, a.url, a.approved_count, a.version,
                (SELECT count(*) FROM comments AS c
                  WHERE c.article_id = a.id AND c.featured_at IS NOT NULL
                    AND {VISIBLE.format(c="c")}) AS featured_count

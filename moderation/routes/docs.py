@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.schemas import SchemaGenerator
 
+from moderation.articles import ArticleIn, ArticleState
 from moderation.authors import AuthorRecord, AuthorStatusChange, AuthorStatusIn, Note, NoteIn
 from moderation.events import FeedEvent
 from moderation.http.cors import refuses_foreign_origin
@@ -46,7 +47,6 @@ from moderation.review import (
 from moderation.routes.health import Health
 from moderation.routes.public import CommentAccepted, CommentPlace, Counts, Reported, ReportIn
 from moderation.routes.review import CommentDetail, StaleDecision
-from moderation.routes.site_admin import ArticleIn, ArticleState
 from moderation.routes.stats import Stats
 from moderation.sites import SiteDocument
 from moderation.threads import FeaturedPage, ThreadPage

@@ -3,30 +3,18 @@ address."""
 
 from __future__ import annotations
 
-from typing import Annotated, Self, cast
+from typing import cast
 
-from pydantic import AfterValidator, Field, model_validator
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from typing_extensions import TypedDict
 
-from moderation import sites
-from moderation.db import sites as site_queries
-from moderation.db import threads as thread_queries
-from moderation.errors import ValidationFailed
+from moderation import articles, sites
+from moderation.articles import ArticleIn
 from moderation.http.access import moderator_and_site
 from moderation.http.bodies import read_json, read_payload
 from moderation.http.params import path_article
 from moderation.http.responses import JSONResponse
-from moderation.payloads import (
-    PAGE_TITLE_LENGTH,
-    PAGE_URL_LENGTH,
-    Line,
-    Payload,
-    page_url,
-    web_address,
-)
 from moderation.sites import SiteCache, SiteDocument
 
 
@@ -84,29 +72,6 @@ async def write_settings(request: Request) -> Response:
     return JSONResponse(SiteDocument.of(updated).model_dump(mode="json"))
 
 
-class ArticleIn(Payload):
-    """What the site changes on an article; what it leaves out (or sends as null) stays."""
-
-    open: bool | None = None
-    title: Line | None = Field(default=None, max_length=PAGE_TITLE_LENGTH)
-    url: Annotated[Line, AfterValidator(web_address)] | None = Field(
-        default=None, max_length=PAGE_URL_LENGTH
-    )
-
-    @model_validator(mode="after")
-    def _changes_something(self) -> Self:
-        if self.open is None and self.title is None and self.url is None:
-            raise ValueError("send open, title or url")
-        return self
-
-
-class ArticleState(TypedDict):
-    id: str
-    open: bool
-    title: str | None
-    url: str | None
-
-
 async def put_article(request: Request) -> Response:
     """
     summary: Open or close an article, or correct its title or address
@@ -133,35 +98,9 @@ async def put_article(request: Request) -> Response:
     """
     moderator, site = await moderator_and_site(request, request.path_params["site"])
     article = path_article(request)
-    change = await read_payload(request, ArticleIn)
-    if change.url is not None and not site.owns_address(change.url):
-        raise ValidationFailed(
-            "url: must be on one of the site's allowed origins", field="url", code="foreign_url"
-        )
-    async with request.state.pool.acquire() as conn, conn.transaction():
-        row = await thread_queries.change_article(
-            conn, site.id, article, change.open, change.title, change.url
-        )
-        await site_queries.record_event(
-            conn,
-            site.id,
-            moderator.id,
-            "article",
-            {
-                "article": article,
-                "open": row["was_open"],
-                "title": row["was_title"],
-                "url": row["was_url"],
-            },
-            {"article": article, "open": row["is_open"], "title": row["title"], "url": row["url"]},
-        )
-    state: ArticleState = {
-        "id": article,
-        "open": row["is_open"],
-        "title": row["title"],
-        # One stored before addresses were checked is no link to follow.
-        "url": page_url(row["url"]),
-    }
+    wanted = await read_payload(request, ArticleIn)
+    async with request.state.pool.acquire() as conn:
+        state = await articles.change(conn, site, moderator.id, article, wanted)
     return JSONResponse(state)
 
 

@@ -31,6 +31,7 @@ from moderation.http.errors import (
 )
 from moderation.web.desk import (
     api,
+    articles,
     authors,
     comments,
     pages,
@@ -61,6 +62,7 @@ def create_desk(settings: Settings) -> Starlette:
         routes=[
             *pages.routes,
             *authors.routes,
+            *articles.routes,
             *comments.routes,
             *site_settings.routes,
             *webhooks.routes,
