@@ -57,17 +57,17 @@ async def load(conn: Connection, site: Site, article: str) -> ArticleState | Non
 
 
 async def change(
-    conn: Connection, site: Site, moderator_id: int, article: str, change: ArticleIn
+    conn: Connection, site: Site, moderator_id: int, article: str, wanted: ArticleIn
 ) -> ArticleState:
-    """Apply `change` to the site's article (creating it if no comment has yet) and audit
+    """Apply `wanted` to the site's article (creating it if no comment has yet) and audit
     it; a `url` off the site's allowed origins is refused (`foreign_url`)."""
-    if change.url is not None and not site.owns_address(change.url):
+    if wanted.url is not None and not site.owns_address(wanted.url):
         raise ValidationFailed(
             "url: must be on one of the site's allowed origins", field="url", code="foreign_url"
         )
     async with conn.transaction():
         row = await thread_queries.change_article(
-            conn, site.id, article, change.open, change.title, change.url
+            conn, site.id, article, wanted.open, wanted.title, wanted.url
         )
         await site_queries.record_event(
             conn,

@@ -67,6 +67,17 @@ class Poster:
         )
 
 
+async def article_state(conn: asyncpg.Connection, site: Site, article: str) -> dict[str, Any]:
+    """The site's article as stored: title, url, is_open and version."""
+    row = await conn.fetchrow(
+        "SELECT title, url, is_open, version FROM articles WHERE site_id = $1 AND external_id = $2",
+        site.id,
+        article,
+    )
+    assert row is not None
+    return dict(row)
+
+
 async def set_status(
     conn: asyncpg.Connection, ids: list[int], to: Status, frm: Status = "pending"
 ) -> None:

@@ -444,8 +444,8 @@ async def test_the_comment_page_shows_its_thread_and_whole_history(page: Page, d
     await expect(page.locator("p.ok")).to_have_text("Story changed.")
     await expect(page.locator("h1")).to_have_text("The bridge tolls")
     async with httpx.AsyncClient(base_url=desk.stack.api) as client:
-        thread = await client.get(f"/v1/sites/{desk.slug}/articles/story/comments")
-    assert thread.json()["article"]["open"] is False
+        story = await client.get(f"/v1/sites/{desk.slug}/articles/story/comments")
+    assert story.json()["article"]["open"] is False
 
 
 # --- accessibility ----------------------------------------------------------------------

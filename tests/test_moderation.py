@@ -21,6 +21,7 @@ from moderation.statuses import ACTION_FROM, ACTION_TARGET, QUEUE_ACTIONS, QUEUE
 from tests.factories import (
     Poster,
     article_locked,
+    article_state,
     as_in_production,
     comment_locked,
     moderator_headers,
@@ -471,13 +472,8 @@ async def post_on_page(poster: Poster, article: str, page: dict[str, str]) -> ht
 
 
 async def article_row(conn: asyncpg.Connection, site: Site, article: str) -> tuple[Any, ...]:
-    row = await conn.fetchrow(
-        "SELECT title, url, is_open FROM articles WHERE site_id = $1 AND external_id = $2",
-        site.id,
-        article,
-    )
-    assert row is not None
-    return tuple(row)
+    state = await article_state(conn, site, article)
+    return state["title"], state["url"], state["is_open"]
 
 
 async def test_a_page_fills_in_only_what_its_article_lacks(

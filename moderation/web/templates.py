@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -11,3 +12,12 @@ TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(["html"]),
 )
+
+
+def path_segment(value: object) -> str:
+    """`value` as one segment of a path, its slashes included: an article id such as
+    "a/../b" must not be read as dot segments, which browsers resolve."""
+    return quote(str(value), safe="")
+
+
+TEMPLATES.filters["segment"] = path_segment

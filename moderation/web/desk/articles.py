@@ -4,7 +4,6 @@ address. It changes the article through `moderation.articles`, as the API does."
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,15 +18,17 @@ from moderation.web.desk import sessions
 from moderation.web.desk.access import SitePage, site_page
 from moderation.web.desk.forms import read_form
 from moderation.web.desk.render import redirect, render
+from moderation.web.templates import path_segment
 
 
-async def _render(
+def _render(
     request: Request,
     page: SitePage,
     article: ArticleState,
     *,
     status_code: int = 200,
     error: str | None = None,
+    error_field: str | None = None,
     form: dict[str, str] | None = None,
 ) -> Response:
     return render(
@@ -37,6 +38,7 @@ async def _render(
         status_code=status_code,
         article=article,
         error=error,
+        error_field=error_field,
         form=form or _form_of(article),
         title_length=PAGE_TITLE_LENGTH,
         url_length=PAGE_URL_LENGTH,
@@ -54,8 +56,7 @@ async def _load(request: Request, page: SitePage, article: str) -> ArticleState:
 
 async def article_page(request: Request) -> Response:
     page = await site_page(request)
-    article = path_article(request)
-    return await _render(request, page, await _load(request, page, article))
+    return _render(request, page, await _load(request, page, path_article(request)))
 
 
 async def change_article(request: Request) -> Response:
@@ -64,13 +65,24 @@ async def change_article(request: Request) -> Response:
     state = await _load(request, page, article)
     form = await read_form(request)
     sessions.check_csrf(request, form.get(sessions.CSRF_FIELD))
+    changes = _changes(state, form)
+    if not changes:
+        return _render(request, page, state, error="Nothing to change.", form=form)
     try:
-        wanted = parse(ArticleIn, _change_of(form))
+        wanted = parse(ArticleIn, changes)
         async with request.state.pool.acquire() as conn:
             await articles.change(conn, page.site, page.moderator.id, article, wanted)
     except ValidationFailed as exc:
-        return await _render(request, page, state, status_code=422, error=exc.message, form=form)
-    return redirect(request, f"/sites/{page.site.slug}/articles/{_quoted(article)}?changed=1")
+        return _render(
+            request,
+            page,
+            state,
+            status_code=422,
+            error=exc.message,
+            error_field=exc.field,
+            form=form,
+        )
+    return redirect(request, f"/sites/{page.site.slug}/articles/{path_segment(article)}?changed=1")
 
 
 def _form_of(article: ArticleState) -> dict[str, str]:
@@ -78,17 +90,20 @@ def _form_of(article: ArticleState) -> dict[str, str]:
     return form | ({"open": "on"} if article["open"] else {})
 
 
-def _change_of(form: dict[str, str]) -> dict[str, Any]:
-    # A title or address left blank stays as it is: an article keeps the last one known.
-    return {
-        "open": form.get("open") == "on",
-        "title": form.get("title", "").strip() or None,
-        "url": form.get("url", "").strip() or None,
-    }
-
-
-def _quoted(article: str) -> str:
-    return quote(article, safe="/")
+def _changes(state: ArticleState, form: dict[str, str]) -> dict[str, Any]:
+    """What the form changes of the story as it was shown: only that is checked and
+    written, so a title or address stored before today's rules (an import's, an origin
+    the site has since dropped) does not stand in the way of closing the story. A field
+    left blank keeps what the story has."""
+    shown = _form_of(state)
+    changes: dict[str, Any] = {}
+    if (form.get("open") == "on") != state["open"]:
+        changes["open"] = not state["open"]
+    for field in ("title", "url"):
+        value = form.get(field, "").strip()
+        if value and value != shown[field]:
+            changes[field] = value
+    return changes
 
 
 routes = [
