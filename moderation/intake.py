@@ -113,6 +113,10 @@ async def accept(
     for _ in range(2):
         result = await comment_queries.intake(conn, new)
         if result["comment_id"] is not None:
+            if result["fills_page"]:
+                await comment_queries.fill_page(
+                    conn, result["article_id"], new.article_title, new.article_url
+                )
             metrics.count_received(site.slug)
             return Accepted(result["comment_id"], created=True, secret=secret)
         if result["earlier_id"] is not None:

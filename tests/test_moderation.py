@@ -489,6 +489,28 @@ async def test_a_page_fills_in_only_what_its_article_lacks(
     assert await article_row(conn, poster.site, "later") == ("Later", page["url"], True)
 
 
+async def test_a_refused_comment_leaves_its_page_on_no_article(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    await poster.comment(article="elsewhere", author={"id": "troll", "name": "T"})
+    await conn.execute(
+        "UPDATE authors SET status = 'banned' WHERE site_id = $1 AND external_id = 'troll'",
+        poster.site.id,
+    )
+    forged = {"title": "Paper admits fraud", "url": "https://news.example/fraud"}
+    for article in ("new-story", "elsewhere"):  # a story made by it, and one it found
+        refused = await poster.client.post(
+            f"/v1/sites/{poster.site.slug}/articles/{article}/comments",
+            json={"author": {"id": "troll", "name": "T"}, "body": "Hi", "article": forged},
+            headers={"X-Site-Key": poster.site.widget_key},
+        )
+        assert refused.status_code == 403
+        assert await article_row(conn, poster.site, article) == (None, None, True)
+    honest = {"title": "Bridge reopens", "url": "https://news.example/bridge"}
+    assert (await post_on_page(poster, "new-story", honest)).status_code == 202
+    assert await article_row(conn, poster.site, "new-story") == (*honest.values(), True)
+
+
 async def test_a_moderator_corrects_an_article_s_title_and_address(
     poster: Poster, mod: dict[str, str], conn: asyncpg.Connection
 ) -> None:

@@ -45,7 +45,8 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
     """Check and store a pending comment in one statement (one round trip, one commit).
 
     Creates the article and the author on first sight and keeps the author's display
-    name current; the article only gains a title or address it lacked. The comment is
+    name current; `fills_page` says whether the page's title or address would fill in
+    what the article lacks (`fill_page`, once the comment is stored). The comment is
     inserted only when `refusal` comes back NULL and no earlier request used the
     idempotency key; otherwise `refusal` names the first rule that refused it
     (`article_closed`, `author_banned`, `parent_unseen`, `author_rate`, `address_rate`)
@@ -63,26 +64,21 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
     record = await conn.fetchrow(
         f"""
         WITH found_article AS (
-            SELECT id, is_open FROM articles WHERE site_id = $1 AND external_id = $2
+            SELECT id, is_open,
+                   (title IS NULL AND $14::text IS NOT NULL)
+                   OR (url IS NULL AND $15::text IS NOT NULL) AS fills_page
+            FROM articles WHERE site_id = $1 AND external_id = $2
         ), new_article AS (
-            INSERT INTO articles (site_id, external_id, title, url)
-            SELECT $1, $2, $14, $15 WHERE NOT EXISTS (SELECT FROM found_article)
+            INSERT INTO articles (site_id, external_id)
+            SELECT $1, $2 WHERE NOT EXISTS (SELECT FROM found_article)
             ON CONFLICT (site_id, external_id) DO NOTHING
-            RETURNING id, is_open
-        ), filled AS (
-            -- Only fills in what the article lacks: anyone holding the public widget key
-            -- can send any title or address. Changing them is the site's (site_admin).
-            -- It writes only then, so comments seldom wait on the article's row.
-            UPDATE articles SET title = coalesce(articles.title, $14),
-                                url = coalesce(articles.url, $15)
-            FROM found_article
-            WHERE articles.id = found_article.id
-              AND ((articles.title IS NULL AND $14::text IS NOT NULL)
-                   OR (articles.url IS NULL AND $15::text IS NOT NULL))
+            RETURNING id, is_open, $14::text IS NOT NULL OR $15::text IS NOT NULL AS fills_page
         ), article AS (
-            SELECT id, is_open FROM found_article
+            -- The page's title and address wait for the comment to be accepted
+            -- (`fill_page`): a refused one (a banned author's) leaves no trace on it.
+            SELECT id, is_open, fills_page FROM found_article
             UNION ALL
-            SELECT id, is_open FROM new_article
+            SELECT id, is_open, fills_page FROM new_article
             LIMIT 1
         ), found_author AS (
             SELECT id, name, status, status_until FROM authors
@@ -107,6 +103,7 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
             SELECT
                 article.id AS article_id,
                 article.is_open AS article_open,
+                article.fills_page,
                 author.id AS author_id,
                 parent.article_id AS parent_article_id,
                 coalesce(parent.root_id, parent.id) AS parent_root_id,
@@ -181,6 +178,24 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
     )
     assert record is not None
     return record
+
+
+async def fill_page(conn: Connection, article_id: int, title: str | None, url: str | None) -> None:
+    """Fill in the title and address the article lacks, from an accepted comment's page.
+
+    Only what it lacks: anyone holding the public widget key can send any title or
+    address; changing them is the site's (`articles.change`). It writes only then, so
+    comments seldom wait on the article's row."""
+    await conn.execute(
+        """
+        UPDATE articles SET title = coalesce(title, $2), url = coalesce(url, $3)
+        WHERE id = $1
+          AND ((title IS NULL AND $2::text IS NOT NULL) OR (url IS NULL AND $3::text IS NOT NULL))
+        """,
+        article_id,
+        title,
+        url,
+    )
 
 
 async def earlier(conn: Connection, new: NewComment) -> asyncpg.Record | None:
