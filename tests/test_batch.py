@@ -98,9 +98,14 @@ async def a_backend_waits_on_a_lock(conn: asyncpg.Connection) -> bool:
     return waiting
 
 
+def scoring_with(toxicity: KeywordToxicity) -> Scorer:
+    """The scorer, with `toxicity` as the site's model."""
+    return Scorer({"dev": toxicity}, SiteSpamModels(SpamClassifier.seed()), detect)
+
+
 @pytest.fixture(scope="module")
 def scorer() -> Scorer:
-    return Scorer({"dev": BreaksOnPoison()}, SiteSpamModels(SpamClassifier.seed()), detect)
+    return scoring_with(BreaksOnPoison())
 
 
 async def statuses(conn: asyncpg.Connection, site: Site) -> dict[str, tuple[str, list[str]]]:
@@ -209,7 +214,7 @@ async def test_scoring_failures_and_giving_up_are_logged_with_the_comments_ids(
 async def test_a_decision_stores_what_scoring_found_and_a_moderators_keeps_it(
     poster: Poster, conn: asyncpg.Connection, pool: asyncpg.Pool, settings: Settings
 ) -> None:
-    flaky = Scorer({"dev": FailsAtFirst()}, SiteSpamModels(SpamClassifier.seed()), detect)
+    flaky = scoring_with(FailsAtFirst())
     comment = await poster.comment(body="You idiot, nobody cares")
 
     async def stored() -> dict[str, Any]:
@@ -292,7 +297,7 @@ async def test_an_edit_after_the_lease_lapsed_is_not_decided_on_the_old_text(
     response = await poster.post(body="I agree with the council on the budget.")
     comment, secret = response.json()["id"], response.json()["secret"]
     model = HeldBack(fails)
-    slow = Scorer({"dev": model}, SiteSpamModels(SpamClassifier.seed()), detect)
+    slow = scoring_with(model)
     scoring = asyncio.create_task(batch.score_pending(pool, slow, settings, [comment]))
     assert await asyncio.to_thread(model.scoring.wait, 30)
     # The lease lapses while the old text is scored, so the author's edit goes through.
@@ -326,7 +331,7 @@ async def test_a_batch_with_failures_and_a_decision_on_its_comments_both_finish(
     poisoned = [await poster.comment(body=f"{POISON} {i}") for i in range(2)]
     fine = await poster.comment(body="An ordinary comment")
     model = HeldBackThenBreaksOnPoison()
-    slow = Scorer({"dev": model}, SiteSpamModels(SpamClassifier.seed()), detect)
+    slow = scoring_with(model)
     scoring = asyncio.create_task(batch.score_pending(pool, slow, settings, [*poisoned, fine]))
     assert await asyncio.to_thread(model.scoring.wait, 30)
     # A moderator rejects the second poisoned comment and the fine one while the worker

@@ -219,7 +219,8 @@ def link_signals(ctx: SpamContext) -> Iterator[Signal]:
     if ctx.new_author and _SPELLED_LINK.search(text):
         # Weighed as a link is: a reader the site knows may spell out a source.
         yield Signal("link spelled to slip past filters", 0.4)
-    if names_its_author(ctx.author_name, found, _HANDLE.findall(text)):
+    handles = _HANDLE.findall(text) if "@" in text else []
+    if (found or handles) and names_its_author(ctx.author_name, found, handles):
         # Readers cite others' pages and address others; a link to one's own page or one's
         # own handle is the author promoting themselves.
         yield Signal("link or handle with the author's own name", 0.2)
@@ -239,11 +240,11 @@ def names_its_author(name: str, links: Sequence[str], handles: Sequence[str]) ->
     them in a longer handle ("Fredrik Jonsson", @axeljonssons), not a first name that a
     reply's namesake may share."""
     lowered = name.lower()
-    whole = _NOT_NAME.sub("", lowered)
+    parts = _NOT_NAME.sub(" ", lowered).split()
+    whole, several = "".join(parts), len(parts) > 1
     words = _NAME_WORD.findall(lowered)
     if len(whole) < 4 or not words:
         return False
-    several = len(_NOT_NAME.split(lowered.strip())) > 1
     for url in links:
         slot = _PATH_PART.split(_SCHEME.sub("", url.lower()).partition("/")[2], maxsplit=1)[0]
         if len(_SLUG_PART.split(slot)) > 2:  # an article's slug, not a user name
