@@ -76,6 +76,14 @@ SOURCED = (
     ),
     ("Anna Smith", "Full text of the bill: https://www.legislation.gov.uk/ukpga/2024/1/contents"),
     ("economist", "The ONS figures say the opposite: https://www.ons.gov.uk/economy?ref=homepage"),
+    (
+        "Commuter",
+        "The Met's own account posted the road closure an hour before: https://twitter.com/MetPoliceUK",
+    ),
+    (
+        "Hannah",
+        "The band posted the cancellation on their page https://www.facebook.com/arcticmonkeys",
+    ),
 )
 
 
