@@ -84,6 +84,10 @@ SOURCED = (
         "Hannah",
         "The band posted the cancellation on their page https://www.facebook.com/arcticmonkeys",
     ),
+    (
+        "Leeds Voter",
+        "The council streams its meetings live: https://www.twitch.tv/leedscitycouncil",
+    ),
 )
 
 

@@ -50,8 +50,6 @@ def bodies(length: int = LENGTH) -> dict[str, str]:
         "a-a-a- dot": _repeat("a-", length - 4) + " dot",
         "@readers": _repeat("@readers ", length),
         "x.com/readers": _repeat("x.com/readers-reader ", length),
-        "soundcloud.com/aaa x": _repeat("soundcloud.com/aaa ", length),
-        "soundcloud.com/a-a-a": "soundcloud.com/" + _repeat("a-", length - 15),
         "whatsapp + blanks": "whatsapp" + " " * (length - 8),
         "whatsapp: + blanks": "whatsapp:" + " " * (length - 9),
         "kik + tabs": "kik" + "\t" * (length - 3),

@@ -382,30 +382,6 @@ def test_a_link_or_handle_with_the_authors_own_name_is_named(
     assert ("link or handle with the author's own name" in found) is named
 
 
-# Spam from the seed, then pages that are posts, searches or not on such a platform.
-PROFILE_PAGES = [
-    ("Dance dance,,,,,Psy  http://www.reverbnation.com/msmarilynmiles", True),
-    ("https://soundcloud.com/artady please check my stuff", True),
-    ("need money?Enjoy https://www.tsu.co/emerson_zanol", True),
-    ("watch me play www.twitch.tv/tareko100/", True),
-    ("https://www.patreon.com/c/somecreator", True),
-    ("https://soundcloud.com/popaegis/wrenn-almond-eyes", False),
-    ("https://www.twitch.tv/videos/123456789", False),
-    ("https://www.reverbnation.com/main/search?q=rock", False),
-    ("https://www.patreon.com/index.php", False),
-    ("https://soundcloud.com/", False),
-    ("The police's own account: https://twitter.com/MetPoliceUK", False),
-    ("https://www.gov.uk/coronavirus", False),
-]
-
-
-@pytest.mark.parametrize(("body", "profile"), PROFILE_PAGES)
-def test_a_link_to_a_profile_page_from_a_new_author_is_named(body: str, profile: bool) -> None:
-    assert ("link to a profile page" in reasons(body, new_author=True)) is profile
-    # A reader the site knows may share a page of theirs.
-    assert "link to a profile page" not in reasons(body)
-
-
 def test_news_talk_about_messengers_and_money_is_not_a_contact_phrase() -> None:
     assert reasons("Telegram: the minister posted the decree on his channel at noon.") == []
     assert reasons("The WhatsApp outage lasted two hours.") == []

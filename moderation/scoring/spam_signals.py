@@ -79,22 +79,6 @@ _NAME_WORD = re.compile(r"[^\W\d_]{4,}")
 _NOT_NAME = re.compile(r"[\W_]+")
 _PATH_PART = re.compile(r"[/?&=#.]")
 _SLUG_PART = re.compile(r"[-_+]")
-# Platforms where artists, streamers and sellers keep a page of their own to promote. A
-# link to such a page, not to a post or track on it, is someone pointing readers at an
-# account (19 seed comments, all spam). Not the social networks that news readers cite
-# ("the police's own account": twitter.com/MetPoliceUK), nor news or government sites.
-PROFILE_HOSTS = frozenset(
-    {
-        *("reverbnation.com", "soundcloud.com", "mixcloud.com"),
-        *("audiomack.com", "twitch.tv", "kick.com", "tsu.co", "teespring.com"),
-        *("patreon.com", "ko-fi.com", "buymeacoffee.com", "linktr.ee", "onlyfans.com"),
-        *("fansly.com", "cash.app", "paypal.me"),
-    }
-)
-# The page's path: a user name alone, or behind the word some platforms put first; not a
-# file ("index.php") and no query.
-_PROFILE_PATH = re.compile(r"(?:(?:c|user|channel|add|profile)/)?[@$]?[\w.]+(?:-[\w.]+)?/?")
-_PAGE_FILE = re.compile(r"\.(?:php|html?|aspx?)\b", re.IGNORECASE)
 
 # Phrases that put a reader in touch with a seller, push money or promote a channel, each
 # with its strength; English plus the Russian that shows up on the same sites. Money talk
@@ -235,24 +219,11 @@ def link_signals(ctx: SpamContext) -> Iterator[Signal]:
     if ctx.new_author and _SPELLED_LINK.search(text):
         # Weighed as a link is: a reader the site knows may spell out a source.
         yield Signal("link spelled to slip past filters", 0.4)
-    if ctx.new_author and any(is_profile_page(url) for url in found):
-        # Weak: it only adds to the link's own weight, and a reader the site knows may
-        # well share a page of theirs.
-        yield Signal("link to a profile page", 0.2)
     handles = _HANDLE.findall(text) if "@" in text else []
     if (found or handles) and names_its_author(ctx.author_name, found, handles):
         # Readers cite others' pages and address others; a link to one's own page or one's
         # own handle is the author promoting themselves.
         yield Signal("link or handle with the author's own name", 0.2)
-
-
-def is_profile_page(url: str) -> bool:
-    """Whether `url` is someone's page on a platform of PROFILE_HOSTS (soundcloud.com/artady),
-    rather than a post, a track or a search there."""
-    host, _, path = _SCHEME.sub("", url).partition("/")
-    if host.lower() not in PROFILE_HOSTS or _PAGE_FILE.search(path):
-        return False
-    return _PROFILE_PATH.fullmatch(path) is not None and path.strip("/") != ""
 
 
 def names_its_author(name: str, links: Sequence[str], handles: Sequence[str]) -> bool:
