@@ -651,6 +651,31 @@ async def test_an_address_over_the_rate_limit_gets_429(
     assert 540 <= int(response.headers["Retry-After"]) <= 600
 
 
+async def test_refused_posts_store_no_article_and_no_author(
+    app_client: httpx.AsyncClient,
+    make_site: Callable[..., Awaitable[Site]],
+    conn: asyncpg.Connection,
+) -> None:
+    # A flood from one address, each post under a new reader id on a new story: past the
+    # limit, nothing it sends is stored, so the limit bounds the rows it makes.
+    site = await make_site(rate_per_author=0, rate_per_address=2, rate_window_seconds=600)
+    poster = Poster(app_client, site)
+    for n in range(6):
+        response = await poster.post(article=f"story-{n}", author={"id": f"bot{n}", "name": "B"})
+        assert response.status_code == (202 if n < 2 else 429), n
+    # A reply to nothing, on a story nobody has commented on (refused for that first).
+    response = await poster.post(article="fresh", author={"id": "r", "name": "R"}, parent_id=10**9)
+    assert response.status_code == 422
+    articles = await conn.fetch(
+        "SELECT external_id FROM articles WHERE site_id = $1 ORDER BY 1", site.id
+    )
+    authors = await conn.fetch(
+        "SELECT external_id FROM authors WHERE site_id = $1 ORDER BY 1", site.id
+    )
+    assert [r["external_id"] for r in articles] == ["story-0", "story-1"]
+    assert [r["external_id"] for r in authors] == ["bot0", "bot1"]
+
+
 async def test_a_rate_limit_frees_up_as_the_window_slides(
     app_client: httpx.AsyncClient,
     make_site: Callable[..., Awaitable[Site]],

@@ -498,14 +498,16 @@ async def test_a_refused_comment_leaves_its_page_on_no_article(
         poster.site.id,
     )
     forged = {"title": "Paper admits fraud", "url": "https://news.example/fraud"}
-    for article in ("new-story", "elsewhere"):  # a story made by it, and one it found
+    for article in ("new-story", "elsewhere"):  # a story it would make, and one it found
         refused = await poster.client.post(
             f"/v1/sites/{poster.site.slug}/articles/{article}/comments",
             json={"author": {"id": "troll", "name": "T"}, "body": "Hi", "article": forged},
             headers={"X-Site-Key": poster.site.widget_key},
         )
         assert refused.status_code == 403
-        assert await article_row(conn, poster.site, article) == (None, None, True)
+    assert await article_row(conn, poster.site, "elsewhere") == (None, None, True)
+    made = "SELECT count(*) FROM articles WHERE site_id = $1 AND external_id = 'new-story'"
+    assert await conn.fetchval(made, poster.site.id) == 0
     honest = {"title": "Bridge reopens", "url": "https://news.example/bridge"}
     assert (await post_on_page(poster, "new-story", honest)).status_code == 202
     assert await article_row(conn, poster.site, "new-story") == (*honest.values(), True)

@@ -44,13 +44,17 @@ class NewComment:
 async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
     """Check and store a pending comment in one statement (one round trip, one commit).
 
-    Creates the article and the author on first sight and keeps the author's display
-    name current; `fills_page` says whether the page's title or address would fill in
-    what the article lacks (`fill_page`, once the comment is stored). The comment is
-    inserted only when `refusal` comes back NULL and no earlier request used the
-    idempotency key; otherwise `refusal` names the first rule that refused it
-    (`article_closed`, `author_banned`, `parent_unseen`, `author_rate`, `address_rate`)
-    and the record carries what explains it.
+    The verdict comes first, from the rows as they are: `refusal` names the first rule
+    that refuses the comment (`article_closed`, `author_banned`, `parent_unseen`,
+    `author_rate`, `address_rate`), or is NULL. Only an accepted comment creates its
+    article and its author on first sight and keeps the author's display name current,
+    so a refused one (a banned author's, one over the rate limits, a reply to nothing)
+    leaves no row behind: rate limits bound what a flood of posts can store. A new
+    article is open, and a new author is neither banned nor has comments to count, so
+    the verdict needs neither row. `fills_page` says whether the page's title or address
+    would fill in what the article lacks (`fill_page`, once the comment is stored). The
+    comment is inserted only when `refusal` is NULL and no earlier request used the
+    idempotency key; the record carries what explains a refusal.
 
     Under READ COMMITTED the look-ups cannot see an article or author that a concurrent
     first comment inserted after this statement began, so `article_id` (or `author_id`)
@@ -68,43 +72,13 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
                    (title IS NULL AND $14::text IS NOT NULL)
                    OR (url IS NULL AND $15::text IS NOT NULL) AS fills_page
             FROM articles WHERE site_id = $1 AND external_id = $2
-        ), new_article AS (
-            INSERT INTO articles (site_id, external_id)
-            SELECT $1, $2 WHERE NOT EXISTS (SELECT FROM found_article)
-            ON CONFLICT (site_id, external_id) DO NOTHING
-            RETURNING id, is_open, $14::text IS NOT NULL OR $15::text IS NOT NULL AS fills_page
-        ), article AS (
-            -- The page's title and address wait for the comment to be accepted
-            -- (`fill_page`): a refused one (a banned author's) leaves no trace on it.
-            SELECT id, is_open, fills_page FROM found_article
-            UNION ALL
-            SELECT id, is_open, fills_page FROM new_article
-            LIMIT 1
         ), found_author AS (
             SELECT id, name, status, status_until FROM authors
             WHERE site_id = $1 AND external_id = $3
-        ), touched_author AS (
-            -- Only a new author or a changed name writes: the upsert locks the row it
-            -- meets, which would make every comment wait on its author's earlier one.
-            INSERT INTO authors (site_id, external_id, name)
-            SELECT $1, $3, $4
-            WHERE $3::text IS NOT NULL AND NOT EXISTS (SELECT FROM found_author WHERE name = $4)
-            ON CONFLICT (site_id, external_id) DO UPDATE SET name = EXCLUDED.name
-                WHERE authors.name IS DISTINCT FROM EXCLUDED.name
-            RETURNING id, status, status_until
-        ), author AS (
-            SELECT id, status, status_until FROM touched_author
-            UNION ALL
-            SELECT id, status, status_until FROM found_author
-            LIMIT 1
         ), request AS (
             SELECT {_REQUEST} AS hash WHERE $9::text IS NOT NULL
-        ), context AS (
+        ), verdict AS (
             SELECT
-                article.id AS article_id,
-                article.is_open AS article_open,
-                article.fills_page,
-                author.id AS author_id,
                 parent.article_id AS parent_article_id,
                 coalesce(parent.root_id, parent.id) AS parent_root_id,
                 recent.author_recent,
@@ -116,21 +90,22 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
                 earlier.idempotency_request = request.hash AS earlier_same,
                 request.hash AS request_hash,
                 CASE
-                    WHEN NOT article.is_open THEN 'article_closed'
-                    WHEN {_BANNED.format(a="author")} THEN 'author_banned'
+                    WHEN NOT found_article.is_open THEN 'article_closed'
+                    WHEN {_BANNED.format(a="found_author")} THEN 'author_banned'
                     -- A reply goes under what readers of the article see: not under a
-                    -- comment held, refused or deleted, nor one from elsewhere.
+                    -- comment held, refused or deleted, nor one from elsewhere (a new
+                    -- article has none of its own).
                     WHEN $5::bigint IS NOT NULL
-                         AND (parent.article_id IS DISTINCT FROM article.id
-                              OR NOT {VISIBLE.format(c="parent")})
+                         AND NOT coalesce(parent.article_id = found_article.id
+                                          AND {VISIBLE.format(c="parent")}, false)
                         THEN 'parent_unseen'
                     WHEN recent.author_recent >= $11 THEN 'author_rate'
                     WHEN recent.address_recent >= $12 THEN 'address_rate'
                 END AS refusal,
                 now() AS now
             FROM (SELECT 1) AS one
-            LEFT JOIN article ON true
-            LEFT JOIN author ON true
+            LEFT JOIN found_article ON true
+            LEFT JOIN found_author ON true
             LEFT JOIN request ON true
             -- By id alone (the primary key); the article check covers the site.
             LEFT JOIN comments AS parent ON parent.id = $5
@@ -138,13 +113,52 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
                 ON earlier.site_id = $1 AND earlier.idempotency_key = $9
             -- Waits for the other intakes and edits of this author and address to commit,
             -- then counts both (migrations/0020_edits_count_in_rate_limits.sql): exact.
+            -- A new author has nothing to count.
             LEFT JOIN LATERAL intake_rate_window(
                 $1,
                 CASE WHEN $11 > 0 THEN $3::text END,
-                author.id,
+                found_author.id,
                 CASE WHEN $12 > 0 THEN $7::inet END,
                 now() - make_interval(secs => $10)
             ) AS recent ON true
+        ), new_article AS (
+            INSERT INTO articles (site_id, external_id)
+            SELECT $1, $2 FROM verdict
+            WHERE refusal IS NULL AND NOT EXISTS (SELECT FROM found_article)
+            ON CONFLICT (site_id, external_id) DO NOTHING
+            RETURNING id, is_open, $14::text IS NOT NULL OR $15::text IS NOT NULL AS fills_page
+        ), article AS (
+            -- The page's title and address wait for the comment to be stored
+            -- (`fill_page`).
+            SELECT id, is_open, fills_page FROM found_article
+            UNION ALL
+            SELECT id, is_open, fills_page FROM new_article
+            LIMIT 1
+        ), touched_author AS (
+            -- Only a new author or a changed name writes: the upsert locks the row it
+            -- meets, which would make every comment wait on its author's earlier one.
+            INSERT INTO authors (site_id, external_id, name)
+            SELECT $1, $3, $4 FROM verdict
+            WHERE refusal IS NULL AND $3::text IS NOT NULL
+              AND NOT EXISTS (SELECT FROM found_author WHERE name = $4)
+            ON CONFLICT (site_id, external_id) DO UPDATE SET name = EXCLUDED.name
+                WHERE authors.name IS DISTINCT FROM EXCLUDED.name
+            RETURNING id
+        ), author AS (
+            SELECT id FROM touched_author
+            UNION ALL
+            SELECT id FROM found_author
+            LIMIT 1
+        ), context AS (
+            SELECT
+                article.id AS article_id,
+                article.is_open AS article_open,
+                article.fills_page,
+                author.id AS author_id,
+                verdict.*
+            FROM verdict
+            LEFT JOIN article ON true
+            LEFT JOIN author ON true
         ), inserted AS (
             INSERT INTO comments (site_id, article_id, parent_id, root_id, author_id, author_name,
                                   body, fingerprint, client_addr, user_agent, idempotency_key,
