@@ -676,6 +676,27 @@ async def test_refused_posts_store_no_article_and_no_author(
     assert [r["external_id"] for r in authors] == ["bot0", "bot1"]
 
 
+async def test_a_key_used_again_for_other_comments_stores_nothing(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    # Each is answered 409 and, never stored, counts towards no rate limit: it must make
+    # no article or author either, nor rename the one that used the key.
+    key = {"Idempotency-Key": "once"}
+    assert (await poster.post(headers=key)).status_code == 202
+    for n in range(3):
+        author = {"id": f"key{n}" if n else "u1", "name": f"K{n}"}
+        response = await poster.post(article=f"keyed-{n}", author=author, headers=key)
+        assert response.status_code == 409, n
+    articles = await conn.fetch(
+        "SELECT external_id FROM articles WHERE site_id = $1", poster.site.id
+    )
+    authors = await conn.fetch(
+        "SELECT external_id, name FROM authors WHERE site_id = $1", poster.site.id
+    )
+    assert [r["external_id"] for r in articles] == ["story-1"]
+    assert [tuple(r) for r in authors] == [("u1", "Ann")]
+
+
 async def test_a_rate_limit_frees_up_as_the_window_slides(
     app_client: httpx.AsyncClient,
     make_site: Callable[..., Awaitable[Site]],
@@ -719,6 +740,27 @@ async def test_parallel_posts_store_exactly_the_rate_limit(
     assert statuses.count(429) == limit * 3
     count = await conn.fetchval("SELECT count(*) FROM comments WHERE site_id = $1", site.id)
     assert count == limit
+
+
+async def test_a_new_authors_parallel_first_posts_keep_the_author_limit(
+    app_client: httpx.AsyncClient,
+    make_site: Callable[..., Awaitable[Site]],
+    conn: asyncpg.Connection,
+) -> None:
+    # Each post under another display name: the one that creates the author commits
+    # first, and the others must count its comment, not rename the author and pass.
+    site = await make_site(rate_per_author=1, rate_per_address=0, rate_window_seconds=600)
+    poster = Poster(app_client, site)
+    for reader in range(10):
+        responses = await asyncio.gather(
+            *(
+                poster.post(author={"id": f"new{reader}", "name": f"Name {n}"}, body=f"Post {n}")
+                for n in range(6)
+            )
+        )
+        assert sorted(r.status_code for r in responses) == [202] + [429] * 5, reader
+    count = await conn.fetchval("SELECT count(*) FROM comments WHERE site_id = $1", site.id)
+    assert count == 10
 
 
 @pytest.mark.parametrize("article", ["x" * 201])

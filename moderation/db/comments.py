@@ -46,19 +46,18 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
 
     The verdict comes first, from the rows as they are: `refusal` names the first rule
     that refuses the comment (`article_closed`, `author_banned`, `parent_unseen`,
-    `author_rate`, `address_rate`), or is NULL. Only an accepted comment creates its
-    article and its author on first sight and keeps the author's display name current,
-    so a refused one (a banned author's, one over the rate limits, a reply to nothing)
-    leaves no row behind: rate limits bound what a flood of posts can store. A new
-    article is open, and a new author is neither banned nor has comments to count, so
-    the verdict needs neither row. `fills_page` says whether the page's title or address
-    would fill in what the article lacks (`fill_page`, once the comment is stored). The
-    comment is inserted only when `refusal` is NULL and no earlier request used the
-    idempotency key; the record carries what explains a refusal.
+    `author_rate`, `address_rate`), or is NULL. A new article is open, and a new author
+    is neither banned nor has comments to count, so the verdict needs neither row. Only
+    a comment to be stored creates its article and author on first sight and keeps the
+    author's display name current: a refused one, or one whose idempotency key was used
+    before, leaves no row behind, so the rate limits bound what a flood can store. The
+    comment is inserted only when `refusal` is NULL and no earlier request used the key;
+    the record carries what explains a refusal, and `fills_page` whether the page's
+    title or address would fill in what the article lacks (`fill_page`, once stored).
 
     Under READ COMMITTED the look-ups cannot see an article or author that a concurrent
     first comment inserted after this statement began, so `article_id` (or `author_id`)
-    can come back NULL with nothing stored; the caller runs the statement again.
+    can come back NULL with no comment stored; the caller runs the statement again.
 
     The rate limits count the author's and the address's comments and edits in the
     window after waiting for every concurrent intake or edit of the same author and
@@ -121,10 +120,37 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
                 CASE WHEN $12 > 0 THEN $7::inet END,
                 now() - make_interval(secs => $10)
             ) AS recent ON true
+        ), accepted AS (
+            -- Nothing to store for a refusal, nor for a key used before (a replay, or a
+            -- conflict answered 409).
+            SELECT FROM verdict WHERE refusal IS NULL AND earlier_id IS NULL
+        ), new_author AS (
+            -- One that a concurrent first comment created after this statement began is
+            -- not ours to use: its comments were not counted, so the caller runs the
+            -- statement again, and that one counts them.
+            INSERT INTO authors (site_id, external_id, name)
+            SELECT $1, $3, $4 FROM accepted
+            WHERE $3::text IS NOT NULL AND NOT EXISTS (SELECT FROM found_author)
+            ON CONFLICT (site_id, external_id) DO NOTHING
+            RETURNING id
+        ), renamed_author AS (
+            -- Only a changed name writes: the update locks the row, which would make
+            -- every comment wait on its author's earlier one.
+            UPDATE authors SET name = $4
+            FROM found_author, accepted
+            WHERE authors.id = found_author.id AND found_author.name IS DISTINCT FROM $4
+        ), author AS (
+            SELECT id FROM found_author
+            UNION ALL
+            SELECT id FROM new_author
+            LIMIT 1
         ), new_article AS (
+            -- Only once the comment has its author: a post that lost the race to create
+            -- its author leaves no article behind if the next attempt is refused.
             INSERT INTO articles (site_id, external_id)
-            SELECT $1, $2 FROM verdict
-            WHERE refusal IS NULL AND NOT EXISTS (SELECT FROM found_article)
+            SELECT $1, $2 FROM accepted
+            WHERE NOT EXISTS (SELECT FROM found_article)
+              AND ($3::text IS NULL OR EXISTS (SELECT FROM author))
             ON CONFLICT (site_id, external_id) DO NOTHING
             RETURNING id, is_open, $14::text IS NOT NULL OR $15::text IS NOT NULL AS fills_page
         ), article AS (
@@ -133,21 +159,6 @@ async def intake(conn: Connection, new: NewComment) -> asyncpg.Record:
             SELECT id, is_open, fills_page FROM found_article
             UNION ALL
             SELECT id, is_open, fills_page FROM new_article
-            LIMIT 1
-        ), touched_author AS (
-            -- Only a new author or a changed name writes: the upsert locks the row it
-            -- meets, which would make every comment wait on its author's earlier one.
-            INSERT INTO authors (site_id, external_id, name)
-            SELECT $1, $3, $4 FROM verdict
-            WHERE refusal IS NULL AND $3::text IS NOT NULL
-              AND NOT EXISTS (SELECT FROM found_author WHERE name = $4)
-            ON CONFLICT (site_id, external_id) DO UPDATE SET name = EXCLUDED.name
-                WHERE authors.name IS DISTINCT FROM EXCLUDED.name
-            RETURNING id
-        ), author AS (
-            SELECT id FROM touched_author
-            UNION ALL
-            SELECT id FROM found_author
             LIMIT 1
         ), context AS (
             SELECT
