@@ -23,8 +23,9 @@ import psutil
 import pytest
 import torch
 
-from moderation.cli.dev import _free
+from moderation.cli.dev import _free, _model_exports
 from moderation.cli.workers import MODELS_POLL_SECONDS
+from moderation.config import Settings
 from tests.tiny_model import make_tiny_checkpoint
 from tests.workers import (
     Process,
@@ -366,6 +367,24 @@ def start_dev(dev_dir: Path) -> Iterator[Callable[[], DevInstance]]:
     yield start
     for instance in started:
         instance.reap()
+
+
+def test_dev_hands_a_second_terminal_the_model_settings_it_runs_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Else `moderation models list` there describes another worker than dev's.
+    for name in list(os.environ):
+        if name.startswith("MODERATION_"):
+            monkeypatch.delenv(name)
+    assert _model_exports(Settings(_env_file=None)) == {}
+    settings = Settings(
+        _env_file=None, models_dir=tmp_path / "m", toxicity_backend="onnx", toxicity_dtype="int8"
+    )
+    assert _model_exports(settings) == {
+        "MODERATION_MODELS_DIR": str((tmp_path / "m").resolve()),
+        "MODERATION_TOXICITY_BACKEND": "onnx",
+        "MODERATION_TOXICITY_DTYPE": "int8",
+    }
 
 
 def embedded_servers(data_dir: Path) -> list[psutil.Process]:

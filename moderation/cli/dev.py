@@ -214,6 +214,7 @@ def _serve_dev(settings: Settings, demo: Site, token: str, host: str, port: int)
         "DATABASE_URL": str(settings.database_url),
         "BROKER_URL": str(settings.broker_url),
         "MODERATION_DATA_DIR": str(settings.data_dir.resolve()),
+        **_model_exports(settings),
     }
     click.echo(
         f"\nAPI:        {api}\n"
@@ -236,6 +237,20 @@ def _serve_dev(settings: Settings, demo: Site, token: str, host: str, port: int)
     sockets = [_listen(host, port), _listen(host, port + 1)]
     config = uvicorn.Config(app, host=host, port=port, **server_options(settings))
     uvicorn.Server(config).run(sockets=sockets)
+
+
+def _model_exports(settings: Settings) -> dict[str, str]:
+    """The model settings this instance was started with, where not the defaults, so
+    that `moderation models list` in a second terminal describes its worker's models."""
+    defaults = Settings.model_fields
+    found = {}
+    if settings.models_dir is not None:
+        found["MODERATION_MODELS_DIR"] = str(settings.models_dir.resolve())
+    for name in ("toxicity_backend", "toxicity_device", "toxicity_dtype"):
+        value = getattr(settings, name)
+        if value != defaults[name].default:
+            found[f"MODERATION_{name.upper()}"] = str(value)
+    return found
 
 
 def _activate_line() -> str:
