@@ -41,7 +41,10 @@ def disguised_word(text: str) -> str | None:
 
 
 def _is_homoglyph_word(word: str) -> bool:
-    """True when `word` mixes scripts and every minority letter mimics the majority script."""
+    """True when `word` mixes scripts and reads as a word of one of them: every letter
+    of the others mimics that script. Not only the script of most of its letters:
+    "Moderator" spelled with five Cyrillic letters that look Latin around four Latin
+    ones is mostly Cyrillic."""
     if word.isascii():
         return False
     scripts: dict[str, list[str]] = {}
@@ -51,9 +54,15 @@ def _is_homoglyph_word(word: str) -> bool:
             scripts.setdefault(script, []).append(char)
     if len(scripts) < 2:
         return False
-    majority = max(scripts, key=lambda s: len(scripts[s]))
-    minority = [c for s, chars in scripts.items() if s != majority for c in chars]
-    return all(c in _LOOKALIKES[script_of(c)] for c in minority)
+    return any(
+        all(
+            c in _LOOKALIKES[other]
+            for other, chars in scripts.items()
+            if other != read_as
+            for c in chars
+        )
+        for read_as in scripts
+    )
 
 
 def script_of(char: str) -> str:

@@ -187,8 +187,18 @@ async def test_a_name_keeps_no_character_that_shows_nothing(
     )
 
 
-# Ann, Admin and Paypal with a Cyrillic A, a Greek capital alpha and a Cyrillic small a.
-@pytest.mark.parametrize("name", ["\u0410nn", "The \u0391dmin", "P\u0430yp\u0430l Support"])
+# Ann, Admin and Paypal with a Cyrillic A, a Greek capital alpha and a Cyrillic small a;
+# Moderator and Bob spelled mostly in Cyrillic letters that look Latin, around Latin ones.
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\u0410nn",
+        "The \u0391dmin",
+        "P\u0430yp\u0430l Support",
+        "\u041c\u043ed\u0435r\u0430t\u043er",
+        "\u0412\u043eb",
+    ],
+)
 async def test_a_name_with_look_alike_letters_of_another_script_is_refused(
     poster: Poster, name: str
 ) -> None:

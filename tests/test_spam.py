@@ -401,6 +401,8 @@ def test_a_word_spelled_with_letters_of_two_scripts_is_a_homoglyph_trick() -> No
     assert "homoglyphs mixing scripts" in reasons("Best \u0441asino bonus")  # Cyrillic es
     assert "homoglyphs mixing scripts" in reasons("\u0440aypal login")  # Cyrillic er
     assert "homoglyphs mixing scripts" in reasons("B\u03bfnus")  # Greek omicron
+    # Mostly Cyrillic, yet it reads as Latin: every Cyrillic letter in it looks Latin.
+    assert "homoglyphs mixing scripts" in reasons("Fr\u0435\u0435 \u0441\u0430sh")
 
 
 def test_mixed_languages_in_one_sentence_are_not_homoglyphs() -> None:
