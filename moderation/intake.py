@@ -79,14 +79,7 @@ async def accept(
 ) -> Accepted:
     """Store `comment` as pending, or raise why it cannot be taken."""
     settings = site.settings
-    if not settings.comments_open:
-        raise closed_on_site()
     check_reader(site, comment.author)
-    check_length(settings, comment.body)
-    if comment.author.id is None and not settings.allow_anonymous:
-        raise ValidationFailed(
-            "this site needs an author id", field="author.id", code="author_required"
-        )
     page = comment.article or ArticlePage()
     secret = owner_secret()
     new = comment_queries.NewComment(
@@ -107,6 +100,17 @@ async def accept(
         article_url=_own_address(site, page.url),
         owner_secret_hash=secret_hash(secret),
     )
+    if not settings.comments_open:
+        # A retry of a post stored before the site closed still gets its answer.
+        found = await comment_queries.earlier(conn, new) if idempotency_key else None
+        if found is None:
+            raise closed_on_site()
+        return await _replay(conn, found["id"], found["same"], secret)
+    check_length(settings, comment.body)
+    if comment.author.id is None and not settings.allow_anonymous:
+        raise ValidationFailed(
+            "this site needs an author id", field="author.id", code="author_required"
+        )
     # A second attempt only after losing a race inside the statement: to create the
     # article or the author, or to store the same Idempotency-Key. The winner has
     # committed by then, and the next statement sees it.

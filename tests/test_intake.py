@@ -552,6 +552,27 @@ async def test_a_site_with_comments_closed_takes_none(
     assert error(response)["code"] == "comments_closed"
 
 
+async def test_a_retry_after_the_site_closed_still_gets_its_answer(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    key = {"Idempotency-Key": "before-closing"}
+    first = await poster.post(headers=key)
+    assert first.status_code == 202
+    await conn.execute(
+        "UPDATE sites SET settings = settings || '{\"comments_open\": false}' WHERE id = $1",
+        poster.site.id,
+    )
+    # The first answer was lost: the retry gets the comment's id, with a new secret.
+    again = await poster.post(headers=key)
+    assert again.status_code == 202, again.text
+    assert again.json()["id"] == first.json()["id"]
+    assert again.json()["secret"] != first.json()["secret"]
+    # Anything else is refused, a new key or the same key for another comment.
+    assert (await poster.post(headers={"Idempotency-Key": "after"})).status_code == 409
+    other = await poster.post(body="Something else.", headers=key)
+    assert error(other)["code"] == "idempotency_conflict"
+
+
 async def test_a_banned_author_is_refused_and_a_lapsed_ban_is_not(
     poster: Poster, conn: asyncpg.Connection
 ) -> None:
