@@ -302,6 +302,9 @@ async def test_an_absurd_limit_is_a_400(poster: Poster, token: dict[str, str], v
         "/v1/moderation/comments/" + str(2**63),
         "/v1/moderation/authors/" + str(10**30),
         "/v1/moderation/comments/0",
+        # Ids no article can have, as its own routes refuse them.
+        "/v1/sites/{site}/counts?article=",
+        "/v1/sites/{site}/counts?article=a&article=" + "x" * 201,
     ],
 )
 async def test_absurd_ids_and_counts_are_a_400(

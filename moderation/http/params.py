@@ -45,7 +45,11 @@ def path_id(request: Request, name: str) -> int:
 
 
 def path_article(request: Request) -> str:
-    article = str(request.path_params["article"])
+    return article_id(str(request.path_params["article"]))
+
+
+def article_id(article: str) -> str:
+    """`article` if it can be an article's id, else a 400 naming the field."""
     if not 1 <= len(article) <= MAX_ARTICLE_ID:
         raise BadRequest(f"article ids are 1 to {MAX_ARTICLE_ID} characters", field="article")
     return article

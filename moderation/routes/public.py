@@ -20,7 +20,7 @@ from moderation.errors import BadRequest, NotFound
 from moderation.http.access import path_site, widget_site
 from moderation.http.bodies import read_payload
 from moderation.http.conditional import still_current
-from moderation.http.params import path_article, path_id, query_choice, query_int
+from moderation.http.params import article_id, path_article, path_id, query_choice, query_int
 from moderation.http.responses import JSONResponse
 from moderation.payloads import Payload, Text
 from moderation.sites import SiteSettings
@@ -258,11 +258,11 @@ async def get_counts(request: Request) -> Response:
       200:
         description: "Each article's count of approved comments; unknown articles count 0"
         content: {application/json: {schema: {$ref: '#/components/schemas/Counts'}}}
-      400: {description: "No article, or too many"}
+      400: {description: "No article, too many, or an id that no article can have"}
       404: {description: Unknown site}
     """
     site = await path_site(request)
-    articles = list(dict.fromkeys(request.query_params.getlist("article")))
+    articles = [article_id(a) for a in dict.fromkeys(request.query_params.getlist("article"))]
     if not articles or len(articles) > _MAX_COUNTED_ARTICLES:
         raise BadRequest(f"give 1 to {_MAX_COUNTED_ARTICLES} article parameters", field="article")
     async with request.state.pool.acquire() as conn:
