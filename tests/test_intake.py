@@ -368,6 +368,26 @@ async def test_unreadable_bodies_are_refused(
 
 
 @pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json; charset=utf-8",
+        'application/json; charset="UTF-8"',
+        "Application/JSON;charset=utf-8; profile=comment",
+        "application/json; profile=comment",
+    ],
+)
+async def test_utf8_json_is_taken_however_its_content_type_is_spelled(
+    app_client: httpx.AsyncClient, site: Site, content_type: str
+) -> None:
+    # RFC 9110: a parameter's value may be quoted, and parameters a server does not know
+    # are ignored.
+    response = await raw_post(
+        app_client, site, b'{"author": {"name": "A"}, "body": "hi"}', content_type
+    )
+    assert response.status_code == 202, response.text
+
+
+@pytest.mark.parametrize(
     ("payload", "field"),
     [
         ({"author": {"name": "A"}}, "body"),

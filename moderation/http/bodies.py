@@ -4,6 +4,8 @@ and validated into the payload model a route expects.
 
 from __future__ import annotations
 
+from email.message import Message
+from email.utils import collapse_rfc2231_value
 from typing import Any
 
 import orjson
@@ -22,15 +24,24 @@ async def read_json(request: Request, max_bytes: int) -> Any:
 def require_json(request: Request) -> None:
     """415 unless the body is declared as UTF-8 JSON."""
     content_type = request.headers.get("content-type", "")
-    media_type, _, params = content_type.partition(";")
+    media_type = content_type.partition(";")[0]
     if media_type.strip().lower() != "application/json":
         raise UnsupportedMediaType(
             f"send the body as application/json, not {media_type.strip() or 'nothing'!r}",
             field="Content-Type",
         )
-    charset = params.strip().lower().removeprefix("charset=")
-    if params.strip() and charset not in ("utf-8", "utf8"):
+    charset = _charset(content_type)
+    if charset is not None and charset not in ("utf-8", "utf8"):
         raise UnsupportedMediaType(f"the body must be UTF-8, not {charset!r}", field="Content-Type")
+
+
+def _charset(content_type: str) -> str | None:
+    """The charset parameter of a Content-Type, lower-cased, as RFC 9110 reads it: quoted
+    or not, among other parameters or not."""
+    header = Message()
+    header["content-type"] = content_type
+    charset = header.get_param("charset")
+    return None if charset is None else collapse_rfc2231_value(charset).lower()
 
 
 def json_of(body: bytes) -> Any:
