@@ -226,9 +226,11 @@ class SiteCache:
         self._entries.pop(slug, None)
 
 
-async def load_site(conn: Connection, slug: str) -> Site:
-    """The site named `slug`, read now (no cache), or `NotFound`."""
-    record = await site_queries.get_by_slug(conn, slug)
+async def load_site(conn: Connection, slug: str, *, lock: bool = False) -> Site:
+    """The site named `slug`, read now (no cache), or `NotFound`; with `lock`, locked
+    until the transaction ends, for a change written over what was read."""
+    read = site_queries.lock_by_slug if lock else site_queries.get_by_slug
+    record = await read(conn, slug)
     if record is None:
         raise NotFound(f"no site {slug!r}", field="site", code="site_not_found")
     return Site.from_record(record)
@@ -365,7 +367,7 @@ async def write_settings(
     """Store `body` as the site's settings: the whole document, or with `partial` the
     fields it names over the stored ones (`thresholds` label by label, each label whole)."""
     async with conn.transaction():
-        site = await load_site(conn, slug)
+        site = await load_site(conn, slug, lock=True)
         if partial and isinstance(body, dict):
             stored = SiteDocument.of(site).model_dump(mode="json")
             labels = body.get("thresholds")
@@ -381,7 +383,7 @@ async def replace_settings(
     """Store new settings and record the change, with what they replaced as stored (not
     as a cache has it); in effect for the next scored comment."""
     async with conn.transaction():
-        site = await load_site(conn, slug)
+        site = await load_site(conn, slug, lock=True)
         return await _store_settings(conn, site, document, moderator_id)
 
 

@@ -1207,6 +1207,45 @@ async def test_only_admins_read_and_change_site_settings(
     assert current["thresholds"]["toxicity"] == {"hold": 0.5, "reject": 0.9}
 
 
+async def test_two_admins_patching_at_once_both_keep_their_change(
+    poster: Poster, conn: asyncpg.Connection, make_moderator: MakeModerator, database_url: str
+) -> None:
+    admin = await make_moderator(poster.site, role="admin")
+    url = f"/v1/moderation/sites/{poster.site.slug}/settings"
+
+    async def waiting(count: int) -> bool:
+        found = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return bool(found == count)
+
+    # Both PATCHes in flight while the site's row is held: each must merge into what the
+    # other wrote, not into what both read before either wrote.
+    holder = await db.connect(database_url)
+    try:
+        async with holder.transaction():
+            await holder.execute("SELECT FROM sites WHERE id = $1 FOR UPDATE", poster.site.id)
+            first = asyncio.create_task(
+                poster.client.patch(url, json={"max_length": 1234}, headers=admin)
+            )
+            await wait_until(lambda: waiting(1), 10, "the first PATCH to wait")
+            second = asyncio.create_task(
+                poster.client.patch(url, json={"report_threshold": 7}, headers=admin)
+            )
+            await wait_until(lambda: waiting(2), 10, "the second PATCH to wait")
+    finally:
+        await holder.close()
+    assert [(await first).status_code, (await second).status_code] == [200, 200]
+    stored = (await poster.client.get(url, headers=admin)).json()
+    assert (stored["max_length"], stored["report_threshold"]) == (1234, 7)
+    # Each audit row's "before" is what was in force when it was written.
+    events = await conn.fetch(
+        "SELECT before, after FROM site_events WHERE site_id = $1 ORDER BY id", poster.site.id
+    )
+    assert events[1]["before"] == events[0]["after"]
+
+
 async def test_new_settings_apply_to_the_next_comment_without_a_restart(
     poster: Poster, conn: asyncpg.Connection, make_moderator: MakeModerator
 ) -> None:

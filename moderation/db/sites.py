@@ -18,6 +18,12 @@ async def get_by_slug(conn: Connection, slug: str) -> asyncpg.Record | None:
     return await conn.fetchrow(f"SELECT {_COLUMNS} FROM sites WHERE slug = $1", slug)
 
 
+async def lock_by_slug(conn: Connection, slug: str) -> asyncpg.Record | None:
+    """The site, locked until the transaction ends: a change written over what was read
+    waits for another's to commit, and reads it."""
+    return await conn.fetchrow(f"SELECT {_COLUMNS} FROM sites WHERE slug = $1 FOR UPDATE", slug)
+
+
 async def create(
     conn: Connection,
     slug: str,
