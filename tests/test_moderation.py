@@ -1162,10 +1162,21 @@ async def test_a_suspension_lapses_at_its_expiry(
     assert response.status_code == 200
     assert (await poster.post(author=author)).status_code == 403
     # Time passes: once the expiry is behind, the suspended author may comment again.
+    record = await poster.client.get(f"/v1/moderation/authors/{author_id}", headers=mod)
+    assert (record.json()["status"], record.json()["status_until"]) == (
+        "banned",
+        "2099-01-01T00:00:00+00:00",
+    )
     await conn.execute(
         "UPDATE authors SET status_until = now() - interval '1 second' WHERE id = $1", author_id
     )
-    assert (await poster.post(author=author)).status_code == 202
+    posted = await poster.post(author=author)
+    assert posted.status_code == 202
+    # And moderators are told so: the record and the queue item say normal, not banned.
+    record = await poster.client.get(f"/v1/moderation/authors/{author_id}", headers=mod)
+    assert (record.json()["status"], record.json()["status_until"]) == ("normal", None)
+    item = await poster.client.get(f"/v1/moderation/comments/{posted.json()['id']}", headers=mod)
+    assert item.json()["author"]["status"] == "normal"
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,19 @@ import asyncpg
 
 from moderation.db import Connection
 
+# The status in force, as moderators are shown it: one whose `until` has passed has
+# lapsed back to normal, as intake and scoring already treat it.
+STATUS_IN_FORCE = "CASE WHEN {a}.status_until <= now() THEN 'normal' ELSE {a}.status END"
+UNTIL_IN_FORCE = "CASE WHEN {a}.status_until <= now() THEN NULL ELSE {a}.status_until END"
+
 
 async def get(conn: Connection, author_id: int) -> asyncpg.Record | None:
     """The author with a count of their comments per status."""
     return await conn.fetchrow(
-        """
-        SELECT au.id, au.site_id, au.external_id, au.name, au.status, au.status_until,
+        f"""
+        SELECT au.id, au.site_id, au.external_id, au.name,
+               {STATUS_IN_FORCE.format(a="au")} AS status,
+               {UNTIL_IN_FORCE.format(a="au")} AS status_until,
                au.created_at,
                count(c.id) FILTER (WHERE c.status = 'approved') AS approved,
                count(c.id) FILTER (WHERE c.status = 'review') AS review,

@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from moderation.db import Connection
+from moderation.db.authors import STATUS_IN_FORCE, UNTIL_IN_FORCE
 from moderation.statuses import QUEUE_STATUS, QUEUES, Queue
 
 _OPEN_REPORTS = (
@@ -40,8 +41,9 @@ _ITEM = f"""
            a.external_id AS article, a.title AS article_title, a.url AS article_url,
            c.featured_at, c.edited_at, c.parent_id IS NULL AS top_level,
            c.author_name, c.author_id,
-           au.external_id AS author_external_id, au.status AS author_status,
-           au.status_until AS author_status_until,
+           au.external_id AS author_external_id,
+           {STATUS_IN_FORCE.format(a="au")} AS author_status,
+           {UNTIL_IN_FORCE.format(a="au")} AS author_status_until,
            coalesce(history.approved, 0) AS author_approved,
            coalesce(history.rejected, 0) AS author_rejected,
            coalesce(history.spam, 0) AS author_spam,
