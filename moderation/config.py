@@ -33,6 +33,9 @@ class Settings(BaseSettings):
         env_file=".env",
         extra="ignore",
         frozen=True,
+        # "inf" reads as a float, and a number of seconds that is infinite overflows
+        # wherever it becomes a time: refused at start, naming the variable.
+        allow_inf_nan=False,
         populate_by_name=True,
     )
 

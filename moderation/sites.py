@@ -311,12 +311,12 @@ def check_origin(origin: str) -> str:
     """`origin` exactly as browsers send it in `Origin`, which `allows_origin` compares
     with: scheme://host[:port] in lower case, the host in punycode, without a default port
     (a browser never sends `:443`) or a trailing slash."""
-    parts = urlsplit(origin.strip())
     try:
+        parts = urlsplit(origin.strip())  # ValueError for an unclosed "[" of IPv6
         port = parts.port
         host = (parts.hostname or "").encode("idna").decode("ascii")
     except (ValueError, UnicodeError):
-        host = ""
+        parts, port, host = urlsplit(""), None, ""
     if (
         parts.scheme not in _DEFAULT_PORTS
         or not host

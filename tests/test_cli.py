@@ -124,8 +124,9 @@ def test_commands_without_a_database_name_the_missing_variable(tmp_path: Path) -
         ),
         ("notaurl", "DATABASE_URL is not a usable PostgreSQL URL (invalid DSN"),
         ("postgresql://postgres@127.0.0.1:port/db", "DATABASE_URL is not a usable PostgreSQL"),
+        ("postgresql://postgres@127.0.0.1:99999/db", "DATABASE_URL is not a usable PostgreSQL"),
     ],
-    ids=["down", "malformed", "bad-port"],
+    ids=["down", "malformed", "bad-port", "port-out-of-range"],
 )
 def test_commands_name_an_unreachable_or_malformed_database_in_one_line(
     tmp_path: Path, url: str, message: str
@@ -143,6 +144,8 @@ def test_commands_name_an_unreachable_or_malformed_database_in_one_line(
         ("MODERATION_DB_POOL_MAX", "abc", "Input should be a valid integer"),
         ("MODERATION_LOG_LEVEL", "LOUD", "Input should be 'DEBUG', 'INFO',"),
         ("MODERATION_TOXICITY_DEVICE", "gpu", "Value error, 'gpu' is not auto, cpu"),
+        # A time that never comes overflows wherever it becomes a date.
+        ("MODERATION_WEBHOOK_RETRY_BASE_SECONDS", "inf", "Input should be a finite number"),
     ],
 )
 def test_a_malformed_setting_is_named_in_one_line(
@@ -203,6 +206,7 @@ def test_site_create_prints_a_key_and_json_for_scripts(tmp_path: Path, fresh_url
         (("ok\n",), "must be lowercase letters, digits and dashes"),
         (("ok-slug", "--origin", "https://x.example/path"), "origin"),
         (("ok-slug", "--origin", "ftp://x.example"), "origin"),
+        (("ok-slug", "--origin", "http://[::1"), "origin"),
     ],
 )
 def test_site_create_refuses_bad_input_clearly(
@@ -259,6 +263,26 @@ def test_site_sign_readers_prints_a_new_secret_and_off_stops_signing(
     missing = cli(tmp_path, "site", "sign-readers", "nowhere", DATABASE_URL=fresh_url)
     assert missing.returncode != 0
     assert "no site 'nowhere'" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("webhook", "rotate", "1", "--grace-hours", "nan"),
+        ("webhook", "rotate", "1", "--grace-hours", "1e10"),
+        ("webhook", "replay", "99999999999999999999"),
+        ("site", "sign-readers", "daily", "--keep-previous", "inf"),
+        ("moderator", "revoke", "0"),
+    ],
+)
+def test_absurd_numbers_on_the_command_line_are_named_in_one_line(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    # Refused before any database is asked: no traceback from an overflow further in.
+    result = cli(tmp_path, *args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "Error: Invalid value for" in result.stderr, result.stderr
 
 
 class DevInstance:

@@ -884,6 +884,12 @@ async def test_a_site_that_signs_its_readers_takes_an_id_only_with_its_token(
         )
         assert posted.status_code == status, posted.text
 
+    # Half a second of grace is half a second, not none.
+    replaced = site.reader_secret
+    site = await sign_readers(conn, site.slug, keep_previous_seconds=0.5)
+    posted = await Poster(app_client, site).post(author=as_ann(reader_token(replaced, "reader-1")))
+    assert posted.status_code == 202, posted.text
+
     unsigned = await sign_readers(conn, site.slug, on=False)
     assert unsigned.reader_secret is None
     assert (await Poster(app_client, unsigned).post(author=ann)).status_code == 202

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import importlib.util
+import math
 import os
 import shutil
 import sys
@@ -19,7 +20,7 @@ import click
 from moderation import db
 from moderation.config import Settings
 from moderation.errors import ModerationError
-from moderation.payloads import clean_line
+from moderation.payloads import MAX_ID, clean_line
 
 T = TypeVar("T")
 
@@ -86,8 +87,9 @@ async def _connect(url: str) -> asyncpg.Connection:
     """A connection to `url`, or a one-line CLI error naming DATABASE_URL and the problem."""
     try:
         return await db.connect(url)
-    # asyncpg says ValueError for some URLs it cannot parse (a port that is no number).
-    except (asyncpg.ClientConfigurationError, ValueError) as exc:
+    # asyncpg says ValueError for some URLs it cannot parse (a port that is no number),
+    # and OverflowError, from the socket, for a port over 65535.
+    except (asyncpg.ClientConfigurationError, ValueError, OverflowError) as exc:
         raise click.ClickException(
             f"DATABASE_URL is not a usable PostgreSQL URL ({exc}; e.g. {_DATABASE_URL_EXAMPLE})"
         ) from exc
@@ -139,3 +141,26 @@ def share_metrics_between_processes() -> None:
         folder = tempfile.mkdtemp(prefix="moderation-metrics-")
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+
+
+# A row's id, as the database holds it: a bigger number is no id, not a crash.
+ROW_ID = click.IntRange(1, MAX_ID)
+# How long a replaced secret may stay valid beside its successor: 30 days.
+MAX_KEEP_PREVIOUS_SECONDS = 30 * 86400.0
+MAX_GRACE_HOURS = 30 * 24.0
+
+
+class Duration(click.FloatRange):
+    """A number of seconds or hours from 0 to `most`: not "nan", which compares with no
+    bound, nor one so large that it overflows as a date."""
+
+    name = "duration"
+
+    def __init__(self, most: float) -> None:
+        super().__init__(min=0, max=most)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        return number

@@ -9,7 +9,7 @@ import asyncpg
 import click
 
 from moderation import moderators
-from moderation.cli.common import one_line, with_connection
+from moderation.cli.common import ROW_ID, one_line, with_connection
 from moderation.config import get_settings
 from moderation.db import moderators as moderator_queries
 from moderation.sites import load_site
@@ -42,7 +42,7 @@ def create(sites: tuple[str, ...], role: str, name: str | None, as_json: bool) -
 
 
 @moderator.command("revoke")
-@click.argument("moderator_id", type=int)
+@click.argument("moderator_id", type=ROW_ID)
 def revoke(moderator_id: int) -> None:
     """Revoke a moderator's token at once."""
     revoked = with_connection(

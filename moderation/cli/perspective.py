@@ -7,7 +7,13 @@ import json
 import asyncpg
 import click
 
-from moderation.cli.common import one_line, with_connection
+from moderation.cli.common import (
+    MAX_KEEP_PREVIOUS_SECONDS,
+    ROW_ID,
+    Duration,
+    one_line,
+    with_connection,
+)
 from moderation.config import get_settings
 from moderation.db import perspective as perspective_queries
 from moderation.perspective import coral as coral_phase
@@ -57,7 +63,7 @@ def list_keys(site: str | None) -> None:
 
 
 @apikey.command("revoke")
-@click.argument("key_id", type=int)
+@click.argument("key_id", type=ROW_ID)
 def revoke(key_id: int) -> None:
     """Revoke a key at once: its next request gets 403."""
     revoked = with_connection(
@@ -82,10 +88,10 @@ def coral() -> None:
 )
 @click.option(
     "--keep-previous",
-    type=click.FloatRange(min=0),
+    type=Duration(MAX_KEEP_PREVIOUS_SECONDS),
     default=coral_phase.DEFAULT_KEEP_PREVIOUS_SECONDS,
     show_default=True,
-    help="Seconds the site's earlier secrets stay valid at most (0 revokes them).",
+    help="Seconds the site's earlier secrets stay valid at most (0 revokes them; 30 days at most).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the secret and expiry as JSON.")
 def secret(site: str, secret: str | None, keep_previous: float, as_json: bool) -> None:

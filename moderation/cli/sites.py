@@ -6,7 +6,7 @@ import json
 
 import click
 
-from moderation.cli.common import one_line, with_connection
+from moderation.cli.common import MAX_KEEP_PREVIOUS_SECONDS, Duration, one_line, with_connection
 from moderation.config import get_settings
 from moderation.db import sites as site_queries
 from moderation.sites import (
@@ -86,10 +86,10 @@ def site_rotate_key(slug: str, as_json: bool) -> None:
 @click.option("--off", is_flag=True, help="Stop: author ids are taken as the widget sends them.")
 @click.option(
     "--keep-previous",
-    type=click.FloatRange(min=0),
+    type=Duration(MAX_KEEP_PREVIOUS_SECONDS),
     default=DEFAULT_KEEP_PREVIOUS_SECONDS,
     show_default=True,
-    help="Seconds the secret it replaces stays valid (0 revokes it).",
+    help="Seconds the secret it replaces stays valid (0 revokes it; 30 days at most).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print {site, reader_secret} as JSON.")
 def site_sign_readers(slug: str, off: bool, keep_previous: float, as_json: bool) -> None:

@@ -9,7 +9,7 @@ import asyncpg
 import click
 
 from moderation import webhooks
-from moderation.cli.common import with_connection
+from moderation.cli.common import MAX_GRACE_HOURS, ROW_ID, Duration, with_connection
 from moderation.config import get_settings
 from moderation.db import webhooks as webhook_queries
 from moderation.sites import load_site
@@ -81,7 +81,7 @@ def list_webhooks(slug: str, as_json: bool) -> None:
 
 
 @webhook.command("remove")
-@click.argument("webhook_id", type=int)
+@click.argument("webhook_id", type=ROW_ID)
 def remove(webhook_id: int) -> None:
     """Stop sending to a webhook (its delivery log stays)."""
     with_connection(get_settings(), lambda conn: webhooks.remove(conn, webhook_id))
@@ -89,13 +89,13 @@ def remove(webhook_id: int) -> None:
 
 
 @webhook.command("rotate")
-@click.argument("webhook_id", type=int)
+@click.argument("webhook_id", type=ROW_ID)
 @click.option(
     "--grace-hours",
-    type=click.FloatRange(min=0),
+    type=Duration(MAX_GRACE_HOURS),
     default=24,
     show_default=True,
-    help="How long the old secret keeps signing too.",
+    help="Hours the old secret keeps signing too (30 days at most).",
 )
 @click.option("--json", "as_json", is_flag=True)
 def rotate(webhook_id: int, grace_hours: float, as_json: bool) -> None:
@@ -109,7 +109,7 @@ def rotate(webhook_id: int, grace_hours: float, as_json: bool) -> None:
 
 
 @webhook.command("replay")
-@click.argument("delivery_id", type=int)
+@click.argument("delivery_id", type=ROW_ID)
 def replay(delivery_id: int) -> None:
     """Send a delivery's event again (same event id)."""
     new_id = with_connection(get_settings(), lambda conn: webhooks.replay(conn, delivery_id))

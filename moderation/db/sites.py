@@ -77,7 +77,7 @@ async def set_reader_secret(
         f"""
         UPDATE sites
            SET reader_secret = $2,
-               reader_secret_previous = CASE WHEN $3 > 0 THEN reader_secret END,
+               reader_secret_previous = CASE WHEN $3::float8 > 0 THEN reader_secret END,
                reader_secret_previous_until =
                    CASE WHEN $3 > 0 AND reader_secret IS NOT NULL
                         THEN now() + make_interval(secs => $3) END,
