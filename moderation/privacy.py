@@ -85,6 +85,8 @@ class Erased(TypedDict):
     erased_by: str | None
     comments_scrubbed: int
     comments_removed: int
+    # Spam models trained on decisions about their comments, deleted (retrained by beat).
+    spam_models_dropped: int
     # Erased before, with nothing of theirs stored since: nothing changed, and `erased_at`
     # and `erased_by` are that first erasure's.
     already_erased: bool
@@ -179,6 +181,7 @@ async def erase(
         # carry no text either. The scrub locks the author and their comments, so a worker
         # deciding one of them now waits, and the statuses read next stay as read.
         scrub = await privacy_queries.scrub_author(conn, author_id, erased_by)
+        dropped = await privacy_queries.drop_spam_models_trained_on(conn, author_id)
         remaining = await privacy_queries.undeleted(conn, author_id)
         reason = f"author's data erased by {erased_by}"
         changes = [
@@ -197,6 +200,7 @@ async def erase(
         "comments_removed": sum(
             1 for c in changes if c.comment_id in applied and c.expected in _IN_VIEW
         ),
+        "spam_models_dropped": dropped,
         "already_erased": not scrub["erased"],
     }
 

@@ -180,7 +180,7 @@ async def test_erasing_again_changes_nothing_unless_the_author_came_back(
     assert again.status_code == 200, again.text
     # The first erasure's record stands: nothing was scrubbed or removed a second time.
     assert again.json() == {**first, "comments_scrubbed": 0, "comments_removed": 0,
-                            "already_erased": True}  # fmt: skip
+                            "spam_models_dropped": 0, "already_erased": True}  # fmt: skip
     events = await conn.fetchval(
         "SELECT count(*) FROM comment_events AS e JOIN comments AS c ON c.id = e.comment_id"
         " WHERE c.author_id = $1 AND e.reason LIKE '%erased by moderator Eve%'",

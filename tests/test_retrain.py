@@ -3,13 +3,14 @@ model, weighted above the seed, and workers pick up each site's newest one."""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import pytest
 
-from moderation import moderators
+from moderation import moderators, privacy
 from moderation.db import transitions
 from moderation.scoring.retrain import (
     SITE_LINK_CAP,
@@ -46,11 +47,18 @@ HONEST = [
 ]
 
 
-async def label(conn: asyncpg.Connection, poster: Poster, bodies: list[str], to: Any) -> None:
-    """Post `bodies` and have a moderator of the site decide them `to` (spam or approved)."""
+async def label(
+    conn: asyncpg.Connection,
+    poster: Poster,
+    bodies: list[str],
+    to: Any,
+    author: dict[str, str] | None = None,
+) -> None:
+    """Post `bodies` (by `author`, else the poster's default one) and have a moderator of
+    the site decide them `to` (spam or approved)."""
     moderator_id, _ = await moderators.create(conn, "Mo", "moderator", [poster.site.id])
     for body in bodies:
-        comment_id = await poster.comment(body=body)
+        comment_id = await poster.comment(body=body, author=author)
         await transitions.transition(
             conn, [transitions.Change(comment_id, "pending", "review", "held")]
         )
@@ -108,6 +116,38 @@ async def test_retraining_runs_only_for_sites_with_new_decisions(
     models = SiteSpamModels(seed_classifier)
     await models.refresh(conn, [poster.site.id])
     assert models.model_id(poster.site.id) == await newest_model(conn, poster.site) > first
+
+
+async def test_erasing_an_author_drops_the_models_that_learned_their_words(
+    poster: Poster, conn: asyncpg.Connection, pool: asyncpg.Pool, seed_classifier: SpamClassifier
+) -> None:
+    realtor = {"id": "realtor", "name": "Golden Maple"}
+    await label(conn, poster, CAMPAIGN, "spam", author=realtor)
+    await label(conn, poster, HONEST, "approved")
+    await retrain_spam(pool)
+
+    async def blobs() -> list[bytes]:
+        rows = await conn.fetch("SELECT model FROM spam_models WHERE site_id = $1", poster.site.id)
+        # The pickled classifier, after the format's header line.
+        return [zlib.decompress(row["model"].split(b"\n", 2)[2]) for row in rows]
+
+    assert any(b"maple" in blob for blob in await blobs())  # the campaign's own word
+    author_id = await conn.fetchval(
+        "SELECT id FROM authors WHERE site_id = $1 AND external_id = 'realtor'", poster.site.id
+    )
+    models = SiteSpamModels(seed_classifier)
+    await models.refresh(conn, [poster.site.id])
+    assert models.model_id(poster.site.id) == await newest_model(conn, poster.site)
+    erased = await privacy.erase(conn, author_id, "test")
+    assert erased["spam_models_dropped"] == 1
+    assert await blobs() == []
+    # A worker holding the deleted model lets it go, for the seed's.
+    await models.refresh(conn, [poster.site.id])
+    assert models.classifier(poster.site.id) is models.seed
+    # Beat trains the site again, from the decisions left: none of the erased words.
+    await retrain_spam(pool)
+    assert len(await blobs()) == 1
+    assert not any(b"maple" in blob for blob in await blobs())
 
 
 async def test_a_site_whose_model_this_release_cannot_load_is_retrained_once(

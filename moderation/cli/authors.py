@@ -58,7 +58,8 @@ def erase_author(slug: str, external_id: str, yes: bool) -> None:
         return
     click.echo(
         f"author {external_id} erased: {result['comments_scrubbed']} comments scrubbed, "
-        f"{result['comments_removed']} removed from view"
+        f"{result['comments_removed']} removed from view, "
+        f"{result['spam_models_dropped']} spam models trained on them deleted"
     )
 
 

@@ -78,6 +78,28 @@ async def undeleted(conn: Connection, author_id: int) -> list[asyncpg.Record]:
     )
 
 
+async def drop_spam_models_trained_on(conn: Connection, author_id: int) -> int:
+    """Delete the site's spam models trained on a moderator's decision on any of the
+    author's comments (their vocabulary holds its words); how many. Beat trains the site
+    again from its labels, where the scrubbed comments no longer count; until then its
+    workers score with the newest model left, or the seed's (`SiteSpamModels.refresh`)."""
+    return len(
+        await conn.fetch(
+            """
+            DELETE FROM spam_models AS m
+             WHERE m.site_id = (SELECT site_id FROM authors WHERE id = $1)
+               AND EXISTS (
+                   SELECT FROM comment_events AS e JOIN comments AS c ON c.id = e.comment_id
+                    WHERE c.author_id = $1 AND e.actor = 'moderator'
+                      AND e.to_status IN ('spam', 'approved', 'rejected')
+                      AND e.id <= m.last_event_id)
+            RETURNING m.id
+            """,
+            author_id,
+        )
+    )
+
+
 async def scrub_author(conn: Connection, author_id: int, erased_by: str) -> asyncpg.Record:
     """Remove the author's name, texts, addresses and user agents; `scrubbed` says how many
     comments had any, `erased` whether the author row was marked (now, by `erased_by`).

@@ -58,6 +58,11 @@ class SiteSpamModels:
             if site_id in self._sites:
                 self._sites.move_to_end(site_id)
         newest = await scoring_queries.latest_spam_models(conn, wanted)
+        for site_id in wanted:
+            # Its models were deleted (an erased author's words were in them): the seed's
+            # until beat has trained the site again.
+            if site_id not in newest:
+                self._sites.pop(site_id, None)
         for site_id, model_id in newest.items():
             if self.model_id(site_id) == model_id:
                 continue
