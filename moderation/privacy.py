@@ -70,12 +70,22 @@ class StoredEdit(TypedDict):
     at: str
 
 
+class StoredStatusChange(TypedDict):
+    from_status: AuthorStatus
+    to_status: AuthorStatus
+    until: str | None
+    reason: str
+    by: str | None
+    at: str
+
+
 class AuthorData(TypedDict):
     """Everything stored about an author: what an access request gets."""
 
     author: StoredAuthor
     comments: list[StoredComment]
     moderator_notes: list[StoredNote]
+    status_changes: list[StoredStatusChange]
     edits: list[StoredEdit]
 
 
@@ -120,6 +130,7 @@ async def author_data(
     comments = await privacy_queries.author_comments(conn, author_id)
     edits = await privacy_queries.replaced_texts(conn, author_id)
     notes = await author_queries.notes(conn, author_id)
+    changes = await author_queries.events(conn, author_id)
     return {
         "author": {
             "id": author["id"],
@@ -158,6 +169,18 @@ async def author_data(
         "moderator_notes": [
             {"body": n["body"], "by": n["moderator"], "created_at": iso(n["created_at"])}
             for n in reversed(notes)
+        ],
+        # So are their bans and holds: who, when, until when and why.
+        "status_changes": [
+            {
+                "from_status": e["from_status"],
+                "to_status": e["to_status"],
+                "until": iso(e["until"]),
+                "reason": e["reason"],
+                "by": e["moderator"],
+                "at": iso(e["created_at"]),
+            }
+            for e in changes
         ],
         "edits": [
             {

@@ -66,6 +66,9 @@ async def test_an_admin_exports_everything_stored_about_an_author(
     first, _, held = await ann_thread(poster, conn)
     admin = await moderator_headers(conn, site, role="admin")
     ann = await author_id(conn, site, ANN["id"])
+    ban = {"status": "banned", "until": "2099-01-01T00:00:00Z", "reason": "posted a phone number"}
+    banned = await app_client.post(f"/v1/moderation/authors/{ann}/status", json=ban, headers=admin)
+    assert banned.status_code == 200, banned.text
 
     response = await app_client.get(f"/v1/moderation/authors/{ann}/export", headers=admin)
 
@@ -81,6 +84,15 @@ async def test_an_admin_exports_everything_stored_about_an_author(
     assert data["comments"][0]["client_addr"] == "203.0.113.7"
     assert data["comments"][0]["user_agent"].startswith("python-httpx/")
     assert data["comments"][1]["body"] == "Call me at 555-0100."
+    # Their ban is data about them too: who, until when and why.
+    [change] = data["status_changes"]
+    assert {k: change[k] for k in ("from_status", "to_status", "until", "reason")} == {
+        "from_status": "normal",
+        "to_status": "banned",
+        "until": "2099-01-01T00:00:00+00:00",
+        "reason": "posted a phone number",
+    }
+    assert change["by"] is not None
 
 
 async def test_only_admins_of_the_authors_site_may_export_or_erase(
