@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -15,6 +17,7 @@ import httpx
 import pytest
 
 from moderation import db, exports, importer, own_comments, privacy, webhooks
+from moderation.cli.authors import _operator
 from moderation.config import Settings
 from moderation.db import comments as comment_queries
 from moderation.db import imports as import_queries
@@ -204,6 +207,17 @@ async def test_erasing_again_changes_nothing_unless_the_author_came_back(
     third = (await app_client.post(url, headers=other_admin)).json()
     assert (third["already_erased"], third["comments_scrubbed"]) == (False, 1)
     assert third["erased_by"].startswith("moderator Eve (#")
+
+
+def test_an_erasure_from_a_user_id_without_a_name_names_the_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As under OpenShift's arbitrary user ids: no passwd entry, no USER or LOGNAME.
+    def nameless() -> str:
+        raise KeyError(f"getpwuid(): uid not found: {os.getuid()}")
+
+    monkeypatch.setattr(getpass, "getuser", nameless)
+    assert _operator() == f"uid {os.getuid()}"
 
 
 async def test_the_cli_exports_and_erases_by_the_sites_own_author_id(

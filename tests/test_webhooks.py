@@ -194,6 +194,7 @@ async def test_targets_on_loopback_or_private_networks_are_refused(
         "http://[64:ff9b::7f00:1]/hook",  # NAT64: 127.0.0.1
         "http://[64:ff9b::a9fe:a9fe]/hook",  # NAT64: 169.254.169.254
         "http://[64:ff9b:1::a00:1]/hook",  # NAT64 local use: 10.0.0.1
+        "http://[::ffff:0:7f00:1]/hook",  # SIIT IPv4-translated: 127.0.0.1
         "http://[2002:7f00:1::]/hook",  # 6to4: 127.0.0.1
         "http://[2002:a9fe:a9fe::]/hook",  # 6to4: 169.254.169.254
         "http://[2001:0:a00:1::f7ff:f7ff:f7fe]/hook",  # Teredo: server 10.0.0.1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 
 import asyncpg
 import click
@@ -42,7 +43,7 @@ def erase_author(slug: str, external_id: str, yes: bool) -> None:
     """Erase the author's name, texts, addresses and user agents. Cannot be undone."""
     if not yes:
         click.confirm(f"Erase all data of author {external_id!r} on {slug}?", abort=True)
-    who = f"operator {getpass.getuser()} (command line)"
+    who = f"operator {_operator()} (command line)"
 
     async def work(conn: asyncpg.Connection) -> privacy.Erased:
         site = await load_site(conn, slug)
@@ -61,6 +62,15 @@ def erase_author(slug: str, external_id: str, yes: bool) -> None:
         f"{result['comments_removed']} removed from view, "
         f"{result['spam_models_dropped']} spam models trained on them deleted"
     )
+
+
+def _operator() -> str:
+    """Who runs the command: the login name, else the user id (a container may run under
+    an id with no name, as OpenShift does)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
 
 
 commands = [author]

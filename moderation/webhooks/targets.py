@@ -7,8 +7,9 @@ services. Such targets are refused, at `add` and again at every delivery (names 
 change what they resolve to), unless `MODERATION_WEBHOOK_ALLOW_PRIVATE` is set (tests,
 development, a receiver on the same private network by the operator's choice). The
 sender connects to the very address that was checked. An IPv6 address that carries an
-IPv4 address (mapped, compatible, 6to4, Teredo, NAT64) is judged by that IPv4 address too:
-a gateway on the way may deliver it there, and `is_global` does not look inside.
+IPv4 address (mapped, compatible, 6to4, Teredo, NAT64, SIIT) is judged by that IPv4
+address too: a gateway on the way may deliver it there, and `is_global` does not look
+inside.
 """
 
 from __future__ import annotations
@@ -22,9 +23,14 @@ from moderation.errors import WebhookTargetRefused
 
 MAX_URL = 2000
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-# NAT64's well-known prefix (RFC 6052) and its local-use one (RFC 8215): the last 32 bits
-# are the IPv4 address the translator connects to.
-_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+# NAT64's well-known prefix (RFC 6052), its local-use one (RFC 8215) and SIIT's
+# IPv4-translated addresses (RFC 2765, ::ffff:0:a.b.c.d): the last 32 bits are the IPv4
+# address the translator connects to.
+_TRANSLATED = (
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +103,8 @@ def _reaches(ip: _Address) -> list[_Address]:
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
     """The IPv4 addresses a relay or translator would forward `ip`'s traffic to."""
     last_32_bits = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    if int(ip) >> 32 == 0 or any(ip in prefix for prefix in _NAT64):  # compatible ::/96, NAT64
+    # Compatible (::/96), NAT64 and SIIT.
+    if int(ip) >> 32 == 0 or any(ip in prefix for prefix in _TRANSLATED):
         return [last_32_bits]
     if ip.sixtofour is not None:
         return [ip.sixtofour]
