@@ -307,6 +307,11 @@ async def test_a_bad_json_line_is_named(
     path.write_text('{"type": "article", "id": "a"}\n')
     with pytest.raises(ImportFailed, match=r"line 1: .*export header"):
         await importer.run(conn, site, "json", path)
+    # PostgreSQL's text holds no NUL: named, not a database error halfway through.
+    nul = {**comment, "key": "k\u0000", "created_at": "2024-01-01T00:00:00Z"}
+    path.write_text("\n".join(json.dumps(line) for line in (header, article, nul)) + "\n")
+    with pytest.raises(ImportFailed, match=r"line 3: a NUL character"):
+        await importer.run(conn, site, "json", path)
 
 
 # Each article's link, by its title: only a web page's address may become a link on the desk.

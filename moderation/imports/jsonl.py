@@ -158,9 +158,23 @@ def _check_whole(header: SiteLine, end: EndLine | None, counts: dict[str, int]) 
 
 def _json(raw: bytes, number: int) -> Any:
     try:
-        return orjson.loads(raw)
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ImportFailed(f"{WHAT}: line {number}: not JSON ({exc})") from exc
+    if b"\\u0000" in raw and _holds_nul(data):
+        # PostgreSQL's text cannot hold it, in an id or a key any more than in a text.
+        raise ImportFailed(f"{WHAT}: line {number}: a NUL character (\\u0000) cannot be stored")
+    return data
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def _parse(model: Any, data: Any, number: int) -> Any:
