@@ -156,7 +156,7 @@ async def page(
 
 
 # Sort order and the columns of its keyset, by (sort, is the reported queue). Priority is
-# riskiest first: the most reports (reported queue), then the highest score, newest last.
+# riskiest first: the most reports (reported queue), then the highest score, then the newest.
 _ORDER: dict[tuple[str, bool], tuple[str, tuple[str, ...]]] = {
     ("priority", False): ("risk DESC, id DESC", ("risk", "id")),
     ("priority", True): ("report_count DESC, risk DESC, id DESC", ("report_count", "risk", "id")),
