@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from spam_eval import Result, choose, measure
 
 from moderation.intake import fingerprint
+from moderation.links import urls
 from moderation.scoring.retrain import SITE_WEIGHT, site_classifier, site_link_cap
 from moderation.scoring.spam import (
     SEED_FILES,
@@ -45,7 +46,7 @@ from moderation.scoring.spam import (
     load_seed_comments,
     score_spam,
 )
-from moderation.scoring.spam_signals import spam_signals, urls
+from moderation.scoring.spam_signals import spam_signals
 from moderation.sites import DEFAULT_THRESHOLDS
 
 POLICY = DEFAULT_THRESHOLDS["spam"]

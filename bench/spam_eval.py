@@ -37,6 +37,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline, make_pipeline
 
+from moderation.links import urls
 from moderation.scoring.spam import (
     LINK_LOGIT_CAP,
     SEED_FILES,
@@ -45,7 +46,6 @@ from moderation.scoring.spam import (
     load_seed_file,
     score_spam,
 )
-from moderation.scoring.spam_signals import urls
 from moderation.sites import DEFAULT_THRESHOLDS
 
 POLICY = DEFAULT_THRESHOLDS["spam"]

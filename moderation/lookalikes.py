@@ -33,11 +33,13 @@ _LOOKALIKES = {
 }
 
 
-def disguised_word(text: str) -> str | None:
-    """The first word of `text` spelled with letters of another script, if any."""
+def disguised_word(text: str, shortest: int = 1) -> str | None:
+    """The first word of `text`, of `shortest` letters or more, spelled with letters of
+    another script, if any."""
     if text.isascii():  # one script: most texts stop here
         return None
-    return next((word for word in _WORD.findall(text) if _is_homoglyph_word(word)), None)
+    words = (word for word in _WORD.findall(text) if len(word) >= shortest)
+    return next((word for word in words if _is_homoglyph_word(word)), None)
 
 
 def _is_homoglyph_word(word: str) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from moderation.links import urls
 from moderation.sites import SiteSettings, Threshold
 from moderation.statuses import UNDETERMINED, Decided
 
@@ -25,19 +26,6 @@ _ORDER: tuple[tuple[Decided, frozenset[Severity]], ...] = (
     ("spam", frozenset({"spam"})),
     ("rejected", frozenset({"reject"})),
     ("review", frozenset({"firm_hold", "hold"})),
-)
-# A bare domain's labels and their dots, before its TLD (here, below scoring's layer, so
-# that `spam_signals.URL` reads them alike). The match starts where the first label does,
-# never after a label and its dot or hyphen: every later start in "a.b-c.d" walks the same
-# labels to the same end, and trying each made a 20,000-character "a.a.a..." cost seconds;
-# now each character is walked from one start at most. The price: labels right after "_"
-# or a non-ASCII letter and a dot or hyphen are not read ("my_blog.example.com" was the
-# link "example.com"), nor those after three hyphens or a label of hyphens alone.
-BARE_DOMAIN_LABELS = r"\b(?<![a-z0-9][.-])(?<![a-z0-9-]-[.-])(?:[a-z0-9][a-z0-9-]*\.)+"
-_LINK = re.compile(
-    r"(?:https?://|www\.)\S+"
-    rf"|{BARE_DOMAIN_LABELS}(?:com|net|org|ru|info|biz|io|ly|me|co|xyz|top|tk)\b\S*",
-    re.IGNORECASE,
 )
 
 
@@ -96,7 +84,7 @@ def evaluate(settings: SiteSettings, facts: Facts) -> PolicyDecision:
 
 
 def count_links(body: str) -> int:
-    return len(_LINK.findall(body))
+    return len(urls(body))
 
 
 def _trusted(settings: SiteSettings, facts: Facts) -> bool:

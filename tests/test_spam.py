@@ -10,6 +10,7 @@ import re
 import pytest
 
 from moderation.errors import SpamModelError
+from moderation.links import URL, urls
 from moderation.scoring.spam import (
     FORMAT_VERSION,
     SpamClassifier,
@@ -23,12 +24,10 @@ from moderation.scoring.spam import (
 )
 from moderation.scoring.spam_signals import (
     _PHRASE_PATTERNS,
-    URL,
     Signal,
     cased_letters,
     may_hold_phrase,
     spam_signals,
-    urls,
 )
 from moderation.sites import DEFAULT_THRESHOLDS
 

@@ -22,13 +22,13 @@ import asyncpg
 import structlog
 
 from moderation.db import scoring as scoring_queries
+from moderation.links import urls
 from moderation.scoring.spam import (
     LINK_LOGIT_CAP,
     MODEL_FORMAT,
     SpamClassifier,
     load_seed_corpus,
 )
-from moderation.scoring.spam_signals import urls
 
 log = structlog.get_logger(__name__)
 

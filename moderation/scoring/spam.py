@@ -33,15 +33,13 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer, normalize
 
 from moderation.errors import SpamModelError
+from moderation.links import URL, domain, urls
 from moderation.scoring.spam_signals import (
-    URL,
     Signal,
     SpamContext,
     cased_letters,
-    domain,
     spam_signals,
     strip_invisible,
-    urls,
 )
 
 __all__ = [

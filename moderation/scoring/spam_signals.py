@@ -12,9 +12,9 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from moderation.links import SCHEME, SHORTENERS, TLDS, URL, domain, urls
 from moderation.lookalikes import disguised_word, script_of
 from moderation.payloads import BIDI_CONTROLS, INVISIBLE
-from moderation.policy import BARE_DOMAIN_LABELS
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,24 +38,6 @@ class Signal:
     strength: float
 
 
-# Bare domains ("murdev.com/free") count as links only with a lower-case TLD that prose does
-# not produce: "agreed.It was" (a missing space) must not read as a link to a .it site.
-_TLDS = "com|net|org|info|biz|ru|pl|io|cc|xyz|top|site|online|club|shop|store|click|ws|su|ua|uk|tv"
-SHORTENERS = frozenset(
-    {
-        "bit.ly", "goo.gl", "tinyurl.com", "t.co", "ow.ly", "is.gd", "cutt.ly", "buff.ly",
-        "rebrand.ly", "shorturl.at", "tiny.cc", "t.ly", "rb.gy", "bl.ink", "adf.ly", "shorte.st",
-        "v.gd", "s.id", "lnkd.in", "t.me", "wa.me", "linktr.ee", "shhort.com", "linkbucks.com",
-        "bc.vc", "ouo.io", "soo.gd", "clck.ru", "qps.ru", "u.to", "tr.im", "x.co",
-    }
-)  # fmt: skip
-_SHORTENER_HOSTS = "|".join(re.escape(host) for host in sorted(SHORTENERS))
-URL = re.compile(
-    r"(?:https?://|www\.)[^\s<>\"']+"
-    rf"|{BARE_DOMAIN_LABELS}(?-i:{_TLDS})\b(?:/[^\s<>\"']*)?"
-    rf"|\b(?:{_SHORTENER_HOSTS})/[^\s<>\"']+",
-    re.IGNORECASE,
-)
 # A link that carries its sharer's referral or affiliate code: ?ref=4436607, ?r=HuPwEH5ab,
 # ?AffiliateID=..., /ref/name99. A code has a digit: news sites tag their own links with
 # words (?ref=homepage, ?partner=rss), which readers citing them copy.
@@ -70,10 +52,9 @@ _REFERRAL = re.compile(
 # org, which prose does not start a sentence with, and only before a "/", a "(" or the end.
 _SPELLED_LINK = re.compile(
     r"(?<![\w-])[a-z0-9-]{3,}+(?: \. ?|\. )(?-i:com|net|org)(?=/|\s*+\(|\s*+$)"
-    rf"|(?<![\w-])[a-z0-9-]{{3,}}+ ?[(\[](?-i:dot)[)\]] ?(?-i:{_TLDS})\b",
+    rf"|(?<![\w-])[a-z0-9-]{{3,}}+ ?[(\[](?-i:dot)[)\]] ?(?-i:{TLDS})\b",
     re.IGNORECASE,
 )
-_SCHEME = re.compile(r"^(?:https?://)?(?:www\.)?", re.IGNORECASE)
 _HANDLE = re.compile(r"(?<![\w.])@(\w{3,})")
 _NAME_WORD = re.compile(r"[^\W\d_]{4,}")
 _NOT_NAME = re.compile(r"[\W_]+")
@@ -168,23 +149,6 @@ _RUN = re.compile(r"(\S)\1{9,}")
 _DUPLICATE_MIN_CHARS = 20
 
 
-# What every match of URL holds: a scheme's "://", "www.", or a dot before a letter or
-# digit (a bare domain's TLD, a shortener's host). Most comments have none of these, and
-# this scan costs a small part of URL's, which tries its domain branch at every word.
-_URL_HINT = re.compile(r"://|www\.|\.\w", re.IGNORECASE)
-
-
-def urls(text: str) -> list[str]:
-    """The links in `text`, with or without a scheme."""
-    return URL.findall(text) if _URL_HINT.search(text) else []
-
-
-def domain(url: str) -> str:
-    """The host of `url`, lower-cased, without scheme or a leading `www.`."""
-    rest = _SCHEME.sub("", url.lower())
-    return re.split(r"[/?#:]", rest, maxsplit=1)[0]
-
-
 def strip_invisible(text: str) -> str:
     """`text` without zero-width, joiner, bidi-control and tag characters."""
     if text.isascii():  # most comments: none of those is ASCII
@@ -246,7 +210,7 @@ def names_its_author(name: str, links: Sequence[str], handles: Sequence[str]) ->
     if len(whole) < 4 or not words:
         return False
     for url in links:
-        slot = _PATH_PART.split(_SCHEME.sub("", url.lower()).partition("/")[2], maxsplit=1)[0]
+        slot = _PATH_PART.split(SCHEME.sub("", url.lower()).partition("/")[2], maxsplit=1)[0]
         if len(_SLUG_PART.split(slot)) > 2:  # an article's slug, not a user name
             continue
         named = sum(word in slot for word in words)
@@ -314,7 +278,9 @@ def disguise_signals(ctx: SpamContext) -> Iterator[Signal]:
     if hidden:
         # One that splits a word ("vi<ZWSP>agra") is made to slip past filters.
         yield Signal("invisible characters", 0.6 if any(hidden) else 0.3)
-    if disguised_word(strip_invisible(ctx.body)) is not None:
+    # Words of three letters or more: a disguise hides a brand or an address from filters,
+    # and "Oh" typed with a Greek keyboard's omicron in an English comment hides nothing.
+    if disguised_word(strip_invisible(ctx.body), shortest=3) is not None:
         yield Signal("homoglyphs mixing scripts", 0.6)
 
 
