@@ -9,12 +9,15 @@ with `>=`: a threshold is the first score it catches.
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from moderation.links import urls
+from moderation.payloads import BIDI_CONTROLS, INVISIBLE
 from moderation.sites import SiteSettings, Threshold
 from moderation.statuses import UNDETERMINED, Decided
 
@@ -104,9 +107,9 @@ def _author_findings(facts: Facts) -> list[tuple[Severity, str]]:
 
 def _word_findings(settings: SiteSettings, body: str) -> list[tuple[Severity, str]]:
     if not (settings.banned_words or settings.suspect_words):
-        return []  # most sites: no need to split every comment into words
-    words = set(re.findall(r"\w+", body.casefold()))
-    text = body.casefold()
+        return []  # most sites: no need to read every comment word by word
+    text = _comparable(body)
+    words = set(_WORD.findall(text))
     lists: tuple[tuple[Severity, tuple[str, ...], str], ...] = (
         ("reject", settings.banned_words, "banned word"),
         ("hold", settings.suspect_words, "suspect word"),
@@ -114,11 +117,33 @@ def _word_findings(settings: SiteSettings, body: str) -> list[tuple[Severity, st
     findings: list[tuple[Severity, str]] = []
     for severity, listed, label in lists:
         for entry in listed:
-            # Single words match whole words ("ass" is not in "class"); phrases match as text.
-            needle = entry.casefold()
-            if (needle in words) if " " not in needle else (needle in text):
+            # Whole words ("ass" is not in "class"), phrases word by word ("kill you" is
+            # not in "skill you"), and an entry with signs in it ("f*ck") as written.
+            needle = _comparable(entry)
+            found = needle in words if _WORD.fullmatch(needle) else _entry(needle).search(text)
+            if found:
                 findings.append((severity, f"{label} {entry!r}"))
     return findings
+
+
+# A word: letters and digits; "_" parts words, as in "scum_bag".
+_WORD = re.compile(r"[^\W_]+")
+# What a word list compares: width variants folded (NFKC: full-width letters), no
+# character that shows nothing splitting a word (a zero-width space, a soft hyphen), one
+# space for any run of blanks, one case.
+_UNSEEN = dict.fromkeys(map(ord, INVISIBLE | BIDI_CONTROLS | {"\u00ad"}))
+_BLANKS = re.compile(r"\s+")
+
+
+def _comparable(text: str) -> str:
+    folded = unicodedata.normalize("NFKC", text).translate(_UNSEEN)
+    return _BLANKS.sub(" ", folded).casefold().strip()
+
+
+@functools.lru_cache(maxsize=1024)
+def _entry(needle: str) -> re.Pattern[str]:
+    """A listed phrase or signed word, matched only where a word starts and ends."""
+    return re.compile(rf"(?<![^\W_]){re.escape(needle)}(?![^\W_])")
 
 
 def _spam_findings(settings: SiteSettings, facts: Facts) -> list[tuple[Severity, str]]:

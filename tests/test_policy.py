@@ -86,9 +86,34 @@ def test_banned_words_reject_whole_words_only() -> None:
     assert (held.status, held.reasons) == ("review", ("suspect word 'lawsuit'",))
 
 
-def test_banned_phrases_match_as_text() -> None:
-    settings = SiteSettings(banned_words=("buy followers",))
+def test_banned_phrases_match_word_by_word() -> None:
+    settings = SiteSettings(banned_words=("buy followers", "kill you"))
     assert evaluate(settings, facts(body="Cheap! Buy followers now")).status == "rejected"
+    for body in ("I will kill  you", "I will kill\nyou", "I will KILL\tyou!"):
+        assert evaluate(settings, facts(body=body)).reasons == ("banned word 'kill you'",), body
+    # Not inside other words: a reader admiring a skill is not a threat.
+    assert evaluate(settings, facts(body="I admire the skill you showed.")).status == "approved"
+
+
+@pytest.mark.parametrize(
+    ("entry", "body"),
+    [
+        ("f*ck", "What a f*ck up."),
+        ("sh!t", "Total sh!t."),
+        ("scum", "You scum_bag."),
+        ("scum", "You \uff53\uff43\uff55\uff4d."),  # full-width letters
+        ("scum", "You sc\u200bum."),  # a zero-width space inside
+        ("scum", "You s\u00adcum."),  # a soft hyphen inside
+    ],
+)
+def test_a_listed_word_is_found_however_it_is_written(entry: str, body: str) -> None:
+    decision = evaluate(SiteSettings(banned_words=(entry,)), facts(body=body))
+    assert decision.reasons == (f"banned word {entry!r}",)
+
+
+def test_a_listed_word_with_signs_still_matches_only_whole() -> None:
+    settings = SiteSettings(banned_words=("f*ck",))
+    assert evaluate(settings, facts(body="xf*cky")).status == "approved"
 
 
 def test_every_hold_reason_is_kept() -> None:
