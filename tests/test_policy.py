@@ -78,6 +78,14 @@ def test_spam_outranks_toxicity() -> None:
     assert decision.status == "spam"
 
 
+def test_a_score_under_a_line_never_reads_as_reaching_it() -> None:
+    # Cut, not rounded: 0.8999 is held under a reject line of 0.90 and says 0.89.
+    held = evaluate(SiteSettings(), facts(toxicity={**CLEAN, "toxicity": 0.8999}))
+    assert (held.status, held.reasons) == ("review", ("toxicity 0.89 ≥ 0.50",))
+    spam = evaluate(SiteSettings(), facts(spam_score=0.79996))
+    assert (spam.status, spam.reasons) == ("review", ("spam 0.79 ≥ 0.55",))
+
+
 def test_banned_words_reject_whole_words_only() -> None:
     settings = SiteSettings(banned_words=("scum",), suspect_words=("lawsuit",))
     assert evaluate(settings, facts(body="You are SCUM.")).reasons == ("banned word 'scum'",)

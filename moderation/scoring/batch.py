@@ -32,7 +32,7 @@ from moderation import metrics
 from moderation.config import Settings
 from moderation.db import scoring as scoring_queries
 from moderation.db import transitions
-from moderation.policy import Facts, evaluate
+from moderation.policy import Facts, cut, evaluate
 from moderation.scoring.scorer import Scorer, Scores
 from moderation.scoring.spam import SpamContext
 from moderation.sites import IP_RETENTION_DAYS, SiteSettings
@@ -263,7 +263,8 @@ def _give_up(row: asyncpg.Record) -> transitions.Change:
 
 
 def _scored(scores: Scores) -> transitions.Scored:
-    found = {**(scores.toxicity or {}), "spam": round(scores.spam.score, 4)}
+    # Cut, not rounded, as the reasons show it: 0.79996 is no 0.8 that reached a line.
+    found = {**(scores.toxicity or {}), "spam": float(cut(scores.spam.score, 4))}
     runtime = scores.runtime
     if runtime is None:
         return transitions.Scored(found, scores.language, scores.model)
