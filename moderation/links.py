@@ -30,8 +30,8 @@ SHORTENERS = frozenset(
 _SHORTENER_HOSTS = "|".join(re.escape(host) for host in sorted(SHORTENERS))
 URL = re.compile(
     r"(?:https?://|www\.)[^\s<>\"']+"
-    rf"|{_BARE_DOMAIN_LABELS}(?-i:{TLDS})\b(?:/[^\s<>\"']*)?"
-    rf"|{_BARE_DOMAIN_LABELS}(?-i:[a-z]{{2}})/[^\s<>\"']*"
+    # The labels read once for both endings: a TLD, or a country's two letters and a path.
+    rf"|{_BARE_DOMAIN_LABELS}(?:(?-i:{TLDS})\b(?:/[^\s<>\"']*)?|(?-i:[a-z]{{2}})/[^\s<>\"']*)"
     rf"|\b(?:{_SHORTENER_HOSTS})/[^\s<>\"']+",
     re.IGNORECASE,
 )
