@@ -1257,6 +1257,26 @@ async def test_two_admins_patching_at_once_both_keep_their_change(
     assert events[1]["before"] == events[0]["after"]
 
 
+async def test_a_settings_change_does_not_wait_for_comments_coming_in(
+    poster: Poster, make_moderator: MakeModerator, database_url: str
+) -> None:
+    # An import or an intake holding a new article of the site (KEY SHARE on its row).
+    admin = await make_moderator(poster.site, role="admin")
+    url = f"/v1/moderation/sites/{poster.site.slug}/settings"
+    writer = await db.connect(database_url)
+    try:
+        async with writer.transaction():
+            await writer.execute(
+                "INSERT INTO articles (site_id, external_id) VALUES ($1, 'incoming')",
+                poster.site.id,
+            )
+            patch = poster.client.patch(url, json={"max_length": 1234}, headers=admin)
+            response = await asyncio.wait_for(patch, 10)
+            assert response.status_code == 200
+    finally:
+        await writer.close()
+
+
 async def test_new_settings_apply_to_the_next_comment_without_a_restart(
     poster: Poster, conn: asyncpg.Connection, make_moderator: MakeModerator
 ) -> None:

@@ -20,8 +20,12 @@ async def get_by_slug(conn: Connection, slug: str) -> asyncpg.Record | None:
 
 async def lock_by_slug(conn: Connection, slug: str) -> asyncpg.Record | None:
     """The site, locked until the transaction ends: a change written over what was read
-    waits for another's to commit, and reads it."""
-    return await conn.fetchrow(f"SELECT {_COLUMNS} FROM sites WHERE slug = $1 FOR UPDATE", slug)
+    waits for another's to commit, and reads it. NO KEY UPDATE (no key column changes):
+    rows that refer to the site (an article, a comment) take KEY SHARE on it, which FOR
+    UPDATE would make them wait for."""
+    return await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM sites WHERE slug = $1 FOR NO KEY UPDATE", slug
+    )
 
 
 async def create(
