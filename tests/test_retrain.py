@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 
 from moderation import moderators, privacy
+from moderation.db import scoring as scoring_queries
 from moderation.db import transitions
 from moderation.scoring.retrain import (
     SITE_LINK_CAP,
@@ -148,6 +149,37 @@ async def test_erasing_an_author_drops_the_models_that_learned_their_words(
     await retrain_spam(pool)
     assert len(await blobs()) == 1
     assert not any(b"maple" in blob for blob in await blobs())
+
+
+async def test_a_model_trained_while_its_author_was_erased_is_not_stored(
+    poster: Poster, conn: asyncpg.Connection
+) -> None:
+    realtor = {"id": "realtor", "name": "Golden Maple"}
+    await label(conn, poster, CAMPAIGN[:4], "spam", author=realtor)
+    await label(conn, poster, HONEST, "approved")
+    newest = await conn.fetchval("SELECT max(id) FROM comment_events")
+    labelled = await scoring_queries.spam_labels(conn, poster.site.id, newest)
+    # Beat has read the labels and trains; meanwhile an admin erases the author.
+    author_id = await conn.fetchval(
+        "SELECT id FROM authors WHERE site_id = $1 AND external_id = 'realtor'", poster.site.id
+    )
+    assert (await privacy.erase(conn, author_id, "test"))["spam_models_dropped"] == 0
+    stored = await scoring_queries.store_spam_model(
+        conn,
+        poster.site.id,
+        b"a model with their words",
+        MODEL_FORMAT,
+        len(labelled),
+        len(labelled),
+        newest,
+        0,
+        [row["comment_id"] for row in labelled],
+    )
+    assert stored is None
+    assert (
+        await conn.fetchval("SELECT count(*) FROM spam_models WHERE site_id = $1", poster.site.id)
+        == 0
+    )
 
 
 async def test_a_site_whose_model_this_release_cannot_load_is_retrained_once(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from moderation.db import Connection
+from moderation.db.scoring import lock_spam_models
 
 # Rows cleared per statement: retention runs beside live traffic, in short steps.
 _RETENTION_BATCH = 5000
@@ -83,6 +84,9 @@ async def drop_spam_models_trained_on(conn: Connection, author_id: int) -> int:
     author's comments (their vocabulary holds its words); how many. Beat trains the site
     again from its labels, where the scrubbed comments no longer count; until then its
     workers score with the newest model left, or the seed's (`SiteSpamModels.refresh`)."""
+    site_id = await conn.fetchval("SELECT site_id FROM authors WHERE id = $1", author_id)
+    # After a model being stored now is in, or before one that will then be refused.
+    await lock_spam_models(conn, site_id)
     return len(
         await conn.fetch(
             """

@@ -217,12 +217,14 @@ async def spam_labels(
     conn: Connection, site_id: int, up_to_event: int, up_to_label: int = 0
 ) -> list[asyncpg.Record]:
     """A site's spam labels, `body` and `label` (1 spam, 0 not): its moderators' latest
-    verdict on each comment they decided, up to event `up_to_event`, and its scoring
-    clients' SPAM suggestions (spam from 0.5 up), up to label `up_to_label`."""
+    verdict on each comment they decided (`comment_id`), up to event `up_to_event`, and
+    its scoring clients' SPAM suggestions (spam from 0.5 up; no comment), up to label
+    `up_to_label`."""
     return await conn.fetch(
         """
-        SELECT body, label FROM (
-            SELECT DISTINCT ON (e.comment_id) c.body, (e.to_status = 'spam')::int AS label
+        SELECT comment_id, body, label FROM (
+            SELECT DISTINCT ON (e.comment_id) e.comment_id, c.body,
+                   (e.to_status = 'spam')::int AS label
               FROM comment_events AS e JOIN comments AS c ON c.id = e.comment_id
              WHERE c.site_id = $1 AND e.actor = 'moderator'
                AND e.to_status IN ('spam', 'approved', 'rejected') AND e.id <= $2
@@ -231,12 +233,21 @@ async def spam_labels(
              ORDER BY e.comment_id, e.id DESC
         ) AS moderators
         UNION ALL
-        SELECT body, (value >= 0.5)::int FROM analysis_labels
+        SELECT NULL, body, (value >= 0.5)::int FROM analysis_labels
          WHERE site_id = $1 AND attribute = 'SPAM' AND id <= $3
         """,
         site_id,
         up_to_event,
         up_to_label,
+    )
+
+
+async def lock_spam_models(conn: Connection, site_id: int) -> None:
+    """Until the transaction ends, be the only one storing or deleting the site's spam
+    models: a model trained while an author was erased is then either deleted by the
+    erasure or, stored after it, refused (`store_spam_model`)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('spam models'), hashtext($1::bigint::text))", site_id
     )
 
 
@@ -249,19 +260,27 @@ async def store_spam_model(
     decisions: int,
     last_event_id: int,
     last_label_id: int,
-) -> int:
-    model_id: int = await conn.fetchval(
-        """
-        INSERT INTO spam_models (site_id, model, format, samples, decisions, last_event_id,
-                                 last_label_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id
-        """,
-        site_id,
-        model,
-        model_format,
-        samples,
-        decisions,
-        last_event_id,
-        last_label_id,
-    )
+    comment_ids: Sequence[int],
+) -> int | None:
+    """Store a model trained on the comments `comment_ids` (among others); None, storing
+    nothing, when one of them was erased since it was read: its words are in the model."""
+    async with conn.transaction():
+        await lock_spam_models(conn, site_id)
+        model_id: int | None = await conn.fetchval(
+            """
+            INSERT INTO spam_models (site_id, model, format, samples, decisions, last_event_id,
+                                     last_label_id)
+            SELECT $1, $2, $3, $4, $5, $6, $7
+             WHERE NOT EXISTS (SELECT FROM comments WHERE id = ANY($8::bigint[]) AND body = '')
+            RETURNING id
+            """,
+            site_id,
+            model,
+            model_format,
+            samples,
+            decisions,
+            last_event_id,
+            last_label_id,
+            list(comment_ids),
+        )
     return model_id

@@ -96,7 +96,12 @@ async def retrain_spam(pool: asyncpg.Pool) -> list[int]:
                 len(texts),
                 site["newest_event"],
                 site["newest_label"],
+                [row["comment_id"] for row in labelled if row["comment_id"] is not None],
             )
+        if model_id is None:
+            # An author was erased while it trained; the next beat trains without them.
+            log.info("spam_model_discarded", site_id=site["site_id"], reason="author erased")
+            continue
         log.info(
             "spam_model_trained", site_id=site["site_id"], model_id=model_id, decisions=len(texts)
         )
