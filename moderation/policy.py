@@ -122,12 +122,9 @@ def _word_findings(settings: SiteSettings, body: str) -> list[tuple[Severity, st
     )
     findings: list[tuple[Severity, str]] = []
     for severity, listed, label in lists:
-        for entry in listed:
-            # Whole words ("ass" is not in "class"), phrases word by word ("kill you" is
-            # not in "skill you"), and an entry with signs in it ("f*ck") as written.
-            needle = _comparable(entry)
-            found = needle in words if _WORD.fullmatch(needle) else _entry(needle).search(text)
-            if found:
+        for entry, needed, pattern in _listed(listed):
+            # Every word of the entry first, in a set: most comments stop there.
+            if needed <= words and (pattern is None or pattern.search(text)):
                 findings.append((severity, f"{label} {entry!r}"))
     return findings
 
@@ -146,10 +143,26 @@ def _comparable(text: str) -> str:
     return _BLANKS.sub(" ", folded).casefold().strip()
 
 
-@functools.lru_cache(maxsize=1024)
-def _entry(needle: str) -> re.Pattern[str]:
-    """A listed phrase or signed word, matched only where a word starts and ends."""
-    return re.compile(rf"(?<![^\W_]){re.escape(needle)}(?![^\W_])")
+@functools.lru_cache(maxsize=256)
+def _listed(
+    entries: tuple[str, ...],
+) -> tuple[tuple[str, frozenset[str], re.Pattern[str] | None], ...]:
+    """A word list as comments are compared with it, once per list: each entry, its words,
+    and for a phrase or a word with signs ("f*ck") a pattern matching it only where a
+    word starts and ends ("kill you" is not in "skill you"); a whole word needs none
+    ("ass" is not in "class"). An entry of invisible characters alone finds nothing."""
+    found = []
+    for entry in entries:
+        needle = _comparable(entry)
+        if not needle:
+            continue
+        pattern = (
+            None
+            if _WORD.fullmatch(needle)
+            else re.compile(rf"(?<![^\W_]){re.escape(needle)}(?![^\W_])")
+        )
+        found.append((entry, frozenset(_WORD.findall(needle)), pattern))
+    return tuple(found)
 
 
 def _spam_findings(settings: SiteSettings, facts: Facts) -> list[tuple[Severity, str]]:

@@ -119,6 +119,11 @@ def test_a_listed_word_is_found_however_it_is_written(entry: str, body: str) -> 
     assert decision.reasons == (f"banned word {entry!r}",)
 
 
+def test_an_entry_of_invisible_characters_alone_finds_nothing() -> None:
+    settings = SiteSettings(banned_words=("\u200b",), suspect_words=("\u00ad",))
+    assert evaluate(settings, facts(body="Hello, world.")).status == "approved"
+
+
 def test_a_listed_word_with_signs_still_matches_only_whole() -> None:
     settings = SiteSettings(banned_words=("f*ck",))
     assert evaluate(settings, facts(body="xf*cky")).status == "approved"
