@@ -15,10 +15,16 @@ import re
 # ("my_blog.example.com" was the link "example.com"), nor those after three hyphens or a
 # label of hyphens alone.
 _BARE_DOMAIN_LABELS = r"\b(?<![a-z0-9][.-])(?<![a-z0-9-]-[.-])(?:[a-z0-9][a-z0-9-]*\.)+"
-# Bare domains ("murdev.com/free") count as links only with a lower-case TLD that prose does
-# not produce: "agreed.It was" (a missing space) must not read as a link to a .it site. A
-# country's two letters count before a path ("lemonde.fr/budget"), where prose has none.
+# Bare domains ("murdev.com/free") count as links only with a TLD that prose does not
+# produce, in lower case or all capitals ("EXAMPLE.COM"): "agreed.It was" (a missing
+# space) must not read as a link to a .it site. A country's two letters count before a
+# path ("lemonde.fr/budget"), where prose has none: not those that are words or file
+# endings ("it.is/was", "index.js/", "readme.md/").
 TLDS = "com|net|org|info|biz|ru|pl|io|cc|xyz|top|site|online|club|shop|store|click|ws|su|ua|uk|tv"
+_COUNTRIES = (
+    "ar|at|au|be|br|ca|ch|cl|cn|co|cz|de|dk|es|fi|fr|gr|hk|hu|id|ie|il|in|it|jp|kr|ly|me|mx|"
+    "my|nl|no|nz|pe|ph|pk|pt|ro|rs|se|sg|sk|th|tk|tr|tw|us|vn|za"
+)
 SHORTENERS = frozenset(
     {
         "bit.ly", "goo.gl", "tinyurl.com", "t.co", "ow.ly", "is.gd", "cutt.ly", "buff.ly",
@@ -31,7 +37,8 @@ _SHORTENER_HOSTS = "|".join(re.escape(host) for host in sorted(SHORTENERS))
 URL = re.compile(
     r"(?:https?://|www\.)[^\s<>\"']+"
     # The labels read once for both endings: a TLD, or a country's two letters and a path.
-    rf"|{_BARE_DOMAIN_LABELS}(?:(?-i:{TLDS})\b(?:/[^\s<>\"']*)?|(?-i:[a-z]{{2}})/[^\s<>\"']*)"
+    rf"|{_BARE_DOMAIN_LABELS}(?:(?-i:{TLDS}|{TLDS.upper()})\b(?:/[^\s<>\"']*)?"
+    rf"|(?-i:{_COUNTRIES}|{_COUNTRIES.upper()})/[^\s<>\"']*)"
     rf"|\b(?:{_SHORTENER_HOSTS})/[^\s<>\"']+",
     re.IGNORECASE,
 )

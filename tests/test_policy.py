@@ -169,6 +169,8 @@ def test_links_premoderation_counts_links_in_words() -> None:
         "Le Monde had it first: lemonde.fr/budget",
         "Short link for you goo.gl/x1y2ab",
         "Buy at cheap-pills.shop today",
+        "Visit EXAMPLE.COM now",
+        "Prizes at evil.tk/win",
     ],
 )
 def test_links_premoderation_counts_every_link_the_spam_signals_see(body: str) -> None:
@@ -176,6 +178,22 @@ def test_links_premoderation_counts_every_link_the_spam_signals_see(body: str) -
     # before a path, a shortener.
     decision = evaluate(SiteSettings(premod="links"), facts(body=body))
     assert decision.reasons == ("1 link (site pre-moderates links)",)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "It was fine.or/and so they said",
+        "it.is/was a typo",
+        "React.js/Vue are both fine",
+        "see readme.md/ for more",
+        "agreed.It was a good debate",
+        "The U.S./Canada border",
+        "e.g./i.e. are not links",
+    ],
+)
+def test_prose_and_file_names_are_no_links(body: str) -> None:
+    assert evaluate(SiteSettings(premod="links"), facts(body=body)).status == "approved"
 
 
 @pytest.mark.parametrize(
