@@ -9,7 +9,9 @@ with `>=`: a threshold is the first score it catches.
 
 from __future__ import annotations
 
+import decimal
 import functools
+import math
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -88,8 +90,12 @@ def evaluate(settings: SiteSettings, facts: Facts) -> PolicyDecision:
 
 def cut(score: float, places: int = 2) -> str:
     """`score` (0 to 1) to `places` decimals, cut rather than rounded: 0.8999 held under a
-    reject line of 0.90 reads "0.89", never as if it had reached the line."""
-    return f"{score:.{places + 6}f}"[:-6]
+    reject line of 0.90 reads "0.89", never as if it had reached the line. From the
+    float's shortest spelling, so 0.29 stays 0.29 and 0.8999999996 is 0.89."""
+    if not math.isfinite(score):
+        return str(score)  # "nan": a model's fault, shown as it is
+    exact = decimal.Decimal(repr(max(score, 0.0) or 0.0))
+    return str(exact.quantize(decimal.Decimal(1).scaleb(-places), rounding=decimal.ROUND_DOWN))
 
 
 def count_links(body: str) -> int:

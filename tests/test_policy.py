@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from moderation.policy import Facts, evaluate
+from moderation.policy import Facts, cut, evaluate
 from moderation.sites import SiteSettings, Threshold
 
 CLEAN = {"toxicity": 0.01, "insult": 0.01, "threat": 0.0}
@@ -84,6 +84,15 @@ def test_a_score_under_a_line_never_reads_as_reaching_it() -> None:
     assert (held.status, held.reasons) == ("review", ("toxicity 0.89 ≥ 0.50",))
     spam = evaluate(SiteSettings(), facts(spam_score=0.79996))
     assert (spam.status, spam.reasons) == ("review", ("spam 0.79 ≥ 0.55",))
+
+
+@pytest.mark.parametrize(
+    ("score", "shown"),
+    [(0.8999, "0.89"), (0.8999999996, "0.89"), (0.29, "0.29"), (0.9, "0.90"), (1.0, "1.00"),
+     (-0.0, "0.00"), (1e-7, "0.00")],
+)  # fmt: skip
+def test_scores_are_cut_from_their_shortest_spelling(score: float, shown: str) -> None:
+    assert cut(score) == shown
 
 
 def test_banned_words_reject_whole_words_only() -> None:
