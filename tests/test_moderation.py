@@ -1177,6 +1177,16 @@ async def test_a_suspension_lapses_at_its_expiry(
     assert (record.json()["status"], record.json()["status_until"]) == ("normal", None)
     item = await poster.client.get(f"/v1/moderation/comments/{posted.json()['id']}", headers=mod)
     assert item.json()["author"]["status"] == "normal"
+    # A new status starts from the one in force, and its record says so.
+    changed = await poster.client.post(
+        f"/v1/moderation/authors/{author_id}/status", json={"status": "premod"}, headers=mod
+    )
+    assert changed.json()["previous_status"] == "normal"
+    last = await conn.fetchval(
+        "SELECT from_status FROM author_events WHERE author_id = $1 ORDER BY id DESC LIMIT 1",
+        author_id,
+    )
+    assert last == "normal"
 
 
 @pytest.mark.parametrize(

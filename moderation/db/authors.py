@@ -68,13 +68,15 @@ async def set_status(
     moderator_id: int,
     reason: str,
 ) -> str:
-    """Change the author's status and record who did it; returns the previous status."""
+    """Change the author's status and record who did it; returns the previous status,
+    the one in force (a lapsed ban is normal)."""
     previous: str = await conn.fetchval(
-        """
+        f"""
         WITH before AS (
             -- Not FOR UPDATE: a decision on one of their comments, waited for by a ban
             -- that rejects them, takes KEY SHARE on this row for its webhook event.
-            SELECT id, status FROM authors WHERE id = $1 FOR NO KEY UPDATE
+            SELECT id, {STATUS_IN_FORCE.format(a="authors")} AS status
+              FROM authors WHERE id = $1 FOR NO KEY UPDATE
         ), changed AS (
             UPDATE authors SET status = $2, status_until = $3 FROM before
             WHERE authors.id = before.id
