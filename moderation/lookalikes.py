@@ -33,6 +33,12 @@ _LOOKALIKES = {
 }
 
 
+# Greek letters that science writes among Latin ones; none of them looks Latin.
+_SYMBOLS = frozenset(
+    "\u0394\u03b4\u03bc\u03c0\u03a9\u03c9\u03a3\u03c3\u03bb\u03b8\u03c6\u03c8\u03b2\u03b3\u03b5"
+)
+
+
 def disguised_word(text: str, shortest: int = 1) -> str | None:
     """The first word of `text`, of `shortest` letters or more, spelled with letters of
     another script, if any."""
@@ -68,8 +74,10 @@ def _is_homoglyph_word(word: str) -> bool:
 
 
 def script_of(char: str) -> str:
-    """The confusable script `char` is a letter of, else ''."""
-    if not char.isalpha():
+    """The confusable script `char` is a letter of, else ''. Not the Greek letters that
+    science writes among Latin ones ("ΔpH", "μPa", "β-blockers"), which look like no
+    Latin letter: there they are symbols, not a second script."""
+    if not char.isalpha() or char in _SYMBOLS:
         return ""
     script = unicodedata.name(char, "").split(" ", 1)[0]
     return script if script in _CONFUSABLE_SCRIPTS else ""

@@ -404,6 +404,11 @@ def test_a_word_spelled_with_letters_of_two_scripts_is_a_homoglyph_trick() -> No
     assert "homoglyphs mixing scripts" in reasons("Fr\u0435\u0435 \u0441\u0430sh")
 
 
+def test_greek_symbols_in_science_are_not_homoglyphs() -> None:
+    assert reasons("The \u0394pH of the river fell, and noise reached 90 \u03bcPa.") == []
+    assert reasons("My doctor stopped the \u03b2-blockers last year.") == []
+
+
 def test_mixed_languages_in_one_sentence_are_not_homoglyphs() -> None:
     assert reasons("Я читал это в New York Times, и это правда.") == []
     # Latin abbreviation with a Russian ending: no letter here is pretending.
