@@ -321,6 +321,42 @@ async def test_an_edit_after_the_lease_lapsed_is_not_decided_on_the_old_text(
     assert (await statuses(conn, poster.site))["You idiot, you stupid moron"][0] == "rejected"
 
 
+@pytest.mark.parametrize("change", ["author on premod", "word banned"])
+async def test_a_change_made_while_a_comment_is_scored_counts_in_its_decision(
+    poster: Poster,
+    conn: asyncpg.Connection,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    change: str,
+) -> None:
+    comment = await poster.comment(body="I agree with the council on the budget.")
+    model = HeldBack(fails=False)
+    scoring = asyncio.create_task(batch.score_pending(pool, scoring_with(model), settings))
+    assert await asyncio.to_thread(model.scoring.wait, 30)
+    # Committed while the claim is scored, before its decision is written.
+    if change == "author on premod":
+        await conn.execute(
+            "UPDATE authors SET status = 'premod' WHERE id ="
+            " (SELECT author_id FROM comments WHERE id = $1)",
+            comment,
+        )
+    else:
+        await conn.execute(
+            'UPDATE sites SET settings = settings || \'{"banned_words": ["council"]}\''
+            " WHERE id = $1",
+            poster.site.id,
+        )
+    model.go_on.set()
+    await scoring
+    row = await conn.fetchrow("SELECT status, reasons FROM comments WHERE id = $1", comment)
+    assert row is not None
+    expected = {
+        "author on premod": ("review", ["author is on pre-moderation"]),
+        "word banned": ("rejected", ["banned word 'council'"]),
+    }
+    assert (row["status"], list(row["reasons"])) == expected[change]
+
+
 async def test_a_batch_with_failures_and_a_decision_on_its_comments_both_finish(
     poster: Poster,
     conn: asyncpg.Connection,

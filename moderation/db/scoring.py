@@ -242,6 +242,21 @@ async def spam_labels(
     )
 
 
+async def standing(conn: Connection, comment_ids: Sequence[int]) -> list[asyncpg.Record]:
+    """What may have changed since the comments were claimed and that their decisions
+    turn on: their author's status and their site's settings, as `batch_context` has them."""
+    return await conn.fetch(
+        """
+        SELECT c.id, s.settings AS site_settings, au.status AS author_status,
+               (au.status_until IS NULL OR au.status_until > now()) AS author_status_in_force
+          FROM comments AS c JOIN sites AS s ON s.id = c.site_id
+          LEFT JOIN authors AS au ON au.id = c.author_id
+         WHERE c.id = ANY($1::bigint[])
+        """,
+        list(comment_ids),
+    )
+
+
 async def lock_spam_models(conn: Connection, site_id: int) -> None:
     """Until the transaction ends, be the only one storing or deleting the site's spam
     models: a model trained while an author was erased is then either deleted by the

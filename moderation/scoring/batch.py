@@ -22,16 +22,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import structlog
 
 from moderation import metrics
 from moderation.config import Settings
+from moderation.db import Connection, transitions
 from moderation.db import scoring as scoring_queries
-from moderation.db import transitions
 from moderation.policy import Facts, cut, evaluate
 from moderation.scoring.scorer import Scorer, Scores
 from moderation.scoring.spam import SpamContext
@@ -61,6 +62,9 @@ class Decisions:
     changes: list[transitions.Change]
     failed: list[tuple[asyncpg.Record, str]]
     seconds: float
+    # The comments scored, with their scores: decided again at the write if their
+    # author's status or their site's settings changed while they were scored.
+    scored: list[tuple[asyncpg.Record, Scores]] = field(default_factory=list)
     # Comments held for review because scoring them failed too often (among `changes`).
     gave_up: frozenset[int] = frozenset()
 
@@ -130,7 +134,9 @@ def _decide(scorer: Scorer, settings: Settings, claim: Claim) -> Decisions:
     policies = {site: SiteSettings.model_validate(raw) for site, raw in by_site.items()}
     changes += [_decision(row, scores, policies[row["site_id"]]) for row, scores in scored]
     gave_up = frozenset(row["id"] for row in exhausted)
-    return Decisions(claim, changes, failed, time.perf_counter() - started, gave_up)
+    return Decisions(
+        claim, changes, failed, time.perf_counter() - started, gave_up=gave_up, scored=scored
+    )
 
 
 async def _write(pool: asyncpg.Pool, decisions: Decisions | None) -> int:
@@ -146,7 +152,8 @@ async def _write(pool: asyncpg.Pool, decisions: Decisions | None) -> int:
             # deadlock.
             decided = [change.comment_id for change in decisions.changes]
             await scoring_queries.lock(conn, decided + [row["id"] for row, _ in decisions.failed])
-        applied = await transitions.transition(conn, decisions.changes)
+        changes = await _as_things_stand(conn, decisions)
+        applied = await transitions.transition(conn, changes)
         for row, error in decisions.failed:
             await scoring_queries.postpone(
                 conn,
@@ -163,7 +170,7 @@ async def _write(pool: asyncpg.Pool, decisions: Decisions | None) -> int:
         "write": finished - started,
     }
     claimed = len(decisions.claim.ids)
-    metrics.count_decisions(applied, decisions.changes)
+    metrics.count_decisions(applied, changes)
     metrics.observe_batch(claimed, phases, finished - decisions.claim.started)
     _log_given_up(decisions, {row["id"] for row in applied})
     log.info(
@@ -176,6 +183,32 @@ async def _write(pool: asyncpg.Pool, decisions: Decisions | None) -> int:
         **{f"{phase}_ms": round(seconds * 1000) for phase, seconds in phases.items()},
     )
     return len(applied)
+
+
+async def _as_things_stand(conn: Connection, decisions: Decisions) -> list[transitions.Change]:
+    """The claim's decisions, each made again whose author's status or site's settings
+    changed while it was scored (an author put on pre-moderation, a word banned): a
+    change committed before the decision is written counts."""
+    if not decisions.scored:
+        return decisions.changes
+    now = {
+        row["id"]: row
+        for row in await scoring_queries.standing(conn, [row["id"] for row, _ in decisions.scored])
+    }
+    again: dict[int, transitions.Change] = {}
+    for row, scores in decisions.scored:
+        current = now.get(row["id"])
+        if current is None or all(row[key] == current[key] for key in _STANDING):
+            continue
+        fresh = {**dict(row), **{key: current[key] for key in _STANDING}}
+        again[row["id"]] = _decision(
+            fresh, scores, SiteSettings.model_validate(fresh["site_settings"])
+        )
+    return [again.get(change.comment_id, change) for change in decisions.changes]
+
+
+# What `scoring_queries.standing` reads again.
+_STANDING = ("site_settings", "author_status", "author_status_in_force")
 
 
 def _log_given_up(decisions: Decisions, applied: set[int]) -> None:
@@ -222,7 +255,7 @@ def _spam_context(row: asyncpg.Record) -> SpamContext:
     )
 
 
-def _author_status(row: asyncpg.Record) -> str | None:
+def _author_status(row: asyncpg.Record | Mapping[str, Any]) -> str | None:
     if row["author_id"] is None:
         return None
     status: str = row["author_status"]
@@ -230,7 +263,9 @@ def _author_status(row: asyncpg.Record) -> str | None:
     return status if row["author_status_in_force"] else "normal"
 
 
-def _decision(row: asyncpg.Record, scores: Scores, policy: SiteSettings) -> transitions.Change:
+def _decision(
+    row: asyncpg.Record | Mapping[str, Any], scores: Scores, policy: SiteSettings
+) -> transitions.Change:
     decision = evaluate(
         policy,
         Facts(
