@@ -49,28 +49,60 @@ def disguised_word(text: str, shortest: int = 1) -> str | None:
 
 
 def _is_homoglyph_word(word: str) -> bool:
-    """True when `word` mixes scripts and reads as a word of one of them: every letter
-    of the others mimics that script. Not only the script of most of its letters:
-    "Moderator" spelled with five Cyrillic letters that look Latin around four Latin
-    ones is mostly Cyrillic."""
+    return reads_as(word) is not None
+
+
+def reads_as(word: str) -> str | None:
+    """The script `word` reads as when it mixes scripts and every letter of the others
+    mimics that one; else None. Not only the script of most of its letters: "Moderator"
+    spelled with five Cyrillic letters that look Latin around four Latin ones is mostly
+    Cyrillic, and reads as Latin."""
     if word.isascii():
-        return False
+        return None
     scripts: dict[str, list[str]] = {}
     for char in word:
         script = script_of(char)
         if script:
             scripts.setdefault(script, []).append(char)
     if len(scripts) < 2:
-        return False
-    return any(
-        all(
-            c in _LOOKALIKES[other]
-            for other, chars in scripts.items()
-            if other != read_as
-            for c in chars
-        )
-        for read_as in scripts
+        return None
+    return next(
+        (
+            read_as
+            for read_as in scripts
+            if all(
+                c in _LOOKALIKES[other]
+                for other, chars in scripts.items()
+                if other != read_as
+                for c in chars
+            )
+        ),
+        None,
     )
+
+
+def unmasked(text: str) -> str:
+    """`text` with each word that reads as Latin in letters of other scripts spelled in the
+    Latin letters it mimics ("scum" with a Cyrillic dze and es is "scum"); words in one
+    script stay as they are, so a Russian word spelled like "cop" is not the English one."""
+    if text.isascii():
+        return text
+    return _WORD.sub(lambda m: _unmask(m.group(0)), text)
+
+
+def _unmask(word: str) -> str:
+    return word.translate(_TO_LATIN) if reads_as(word) == "LATIN" else word
+
+
+# The Latin letter each lookalike of another script passes for.
+_TO_LATIN = str.maketrans(
+    "\u0430\u0435\u043e\u0440\u0441\u0443\u0445\u0456\u0458\u0455\u0501\u04bb\u051b\u051d\u04cf"
+    "\u0410\u0412\u0415\u041a\u041c\u041d\u041e\u0420\u0421\u0422\u0425\u0408\u0405\u0406"
+    "\u03bf\u03b1\u03c1\u03b9\u03bd"
+    "\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u039f\u03a1\u03a4\u03a5\u03a7"
+    "\u0585\u057d\u0578\u0570\u0581\u0566",
+    "aeopcyxijsdhqwlABEKMHOPCTXJSIoapivABEZHIKMNOPTYXounhgq",
+)
 
 
 def script_of(char: str) -> str:

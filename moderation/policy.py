@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from moderation.links import urls
+from moderation.lookalikes import unmasked
 from moderation.payloads import BIDI_CONTROLS, INVISIBLE
 from moderation.sites import SiteSettings, Threshold
 from moderation.statuses import UNDETERMINED, Decided
@@ -138,14 +139,15 @@ def _word_findings(settings: SiteSettings, body: str) -> list[tuple[Severity, st
 # A word: letters and digits; "_" parts words, as in "scum_bag".
 _WORD = re.compile(r"[^\W_]+")
 # What a word list compares: width variants folded (NFKC: full-width letters), no
-# character that shows nothing splitting a word (a zero-width space, a soft hyphen), one
-# space for any run of blanks, one case.
+# character that shows nothing splitting a word (a zero-width space, a soft hyphen), a
+# word that reads as Latin in lookalike letters of another script spelled in Latin ones,
+# one space for any run of blanks, one case.
 _UNSEEN = dict.fromkeys(map(ord, INVISIBLE | BIDI_CONTROLS | {"\u00ad"}))
 _BLANKS = re.compile(r"\s+")
 
 
 def _comparable(text: str) -> str:
-    folded = unicodedata.normalize("NFKC", text).translate(_UNSEEN)
+    folded = unmasked(unicodedata.normalize("NFKC", text).translate(_UNSEEN))
     return _BLANKS.sub(" ", folded).casefold().strip()
 
 

@@ -121,11 +121,24 @@ def test_banned_phrases_match_word_by_word() -> None:
         ("scum", "You \uff53\uff43\uff55\uff4d."),  # full-width letters
         ("scum", "You sc\u200bum."),  # a zero-width space inside
         ("scum", "You s\u00adcum."),  # a soft hyphen inside
+        ("scum", "You \u0455\u0441um."),  # Cyrillic dze and es among Latin letters
+        ("casino", "Best \u0441asino bonus"),  # a Cyrillic es
     ],
 )
 def test_a_listed_word_is_found_however_it_is_written(entry: str, body: str) -> None:
     decision = evaluate(SiteSettings(banned_words=(entry,)), facts(body=body))
     assert decision.reasons == (f"banned word {entry!r}",)
+
+
+def test_a_word_in_one_other_script_is_not_read_as_latin() -> None:
+    # Russian "\u0441\u043e\u0440" (litter) looks like "cop" but is one script: no disguise.
+    settings = SiteSettings(banned_words=("cop",))
+    assert (
+        evaluate(
+            settings, facts(body="\u041c\u043d\u043e\u0433\u043e \u0441\u043e\u0440\u0430.")
+        ).status
+        == "approved"
+    )
 
 
 def test_an_entry_of_invisible_characters_alone_finds_nothing() -> None:
