@@ -14,23 +14,38 @@ _WORD = re.compile(r"\w+")
 _CONFUSABLE_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK", "ARMENIAN")
 
 
-def _letters(script: str, case: str, names: str) -> frozenset[str]:
-    return frozenset(unicodedata.lookup(f"{script} {case} LETTER {n}") for n in names.split(","))
+def _letters(script: str, case: str, latin: dict[str, str]) -> dict[str, str]:
+    """`script`'s letters of `case`, by name, each with the Latin letter it passes for."""
+    return {unicodedata.lookup(f"{script} {case} LETTER {n}"): to for n, to in latin.items()}
 
 
-# Letters that pass for a letter of another script. A minority letter outside these sets
-# (the KA of "SMS" + Cyrillic "ka") is someone writing two languages, not a disguise.
-_LOOKALIKES = {
-    "CYRILLIC": _letters("CYRILLIC", "SMALL", "A,IE,O,ER,ES,U,HA,BYELORUSSIAN-UKRAINIAN I,JE,DZE")
-    | _letters("CYRILLIC", "SMALL", "KOMI DE,SHHA,QA,WE,PALOCHKA")
-    | _letters("CYRILLIC", "CAPITAL", "A,VE,IE,KA,EM,EN,O,ER,ES,TE,HA,JE,DZE")
-    | _letters("CYRILLIC", "CAPITAL", "BYELORUSSIAN-UKRAINIAN I"),
-    "GREEK": _letters("GREEK", "SMALL", "OMICRON,ALPHA,RHO,IOTA,NU")
-    | _letters("GREEK", "CAPITAL", "ALPHA,BETA,EPSILON,ZETA,ETA,IOTA,KAPPA,MU,NU,OMICRON,RHO")
-    | _letters("GREEK", "CAPITAL", "TAU,UPSILON,CHI"),
-    "LATIN": frozenset("aeopcyxijsABEKMHOPCTX"),
-    "ARMENIAN": _letters("ARMENIAN", "SMALL", "OH,SEH,VO,HO,CO,ZA"),
+# Letters of other scripts that pass for a Latin one, each with the letter it mimics. A
+# minority letter outside these (the KA of "SMS" + Cyrillic "ka") is someone writing two
+# languages, not a disguise.
+_AS_LATIN = {
+    **_letters("CYRILLIC", "SMALL", {"A": "a", "IE": "e", "O": "o", "ER": "p", "ES": "c"}),
+    **_letters("CYRILLIC", "SMALL", {"U": "y", "HA": "x", "BYELORUSSIAN-UKRAINIAN I": "i"}),
+    **_letters("CYRILLIC", "SMALL", {"JE": "j", "DZE": "s", "KOMI DE": "d", "SHHA": "h"}),
+    **_letters("CYRILLIC", "SMALL", {"QA": "q", "WE": "w", "PALOCHKA": "l"}),
+    **_letters("CYRILLIC", "CAPITAL", {"A": "A", "VE": "B", "IE": "E", "KA": "K", "EM": "M"}),
+    **_letters("CYRILLIC", "CAPITAL", {"EN": "H", "O": "O", "ER": "P", "ES": "C", "TE": "T"}),
+    **_letters("CYRILLIC", "CAPITAL", {"HA": "X", "JE": "J", "DZE": "S"}),
+    **_letters("CYRILLIC", "CAPITAL", {"BYELORUSSIAN-UKRAINIAN I": "I"}),
+    **_letters("GREEK", "SMALL", {"OMICRON": "o", "ALPHA": "a", "RHO": "p", "IOTA": "i"}),
+    **_letters("GREEK", "SMALL", {"NU": "v"}),
+    **_letters("GREEK", "CAPITAL", {"ALPHA": "A", "BETA": "B", "EPSILON": "E", "ZETA": "Z"}),
+    **_letters("GREEK", "CAPITAL", {"ETA": "H", "IOTA": "I", "KAPPA": "K", "MU": "M"}),
+    **_letters("GREEK", "CAPITAL", {"NU": "N", "OMICRON": "O", "RHO": "P", "TAU": "T"}),
+    **_letters("GREEK", "CAPITAL", {"UPSILON": "Y", "CHI": "X"}),
+    **_letters("ARMENIAN", "SMALL", {"OH": "o", "SEH": "u", "VO": "n", "HO": "h", "CO": "g"}),
+    **_letters("ARMENIAN", "SMALL", {"ZA": "q"}),
 }
+_TO_LATIN = str.maketrans(_AS_LATIN)
+# Letters that pass for a letter of another script, by their own script.
+_LOOKALIKES = {
+    script: frozenset(c for c in _AS_LATIN if unicodedata.name(c).startswith(script))
+    for script in ("CYRILLIC", "GREEK", "ARMENIAN")
+} | {"LATIN": frozenset("aeopcyxijsABEKMHOPCTX")}
 
 
 # Greek letters that science writes among Latin ones; none of them looks Latin.
@@ -45,11 +60,7 @@ def disguised_word(text: str, shortest: int = 1) -> str | None:
     if text.isascii():  # one script: most texts stop here
         return None
     words = (word for word in _WORD.findall(text) if len(word) >= shortest)
-    return next((word for word in words if _is_homoglyph_word(word)), None)
-
-
-def _is_homoglyph_word(word: str) -> bool:
-    return reads_as(word) is not None
+    return next((word for word in words if reads_as(word) is not None), None)
 
 
 def reads_as(word: str) -> str | None:
@@ -92,17 +103,6 @@ def unmasked(text: str) -> str:
 
 def _unmask(word: str) -> str:
     return word.translate(_TO_LATIN) if reads_as(word) == "LATIN" else word
-
-
-# The Latin letter each lookalike of another script passes for.
-_TO_LATIN = str.maketrans(
-    "\u0430\u0435\u043e\u0440\u0441\u0443\u0445\u0456\u0458\u0455\u0501\u04bb\u051b\u051d\u04cf"
-    "\u0410\u0412\u0415\u041a\u041c\u041d\u041e\u0420\u0421\u0422\u0425\u0408\u0405\u0406"
-    "\u03bf\u03b1\u03c1\u03b9\u03bd"
-    "\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u039f\u03a1\u03a4\u03a5\u03a7"
-    "\u0585\u057d\u0578\u0570\u0581\u0566",
-    "aeopcyxijsdhqwlABEKMHOPCTXJSIoapivABEZHIKMNOPTYXounhgq",
-)
 
 
 def script_of(char: str) -> str:

@@ -8,10 +8,11 @@ import asyncpg
 
 from moderation.db import Connection
 
-# The status in force, as moderators are shown it: one whose `until` has passed has
-# lapsed back to normal, as intake and scoring already treat it.
-STATUS_IN_FORCE = "CASE WHEN {a}.status_until <= now() THEN 'normal' ELSE {a}.status END"
-UNTIL_IN_FORCE = "CASE WHEN {a}.status_until <= now() THEN NULL ELSE {a}.status_until END"
+# Whether an author's status is in force: one whose `until` has passed has lapsed back
+# to normal, for intake, scoring and what moderators are shown alike.
+IN_FORCE = "({a}.status_until IS NULL OR {a}.status_until > now())"
+STATUS_IN_FORCE = f"CASE WHEN {IN_FORCE} THEN {{a}}.status ELSE 'normal' END"
+UNTIL_IN_FORCE = f"CASE WHEN {IN_FORCE} THEN {{a}}.status_until END"
 
 
 async def get(conn: Connection, author_id: int) -> asyncpg.Record | None:

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 import asyncpg
 
 from moderation.db import Connection
+from moderation.db.authors import IN_FORCE
 from moderation.db.threads import VISIBLE
 
 # An author banned, and the ban still running (`status_until` is when it lapses).
-_BANNED = "({a}.status = 'banned' AND ({a}.status_until IS NULL OR {a}.status_until > now()))"
+_BANNED = f"({{a}}.status = 'banned' AND {IN_FORCE})"
 # What a keyed request asks for, from intake's parameters $2 to $6 (article, author id
 # and name, parent, text): a resend is compared with this, as the comment itself may
 # have been edited since (0016).

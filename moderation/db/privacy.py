@@ -91,7 +91,7 @@ async def drop_spam_models_trained_on(conn: Connection, author_id: int) -> int:
         await conn.fetch(
             """
             DELETE FROM spam_models AS m
-             WHERE m.site_id = (SELECT site_id FROM authors WHERE id = $1)
+             WHERE m.site_id = $2
                AND EXISTS (
                    SELECT FROM comment_events AS e JOIN comments AS c ON c.id = e.comment_id
                     WHERE c.author_id = $1 AND e.actor = 'moderator'
@@ -100,6 +100,7 @@ async def drop_spam_models_trained_on(conn: Connection, author_id: int) -> int:
             RETURNING m.id
             """,
             author_id,
+            site_id,
         )
     )
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from moderation.db import Connection
+from moderation.db.authors import IN_FORCE
 
 # Spam velocity and duplicate windows: short enough to mean "a burst", long enough to
 # catch a copy-paste campaign across a day's articles.
@@ -88,7 +89,7 @@ async def batch_context(
         SELECT b.id, b.version, b.site_id, b.body, b.author_name, b.author_id, b.score_attempts,
                b.scoring_error, b.site_settings,
                au.status AS author_status, au.status_until AS author_status_until,
-               (au.status_until IS NULL OR au.status_until > now()) AS author_status_in_force,
+               {IN_FORCE.format(a="au")} AS author_status_in_force,
                (SELECT count(*) FROM comments AS h
                  WHERE h.author_id = b.author_id AND h.status = 'approved') AS author_approved,
                (SELECT count(*) FROM comments AS p
@@ -246,9 +247,9 @@ async def standing(conn: Connection, comment_ids: Sequence[int]) -> list[asyncpg
     """What may have changed since the comments were claimed and that their decisions
     turn on: their author's status and their site's settings, as `batch_context` has them."""
     return await conn.fetch(
-        """
+        f"""
         SELECT c.id, s.settings AS site_settings, au.status AS author_status,
-               (au.status_until IS NULL OR au.status_until > now()) AS author_status_in_force
+               {IN_FORCE.format(a="au")} AS author_status_in_force
           FROM comments AS c JOIN sites AS s ON s.id = c.site_id
           LEFT JOIN authors AS au ON au.id = c.author_id
          WHERE c.id = ANY($1::bigint[])
