@@ -32,7 +32,7 @@ from moderation import db
 from moderation.db import comments as comment_queries
 from moderation.db import scoring, transitions
 from moderation.intake import fingerprint
-from moderation.sites import IP_RETENTION_DAYS, Site
+from moderation.sites import DEFAULT_THRESHOLDS, IP_RETENTION_DAYS, Site
 
 # What a GPU worker stores for an English comment: detoxify's six labels and spam.
 SCORES = {
@@ -46,6 +46,7 @@ SCORES = {
 }
 SCORED = transitions.Scored(SCORES, "en", "original", "cuda:0", "float16", "torch")
 STATEMENTS = ("lease", "context, custom plan", "context, generic plan", "decisions")
+SPAM_HOLD = DEFAULT_THRESHOLDS["spam"].hold
 
 
 def main() -> None:
@@ -126,7 +127,7 @@ async def claims(conn: asyncpg.Connection, size: int) -> tuple[dict[str, list[fl
         for mode in ("custom", "generic"):
             await conn.execute(f"SET plan_cache_mode = force_{mode}_plan")
             with timed(f"context, {mode} plan"):
-                await scoring.batch_context(conn, ids, IP_RETENTION_DAYS)
+                await scoring.batch_context(conn, ids, IP_RETENTION_DAYS, SPAM_HOLD)
         await conn.execute("RESET plan_cache_mode")
         with timed("decisions"):
             await decide(conn, ids)

@@ -47,6 +47,9 @@ class Facts:
     spam_reasons: Sequence[str] = ()
     author_status: str | None = None  # None: anonymous
     author_approved: int = 0
+    # The author's other comments held as spam: marked spam, or in review at or above the
+    # site's spam hold line.
+    author_spam: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,11 +179,18 @@ def _listed(
 def _spam_findings(settings: SiteSettings, facts: Facts) -> list[tuple[Severity, str]]:
     threshold = settings.thresholds["spam"]
     detail = f" ({'; '.join(facts.spam_reasons)})" if facts.spam_reasons else ""
+    findings: list[tuple[Severity, str]] = []
     if facts.spam_score >= threshold.reject:
-        return [("spam", f"spam {cut(facts.spam_score)} ≥ {threshold.reject:.2f}{detail}")]
-    if facts.spam_score >= threshold.hold:
-        return [("hold", f"spam {cut(facts.spam_score)} ≥ {threshold.hold:.2f}{detail}")]
-    return []
+        findings.append(("spam", f"spam {cut(facts.spam_score)} ≥ {threshold.reject:.2f}{detail}"))
+    elif facts.spam_score >= threshold.hold:
+        findings.append(("hold", f"spam {cut(facts.spam_score)} ≥ {threshold.hold:.2f}{detail}"))
+    if facts.author_spam and facts.author_approved == 0:
+        # A spammer's next comment is more of the same, whatever its words: an author the
+        # site has yet to approve waits while it holds any of theirs as spam, until a
+        # moderator approves one. Held, never removed, on that alone.
+        held = f"{facts.author_spam} comment{'s' * (facts.author_spam != 1)}"
+        findings.append(("hold", f"new author with {held} held as spam"))
+    return findings
 
 
 def _language_findings(facts: Facts) -> list[tuple[Severity, str]]:

@@ -28,11 +28,12 @@ from moderation.scoring.language import detect
 from moderation.scoring.scorer import Scorer
 from moderation.scoring.site_spam import SiteSpamModels
 from moderation.scoring.spam import SpamClassifier
-from moderation.sites import IP_RETENTION_DAYS, Site
+from moderation.sites import DEFAULT_THRESHOLDS, IP_RETENTION_DAYS, Site, Threshold
 from tests.factories import Poster, comment_locked, posted_ago, waits_on_lock
 from tests.workers import wait_until
 
 POISON = "this exact text breaks the model"
+SPAM_HOLD = DEFAULT_THRESHOLDS["spam"].hold
 
 
 class BreaksOnPoison(KeywordToxicity):
@@ -437,10 +438,66 @@ async def test_a_batch_reads_each_comments_recent_activity_from_its_own_site(
         copy,
     )
 
-    [row] = await scoring_queries.batch_context(conn, [target], IP_RETENTION_DAYS)
+    [row] = await scoring_queries.batch_context(conn, [target], IP_RETENTION_DAYS, SPAM_HOLD)
 
     assert row["author_approved"] == 2
     assert row["duplicates"] == len(copies) + 1  # + earlier
     assert row["author_recent"] == len(chatter) + 1  # + her own copy
     # Every test post comes from the same client address.
     assert row["address_recent"] == len(chatter) + len(copies) + 1
+
+
+async def test_a_new_authors_comment_waits_while_the_site_holds_one_of_theirs_as_spam(
+    conn: asyncpg.Connection,
+    make_site: Callable[..., Awaitable[Site]],
+    app_client: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    scorer: Scorer,
+    settings: Settings,
+) -> None:
+    # The site holds spam from 0.4, under the 0.55 every site starts with.
+    site = await make_site(thresholds={"spam": Threshold(hold=0.4, reject=0.8)})
+    poster = Poster(app_client, site)
+
+    async def post(author: str, body: str) -> int:
+        return await poster.comment(body=body, author={"id": author, "name": author.title()})
+
+    async def mark(comment_id: int, status: str, spam: float) -> None:
+        # Decided, an hour ago: not the burst the author velocity signal counts.
+        await conn.execute(
+            "UPDATE comments SET status = $2, scores = jsonb_build_object('spam', $3::float8), "
+            "created_at = now() - interval '1 hour' WHERE id = $1",
+            comment_id,
+            status,
+            spam,
+        )
+
+    sams = {n: await post("sam", f"Sam's comment number {n}") for n in range(4)}
+    await mark(sams[0], "review", 0.45)  # held on the site's own line
+    await mark(sams[1], "spam", 0.2)  # a moderator marked it spam
+    await mark(sams[2], "review", 0.39)  # held for something else
+    await mark(sams[3], "rejected", 0.9)  # removed for something else
+    await mark(await post("kim", "Kim's comment"), "spam", 0.95)  # another author's
+    remark = "A fair point about the library budget, thank you."
+    sam, lee = await post("sam", remark), await post("lee", remark)
+
+    rows = await scoring_queries.batch_context(conn, [sam, lee], IP_RETENTION_DAYS, SPAM_HOLD)
+    assert [row["author_spam"] for row in rows] == [2, 0]
+
+    await batch.score_pending(pool, scorer, settings, [sam, lee])
+    decided = {
+        row["id"]: (row["status"], list(row["reasons"]))
+        for row in await conn.fetch(
+            "SELECT id, status, reasons FROM comments WHERE id = ANY($1::bigint[])", [sam, lee]
+        )
+    }
+    assert decided == {
+        sam: ("review", ["new author with 2 comments held as spam"]),
+        lee: ("approved", ["scores below every threshold"]),
+    }
+
+    # A moderator approves one of Sam's: the site knows Sam now.
+    await conn.execute("UPDATE comments SET status = 'approved' WHERE id = $1", sams[2])
+    again = await post("sam", "And one more point about the budget.")
+    await batch.score_pending(pool, scorer, settings, [again])
+    assert await conn.fetchval("SELECT status FROM comments WHERE id = $1", again) == "approved"

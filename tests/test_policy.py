@@ -86,6 +86,25 @@ def test_a_score_under_a_line_never_reads_as_reaching_it() -> None:
     assert (spam.status, spam.reasons) == ("review", ("spam 0.79 ≥ 0.55",))
 
 
+def test_a_new_author_waits_while_the_site_holds_a_comment_of_theirs_as_spam() -> None:
+    site = SiteSettings()
+    held = evaluate(site, facts(author_approved=0, author_spam=1))
+    assert (held.status, held.reasons) == ("review", ("new author with 1 comment held as spam",))
+    assert held.rules == {"spam"}
+    both = evaluate(site, facts(author_approved=0, author_spam=2, spam_score=0.6))
+    assert both.reasons == ("spam 0.60 ≥ 0.55", "new author with 2 comments held as spam")
+    # Held on that alone, never removed: only the score's own line removes.
+    assert evaluate(site, facts(author_approved=0, author_spam=5, spam_score=0.79)).status == (
+        "review"
+    )
+    assert evaluate(site, facts(author_approved=0, author_spam=1, spam_score=0.8)).status == "spam"
+    # Once the site approved one of theirs, or a moderator trusts them, it holds no more.
+    assert evaluate(site, facts(author_approved=1, author_spam=3)).status == "approved"
+    trusted = facts(author_approved=0, author_spam=1, author_status="trusted")
+    assert evaluate(site, trusted).status == "approved"
+    assert evaluate(site, facts(author_approved=0)).status == "approved"
+
+
 @pytest.mark.parametrize(
     ("score", "shown"),
     [(0.8999, "0.89"), (0.8999999996, "0.89"), (0.29, "0.29"), (0.9, "0.90"), (1.0, "1.00"),

@@ -30,7 +30,7 @@ from moderation.scoring.language import detect
 from moderation.scoring.scorer import Scorer
 from moderation.scoring.site_spam import SiteSpamModels
 from moderation.scoring.spam import SpamClassifier
-from moderation.sites import IP_RETENTION_DAYS, Site
+from moderation.sites import DEFAULT_THRESHOLDS, IP_RETENTION_DAYS, Site
 from tests.factories import (
     Poster,
     article_locked,
@@ -331,7 +331,7 @@ async def test_address_velocity_counts_only_the_window_retention_still_covers(
     rows = {
         r["id"]: r
         for r in await scoring_queries.batch_context(
-            conn, [burst[-1], fresh[-1]], IP_RETENTION_DAYS
+            conn, [burst[-1], fresh[-1]], IP_RETENTION_DAYS, DEFAULT_THRESHOLDS["spam"].hold
         )
     }
 

@@ -56,7 +56,7 @@ async def claim(
 
 
 async def batch_context(
-    conn: Connection, ids: Sequence[int], retention_days: int
+    conn: Connection, ids: Sequence[int], retention_days: int, spam_hold: float
 ) -> list[asyncpg.Record]:
     """Each claimed comment with what policy and spam scoring need to know about it, and
     the version of the text it reads: the decision applies only while the comment is
@@ -72,6 +72,9 @@ async def batch_context(
     Addresses are kept for the site's `ip_retention_days` (`retention_days` where the
     site never set it): the address velocity counts only the part of its window that
     retention still covers, so a comment scored late is not judged on a cleared window.
+    The author's comments held as spam are those marked spam, and those waiting in
+    review with a spam score at or above the site's spam hold line (`spam_hold` where the
+    site never set one).
     """
     return await conn.fetch(
         f"""
@@ -92,6 +95,13 @@ async def batch_context(
                {IN_FORCE.format(a="au")} AS author_status_in_force,
                (SELECT count(*) FROM comments AS h
                  WHERE h.author_id = b.author_id AND h.status = 'approved') AS author_approved,
+               (SELECT count(*) FROM comments AS h
+                 WHERE h.author_id = b.author_id AND h.id <> b.id
+                   AND (h.status = 'spam'
+                        OR (h.status = 'review'
+                            AND (h.scores ->> 'spam')::float8 >= coalesce(
+                                (b.site_settings #>> '{{thresholds,spam,hold}}')::float8, $3))))
+                   AS author_spam,
                (SELECT count(*) FROM comments AS p
                  WHERE p.author_id = b.author_id
                    AND p.created_at BETWEEN b.created_at - interval '{_VELOCITY_WINDOW}'
@@ -113,6 +123,7 @@ async def batch_context(
         """,
         list(ids),
         retention_days,
+        spam_hold,
     )
 
 

@@ -36,7 +36,7 @@ from moderation.db import scoring as scoring_queries
 from moderation.policy import Facts, cut, evaluate
 from moderation.scoring.scorer import Scorer, Scores
 from moderation.scoring.spam import SpamContext
-from moderation.sites import IP_RETENTION_DAYS, SiteSettings
+from moderation.sites import DEFAULT_THRESHOLDS, IP_RETENTION_DAYS, SiteSettings
 
 log = structlog.get_logger(__name__)
 
@@ -118,7 +118,12 @@ async def _take_claim(
         ids = await scoring_queries.claim(
             conn, hinted, scorer.claim_size, settings.scoring_lease_seconds
         )
-        rows = await scoring_queries.batch_context(conn, ids, IP_RETENTION_DAYS) if ids else []
+        spam_hold = DEFAULT_THRESHOLDS["spam"].hold  # where a site never set its own
+        rows = (
+            await scoring_queries.batch_context(conn, ids, IP_RETENTION_DAYS, spam_hold)
+            if ids
+            else []
+        )
     return Claim(ids, rows, started, time.perf_counter() - started)
 
 
@@ -276,6 +281,7 @@ def _decision(
             spam_reasons=scores.spam.reasons,
             author_status=_author_status(row),
             author_approved=row["author_approved"],
+            author_spam=row["author_spam"],
         ),
     )
     return transitions.Change(
