@@ -188,8 +188,7 @@ def _spam_findings(settings: SiteSettings, facts: Facts) -> list[tuple[Severity,
         # A spammer's next comment is more of the same, whatever its words: an author the
         # site has yet to approve waits while it holds any of theirs as spam, until a
         # moderator approves one. Held, never removed, on that alone.
-        held = f"{facts.author_spam} comment{'s' * (facts.author_spam != 1)}"
-        findings.append(("hold", f"new author with {held} held as spam"))
+        findings.append(("hold", f"new author with comments held as spam ({facts.author_spam})"))
     return findings
 
 

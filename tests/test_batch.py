@@ -492,7 +492,7 @@ async def test_a_new_authors_comment_waits_while_the_site_holds_one_of_theirs_as
         )
     }
     assert decided == {
-        sam: ("review", ["new author with 2 comments held as spam"]),
+        sam: ("review", ["new author with comments held as spam (2)"]),
         lee: ("approved", ["scores below every threshold"]),
     }
 

@@ -63,6 +63,8 @@ def test_a_rule_is_a_reason_without_its_scores_or_details() -> None:
     assert metrics.rule("spam 0.91 ≥ 0.80 (3 links; new author)") == "spam ≥ 0.80"
     assert metrics.rule("language hy not covered") == "language hy not covered"
     assert metrics.rule("trusted author (12 approved)") == "trusted author"
+    held = "new author with comments held as spam"
+    assert metrics.rule(f"{held} (3)") == held
 
 
 def test_decisions_held_for_any_number_of_links_count_under_one_rule() -> None:

@@ -89,10 +89,10 @@ def test_a_score_under_a_line_never_reads_as_reaching_it() -> None:
 def test_a_new_author_waits_while_the_site_holds_a_comment_of_theirs_as_spam() -> None:
     site = SiteSettings()
     held = evaluate(site, facts(author_approved=0, author_spam=1))
-    assert (held.status, held.reasons) == ("review", ("new author with 1 comment held as spam",))
+    assert (held.status, held.reasons) == ("review", ("new author with comments held as spam (1)",))
     assert held.rules == {"spam"}
     both = evaluate(site, facts(author_approved=0, author_spam=2, spam_score=0.6))
-    assert both.reasons == ("spam 0.60 ≥ 0.55", "new author with 2 comments held as spam")
+    assert both.reasons == ("spam 0.60 ≥ 0.55", "new author with comments held as spam (2)")
     # Held on that alone, never removed: only the score's own line removes.
     assert evaluate(site, facts(author_approved=0, author_spam=5, spam_score=0.79)).status == (
         "review"
