@@ -322,7 +322,10 @@ async def test_an_edit_after_the_lease_lapsed_is_not_decided_on_the_old_text(
     assert (await statuses(conn, poster.site))["You idiot, you stupid moron"][0] == "rejected"
 
 
-@pytest.mark.parametrize("change", ["author on premod", "word banned"])
+@pytest.mark.parametrize(
+    "change",
+    ["author on premod", "word banned", "held comment approved", "held comment marked spam"],
+)
 async def test_a_change_made_while_a_comment_is_scored_counts_in_its_decision(
     poster: Poster,
     conn: asyncpg.Connection,
@@ -330,6 +333,15 @@ async def test_a_change_made_while_a_comment_is_scored_counts_in_its_decision(
     settings: Settings,
     change: str,
 ) -> None:
+    # The author's earlier comment, in review: held as spam, or for something else.
+    earlier = await poster.comment(body="My earlier comment.")
+    spam = 0.6 if change == "held comment approved" else 0.1
+    await conn.execute(
+        "UPDATE comments SET status = 'review', scores = jsonb_build_object('spam', $2::float8),"
+        " created_at = now() - interval '1 hour' WHERE id = $1",
+        earlier,
+        spam,
+    )
     comment = await poster.comment(body="I agree with the council on the budget.")
     model = HeldBack(fails=False)
     scoring = asyncio.create_task(batch.score_pending(pool, scoring_with(model), settings))
@@ -341,12 +353,15 @@ async def test_a_change_made_while_a_comment_is_scored_counts_in_its_decision(
             " (SELECT author_id FROM comments WHERE id = $1)",
             comment,
         )
-    else:
+    elif change == "word banned":
         await conn.execute(
             'UPDATE sites SET settings = settings || \'{"banned_words": ["council"]}\''
             " WHERE id = $1",
             poster.site.id,
         )
+    else:
+        status = "approved" if change == "held comment approved" else "spam"
+        await conn.execute("UPDATE comments SET status = $2 WHERE id = $1", earlier, status)
     model.go_on.set()
     await scoring
     row = await conn.fetchrow("SELECT status, reasons FROM comments WHERE id = $1", comment)
@@ -354,6 +369,8 @@ async def test_a_change_made_while_a_comment_is_scored_counts_in_its_decision(
     expected = {
         "author on premod": ("review", ["author is on pre-moderation"]),
         "word banned": ("rejected", ["banned word 'council'"]),
+        "held comment approved": ("approved", ["scores below every threshold"]),
+        "held comment marked spam": ("review", ["new author with comments held as spam (1)"]),
     }
     assert (row["status"], list(row["reasons"])) == expected[change]
 

@@ -55,6 +55,21 @@ async def claim(
     return claimed
 
 
+# What the policy weighs of a comment `{c}`'s author: their approved comments, and their
+# other comments held as spam (marked spam, or in review at or above the spam hold line
+# of the site's `{settings}`, `{hold}` where it set none).
+_AUTHOR_HISTORY = """
+    (SELECT count(*) FROM comments AS h
+      WHERE h.author_id = {c}.author_id AND h.status = 'approved') AS author_approved,
+    (SELECT count(*) FROM comments AS h
+      WHERE h.author_id = {c}.author_id AND h.id <> {c}.id
+        AND (h.status = 'spam'
+             OR (h.status = 'review'
+                 AND (h.scores ->> 'spam')::float8 >= coalesce(
+                     ({settings} #>> '{{thresholds,spam,hold}}')::float8, {hold}))))
+        AS author_spam"""
+
+
 async def batch_context(
     conn: Connection, ids: Sequence[int], retention_days: int, spam_hold: float
 ) -> list[asyncpg.Record]:
@@ -93,15 +108,7 @@ async def batch_context(
                b.scoring_error, b.site_settings,
                au.status AS author_status, au.status_until AS author_status_until,
                {IN_FORCE.format(a="au")} AS author_status_in_force,
-               (SELECT count(*) FROM comments AS h
-                 WHERE h.author_id = b.author_id AND h.status = 'approved') AS author_approved,
-               (SELECT count(*) FROM comments AS h
-                 WHERE h.author_id = b.author_id AND h.id <> b.id
-                   AND (h.status = 'spam'
-                        OR (h.status = 'review'
-                            AND (h.scores ->> 'spam')::float8 >= coalesce(
-                                (b.site_settings #>> '{{thresholds,spam,hold}}')::float8, $3))))
-                   AS author_spam,
+               {_AUTHOR_HISTORY.format(c="b", settings="b.site_settings", hold="$3")},
                (SELECT count(*) FROM comments AS p
                  WHERE p.author_id = b.author_id
                    AND p.created_at BETWEEN b.created_at - interval '{_VELOCITY_WINDOW}'
@@ -254,18 +261,23 @@ async def spam_labels(
     )
 
 
-async def standing(conn: Connection, comment_ids: Sequence[int]) -> list[asyncpg.Record]:
+async def standing(
+    conn: Connection, comment_ids: Sequence[int], spam_hold: float
+) -> list[asyncpg.Record]:
     """What may have changed since the comments were claimed and that their decisions
-    turn on: their author's status and their site's settings, as `batch_context` has them."""
+    turn on: their author's status and history (a moderator's decisions, the claim just
+    before), and their site's settings, as `batch_context` has them."""
     return await conn.fetch(
         f"""
         SELECT c.id, s.settings AS site_settings, au.status AS author_status,
-               {IN_FORCE.format(a="au")} AS author_status_in_force
+               {IN_FORCE.format(a="au")} AS author_status_in_force,
+               {_AUTHOR_HISTORY.format(c="c", settings="s.settings", hold="$2")}
           FROM comments AS c JOIN sites AS s ON s.id = c.site_id
           LEFT JOIN authors AS au ON au.id = c.author_id
          WHERE c.id = ANY($1::bigint[])
         """,
         list(comment_ids),
+        spam_hold,
     )
 
 

@@ -14,8 +14,9 @@ the rest.
 Claims are pipelined: while one is scored on a thread, the one before it is written and
 the next one taken, so the models do not wait on PostgreSQL (on a GPU, claims and writes
 had taken 29% of a drain's time). A claim's context is therefore read before the claim
-just ahead of it is decided, as the comments of one claim never saw each other's
-decisions either.
+just ahead of it is decided; what the decisions turn on that may have changed since (the
+authors' status and history, the sites' settings) is read again when they are written,
+so they count the claim before. The comments of one claim never see each other's.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ from moderation.scoring.spam import SpamContext
 from moderation.sites import DEFAULT_THRESHOLDS, IP_RETENTION_DAYS, SiteSettings
 
 log = structlog.get_logger(__name__)
+
+# The spam hold line of a site that never set its own, which the author's history reads.
+_SPAM_HOLD = DEFAULT_THRESHOLDS["spam"].hold
 
 # A comment that failed to score waits this long per failed attempt before its retry.
 _RETRY_BACKOFF_SECONDS = 10.0
@@ -118,9 +122,8 @@ async def _take_claim(
         ids = await scoring_queries.claim(
             conn, hinted, scorer.claim_size, settings.scoring_lease_seconds
         )
-        spam_hold = DEFAULT_THRESHOLDS["spam"].hold  # where a site never set its own
         rows = (
-            await scoring_queries.batch_context(conn, ids, IP_RETENTION_DAYS, spam_hold)
+            await scoring_queries.batch_context(conn, ids, IP_RETENTION_DAYS, _SPAM_HOLD)
             if ids
             else []
         )
@@ -191,15 +194,14 @@ async def _write(pool: asyncpg.Pool, decisions: Decisions | None) -> int:
 
 
 async def _as_things_stand(conn: Connection, decisions: Decisions) -> list[transitions.Change]:
-    """The claim's decisions, each made again whose author's status or site's settings
-    changed while it was scored (an author put on pre-moderation, a word banned): a
-    change committed before the decision is written counts."""
+    """The claim's decisions, each made again whose author's status or history, or site's
+    settings, changed while it was scored (an author put on pre-moderation or their
+    comment approved, a word banned): a change committed before the decision is written
+    counts, as do the decisions of the claim written just before this one."""
     if not decisions.scored:
         return decisions.changes
-    now = {
-        row["id"]: row
-        for row in await scoring_queries.standing(conn, [row["id"] for row, _ in decisions.scored])
-    }
+    ids = [row["id"] for row, _ in decisions.scored]
+    now = {row["id"]: row for row in await scoring_queries.standing(conn, ids, _SPAM_HOLD)}
     again: dict[int, transitions.Change] = {}
     for row, scores in decisions.scored:
         current = now.get(row["id"])
@@ -213,7 +215,13 @@ async def _as_things_stand(conn: Connection, decisions: Decisions) -> list[trans
 
 
 # What `scoring_queries.standing` reads again.
-_STANDING = ("site_settings", "author_status", "author_status_in_force")
+_STANDING = (
+    "site_settings",
+    "author_status",
+    "author_status_in_force",
+    "author_approved",
+    "author_spam",
+)
 
 
 def _log_given_up(decisions: Decisions, applied: set[int]) -> None:
