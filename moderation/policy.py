@@ -186,8 +186,9 @@ def _spam_findings(settings: SiteSettings, facts: Facts) -> list[tuple[Severity,
         findings.append(("hold", f"spam {cut(facts.spam_score)} ≥ {threshold.hold:.2f}{detail}"))
     if facts.author_spam and facts.author_approved == 0:
         # A spammer's next comment is more of the same, whatever its words: an author the
-        # site has yet to approve waits while it holds any of theirs as spam, until a
-        # moderator approves one. Held, never removed, on that alone.
+        # site has yet to approve waits while it holds any of theirs as spam (until one
+        # of theirs is approved, or those held are decided otherwise). Held, never
+        # removed, on that alone.
         findings.append(("hold", f"new author with comments held as spam ({facts.author_spam})"))
     return findings
 

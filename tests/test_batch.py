@@ -489,17 +489,19 @@ async def test_a_new_authors_comment_waits_while_the_site_holds_one_of_theirs_as
             spam,
         )
 
-    sams = {n: await post("sam", f"Sam's comment number {n}") for n in range(4)}
+    sams = {n: await post("sam", f"Sam's comment number {n}") for n in range(6)}
     await mark(sams[0], "review", 0.45)  # held on the site's own line
     await mark(sams[1], "spam", 0.2)  # a moderator marked it spam
     await mark(sams[2], "review", 0.39)  # held for something else
     await mark(sams[3], "rejected", 0.9)  # removed for something else
+    await mark(sams[4], "deleted", 0.41)  # deleted by Sam: no way out of the hold
+    await mark(sams[5], "deleted", 0.1)
     await mark(await post("kim", "Kim's comment"), "spam", 0.95)  # another author's
     remark = "A fair point about the library budget, thank you."
     sam, lee = await post("sam", remark), await post("lee", remark)
 
     rows = await scoring_queries.batch_context(conn, [sam, lee], IP_RETENTION_DAYS, SPAM_HOLD)
-    assert [row["author_spam"] for row in rows] == [2, 0]
+    assert [row["author_spam"] for row in rows] == [3, 0]
 
     await batch.score_pending(pool, scorer, settings, [sam, lee])
     decided = {
@@ -509,7 +511,7 @@ async def test_a_new_authors_comment_waits_while_the_site_holds_one_of_theirs_as
         )
     }
     assert decided == {
-        sam: ("review", ["new author with comments held as spam (2)"]),
+        sam: ("review", ["new author with comments held as spam (3)"]),
         lee: ("approved", ["scores below every threshold"]),
     }
 

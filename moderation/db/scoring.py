@@ -55,19 +55,27 @@ async def claim(
     return claimed
 
 
-# What the policy weighs of a comment `{c}`'s author: their approved comments, and their
-# other comments held as spam (marked spam, or in review at or above the spam hold line
-# of the site's `{settings}`, `{hold}` where it set none).
+# What the policy weighs of a comment `{c}`'s author, in one read of their comments: how
+# many the site approved, and how many others it holds as spam (marked spam; in review,
+# or deleted by them, with a spam score at or above the spam hold line `{hold}`). Deleted
+# ones count, or deleting a held comment would be a way out of the hold.
 _AUTHOR_HISTORY = """
-    (SELECT count(*) FROM comments AS h
-      WHERE h.author_id = {c}.author_id AND h.status = 'approved') AS author_approved,
-    (SELECT count(*) FROM comments AS h
-      WHERE h.author_id = {c}.author_id AND h.id <> {c}.id
-        AND (h.status = 'spam'
-             OR (h.status = 'review'
-                 AND (h.scores ->> 'spam')::float8 >= coalesce(
-                     ({settings} #>> '{{thresholds,spam,hold}}')::float8, {hold}))))
-        AS author_spam"""
+    LEFT JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE h.status = 'approved') AS author_approved,
+               count(*) FILTER (
+                   WHERE h.id <> {c}.id
+                     AND (h.status = 'spam'
+                          OR (h.status IN ('review', 'deleted')
+                              AND (h.scores ->> 'spam')::float8 >= {hold})))
+                   AS author_spam
+          FROM comments AS h
+         WHERE h.author_id = {c}.author_id
+    ) AS history ON true"""
+
+
+def _spam_hold(settings: str, default: str) -> str:
+    """The spam hold line of a site's `settings`, or `default` where it set none."""
+    return f"coalesce(({settings} #>> '{{thresholds,spam,hold}}')::float8, {default})"
 
 
 async def batch_context(
@@ -77,8 +85,8 @@ async def batch_context(
     the version of the text it reads: the decision applies only while the comment is
     still at that version (an edit after the lease lapsed moves it on).
 
-    One statement for the whole batch. Each count (the author's approved comments, and
-    the recent activity spam scoring weighs) is a subquery on the batch row's own
+    One statement for the whole batch. Each count (the author's history, and the recent
+    activity spam scoring weighs) is a subquery, or a lateral one, on the batch row's own
     columns, so that it is an index range scan on the index made for it in any plan. A
     worker runs this statement so often that PostgreSQL soon plans it once for all (a
     generic plan); written as joins, that plan probed the address index by site alone
@@ -87,9 +95,8 @@ async def batch_context(
     Addresses are kept for the site's `ip_retention_days` (`retention_days` where the
     site never set it): the address velocity counts only the part of its window that
     retention still covers, so a comment scored late is not judged on a cleared window.
-    The author's comments held as spam are those marked spam, and those waiting in
-    review with a spam score at or above the site's spam hold line (`spam_hold` where the
-    site never set one).
+    The author's comments held as spam are read against the site's spam hold line
+    (`spam_hold` where the site never set one).
     """
     return await conn.fetch(
         f"""
@@ -108,7 +115,7 @@ async def batch_context(
                b.scoring_error, b.site_settings,
                au.status AS author_status, au.status_until AS author_status_until,
                {IN_FORCE.format(a="au")} AS author_status_in_force,
-               {_AUTHOR_HISTORY.format(c="b", settings="b.site_settings", hold="$3")},
+               history.author_approved, history.author_spam,
                (SELECT count(*) FROM comments AS p
                  WHERE p.author_id = b.author_id
                    AND p.created_at BETWEEN b.created_at - interval '{_VELOCITY_WINDOW}'
@@ -126,6 +133,7 @@ async def batch_context(
                         OR d.author_id IS DISTINCT FROM b.author_id)) AS duplicates
           FROM batch AS b
           LEFT JOIN authors AS au ON au.id = b.author_id
+          {_AUTHOR_HISTORY.format(c="b", hold=_spam_hold("b.site_settings", "$3"))}
          ORDER BY b.id
         """,
         list(ids),
@@ -271,9 +279,10 @@ async def standing(
         f"""
         SELECT c.id, s.settings AS site_settings, au.status AS author_status,
                {IN_FORCE.format(a="au")} AS author_status_in_force,
-               {_AUTHOR_HISTORY.format(c="c", settings="s.settings", hold="$2")}
+               history.author_approved, history.author_spam
           FROM comments AS c JOIN sites AS s ON s.id = c.site_id
           LEFT JOIN authors AS au ON au.id = c.author_id
+          {_AUTHOR_HISTORY.format(c="c", hold=_spam_hold("s.settings", "$2"))}
          WHERE c.id = ANY($1::bigint[])
         """,
         list(comment_ids),
