@@ -91,7 +91,7 @@ async def test_the_next_claim_is_taken_while_one_is_scored_and_every_comment_is_
     assert pending == 0
 
 
-async def test_a_claim_sees_the_decisions_of_every_claim_but_the_one_scored_beside_it(
+async def test_a_claims_decisions_count_those_of_the_claims_written_before_them(
     make_site: Callable[..., Awaitable[Site]],
     app_client: httpx.AsyncClient,
     conn: asyncpg.Connection,
@@ -109,8 +109,9 @@ async def test_a_claim_sees_the_decisions_of_every_claim_but_the_one_scored_besi
     )
     assert [(row["status"], list(row["reasons"])) for row in rows] == [
         ("approved", ["scores below every threshold"]),
-        # Claimed while the first was scored, before its approval was written.
-        ("approved", ["scores below every threshold"]),
-        # Claimed once the first's approval was written.
+        # Claimed while the first was scored, before its approval was written; decided
+        # again when written, after it.
         ("approved", ["trusted author (1 approved)"]),
+        # Claimed once the first's approval was written, and written after the second's.
+        ("approved", ["trusted author (2 approved)"]),
     ]
