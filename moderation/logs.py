@@ -59,6 +59,10 @@ def configure(settings: Settings) -> None:
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    # Celery's pool (billiard) logs through "multiprocessing", which does not propagate;
+    # left without a handler, Celery gives it a plain-text one ("Process
+    # 'ForkPoolWorker-1' pid:... exited with 'signal 15 (SIGTERM)'").
+    logging.getLogger("multiprocessing").handlers[:] = [handler]
     # Warnings (Celery's SecurityWarning when run as root, a deprecation) would otherwise
     # print as plain text, several lines each.
     logging.captureWarnings(True)

@@ -838,6 +838,37 @@ async def test_a_worker_and_beat_with_json_logs_write_nothing_but_json_lines(
     assert any(event.startswith("Scheduler: Sending due task") for event in beat_events)
 
 
+# What a worker's main process says of a pool process killed mid-task (a SIGTERM to the
+# whole process group, as systemd sends), after Celery has set up its logging.
+POOL_PROCESS_LOST = """
+from billiard import util
+from moderation import logs
+from moderation.config import Settings
+from workers.celery_app import create_celery
+settings = Settings(log_json=True)
+logs.configure(settings)
+create_celery(settings).log.setup_logging_subsystem(loglevel="INFO")
+util.get_logger()
+util.error("Process %r pid:%r exited with %r", "ForkPoolWorker-1", 1542, "signal 15 (SIGTERM)")
+"""
+
+
+def test_celerys_pool_logs_json_lines_too() -> None:
+    # Billiard's logger does not propagate to the root: Celery gave it a plain-text
+    # handler of its own, which broke a worker's JSON log whenever it stopped mid-task.
+    env = {"PATH": os.environ["PATH"], "MODERATION_LOG_JSON": "true"}
+    done = subprocess.run(
+        [sys.executable, "-c", POOL_PROCESS_LOST], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    [line] = done.stderr.splitlines()
+    record = json.loads(line)
+    assert (
+        record["event"] == "Process 'ForkPoolWorker-1' pid:1542 exited with 'signal 15 (SIGTERM)'"
+    )
+    assert record["level"] == "error"
+
+
 def test_dev_gives_its_worker_a_metrics_port_only_if_one_is_free() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
