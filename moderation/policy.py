@@ -47,8 +47,8 @@ class Facts:
     spam_reasons: Sequence[str] = ()
     author_status: str | None = None  # None: anonymous
     author_approved: int = 0
-    # The author's other comments held as spam: marked spam, or in review at or above the
-    # site's spam hold line.
+    # The author's other comments held as spam: marked spam, or in review or deleted by
+    # them at or above the site's spam hold line.
     author_spam: int = 0
 
 

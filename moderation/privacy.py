@@ -199,12 +199,12 @@ async def erase(
     """Erase the author's data in one transaction; says what was done."""
     moderator_id = moderator.id if moderator else None
     async with conn.transaction():
-        await _reach(conn, author_id, moderator)
+        site_id = (await _reach(conn, author_id, moderator))["site_id"]
         # Scrubbed first: the audit rows and webhook events of the removals below then
         # carry no text either. The scrub locks the author and their comments, so a worker
         # deciding one of them now waits, and the statuses read next stay as read.
         scrub = await privacy_queries.scrub_author(conn, author_id, erased_by)
-        dropped = await privacy_queries.drop_spam_models_trained_on(conn, author_id)
+        dropped = await privacy_queries.drop_spam_models_trained_on(conn, site_id, author_id)
         remaining = await privacy_queries.undeleted(conn, author_id)
         reason = f"author's data erased by {erased_by}"
         changes = [

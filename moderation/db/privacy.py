@@ -79,12 +79,11 @@ async def undeleted(conn: Connection, author_id: int) -> list[asyncpg.Record]:
     )
 
 
-async def drop_spam_models_trained_on(conn: Connection, author_id: int) -> int:
+async def drop_spam_models_trained_on(conn: Connection, site_id: int, author_id: int) -> int:
     """Delete the site's spam models trained on a moderator's decision on any of the
     author's comments (their vocabulary holds its words); how many. Beat trains the site
     again from its labels, where the scrubbed comments no longer count; until then its
     workers score with the newest model left, or the seed's (`SiteSpamModels.refresh`)."""
-    site_id = await conn.fetchval("SELECT site_id FROM authors WHERE id = $1", author_id)
     # After a model being stored now is in, or before one that will then be refused.
     await lock_spam_models(conn, site_id)
     return len(

@@ -67,7 +67,7 @@ class Decisions:
     failed: list[tuple[asyncpg.Record, str]]
     seconds: float
     # The comments scored, with their scores: decided again at the write if their
-    # author's status or their site's settings changed while they were scored.
+    # author's status or history, or their site's settings, changed while they were scored.
     scored: list[tuple[asyncpg.Record, Scores]] = field(default_factory=list)
     # Comments held for review because scoring them failed too often (among `changes`).
     gave_up: frozenset[int] = frozenset()
